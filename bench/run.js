@@ -1,0 +1,122 @@
+'use strict';
+// Benchmarks: figures and ratios, no assertions.
+//   node bench/run.js            on an embedded simulated host
+//   node bench/run.js --real     on this machine's driver (the GPU host)
+// Options: --iterations N (in-process), --processes N (whole-process runs).
+const { execFileSync, spawnSync } = require('node:child_process');
+const path = require('node:path');
+const { parseArgs } = require('node:util');
+const { init } = require('../dist/index.js');
+
+const { values } = parseArgs({
+  options: {
+    real: { type: 'boolean', default: false },
+    iterations: { type: 'string', default: '200' },
+    processes: { type: 'string', default: '20' },
+  },
+});
+const N = Number(values.iterations);
+const P = Number(values.processes);
+
+function summary(samples) {
+  const s = [...samples].sort((a, b) => a - b);
+  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  const mean = s.reduce((a, b) => a + b, 0) / s.length;
+  return { n: s.length, mean, median: q(0.5), p95: q(0.95), min: s[0] };
+}
+
+function print(name, st) {
+  const f = (x) => x.toFixed(3).padStart(9);
+  console.log(`${name.padEnd(44)} n=${String(st.n).padStart(4)}  mean ${f(st.mean)} ms  median ${f(st.median)} ms  p95 ${f(st.p95)} ms  min ${f(st.min)} ms`);
+}
+
+async function timeAsync(fn, n) {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const t = process.hrtime.bigint();
+    await fn(i);
+    out.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  return summary(out);
+}
+
+function timeProcess(argv, n) {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const t = process.hrtime.bigint();
+    const r = spawnSync(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+    out.push(Number(process.hrtime.bigint() - t) / 1e6);
+    if (r.status !== 0) throw new Error(`${argv.join(' ')} failed: ${r.stderr}`);
+  }
+  return summary(out);
+}
+
+async function main() {
+  let host = null;
+  let options = {};
+  if (!values.real) {
+    const { createSimulatedHost } = require('../dist/testing/index.js');
+    host = await createSimulatedHost();
+    options = host.options;
+  }
+  const where = values.real ? 'real host' : 'simulated host';
+  console.log(`nvc-ts benchmarks on a ${where}; node ${process.version}; ${new Date().toISOString()}`);
+  try {
+    const warm = await init(options);
+    const gpus = (await warm.deviceInfo()).length;
+    await warm.shutdown();
+    console.log(`GPUs: ${gpus}`);
+
+    const initShutdown = await timeAsync(async () => (await init(options)).shutdown(), Math.min(N, 100));
+    print('init + shutdown (in-process)', initShutdown);
+    const initOnly = [];
+    const shutdownOnly = [];
+    for (let i = 0; i < Math.min(N, 100); i++) {
+      let t = process.hrtime.bigint();
+      const ctx = await init(options);
+      initOnly.push(Number(process.hrtime.bigint() - t) / 1e6);
+      t = process.hrtime.bigint();
+      await ctx.shutdown();
+      shutdownOnly.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+    print('  init', summary(initOnly));
+    print('  shutdown', summary(shutdownOnly));
+
+    const ctx = await init(options);
+    const driver = await timeAsync(() => ctx.driverInfo(), N);
+    print('driverInfo (in-process)', driver);
+    const devices = await timeAsync(() => ctx.deviceInfo(), N);
+    print('deviceInfo (in-process)', devices);
+    await ctx.shutdown();
+
+    const cli = path.resolve(__dirname, '../bin/nvc-ts.js');
+    const flags = values.real ? [] : ['--root', options.root, '--ldcache', options.ldcache, '--proc-root', options.procRoot,
+      '--dev-root', options.devRoot, '--sys-root', options.sysRoot];
+    const baseline = timeProcess([process.execPath, '-e', '0'], P);
+    print('node -e 0 (process baseline)', baseline);
+    const info = timeProcess([process.execPath, cli, 'info', ...flags], P);
+    print('nvc-ts info (whole process)', info);
+    const list = timeProcess([process.execPath, cli, 'list', ...flags], P);
+    print('nvc-ts list (whole process)', list);
+
+    const sum = initShutdown.median + driver.median + devices.median;
+    console.log('\nratios (medians)');
+    console.log(`  in-process init+driverInfo+deviceInfo+shutdown: ${sum.toFixed(2)} ms; vs nvidia-container-cli info (32-37 ms per process on the GPU host): ${(34.5 / sum).toFixed(1)}x faster`);
+    console.log(`  nvc-ts info process over node -e 0: +${(info.median - baseline.median).toFixed(1)} ms (${(info.median / baseline.median).toFixed(2)}x)`);
+    if (values.real) {
+      try {
+        const smi = timeProcess(['nvidia-smi', '-L'], Math.min(P, 10));
+        print('nvidia-smi -L (for scale)', smi);
+      } catch {
+        /* not on a GPU host */
+      }
+    }
+  } finally {
+    if (host) await host.cleanup();
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

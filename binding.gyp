@@ -1,0 +1,38 @@
+{
+  "includes": ["native/core.gypi"],
+  "variables": {
+    "nvc_c_flags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden", "-D_FORTIFY_SOURCE=2", "-fstack-protector-strong"]
+  },
+  "target_defaults": {
+    "include_dirs": ["native/include", "native/core", "deps/nvml"],
+    "cflags_c": ["<@(nvc_c_flags)"],
+    "cflags!": ["-fno-exceptions"],
+    "conditions": [["OS!='linux'", { "type": "none" }]]
+  },
+  "targets": [
+    {
+      "target_name": "nvc_ts",
+      "sources": ["native/addon/addon.cc", "<@(nvc_core_sources)"],
+      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden"],
+      "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "nvc-ts-driver",
+      "type": "executable",
+      "sources": ["native/helper/main.c", "native/helper/nvml_ops.c", "native/core/proto.c"],
+      "libraries": ["-ldl"]
+    },
+    {
+      "target_name": "nvc-mock-nvml",
+      "type": "loadable_module",
+      "product_prefix": "",
+      "product_name": "libnvc-mock-nvml",
+      "product_extension": "so",
+      "sources": ["native/mock-nvml/mock_nvml.c"],
+      "cflags_c!": ["-fvisibility=hidden"],
+      "libraries": ["-ldl"]
+    }
+  ]
+}

@@ -1,0 +1,111 @@
+/**
+ * The only module that loads native code. It finds the addon with node-gyp-build
+ * (build/Release, then prebuilds/) and the two executables built beside it.
+ * Overrides: NVC_TS_PREBUILD (node-gyp-build's own), NVC_TS_HELPER, NVC_TS_MOCK_NVML.
+ */
+import * as path from 'node:path';
+import { existsSync } from 'node:fs';
+import type { Device } from './types';
+import { NvcError } from './errors';
+
+export interface RawDriverFile {
+  path: string;
+  caps: number;
+}
+
+export interface RawDriverInfo {
+  version: string;
+  cudaVersion: string;
+  libraries: RawDriverFile[];
+  libraries32: RawDriverFile[];
+  binaries: RawDriverFile[];
+  ipcs: RawDriverFile[];
+  firmware: RawDriverFile[];
+  deviceNodes: { path: string; major: number; minor: number; exists: boolean }[];
+  nvcapsMajor: number | null;
+  imexMajor: number | null;
+  migConfigMinor: number | null;
+  migMonitorMinor: number | null;
+}
+
+export interface NativeInitConfig {
+  root?: string;
+  ldcache?: string;
+  procRoot?: string;
+  devRoot?: string;
+  sysRoot?: string;
+  nvmlPath?: string;
+  helperPath: string;
+  binPath?: string;
+  uid?: number;
+  gid?: number;
+  timeoutMs?: number;
+}
+
+export interface NativeContextHandle {
+  driverInfo(): Promise<RawDriverInfo>;
+  deviceInfo(): Promise<Device[]>;
+  shutdown(): Promise<void>;
+  readonly pid: number | null;
+}
+
+export interface NativeBinding {
+  init(config: NativeInitConfig): Promise<NativeContextHandle>;
+  errorCodes(): string[];
+  readonly version: string;
+}
+
+interface NodeGypBuild {
+  (dir: string): unknown;
+  resolve(dir: string): string;
+}
+
+/** The package root: dist/native.js lives one level below it. */
+export const packageRoot = path.resolve(__dirname, '..');
+
+let cached: { binding: NativeBinding; dir: string } | undefined;
+
+function load(): { binding: NativeBinding; dir: string } {
+  if (cached) return cached;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const gypBuild = require('node-gyp-build') as NodeGypBuild;
+    const file = gypBuild.resolve(packageRoot);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const binding = require(file) as NativeBinding;
+    cached = { binding, dir: path.dirname(file) };
+    return cached;
+  } catch (cause) {
+    throw new NvcError('ERR_NVC_NATIVE_MISSING', 'the nvc-ts native addon is not built for this platform', {
+      cause,
+      hint: 'run `npm rebuild nvc-ts` (needs a C/C++ toolchain and python3), or install on linux-x64/arm64 where prebuilds exist',
+    });
+  }
+}
+
+export function binding(): NativeBinding {
+  return load().binding;
+}
+
+function artifact(envName: string, file: string): string {
+  const override = process.env[envName];
+  if (override) return override;
+  const p = path.join(load().dir, file);
+  if (!existsSync(p)) {
+    throw new NvcError('ERR_NVC_NATIVE_MISSING', `${file} is missing beside the nvc-ts addon`, {
+      path: p,
+      hint: `rebuild the package (npm rebuild nvc-ts) or set ${envName}`,
+    });
+  }
+  return p;
+}
+
+/** The nvc-ts-driver executable that hosts NVML. */
+export function helperPath(): string {
+  return artifact('NVC_TS_HELPER', 'nvc-ts-driver');
+}
+
+/** The mock libnvidia-ml.so.1 used by simulated hosts. */
+export function mockNvmlLibraryPath(): string {
+  return artifact('NVC_TS_MOCK_NVML', 'libnvc-mock-nvml.so');
+}

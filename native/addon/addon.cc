@@ -1,0 +1,357 @@
+// The Node binding: a thin layer that runs core calls on the libuv thread pool and
+// turns C results and errors into plain JavaScript values. No logic lives here.
+#include <napi.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+extern "C" {
+#include "nvc.h"
+}
+
+namespace {
+
+// Owns one C context. Workers hold a reference while they run, so the context is
+// freed only when neither JavaScript nor a pending call can reach it.
+struct Slot {
+  nvc_context *ctx = nullptr;
+  ~Slot() { nvc_context_abandon(ctx); }
+};
+
+// Per-environment (main thread or worker thread) registry of live contexts, so that
+// tearing the environment down kills their services instead of leaking them.
+// Node deletes the instance data when the environment goes away (process exit, or a
+// worker thread ending), which is when open contexts must lose their services.
+struct AddonData {
+  std::mutex mutex;
+  std::set<std::weak_ptr<Slot>, std::owner_less<std::weak_ptr<Slot>>> live;
+  Napi::FunctionReference contextClass;
+
+  void Add(const std::shared_ptr<Slot> &slot) {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (auto it = live.begin(); it != live.end();) it = it->expired() ? live.erase(it) : std::next(it);
+    live.insert(slot);
+  }
+  ~AddonData() {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (const auto &weak : live) {
+      if (auto slot = weak.lock()) nvc_context_kill(slot->ctx);
+    }
+  }
+};
+
+Napi::Error MakeError(Napi::Env env, const nvc_error &err) {
+  Napi::Error e = Napi::Error::New(env, err.msg);
+  Napi::Object o = e.Value();
+  o.Set("code", nvc_errcode_string(err.code));
+  if (err.sys_errno != 0) {
+    const char *name = strerrorname_np(err.sys_errno);
+    o.Set("errno", name ? name : std::to_string(err.sys_errno));
+    o.Set("errnoMessage", std::strerror(err.sys_errno));
+  }
+  if (err.step[0]) o.Set("syscall", err.step);
+  if (err.path[0]) o.Set("path", err.path);
+  if (err.code == NVC_ERR_NVML || err.code == NVC_ERR_VERSION_MISMATCH) o.Set("nvmlReturn", err.nvml_ret);
+  return e;
+}
+
+Napi::Array Files(Napi::Env env, const nvc_file *files, size_t n) {
+  Napi::Array out = Napi::Array::New(env, n);
+  for (size_t i = 0; i < n; i++) {
+    Napi::Object f = Napi::Object::New(env);
+    f.Set("path", files[i].path);
+    f.Set("caps", files[i].caps);
+    out.Set(i, f);
+  }
+  return out;
+}
+
+Napi::Value NullableInt(Napi::Env env, int v) {
+  return v < 0 ? env.Null() : Napi::Number::New(env, v);
+}
+
+Napi::Object DriverToJs(Napi::Env env, const nvc_driver_info *d) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("version", d->nvrm_version);
+  o.Set("cudaVersion", d->cuda_version);
+  o.Set("libraries", Files(env, d->libs, d->nlibs));
+  o.Set("libraries32", Files(env, d->libs32, d->nlibs32));
+  o.Set("binaries", Files(env, d->bins, d->nbins));
+  o.Set("ipcs", Files(env, d->ipcs, d->nipcs));
+  o.Set("firmware", Files(env, d->firmware, d->nfirmware));
+  Napi::Array devs = Napi::Array::New(env, d->ndevs);
+  for (size_t i = 0; i < d->ndevs; i++) {
+    Napi::Object n = Napi::Object::New(env);
+    n.Set("path", d->devs[i].path);
+    n.Set("major", d->devs[i].major);
+    n.Set("minor", d->devs[i].minor);
+    n.Set("exists", d->devs[i].exists != 0);
+    devs.Set(i, n);
+  }
+  o.Set("deviceNodes", devs);
+  o.Set("nvcapsMajor", NullableInt(env, d->nvcaps_major));
+  o.Set("imexMajor", NullableInt(env, d->imex_major));
+  o.Set("migConfigMinor", NullableInt(env, d->mig_config_minor));
+  o.Set("migMonitorMinor", NullableInt(env, d->mig_monitor_minor));
+  return o;
+}
+
+Napi::Array DevicesToJs(Napi::Env env, const nvc_device_info *info) {
+  Napi::Array out = Napi::Array::New(env, info->ndevs);
+  for (size_t i = 0; i < info->ndevs; i++) {
+    const nvc_device &d = info->devs[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("index", d.index);
+    o.Set("minor", d.minor);
+    o.Set("model", d.model);
+    o.Set("brand", d.brand);
+    o.Set("uuid", d.uuid);
+    o.Set("busId", d.busid);
+    o.Set("architecture", d.arch);
+    Napi::Object node = Napi::Object::New(env);
+    node.Set("path", d.node_path);
+    node.Set("major", d.node_major);
+    node.Set("minor", d.node_minor);
+    o.Set("deviceNode", node);
+    Napi::Object mig = Napi::Object::New(env);
+    mig.Set("capable", d.mig_capable != 0);
+    mig.Set("enabled", d.mig_enabled != 0);
+    mig.Set("capsPath", d.mig_caps_path);
+    Napi::Array migs = Napi::Array::New(env, d.nmig);
+    for (size_t j = 0; j < d.nmig; j++) {
+      const nvc_mig_device &m = d.mig[j];
+      Napi::Object mo = Napi::Object::New(env);
+      mo.Set("index", m.index);
+      mo.Set("uuid", m.uuid);
+      mo.Set("gpuInstance", m.gi);
+      mo.Set("computeInstance", m.ci);
+      mo.Set("giCapsPath", m.gi_caps_path);
+      mo.Set("ciCapsPath", m.ci_caps_path);
+      mo.Set("giCapMinor", NullableInt(env, m.gi_cap_minor));
+      mo.Set("ciCapMinor", NullableInt(env, m.ci_cap_minor));
+      migs.Set(j, mo);
+    }
+    mig.Set("devices", migs);
+    o.Set("mig", mig);
+    out.Set(i, o);
+  }
+  return out;
+}
+
+// Base for every asynchronous call: runs Run() off the JavaScript thread and settles
+// a promise with Result() or the core's error.
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  explicit PromiseWorker(Napi::Env env, const char *name)
+      : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)) {
+    nvc_error_clear(&err_);
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  virtual int Run(nvc_error *err) = 0;
+  virtual Napi::Value Result(Napi::Env env) = 0;
+
+ private:
+  void Execute() override { failed_ = Run(&err_) < 0; }
+  void OnOK() override {
+    Napi::HandleScope scope(Env());
+    if (failed_)
+      deferred_.Reject(MakeError(Env(), err_).Value());
+    else
+      deferred_.Resolve(Result(Env()));
+  }
+  Napi::Promise::Deferred deferred_;
+  nvc_error err_;
+  bool failed_ = false;
+};
+
+class NativeContext : public Napi::ObjectWrap<NativeContext> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeContext",
+                       {InstanceMethod<&NativeContext::DriverInfo>("driverInfo"),
+                        InstanceMethod<&NativeContext::DeviceInfo>("deviceInfo"),
+                        InstanceMethod<&NativeContext::Shutdown>("shutdown"),
+                        InstanceAccessor<&NativeContext::Pid>("pid")});
+  }
+
+  explicit NativeContext(const Napi::CallbackInfo &info) : Napi::ObjectWrap<NativeContext>(info) {
+    if (!info[0].IsExternal()) {
+      Napi::TypeError::New(info.Env(), "NativeContext is created by init()").ThrowAsJavaScriptException();
+      return;
+    }
+    slot_ = *info[0].As<Napi::External<std::shared_ptr<Slot>>>().Data();
+  }
+
+  std::shared_ptr<Slot> slot() const { return slot_; }
+
+ private:
+  Napi::Value DriverInfo(const Napi::CallbackInfo &info);
+  Napi::Value DeviceInfo(const Napi::CallbackInfo &info);
+  Napi::Value Shutdown(const Napi::CallbackInfo &info);
+  Napi::Value Pid(const Napi::CallbackInfo &info) {
+    pid_t pid = slot_ ? nvc_service_pid(slot_->ctx) : 0;
+    return pid > 0 ? Napi::Number::New(info.Env(), pid) : info.Env().Null();
+  }
+  std::shared_ptr<Slot> slot_;
+};
+
+// Strings from JavaScript, kept alive for the duration of nvc_init on the pool thread.
+struct InitArgs {
+  std::string root, ldcache, procRoot, devRoot, sysRoot, nvmlPath, helperPath, binPath;
+  bool has[8] = {};
+  long uid = -1, gid = -1;
+  unsigned timeoutMs = 0;
+};
+
+class InitWorker : public PromiseWorker {
+ public:
+  InitWorker(Napi::Env env, InitArgs args) : PromiseWorker(env, "nvc-ts:init"), args_(std::move(args)) {}
+
+ protected:
+  int Run(nvc_error *err) override {
+    nvc_config cfg{};
+    std::string *fields[] = {&args_.root, &args_.ldcache, &args_.procRoot, &args_.devRoot,
+                             &args_.sysRoot, &args_.nvmlPath, &args_.helperPath, &args_.binPath};
+    const char **targets[] = {&cfg.root, &cfg.ldcache, &cfg.proc_root, &cfg.dev_root,
+                              &cfg.sys_root, &cfg.nvml_path, &cfg.helper_path, &cfg.bin_path};
+    for (size_t i = 0; i < 8; i++) *targets[i] = args_.has[i] ? fields[i]->c_str() : nullptr;
+    cfg.uid = args_.uid;
+    cfg.gid = args_.gid;
+    cfg.timeout_ms = args_.timeoutMs;
+    ctx_ = nvc_init(&cfg, err);
+    return ctx_ ? 0 : -1;
+  }
+  Napi::Value Result(Napi::Env env) override {
+    auto slot = std::make_shared<Slot>();
+    slot->ctx = ctx_;
+    ctx_ = nullptr;
+    auto *data = env.GetInstanceData<AddonData>();
+    data->Add(slot);
+    auto holder = std::make_unique<std::shared_ptr<Slot>>(slot);
+    Napi::External<std::shared_ptr<Slot>> ext = Napi::External<std::shared_ptr<Slot>>::New(env, holder.get());
+    Napi::Object obj = data->contextClass.New({ext});
+    return obj;
+  }
+  ~InitWorker() override {
+    if (ctx_) nvc_context_abandon(ctx_);  // the promise was never delivered
+  }
+
+ private:
+  InitArgs args_;
+  nvc_context *ctx_ = nullptr;
+};
+
+class DriverInfoWorker : public PromiseWorker {
+ public:
+  DriverInfoWorker(Napi::Env env, std::shared_ptr<Slot> slot) : PromiseWorker(env, "nvc-ts:driverInfo"), slot_(slot) {}
+  ~DriverInfoWorker() override { nvc_driver_info_free(info_); }
+
+ protected:
+  int Run(nvc_error *err) override { return nvc_driver_info_new(slot_->ctx, &info_, err); }
+  Napi::Value Result(Napi::Env env) override { return DriverToJs(env, info_); }
+
+ private:
+  std::shared_ptr<Slot> slot_;
+  nvc_driver_info *info_ = nullptr;
+};
+
+class DeviceInfoWorker : public PromiseWorker {
+ public:
+  DeviceInfoWorker(Napi::Env env, std::shared_ptr<Slot> slot) : PromiseWorker(env, "nvc-ts:deviceInfo"), slot_(slot) {}
+  ~DeviceInfoWorker() override { nvc_device_info_free(info_); }
+
+ protected:
+  int Run(nvc_error *err) override { return nvc_device_info_new(slot_->ctx, &info_, err); }
+  Napi::Value Result(Napi::Env env) override { return DevicesToJs(env, info_); }
+
+ private:
+  std::shared_ptr<Slot> slot_;
+  nvc_device_info *info_ = nullptr;
+};
+
+class ShutdownWorker : public PromiseWorker {
+ public:
+  ShutdownWorker(Napi::Env env, std::shared_ptr<Slot> slot) : PromiseWorker(env, "nvc-ts:shutdown"), slot_(slot) {}
+
+ protected:
+  int Run(nvc_error *err) override { return nvc_shutdown(slot_->ctx, err); }
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+
+ private:
+  std::shared_ptr<Slot> slot_;
+};
+
+template <typename W>
+Napi::Value Queue(Napi::Env env, std::shared_ptr<Slot> slot) {
+  auto *w = new W(env, slot);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value NativeContext::DriverInfo(const Napi::CallbackInfo &info) { return Queue<DriverInfoWorker>(info.Env(), slot_); }
+Napi::Value NativeContext::DeviceInfo(const Napi::CallbackInfo &info) { return Queue<DeviceInfoWorker>(info.Env(), slot_); }
+Napi::Value NativeContext::Shutdown(const Napi::CallbackInfo &info) { return Queue<ShutdownWorker>(info.Env(), slot_); }
+
+// init(config): the facade has validated and normalised every field already; this only
+// checks types so that a misuse of the raw binding throws instead of crashing.
+Napi::Value Init(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) {
+    Napi::TypeError::New(env, "init(config): config must be an object").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object cfg = info[0].As<Napi::Object>();
+  InitArgs args;
+  const char *keys[] = {"root", "ldcache", "procRoot", "devRoot", "sysRoot", "nvmlPath", "helperPath", "binPath"};
+  std::string *fields[] = {&args.root, &args.ldcache, &args.procRoot, &args.devRoot,
+                           &args.sysRoot, &args.nvmlPath, &args.helperPath, &args.binPath};
+  for (size_t i = 0; i < 8; i++) {
+    Napi::Value v = cfg.Get(keys[i]);
+    if (v.IsUndefined() || v.IsNull()) continue;
+    if (!v.IsString()) {
+      Napi::TypeError::New(env, std::string("init(config): ") + keys[i] + " must be a string").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    *fields[i] = v.As<Napi::String>().Utf8Value();
+    if (fields[i]->find('\0') != std::string::npos) {
+      Napi::TypeError::New(env, std::string("init(config): ") + keys[i] + " contains a NUL byte").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    args.has[i] = true;
+  }
+  if (cfg.Get("uid").IsNumber()) args.uid = cfg.Get("uid").As<Napi::Number>().Int64Value();
+  if (cfg.Get("gid").IsNumber()) args.gid = cfg.Get("gid").As<Napi::Number>().Int64Value();
+  if (cfg.Get("timeoutMs").IsNumber()) args.timeoutMs = cfg.Get("timeoutMs").As<Napi::Number>().Uint32Value();
+  auto *w = new InitWorker(env, std::move(args));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value ErrorCodes(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env);
+  for (int c = 0; c < NVC_ERRCODE_COUNT; c++) out.Set(out.Length(), nvc_errcode_string(static_cast<nvc_errcode>(c)));
+  return out;
+}
+
+Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  auto *data = new AddonData();
+  data->contextClass = Napi::Persistent(NativeContext::Define(env));
+  env.SetInstanceData<AddonData>(data);
+  exports.Set("init", Napi::Function::New<Init>(env, "init"));
+  exports.Set("errorCodes", Napi::Function::New<ErrorCodes>(env, "errorCodes"));
+  exports.Set("version", Napi::String::New(env, nvc_version()));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(nvc_ts, InitModule)

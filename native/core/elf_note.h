@@ -1,0 +1,33 @@
+#ifndef NVC_ELF_NOTE_H
+#define NVC_ELF_NOTE_H
+
+/* Reading the GNU ABI tag note of an ELF file. The driver may ship more than one
+ * libnvidia-tls; only the one tagged for Linux 2.3.99 (the TLS model current glibc
+ * uses) may be handed to a container. Input files come from a possibly hostile root:
+ * every header field is checked against the file size, reads are bounded. Only files
+ * of this machine's byte order are understood (32- and 64-bit). */
+
+#include <stdint.h>
+
+#include "nvc_error.h"
+
+#define NVC_ELF_ABI_OS_LINUX 0
+
+/* The four words of an NT_GNU_ABI_TAG (owner "GNU", type 1) descriptor. */
+struct nvc_elf_abi_tag {
+    uint32_t os; /* 0 = Linux */
+    uint32_t major, minor, patch;
+};
+
+/* Look through the PT_NOTE segments of the ELF file open as fd. Returns 1 and fills
+ * *tag when an ABI tag is present, 0 when the file is a valid ELF without one, -1 with
+ * err filled when fd cannot be read or is not a well-formed ELF of this byte order
+ * (NVC_ERR_INVALID_ARGUMENT, sys_errno ENOEXEC). name only feeds messages. */
+int nvc_elf_read_abi_tag(int fd, const char *name, struct nvc_elf_abi_tag *tag, struct nvc_error *err);
+
+/* 1 when the file's ABI tag is exactly {os, major.minor.patch}, 0 when it differs or
+ * there is none, -1 as nvc_elf_read_abi_tag. */
+int nvc_elf_abi_tag_is(int fd, const char *name, uint32_t os, uint32_t major, uint32_t minor, uint32_t patch,
+                       struct nvc_error *err);
+
+#endif

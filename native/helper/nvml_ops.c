@@ -1,0 +1,247 @@
+#define _GNU_SOURCE
+#include "nvml_api.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define MAX_MIG_PER_GPU 64
+
+/* Tell the core which NVML function runs next, so that a crash or a hang inside
+ * it can be reported by name. A lost notice is harmless. */
+static void announce(int sock, const char *fn, uint32_t device)
+{
+    struct nvc_wbuf b;
+    nvc_wbuf_start(&b, NVC_OP_CALLING, 0);
+    nvc_put_str(&b, fn);
+    nvc_put_u32(&b, device);
+    helper_send(sock, &b);
+}
+
+static void reply_nvml_error(struct nvml_api *api, struct nvc_wbuf *reply, nvc_nvml_return ret, const char *fn,
+                             uint32_t device)
+{
+    const char *text = api->error_string ? api->error_string(ret) : NULL;
+    reply->len = NVC_PROTO_HEADER_SIZE;
+    nvc_put_u32(reply, NVC_STATUS_NVML);
+    nvc_put_u32(reply, (uint32_t)ret);
+    nvc_put_str(reply, fn);
+    nvc_put_str(reply, text ? text : "unknown error");
+    nvc_put_u32(reply, device);
+}
+
+/* Call an NVML function pointer announced by name; on failure fill the reply and
+ * make the enclosing handler return. NULL pointers read as FUNCTION_NOT_FOUND. */
+#define CALL(api, sock, reply, dev, fnptr, name, ...)                                                   \
+    do {                                                                                                 \
+        nvc_nvml_return ret_ = NVC_NVML_ERROR_FUNCTION_NOT_FOUND;                                       \
+        announce(sock, name, dev);                                                                       \
+        if ((fnptr) != NULL)                                                                             \
+            ret_ = (fnptr)(__VA_ARGS__);                                                                 \
+        if (ret_ != NVC_NVML_SUCCESS) {                                                                  \
+            reply_nvml_error(api, reply, ret_, name, dev);                                               \
+            return;                                                                                      \
+        }                                                                                                \
+    } while (0)
+
+static void *must_sym(void *handle, const char *name, const char **missing)
+{
+    void *p = dlsym(handle, name);
+    if (p == NULL && *missing == NULL)
+        *missing = name;
+    return p;
+}
+
+int nvml_api_load(struct nvml_api *api, const char *path, struct nvc_wbuf *reply)
+{
+    const char *missing = NULL;
+    char msg[1024];
+
+    memset(api, 0, sizeof(*api));
+    api->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (api->handle == NULL) {
+        const char *why = dlerror();
+        nvc_put_u32(reply, NVC_STATUS_LOAD);
+        nvc_put_str(reply, why ? why : "dlopen failed");
+        return -1;
+    }
+    api->init = (nvc_nvml_init_fn)must_sym(api->handle, "nvmlInit_v2", &missing);
+    api->shutdown = (nvc_nvml_shutdown_fn)must_sym(api->handle, "nvmlShutdown", &missing);
+    api->error_string = (nvc_nvml_error_string_fn)must_sym(api->handle, "nvmlErrorString", &missing);
+    api->driver_version = (nvc_nvml_driver_version_fn)must_sym(api->handle, "nvmlSystemGetDriverVersion", &missing);
+    api->cuda_version = (nvc_nvml_cuda_version_fn)must_sym(api->handle, "nvmlSystemGetCudaDriverVersion", &missing);
+    api->device_count = (nvc_nvml_count_fn)must_sym(api->handle, "nvmlDeviceGetCount_v2", &missing);
+    api->device_handle = (nvc_nvml_handle_fn)must_sym(api->handle, "nvmlDeviceGetHandleByIndex_v2", &missing);
+    api->device_name = (nvc_nvml_string_fn)must_sym(api->handle, "nvmlDeviceGetName", &missing);
+    api->device_uuid = (nvc_nvml_string_fn)must_sym(api->handle, "nvmlDeviceGetUUID", &missing);
+    api->device_pci = (nvc_nvml_pci_fn)must_sym(api->handle, "nvmlDeviceGetPciInfo_v3", &missing);
+    api->device_cc = (nvc_nvml_int_pair_fn)must_sym(api->handle, "nvmlDeviceGetCudaComputeCapability", &missing);
+    api->device_brand = (nvc_nvml_uint_fn)must_sym(api->handle, "nvmlDeviceGetBrand", &missing);
+    api->device_minor = (nvc_nvml_uint_fn)must_sym(api->handle, "nvmlDeviceGetMinorNumber", &missing);
+    /* MIG arrived in later drivers: absence means "not MIG capable", not a broken library. */
+    api->mig_mode = (nvc_nvml_uint_pair_fn)dlsym(api->handle, "nvmlDeviceGetMigMode");
+    api->max_mig_count = (nvc_nvml_uint_fn)dlsym(api->handle, "nvmlDeviceGetMaxMigDeviceCount");
+    api->mig_handle = (nvc_nvml_child_fn)dlsym(api->handle, "nvmlDeviceGetMigDeviceHandleByIndex");
+    api->gpu_instance_id = (nvc_nvml_uint_fn)dlsym(api->handle, "nvmlDeviceGetGpuInstanceId");
+    api->compute_instance_id = (nvc_nvml_uint_fn)dlsym(api->handle, "nvmlDeviceGetComputeInstanceId");
+    if (missing != NULL) {
+        snprintf(msg, sizeof(msg), "%s: undefined symbol %s (not an NVML library, or one too old)", path, missing);
+        nvc_put_u32(reply, NVC_STATUS_LOAD);
+        nvc_put_str(reply, msg);
+        return -1;
+    }
+    return 0;
+}
+
+void nvml_op_init(struct nvml_api *api, int sock, struct nvc_wbuf *reply)
+{
+    CALL(api, sock, reply, NVC_PROTO_NO_DEVICE, api->init, "nvmlInit_v2");
+    nvc_put_u32(reply, NVC_STATUS_OK);
+}
+
+void nvml_op_driver(struct nvml_api *api, int sock, struct nvc_wbuf *reply)
+{
+    char version[NVC_NVML_DRIVER_VERSION_BUFFER] = "";
+    int cuda = 0;
+
+    CALL(api, sock, reply, NVC_PROTO_NO_DEVICE, api->driver_version, "nvmlSystemGetDriverVersion", version,
+         sizeof(version));
+    CALL(api, sock, reply, NVC_PROTO_NO_DEVICE, api->cuda_version, "nvmlSystemGetCudaDriverVersion", &cuda);
+    version[sizeof(version) - 1] = '\0';
+    nvc_put_u32(reply, NVC_STATUS_OK);
+    nvc_put_str(reply, version);
+    nvc_put_i32(reply, cuda);
+}
+
+void nvml_op_device_count(struct nvml_api *api, int sock, struct nvc_wbuf *reply)
+{
+    unsigned int count = 0;
+    CALL(api, sock, reply, NVC_PROTO_NO_DEVICE, api->device_count, "nvmlDeviceGetCount_v2", &count);
+    nvc_put_u32(reply, NVC_STATUS_OK);
+    nvc_put_u32(reply, count);
+}
+
+/* MIG mode: a GPU that cannot do MIG answers NOT_SUPPORTED (or lacks the symbol);
+ * that is a fact about the GPU, not an error. */
+static int mig_mode(struct nvml_api *api, int sock, struct nvc_wbuf *reply, uint32_t index, nvc_nvml_device dev,
+                    unsigned *capable, unsigned *current)
+{
+    unsigned pending = 0;
+    nvc_nvml_return ret = NVC_NVML_ERROR_FUNCTION_NOT_FOUND;
+
+    *capable = 0;
+    *current = 0;
+    announce(sock, "nvmlDeviceGetMigMode", index);
+    if (api->mig_mode != NULL)
+        ret = api->mig_mode(dev, current, &pending);
+    if (ret == NVC_NVML_ERROR_NOT_SUPPORTED || ret == NVC_NVML_ERROR_FUNCTION_NOT_FOUND) {
+        *current = 0;
+        return 0;
+    }
+    if (ret != NVC_NVML_SUCCESS) {
+        reply_nvml_error(api, reply, ret, "nvmlDeviceGetMigMode", index);
+        return -1;
+    }
+    *capable = 1;
+    return 0;
+}
+
+void nvml_op_device(struct nvml_api *api, int sock, uint32_t index, struct nvc_wbuf *reply)
+{
+    nvc_nvml_device dev = NULL;
+    char name[NVC_NVML_NAME_BUFFER] = "";
+    char uuid[NVC_NVML_UUID_BUFFER] = "";
+    struct nvc_nvml_pci_info pci;
+    int cc_major = 0, cc_minor = 0;
+    unsigned brand = 0, minor = 0, capable = 0, current = 0, max_mig = 0;
+
+    memset(&pci, 0, sizeof(pci));
+    CALL(api, sock, reply, index, api->device_handle, "nvmlDeviceGetHandleByIndex_v2", index, &dev);
+    CALL(api, sock, reply, index, api->device_name, "nvmlDeviceGetName", dev, name, sizeof(name));
+    CALL(api, sock, reply, index, api->device_uuid, "nvmlDeviceGetUUID", dev, uuid, sizeof(uuid));
+    CALL(api, sock, reply, index, api->device_pci, "nvmlDeviceGetPciInfo_v3", dev, &pci);
+    CALL(api, sock, reply, index, api->device_cc, "nvmlDeviceGetCudaComputeCapability", dev, &cc_major, &cc_minor);
+    CALL(api, sock, reply, index, api->device_brand, "nvmlDeviceGetBrand", dev, &brand);
+    CALL(api, sock, reply, index, api->device_minor, "nvmlDeviceGetMinorNumber", dev, &minor);
+    if (mig_mode(api, sock, reply, index, dev, &capable, &current) < 0)
+        return;
+    if (capable && current == NVC_NVML_MIG_ENABLE)
+        CALL(api, sock, reply, index, api->max_mig_count, "nvmlDeviceGetMaxMigDeviceCount", dev, &max_mig);
+    if (max_mig > MAX_MIG_PER_GPU)
+        max_mig = MAX_MIG_PER_GPU;
+
+    name[sizeof(name) - 1] = '\0';
+    uuid[sizeof(uuid) - 1] = '\0';
+
+    /* MIG devices go into a scratch buffer first: their count is known only at the end. */
+    struct nvc_wbuf migs;
+    uint32_t nmig = 0;
+    migs.len = 0;
+    migs.overflow = 0;
+    for (unsigned i = 0; i < max_mig; i++) {
+        nvc_nvml_device mig = NULL;
+        char mig_uuid[NVC_NVML_UUID_BUFFER] = "";
+        unsigned gi = 0, ci = 0;
+        nvc_nvml_return ret;
+
+        announce(sock, "nvmlDeviceGetMigDeviceHandleByIndex", index);
+        ret = api->mig_handle ? api->mig_handle(dev, i, &mig) : NVC_NVML_ERROR_FUNCTION_NOT_FOUND;
+        if (ret == NVC_NVML_ERROR_NOT_FOUND)
+            continue; /* MIG slots can be sparse */
+        if (ret != NVC_NVML_SUCCESS) {
+            reply_nvml_error(api, reply, ret, "nvmlDeviceGetMigDeviceHandleByIndex", index);
+            return;
+        }
+        CALL(api, sock, reply, index, api->device_uuid, "nvmlDeviceGetUUID", mig, mig_uuid, sizeof(mig_uuid));
+        CALL(api, sock, reply, index, api->gpu_instance_id, "nvmlDeviceGetGpuInstanceId", mig, &gi);
+        CALL(api, sock, reply, index, api->compute_instance_id, "nvmlDeviceGetComputeInstanceId", mig, &ci);
+        mig_uuid[sizeof(mig_uuid) - 1] = '\0';
+        nvc_put_u32(&migs, i);
+        nvc_put_str(&migs, mig_uuid);
+        nvc_put_u32(&migs, gi);
+        nvc_put_u32(&migs, ci);
+        nmig++;
+    }
+
+    nvc_put_u32(reply, NVC_STATUS_OK);
+    nvc_put_u32(reply, index);
+    nvc_put_u32(reply, minor);
+    nvc_put_str(reply, name);
+    nvc_put_u32(reply, brand);
+    nvc_put_str(reply, uuid);
+    nvc_put_u32(reply, pci.domain);
+    nvc_put_u32(reply, pci.bus);
+    nvc_put_u32(reply, pci.device);
+    nvc_put_i32(reply, cc_major);
+    nvc_put_i32(reply, cc_minor);
+    nvc_put_u32(reply, capable);
+    nvc_put_u32(reply, current == NVC_NVML_MIG_ENABLE);
+    nvc_put_u32(reply, nmig);
+    if (migs.overflow || migs.len > sizeof(reply->data) - reply->len)
+        reply->overflow = 1;
+    else {
+        memcpy(reply->data + reply->len, migs.data, migs.len);
+        reply->len += migs.len;
+    }
+}
+
+void nvml_op_shutdown(struct nvml_api *api, int sock, struct nvc_wbuf *reply)
+{
+    CALL(api, sock, reply, NVC_PROTO_NO_DEVICE, api->shutdown, "nvmlShutdown");
+    nvc_put_u32(reply, NVC_STATUS_OK);
+}
+
+int helper_send(int sock, struct nvc_wbuf *b)
+{
+    size_t n = nvc_wbuf_finish(b);
+    if (n == 0) {
+        /* A reply too large for a record: say so instead of sending garbage. */
+        b->len = NVC_PROTO_HEADER_SIZE;
+        b->overflow = 0;
+        nvc_put_u32(b, NVC_STATUS_BAD_REQUEST);
+        nvc_put_str(b, "reply does not fit in one protocol record");
+        n = nvc_wbuf_finish(b);
+    }
+    return send(sock, b->data, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -1;
+}

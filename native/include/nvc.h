@@ -1,0 +1,137 @@
+#ifndef NVC_H
+#define NVC_H
+
+/* Public C API of the nvc-ts core. No Node, no NVML types: the addon and the C
+ * tests use only this header. Every function that can fail takes a caller-owned
+ * struct nvc_error and returns -1/NULL on failure. */
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "nvc_error.h"
+
+#define NVC_VERSION "0.1.0"
+
+/* What a caller may set; NULL / -1 / 0 mean "the default" (in brackets). */
+struct nvc_config {
+    const char *root;        /* driver root on the host ["/"] */
+    const char *ldcache;     /* ld.so.cache, a path inside root ["/etc/ld.so.cache"] */
+    const char *proc_root;   /* host path of the /proc the driver is read from [<root>/proc] */
+    const char *dev_root;    /* host path of the /dev device nodes are read from [<root>/dev] */
+    const char *sys_root;    /* host path of /sys ["/sys"] */
+    const char *nvml_path;   /* host path of the NVML library to load [libnvidia-ml.so.1 from the ldcache] */
+    const char *helper_path; /* the nvc-ts-driver executable (required) */
+    const char *bin_path;    /* colon list of dirs inside root searched for binaries [$PATH then standard dirs] */
+    long uid, gid;           /* identity of the driver service [overflowuid/gid when root, own otherwise] */
+    unsigned timeout_ms;     /* per call to the driver service [10000] */
+};
+
+/* The same, with every default filled in; owned by the context. */
+struct nvc_host {
+    char root[4096];
+    char ldcache[4096];
+    char proc_root[4096];
+    char dev_root[4096];
+    char sys_root[4096];
+    char nvml_path[4096]; /* "" until found */
+    char helper_path[4096];
+    char bin_path[8192];
+    uid_t uid;
+    gid_t gid;
+    unsigned timeout_ms;
+};
+
+/* Capability bits: which container capabilities select a file. */
+enum nvc_capability {
+    NVC_CAP_UTILITY = 1u << 0,
+    NVC_CAP_COMPUTE = 1u << 1,
+    NVC_CAP_VIDEO = 1u << 2,
+    NVC_CAP_GRAPHICS = 1u << 3,
+    NVC_CAP_DISPLAY = 1u << 4,
+    NVC_CAP_NGX = 1u << 5,
+};
+
+struct nvc_file {
+    char *path;    /* as seen inside the driver root, e.g. "/usr/lib/x86_64-linux-gnu/libcuda.so.580.1" */
+    unsigned caps; /* enum nvc_capability bits that select it */
+};
+
+struct nvc_device_node {
+    char path[64];  /* "/dev/nvidia-uvm" */
+    unsigned major, minor;
+    int exists;     /* 1 if present under dev_root with this dev_t, 0 if listed but absent */
+};
+
+struct nvc_driver_info {
+    char nvrm_version[80];
+    char cuda_version[16];
+    struct nvc_file *libs;  size_t nlibs;    /* 64-bit, in discovery order */
+    struct nvc_file *libs32; size_t nlibs32; /* 32-bit */
+    struct nvc_file *bins;  size_t nbins;
+    struct nvc_file *ipcs;  size_t nipcs;
+    struct nvc_file *firmware; size_t nfirmware;
+    struct nvc_device_node *devs; size_t ndevs; /* nvidiactl, nvidia-uvm, nvidia-uvm-tools, nvidia-modeset */
+    int nvcaps_major;       /* major of "nvidia-caps" in <proc_root>/devices, -1 if absent */
+    int imex_major;         /* major of "nvidia-caps-imex-channels", -1 if absent */
+    int mig_config_minor;   /* DeviceFileMinor of capabilities/mig/config, -1 if unreadable */
+    int mig_monitor_minor;  /* same for mig/monitor */
+};
+
+struct nvc_mig_device {
+    unsigned index;
+    char uuid[96];
+    unsigned gi, ci;
+    char gi_caps_path[128]; /* /proc/driver/nvidia/capabilities/gpu<minor>/mig/gi<gi> */
+    char ci_caps_path[160]; /* .../gi<gi>/ci<ci> */
+    int gi_cap_minor;       /* DeviceFileMinor read from <gi_caps_path>/access, -1 if unreadable */
+    int ci_cap_minor;
+};
+
+struct nvc_device {
+    unsigned index;
+    unsigned minor;
+    char model[96];
+    char brand[32];   /* the reference's names: "Tesla", "Nvidia", "GeForce", ... */
+    char uuid[96];
+    char busid[32];   /* "%08x:%02x:%02x.0" */
+    char arch[16];    /* compute capability "9.0" */
+    char node_path[32];
+    unsigned node_major, node_minor;
+    int mig_capable;
+    int mig_enabled;
+    char mig_caps_path[96]; /* /proc/driver/nvidia/capabilities/gpu<minor> */
+    struct nvc_mig_device *mig; size_t nmig;
+};
+
+struct nvc_device_info {
+    struct nvc_device *devs; size_t ndevs;
+};
+
+struct nvc_context;
+
+const char *nvc_version(void);
+
+/* Fill every default of cfg into host. Pure: touches no file but /proc/sys/kernel/overflow{u,g}id. */
+int nvc_host_resolve(const struct nvc_config *cfg, struct nvc_host *host, struct nvc_error *err);
+
+/* Start the driver service (NVML loaded and initialised in a separate process). */
+struct nvc_context *nvc_init(const struct nvc_config *cfg, struct nvc_error *err);
+/* Stop the service (nvmlShutdown, then terminate/kill after a grace period) and reap it.
+ * Idempotent. The context stays allocated until nvc_context_free. */
+int nvc_shutdown(struct nvc_context *ctx, struct nvc_error *err);
+void nvc_context_free(struct nvc_context *ctx);
+/* Kill the service without waiting for it (it is reaped in the background) and free:
+ * for garbage-collection finalizers and process-exit hooks, which must not block. */
+void nvc_context_abandon(struct nvc_context *ctx);
+/* SIGKILL the service now, without taking the context lock; a call in flight then fails
+ * with NVC_ERR_SERVICE_CRASHED. For teardown paths that must not wait. */
+void nvc_context_kill(struct nvc_context *ctx);
+pid_t nvc_service_pid(const struct nvc_context *ctx);
+const struct nvc_host *nvc_context_host(const struct nvc_context *ctx);
+
+int nvc_driver_info_new(struct nvc_context *ctx, struct nvc_driver_info **out, struct nvc_error *err);
+void nvc_driver_info_free(struct nvc_driver_info *info);
+int nvc_device_info_new(struct nvc_context *ctx, struct nvc_device_info **out, struct nvc_error *err);
+void nvc_device_info_free(struct nvc_device_info *info);
+
+#endif

@@ -1,0 +1,218 @@
+'use strict';
+// Device selection grammar (lib/select.ts), vectors of the study's §10.4 plus the reference's parsing corners.
+const assert = require('node:assert/strict');
+const {
+  selectDevices,
+  selectMigCapsDevices,
+  parseMigCapsSpec,
+  parseImexChannels,
+} = require('../dist/select.js');
+const { NvcError } = require('../dist/errors.js');
+
+const CAPS = '/proc/driver/nvidia/capabilities';
+
+function mig(gpuMinor, index, gi, ci, uuid) {
+  return {
+    index,
+    uuid,
+    gpuInstance: gi,
+    computeInstance: ci,
+    giCapsPath: `${CAPS}/gpu${gpuMinor}/mig/gi${gi}`,
+    ciCapsPath: `${CAPS}/gpu${gpuMinor}/mig/gi${gi}/ci${ci}`,
+    giCapMinor: 10 + index * 2,
+    ciCapMinor: 11 + index * 2,
+  };
+}
+
+function gpu(index, minor, busId, uuid, migs, capable = migs.length > 0) {
+  return {
+    index,
+    minor,
+    model: `NVIDIA Test GPU ${index}`,
+    brand: 'Nvidia',
+    uuid,
+    busId,
+    architecture: '9.0',
+    deviceNode: { path: `/dev/nvidia${minor}`, major: 195, minor },
+    mig: { capable, enabled: migs.length > 0, capsPath: `${CAPS}/gpu${minor}`, devices: migs },
+  };
+}
+
+const GPU0_UUID = 'GPU-4cf8db2d-06c0-7d70-1a51-e59b25b2c16c';
+const GPU1_UUID = 'GPU-aaaabbbb-cccc-dddd-eeee-ffff00001111';
+const MIG00_UUID = 'MIG-11111111-2222-3333-4444-555555555555';
+const MIG01_UUID = 'MIG-66666666-7777-8888-9999-aaaaaaaaaaaa';
+
+function host() {
+  return [
+    gpu(0, 0, '00000000:01:00.0', GPU0_UUID, [mig(0, 0, 1, 0, MIG00_UUID), mig(0, 1, 2, 0, MIG01_UUID)]),
+    gpu(1, 1, '00000000:3b:00.0', GPU1_UUID, [], false),
+  ];
+}
+
+const uuids = (sel) => ({ gpus: sel.gpus.map((g) => g.uuid), migs: sel.migs.map((m) => m.mig.uuid), all: sel.all });
+
+function expectError(fn, code, message) {
+  assert.throws(fn, (err) => {
+    assert.ok(err instanceof NvcError, `expected NvcError, got ${err}`);
+    assert.equal(err.code, code);
+    assert.equal(err.message, message);
+    return true;
+  });
+}
+
+describe('selectDevices (study §10.4)', () => {
+  it('0 → GPU0', () => {
+    assert.deepEqual(uuids(selectDevices(host(), '0')), { gpus: [GPU0_UUID], migs: [], all: false });
+  });
+
+  it('1,0,1 → GPU1, GPU0 (duplicates ignored, order kept)', () => {
+    assert.deepEqual(uuids(selectDevices(host(), '1,0,1')), { gpus: [GPU1_UUID, GPU0_UUID], migs: [], all: false });
+  });
+
+  it('lower-case full GPU UUID matches', () => {
+    assert.deepEqual(uuids(selectDevices(host(), GPU1_UUID.toLowerCase())).gpus, [GPU1_UUID]);
+  });
+
+  it('a GPU UUID prefix does not match', () => {
+    expectError(() => selectDevices(host(), 'GPU-4cf8'), 'ERR_NVC_UNKNOWN_DEVICE', 'GPU-4cf8: unknown device');
+  });
+
+  it('0000:01:00.0 → the GPU whose bus id is 00000000:01:00.0', () => {
+    assert.deepEqual(uuids(selectDevices(host(), '0000:01:00.0')).gpus, [GPU0_UUID]);
+  });
+
+  it('PCI ids are normalised (no leading zeros, upper-case hex)', () => {
+    assert.deepEqual(uuids(selectDevices(host(), '0:3B:0.0')).gpus, [GPU1_UUID]);
+    assert.deepEqual(uuids(selectDevices(host(), '00000000:3b:00.0')).gpus, [GPU1_UUID]);
+  });
+
+  it('1:0.0 is neither PCI nor index; as MIG pair 1:0 it is unknown', () => {
+    expectError(() => selectDevices(host(), '1:0.0'), 'ERR_NVC_UNKNOWN_DEVICE', '1:0.0: unknown device');
+  });
+
+  it('0:1 → MIG 0:1 and its parent GPU0', () => {
+    assert.deepEqual(uuids(selectDevices(host(), '0:1')), { gpus: [GPU0_UUID], migs: [MIG01_UUID], all: false });
+  });
+
+  it('MIG-… UUID (any case) → that MIG and its parent', () => {
+    const sel = selectDevices(host(), MIG00_UUID.toLowerCase());
+    assert.deepEqual(uuids(sel), { gpus: [GPU0_UUID], migs: [MIG00_UUID], all: false });
+    assert.equal(sel.migs[0].gpu.uuid, GPU0_UUID);
+  });
+
+  it('all,7 → everything; parsing stops at all', () => {
+    assert.deepEqual(uuids(selectDevices(host(), 'all,7')), {
+      gpus: [GPU0_UUID, GPU1_UUID],
+      migs: [MIG00_UUID, MIG01_UUID],
+      all: true,
+    });
+  });
+
+  it('ALL is case-insensitive', () => {
+    assert.equal(selectDevices(host(), 'ALL').all, true);
+  });
+
+  it('2 → 2: unknown device, with a hint', () => {
+    assert.throws(
+      () => selectDevices(host(), '2'),
+      (err) => err.code === 'ERR_NVC_UNKNOWN_DEVICE' && err.message === '2: unknown device' && /nvc-ts info/.test(err.hint),
+    );
+  });
+
+  it(',,0, → GPU0 (empty tokens skipped)', () => {
+    assert.deepEqual(uuids(selectDevices(host(), ',,0,')), { gpus: [GPU0_UUID], migs: [], all: false });
+  });
+
+  it('accepts repeated --device values as an array', () => {
+    assert.deepEqual(uuids(selectDevices(host(), ['1', '0:0'])), {
+      gpus: [GPU1_UUID, GPU0_UUID],
+      migs: [MIG00_UUID],
+      all: false,
+    });
+  });
+
+  it('a MIG then its parent keeps one GPU entry', () => {
+    assert.deepEqual(uuids(selectDevices(host(), '0:1,0,0:1')), { gpus: [GPU0_UUID], migs: [MIG01_UUID], all: false });
+  });
+
+  it('the first unknown token is reported even after valid ones', () => {
+    expectError(() => selectDevices(host(), '0,foo,1'), 'ERR_NVC_UNKNOWN_DEVICE', 'foo: unknown device');
+  });
+
+  it('empty spec selects nothing', () => {
+    assert.deepEqual(uuids(selectDevices(host(), '')), { gpus: [], migs: [], all: false });
+  });
+
+  it('GPU- alone is not a UUID', () => {
+    expectError(() => selectDevices(host(), 'GPU-'), 'ERR_NVC_UNKNOWN_DEVICE', 'GPU-: unknown device');
+  });
+});
+
+describe('selectMigCapsDevices', () => {
+  it('--mig-config=all with --device=0:1 → cannot enable mig-config with specific MIG devices selected', () => {
+    const visible = selectDevices(host(), '0:1');
+    assert.throws(
+      () => selectMigCapsDevices('mig-config', 'all', visible),
+      (err) =>
+        err.code === 'ERR_NVC_INVALID_ARGUMENT' &&
+        err.message === 'all: cannot enable mig-config with specific MIG devices selected' &&
+        err.field === 'mig-config',
+    );
+  });
+
+  it('--mig-monitor has its own message', () => {
+    const visible = selectDevices(host(), '0:1');
+    assert.throws(
+      () => selectMigCapsDevices('mig-monitor', 'all', visible),
+      /cannot enable mig-monitor with specific MIG devices selected/,
+    );
+  });
+
+  it('with --device=all selects the MIG-capable GPUs only', () => {
+    const sel = selectMigCapsDevices('mig-config', 'all', selectDevices(host(), 'all'));
+    assert.equal(sel.all, true);
+    assert.deepEqual(sel.gpus.map((g) => g.uuid), [GPU0_UUID]);
+  });
+
+  it('with whole GPUs selected', () => {
+    const sel = selectMigCapsDevices('mig-monitor', 'all', selectDevices(host(), '1,0'));
+    assert.deepEqual(sel.gpus.map((g) => g.uuid), [GPU0_UUID]);
+  });
+
+  it('not given → nothing', () => {
+    assert.deepEqual(selectMigCapsDevices('mig-config', undefined, selectDevices(host(), 'all')), { gpus: [], all: false });
+  });
+
+  it('only all is accepted', () => {
+    expectError(() => parseMigCapsSpec('mig-config', '0'), 'ERR_NVC_INVALID_ARGUMENT', "0: only 'all' devices are currently supported");
+    assert.throws(
+      () => parseMigCapsSpec('mig-monitor', ',gpu0'),
+      (err) => err.message === "gpu0: only 'all' devices are currently supported" && err.field === 'mig-monitor',
+    );
+    assert.equal(parseMigCapsSpec('mig-config', ',All,0'), 'All');
+  });
+});
+
+describe('parseImexChannels', () => {
+  it('0,1048575 → ok', () => {
+    assert.deepEqual(parseImexChannels('0,1048575'), [0, 1048575]);
+  });
+
+  it('1048576 → unsupported IMEX channel value', () => {
+    expectError(() => parseImexChannels('1048576'), 'ERR_NVC_INVALID_ARGUMENT', 'unsupported IMEX channel value: 1048576');
+  });
+
+  it('x → unsupported IMEX channel value', () => {
+    expectError(() => parseImexChannels('1,x'), 'ERR_NVC_INVALID_ARGUMENT', 'unsupported IMEX channel value: x');
+  });
+
+  it('skips empty tokens and joins repeated options', () => {
+    assert.deepEqual(parseImexChannels([',3,', '7']), [3, 7]);
+  });
+
+  it('rejects negative and signed values', () => {
+    assert.throws(() => parseImexChannels('-1'), /unsupported IMEX channel value: -1/);
+    assert.throws(() => parseImexChannels('+1'), /unsupported IMEX channel value: \+1/);
+  });
+});
