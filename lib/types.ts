@@ -7,6 +7,8 @@ export interface DriverFile {
   path: string;
   /** The container capabilities that select this file. */
   capabilities: Capability[];
+  /** For libraries: the ELF SONAME (e.g. "libcuda.so.1"), when it differs from the file name. */
+  soname?: string;
 }
 
 export interface DeviceNode {

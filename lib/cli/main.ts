@@ -404,7 +404,8 @@ function resolvedPaths(opts: InitOptions): { root: string; ldcache: string; proc
 }
 
 async function execute(
-  invocation: Required<Pick<Invocation, 'run'>> & Invocation,
+  run: (session: CommandSession) => Promise<void>,
+  invocation: Invocation,
   io: CliIo,
   log: DebugLog,
 ): Promise<number> {
@@ -412,6 +413,7 @@ async function execute(
   const session = new Session(io, log);
   let host: SimulatedHost | undefined;
   let opts = initOptionsOf(globals);
+  let where = resolvedPaths(opts);
   try {
     if (globals.simulate) {
       host = await session.phase('initialization', async () => {
@@ -419,33 +421,28 @@ async function execute(
         return (await testing.createSimulatedHost()) as SimulatedHost;
       });
       opts = { ...host.options, ...opts };
+      where = resolvedPaths(opts);
     }
-    const where = resolvedPaths(opts);
     session.paths = where;
     log.line(`options: ${JSON.stringify({ ...opts, ...where, simulate: globals.simulate, command: invocation.command?.spec.name })}`);
-    try {
-      const facade = await import('../index');
-      session.ctx = await session.phase('initialization', () => facade.init(opts));
-      await invocation.run(session);
-      return 0;
-    } catch (err) {
-      io.stderr.write(
-        formatError(err, { phase: session.current, root: where.root, ldcache: where.ldcache, simulate: globals.simulate, debug: globals.debugFile !== undefined }),
-      );
-      log.line(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-      return 1;
-    }
+    // Loaded here, not at the top, so that --help, --version and usage errors work without the native addon.
+    const facade = await import('../index');
+    session.ctx = await session.phase('initialization', () => facade.init(opts));
+    await run(session);
+    return 0;
   } catch (err) {
-    io.stderr.write(formatError(err, { phase: session.current, root: opts.root ?? DEFAULT_ROOT, ldcache: opts.ldcache ?? DEFAULT_LDCACHE, simulate: globals.simulate, debug: globals.debugFile !== undefined }));
+    const debug = globals.debugFile !== undefined;
+    io.stderr.write(formatError(err, { phase: session.current, root: where.root, ldcache: where.ldcache, simulate: globals.simulate, debug }));
+    log.line(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     return 1;
   } finally {
-    await shutdown(session, host, io, log);
+    await shutdown(session.ctx, host, io, log);
   }
 }
 
-async function shutdown(session: Session, host: SimulatedHost | undefined, io: CliIo, log: DebugLog): Promise<void> {
+async function shutdown(ctx: Context | undefined, host: SimulatedHost | undefined, io: CliIo, log: DebugLog): Promise<void> {
   const steps: Array<[string, (() => Promise<void>) | undefined]> = [
-    ['shutdown', session.ctx === undefined ? undefined : () => (session.ctx as Context).shutdown()],
+    ['shutdown', ctx === undefined ? undefined : () => ctx.shutdown()],
     ['simulated host cleanup', host === undefined ? undefined : () => host.cleanup()],
   ];
   for (const [name, step] of steps) {
@@ -499,7 +496,7 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
   }
   log.line(`nvc-ts ${packageVersion()} argv: ${JSON.stringify(argv)}`);
   try {
-    return await execute({ ...invocation, run: invocation.run }, io, log);
+    return await execute(invocation.run, invocation, io, log);
   } finally {
     log.close();
   }

@@ -139,7 +139,7 @@ static int parse_owned(char *d, size_t size, const char *name, struct nvc_ldcach
 {
     struct nvc_ldcache_entry *entries = NULL;
     uint32_t n, len_strings, ext;
-    size_t hdr, table_end;
+    size_t hdr = 0, table_end;
     int endian;
 
     if (size == 0)

@@ -234,6 +234,27 @@ static int walk_follow(struct walk *w, int fd, const char *rest, char **text, in
     return walk_splice(w, text, target, rest);
 }
 
+static int fd_host_path(int fd, char *buf, size_t sz);
+
+/* Belt and braces after the walk: a directory moved out of the root while we held it
+ * would let the remaining components resolve outside. The kernel's own name for the
+ * result must still lie below the root's. Skipped when /proc is not there to ask. */
+static int check_under_root(struct walk *w, int fd)
+{
+    char rootp[PATH_MAX], p[PATH_MAX];
+    size_t rl;
+
+    if (fd_host_path(w->rootfd, rootp, sizeof(rootp)) < 0 || fd_host_path(fd, p, sizeof(p)) < 0)
+        return 0;
+    rl = strlen(rootp);
+    if (rl == 1)
+        return 0;
+    if (strncmp(p, rootp, rl) == 0 && (p[rl] == '/' || p[rl] == '\0'))
+        return 0;
+    return nvc_error_set(w->err, NVC_ERR_PATH_ESCAPE, EXDEV, "open", w->orig,
+                         "%s resolved to %s, outside of the root %s", w->orig, p, rootp);
+}
+
 static int open_fallback(int rootfd, const char *path, int flags, struct nvc_error *err)
 {
     struct walk w = {.rootfd = rootfd, .cur = -1, .orig = path, .err = err};
@@ -314,6 +335,10 @@ static int open_fallback(int rootfd, const char *path, int flags, struct nvc_err
         if (walk_down(&w, comp, fd) < 0)
             break;
         p = end;
+    }
+    if (ret >= 0 && check_under_root(&w, ret) < 0) {
+        close(ret);
+        ret = -1;
     }
 out:
     if (w.cur >= 0)

@@ -1,0 +1,81 @@
+#ifndef NVC_PLAN_H
+#define NVC_PLAN_H
+
+/* A container edit plan: what the TypeScript planner computed, as plain data, for the
+ * executor (nvc-ts-exec) to apply inside a container's mount namespace. Every target
+ * is a path inside the container rootfs; every source is a host path. */
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "nvc_error.h"
+
+enum nvc_edit_kind {
+    NVC_EDIT_MKDIR = 1,   /* target directory (parents too), mode, owner = container owner */
+    NVC_EDIT_TMPFS = 2,   /* mount a tmpfs on target (created as a dir if missing), mode */
+    NVC_EDIT_WRITE = 3,   /* create target file with data and mode (inside a tmpfs made by this plan) */
+    NVC_EDIT_BIND = 4,    /* bind source onto target (placeholder created with the source's type) */
+    NVC_EDIT_SYMLINK = 5, /* create symlink target -> link (link is a relative or absolute string) */
+    NVC_EDIT_REMOUNT = 6, /* change the flags of the mount at target (e.g. the tmpfs to read-only) */
+};
+
+/* Mount flags, applied after the mount exists (mount_setattr or bind-remount). */
+enum nvc_mount_flag {
+    NVC_MNT_RDONLY = 1u << 0,
+    NVC_MNT_NOSUID = 1u << 1,
+    NVC_MNT_NODEV = 1u << 2,
+    NVC_MNT_NOEXEC = 1u << 3,
+};
+
+/* What a bind source must be; checked with lstat on the host before binding. */
+enum nvc_source_kind {
+    NVC_SRC_FILE = 1,   /* regular file, never a symlink (CVE-2024-0132 class) */
+    NVC_SRC_DIR = 2,    /* directory, never a symlink */
+    NVC_SRC_CHAR = 3,   /* character device with dev_t = (major, minor) */
+    NVC_SRC_SOCKET = 4, /* unix socket (persistenced, fabricmanager) */
+    NVC_SRC_ANY = 5,    /* any type but a symlink (IPC dirs such as the MPS pipe dir) */
+};
+
+struct nvc_edit {
+    enum nvc_edit_kind kind;
+    const char *target;   /* container path, absolute */
+    const char *source;   /* BIND: host path */
+    const char *link;     /* SYMLINK: link contents */
+    const void *data;     /* WRITE: contents */
+    size_t data_len;
+    unsigned mode;        /* MKDIR/TMPFS/WRITE: permission bits */
+    unsigned flags;       /* enum nvc_mount_flag bits (BIND, TMPFS, REMOUNT) */
+    enum nvc_source_kind source_kind; /* BIND */
+    unsigned major, minor; /* BIND of NVC_SRC_CHAR */
+    int optional;         /* 1: a missing BIND source is skipped (reported), not an error */
+};
+
+struct nvc_plan {
+    pid_t pid;            /* container init; its mount namespace is the one changed. 0 = our own namespace */
+    const char *rootfs;   /* host path of the rootfs as seen in that namespace (pre-pivot_root) */
+    uid_t uid;            /* owner of created files and directories */
+    gid_t gid;
+    const struct nvc_edit *edits;
+    size_t nedits;
+};
+
+/* What was done, for reporting: one entry per edit, in order. */
+enum nvc_edit_outcome {
+    NVC_OUTCOME_DONE = 1,
+    NVC_OUTCOME_SKIPPED = 2, /* optional source missing, or identical symlink already there */
+};
+
+struct nvc_plan_result {
+    enum nvc_edit_outcome *outcomes; /* nedits entries, malloc'd */
+    size_t nedits;
+};
+
+/* Apply the plan in a fresh single-threaded helper process (nvc-ts-exec, at exec_path)
+ * that enters the container's mount namespace. All or nothing: on failure every mount
+ * made is detached and every file or directory created is removed before this returns
+ * the error. */
+int nvc_plan_apply(const char *exec_path, const struct nvc_plan *plan, struct nvc_plan_result *result,
+                   struct nvc_error *err);
+void nvc_plan_result_free(struct nvc_plan_result *result);
+
+#endif
