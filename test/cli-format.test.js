@@ -411,6 +411,19 @@ describe('error formatting', () => {
     assert.equal(out.split('\n').length, 2, 'one paragraph, one line');
   });
 
+  it("keeps the library's own not-found message when it names the root, then its hint", () => {
+    const err = new NvcError(
+      'ERR_NVC_DRIVER_NOT_FOUND',
+      'libnvidia-ml.so.1 was not found in /etc/ld.so.cache under the driver root /run/nvidia/driver',
+      { syscall: 'ldcache', path: '/run/nvidia/driver/etc/ld.so.cache', hint: 'install the NVIDIA driver, or use --root' },
+    );
+    assert.equal(
+      formatError(err, { ...ctx, phase: 'initialization' }),
+      'nvc-ts: initialization error: libnvidia-ml.so.1 was not found in /etc/ld.so.cache under the driver root ' +
+        '/run/nvidia/driver. Install the NVIDIA driver, or use --root. [ERR_NVC_DRIVER_NOT_FOUND]\n',
+    );
+  });
+
   it('names path, call and errno, then the hint; no stack without --debug', () => {
     const err = new NvcError('ERR_NVC_SYSTEM', 'cannot read the ld cache', {
       syscall: 'open',

@@ -67,7 +67,11 @@ function where(err: NvcError): string {
   return place;
 }
 
+/** The first sentence for a missing or unloadable NVML: the library's own message when it names the places. */
 function driverMissing(err: NvcError, ctx: ErrorContext): string {
+  if (err.code === 'ERR_NVC_DRIVER_NOT_FOUND' && err.message.includes(ctx.root) && err.message.includes('libnvidia-ml')) {
+    return ending(err.message);
+  }
   const found =
     err.code === 'ERR_NVC_DRIVER_NOT_FOUND'
       ? 'libnvidia-ml.so.1 was not found'
@@ -95,7 +99,7 @@ function describe(err: unknown, ctx: ErrorContext): string[] {
   const lines: string[] = [];
   if ((err.code === 'ERR_NVC_DRIVER_NOT_FOUND' || err.code === 'ERR_NVC_NVML_LOAD_FAILED') && !ctx.simulate) {
     lines.push(driverMissing(err, ctx));
-    lines.push(err.hint ?? FIND_DRIVER);
+    lines.push(sentence(err.hint ?? FIND_DRIVER));
     return lines;
   }
   const place = where(err);

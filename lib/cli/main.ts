@@ -416,9 +416,9 @@ async function execute(
   let where = resolvedPaths(opts);
   try {
     if (globals.simulate) {
-      host = await session.phase('initialization', async () => {
+      host = await session.phase('initialization', async (): Promise<SimulatedHost> => {
         const testing = await import('../testing');
-        return (await testing.createSimulatedHost()) as SimulatedHost;
+        return testing.createSimulatedHost();
       });
       opts = { ...host.options, ...opts };
       where = resolvedPaths(opts);

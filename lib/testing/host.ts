@@ -119,7 +119,7 @@ export interface SimulatedHost {
 export interface CreateSimulatedHostOptions {
   /** Parent directory of the fresh temporary directory (default os.tmpdir()). */
   dir?: string;
-  /** The mock NVML library to copy (default: NVC_MOCK_NVML, then mockNvmlLibraryPath()). */
+  /** The mock NVML library to copy (default: mockNvmlLibraryPath(), which honours NVC_TS_MOCK_NVML). */
   mockNvmlPath?: string;
   /** Write this text as libnvidia-ml.spec instead of the spec's rendering (to test bad specs). */
   nvmlSpecText?: string;
@@ -504,7 +504,7 @@ async function installLibrary(
 }
 
 async function resolveMockPath(opts: CreateSimulatedHostOptions): Promise<string> {
-  const candidate = opts.mockNvmlPath ?? process.env.NVC_MOCK_NVML ?? mockNvmlLibraryPath();
+  const candidate = opts.mockNvmlPath ?? mockNvmlLibraryPath();
   try {
     await fsp.access(candidate);
   } catch (cause) {

@@ -40,7 +40,7 @@ static int setup(void)
         fx_symlink(R, "var/run", "../run") < 0 || fx_write_str(R, "run/nvidia-persistenced/socket", "") < 0 ||
         fx_symlink(R, "loop1", "loop2") < 0 || fx_symlink(R, "loop2", "loop1") < 0 ||
         fx_symlink(R, "self", "self") < 0 || fx_symlink(R, "rootlink", "/") < 0 ||
-        fx_symlink(R, "dangling", "/nonexistent") < 0 || fx_symlink(R, "emptylink", "") < 0 ||
+        fx_symlink(R, "dangling", "/nonexistent") < 0 ||
         fx_symlink(R, "usr/lib/up", "../../..") < 0 || fx_symlink(R, "proc_like", "/proc/self/root") < 0 ||
         fx_mkdirs(R, "race_dir/etc") < 0 || fx_write_str(R, "race_dir/etc/passwd-inside", "inside\n") < 0)
         return -1;
@@ -99,7 +99,6 @@ static const struct resolve_case cases[] = {
     {"/self", ELOOP, NULL},
     {"/self/x", ELOOP, NULL},
     {"/dangling", ENOENT, NULL},
-    {"/emptylink", ENOENT, NULL},
     {"/etc/passwd-inside/x", ENOTDIR, NULL},
     {"/etc/passwd-inside/", ENOTDIR, NULL},
     {"/nonexistent/x", ENOENT, NULL},
@@ -287,7 +286,7 @@ static int test_join(void)
  * procfs links (/proc/self) and files are fine. Needs a private mount namespace. */
 static int test_proc_magic_links(void)
 {
-    char proc[PATH_MAX], pid[32], out[PATH_MAX];
+    char proc[PATH_MAX], pid[32];
     const struct resolve_case magic[] = {
         {"/proc/self/exe", ELOOP, NULL},
         {"/proc/self/root/etc/passwd-inside", ELOOP, NULL},
@@ -298,9 +297,8 @@ static int test_proc_magic_links(void)
         {"/proc/self", 0, pid},
         {"/proc/self/status", 0, NULL},
     };
-    struct nvc_error err;
     struct stat st;
-    int e, r = 0;
+    int e, r = 0, old_rootfd;
 
     fx_path(proc, sizeof(proc), "%s/proc", R);
     fx_path(pid, sizeof(pid), "/proc/%d", (int)getpid());
@@ -312,7 +310,10 @@ static int test_proc_magic_links(void)
         rmdir(proc);
         return TEST_SKIP;
     }
-    for (int fb = 0; fb <= 1 && r == 0; fb++) {
+    /* An fd opened before unshare still sees the old namespace's mounts. */
+    old_rootfd = rootfd;
+    rootfd = open(R, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    for (int fb = 0; fb <= 1 && rootfd >= 0; fb++) {
         nvc_path_force_fallback = fb;
         for (size_t i = 0; i < sizeof(magic) / sizeof(magic[0]); i++) {
             if (magic[i].real == NULL && magic[i].err == 0) {
@@ -333,8 +334,11 @@ static int test_proc_magic_links(void)
         }
     }
     nvc_path_force_fallback = 0;
-    (void)out;
-    (void)err;
+    if (rootfd < 0)
+        r = -1;
+    else
+        close(rootfd);
+    rootfd = old_rootfd;
     umount2(proc, MNT_DETACH);
     rmdir(proc);
     return r;
