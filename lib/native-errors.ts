@@ -45,6 +45,23 @@ const HINTS: Partial<Record<NvcErrorCode, string>> = {
   ERR_NVC_CONTEXT_CLOSED: 'create a new context with init()',
 };
 
+/** What to do about an NVML failure depends on which one it is. */
+function nvmlHint(ret: number | undefined): string {
+  switch (ret) {
+    case 9:
+      return 'the nvidia kernel module is not loaded or failed to initialise: check `lsmod | grep nvidia` and `dmesg`';
+    case 4:
+      return 'no permission to the GPU device nodes: run as root, or check the modes of /dev/nvidia*';
+    case 15:
+    case 16:
+      return 'the GPU fell off the bus or needs a reset: check `dmesg`, reset the GPU or reboot';
+    case 12:
+      return 'NVML could not find a library it needs: reinstall the driver';
+    default:
+      return 'check `nvidia-smi` and `dmesg` on the host; run with --debug FILE for the calls made';
+  }
+}
+
 interface NativeErrorShape {
   code?: unknown;
   message?: unknown;
@@ -72,7 +89,7 @@ export function fromNative(error: unknown): NvcError {
     details.nvmlReturn = nvmlReturn;
     details.nvmlName = NVML_RETURN_NAMES[nvmlReturn] ?? `NVML error ${nvmlReturn}`;
   }
-  const hint = HINTS[code];
+  const hint = code === 'ERR_NVC_NVML' ? nvmlHint(nvmlReturn) : HINTS[code];
   if (hint !== undefined) details.hint = hint;
   return new NvcError(code, message, details);
 }

@@ -231,19 +231,22 @@ int nvc_driver_info_new(struct nvc_context *ctx, struct nvc_driver_info **out, s
 {
     struct nvc_rbuf r;
     char version[80];
-    int cuda;
+    int cuda = 0;
 
     if (begin_call(ctx, "driver info", err) < 0)
         return -1;
     int rc = nvc_service_call(&ctx->svc, NVC_OP_DRIVER, NULL, "driver info", &r, err);
+    if (rc == 0) {
+        /* The reply lives in the service's receive buffer: read it before another call may. */
+        nvc_get_str(&r, version, sizeof(version));
+        cuda = nvc_get_i32(&r);
+        if (!nvc_rbuf_done(&r))
+            rc = nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, 0, "driver info", NULL,
+                               "malformed driver record from the driver service");
+    }
     pthread_mutex_unlock(&ctx->lock);
     if (rc < 0)
         return -1;
-    nvc_get_str(&r, version, sizeof(version));
-    cuda = nvc_get_i32(&r);
-    if (!nvc_rbuf_done(&r))
-        return nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, 0, "driver info", NULL,
-                             "malformed driver record from the driver service");
 
     struct nvc_driver_info *info = calloc(1, sizeof(*info));
     if (info == NULL)

@@ -1,0 +1,45 @@
+#ifndef NVC_CGROUP_H
+#define NVC_CGROUP_H
+
+/* Device access for a container's cgroup: let the container's processes open the device
+ * nodes we are about to give it, on top of whatever the runtime already allows.
+ *
+ *   v1: one "c M:m rw" line per rule into the container's devices.allow.
+ *   v2: device access is decided by BPF_PROG_TYPE_CGROUP_DEVICE programs attached to the
+ *       cgroup. Each program already attached there is replaced, atomically, by one that
+ *       allows our devices and otherwise answers exactly as the old one did (see
+ *       cgroup_v2.c for how). With no program attached the cgroup allows every device
+ *       already, and nothing is changed.
+ *
+ * Both need privilege over the cgroup (root, CAP_SYS_ADMIN; CAP_BPF/CAP_NET_ADMIN for v2).
+ * Without it the error is NVC_ERR_PERMISSION, and its message points at --no-cgroups:
+ * rootless runtimes program device access themselves. */
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "nvc_error.h"
+
+struct nvc_device_rule {
+    char type;          /* 'c' (character device) or 'b' (block device) */
+    unsigned major;     /* < 4096, the kernel's dev_t split */
+    unsigned minor;     /* < 1048576 */
+    const char *access; /* non-empty subset of "rwm": read, write, mknod */
+};
+
+/* Which cgroup version governs the devices of process `pid`, from <proc_root>/<pid>/cgroup:
+ * a hierarchy whose controller list names `devices` means 1 (also on hybrid hosts, where
+ * the v1 controller is the one runtimes program), else the unified "0::" line means 2.
+ * proc_root is the host's /proc, normally "/proc". */
+int nvc_cgroup_version(const char *proc_root, pid_t pid, int *version, struct nvc_error *err);
+
+/* Allow the n devices of `rules` to process `pid` (the container's init) and everything
+ * else in its cgroup. n == 0 changes nothing. The cgroup directory is found from
+ * <proc_root>/<pid>/cgroup and <proc_root>/self/mountinfo, so this must run in the host's
+ * mount namespace (the one the runtime used to create the cgroup).
+ * On failure nothing has been changed for v2; for v1 the rules written before the failing
+ * one stay (an allow line can't be taken back without risking a rule the runtime wrote). */
+int nvc_cgroup_allow(const char *proc_root, pid_t pid, const struct nvc_device_rule *rules, size_t n,
+                     struct nvc_error *err);
+
+#endif

@@ -1,0 +1,58 @@
+#ifndef NVC_LC_HELPER_H
+#define NVC_LC_HELPER_H
+
+/* Internals of nvc-ts-ldconfig, the helper that runs ldconfig for a container.
+ *
+ * Process layout:
+ *   client (the core)  --posix_spawn-->  supervisor (main.c: host namespaces, root)
+ *   supervisor  --unshare(pid/net/ipc/uts/cgroup) + fork-->  confined child (confine.c),
+ *   pid 1 of its new pid namespace, which enters the container's mount namespace, makes
+ *   a private copy of it, pivots into the rootfs, drops everything and execs ldconfig.
+ * The supervisor captures the child's output, enforces the deadline, reaps it and sends
+ * the client one report. */
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "nvc_ldconfig.h"
+
+struct lc_args {
+    pid_t pid;            /* 0: our own mount namespace */
+    const char *rootfs;
+    const char *ldconfig; /* without the '@' */
+    int host_binary;      /* 1 when the request had '@' */
+    const char *const *dirs;
+    size_t ndirs;
+    uid_t uid;
+    gid_t gid;
+    unsigned timeout_ms;
+};
+
+/* Descriptors the confined child inherits (all O_CLOEXEC: none survives exec). */
+struct lc_child_fds {
+    int mntns;    /* the container's mount namespace, -1 for our own */
+    int exe;      /* sealed memfd of the host ldconfig, -1 for the container's */
+    int out;      /* write end of the output pipe: becomes stdout and stderr */
+    int report;   /* write end of the child's error pipe (closed by a successful exec) */
+    int lifeline; /* read end of a pipe only the supervisor writes to: hangs up when it dies */
+};
+
+/* What the confined child writes to its error pipe when it gives up before exec. */
+struct lc_child_error {
+    int kind; /* NVC_LDCONFIG_MISSING or NVC_LDCONFIG_SETUP_FAILED */
+    int sys_errno;
+    char step[64];
+    char msg[512];
+};
+
+/* sealed.c: copy the host binary at path into a sealed, executable memfd (O_CLOEXEC).
+ * Returns the fd, or -1 with why (and errno) filled in. */
+int lc_seal_host_binary(const char *path, char *why, size_t whysz);
+
+/* confine.c: never returns. */
+void lc_confined_child(const struct lc_args *a, const struct lc_child_fds *fds) __attribute__((noreturn));
+
+/* seccomp.c: the allow-list every confined ldconfig runs under. 0 or -1 with errno. */
+int lc_install_seccomp(void);
+
+#endif

@@ -1,0 +1,433 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "discovery.h"
+#include "fixture.h"
+#include "harness.h"
+
+#define VER "580.159.04"
+#define L "usr/lib/x86_64-linux-gnu"
+#define GFX (NVC_CAP_GRAPHICS | NVC_CAP_DISPLAY)
+#define ALLCAPS (NVC_CAP_UTILITY | NVC_CAP_COMPUTE | NVC_CAP_VIDEO | NVC_CAP_GRAPHICS | NVC_CAP_DISPLAY | NVC_CAP_NGX)
+
+/* A simulated driver host: T/root is the driver root (laid out like the GPU machine:
+ * libraries reachable twice, the real nvidia-smi first in PATH, firmware under
+ * /usr/local/nvidia/firmware), T/proc, T/dev and T/sys stand for the host's. */
+static char T[PATH_MAX], R[PATH_MAX];
+static struct nvc_host host;
+static int have_tools, have_m32, have_nodes;
+
+struct so {
+    const char *path, *soname, *abi;
+};
+
+static const struct so libs64[] = {
+    {L "/libnvidia-ml.so." VER, "libnvidia-ml.so.1", NULL},
+    {L "/libcuda.so." VER, "libcuda.so.1", NULL},
+    {L "/libnvidia-ptxjitcompiler.so." VER, "libnvidia-ptxjitcompiler.so.1", NULL},
+    {L "/libnvidia-opencl.so." VER, "libnvidia-opencl.so.1", NULL},
+    {L "/libnvidia-pkcs11-openssl3.so." VER, "libnvidia-pkcs11-openssl3.so." VER, NULL},
+    {L "/libnvidia-ngx.so." VER, "libnvidia-ngx.so.1", NULL},
+    {L "/vdpau/libvdpau_nvidia.so." VER, "libvdpau_nvidia.so.1", NULL},
+    {L "/libnvidia-glcore.so." VER, "libnvidia-glcore.so." VER, NULL},
+    {L "/libnvidia-tls.so." VER, "libnvidia-tls.so." VER, "2.3.99"},
+    {L "/tls/libnvidia-tls.so." VER, "libnvidia-tls.so." VER, "2.2.5"}, /* wrong TLS ABI */
+    {L "/libGLX_nvidia.so." VER, "libGLX_nvidia.so.0", NULL},
+    {L "/libnvidia-cfg.so.1", "libnvidia-cfg.so.1", NULL},             /* no version suffix */
+    {L "/libnvidia-gtk3.so." VER, "libnvidia-gtk3.so." VER, NULL},      /* not a container lib */
+    {"usr/lib/old/libcuda.so.535.104.05", "libcuda.so.1", NULL},         /* stale driver */
+};
+
+static int build_tree(void)
+{
+    const char *dirs[] = {"/" L, "/" L "/vdpau", "/" L "/tls", "/usr/lib/old", "/lib", "/usr/lib/i386-linux-gnu",
+                          NULL};
+    char outside[PATH_MAX];
+
+    for (size_t i = 0; i < sizeof(libs64) / sizeof(libs64[0]); i++)
+        if (fx_build_so(R, libs64[i].path, libs64[i].soname, libs64[i].abi, 0) < 0)
+            return -1;
+    if (have_m32 && fx_build_so(R, "usr/lib/i386-linux-gnu/libcuda.so." VER, "libcuda.so.1", NULL, 1) < 0)
+        return -1;
+    /* As on the GPU host: /lib holds links to the same files, so the cache has each
+     * library twice. */
+    if (fx_symlink(R, "lib/libcuda.so.1", "/" L "/libcuda.so." VER) < 0 ||
+        fx_symlink(R, "lib/libnvidia-ml.so.1", "/" L "/libnvidia-ml.so." VER) < 0 || fx_make_ldcache(R, dirs) < 0)
+        return -1;
+    /* After ldconfig: the opencl soname link is turned into a link to a host path
+     * outside the root; it must not be followed there. */
+    if (fx_path(outside, sizeof(outside), "%s/outside/libnvidia-opencl.so." VER, T) < 0 ||
+        fx_write_str(T, "outside/libnvidia-opencl.so." VER, "outside") < 0 ||
+        fx_symlink(R, L "/libnvidia-opencl.so.1", outside) < 0)
+        return -1;
+    return 0;
+}
+
+static int build_rest(void)
+{
+    struct {
+        const char *name;
+        mode_t mode;
+        unsigned maj, min;
+    } nodes[] = {{"nvidiactl", S_IFCHR, 195, 255}, {"nvidia-uvm", S_IFCHR, 238, 0}, {"nvidia-uvm-tools", S_IFCHR, 238, 1}};
+    char p[PATH_MAX];
+
+    if (
+        /* binaries */
+        fx_write_str(R, "usr/local/nvidia/bin/nvidia-smi", "ELF nvidia-smi") < 0 ||
+        fx_write_str(R, "usr/bin/nvidia-smi", "#!/bin/sh\nexec /usr/local/nvidia/bin/nvidia-smi \"$@\"\n") < 0 ||
+        fx_write_str(R, "usr/bin/nvidia-debugdump", "x") < 0 ||
+        fx_mkdirs(R, "usr/local/nvidia/bin/nvidia-persistenced") < 0 ||
+        fx_write_str(R, "usr/bin/nvidia-persistenced", "x") < 0 ||
+        fx_write_str(R, "opt/mps/nvidia-cuda-mps-control", "x") < 0 ||
+        fx_symlink(R, "sbin/nvidia-cuda-mps-control", "/opt/mps/nvidia-cuda-mps-control") < 0 ||
+        fx_write_str(R, "relative/dir/nv-fabricmanager", "x") < 0 ||
+        fx_write_str(T, "bin/nvidia-cuda-mps-server", "outside") < 0 ||
+        /* IPC */
+        fx_symlink(R, "var/run", "/run") < 0 || fx_write_str(R, "run/nvidia-persistenced/socket", "") < 0 ||
+        fx_mkdirs(R, "custom/mps") < 0 ||
+        /* firmware */
+        fx_write_str(T, "sys/module/firmware_class/parameters/path", "/usr/local/nvidia/firmware\n") < 0 ||
+        fx_write_str(R, "usr/local/nvidia/firmware/nvidia/" VER "/gsp_tu10x.bin", "tu") < 0 ||
+        fx_write_str(R, "usr/local/nvidia/firmware/nvidia/" VER "/gsp_ga10x.bin", "ga") < 0 ||
+        fx_write_str(R, "usr/local/nvidia/firmware/nvidia/" VER "/notes.txt", "") < 0 ||
+        fx_mkdirs(R, "usr/local/nvidia/firmware/nvidia/" VER "/gsp_dir.bin") < 0 ||
+        fx_write_str(R, "lib/firmware/nvidia/" VER "/gsp_ga10x.bin", "ga2") < 0 ||
+        fx_write_str(R, "lib/firmware/nvidia/535.104.05/gsp_old.bin", "") < 0 ||
+        fx_symlink(R, "fwlink", "/lib/firmware") < 0 ||
+        /* procfs */
+        fx_write_str(T, "proc/devices",
+                     "Character devices:\n  1 mem\n195 nvidia\n195 nvidiactl\n238 nvidia-uvm\n"
+                     "241 nvidia-caps\n242 nvidia-caps-imex-channels\n\nBlock devices:\n241 nvidia-caps-block\n") < 0 ||
+        fx_write_str(T, "proc/driver/nvidia/capabilities/mig/config",
+                     "DeviceFileMinor: 1\nDeviceFileMode: 256\nDeviceFileModify: 1\n") < 0 ||
+        fx_write_str(T, "proc/driver/nvidia/capabilities/mig/monitor",
+                     "DeviceFileMinor: 2\nDeviceFileMode: 292\nDeviceFileModify: 1\n") < 0 ||
+        fx_write_str(T, "proc/driver/nvidia/capabilities/gpu0/mig/gi1/access",
+                     "DeviceFileMinor: 10\nDeviceFileMode: 292\n") < 0 ||
+        fx_write_str(T, "proc/driver/nvidia/capabilities/gpu0/mig/gi1/ci0/access",
+                     "DeviceFileMode: 292\nDeviceFileMinor: 11\n") < 0 ||
+        fx_write_str(T, "proc/driver/nvidia/capabilities/gpu0/mig/gi2/access", "DeviceFileMinor: x\n") < 0 ||
+        fx_mkdirs(T, "dev") < 0)
+        return -1;
+    have_nodes = 1;
+    for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
+        if (fx_path(p, sizeof(p), "%s/dev/%s", T, nodes[i].name) < 0)
+            return -1;
+        if (mknod(p, nodes[i].mode | 0600, makedev(nodes[i].maj, nodes[i].min)) < 0)
+            have_nodes = 0; /* not root: the device checks are skipped */
+    }
+    return 0;
+}
+
+static int setup(void)
+{
+    if (fx_tmpdir(T, sizeof(T)) < 0 || fx_path(R, sizeof(R), "%s/root", T) < 0)
+        return -1;
+    have_tools = fx_cc() != NULL && fx_ldconfig() != NULL;
+    have_m32 = have_tools && fx_can_m32();
+    if (have_tools && build_tree() < 0)
+        return -1;
+    if (build_rest() < 0)
+        return -1;
+    snprintf(host.root, sizeof(host.root), "%s", R);
+    snprintf(host.ldcache, sizeof(host.ldcache), "/etc/ld.so.cache");
+    snprintf(host.proc_root, sizeof(host.proc_root), "%s/proc", T);
+    snprintf(host.dev_root, sizeof(host.dev_root), "%s/dev", T);
+    snprintf(host.sys_root, sizeof(host.sys_root), "%s/sys", T);
+    snprintf(host.bin_path, sizeof(host.bin_path), "/usr/local/nvidia/bin::relative/dir:/usr/bin:/sbin");
+    return 0;
+}
+
+struct want {
+    const char *path;
+    unsigned caps;
+};
+
+static int check_files(const char *what, const struct nvc_file *got, size_t n, const struct want *want, size_t nwant)
+{
+    int bad = n != nwant;
+
+    for (size_t i = 0; i < n && i < nwant; i++)
+        bad |= strcmp(got[i].path, want[i].path) != 0 || got[i].caps != want[i].caps;
+    if (bad) {
+        fprintf(stderr, "# %s: got %zu, want %zu\n", what, n, nwant);
+        for (size_t i = 0; i < n; i++)
+            fprintf(stderr, "#   got  %s (0x%x)\n", got[i].path, got[i].caps);
+        for (size_t i = 0; i < nwant; i++)
+            fprintf(stderr, "#   want %s (0x%x)\n", want[i].path, want[i].caps);
+        return -1;
+    }
+    return 0;
+}
+
+#define CHECK_FILES(what, arr, n, want) CHECK(check_files(what, arr, n, want, sizeof(want) / sizeof(want[0])) == 0)
+
+static struct nvc_driver_info *discover(struct nvc_error *err)
+{
+    struct nvc_driver_info *info = calloc(1, sizeof(*info));
+
+    if (info == NULL)
+        return NULL;
+    snprintf(info->nvrm_version, sizeof(info->nvrm_version), VER);
+    snprintf(info->cuda_version, sizeof(info->cuda_version), "13.0");
+    if (nvc_discover_driver(&host, info, err) < 0) {
+        fprintf(stderr, "# discover: %s (%s, errno %d)\n", err->msg, err->path, err->sys_errno);
+        nvc_driver_info_free(info);
+        return NULL;
+    }
+    return info;
+}
+
+static int test_find_nvml(void)
+{
+    char out[PATH_MAX], want[PATH_MAX];
+    struct nvc_error err;
+
+    if (!have_tools)
+        return TEST_SKIP;
+    CHECK(nvc_find_nvml(&host, out, sizeof(out), &err) == 0);
+    CHECK(fx_path(want, sizeof(want), "%s/" L "/libnvidia-ml.so." VER, R) == 0);
+    CHECK_STR(out, want);
+    return 0;
+}
+
+static int test_find_nvml_errors(void)
+{
+    struct nvc_host h = host;
+    char out[PATH_MAX];
+    struct nvc_error err;
+    const char *dirs[] = {"/lib64", NULL};
+
+    if (!have_tools)
+        return TEST_SKIP;
+    snprintf(h.ldcache, sizeof(h.ldcache), "/etc/none.cache");
+    CHECK(nvc_find_nvml(&h, out, sizeof(out), &err) < 0);
+    CHECK(err.code == NVC_ERR_DRIVER_NOT_FOUND && err.sys_errno == ENOENT);
+    CHECK(strstr(err.msg, "/etc/none.cache") && strstr(err.msg, "does not exist") && strstr(err.msg, R));
+
+    /* a root whose cache lists no NVML */
+    CHECK(fx_path(h.root, sizeof(h.root), "%s/root2", T) == 0);
+    CHECK(fx_build_so(h.root, "lib64/libcuda.so." VER, "libcuda.so.1", NULL, 0) == 0);
+    CHECK(fx_make_ldcache(h.root, dirs) == 0);
+    snprintf(h.ldcache, sizeof(h.ldcache), "/etc/ld.so.cache");
+    CHECK(nvc_find_nvml(&h, out, sizeof(out), &err) < 0);
+    CHECK(err.code == NVC_ERR_DRIVER_NOT_FOUND);
+    CHECK(strstr(err.msg, "libnvidia-ml.so.1 was not found in /etc/ld.so.cache under the driver root") != NULL);
+    CHECK(strstr(err.msg, h.root) != NULL);
+
+    snprintf(h.root, sizeof(h.root), "%s/no-such-root", T);
+    CHECK(nvc_find_nvml(&h, out, sizeof(out), &err) < 0);
+    CHECK(err.code == NVC_ERR_DRIVER_NOT_FOUND && err.sys_errno == ENOENT);
+    return 0;
+}
+
+static int test_libraries(void)
+{
+    static const struct want want64[] = {
+        {"/" L "/libnvidia-ml.so." VER, NVC_CAP_UTILITY},
+        {"/" L "/libcuda.so." VER, NVC_CAP_COMPUTE},
+        {"/" L "/libnvidia-ptxjitcompiler.so." VER, NVC_CAP_COMPUTE},
+        {"/" L "/libnvidia-pkcs11-openssl3.so." VER, NVC_CAP_COMPUTE},
+        {"/" L "/libnvidia-ngx.so." VER, NVC_CAP_NGX},
+        {"/" L "/vdpau/libvdpau_nvidia.so." VER, NVC_CAP_VIDEO},
+        {"/" L "/libnvidia-glcore.so." VER, GFX},
+        {"/" L "/libnvidia-tls.so." VER, GFX},
+        {"/" L "/libGLX_nvidia.so." VER, GFX},
+    };
+    static const struct want want32[] = {{"/usr/lib/i386-linux-gnu/libcuda.so." VER, NVC_CAP_COMPUTE}};
+    struct nvc_error err;
+    struct nvc_driver_info *info;
+
+    if (!have_tools)
+        return TEST_SKIP;
+    info = discover(&err);
+    CHECK(info != NULL);
+    if (check_files("libs", info->libs, info->nlibs, want64, sizeof(want64) / sizeof(want64[0])) < 0 ||
+        (have_m32 && check_files("libs32", info->libs32, info->nlibs32, want32, 1) < 0) ||
+        (!have_m32 && info->nlibs32 != 0)) {
+        nvc_driver_info_free(info);
+        return -1;
+    }
+    nvc_driver_info_free(info);
+    return 0;
+}
+
+static int test_binaries_and_ipcs(void)
+{
+    static const struct want bins[] = {
+        {"/usr/local/nvidia/bin/nvidia-smi", NVC_CAP_UTILITY},
+        {"/usr/bin/nvidia-debugdump", NVC_CAP_UTILITY},
+        {"/usr/bin/nvidia-persistenced", NVC_CAP_UTILITY},
+        {"/opt/mps/nvidia-cuda-mps-control", NVC_CAP_COMPUTE},
+    };
+    static const struct want ipcs_env[] = {
+        {"/run/nvidia-persistenced/socket", NVC_CAP_UTILITY},
+        {"/custom/mps", NVC_CAP_COMPUTE},
+    };
+    static const struct want ipcs_default[] = {{"/run/nvidia-persistenced/socket", NVC_CAP_UTILITY}};
+    struct nvc_error err;
+    struct nvc_driver_info *info;
+    int r = 0;
+
+    if (!have_tools)
+        return TEST_SKIP;
+    setenv("CUDA_MPS_PIPE_DIRECTORY", "/custom/mps", 1);
+    info = discover(&err);
+    CHECK(info != NULL);
+    r |= check_files("bins", info->bins, info->nbins, bins, sizeof(bins) / sizeof(bins[0]));
+    r |= check_files("ipcs", info->ipcs, info->nipcs, ipcs_env, sizeof(ipcs_env) / sizeof(ipcs_env[0]));
+    nvc_driver_info_free(info);
+    setenv("CUDA_MPS_PIPE_DIRECTORY", "custom/mps", 1); /* relative: ignored */
+    info = discover(&err);
+    CHECK(info != NULL);
+    r |= check_files("ipcs", info->ipcs, info->nipcs, ipcs_default, 1);
+    nvc_driver_info_free(info);
+    unsetenv("CUDA_MPS_PIPE_DIRECTORY");
+    return r;
+}
+
+static int firmware_with(const char *param, const struct want *want, size_t nwant)
+{
+    struct nvc_error err;
+    struct nvc_driver_info *info;
+    int r;
+
+    if (fx_write_str(T, "sys/module/firmware_class/parameters/path", param) < 0)
+        return -1;
+    info = discover(&err);
+    CHECK(info != NULL);
+    r = check_files("firmware", info->firmware, info->nfirmware, want, nwant);
+    nvc_driver_info_free(info);
+    return r;
+}
+
+static int test_firmware(void)
+{
+    static const struct want custom[] = {
+        {"/usr/local/nvidia/firmware/nvidia/" VER "/gsp_ga10x.bin", ALLCAPS},
+        {"/usr/local/nvidia/firmware/nvidia/" VER "/gsp_tu10x.bin", ALLCAPS},
+        {"/lib/firmware/nvidia/" VER "/gsp_ga10x.bin", ALLCAPS},
+    };
+    static const struct want dflt[] = {{"/lib/firmware/nvidia/" VER "/gsp_ga10x.bin", ALLCAPS}};
+    static const struct want via_link[] = {{"/fwlink/nvidia/" VER "/gsp_ga10x.bin", ALLCAPS}};
+    int r = 0;
+
+    if (!have_tools)
+        return TEST_SKIP;
+    r |= firmware_with("/usr/local/nvidia/firmware\n", custom, 3);
+    r |= firmware_with("/lib/firmware/\n", dflt, 1); /* same dir twice: listed once */
+    r |= firmware_with("", dflt, 1);
+    r |= firmware_with("relative/dir", dflt, 1);
+    r |= firmware_with("/fwlink", via_link, 1); /* same files by another name: listed once */
+    fx_write_str(T, "sys/module/firmware_class/parameters/path", "/usr/local/nvidia/firmware\n");
+    return r;
+}
+
+static int test_devices(void)
+{
+    struct nvc_error err;
+    struct nvc_driver_info *info;
+    struct nvc_device_node *d;
+    char p[PATH_MAX];
+
+    if (!have_tools)
+        return TEST_SKIP;
+    info = discover(&err);
+    CHECK(info != NULL);
+    d = info->devs;
+    CHECK(info->nvcaps_major == 241 && info->imex_major == 242);
+    CHECK(info->mig_config_minor == 1 && info->mig_monitor_minor == 2);
+    if (!have_nodes) {
+        nvc_driver_info_free(info);
+        return TEST_SKIP;
+    }
+    CHECK(info->ndevs == 4);
+    CHECK(!strcmp(d[0].path, "/dev/nvidiactl") && d[0].major == 195 && d[0].minor == 255 && d[0].exists);
+    CHECK(!strcmp(d[1].path, "/dev/nvidia-uvm") && d[1].major == 238 && d[1].minor == 0 && d[1].exists);
+    CHECK(!strcmp(d[2].path, "/dev/nvidia-uvm-tools") && d[2].major == 238 && d[2].minor == 1 && d[2].exists);
+    CHECK(!strcmp(d[3].path, "/dev/nvidia-modeset") && d[3].major == 195 && d[3].minor == 254 && !d[3].exists);
+    nvc_driver_info_free(info);
+
+    /* uvm absent and nvidiactl with the wrong numbers */
+    CHECK(fx_path(p, sizeof(p), "%s/dev/nvidia-uvm", T) == 0 && unlink(p) == 0);
+    CHECK(fx_path(p, sizeof(p), "%s/dev/nvidiactl", T) == 0 && unlink(p) == 0);
+    CHECK(mknod(p, S_IFCHR | 0600, makedev(195, 0)) == 0);
+    info = discover(&err);
+    CHECK(info != NULL);
+    d = info->devs;
+    CHECK(info->ndevs == 3);
+    CHECK(!strcmp(d[0].path, "/dev/nvidiactl") && !d[0].exists);
+    CHECK(!strcmp(d[1].path, "/dev/nvidia-uvm-tools") && d[1].exists);
+    CHECK(!strcmp(d[2].path, "/dev/nvidia-modeset") && !d[2].exists);
+    nvc_driver_info_free(info);
+    return 0;
+}
+
+static int test_cap_minor(void)
+{
+    CHECK(nvc_read_cap_minor(&host, "/proc/driver/nvidia/capabilities/gpu0/mig/gi1/access") == 10);
+    CHECK(nvc_read_cap_minor(&host, "/proc/driver/nvidia/capabilities/gpu0/mig/gi1") == 10);
+    CHECK(nvc_read_cap_minor(&host, "/proc/driver/nvidia/capabilities/gpu0/mig/gi1/ci0/access") == 11);
+    CHECK(nvc_read_cap_minor(&host, "/proc/driver/nvidia/capabilities/gpu0/mig/gi1/ci0") == 11);
+    CHECK(nvc_read_cap_minor(&host, "/proc/driver/nvidia/capabilities/mig/config") == 1);
+    CHECK(nvc_read_cap_minor(&host, "/proc/driver/nvidia/capabilities/gpu0/mig/gi2/access") == -1);
+    CHECK(nvc_read_cap_minor(&host, "/proc/driver/nvidia/capabilities/gpu0/mig/gi9/access") == -1);
+    CHECK(nvc_read_cap_minor(&host, "/proc/../proc/driver/nvidia/capabilities/mig/config") == -1);
+    CHECK(nvc_read_cap_minor(&host, "/sys/driver/nvidia/capabilities/mig/config") == -1);
+    CHECK(nvc_read_cap_minor(&host, "/procx/driver") == -1);
+    CHECK(nvc_read_cap_minor(&host, NULL) == -1);
+    return 0;
+}
+
+static int test_bad_inputs(void)
+{
+    struct nvc_host h = host;
+    struct nvc_driver_info info;
+    struct nvc_error err;
+
+    memset(&info, 0, sizeof(info));
+    snprintf(info.nvrm_version, sizeof(info.nvrm_version), "../" VER);
+    CHECK(nvc_discover_driver(&host, &info, &err) < 0);
+    CHECK(err.code == NVC_ERR_INVALID_ARGUMENT);
+    CHECK(info.libs == NULL && info.devs == NULL);
+    snprintf(info.nvrm_version, sizeof(info.nvrm_version), VER);
+    snprintf(h.root, sizeof(h.root), "%s/no-such-root", T);
+    CHECK(nvc_discover_driver(&h, &info, &err) < 0);
+    CHECK(err.code == NVC_ERR_DRIVER_NOT_FOUND);
+    /* an unreadable ld.so.cache fails discovery as a whole, leaving nothing allocated */
+    h = host;
+    snprintf(h.ldcache, sizeof(h.ldcache), "/usr/bin/nvidia-debugdump");
+    CHECK(nvc_discover_driver(&h, &info, &err) < 0);
+    CHECK(err.code == NVC_ERR_LDCACHE_INVALID);
+    CHECK(info.libs == NULL && info.nlibs == 0 && info.devs == NULL);
+    nvc_driver_info_free(NULL);
+    return 0;
+}
+
+int main(void)
+{
+    static const struct test_case tests[] = {
+        TEST(test_find_nvml), TEST(test_find_nvml_errors), TEST(test_libraries), TEST(test_binaries_and_ipcs),
+        TEST(test_firmware), TEST(test_devices), TEST(test_cap_minor), TEST(test_bad_inputs),
+    };
+    int r;
+
+    if (setup() < 0) {
+        printf("Bail out! fixture setup failed\n");
+        if (T[0])
+            fx_rmrf(T);
+        return 1;
+    }
+    r = RUN_TESTS(tests);
+    fx_rmrf(T);
+    return r;
+}

@@ -1,0 +1,148 @@
+'use strict';
+// End-to-end: `node bin/nvc-ts.js ... --simulate` against the default simulated host (lib/testing).
+// Skipped when the native addon is not built.
+const assert = require('node:assert/strict');
+const { execFile } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const BIN = path.join(__dirname, '..', 'bin', 'nvc-ts.js');
+const CAPS = '/proc/driver/nvidia/capabilities';
+
+function run(args, env = process.env) {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: 30000, env }, (err, stdout, stderr) => {
+      resolve({ status: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+
+describe('nvc-ts CLI on the simulated host', function () {
+  this.timeout(60000);
+
+  before(async function () {
+    const testing = require('../dist/testing/index.js');
+    let host;
+    try {
+      host = await testing.createSimulatedHost();
+    } catch (err) {
+      if (err && err.code === 'ERR_NVC_NATIVE_MISSING') this.skip();
+      throw err;
+    }
+    await host.cleanup();
+    const probe = await run(['--simulate', 'info']);
+    if (/ERR_NVC_NATIVE_MISSING/.test(probe.stderr)) this.skip();
+  });
+
+  it('info prints the reference layout', async () => {
+    const { status, stdout, stderr } = await run(['--simulate', 'info']);
+    assert.equal(status, 0, stderr);
+    assert.deepEqual(stdout.split('\n').slice(0, 11), [
+      'NVRM version:   580.159.04',
+      'CUDA version:   13.0',
+      '',
+      'Device Index:   0',
+      'Device Minor:   0',
+      'Model:          NVIDIA H100 80GB HBM3',
+      'Brand:          Nvidia',
+      'GPU UUID:       GPU-4f1c2a9e-7d3b-5e60-a8c1-93b2d4e5f601',
+      'Bus Location:   00000000:00:06.0',
+      'Architecture:   9.0',
+      '',
+    ]);
+    assert.match(stdout, /\nDevice Index:   2\nDevice Minor:   2\nModel:          Tesla T4\nBrand:          Tesla\n/);
+  });
+
+  it('info --csv and --json', async () => {
+    const csv = await run(['info', '--csv', '--simulate']);
+    assert.equal(csv.status, 0, csv.stderr);
+    assert.deepEqual(csv.stdout.split('\n').slice(0, 5), [
+      'NVRM version,CUDA version',
+      '580.159.04,13.0',
+      '',
+      'Device Index,Device Minor,Model,Brand,GPU UUID,Bus Location,Architecture',
+      '0,0,NVIDIA H100 80GB HBM3,Nvidia,GPU-4f1c2a9e-7d3b-5e60-a8c1-93b2d4e5f601,00000000:00:06.0,9.0',
+    ]);
+    const json = await run(['--simulate', 'info', '--json']);
+    assert.equal(json.status, 0, json.stderr);
+    const parsed = JSON.parse(json.stdout);
+    assert.equal(parsed.devices.length, 3);
+    assert.equal(parsed.devices[1].mig.enabled, true);
+    assert.equal(parsed.devices[1].mig.devices[0].giCapsPath, `${CAPS}/gpu1/mig/gi1`);
+  });
+
+  it('list with no options: nodes, MIG caps, then binaries, libraries, 32-bit libraries, IPCs, firmware', async () => {
+    const { status, stdout, stderr } = await run(['--simulate', 'list']);
+    assert.equal(status, 0, stderr);
+    const out = stdout.trim().split('\n');
+    assert.equal(out[0], '/dev/nvidiactl');
+    for (const p of ['/dev/nvidia0', '/dev/nvidia1', '/dev/nvidia2', `${CAPS}/gpu1/mig/gi1/access`, `${CAPS}/gpu1/mig/gi2/ci0/access`]) {
+      assert.ok(out.includes(p), `${p} missing from:\n${stdout}`);
+    }
+    const first = (re) => out.findIndex((l) => re.test(l));
+    const order = [
+      first(/^\/dev\/nvidia2$/),
+      first(/^\/proc\/driver/),
+      first(/^\/usr\/bin\//),
+      first(/x86_64-linux-gnu\/libcuda\.so\.580\.159\.04$/),
+      first(/i386-linux-gnu\/lib/),
+      first(/nvidia-persistenced\/socket$/),
+      first(/^\/lib\/firmware\/nvidia\/580\.159\.04\/gsp_/),
+    ];
+    assert.ok(order.every((i) => i >= 0), `missing group in:\n${stdout}`);
+    assert.deepEqual([...order].sort((a, b) => a - b), order, `out of order:\n${stdout}`);
+  });
+
+  it('list --device=1:0 --json groups the MIG device', async () => {
+    const { status, stdout, stderr } = await run(['--simulate', 'list', '--device=1:0', '--json']);
+    assert.equal(status, 0, stderr);
+    const json = JSON.parse(stdout);
+    assert.deepEqual(json.migCaps, [`${CAPS}/gpu1/mig/gi1/access`, `${CAPS}/gpu1/mig/gi1/ci0/access`]);
+    assert.ok(json.deviceNodes.some((n) => n.path === '/dev/nvidia1' && n.major === 195 && n.minor === 1));
+    assert.deepEqual(json.libraries, []);
+  });
+
+  it('unknown device: exit 1, device error, temporary host removed', async () => {
+    // A private TMPDIR, so that other processes' simulated hosts do not interfere.
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nvc-cli-tmp-'));
+    try {
+      const { status, stdout, stderr } = await run(['--simulate', 'list', '--device=7'], { ...process.env, TMPDIR: tmp });
+      assert.equal(status, 1);
+      assert.equal(stdout, '');
+      assert.match(stderr, /^nvc-ts: device error: 7: unknown device\./);
+      assert.deepEqual(fs.readdirSync(tmp), []);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('--debug FILE records options and timed phases', async () => {
+    const log = path.join(os.tmpdir(), `nvc-ts-debug-${process.pid}.log`);
+    try {
+      const { status, stderr } = await run(['--simulate', '--debug', log, 'info']);
+      assert.equal(status, 0, stderr);
+      const text = fs.readFileSync(log, 'utf8');
+      assert.match(text, /options: \{/);
+      assert.match(text, /initialization: done in [\d.]+ ms/);
+      assert.match(text, /detection: done in [\d.]+ ms/);
+    } finally {
+      fs.rmSync(log, { force: true });
+    }
+  });
+
+  it('a root without a driver fails with a paragraph naming the ld cache and root', async () => {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'nvc-empty-'));
+    try {
+      const { status, stderr } = await run(['--root', empty, 'info']);
+      assert.equal(status, 1);
+      assert.match(stderr, /^nvc-ts: initialization error: .*libnvidia-ml\.so\.1/);
+      assert.ok(stderr.includes(empty), stderr);
+      assert.match(stderr, /--simulate/);
+      assert.equal(stderr.trim().split('\n').length, 1);
+    } finally {
+      fs.rmSync(empty, { recursive: true, force: true });
+    }
+  });
+});
