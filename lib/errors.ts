@@ -20,6 +20,9 @@ export const NVC_ERROR_CODES = [
   'ERR_NVC_NATIVE_MISSING',
   'ERR_NVC_INVALID_REQUIREMENT',
   'ERR_NVC_REQUIREMENT_UNSATISFIED',
+  // C core, cgroup device access (nvc_errors.def).
+  'ERR_NVC_CGROUP',
+  'ERR_NVC_PERMISSION',
 ] as const;
 
 export type NvcErrorCode = (typeof NVC_ERROR_CODES)[number];

@@ -1,5 +1,5 @@
 /** zod schemas for every input accepted at the package boundary. */
-import { z } from 'zod';
+import { z } from 'zod/v3';
 
 const MAX_PATH = 4095;
 

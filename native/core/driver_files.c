@@ -73,7 +73,8 @@ ssize_t nvc_drv_read_text(const char *host_path, char *buf, size_t bufsz)
         errno = EINVAL;
         return -1;
     }
-    fd = open(host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: a FIFO planted where a /proc or /sys file is expected must not hang us. */
+    fd = open(host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return -1;
     /* procfs files report size 0: read until EOF or the buffer is full. */

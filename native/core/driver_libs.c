@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "discovery.h"
@@ -87,9 +88,15 @@ static int has_version_suffix(const char *path, const char *version)
 static int tls_abi_ok(int rootfd, const char *real)
 {
     struct nvc_error e;
-    int fd = nvc_path_open_in_root(rootfd, real, O_RDONLY, &e);
-    int r;
+    struct stat st;
+    int pfd = nvc_path_open_in_root(rootfd, real, O_PATH, &e);
+    int fd, r;
 
+    if (pfd < 0)
+        return 0;
+    /* Only a regular file is opened for reading: nothing that could block or be woken. */
+    fd = fstat(pfd, &st) == 0 && S_ISREG(st.st_mode) ? nvc_path_reopen(pfd, O_RDONLY, real, &e) : -1;
+    close(pfd);
     if (fd < 0)
         return 0;
     r = nvc_elf_abi_tag_is(fd, real, NVC_ELF_ABI_OS_LINUX, 2, 3, 99, &e);

@@ -204,6 +204,32 @@ int nvc_ldcache_parse(const void *data, size_t size, const char *name, struct nv
     return 0;
 }
 
+/* Open the cache for reading, refusing anything but a regular file before opening it
+ * for real: a FIFO or device planted in the root must not block or be woken. */
+static int open_cache(int rootfd, const char *path, const char *shown, struct nvc_error *err)
+{
+    struct stat st;
+    int pfd, fd;
+
+    pfd = nvc_path_open_in_root(rootfd, path, O_PATH, err);
+    if (pfd < 0) {
+        nvc_error_wrap(err, "opening the ld.so cache %s", shown);
+        return -1;
+    }
+    if (fstat(pfd, &st) < 0) {
+        nvc_error_sys(err, "fstat", shown, "cannot stat the ld.so cache");
+        close(pfd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(pfd);
+        return invalid(err, shown, "not a regular file");
+    }
+    fd = nvc_path_reopen(pfd, O_RDONLY, shown, err);
+    close(pfd);
+    return fd;
+}
+
 /* Read a whole regular file of at most NVC_LDCACHE_MAX_SIZE bytes. */
 static int read_bounded(int fd, const char *shown, char **data, size_t *len, struct nvc_error *err)
 {
@@ -253,11 +279,9 @@ int nvc_ldcache_load(int rootfd, const char *root_host_path, const char *cache_p
     memset(out, 0, sizeof(*out));
     if (nvc_path_join(shown, sizeof(shown), root_host_path ? root_host_path : "/", cache_path_in_root) < 0)
         return nvc_error_sys(err, "ldcache", cache_path_in_root, "ld.so cache path too long");
-    fd = nvc_path_open_in_root(rootfd, cache_path_in_root, O_RDONLY, err);
-    if (fd < 0) {
-        nvc_error_wrap(err, "opening the ld.so cache %s", shown);
+    fd = open_cache(rootfd, cache_path_in_root, shown, err);
+    if (fd < 0)
         return -1;
-    }
     if (read_bounded(fd, shown, &data, &len, err) < 0) {
         close(fd);
         return -1;

@@ -471,6 +471,27 @@ int nvc_path_fd_in_root(int rootfd, const char *root_host_path, int fd, const ch
     return 0;
 }
 
+int nvc_path_reopen(int opath_fd, int flags, const char *path_for_errors, struct nvc_error *err)
+{
+    const char *shown = path_for_errors ? path_for_errors : "";
+    struct stat before, after;
+    char link[64];
+    int fd;
+
+    if (fstat(opath_fd, &before) < 0)
+        return nvc_error_sys(err, "fstat", shown, "cannot stat %s", shown);
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", opath_fd);
+    fd = open(link, (flags & ~(O_CREAT | O_PATH)) | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return nvc_error_sys(err, "open", shown, "cannot reopen %s through %s", shown, link);
+    if (fstat(fd, &after) < 0 || after.st_dev != before.st_dev || after.st_ino != before.st_ino) {
+        close(fd);
+        errno = ESTALE;
+        return nvc_error_sys(err, "open", shown, "%s changed while being reopened", shown);
+    }
+    return fd;
+}
+
 int nvc_path_resolve_in_root(int rootfd, const char *root_host_path, const char *path, char *out,
                              size_t outsz, struct nvc_error *err)
 {

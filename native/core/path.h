@@ -26,6 +26,12 @@ extern int nvc_path_force_fallback;
  * Returns the fd, or -1 with err filled (err->sys_errno tells ENOENT apart). */
 int nvc_path_open_in_root(int rootfd, const char *path, int flags, struct nvc_error *err);
 
+/* Open for reading the file that an O_PATH fd (from nvc_path_open_in_root) stands for,
+ * through /proc/self/fd, after the caller has checked its type with fstat. Opening a
+ * hostile tree's path directly could block on a FIFO or wake a device; this reopens
+ * exactly the inode checked (verified) with O_NONBLOCK|O_NOCTTY added. */
+int nvc_path_reopen(int opath_fd, int flags, const char *path_for_errors, struct nvc_error *err);
+
 /* The path of an fd opened inside the root, as an absolute path without the root
  * prefix (read from /proc/self/fd). Fails with NVC_ERR_PATH_ESCAPE when the fd is not
  * below the root (e.g. a directory was moved out of it meanwhile). path_for_errors and

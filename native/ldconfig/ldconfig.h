@@ -28,13 +28,14 @@ struct lc_args {
     unsigned timeout_ms;
 };
 
-/* Descriptors the confined child inherits (all O_CLOEXEC: none survives exec). */
+/* Descriptors the confined child inherits. All are O_CLOEXEC: none survives exec. */
 struct lc_child_fds {
     int mntns;    /* the container's mount namespace, -1 for our own */
     int exe;      /* sealed memfd of the host ldconfig, -1 for the container's */
     int out;      /* write end of the output pipe: becomes stdout and stderr */
     int report;   /* write end of the child's error pipe (closed by a successful exec) */
     int lifeline; /* read end of a pipe only the supervisor writes to: hangs up when it dies */
+    int drop[4];  /* the supervisor's ends and its client socket: closed first; -1 = unused */
 };
 
 /* What the confined child writes to its error pipe when it gives up before exec. */

@@ -38,8 +38,10 @@ static const struct so libs64[] = {
     {L "/libnvidia-ngx.so." VER, "libnvidia-ngx.so.1", NULL},
     {L "/vdpau/libvdpau_nvidia.so." VER, "libvdpau_nvidia.so.1", NULL},
     {L "/libnvidia-glcore.so." VER, "libnvidia-glcore.so." VER, NULL},
-    {L "/libnvidia-tls.so." VER, "libnvidia-tls.so." VER, "2.3.99"},
-    {L "/tls/libnvidia-tls.so." VER, "libnvidia-tls.so." VER, "2.2.5"}, /* wrong TLS ABI */
+    /* ldconfig lists tls/ (a legacy hwcap dir) first: the later, wrongly tagged entry
+     * would win without the ABI check. */
+    {L "/tls/libnvidia-tls.so." VER, "libnvidia-tls.so." VER, "2.3.99"},
+    {L "/libnvidia-tls.so." VER, "libnvidia-tls.so." VER, "2.2.5"}, /* wrong TLS ABI */
     {L "/libGLX_nvidia.so." VER, "libGLX_nvidia.so.0", NULL},
     {L "/libnvidia-cfg.so.1", "libnvidia-cfg.so.1", NULL},             /* no version suffix */
     {L "/libnvidia-gtk3.so." VER, "libnvidia-gtk3.so." VER, NULL},      /* not a container lib */
@@ -138,12 +140,12 @@ static int setup(void)
         return -1;
     if (build_rest() < 0)
         return -1;
-    snprintf(host.root, sizeof(host.root), "%s", R);
-    snprintf(host.ldcache, sizeof(host.ldcache), "/etc/ld.so.cache");
-    snprintf(host.proc_root, sizeof(host.proc_root), "%s/proc", T);
-    snprintf(host.dev_root, sizeof(host.dev_root), "%s/dev", T);
-    snprintf(host.sys_root, sizeof(host.sys_root), "%s/sys", T);
-    snprintf(host.bin_path, sizeof(host.bin_path), "/usr/local/nvidia/bin::relative/dir:/usr/bin:/sbin");
+    fx_path(host.root, sizeof(host.root), "%s", R);
+    fx_path(host.ldcache, sizeof(host.ldcache), "/etc/ld.so.cache");
+    fx_path(host.proc_root, sizeof(host.proc_root), "%s/proc", T);
+    fx_path(host.dev_root, sizeof(host.dev_root), "%s/dev", T);
+    fx_path(host.sys_root, sizeof(host.sys_root), "%s/sys", T);
+    fx_path(host.bin_path, sizeof(host.bin_path), "/usr/local/nvidia/bin::relative/dir:/usr/bin:/sbin");
     return 0;
 }
 
@@ -177,8 +179,8 @@ static struct nvc_driver_info *discover(struct nvc_error *err)
 
     if (info == NULL)
         return NULL;
-    snprintf(info->nvrm_version, sizeof(info->nvrm_version), VER);
-    snprintf(info->cuda_version, sizeof(info->cuda_version), "13.0");
+    fx_path(info->nvrm_version, sizeof(info->nvrm_version), VER);
+    fx_path(info->cuda_version, sizeof(info->cuda_version), "13.0");
     if (nvc_discover_driver(&host, info, err) < 0) {
         fprintf(stderr, "# discover: %s (%s, errno %d)\n", err->msg, err->path, err->sys_errno);
         nvc_driver_info_free(info);
@@ -209,7 +211,7 @@ static int test_find_nvml_errors(void)
 
     if (!have_tools)
         return TEST_SKIP;
-    snprintf(h.ldcache, sizeof(h.ldcache), "/etc/none.cache");
+    fx_path(h.ldcache, sizeof(h.ldcache), "/etc/none.cache");
     CHECK(nvc_find_nvml(&h, out, sizeof(out), &err) < 0);
     CHECK(err.code == NVC_ERR_DRIVER_NOT_FOUND && err.sys_errno == ENOENT);
     CHECK(strstr(err.msg, "/etc/none.cache") && strstr(err.msg, "does not exist") && strstr(err.msg, R));
@@ -218,13 +220,13 @@ static int test_find_nvml_errors(void)
     CHECK(fx_path(h.root, sizeof(h.root), "%s/root2", T) == 0);
     CHECK(fx_build_so(h.root, "lib64/libcuda.so." VER, "libcuda.so.1", NULL, 0) == 0);
     CHECK(fx_make_ldcache(h.root, dirs) == 0);
-    snprintf(h.ldcache, sizeof(h.ldcache), "/etc/ld.so.cache");
+    fx_path(h.ldcache, sizeof(h.ldcache), "/etc/ld.so.cache");
     CHECK(nvc_find_nvml(&h, out, sizeof(out), &err) < 0);
     CHECK(err.code == NVC_ERR_DRIVER_NOT_FOUND);
     CHECK(strstr(err.msg, "libnvidia-ml.so.1 was not found in /etc/ld.so.cache under the driver root") != NULL);
     CHECK(strstr(err.msg, h.root) != NULL);
 
-    snprintf(h.root, sizeof(h.root), "%s/no-such-root", T);
+    fx_path(h.root, sizeof(h.root), "%s/no-such-root", T);
     CHECK(nvc_find_nvml(&h, out, sizeof(out), &err) < 0);
     CHECK(err.code == NVC_ERR_DRIVER_NOT_FOUND && err.sys_errno == ENOENT);
     return 0;
@@ -240,7 +242,7 @@ static int test_libraries(void)
         {"/" L "/libnvidia-ngx.so." VER, NVC_CAP_NGX},
         {"/" L "/vdpau/libvdpau_nvidia.so." VER, NVC_CAP_VIDEO},
         {"/" L "/libnvidia-glcore.so." VER, GFX},
-        {"/" L "/libnvidia-tls.so." VER, GFX},
+        {"/" L "/tls/libnvidia-tls.so." VER, GFX},
         {"/" L "/libGLX_nvidia.so." VER, GFX},
     };
     static const struct want want32[] = {{"/usr/lib/i386-linux-gnu/libcuda.so." VER, NVC_CAP_COMPUTE}};
@@ -395,17 +397,17 @@ static int test_bad_inputs(void)
     struct nvc_error err;
 
     memset(&info, 0, sizeof(info));
-    snprintf(info.nvrm_version, sizeof(info.nvrm_version), "../" VER);
+    fx_path(info.nvrm_version, sizeof(info.nvrm_version), "../" VER);
     CHECK(nvc_discover_driver(&host, &info, &err) < 0);
     CHECK(err.code == NVC_ERR_INVALID_ARGUMENT);
     CHECK(info.libs == NULL && info.devs == NULL);
-    snprintf(info.nvrm_version, sizeof(info.nvrm_version), VER);
-    snprintf(h.root, sizeof(h.root), "%s/no-such-root", T);
+    fx_path(info.nvrm_version, sizeof(info.nvrm_version), VER);
+    fx_path(h.root, sizeof(h.root), "%s/no-such-root", T);
     CHECK(nvc_discover_driver(&h, &info, &err) < 0);
     CHECK(err.code == NVC_ERR_DRIVER_NOT_FOUND);
     /* an unreadable ld.so.cache fails discovery as a whole, leaving nothing allocated */
     h = host;
-    snprintf(h.ldcache, sizeof(h.ldcache), "/usr/bin/nvidia-debugdump");
+    fx_path(h.ldcache, sizeof(h.ldcache), "/usr/bin/nvidia-debugdump");
     CHECK(nvc_discover_driver(&h, &info, &err) < 0);
     CHECK(err.code == NVC_ERR_LDCACHE_INVALID);
     CHECK(info.libs == NULL && info.nlibs == 0 && info.devs == NULL);
@@ -428,6 +430,9 @@ int main(void)
         return 1;
     }
     r = RUN_TESTS(tests);
-    fx_rmrf(T);
+    if (getenv("NVC_TEST_KEEP"))
+        fprintf(stderr, "# fixture kept in %s\n", T);
+    else
+        fx_rmrf(T);
     return r;
 }

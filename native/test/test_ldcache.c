@@ -337,6 +337,11 @@ static int test_load_errors(void)
     CHECK(fx_write_str(R, "etc/empty.cache", "") == 0);
     CHECK(nvc_ldcache_load(rootfd, R, "/etc/empty.cache", &c, &err) < 0);
     CHECK(err.code == NVC_ERR_LDCACHE_INVALID && strstr(err.msg, "empty"));
+    /* a FIFO is refused without being opened for reading (which would block) */
+    CHECK(fx_path(p, sizeof(p), "%s/etc/fifo.cache", R) == 0);
+    CHECK(mkfifo(p, 0644) == 0);
+    CHECK(nvc_ldcache_load(rootfd, R, "/etc/fifo.cache", &c, &err) < 0);
+    CHECK(err.code == NVC_ERR_LDCACHE_INVALID && strstr(err.msg, "not a regular file"));
     /* a sparse 65 MiB file is refused from its size alone */
     CHECK(fx_path(p, sizeof(p), "%s/etc/huge.cache", R) == 0);
     fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

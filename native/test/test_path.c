@@ -265,6 +265,35 @@ static int test_other_roots(void)
     return 0;
 }
 
+/* Reopening an O_PATH fd reads the very file resolved; a FIFO does not block. */
+static int test_reopen(void)
+{
+    struct nvc_error err;
+    char buf[64], p[PATH_MAX];
+    ssize_t n;
+    int pfd, fd;
+
+    pfd = nvc_path_open_in_root(rootfd, "/abs_escape/passwd-inside", O_PATH, &err);
+    CHECK(pfd >= 0);
+    fd = nvc_path_reopen(pfd, O_RDONLY, "passwd-inside", &err);
+    close(pfd);
+    CHECK(fd >= 0);
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    CHECK(n == 7);
+    buf[n] = '\0';
+    CHECK_STR(buf, "inside\n");
+    CHECK(fx_path(p, sizeof(p), "%s/fifo", R) == 0);
+    CHECK(mkfifo(p, 0600) == 0);
+    pfd = nvc_path_open_in_root(rootfd, "/fifo", O_PATH, &err);
+    CHECK(pfd >= 0);
+    fd = nvc_path_reopen(pfd, O_RDONLY, "fifo", &err);
+    close(pfd);
+    CHECK(fd >= 0);
+    close(fd);
+    return 0;
+}
+
 static int test_join(void)
 {
     char out[64];
@@ -404,7 +433,7 @@ int main(void)
 {
     static const struct test_case tests[] = {
         TEST(test_resolve_table), TEST(test_contents_stay_inside), TEST(test_flags),
-        TEST(test_fd_outside_root), TEST(test_other_roots), TEST(test_join),
+        TEST(test_fd_outside_root), TEST(test_other_roots), TEST(test_reopen), TEST(test_join),
         TEST(test_race_swap), TEST(test_proc_magic_links),
     };
     int r;

@@ -1,0 +1,312 @@
+#define _GNU_SOURCE
+#include "ldconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* nvc-ts-ldconfig: the supervisor. Started by the core (ldconfig_client.c) with an empty
+ * environment, /dev/null on 0-2 and its report socket on fd 3:
+ *   nvc-ts-ldconfig --pid N --rootfs DIR --ldconfig [@]PATH --uid U --gid G
+ *                   --timeout-ms T -- [DIR...]
+ * It prepares what must come from the host (the sealed copy of a host ldconfig, the
+ * container's mount namespace), forks the confined child into new namespaces, collects
+ * its output, enforces the deadline, reaps it and sends exactly one report. */
+
+#define REPORT_FD 3
+/* After ldconfig exits, how long its output pipe may stay open (nothing should hold it:
+ * the whole pid namespace dies with its init). */
+#define DRAIN_GRACE_MS 1000
+
+static struct nvc_ldconfig_report rep;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void send_report(void)
+{
+    rep.magic = NVC_LDCONFIG_REPORT_MAGIC;
+    while (send(REPORT_FD, &rep, sizeof(rep), MSG_NOSIGNAL) < 0 && errno == EINTR)
+        ;
+}
+
+static void __attribute__((noreturn, format(printf, 3, 4))) fail(int sys_errno, const char *step, const char *fmt, ...)
+{
+    va_list ap;
+    rep.outcome = NVC_LDCONFIG_SETUP_FAILED;
+    rep.sys_errno = sys_errno;
+    snprintf(rep.step, sizeof(rep.step), "%s", step);
+    va_start(ap, fmt);
+    vsnprintf(rep.msg, sizeof(rep.msg), fmt, ap);
+    va_end(ap);
+    send_report();
+    exit(1);
+}
+
+/* Whatever the client's process had open and forgot to mark close-on-exec. */
+static void close_inherited(void)
+{
+    if (syscall(SYS_close_range, REPORT_FD + 1, ~0U, 0) == 0)
+        return;
+    long max = sysconf(_SC_OPEN_MAX);
+    for (long fd = REPORT_FD + 1; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+        close((int)fd);
+}
+
+static int parse_id(const char *s, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 0 || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void parse_args(int argc, char **argv, struct lc_args *a)
+{
+    long pid = -1, uid = -1, gid = -1, timeout = -1;
+    const char *ldconfig = NULL;
+    int i = 1;
+
+    memset(a, 0, sizeof(*a));
+    for (; i + 1 < argc && strcmp(argv[i], "--") != 0; i += 2) {
+        const char *k = argv[i], *v = argv[i + 1];
+        int bad = 0;
+        if (!strcmp(k, "--pid"))
+            bad = parse_id(v, INT_MAX, &pid);
+        else if (!strcmp(k, "--uid"))
+            bad = parse_id(v, (long)UINT32_MAX - 1, &uid);
+        else if (!strcmp(k, "--gid"))
+            bad = parse_id(v, (long)UINT32_MAX - 1, &gid);
+        else if (!strcmp(k, "--timeout-ms"))
+            bad = parse_id(v, INT_MAX, &timeout);
+        else if (!strcmp(k, "--rootfs"))
+            a->rootfs = v;
+        else if (!strcmp(k, "--ldconfig"))
+            ldconfig = v;
+        else
+            bad = 1;
+        if (bad)
+            fail(EINVAL, "usage", "bad argument %s %s", k, v);
+    }
+    if (i >= argc || strcmp(argv[i], "--") != 0)
+        fail(EINVAL, "usage", "the argument list must end with -- and the library directories");
+    a->dirs = (const char *const *)&argv[i + 1];
+    a->ndirs = (size_t)(argc - i - 1);
+    if (pid < 0 || uid < 0 || gid < 0 || timeout <= 0 || !a->rootfs || !ldconfig)
+        fail(EINVAL, "usage", "missing --pid, --uid, --gid, --timeout-ms, --rootfs or --ldconfig");
+    a->host_binary = ldconfig[0] == '@';
+    a->ldconfig = ldconfig + (a->host_binary ? 1 : 0);
+    /* The client checks all this too; the helper runs as root and checks for itself. */
+    if (a->rootfs[0] != '/' || a->ldconfig[0] != '/')
+        fail(EINVAL, "usage", "the rootfs and the ldconfig path must be absolute");
+    if (a->ndirs > NVC_LDCONFIG_MAX_DIRS)
+        fail(EINVAL, "usage", "too many library directories");
+    for (size_t d = 0; d < a->ndirs; d++)
+        if (a->dirs[d][0] != '/')
+            fail(EINVAL, "usage", "library directory %s is not absolute", a->dirs[d]);
+    a->pid = (pid_t)pid;
+    a->uid = (uid_t)uid;
+    a->gid = (gid_t)gid;
+    a->timeout_ms = (unsigned)timeout;
+}
+
+/* The container's mount namespace, checked against a pidfd: if the process is still
+ * alive after the open, the namespace is that process's and not a recycled pid's. */
+static int open_mntns(pid_t pid)
+{
+    char path[64];
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0 && errno != ENOSYS)
+        fail(errno, "pidfd_open", "the container process %ld is not running", (long)pid);
+    snprintf(path, sizeof(path), "/proc/%ld/ns/mnt", (long)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        fail(errno, "open", "cannot open the mount namespace of the container process %ld", (long)pid);
+    if (pidfd >= 0) {
+        struct pollfd p = {.fd = pidfd, .events = POLLIN};
+        if (poll(&p, 1, 0) != 0)
+            fail(ESRCH, "pidfd_open", "the container process %ld exited", (long)pid);
+        close(pidfd);
+    }
+    return fd;
+}
+
+/* Keep the last NVC_LDCONFIG_OUTPUT_MAX bytes ldconfig wrote. */
+static void keep_output(const char *buf, size_t n)
+{
+    const size_t cap = sizeof(rep.output);
+    if (n >= cap) {
+        memcpy(rep.output, buf + (n - cap), cap);
+        rep.output_cut = rep.output_cut || rep.output_len > 0 || n > cap;
+        rep.output_len = (uint32_t)cap;
+        return;
+    }
+    if (rep.output_len + n > cap) {
+        size_t drop = rep.output_len + n - cap;
+        memmove(rep.output, rep.output + drop, rep.output_len - drop);
+        rep.output_len -= (uint32_t)drop;
+        rep.output_cut = 1;
+    }
+    memcpy(rep.output + rep.output_len, buf, n);
+    rep.output_len += (uint32_t)n;
+}
+
+/* One read from the non-blocking pipe. Returns 1 when data came, 0 at EOF or on an
+ * error, -1 when nothing is there now (EAGAIN/EINTR). */
+static int read_output(int fd)
+{
+    char buf[8192];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n > 0) {
+        keep_output(buf, (size_t)n);
+        return 1;
+    }
+    return n < 0 && (errno == EINTR || errno == EAGAIN) ? -1 : 0;
+}
+
+static void kill_and_reap(pid_t child, int *status)
+{
+    /* SIGKILL to the init of a pid namespace takes the whole namespace with it. */
+    kill(child, SIGKILL);
+    while (waitpid(child, status, 0) < 0 && errno == EINTR)
+        ;
+}
+
+/* Wait for the child and its output; returns 1 on timeout. The client hanging up
+ * (its own deadline passed, or it died) ends everything without a report. */
+static int supervise(pid_t child, int out, unsigned timeout_ms, int *status)
+{
+    int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+    int64_t deadline = now_ms() + timeout_ms, drain_until = 0;
+    int exited = 0, out_open = 1;
+
+    for (;;) {
+        if (!exited) {
+            pid_t r = waitpid(child, status, WNOHANG);
+            if (r == child) {
+                exited = 1;
+                drain_until = now_ms() + DRAIN_GRACE_MS;
+            }
+        }
+        if (exited && (!out_open || now_ms() >= drain_until))
+            return 0;
+        int64_t left = (exited ? drain_until : deadline) - now_ms();
+        if (!exited && left <= 0) {
+            kill_and_reap(child, status);
+            while (out_open && read_output(out) == 1)
+                ; /* what it said before it was killed; every writer died with it */
+            return 1;
+        }
+        struct pollfd p[3] = {
+            {.fd = out_open ? out : -1, .events = POLLIN},
+            {.fd = REPORT_FD, .events = 0},
+            {.fd = exited ? -1 : pidfd, .events = POLLIN},
+        };
+        /* Without a pidfd (before Linux 5.3) poll in short steps for the exit. */
+        int wait = (int)(left < 0 ? 0 : left);
+        if (pidfd < 0 && !exited && wait > 20)
+            wait = 20;
+        if (poll(p, 3, wait) < 0 && errno != EINTR)
+            fail(errno, "poll", "cannot wait for ldconfig");
+        if (p[1].revents & (POLLHUP | POLLERR)) {
+            if (!exited)
+                kill_and_reap(child, status);
+            exit(1);
+        }
+        if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
+            out_open = read_output(out) != 0;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct lc_args a;
+    int outp[2], errp[2], life[2];
+    char why[512];
+
+    signal(SIGPIPE, SIG_IGN);
+    if (fcntl(REPORT_FD, F_SETFD, FD_CLOEXEC) < 0) {
+        fprintf(stderr, "nvc-ts-ldconfig: run by nvc-ts only (no report socket on fd %d)\n", REPORT_FD);
+        return 2;
+    }
+    close_inherited();
+    parse_args(argc, argv, &a);
+
+    /* The host binary is copied before anything of the container is touched. */
+    int exe = -1;
+    if (a.host_binary && (exe = lc_seal_host_binary(a.ldconfig, why, sizeof(why))) < 0)
+        fail(errno, "open", "%s", why);
+    int mntns = a.pid > 0 ? open_mntns(a.pid) : -1;
+
+    if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(life, O_CLOEXEC) < 0)
+        fail(errno, "pipe2", "cannot create pipes");
+    /* New pid (for the child), net, ipc, uts and cgroup namespaces: ldconfig sees no
+     * other process, no network, no host IPC objects (CVE-2024-0137). */
+    if (unshare(CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP) < 0)
+        fail(errno, "unshare", "cannot create namespaces for ldconfig");
+
+    pid_t child = fork();
+    if (child < 0)
+        fail(errno, "fork", "cannot start the confined process");
+    if (child == 0) {
+        struct lc_child_fds fds = {
+            .mntns = mntns, .exe = exe, .out = outp[1], .report = errp[1], .lifeline = life[0],
+            .drop = {REPORT_FD, outp[0], errp[0], life[1]},
+        };
+        lc_confined_child(&a, &fds);
+    }
+    close(outp[1]);
+    close(errp[1]);
+    close(life[0]);
+    if (exe >= 0)
+        close(exe);
+    if (mntns >= 0)
+        close(mntns);
+    fcntl(outp[0], F_SETFL, O_NONBLOCK);
+
+    int status = 0;
+    if (supervise(child, outp[0], a.timeout_ms, &status)) {
+        rep.outcome = NVC_LDCONFIG_TIMEOUT;
+        rep.status = (int32_t)a.timeout_ms;
+    } else if (WIFSIGNALED(status)) {
+        rep.outcome = NVC_LDCONFIG_SIGNALED;
+        rep.status = WTERMSIG(status);
+    } else {
+        rep.outcome = NVC_LDCONFIG_EXITED;
+        rep.status = WEXITSTATUS(status);
+    }
+    /* A record on the error pipe means the child gave up before exec: it explains the exit. */
+    struct lc_child_error ce;
+    fcntl(errp[0], F_SETFL, O_NONBLOCK);
+    if (rep.outcome != NVC_LDCONFIG_TIMEOUT && read(errp[0], &ce, sizeof(ce)) == (ssize_t)sizeof(ce) &&
+        (ce.kind == NVC_LDCONFIG_MISSING || ce.kind == NVC_LDCONFIG_SETUP_FAILED)) {
+        ce.step[sizeof(ce.step) - 1] = '\0';
+        ce.msg[sizeof(ce.msg) - 1] = '\0';
+        rep.outcome = (uint32_t)ce.kind;
+        rep.sys_errno = ce.sys_errno;
+        memcpy(rep.step, ce.step, sizeof(rep.step));
+        memcpy(rep.msg, ce.msg, sizeof(rep.msg));
+    }
+    send_report();
+    return 0;
+}
