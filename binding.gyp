@@ -4,7 +4,7 @@
     "nvc_c_flags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-Wno-format-truncation", "-fvisibility=hidden", "-D_FORTIFY_SOURCE=2", "-fstack-protector-strong"]
   },
   "target_defaults": {
-    "include_dirs": ["native/include", "native/core", "deps/nvml"],
+    "include_dirs": ["native/include", "native/core", "native/addon", "deps/nvml"],
     "cflags_c": ["<@(nvc_c_flags)"],
     "cflags!": ["-fno-exceptions"],
     "conditions": [["OS!='linux'", { "type": "none" }]]
@@ -12,7 +12,7 @@
   "targets": [
     {
       "target_name": "nvc_ts",
-      "sources": ["native/addon/addon.cc", "<@(nvc_core_sources)"],
+      "sources": ["native/addon/addon.cc", "native/addon/container.cc", "<@(nvc_core_sources)"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden"],

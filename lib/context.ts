@@ -1,10 +1,24 @@
 /** The handle on one driver service: discovery calls, and shutdown. */
-import { binding, helperPath, type NativeContextHandle, type RawDriverFile, type RawDriverInfo } from './native';
+import { binding, helperPath, type HostPaths, type NativeContextHandle, type RawDriverFile, type RawDriverInfo } from './native';
 import { fromNative } from './native-errors';
 import { initOptionsSchema, type InitOptions } from './schema';
 import { NvcError } from './errors';
 import { resolveUser } from './user';
 import type { Capability, Device, DriverFile, DriverInfo } from './types';
+import {
+  applyPlan,
+  configureRequestSchema,
+  gatherHostFacts,
+  openContainer,
+  parseWith,
+  planSteps,
+  resolveRequest,
+  type ConfigureRequestInput,
+  type ConfigureResult,
+  type Container,
+  type ContainerOptions,
+} from './container';
+import { planContainer, type ContainerPlan, type PlanStep } from './plan';
 
 const CAPABILITY_BITS: readonly [Capability, number][] = [
   ['utility', 1 << 0],
@@ -76,6 +90,86 @@ export class Context implements AsyncDisposable {
     } catch (e) {
       throw fromNative(e);
     }
+  }
+
+  /** Host paths in force (driver root, proc and dev roots...), defaults filled in. */
+  get host(): HostPaths {
+    return this.#native.host;
+  }
+
+  /** A container to configure: its init pid and rootfs, with the layout detected. */
+  container(options: ContainerOptions): Promise<Container> {
+    this.#checkOpen();
+    return openContainer(options);
+  }
+
+  /** The edit plan configure() would apply, without applying it. */
+  async plan(container: Container, request: ConfigureRequestInput = {}): Promise<ContainerPlan> {
+    const r = parseWith(configureRequestSchema, request, 'configure option');
+    const driver = await this.driverInfo();
+    const devices = await this.deviceInfo();
+    const resolved = resolveRequest(r, container, driver, devices);
+    const facts = await gatherHostFacts(this.#native.host, devices);
+    return planContainer(driver, facts, container.layout, resolved);
+  }
+
+  /**
+   * Everything a GPU container needs, in the reference's order: requirements, device cgroup
+   * rules, driver files, devices, MIG and IMEX capabilities (all or nothing), then ldconfig.
+   */
+  async configure(container: Container, request: ConfigureRequestInput = {}): Promise<ConfigureResult> {
+    const plan = await this.plan(container, request);
+    if (request.dryRun) return { plan, applied: false, outcomes: [], cgroupVersion: null, ldconfig: null, warnings: plan.warnings };
+    return { plan, applied: true, ...(await applyPlan(container, plan)) };
+  }
+
+  async #step(container: Container, request: ConfigureRequestInput, steps: readonly PlanStep[]): Promise<ConfigureResult> {
+    const plan = planSteps(await this.plan(container, { ...request, noLdconfig: true }), steps);
+    return { plan, applied: true, ...(await applyPlan(container, plan)) };
+  }
+
+  /** driver_mount: driver procfs, binaries, libraries, firmware, IPC, control devices. */
+  driverMount(container: Container, request: Omit<ConfigureRequestInput, 'devices' | 'migConfig' | 'migMonitor' | 'imexChannels'> = {}): Promise<ConfigureResult> {
+    return this.#step(container, request, ['driver']);
+  }
+
+  /** device_mount: one GPU's node and procfs directory (device: index, UUID or bus id). */
+  deviceMount(container: Container, device: string, request: Pick<ConfigureRequestInput, 'noCgroups' | 'noDevbind' | 'capabilities'> = {}): Promise<ConfigureResult> {
+    return this.#step(container, { ...request, devices: device }, ['device']);
+  }
+
+  /** The access capabilities of one MIG device (MIG UUID or gpu:mig). */
+  migDeviceAccessCapsMount(container: Container, migDevice: string, request: Pick<ConfigureRequestInput, 'noCgroups' | 'noDevbind'> = {}): Promise<ConfigureResult> {
+    return this.#step(container, { ...request, devices: migDevice }, ['mig-access']);
+  }
+
+  /** MIG configuration capability, for the visible MIG-capable GPUs (default all). */
+  migConfigGlobalCapsMount(container: Container, devices = 'all', request: Pick<ConfigureRequestInput, 'noCgroups' | 'noDevbind'> = {}): Promise<ConfigureResult> {
+    return this.#step(container, { ...request, devices, migConfig: 'all' }, ['mig-config']);
+  }
+
+  /** MIG monitoring capability, for the visible MIG-capable GPUs (default all). */
+  migMonitorGlobalCapsMount(container: Container, devices = 'all', request: Pick<ConfigureRequestInput, 'noCgroups' | 'noDevbind'> = {}): Promise<ConfigureResult> {
+    return this.#step(container, { ...request, devices, migMonitor: 'all' }, ['mig-monitor']);
+  }
+
+  /** The MIG minors of one GPU for config or monitor access (cgroup rules). */
+  deviceMigCapsMount(container: Container, device: string, kind: 'config' | 'monitor', request: Pick<ConfigureRequestInput, 'noCgroups' | 'noDevbind'> = {}): Promise<ConfigureResult> {
+    const which = kind === 'config' ? { migConfig: 'all' } : { migMonitor: 'all' };
+    return this.#step(container, { ...request, devices: device, ...which }, [kind === 'config' ? 'mig-config' : 'mig-monitor']);
+  }
+
+  /** IMEX channels by id. */
+  imexChannelMount(container: Container, channels: string | string[], request: Pick<ConfigureRequestInput, 'noCgroups' | 'noDevbind'> = {}): Promise<ConfigureResult> {
+    return this.#step(container, { ...request, imexChannels: channels }, ['imex']);
+  }
+
+  /** ldcache update: run the container's configured ldconfig over its library directories. */
+  async ldcacheUpdate(container: Container, request: Pick<ConfigureRequestInput, 'compat32'> = {}): Promise<{ ran: boolean; warning: string }> {
+    const dirs = [container.layout.libsDir, ...(request.compat32 ? [container.layout.libs32Dir] : [])];
+    const plan: ContainerPlan = { edits: [], steps: [], cgroupRules: [], ldconfig: { path: container.ldconfig, dirs }, warnings: [] };
+    const r = await applyPlan(container, plan);
+    return r.ldconfig ?? { ran: false, warning: '' };
   }
 
   /** Stops the driver service (nvmlShutdown, then terminate/kill) and reaps it. Idempotent. */

@@ -23,6 +23,14 @@ export const NVC_ERROR_CODES = [
   // C core, cgroup device access (nvc_errors.def).
   'ERR_NVC_CGROUP',
   'ERR_NVC_PERMISSION',
+  // C core, ldconfig for a container (nvc_errors.def).
+  'ERR_NVC_LDCONFIG',
+  // C core, the container-side executor nvc-ts-exec (nvc_errors.def).
+  'ERR_NVC_MOUNT',
+  'ERR_NVC_FILE_EXISTS',
+  'ERR_NVC_INVALID_SOURCE',
+  'ERR_NVC_NAMESPACE',
+  'ERR_NVC_ROLLBACK_INCOMPLETE',
 ] as const;
 
 export type NvcErrorCode = (typeof NVC_ERROR_CODES)[number];

@@ -4,3 +4,7 @@ export { NvcError, isNvcError, NVC_ERROR_CODES, type NvcErrorCode, type NvcError
 export { initOptionsSchema, userSchema, absolutePathSchema, type InitOptions, type UserSpec } from './schema';
 export type { Capability, Device, DeviceNode, DriverFile, DriverInfo, MigDevice } from './types';
 export { selectDevices } from './select';
+export { Container, openContainer, containerOptionsSchema, configureRequestSchema, type ContainerOptions, type ConfigureRequestInput, type ConfigureResult } from './container';
+export { planContainer, type ContainerPlan, type Edit, type DeviceRule, type PlanStep } from './plan';
+export { checkRequirements, parseRequirement } from './require';
+export { interpretContainerEnv } from './hook-env';

@@ -42,15 +42,42 @@ export interface NativeInitConfig {
   timeoutMs?: number;
 }
 
+export interface HostPaths {
+  root: string;
+  ldcache: string;
+  procRoot: string;
+  devRoot: string;
+  sysRoot: string;
+  nvmlPath: string;
+}
+
 export interface NativeContextHandle {
+  readonly host: HostPaths;
   driverInfo(): Promise<RawDriverInfo>;
   deviceInfo(): Promise<Device[]>;
   shutdown(): Promise<void>;
   readonly pid: number | null;
 }
 
+export interface NativeEdit {
+  kind: 'mkdir' | 'tmpfs' | 'write' | 'bind' | 'symlink' | 'remount';
+  target: string;
+  source?: string;
+  sourceKind?: 'file' | 'dir' | 'char' | 'socket' | 'any';
+  major?: number;
+  minor?: number;
+  link?: string;
+  data?: string | Buffer;
+  mode?: number;
+  flags?: ('ro' | 'nosuid' | 'nodev' | 'noexec')[];
+  optional?: boolean;
+}
+
 export interface NativeBinding {
   init(config: NativeInitConfig): Promise<NativeContextHandle>;
+  applyPlan(plan: { execPath: string; pid: number; rootfs: string; uid: number; gid: number; edits: NativeEdit[] }): Promise<{ outcomes: ('done' | 'skipped')[] }>;
+  cgroupAllow(request: { procRoot?: string; pid: number; rules: { type: 'c' | 'b'; major: number; minor: number; access: string }[] }): Promise<{ version: number }>;
+  ldconfig(request: { helperPath: string; pid: number; rootfs: string; ldconfig: string; dirs: string[]; uid: number; gid: number; timeoutMs?: number }): Promise<{ ran: boolean; warning: string }>;
   errorCodes(): string[];
   readonly version: string;
 }
@@ -103,6 +130,16 @@ function artifact(envName: string, file: string): string {
 /** The nvc-ts-driver executable that hosts NVML. */
 export function helperPath(): string {
   return artifact('NVC_TS_HELPER', 'nvc-ts-driver');
+}
+
+/** The nvc-ts-exec executable that applies edit plans inside a container's mount namespace. */
+export function execPath(): string {
+  return artifact('NVC_TS_EXEC', 'nvc-ts-exec');
+}
+
+/** The nvc-ts-ldconfig executable that runs ldconfig for a container, confined. */
+export function ldconfigHelperPath(): string {
+  return artifact('NVC_TS_LDCONFIG', 'nvc-ts-ldconfig');
 }
 
 /** The mock libnvidia-ml.so.1 used by simulated hosts. */

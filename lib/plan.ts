@@ -11,6 +11,9 @@ import type { Capability, Device, DriverFile, DriverInfo, MigDevice } from './ty
 export type MountFlag = 'ro' | 'nosuid' | 'nodev' | 'noexec';
 export type SourceKind = 'file' | 'dir' | 'char' | 'socket' | 'any';
 
+/** The nvc lifecycle step an edit belongs to (driver_mount, device_mount, ...). */
+export type PlanStep = 'driver' | 'device' | 'mig-access' | 'mig-config' | 'mig-monitor' | 'imex' | 'seal';
+
 export type Edit =
   | { kind: 'mkdir'; target: string; mode: number }
   | { kind: 'tmpfs'; target: string; mode: number; flags: MountFlag[] }
@@ -35,6 +38,7 @@ export interface DeviceRule {
   access: 'rw';
   /** The node the rule is for, for messages. */
   path: string;
+  step: PlanStep;
 }
 
 export interface ContainerLayout {
@@ -81,6 +85,8 @@ export interface PlanHostFacts {
 
 export interface ContainerPlan {
   edits: Edit[];
+  /** steps[i] is the lifecycle step of edits[i]. */
+  steps: PlanStep[];
   cgroupRules: DeviceRule[];
   ldconfig: { path: string; dirs: string[] } | null;
   warnings: string[];
@@ -147,6 +153,8 @@ class Builder {
   readonly edits: Edit[] = [];
   readonly rules: DeviceRule[] = [];
   readonly warnings: string[] = [];
+  readonly steps: PlanStep[] = [];
+  step: PlanStep = 'driver';
   readonly #targets = new Set<string>();
 
   constructor(private readonly request: ConfigureRequest) {}
@@ -156,12 +164,13 @@ class Builder {
     if (edit.kind !== 'remount' && this.#targets.has(edit.target)) return;
     this.#targets.add(edit.target);
     this.edits.push(edit);
+    this.steps.push(this.step);
   }
 
   device(target: string, source: string, major: number, minor: number): void {
     if (!this.request.noDevbind) this.add({ kind: 'bind', target, source, sourceKind: 'char', major, minor, flags: DEV_FLAGS });
     if (!this.request.noCgroups && !this.rules.some((r) => r.major === major && r.minor === minor)) {
-      this.rules.push({ type: 'c', major, minor, access: 'rw', path: target });
+      this.rules.push({ type: 'c', major, minor, access: 'rw', path: target, step: this.step });
     }
   }
 }
@@ -256,6 +265,7 @@ export function planContainer(driver: DriverInfo, host: PlanHostFacts, layout: C
   }
 
   // device_mount, per GPU: its node and its procfs directory.
+  b.step = 'device';
   for (const gpu of request.gpus) {
     b.device(gpu.deviceNode.path, devSource(host.devRoot, gpu.deviceNode.path), gpu.deviceNode.major, gpu.deviceNode.minor);
     const dir = host.gpuProcDirs[gpu.busId];
@@ -268,6 +278,7 @@ export function planContainer(driver: DriverInfo, host: PlanHostFacts, layout: C
   }
 
   // MIG: per-device access caps, unless the whole config/monitor caps are given.
+  b.step = 'mig-access';
   const capsNode = (minor: number): string => `/dev/nvidia-caps/nvidia-cap${minor}`;
   if (!request.migConfig && !request.migMonitor) {
     for (const { mig } of request.migs) {
@@ -283,19 +294,21 @@ export function planContainer(driver: DriverInfo, host: PlanHostFacts, layout: C
     [request.migMonitor, 'monitor', driver.migMonitorMinor, request.migMonitorGpus],
   ] as const) {
     if (!enabled) continue;
+    b.step = which === 'config' ? 'mig-config' : 'mig-monitor';
     const capsDir = '/proc/driver/nvidia/capabilities';
     b.add({ kind: 'bind', target: capsDir, source: procSource(host.procRoot, capsDir), sourceKind: 'dir', flags: PROC_FLAGS });
     if (driver.nvcapsMajor === null) continue;
     if (!request.noDevbind) b.add({ kind: 'bind', target: '/dev/nvidia-caps', source: devSource(host.devRoot, '/dev/nvidia-caps'), sourceKind: 'dir', flags: ['nosuid', 'noexec'] });
     if (request.noCgroups) continue;
     const allow = (m: number, p: string): void => {
-      if (!b.rules.some((r) => r.major === driver.nvcapsMajor && r.minor === m)) b.rules.push({ type: 'c', major: driver.nvcapsMajor as number, minor: m, access: 'rw', path: p });
+      if (!b.rules.some((r) => r.major === driver.nvcapsMajor && r.minor === m)) b.rules.push({ type: 'c', major: driver.nvcapsMajor as number, minor: m, access: 'rw', path: p, step: b.step });
     };
     if (minor !== null) allow(minor, `/proc/driver/nvidia/capabilities/mig/${which}`);
     for (const gpu of gpus) for (const m of host.migMinors[gpu.minor] ?? []) allow(m, capsNode(m));
   }
 
   // IMEX channels.
+  b.step = 'imex';
   for (const id of request.imexChannels) {
     if (driver.imexMajor === null) {
       throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `IMEX channel ${id} was requested but the driver exposes no nvidia-caps-imex-channels device`, {
@@ -307,11 +320,14 @@ export function planContainer(driver: DriverInfo, host: PlanHostFacts, layout: C
   }
 
   // Last: the driver's procfs copy becomes read-only once everything under it exists.
+  b.step = 'seal';
   b.edits.push({ kind: 'remount', target: PROC_DIR, flags: ['ro', 'nosuid', 'nodev', 'noexec'] });
+  b.steps.push('seal');
 
   const dirs = [layout.libsDir, ...(request.compat32 ? [layout.libs32Dir] : [])];
   return {
     edits: b.edits,
+    steps: b.steps,
     cgroupRules: b.rules,
     ldconfig: request.ldconfig === null ? null : { path: request.ldconfig, dirs },
     warnings: b.warnings,

@@ -13,6 +13,11 @@ extern "C" {
 #include "nvc.h"
 }
 
+#include "worker.h"
+
+using nvc_addon::MakeError;
+using nvc_addon::PromiseWorker;
+
 namespace {
 
 // Owns one C context. Workers hold a reference while they run, so the context is
@@ -43,21 +48,6 @@ struct AddonData {
     }
   }
 };
-
-Napi::Error MakeError(Napi::Env env, const nvc_error &err) {
-  Napi::Error e = Napi::Error::New(env, err.msg);
-  Napi::Object o = e.Value();
-  o.Set("code", nvc_errcode_string(err.code));
-  if (err.sys_errno != 0) {
-    const char *name = strerrorname_np(err.sys_errno);
-    o.Set("errno", name ? name : std::to_string(err.sys_errno));
-    o.Set("errnoMessage", std::strerror(err.sys_errno));
-  }
-  if (err.step[0]) o.Set("syscall", err.step);
-  if (err.path[0]) o.Set("path", err.path);
-  if (err.code == NVC_ERR_NVML || err.code == NVC_ERR_VERSION_MISMATCH) o.Set("nvmlReturn", err.nvml_ret);
-  return e;
-}
 
 Napi::Array Files(Napi::Env env, const nvc_file *files, size_t n) {
   Napi::Array out = Napi::Array::New(env, n);
@@ -142,34 +132,6 @@ Napi::Array DevicesToJs(Napi::Env env, const nvc_device_info *info) {
   return out;
 }
 
-// Base for every asynchronous call: runs Run() off the JavaScript thread and settles
-// a promise with Result() or the core's error.
-class PromiseWorker : public Napi::AsyncWorker {
- public:
-  explicit PromiseWorker(Napi::Env env, const char *name)
-      : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)) {
-    nvc_error_clear(&err_);
-  }
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- protected:
-  virtual int Run(nvc_error *err) = 0;
-  virtual Napi::Value Result(Napi::Env env) = 0;
-
- private:
-  void Execute() override { failed_ = Run(&err_) < 0; }
-  void OnOK() override {
-    Napi::HandleScope scope(Env());
-    if (failed_)
-      deferred_.Reject(MakeError(Env(), err_).Value());
-    else
-      deferred_.Resolve(Result(Env()));
-  }
-  Napi::Promise::Deferred deferred_;
-  nvc_error err_;
-  bool failed_ = false;
-};
-
 class NativeContext : public Napi::ObjectWrap<NativeContext> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -177,7 +139,8 @@ class NativeContext : public Napi::ObjectWrap<NativeContext> {
                        {InstanceMethod<&NativeContext::DriverInfo>("driverInfo"),
                         InstanceMethod<&NativeContext::DeviceInfo>("deviceInfo"),
                         InstanceMethod<&NativeContext::Shutdown>("shutdown"),
-                        InstanceAccessor<&NativeContext::Pid>("pid")});
+                        InstanceAccessor<&NativeContext::Pid>("pid"),
+                        InstanceAccessor<&NativeContext::Host>("host")});
   }
 
   explicit NativeContext(const Napi::CallbackInfo &info) : Napi::ObjectWrap<NativeContext>(info) {
@@ -197,6 +160,20 @@ class NativeContext : public Napi::ObjectWrap<NativeContext> {
   Napi::Value Pid(const Napi::CallbackInfo &info) {
     pid_t pid = slot_ ? nvc_service_pid(slot_->ctx) : 0;
     return pid > 0 ? Napi::Number::New(info.Env(), pid) : info.Env().Null();
+  }
+  // The host paths in force, every default filled in (for the TypeScript planner).
+  Napi::Value Host(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!slot_) return env.Null();
+    const nvc_host *h = nvc_context_host(slot_->ctx);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("root", h->root);
+    o.Set("ldcache", h->ldcache);
+    o.Set("procRoot", h->proc_root);
+    o.Set("devRoot", h->dev_root);
+    o.Set("sysRoot", h->sys_root);
+    o.Set("nvmlPath", h->nvml_path);
+    return o;
   }
   std::shared_ptr<Slot> slot_;
 };
@@ -349,6 +326,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("init", Napi::Function::New<Init>(env, "init"));
   exports.Set("errorCodes", Napi::Function::New<ErrorCodes>(env, "errorCodes"));
   exports.Set("version", Napi::String::New(env, nvc_version()));
+  nvc_addon::RegisterContainerFunctions(env, exports);
   return exports;
 }
 

@@ -1,4 +1,6 @@
 #define _GNU_SOURCE
+/* Driver binaries (searched along bin_path inside the root) and the IPC sockets and
+ * directories of persistenced, fabricmanager and MPS. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

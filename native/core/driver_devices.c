@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+/* Device nodes shared by all GPUs, and the nvidia-caps numbers read from procfs. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

@@ -1,4 +1,6 @@
 #define _GNU_SOURCE
+/* nvc_discover_driver: runs the discovery steps of driver_*.c in the reference's order
+ * and owns the memory of struct nvc_driver_info. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>

@@ -1,4 +1,6 @@
 #define _GNU_SOURCE
+/* GSP firmware images of the running driver version: NVML needs them inside the
+ * container on GSP-based GPUs. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,6 @@
 #define _GNU_SOURCE
+/* Driver libraries from the ld.so.cache of the driver root, and the NVML library the
+ * driver service loads. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

@@ -1,0 +1,323 @@
+// Bindings for container setup: apply an edit plan, program device cgroups, run ldconfig.
+// Each validates only types (the TypeScript layer validated values) and runs off the
+// JavaScript thread.
+#include <napi.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "cgroup.h"
+#include "nvc_ldconfig.h"
+#include "nvc_plan.h"
+}
+
+#include "worker.h"
+
+namespace nvc_addon {
+namespace {
+
+struct ArgError {
+  std::string message;
+};
+
+std::string Str(Napi::Object o, const char *key, bool required = true) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() && !required) return std::string();
+  if (!v.IsString()) throw ArgError{std::string(key) + " must be a string"};
+  std::string s = v.As<Napi::String>().Utf8Value();
+  if (s.find('\0') != std::string::npos) throw ArgError{std::string(key) + " contains a NUL byte"};
+  return s;
+}
+
+uint32_t U32(Napi::Object o, const char *key, uint32_t fallback, bool required = false) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) {
+    if (required) throw ArgError{std::string(key) + " is required"};
+    return fallback;
+  }
+  if (!v.IsNumber()) throw ArgError{std::string(key) + " must be a number"};
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (d < 0 || d > 4294967295.0 || d != static_cast<double>(static_cast<uint32_t>(d)))
+    throw ArgError{std::string(key) + " must be an integer in 0..2^32-1"};
+  return static_cast<uint32_t>(d);
+}
+
+unsigned Flags(Napi::Object o) {
+  Napi::Value v = o.Get("flags");
+  if (v.IsUndefined()) return 0;
+  if (!v.IsArray()) throw ArgError{"flags must be an array"};
+  Napi::Array a = v.As<Napi::Array>();
+  unsigned out = 0;
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    std::string f = Napi::Value(a[i]).ToString().Utf8Value();
+    if (f == "ro") out |= NVC_MNT_RDONLY;
+    else if (f == "nosuid") out |= NVC_MNT_NOSUID;
+    else if (f == "nodev") out |= NVC_MNT_NODEV;
+    else if (f == "noexec") out |= NVC_MNT_NOEXEC;
+    else throw ArgError{"unknown mount flag " + f};
+  }
+  return out;
+}
+
+// An edit whose strings are owned here, so the C view stays valid on the pool thread.
+struct OwnedEdit {
+  nvc_edit_kind kind;
+  std::string target, source, link, data;
+  unsigned mode = 0, flags = 0, major = 0, minor = 0;
+  nvc_source_kind sourceKind = NVC_SRC_FILE;
+  int optional = 0;
+};
+
+OwnedEdit ParseEdit(Napi::Object e) {
+  OwnedEdit out;
+  std::string kind = Str(e, "kind");
+  if (kind == "mkdir") out.kind = NVC_EDIT_MKDIR;
+  else if (kind == "tmpfs") out.kind = NVC_EDIT_TMPFS;
+  else if (kind == "write") out.kind = NVC_EDIT_WRITE;
+  else if (kind == "bind") out.kind = NVC_EDIT_BIND;
+  else if (kind == "symlink") out.kind = NVC_EDIT_SYMLINK;
+  else if (kind == "remount") out.kind = NVC_EDIT_REMOUNT;
+  else throw ArgError{"unknown edit kind " + kind};
+  out.target = Str(e, "target");
+  out.mode = U32(e, "mode", 0);
+  out.flags = Flags(e);
+  if (out.kind == NVC_EDIT_BIND) {
+    out.source = Str(e, "source");
+    std::string sk = Str(e, "sourceKind");
+    if (sk == "file") out.sourceKind = NVC_SRC_FILE;
+    else if (sk == "dir") out.sourceKind = NVC_SRC_DIR;
+    else if (sk == "char") out.sourceKind = NVC_SRC_CHAR;
+    else if (sk == "socket") out.sourceKind = NVC_SRC_SOCKET;
+    else if (sk == "any") out.sourceKind = NVC_SRC_ANY;
+    else throw ArgError{"unknown sourceKind " + sk};
+    out.major = U32(e, "major", 0);
+    out.minor = U32(e, "minor", 0);
+    out.optional = e.Get("optional").ToBoolean().Value() ? 1 : 0;
+  }
+  if (out.kind == NVC_EDIT_SYMLINK) out.link = Str(e, "link");
+  if (out.kind == NVC_EDIT_WRITE) {
+    Napi::Value d = e.Get("data");
+    if (d.IsBuffer()) {
+      auto b = d.As<Napi::Buffer<char>>();
+      out.data.assign(b.Data(), b.Length());
+    } else if (d.IsString()) {
+      out.data = d.As<Napi::String>().Utf8Value();
+    } else {
+      throw ArgError{"data must be a Buffer or a string"};
+    }
+  }
+  return out;
+}
+
+class ApplyPlanWorker : public PromiseWorker {
+ public:
+  ApplyPlanWorker(Napi::Env env, std::string exec, uint32_t pid, std::string rootfs, uint32_t uid, uint32_t gid,
+                  std::vector<OwnedEdit> edits)
+      : PromiseWorker(env, "nvc-ts:applyPlan"), exec_(std::move(exec)), rootfs_(std::move(rootfs)), edits_(std::move(edits)) {
+    plan_.pid = static_cast<pid_t>(pid);
+    plan_.uid = uid;
+    plan_.gid = gid;
+  }
+  ~ApplyPlanWorker() override { nvc_plan_result_free(&result_); }
+
+ protected:
+  int Run(nvc_error *err) override {
+    std::vector<nvc_edit> view(edits_.size());
+    for (size_t i = 0; i < edits_.size(); i++) {
+      const OwnedEdit &o = edits_[i];
+      nvc_edit &e = view[i];
+      e = nvc_edit{};
+      e.kind = o.kind;
+      e.target = o.target.c_str();
+      e.source = o.kind == NVC_EDIT_BIND ? o.source.c_str() : nullptr;
+      e.link = o.kind == NVC_EDIT_SYMLINK ? o.link.c_str() : nullptr;
+      e.data = o.data.data();
+      e.data_len = o.data.size();
+      e.mode = o.mode;
+      e.flags = o.flags;
+      e.source_kind = o.sourceKind;
+      e.major = o.major;
+      e.minor = o.minor;
+      e.optional = o.optional;
+    }
+    plan_.rootfs = rootfs_.c_str();
+    plan_.edits = view.data();
+    plan_.nedits = view.size();
+    return nvc_plan_apply(exec_.c_str(), &plan_, &result_, err);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Array outcomes = Napi::Array::New(env, result_.nedits);
+    for (size_t i = 0; i < result_.nedits; i++)
+      outcomes.Set(i, result_.outcomes[i] == NVC_OUTCOME_SKIPPED ? "skipped" : "done");
+    o.Set("outcomes", outcomes);
+    return o;
+  }
+
+ private:
+  std::string exec_, rootfs_;
+  std::vector<OwnedEdit> edits_;
+  nvc_plan plan_{};
+  nvc_plan_result result_{};
+};
+
+class CgroupWorker : public PromiseWorker {
+ public:
+  CgroupWorker(Napi::Env env, std::string procRoot, uint32_t pid, std::vector<std::string> access,
+               std::vector<nvc_device_rule> rules)
+      : PromiseWorker(env, "nvc-ts:cgroupAllow"), procRoot_(std::move(procRoot)), pid_(pid), access_(std::move(access)),
+        rules_(std::move(rules)) {}
+
+ protected:
+  int Run(nvc_error *err) override {
+    for (size_t i = 0; i < rules_.size(); i++) rules_[i].access = access_[i].c_str();
+    if (nvc_cgroup_version(procRoot_.c_str(), static_cast<pid_t>(pid_), &version_, err) < 0) return -1;
+    return nvc_cgroup_allow(procRoot_.c_str(), static_cast<pid_t>(pid_), rules_.data(), rules_.size(), err);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("version", version_);
+    return o;
+  }
+
+ private:
+  std::string procRoot_;
+  uint32_t pid_;
+  std::vector<std::string> access_;
+  std::vector<nvc_device_rule> rules_;
+  int version_ = 0;
+};
+
+class LdconfigWorker : public PromiseWorker {
+ public:
+  LdconfigWorker(Napi::Env env, std::string helper, uint32_t pid, std::string rootfs, std::string ldconfig,
+                 std::vector<std::string> dirs, uint32_t uid, uint32_t gid, uint32_t timeoutMs)
+      : PromiseWorker(env, "nvc-ts:ldconfig"), helper_(std::move(helper)), rootfs_(std::move(rootfs)),
+        ldconfig_(std::move(ldconfig)), dirs_(std::move(dirs)) {
+    req_.pid = static_cast<pid_t>(pid);
+    req_.uid = uid;
+    req_.gid = gid;
+    req_.timeout_ms = timeoutMs;
+  }
+
+ protected:
+  int Run(nvc_error *err) override {
+    std::vector<const char *> dirs;
+    for (const auto &d : dirs_) dirs.push_back(d.c_str());
+    req_.rootfs = rootfs_.c_str();
+    req_.ldconfig = ldconfig_.c_str();
+    req_.dirs = dirs.data();
+    req_.ndirs = dirs.size();
+    return nvc_ldconfig_run(helper_.c_str(), &req_, &res_, err);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("ran", res_.ran != 0);
+    o.Set("warning", res_.warning);
+    return o;
+  }
+
+ private:
+  std::string helper_, rootfs_, ldconfig_;
+  std::vector<std::string> dirs_;
+  nvc_ldconfig_request req_{};
+  nvc_ldconfig_result res_{};
+};
+
+Napi::Value Reject(Napi::Env env, const std::string &what, const ArgError &e) {
+  Napi::TypeError::New(env, what + ": " + e.message).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+template <typename W>
+Napi::Value Start(W *w) {
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value ApplyPlan(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  try {
+    if (!info[0].IsObject()) throw ArgError{"plan must be an object"};
+    Napi::Object o = info[0].As<Napi::Object>();
+    Napi::Value editsValue = o.Get("edits");
+    if (!editsValue.IsArray()) throw ArgError{"edits must be an array"};
+    Napi::Array edits = editsValue.As<Napi::Array>();
+    std::vector<OwnedEdit> owned;
+    for (uint32_t i = 0; i < edits.Length(); i++) {
+      Napi::Value e = edits[i];
+      if (!e.IsObject()) throw ArgError{"every edit must be an object"};
+      owned.push_back(ParseEdit(e.As<Napi::Object>()));
+    }
+    return Start(new ApplyPlanWorker(env, Str(o, "execPath"), U32(o, "pid", 0), Str(o, "rootfs"), U32(o, "uid", 0),
+                                     U32(o, "gid", 0), std::move(owned)));
+  } catch (const ArgError &e) {
+    return Reject(env, "applyPlan", e);
+  }
+}
+
+Napi::Value CgroupAllow(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  try {
+    if (!info[0].IsObject()) throw ArgError{"request must be an object"};
+    Napi::Object o = info[0].As<Napi::Object>();
+    Napi::Value rulesValue = o.Get("rules");
+    if (!rulesValue.IsArray()) throw ArgError{"rules must be an array"};
+    Napi::Array rules = rulesValue.As<Napi::Array>();
+    std::vector<nvc_device_rule> out;
+    std::vector<std::string> access;
+    for (uint32_t i = 0; i < rules.Length(); i++) {
+      Napi::Value rv = rules[i];
+      if (!rv.IsObject()) throw ArgError{"every rule must be an object"};
+      Napi::Object r = rv.As<Napi::Object>();
+      std::string type = Str(r, "type");
+      if (type != "c" && type != "b") throw ArgError{"rule type must be 'c' or 'b'"};
+      nvc_device_rule rule{};
+      rule.type = type[0];
+      rule.major = U32(r, "major", 0, true);
+      rule.minor = U32(r, "minor", 0, true);
+      access.push_back(Str(r, "access"));
+      out.push_back(rule);
+    }
+    std::string procRoot = Str(o, "procRoot", false);
+    return Start(new CgroupWorker(env, procRoot.empty() ? "/proc" : procRoot, U32(o, "pid", 0, true), std::move(access),
+                                  std::move(out)));
+  } catch (const ArgError &e) {
+    return Reject(env, "cgroupAllow", e);
+  }
+}
+
+Napi::Value RunLdconfig(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  try {
+    if (!info[0].IsObject()) throw ArgError{"request must be an object"};
+    Napi::Object o = info[0].As<Napi::Object>();
+    Napi::Value dirsValue = o.Get("dirs");
+    if (!dirsValue.IsArray()) throw ArgError{"dirs must be an array"};
+    Napi::Array dirsArray = dirsValue.As<Napi::Array>();
+    std::vector<std::string> dirs;
+    for (uint32_t i = 0; i < dirsArray.Length(); i++) {
+      Napi::Value d = dirsArray[i];
+      if (!d.IsString()) throw ArgError{"dirs must hold strings"};
+      dirs.push_back(d.As<Napi::String>().Utf8Value());
+    }
+    return Start(new LdconfigWorker(env, Str(o, "helperPath"), U32(o, "pid", 0), Str(o, "rootfs"), Str(o, "ldconfig"),
+                                    std::move(dirs), U32(o, "uid", 0), U32(o, "gid", 0), U32(o, "timeoutMs", 0)));
+  } catch (const ArgError &e) {
+    return Reject(env, "ldconfig", e);
+  }
+}
+
+}  // namespace
+
+Napi::Object RegisterContainerFunctions(Napi::Env env, Napi::Object exports) {
+  exports.Set("applyPlan", Napi::Function::New<ApplyPlan>(env, "applyPlan"));
+  exports.Set("cgroupAllow", Napi::Function::New<CgroupAllow>(env, "cgroupAllow"));
+  exports.Set("ldconfig", Napi::Function::New<RunLdconfig>(env, "ldconfig"));
+  return exports;
+}
+
+}  // namespace nvc_addon

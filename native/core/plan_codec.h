@@ -1,0 +1,80 @@
+#ifndef NVC_PLAN_CODEC_H
+#define NVC_PLAN_CODEC_H
+
+/* The wire format between nvc_plan_apply (the core) and nvc-ts-exec (the executor),
+ * and the checks both sides apply to a plan. One SOCK_STREAM connection carries one
+ * frame each way: the plan from the core, then the result from the executor.
+ *
+ *   frame  = u32 magic "NVCP" | u16 version | u16 type | u32 body length | body
+ *   plan   = i32 pid | str rootfs | u32 uid | u32 gid | u32 nedits | edit*
+ *   edit   = u32 kind | str target | ostr source | ostr link | ostr data | u32 mode |
+ *            u32 flags | u32 source_kind | u32 major | u32 minor | u32 optional
+ *   done   = u32 nedits | u8 outcome*
+ *   error  = str code | i32 errno | str step | str path | str message
+ *   str    = u32 length | bytes (no NUL inside);  ostr = str, or u32 0xffffffff for "absent"
+ *
+ * Integers are little-endian. Every length is checked against what is left of the
+ * body and against a per-field bound before anything is copied; a malformed frame is
+ * an error for the reader, never undefined behaviour. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nvc_error.h"
+#include "nvc_plan.h"
+
+#define NVC_PLAN_MAGIC 0x5043564eu /* "NVCP" */
+#define NVC_PLAN_WIRE_VERSION 1
+#define NVC_PLAN_FRAME_HEADER 12
+#define NVC_PLAN_MAX_BYTES (4u * 1024 * 1024) /* a whole encoded plan, header included */
+#define NVC_PLAN_MAX_RESULT (64u * 1024)      /* a whole encoded result */
+/* Each bind holds a few fds in the executor until the plan is over: keep that bounded. */
+#define NVC_PLAN_MAX_EDITS 8192
+
+enum nvc_plan_frame_type {
+    NVC_FRAME_PLAN = 1,
+    NVC_FRAME_DONE = 2,
+    NVC_FRAME_ERROR = 3,
+};
+
+/* Everything the executor relies on, checked on both sides: kinds and source kinds
+ * known; targets absolute, normalised ("/a/b", no ".", "..", "//" or trailing "/"),
+ * not "/" and shorter than PATH_MAX; sources absolute; fields a kind does not use left
+ * empty; modes within 0777 (WRITE) or 01777 (MKDIR, TMPFS); flags known. Fills err
+ * (NVC_ERR_INVALID_ARGUMENT) naming the edit. */
+int nvc_plan_check(const struct nvc_plan *plan, struct nvc_error *err);
+
+/* Checks, then encodes plan as one frame into a malloc'd buffer. */
+int nvc_plan_encode(const struct nvc_plan *plan, uint8_t **buf, size_t *len, struct nvc_error *err);
+
+/* Validates a frame header. Returns 0 with the type and body length, or -1 with a reason. */
+int nvc_plan_frame_header(const uint8_t *hdr, uint16_t *type, uint32_t *body_len, const char **why);
+
+/* A decoded plan; every string and the data blobs live in one arena. */
+struct nvc_plan_decoded {
+    struct nvc_plan plan;
+    struct nvc_edit *edits;
+    char *arena;
+};
+
+/* Decodes and checks a plan body (the bytes after a NVC_FRAME_PLAN header). On failure
+ * err says why (NVC_ERR_SERVICE_PROTOCOL for bad encoding, NVC_ERR_INVALID_ARGUMENT for
+ * a well-formed but unacceptable plan) and nothing needs freeing. */
+int nvc_plan_decode(const uint8_t *body, size_t len, struct nvc_plan_decoded *out, struct nvc_error *err);
+void nvc_plan_decoded_free(struct nvc_plan_decoded *d);
+
+/* Result frames, malloc'd. Return 0, or -1 with errno ENOMEM. */
+int nvc_plan_encode_done(const enum nvc_edit_outcome *outcomes, size_t n, uint8_t **buf, size_t *len);
+int nvc_plan_encode_error(const struct nvc_error *e, uint8_t **buf, size_t *len);
+
+/* Decodes a result body of the given frame type for a plan of nedits edits.
+ * Returns 0 for DONE (result filled, outcomes malloc'd), 1 for ERROR (reported filled),
+ * -1 when malformed (*why says how). */
+int nvc_plan_decode_result(uint16_t type, const uint8_t *body, size_t len, size_t nedits,
+                           struct nvc_plan_result *result, struct nvc_error *reported, const char **why);
+
+/* How long nvc_plan_apply lets the executor run before cancelling it (milliseconds).
+ * A variable rather than a constant so that tests need not wait half a minute. */
+extern unsigned nvc_plan_apply_timeout_ms;
+
+#endif

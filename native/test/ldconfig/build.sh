@@ -1,0 +1,30 @@
+#!/bin/sh
+# Build nvc-ts-ldconfig, the probe and the ldconfig tests into OUT (default
+# /tmp/nvc-ldconfig-test) with the project's warning flags, then run the tests when
+# asked:  native/test/ldconfig/build.sh [OUT] [run]
+# The tests need root (namespaces, mounts, chown) and the real glibc /sbin/ldconfig.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+native=$(cd "$here/../.." && pwd)
+out=${1:-/tmp/nvc-ldconfig-test}
+cc=${CC:-gcc}
+flags="-std=gnu11 -O3 -Wall -Wextra -Werror -D_FORTIFY_SOURCE=2 -fstack-protector-strong ${EXTRA_CFLAGS:-}"
+mkdir -p "$out"
+
+# shellcheck disable=SC2086
+$cc $flags -I"$native/include" -o "$out/nvc-ts-ldconfig" "$native"/ldconfig/*.c
+# shellcheck disable=SC2086
+$cc $flags -static -o "$out/probe" "$here/probe.c"
+# error.c is another file's business; its -O3 truncation warning must not stop these tests.
+# shellcheck disable=SC2086
+$cc $flags -Wno-error=format-truncation -I"$native/include" -c -o "$out/error.o" "$native/core/error.c"
+# shellcheck disable=SC2086
+$cc $flags -I"$native/include" -I"$native/core" \
+    -DNVC_LC_HELPER="\"$out/nvc-ts-ldconfig\"" -DNVC_LC_PROBE="\"$out/probe\"" \
+    -DNVC_TEST_CC="\"$cc\"" -DNVC_TEST_LDCONFIG="\"/sbin/ldconfig\"" \
+    -o "$out/test_ldconfig" "$here/test_ldconfig.c" \
+    "$native/core/ldconfig_client.c" "$out/error.o" "$native/test/fixture.c"
+
+if [ "${2:-}" = run ]; then
+    exec "$out/test_ldconfig"
+fi

@@ -1,0 +1,696 @@
+#define _GNU_SOURCE
+/* Tests of nvc_ldconfig_run and nvc-ts-ldconfig against the real glibc ldconfig, as root.
+ * Each test builds a small Debian-like rootfs, starts a "container" (a sleep in its own
+ * mount namespace, with proc/sysfs/tmpfs mounted inside its rootfs the way a runtime
+ * would), runs ldconfig for it and checks the cache, the owner, the confinement, and
+ * that neither the host's nor the container's mount table changed. Build and run with
+ * native/test/ldconfig/build.sh. */
+
+#include "../fixture.h"
+#include "../harness.h"
+#include "nvc_ldconfig.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef NVC_LC_HELPER
+#define NVC_LC_HELPER "/tmp/nvc-ldconfig-test/nvc-ts-ldconfig"
+#endif
+#ifndef NVC_LC_PROBE
+#define NVC_LC_PROBE "/tmp/nvc-ldconfig-test/probe"
+#endif
+
+extern char **environ;
+
+#define MULTIARCH_REL "usr/lib/x86_64-linux-gnu"
+#define MULTIARCH "/" MULTIARCH_REL
+#define EXTRA_DIR_REL "usr/local/nvtest/lib"
+#define EXTRA_DIR "/" EXTRA_DIR_REL
+
+struct box {
+    char dir[PATH_MAX];    /* temp dir holding everything */
+    char rootfs[PATH_MAX]; /* dir/rootfs */
+    pid_t cpid;            /* the container process (its mount namespace) */
+    int mounted;           /* proc/sys/tmp mounted in the container's namespace */
+};
+
+/* ---- fixtures ---- */
+
+static int copy_file(const char *src, const char *base, const char *rel, mode_t mode)
+{
+    char *data;
+    size_t len;
+    char dst[PATH_MAX];
+    if (fx_read_file(src, &data, &len) < 0)
+        return -1;
+    int r = fx_write(base, rel, data, len);
+    free(data);
+    if (r < 0 || fx_path(dst, sizeof(dst), "%s/%s", base, rel) < 0)
+        return -1;
+    return chmod(dst, mode);
+}
+
+/* etc/ld.so.conf including ld.so.conf.d, one multiarch dir with two tiny libraries, an
+ * extra dir only named on ldconfig's command line, and the runtime's mount points. */
+static int make_rootfs(struct box *b)
+{
+    const char *r = b->rootfs;
+    if (fx_write_str(r, "etc/ld.so.conf", "include /etc/ld.so.conf.d/*.conf\n") < 0 ||
+        fx_write_str(r, "etc/ld.so.conf.d/x86_64-linux-gnu.conf",
+                     "/usr/local/lib/x86_64-linux-gnu\n/lib/x86_64-linux-gnu\n" MULTIARCH "\n") < 0 ||
+        fx_write_str(r, "etc/debian_version", "12.11\n") < 0 ||
+        fx_build_so(r, MULTIARCH_REL "/libfoo.so.1.0.0", "libfoo.so.1", NULL, 0) < 0 ||
+        fx_build_so(r, MULTIARCH_REL "/libbar.so.2", "libbar.so.2", NULL, 0) < 0 ||
+        fx_build_so(r, EXTRA_DIR_REL "/libnvtest.so.1", "libnvtest.so.1", NULL, 0) < 0)
+        return -1;
+    static const char *const dirs[] = {"proc", "sys", "dev", "tmp", "sbin", "var/cache"};
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+        if (fx_mkdirs(r, dirs[i]) < 0)
+            return -1;
+    /* A device node in the image: the nodev bind must keep it closed. */
+    char node[PATH_MAX];
+    if (fx_path(node, sizeof(node), "%s/devnode", r) < 0 || mknod(node, S_IFCHR | 0666, makedev(1, 3)) < 0)
+        return -1;
+    return 0;
+}
+
+static int put_real_ldconfig(struct box *b)
+{
+    return copy_file("/sbin/ldconfig", b->rootfs, "sbin/ldconfig", 0755);
+}
+
+/* /bin/sh (dash) with its libraries, for script "ldconfig"s. */
+static int put_shell(struct box *b)
+{
+    if (copy_file("/bin/dash", b->rootfs, "bin/sh", 0755) < 0 ||
+        copy_file("/lib/x86_64-linux-gnu/libc.so.6", b->rootfs, "lib/x86_64-linux-gnu/libc.so.6", 0755) < 0 ||
+        copy_file("/lib64/ld-linux-x86-64.so.2", b->rootfs, "lib64/ld-linux-x86-64.so.2", 0755) < 0)
+        return -1;
+    return 0;
+}
+
+static int put_script(struct box *b, const char *text)
+{
+    return put_shell(b) < 0 || fx_write_str(b->rootfs, "sbin/ldconfig", text) < 0 ? -1 : 0;
+}
+
+static int spawn_argv(char *const argv[], pid_t *pid)
+{
+    int r = posix_spawnp(pid, argv[0], NULL, NULL, argv, environ);
+    if (r != 0) {
+        fprintf(stderr, "# spawn %s: %s\n", argv[0], strerror(r));
+        return -1;
+    }
+    return 0;
+}
+
+static int ns_link(pid_t pid, const char *ns, char *out, size_t n)
+{
+    char path[64];
+    if (pid > 0)
+        snprintf(path, sizeof(path), "/proc/%ld/ns/%s", (long)pid, ns);
+    else
+        snprintf(path, sizeof(path), "/proc/self/ns/%s", ns);
+    ssize_t len = readlink(path, out, n - 1);
+    if (len < 0)
+        return -1;
+    out[len] = '\0';
+    return 0;
+}
+
+static int nsenter_mount(struct box *b, const char *type, const char *rel)
+{
+    char pid[24], target[PATH_MAX];
+    snprintf(pid, sizeof(pid), "%ld", (long)b->cpid);
+    if (fx_path(target, sizeof(target), "%s/%s", b->rootfs, rel) < 0)
+        return -1;
+    char *argv[] = {"nsenter", "-t", pid, "-m", "mount", "-t", (char *)type, (char *)type, target, NULL};
+    return fx_run(argv) == 0 ? 0 : -1;
+}
+
+/* A process in its own (private) mount namespace stands in for the container's init,
+ * with what a runtime mounts into the rootfs before ldconfig runs. */
+static int start_container(struct box *b)
+{
+    char *argv[] = {"unshare", "-m", "--propagation", "private", "sleep", "1000", NULL};
+    char mine[128], theirs[128];
+    if (spawn_argv(argv, &b->cpid) < 0 || ns_link(0, "mnt", mine, sizeof(mine)) < 0)
+        return -1;
+    for (int i = 0; i < 500; i++) { /* until unshare has switched namespaces */
+        if (ns_link(b->cpid, "mnt", theirs, sizeof(theirs)) == 0 && strcmp(mine, theirs) != 0)
+            break;
+        usleep(2000);
+    }
+    if (strcmp(mine, theirs) == 0) {
+        fprintf(stderr, "# the container never got its own mount namespace\n");
+        return -1;
+    }
+    if (nsenter_mount(b, "proc", "proc") < 0 || nsenter_mount(b, "sysfs", "sys") < 0 ||
+        nsenter_mount(b, "tmpfs", "tmp") < 0)
+        return -1;
+    b->mounted = 1;
+    return 0;
+}
+
+static int box_open(struct box *b, int with_ldconfig)
+{
+    memset(b, 0, sizeof(*b));
+    if (fx_tmpdir(b->dir, sizeof(b->dir)) < 0 || fx_path(b->rootfs, sizeof(b->rootfs), "%s/rootfs", b->dir) < 0 ||
+        make_rootfs(b) < 0 || (with_ldconfig && put_real_ldconfig(b) < 0))
+        return -1;
+    return 0;
+}
+
+static void box_close(struct box *b)
+{
+    if (b->cpid > 0) {
+        kill(b->cpid, SIGKILL);
+        waitpid(b->cpid, NULL, 0);
+    }
+    if (b->dir[0])
+        fx_rmrf(b->dir);
+}
+
+static char *read_text(const char *path)
+{
+    char *data;
+    size_t len;
+    return fx_read_file(path, &data, &len) == 0 ? data : NULL;
+}
+
+/* Run the request for box b and check that no mount leaked into the host's or the
+ * container's namespace. Returns nvc_ldconfig_run's result; *leak set on a leak. */
+static int run(struct box *b, const char *ldconfig, uid_t uid, gid_t gid, unsigned timeout_ms,
+               struct nvc_ldconfig_result *res, struct nvc_error *err, int *leak)
+{
+    static const char *const dirs[] = {EXTRA_DIR};
+    char cpath[64];
+    snprintf(cpath, sizeof(cpath), "/proc/%ld/mountinfo", (long)b->cpid);
+    char *host_before = read_text("/proc/self/mountinfo");
+    char *cnt_before = b->cpid > 0 ? read_text(cpath) : NULL;
+
+    struct nvc_ldconfig_request req = {
+        .pid = b->cpid, .rootfs = b->rootfs, .ldconfig = ldconfig, .dirs = dirs, .ndirs = 1,
+        .uid = uid, .gid = gid, .timeout_ms = timeout_ms,
+    };
+    memset(err, 0, sizeof(*err));
+    int rc = nvc_ldconfig_run(NVC_LC_HELPER, &req, res, err);
+    if (rc < 0)
+        fprintf(stderr, "#   -> %s [%s] errno %d: %s\n", nvc_errcode_string(err->code), err->step, err->sys_errno,
+                err->msg);
+    else
+        fprintf(stderr, "#   -> ran=%d warning=\"%s\"\n", res->ran, res->warning);
+
+    char *host_after = read_text("/proc/self/mountinfo");
+    char *cnt_after = b->cpid > 0 ? read_text(cpath) : NULL;
+    *leak = !host_before || !host_after || strcmp(host_before, host_after) != 0 ||
+            (b->cpid > 0 && (!cnt_before || !cnt_after || strcmp(cnt_before, cnt_after) != 0));
+    if (*leak)
+        fprintf(stderr, "# mount table changed!\n--- before\n%s--- after\n%s", host_before ? host_before : "",
+                host_after ? host_after : "");
+    free(host_before);
+    free(host_after);
+    free(cnt_before);
+    free(cnt_after);
+    return rc;
+}
+
+/* `ldconfig -p -C cache` on the host must resolve each soname to its container path. */
+static int cache_resolves(const char *rootfs)
+{
+    char cache[PATH_MAX], out[16384];
+    if (fx_path(cache, sizeof(cache), "%s/etc/ld.so.cache", rootfs) < 0)
+        return 0;
+    char *argv[] = {"/sbin/ldconfig", "-p", "-C", cache, NULL};
+    if (fx_run_output(argv, out, sizeof(out)) != 0)
+        return 0;
+    static const char *const want[] = {
+        "libfoo.so.1 (libc6,x86-64) => " MULTIARCH "/libfoo.so.1",
+        "libbar.so.2 (libc6,x86-64) => " MULTIARCH "/libbar.so.2",
+        "libnvtest.so.1 (libc6,x86-64) => " EXTRA_DIR "/libnvtest.so.1",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        if (strstr(out, want[i]) == NULL) {
+            fprintf(stderr, "# cache lacks \"%s\":\n%s", want[i], out);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int owned_by(const char *rootfs, const char *rel, uid_t uid, gid_t gid)
+{
+    char p[PATH_MAX];
+    struct stat st;
+    if (fx_path(p, sizeof(p), "%s/%s", rootfs, rel) < 0 || stat(p, &st) < 0)
+        return 0;
+    if (st.st_uid != uid || st.st_gid != gid) {
+        fprintf(stderr, "# %s owned by %ld:%ld, wanted %ld:%ld\n", p, (long)st.st_uid, (long)st.st_gid, (long)uid,
+                (long)gid);
+        return 0;
+    }
+    return 1;
+}
+
+static int chown_tree(const char *path, uid_t uid, gid_t gid)
+{
+    char u[48];
+    snprintf(u, sizeof(u), "%ld:%ld", (long)uid, (long)gid);
+    char *argv[] = {"chown", "-hR", u, (char *)path, NULL};
+    return fx_run(argv) == 0 ? 0 : -1;
+}
+
+/* ---- tests ---- */
+
+/* Each test body gets a fresh box (and container); the box is torn down whatever the
+ * body returns, so a failed CHECK leaves no process or directory behind. */
+static int with_box(int real_ldconfig, int container, int (*body)(struct box *))
+{
+    struct box b;
+    int rc = -1;
+    if (box_open(&b, real_ldconfig) == 0 && (!container || start_container(&b) == 0))
+        rc = body(&b);
+    box_close(&b);
+    return rc;
+}
+
+static int body_host_ldconfig(struct box *b)
+{
+    struct nvc_ldconfig_result res;
+    struct nvc_error err;
+    int leak;
+    CHECK(run(b, "@/sbin/ldconfig", 0, 0, 0, &res, &err, &leak) == 0);
+    CHECK(!leak);
+    CHECK(res.ran == 1);
+    CHECK(cache_resolves(b->rootfs));
+    CHECK(owned_by(b->rootfs, "etc/ld.so.cache", 0, 0));
+    return 0;
+}
+
+static int test_host_ldconfig(void)
+{
+    return with_box(0, 1, body_host_ldconfig);
+}
+
+static int body_container_ldconfig(struct box *b)
+{
+    struct nvc_ldconfig_result res;
+    struct nvc_error err;
+    int leak;
+    CHECK(run(b, "/sbin/ldconfig", 0, 0, 0, &res, &err, &leak) == 0);
+    CHECK(!leak);
+    CHECK(res.ran == 1);
+    CHECK(cache_resolves(b->rootfs));
+    CHECK(owned_by(b->rootfs, "etc/ld.so.cache", 0, 0));
+    return 0;
+}
+
+static int test_container_ldconfig(void)
+{
+    return with_box(1, 1, body_container_ldconfig);
+}
+
+/* A rootfs owned by an unprivileged (e.g. user-namespace mapped) owner: the cache is
+ * written as that owner, with both kinds of binary. */
+static int body_unprivileged_owner(struct box *b)
+{
+    struct nvc_ldconfig_result res;
+    struct nvc_error err;
+    int leak;
+    char cache[PATH_MAX];
+    CHECK(chown_tree(b->rootfs, 100123, 100456) == 0);
+    CHECK(run(b, "/sbin/ldconfig", 100123, 100456, 0, &res, &err, &leak) == 0);
+    CHECK(!leak && res.ran == 1);
+    CHECK(cache_resolves(b->rootfs));
+    CHECK(owned_by(b->rootfs, "etc/ld.so.cache", 100123, 100456));
+    CHECK(fx_path(cache, sizeof(cache), "%s/etc/ld.so.cache", b->rootfs) == 0 && unlink(cache) == 0);
+    CHECK(run(b, "@/sbin/ldconfig", 100123, 100456, 0, &res, &err, &leak) == 0);
+    CHECK(!leak && res.ran == 1);
+    CHECK(cache_resolves(b->rootfs));
+    CHECK(owned_by(b->rootfs, "etc/ld.so.cache", 100123, 100456));
+    return 0;
+}
+
+static int test_unprivileged_owner(void)
+{
+    return with_box(1, 1, body_unprivileged_owner);
+}
+
+/* pid 0: our own mount namespace (the caller already runs where the rootfs is). */
+static int test_own_namespace(void)
+{
+    return with_box(0, 0, body_host_ldconfig);
+}
+
+static int body_missing_ldconfig(struct box *b)
+{
+    struct nvc_ldconfig_result res;
+    struct nvc_error err;
+    int leak;
+    char cache[PATH_MAX];
+    CHECK(run(b, "/sbin/ldconfig", 0, 0, 0, &res, &err, &leak) == 0);
+    CHECK(!leak);
+    CHECK(res.ran == 0);
+    CHECK(strstr(res.warning, "/sbin/ldconfig") != NULL);
+    CHECK(fx_path(cache, sizeof(cache), "%s/etc/ld.so.cache", b->rootfs) == 0 && access(cache, F_OK) < 0);
+    return 0;
+}
+
+static int test_missing_ldconfig_is_a_warning(void)
+{
+    return with_box(0, 1, body_missing_ldconfig);
+}
+
+static int body_failing_ldconfig(struct box *b)
+{
+    struct nvc_ldconfig_result res;
+    struct nvc_error err;
+    int leak;
+    CHECK(put_script(b, "#!/bin/sh\necho \"ldconfig: it went wrong: $*\" >&2\nexit 3\n") == 0);
+    CHECK(run(b, "/sbin/ldconfig", 0, 0, 0, &res, &err, &leak) == -1);
+    CHECK(!leak);
+    CHECK(err.code == NVC_ERR_LDCONFIG);
+    CHECK(strstr(err.msg, "/sbin/ldconfig") != NULL);
+    CHECK(strstr(err.msg, "exit status 3") != NULL);
+    CHECK(strstr(err.msg, "it went wrong: -f /etc/ld.so.conf -C /etc/ld.so.cache " EXTRA_DIR) != NULL);
+    return 0;
+}
+
+static int test_failing_ldconfig(void)
+{
+    return with_box(0, 1, body_failing_ldconfig);
+}
+
+/* A dynamically linked binary whose loader the image lacks: exec fails, an error. */
+static int body_unexecutable_ldconfig(struct box *b)
+{
+    struct nvc_ldconfig_result res;
+    struct nvc_error err;
+    int leak;
+    CHECK(copy_file("/bin/true", b->rootfs, "sbin/ldconfig", 0755) == 0);
+    CHECK(run(b, "/sbin/ldconfig", 0, 0, 0, &res, &err, &leak) == -1);
+    CHECK(!leak);
+    CHECK(err.code == NVC_ERR_LDCONFIG && err.sys_errno == ENOENT);
+    CHECK(strstr(err.msg, "loader is missing") != NULL);
+    return 0;
+}
+
+static int test_unexecutable_ldconfig(void)
+{
+    return with_box(0, 1, body_unexecutable_ldconfig);
+}
+
+static int no_process_runs(const char *needle)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int found = 0;
+    while (d && (e = readdir(d)) != NULL) {
+        char path[300], buf[4096];
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i] == '\0')
+                buf[i] = ' ';
+        buf[n > 0 ? n : 0] = '\0';
+        if (strstr(buf, needle))
+            found = 1;
+    }
+    if (d)
+        closedir(d);
+    return !found;
+}
+
+static int body_timeout(struct box *b)
+{
+    struct nvc_ldconfig_result res;
+    struct nvc_error err;
+    int leak;
+    struct timespec t0, t1;
+    CHECK(put_script(b, "#!/bin/sh\necho spinning\nwhile :; do :; done\n") == 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK(run(b, "/sbin/ldconfig", 0, 0, 300, &res, &err, &leak) == -1);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CHECK(!leak);
+    CHECK(err.code == NVC_ERR_LDCONFIG && err.sys_errno == ETIMEDOUT);
+    CHECK(strstr(err.msg, "within 300 ms") != NULL && strstr(err.msg, "spinning") != NULL);
+    CHECK(t1.tv_sec - t0.tv_sec < 3);
+    CHECK(no_process_runs("/bin/sh /sbin/ldconfig -f /etc/ld.so.conf"));
+    return 0;
+}
+
+static int test_timeout_kills_everything(void)
+{
+    return with_box(0, 1, body_timeout);
+}
+
+/* Parse "key=value" lines of the probe's report. */
+static const char *probe_value(const char *text, const char *key, char *out, size_t n)
+{
+    size_t klen = strlen(key);
+    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (strncmp(p, key, klen) == 0 && (p[klen] == '=' || p[klen] == ':')) {
+            const char *v = p + klen + 1;
+            while (*v == '\t' || *v == ' ')
+                v++;
+            size_t len = strcspn(v, "\n");
+            snprintf(out, n, "%.*s", (int)len, v);
+            return out;
+        }
+    }
+    snprintf(out, n, "(missing)");
+    return NULL;
+}
+
+#define PROBE_IS(text, key, want)                                                                      \
+    do {                                                                                               \
+        char v_[512];                                                                                  \
+        probe_value(text, key, v_, sizeof(v_));                                                        \
+        if (strcmp(v_, want) != 0) {                                                                   \
+            fprintf(stderr, "# %s:%d: probe %s = \"%s\", wanted \"%s\"\n", __FILE__, __LINE__, key, v_, want); \
+            return -1;                                                                                 \
+        }                                                                                              \
+    } while (0)
+
+static int check_probe(struct box *b, uid_t uid, gid_t gid, const char *argv0, const char *exe)
+{
+    char path[PATH_MAX], v[512], want[PATH_MAX + 128];
+    CHECK(fx_path(path, sizeof(path), "%s/probe.out", b->rootfs) == 0);
+    char *text = read_text(path);
+    CHECK(text != NULL);
+    fprintf(stderr, "# probe (%s, uid %ld):\n", argv0, (long)uid);
+    for (const char *p = text; *p && strncmp(p, "--- status", 10) != 0;) {
+        size_t len = strcspn(p, "\n");
+        fprintf(stderr, "#   %.*s\n", (int)len, p);
+        p += len + (p[len] == '\n');
+    }
+    int ok = -1;
+    unlink(path);
+    PROBE_IS(text, "pid", "1");
+    snprintf(want, sizeof(want), "%ld", (long)uid);
+    PROBE_IS(text, "uid", want);
+    snprintf(want, sizeof(want), "%ld", (long)gid);
+    PROBE_IS(text, "gid", want);
+    PROBE_IS(text, "env", "0");
+    snprintf(want, sizeof(want), "%s -f /etc/ld.so.conf -C /etc/ld.so.cache " EXTRA_DIR, argv0);
+    PROBE_IS(text, "argv", want);
+    static const char *const caps[] = {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"};
+    for (size_t i = 0; i < 5; i++)
+        PROBE_IS(text, caps[i], "0000000000000000");
+    PROBE_IS(text, "Groups", "");
+    PROBE_IS(text, "NoNewPrivs", "1");
+    PROBE_IS(text, "Seccomp", "2");
+    snprintf(want, sizeof(want), "%ld\t%ld\t%ld\t%ld", (long)uid, (long)uid, (long)uid, (long)uid);
+    PROBE_IS(text, "Uid", want);
+    /* Its own pid, net, ipc, uts, mount and cgroup namespaces: none is the host's or the container's. */
+    static const char *const ns[] = {"pid", "net", "ipc", "uts", "mnt", "cgroup"};
+    for (size_t i = 0; i < 6; i++) {
+        char key[32], host[128], cnt[128];
+        snprintf(key, sizeof(key), "ns.%s", ns[i]);
+        probe_value(text, key, v, sizeof(v));
+        if (ns_link(0, ns[i], host, sizeof(host)) < 0 || ns_link(b->cpid, ns[i], cnt, sizeof(cnt)) < 0 ||
+            strncmp(v, ns[i], strlen(ns[i])) != 0 || strcmp(v, host) == 0 || strcmp(v, cnt) == 0) {
+            fprintf(stderr, "# %s namespace %s is shared (host %s, container %s)\n", ns[i], v, host, cnt);
+            goto out;
+        }
+    }
+    PROBE_IS(text, "socket", "38");            /* ENOSYS: the allow-list */
+    PROBE_IS(text, "write_core_pattern", "2"); /* ENOENT: proc subset=pid has no /proc/sys */
+    PROBE_IS(text, "open_devnode", "13");      /* EACCES: the rootfs bind is nodev */
+    PROBE_IS(text, "fds", "0,1,2,");           /* nothing inherited but stdio */
+    PROBE_IS(text, "dev", "fd,");              /* the image's /dev is covered */
+    PROBE_IS(text, "sys", "");                 /* the runtime's sysfs is covered */
+    probe_value(text, "write_exe", v, sizeof(v));
+    if (strcmp(v, "0") == 0) {
+        fprintf(stderr, "# the running binary could be opened for writing\n");
+        goto out;
+    }
+    probe_value(text, "exe", v, sizeof(v));
+    if (strncmp(v, exe, strlen(exe)) != 0) {
+        fprintf(stderr, "# exe %s, wanted %s...\n", v, exe);
+        goto out;
+    }
+    ok = 0;
+out:
+    free(text);
+    return ok;
+}
+
+/* The confinement as the process itself sees it, for the container's binary and for a
+ * host binary (run from its sealed memfd), as root and as an unprivileged owner. */
+static int body_confinement_probe(struct box *b)
+{
+    struct nvc_ldconfig_result res;
+    struct nvc_error err;
+    int leak;
+    char host_probe[PATH_MAX];
+    CHECK(copy_file(NVC_LC_PROBE, b->rootfs, "sbin/ldconfig", 0755) == 0);
+    CHECK(copy_file(NVC_LC_PROBE, b->dir, "probe", 0755) == 0);
+    CHECK(fx_path(host_probe, sizeof(host_probe), "@%s/probe", b->dir) == 0);
+
+    CHECK(run(b, "/sbin/ldconfig", 0, 0, 0, &res, &err, &leak) == 0);
+    CHECK(!leak && res.ran == 1);
+    CHECK(check_probe(b, 0, 0, "/sbin/ldconfig", "/sbin/ldconfig") == 0);
+
+    CHECK(run(b, host_probe, 0, 0, 0, &res, &err, &leak) == 0);
+    CHECK(!leak && res.ran == 1);
+    CHECK(check_probe(b, 0, 0, host_probe + 1, "/memfd:nvc-ldconfig") == 0);
+
+    CHECK(chown_tree(b->rootfs, 4321, 4322) == 0);
+    CHECK(run(b, "/sbin/ldconfig", 4321, 4322, 0, &res, &err, &leak) == 0);
+    CHECK(!leak && res.ran == 1);
+    CHECK(check_probe(b, 4321, 4322, "/sbin/ldconfig", "/sbin/ldconfig") == 0);
+    CHECK(run(b, host_probe, 4321, 4322, 0, &res, &err, &leak) == 0);
+    CHECK(!leak && res.ran == 1);
+    CHECK(check_probe(b, 4321, 4322, host_probe + 1, "/memfd:nvc-ldconfig") == 0);
+    return 0;
+}
+
+static int test_confinement_probe(void)
+{
+    return with_box(0, 1, body_confinement_probe);
+}
+
+/* The image's /etc is a link to a host directory: after the pivot it resolves inside the
+ * rootfs, so neither kind of ldconfig reads or writes the host's files. */
+static int body_hostile_etc(struct box *b)
+{
+    struct nvc_ldconfig_result res;
+    struct nvc_error err;
+    int leak;
+    char hostetc[PATH_MAX], etc[PATH_MAX], hostcache[PATH_MAX], tmp[PATH_MAX + 8];
+    CHECK(fx_path(hostetc, sizeof(hostetc), "%s/hostetc", b->dir) == 0);
+    CHECK(fx_write_str(hostetc, "ld.so.conf", "/\n") == 0);
+    CHECK(fx_path(etc, sizeof(etc), "%s/etc", b->rootfs) == 0);
+    CHECK(fx_path(hostcache, sizeof(hostcache), "%s/ld.so.cache", hostetc) == 0);
+    snprintf(tmp, sizeof(tmp), "%s~", hostcache);
+    char *rm[] = {"rm", "-rf", etc, NULL};
+    CHECK(fx_run(rm) == 0 && symlink(hostetc, etc) == 0);
+    static const char *const bins[] = {"@/sbin/ldconfig", "/sbin/ldconfig"};
+    for (size_t i = 0; i < 2; i++) {
+        int rc = run(b, bins[i], 0, 0, 0, &res, &err, &leak);
+        CHECK(!leak);
+        CHECK(rc == 0 || err.code == NVC_ERR_LDCONFIG);
+        CHECK(access(hostcache, F_OK) < 0 && errno == ENOENT);
+        CHECK(access(tmp, F_OK) < 0);
+    }
+    return 0;
+}
+
+static int test_hostile_etc_symlink(void)
+{
+    return with_box(1, 1, body_hostile_etc);
+}
+
+static int body_host_binary_errors(struct box *b)
+{
+    struct nvc_ldconfig_result res;
+    struct nvc_error err;
+    int leak;
+    char script[PATH_MAX];
+    CHECK(fx_write_str(b->dir, "host-ldconfig.sh", "#!/bin/sh\nexec /sbin/ldconfig.real \"$@\"\n") == 0);
+    CHECK(fx_path(script, sizeof(script), "@%s/host-ldconfig.sh", b->dir) == 0);
+    CHECK(run(b, "@/nonexistent/ldconfig.real", 0, 0, 0, &res, &err, &leak) == -1);
+    CHECK(!leak && err.code == NVC_ERR_LDCONFIG && err.sys_errno == ENOENT);
+    CHECK(strcmp(err.path, "/nonexistent/ldconfig.real") == 0);
+    CHECK(run(b, script, 0, 0, 0, &res, &err, &leak) == -1);
+    CHECK(!leak && err.code == NVC_ERR_LDCONFIG && strstr(err.msg, "not an ELF") != NULL);
+    return 0;
+}
+
+static int test_host_binary_errors(void)
+{
+    return with_box(0, 1, body_host_binary_errors);
+}
+
+static int test_bad_requests(void)
+{
+    struct nvc_ldconfig_result res;
+    struct nvc_error err;
+    static const char *const rel[] = {"lib"};
+    struct nvc_ldconfig_request good = {.pid = 0, .rootfs = "/nonexistent", .ldconfig = "@/sbin/ldconfig"};
+    struct nvc_ldconfig_request r;
+
+    r = good, r.rootfs = "relative/rootfs";
+    CHECK(nvc_ldconfig_run(NVC_LC_HELPER, &r, &res, &err) == -1 && err.code == NVC_ERR_INVALID_ARGUMENT);
+    r = good, r.ldconfig = "sbin/ldconfig";
+    CHECK(nvc_ldconfig_run(NVC_LC_HELPER, &r, &res, &err) == -1 && err.code == NVC_ERR_INVALID_ARGUMENT);
+    r = good, r.ldconfig = "@";
+    CHECK(nvc_ldconfig_run(NVC_LC_HELPER, &r, &res, &err) == -1 && err.code == NVC_ERR_INVALID_ARGUMENT);
+    r = good, r.dirs = rel, r.ndirs = 1;
+    CHECK(nvc_ldconfig_run(NVC_LC_HELPER, &r, &res, &err) == -1 && err.code == NVC_ERR_INVALID_ARGUMENT);
+    r = good, r.uid = (uid_t)-1;
+    CHECK(nvc_ldconfig_run(NVC_LC_HELPER, &r, &res, &err) == -1 && err.code == NVC_ERR_INVALID_ARGUMENT);
+    /* A rootfs that is not there: the helper's own error, not a crash. */
+    CHECK(nvc_ldconfig_run(NVC_LC_HELPER, &good, &res, &err) == -1 && err.code == NVC_ERR_LDCONFIG);
+    fprintf(stderr, "#   -> %s\n", err.msg);
+    CHECK(strstr(err.msg, "/nonexistent") != NULL);
+    /* A container pid that does not exist. */
+    r = good, r.pid = 0x3ffffff0;
+    CHECK(nvc_ldconfig_run(NVC_LC_HELPER, &r, &res, &err) == -1 && err.code == NVC_ERR_LDCONFIG);
+    fprintf(stderr, "#   -> %s\n", err.msg);
+    /* A helper that is not there. */
+    CHECK(nvc_ldconfig_run("/nonexistent/nvc-ts-ldconfig", &good, &res, &err) == -1 && err.code == NVC_ERR_SYSTEM);
+    return 0;
+}
+
+int main(void)
+{
+    static const struct test_case tests[] = {
+        TEST(test_bad_requests),
+        TEST(test_host_ldconfig),
+        TEST(test_container_ldconfig),
+        TEST(test_unprivileged_owner),
+        TEST(test_own_namespace),
+        TEST(test_missing_ldconfig_is_a_warning),
+        TEST(test_failing_ldconfig),
+        TEST(test_unexecutable_ldconfig),
+        TEST(test_timeout_kills_everything),
+        TEST(test_confinement_probe),
+        TEST(test_hostile_etc_symlink),
+        TEST(test_host_binary_errors),
+    };
+    if (geteuid() != 0 || access(NVC_LC_HELPER, X_OK) != 0 || access("/sbin/ldconfig", X_OK) != 0) {
+        printf("1..0 # SKIP needs root, %s and /sbin/ldconfig\n", NVC_LC_HELPER);
+        return 77;
+    }
+    return RUN_TESTS(tests);
+}
