@@ -4,7 +4,7 @@
  * (edit plan, device cgroup, ldconfig) together in the reference's order.
  */
 import { constants as fsConstants } from 'node:fs';
-import { access, lstat, readFile, stat } from 'node:fs/promises';
+import { access, lstat, readFile, stat, statfs } from 'node:fs/promises';
 import * as path from 'node:path';
 import { z } from 'zod/v3';
 import { NvcError } from './errors';
@@ -224,6 +224,33 @@ export function resolveRequest(
     noFabricmanager: request.noFabricmanager,
     noGspFirmware: request.noGspFirmware,
     ldconfig: request.noLdconfig ? null : container.ldconfig,
+  };
+}
+
+const PROC_SUPER_MAGIC = 0x9fa0;
+
+/**
+ * A runtime hook sees the container's /proc already mounted: a real procfs. Where the kernel
+ * runs no NVIDIA driver (a simulated host), that procfs has no driver/nvidia to cover, and the
+ * procfs edits are dropped with a warning instead of failing the container.
+ */
+export async function dropProcfsEditsIfNoDriver(container: Container, plan: ContainerPlan): Promise<ContainerPlan> {
+  const seen = container.pid ? path.join('/proc', String(container.pid), 'root', container.rootfs) : container.rootfs;
+  try {
+    const fs = await statfs(path.join(seen, 'proc'));
+    if (fs.type !== PROC_SUPER_MAGIC || (await exists(path.join(seen, 'proc/driver/nvidia')))) return plan;
+  } catch {
+    return plan;
+  }
+  const keep = plan.edits.map((e) => !(e.target === '/proc/driver/nvidia' || e.target.startsWith('/proc/driver/nvidia/')));
+  return {
+    ...plan,
+    edits: plan.edits.filter((_, i) => keep[i]),
+    steps: plan.steps.filter((_, i) => keep[i]),
+    warnings: [
+      ...plan.warnings,
+      "the container's /proc is a procfs without driver/nvidia (this kernel runs no NVIDIA driver): its /proc/driver/nvidia files are left out",
+    ],
   };
 }
 

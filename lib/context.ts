@@ -1,4 +1,5 @@
 /** The handle on one driver service: discovery calls, and shutdown. */
+import * as path from 'node:path';
 import { binding, helperPath, type HostPaths, type NativeContextHandle, type RawDriverFile, type RawDriverInfo } from './native';
 import { fromNative } from './native-errors';
 import { initOptionsSchema, type InitOptions } from './schema';
@@ -8,6 +9,7 @@ import type { Capability, Device, DriverFile, DriverInfo } from './types';
 import {
   applyPlan,
   configureRequestSchema,
+  dropProcfsEditsIfNoDriver,
   gatherHostFacts,
   openContainer,
   parseWith,
@@ -33,6 +35,7 @@ function toFiles(files: RawDriverFile[]): DriverFile[] {
   return files.map((f) => ({
     path: f.path,
     capabilities: CAPABILITY_BITS.filter(([, bit]) => (f.caps & bit) !== 0).map(([name]) => name),
+    ...(f.soname !== undefined && f.soname !== path.basename(f.path) && { soname: f.soname }),
   }));
 }
 
@@ -110,7 +113,7 @@ export class Context implements AsyncDisposable {
     const devices = await this.deviceInfo();
     const resolved = resolveRequest(r, container, driver, devices);
     const facts = await gatherHostFacts(this.#native.host, devices);
-    return planContainer(driver, facts, container.layout, resolved);
+    return dropProcfsEditsIfNoDriver(container, planContainer(driver, facts, container.layout, resolved));
   }
 
   /**

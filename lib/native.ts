@@ -11,6 +11,7 @@ import { NvcError } from './errors';
 export interface RawDriverFile {
   path: string;
   caps: number;
+  soname?: string;
 }
 
 export interface RawDriverInfo {

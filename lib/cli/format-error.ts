@@ -18,6 +18,10 @@ export type Phase =
   | 'mig-monitor'
   | 'input'
   | 'output'
+  | 'requirement'
+  | 'container'
+  | 'mount'
+  | 'ldcache'
   | 'shutdown';
 
 export interface ErrorContext {

@@ -13,6 +13,8 @@ import type { Context, InitOptions } from '../index';
 import type { Device, DriverInfo } from '../types';
 import { infoCommand } from './commands/info';
 import { listCommand } from './commands/list';
+import { configureCommand } from './commands/configure';
+import { hookCommand } from './commands/hook';
 import { formatError, formatUsageError, UsageError, type Phase } from './format-error';
 
 export interface CliIo {
@@ -33,6 +35,8 @@ export interface OptionToken {
 /** What a command gets to work with once the driver is initialised. */
 export interface CommandSession {
   readonly paths: { root: string; procRoot: string; devRoot: string };
+  /** The initialised facade context (for commands that do more than discovery). */
+  context(): Context;
   driverInfo(): Promise<DriverInfo>;
   deviceInfo(): Promise<Device[]>;
   /** Run one step, timing it in the debug log and naming it in error messages. */
@@ -45,27 +49,29 @@ export interface CommandSpec<F> {
   summary: string;
   usage: string[];
   options: NonNullable<ParseArgsConfig['options']>;
+  /** How many positional arguments the command takes (default none). */
+  positionals?: number;
   /** Validate the command's own options; throw UsageError (or an NvcError about a value) on bad input. */
-  parse(values: OptionValues, tokens: OptionToken[]): F;
+  parse(values: OptionValues, tokens: OptionToken[], positionals: string[]): F;
   run(session: CommandSession, flags: F): Promise<void>;
 }
 
 interface BoundCommand {
-  spec: Pick<CommandSpec<unknown>, 'name' | 'summary' | 'usage' | 'options'>;
-  prepare(values: OptionValues, tokens: OptionToken[]): (session: CommandSession) => Promise<void>;
+  spec: Pick<CommandSpec<unknown>, 'name' | 'summary' | 'usage' | 'options' | 'positionals'>;
+  prepare(values: OptionValues, tokens: OptionToken[], positionals: string[]): (session: CommandSession) => Promise<void>;
 }
 
 function bind<F>(spec: CommandSpec<F>): BoundCommand {
   return {
     spec,
-    prepare(values, tokens) {
-      const flags = spec.parse(values, tokens);
+    prepare(values, tokens, positionals) {
+      const flags = spec.parse(values, tokens, positionals);
       return (session) => spec.run(session, flags);
     },
   };
 }
 
-const COMMANDS: BoundCommand[] = [bind(infoCommand), bind(listCommand)];
+const COMMANDS: BoundCommand[] = [bind(infoCommand), bind(listCommand), bind(configureCommand), bind(hookCommand)];
 
 const GLOBAL_OPTIONS = {
   root: { type: 'string', short: 'r' },
@@ -215,7 +221,7 @@ function parseCommandLine(argv: string[]): Invocation {
     allowPositionals: true,
     tokens: true,
   });
-  const extra = post.positionals[0];
+  const extra = post.positionals[command.spec.positionals ?? 0];
   if (extra !== undefined) throw new UsageError(`unexpected argument '${extra}' for '${name}'`);
 
   const commandValues: OptionValues = {};
@@ -232,7 +238,7 @@ function parseCommandLine(argv: string[]): Invocation {
   }
   const globals = globalOptions(globalValues);
   if (globals.help || globals.version) return { globals, command };
-  return { globals, command, run: command.prepare(commandValues, tokens) };
+  return { globals, command, run: command.prepare(commandValues, tokens, post.positionals) };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -342,7 +348,7 @@ class Session implements CommandSession {
     private readonly log: DebugLog,
   ) {}
 
-  private context(): Context {
+  context(): Context {
     if (this.ctx === undefined) throw new Error('internal: driver not initialised');
     return this.ctx;
   }

@@ -55,6 +55,7 @@ Napi::Array Files(Napi::Env env, const nvc_file *files, size_t n) {
     Napi::Object f = Napi::Object::New(env);
     f.Set("path", files[i].path);
     f.Set("caps", files[i].caps);
+    if (files[i].soname != nullptr) f.Set("soname", files[i].soname);
     out.Set(i, f);
   }
   return out;

@@ -320,9 +320,9 @@ static int build_one(struct slot *s, const struct nvc_device_rule *rules, size_t
         return 0;
     if (why[0] && err->code == NVC_ERR_CGROUP)
         nvc_error_wrap(err, "the container's device program can't be copied (%s), and chaining to it needs a "
-                            "pinned program array (mount a BPF file system: mount -t bpf bpf /sys/fs/bpf, or "
-                            "run with --no-cgroups)",
-                       why);
+                            "pinned program array (mount a BPF file system: mount -t bpf bpf %s, or run with "
+                            "--no-cgroups)",
+                       why, nvc_cgroup_bpffs);
     return -1;
 }
 

@@ -30,8 +30,10 @@ int nvc_drv_add_file(struct nvc_file **arr, size_t *n, const char *path, unsigne
 
 void nvc_drv_free_files(struct nvc_file *arr, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         free(arr[i].path);
+        free(arr[i].soname);
+    }
     free(arr);
 }
 

@@ -85,25 +85,58 @@ static int has_version_suffix(const char *path, const char *version)
     return bl > vl + 1 && base[bl - vl - 1] == '.' && strcmp(base + bl - vl, version) == 0;
 }
 
+/* A read-only fd of the regular file real in the root, or -1. Only a regular file is
+ * opened for reading: nothing that could block or be woken. */
+static int open_lib(int rootfd, const char *real)
+{
+    struct nvc_error e;
+    struct stat st;
+    int pfd = nvc_path_open_in_root(rootfd, real, O_PATH, &e);
+    int fd;
+
+    if (pfd < 0)
+        return -1;
+    fd = fstat(pfd, &st) == 0 && S_ISREG(st.st_mode) ? nvc_path_reopen(pfd, O_RDONLY, real, &e) : -1;
+    close(pfd);
+    return fd;
+}
+
 /* Older drivers shipped two libnvidia-tls builds for two TLS ABIs; only the one tagged
  * Linux 2.3.99 works with current glibc. Anything unreadable simply does not qualify. */
 static int tls_abi_ok(int rootfd, const char *real)
 {
     struct nvc_error e;
-    struct stat st;
-    int pfd = nvc_path_open_in_root(rootfd, real, O_PATH, &e);
-    int fd, r;
+    int fd = open_lib(rootfd, real);
+    int r;
 
-    if (pfd < 0)
-        return 0;
-    /* Only a regular file is opened for reading: nothing that could block or be woken. */
-    fd = fstat(pfd, &st) == 0 && S_ISREG(st.st_mode) ? nvc_path_reopen(pfd, O_RDONLY, real, &e) : -1;
-    close(pfd);
     if (fd < 0)
         return 0;
     r = nvc_elf_abi_tag_is(fd, real, NVC_ELF_ABI_OS_LINUX, 2, 3, 99, &e);
     close(fd);
     return r == 1;
+}
+
+/* The soname of a selected library, when it can be read and is usable as the name of
+ * a link next to it (a plain file name); NULL otherwise, which is not an error. -1 only
+ * when memory runs out. */
+static int lib_soname(int rootfd, const char *real, char **soname, struct nvc_error *err)
+{
+    char buf[NAME_MAX + 1];
+    struct nvc_error e;
+    int fd = open_lib(rootfd, real);
+    int r;
+
+    *soname = NULL;
+    if (fd < 0)
+        return 0;
+    r = nvc_elf_read_soname(fd, real, buf, sizeof(buf), &e);
+    close(fd);
+    if (r != 1 || buf[0] == '\0' || strchr(buf, '/') != NULL || strcmp(buf, ".") == 0 || strcmp(buf, "..") == 0)
+        return 0;
+    *soname = strdup(buf);
+    if (*soname == NULL)
+        return nvc_error_sys(err, "discover", real, "cannot copy the soname of %s", real);
+    return 0;
 }
 
 static int already_selected(char *const *sel, const char *real)
@@ -156,6 +189,8 @@ static int find_libs(int rootfd, const struct nvc_host *host, const struct nvc_l
     for (size_t i = 0; i < NPREFIXES; i++) {
         if (r == 0 && sel[i] != NULL)
             r = nvc_drv_add_file(out, nout, sel[i], lib_prefixes[i].caps, err);
+        if (r == 0 && sel[i] != NULL)
+            r = lib_soname(rootfd, sel[i], &(*out)[*nout - 1].soname, err);
         free(sel[i]);
     }
     return r;

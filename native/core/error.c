@@ -62,7 +62,8 @@ void nvc_error_wrap(struct nvc_error *err, const char *fmt, ...)
     vsnprintf(prefix, sizeof(prefix), fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof(old));
-    snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+    /* Both halves bounded so the result always fits: the prefix is context, the old message the cause. */
+    snprintf(err->msg, sizeof(err->msg), "%.400s: %.600s", prefix, old);
 }
 
 void nvc_error_clear(struct nvc_error *err)

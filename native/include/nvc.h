@@ -54,6 +54,7 @@ enum nvc_capability {
 struct nvc_file {
     char *path;    /* as seen inside the driver root, e.g. "/usr/lib/x86_64-linux-gnu/libcuda.so.580.1" */
     unsigned caps; /* enum nvc_capability bits that select it */
+    char *soname;  /* libraries: the ELF DT_SONAME (e.g. "libcuda.so.1"); NULL if none or not a library */
 };
 
 struct nvc_device_node {

@@ -49,7 +49,7 @@ struct lc_mount_attr {
 #define LIMIT_CPU_S 10
 #define LIMIT_AS (2ULL << 30)
 #define LIMIT_NOFILE 64
-#define LIMIT_FSIZE (8ULL << 20)
+#define LIMIT_FSIZE (2ULL << 20)
 
 static const struct lc_child_fds *g_fds;
 

@@ -19,7 +19,7 @@ build() { # variant flags...
     variant=$1
     shift
     # error.c is not ours; gcc -O3 finds a truncation warning in it, so no -Werror there
-    $cc $common "$@" -Wno-error=format-truncation -c -o "$out/error$variant.o" "$native/core/error.c"
+    $cc $common "$@" -Wno-format-truncation -c -o "$out/error$variant.o" "$native/core/error.c"
     for t in detect v1 v2; do
         $cc $common "$@" -o "$out/test_cgroup_${t}$variant" $core "$out/error$variant.o" "$here/cgtest.c" \
             "$here/test_cgroup_$t.c"

@@ -189,6 +189,36 @@ out:
     return r == 0 ? sweep_until(pins) : r;
 }
 
+/* Why the program array is pinned: once nothing outside the kernel refers to it, the
+ * kernel empties it, the tail call fails and only our devices are left. This pins down
+ * the hazard the design works around (and that a removed pin is noticed by the sweep). */
+static int test_v2_pin_is_load_bearing(void)
+{
+    const struct nvc_device_rule zero = {'c', 1, 5, "rw"};
+    struct box b;
+    struct nvc_error err;
+    uint32_t ids[8];
+    char pin[4300];
+    int r = -1, i;
+
+    if (box_plain(&b, BPF_F_ALLOW_MULTI, 1) < 0 || allow(&b, &zero, 1, &err) < 0 ||
+        cgt_query(b.cg, ids, 8, NULL) != 1 || cgt_probe_open(&b.probe, nodes.null_, O_RDWR) != 0)
+        goto out;
+    snprintf(pin, sizeof(pin), "%s/nvc-ts/devcg-%u", bpffs, ids[0]);
+    if (unlink(pin) < 0) {
+        fprintf(stderr, "# unlink %s: %s\n", pin, strerror(errno));
+        goto out;
+    }
+    for (i = 0; i < 200 && cgt_probe_open(&b.probe, nodes.null_, O_RDWR) == 0; i++)
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL); /* the kernel empties it from a work queue */
+    if (cgt_probe_open(&b.probe, nodes.null_, O_RDWR) != EPERM || cgt_probe_open(&b.probe, nodes.zero, O_RDWR) != 0)
+        goto out;
+    r = 0;
+out:
+    box_close(&b);
+    return r;
+}
+
 /* A program we can't copy and no bpffs to pin into: refused, and nothing changed. */
 static int test_v2_no_bpffs(void)
 {
@@ -364,7 +394,7 @@ int main(void)
     static const struct test_case tests[] = {
         TEST(test_v2_copy_multi),        TEST(test_v2_copy_single),       TEST(test_v2_copy_override),
         TEST(test_v2_tail_call),         TEST(test_v2_tail_call_single),  TEST(test_v2_tail_chain_twice),
-        TEST(test_v2_no_bpffs),          TEST(test_v2_two_programs_copy), TEST(test_v2_two_programs_tail),
+        TEST(test_v2_pin_is_load_bearing), TEST(test_v2_no_bpffs),          TEST(test_v2_two_programs_copy), TEST(test_v2_two_programs_tail),
         TEST(test_v2_no_program),        TEST(test_v2_public_api),        TEST(test_v2_rootless_error),
     };
     char v1[4096];

@@ -8,13 +8,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 native=$(cd "$here/../.." && pwd)
 out=${1:-/tmp/nvc-ldconfig-test}
 cc=${CC:-gcc}
-flags="-std=gnu11 -O3 -Wall -Wextra -Werror -D_FORTIFY_SOURCE=2 -fstack-protector-strong ${EXTRA_CFLAGS:-}"
+base="-std=gnu11 -O3 -Wall -Wextra -Werror -D_FORTIFY_SOURCE=2 -fstack-protector-strong"
+flags="$base ${EXTRA_CFLAGS:-}" # e.g. EXTRA_CFLAGS="-fsanitize=address,undefined -g"
 mkdir -p "$out"
 
 # shellcheck disable=SC2086
 $cc $flags -I"$native/include" -o "$out/nvc-ts-ldconfig" "$native"/ldconfig/*.c
 # shellcheck disable=SC2086
-$cc $flags -static -o "$out/probe" "$here/probe.c"
+$cc $base -static -o "$out/probe" "$here/probe.c" # static: no sanitizers
 # error.c is another file's business; its -O3 truncation warning must not stop these tests.
 # shellcheck disable=SC2086
 $cc $flags -Wno-error=format-truncation -I"$native/include" -c -o "$out/error.o" "$native/core/error.c"

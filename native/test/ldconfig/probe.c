@@ -42,8 +42,8 @@ static void list_dir(int out, const char *key, const char *path)
     while ((e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        /* the directory stream's own fd is not something we inherited */
-        if (strcmp(path, "/proc/self/fd") == 0 && atoi(e->d_name) == dirfd(d))
+        /* the directory stream's and the report's fds are ours, not inherited */
+        if (strcmp(path, "/proc/self/fd") == 0 && (atoi(e->d_name) == dirfd(d) || atoi(e->d_name) == out))
             continue;
         dprintf(out, "%s,", e->d_name);
     }

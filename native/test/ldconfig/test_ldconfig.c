@@ -412,6 +412,26 @@ static int test_unexecutable_ldconfig(void)
     return with_box(0, 1, body_unexecutable_ldconfig);
 }
 
+/* Ubuntu's /sbin/ldconfig is a shell wrapper that execs ldconfig.real: the shell and
+ * the second exec must work under the confinement (the system call allow-list). */
+static int body_wrapper_script(struct box *b)
+{
+    struct nvc_ldconfig_result res;
+    struct nvc_error err;
+    int leak;
+    CHECK(copy_file("/sbin/ldconfig", b->rootfs, "sbin/ldconfig.real", 0755) == 0);
+    CHECK(put_script(b, "#!/bin/sh\nif test $# = 0; then exit 9; fi\nexec /sbin/ldconfig.real \"$@\"\n") == 0);
+    CHECK(run(b, "/sbin/ldconfig", 0, 0, 0, &res, &err, &leak) == 0);
+    CHECK(!leak && res.ran == 1);
+    CHECK(cache_resolves(b->rootfs));
+    return 0;
+}
+
+static int test_wrapper_script(void)
+{
+    return with_box(0, 1, body_wrapper_script);
+}
+
 static int no_process_runs(const char *needle)
 {
     DIR *d = opendir("/proc");
@@ -681,6 +701,7 @@ int main(void)
         TEST(test_unprivileged_owner),
         TEST(test_own_namespace),
         TEST(test_missing_ldconfig_is_a_warning),
+        TEST(test_wrapper_script),
         TEST(test_failing_ldconfig),
         TEST(test_unexecutable_ldconfig),
         TEST(test_timeout_kills_everything),

@@ -1,0 +1,167 @@
+/**
+ * `nvc-ts configure`: make a container's rootfs GPU-ready, as `nvidia-container-cli configure`
+ * does: driver files, devices, MIG and IMEX capabilities, cgroup rules, ldconfig.
+ */
+import * as path from 'node:path';
+import type { ConfigureRequestInput, ConfigureResult } from '../../container';
+import type { ContainerPlan, Edit } from '../../plan';
+import { UsageError } from '../format-error';
+import type { CommandSession, CommandSpec, OptionValues } from '../main';
+
+const CAP_FLAGS = ['utility', 'compute', 'video', 'graphics', 'display', 'ngx'] as const;
+const ALL_CAPS = [...CAP_FLAGS, 'compat32'] as const;
+
+export interface ConfigureFlags {
+  pid: number | undefined;
+  rootfs: string;
+  ldconfig: string | undefined;
+  request: ConfigureRequestInput;
+  json: boolean;
+}
+
+function list(values: OptionValues, name: string): string[] {
+  const v = values[name];
+  if (v === undefined) return [];
+  return (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string');
+}
+
+/** --capabilities LIST (comma list or "all") together with the single-capability flags. */
+export function parseCapabilities(values: OptionValues): { capabilities: (typeof CAP_FLAGS)[number][]; compat32: boolean } {
+  const wanted = new Set<string>();
+  for (const name of ALL_CAPS) if (values[name] === true) wanted.add(name);
+  for (const item of list(values, 'capabilities').flatMap((v) => v.split(','))) {
+    const word = item.trim();
+    if (word === '') continue;
+    if (word === 'all') ALL_CAPS.forEach((c) => wanted.add(c));
+    else if ((ALL_CAPS as readonly string[]).includes(word)) wanted.add(word);
+    else throw new UsageError(`option --capabilities: unknown capability '${word}' (use ${ALL_CAPS.join(', ')} or all)`);
+  }
+  return { capabilities: CAP_FLAGS.filter((c) => wanted.has(c)), compat32: wanted.has('compat32') };
+}
+
+export function parseConfigureFlags(values: OptionValues, positionals: string[]): ConfigureFlags {
+  const rootfs = positionals[0];
+  if (rootfs === undefined) throw new UsageError('configure needs the container rootfs: nvc-ts configure [OPTIONS] ROOTFS');
+  if (!path.isAbsolute(rootfs) || path.resolve(rootfs) === '/') throw new UsageError(`ROOTFS must be an absolute path other than /, not '${rootfs}'`);
+  let pid: number | undefined;
+  if (typeof values['pid'] === 'string') {
+    if (!/^[1-9]\d*$/.test(values['pid'])) throw new UsageError(`option --pid needs a process id, not '${values['pid']}'`);
+    pid = Number(values['pid']);
+  }
+  const one = (name: string): string | undefined => {
+    const v = values[name];
+    return typeof v === 'string' ? v : undefined;
+  };
+  const request: ConfigureRequestInput = {
+    ...parseCapabilities(values),
+    require: list(values, 'require'),
+    noCgroups: values['no-cgroups'] === true,
+    noDevbind: values['no-devbind'] === true,
+    noPersistenced: values['no-persistenced'] === true,
+    noFabricmanager: values['no-fabricmanager'] === true,
+    noGspFirmware: values['no-gsp-firmware'] === true,
+    noLdconfig: values['no-ldconfig'] === true,
+    dryRun: values['dry-run'] === true,
+  };
+  const devices = list(values, 'device');
+  if (devices.length > 0) request.devices = devices;
+  const migConfig = one('mig-config');
+  if (migConfig !== undefined) request.migConfig = migConfig;
+  const migMonitor = one('mig-monitor');
+  if (migMonitor !== undefined) request.migMonitor = migMonitor;
+  const imex = list(values, 'imex-channel');
+  if (imex.length > 0) request.imexChannels = imex;
+  return { pid, rootfs: path.resolve(rootfs), ldconfig: one('ldconfig'), request, json: values['json'] === true };
+}
+
+function describe(edit: Edit): string {
+  const flags = 'flags' in edit && edit.flags.length > 0 ? ` (${edit.flags.join(',')})` : '';
+  switch (edit.kind) {
+    case 'bind':
+      return `bind     ${edit.target} <- ${edit.source}${flags}`;
+    case 'tmpfs':
+      return `tmpfs    ${edit.target} mode ${edit.mode.toString(8)}${flags}`;
+    case 'write':
+      return `write    ${edit.target} (${Buffer.byteLength(edit.data)} bytes, mode ${edit.mode.toString(8)})`;
+    case 'symlink':
+      return `symlink  ${edit.target} -> ${edit.link}`;
+    case 'mkdir':
+      return `mkdir    ${edit.target} mode ${edit.mode.toString(8)}`;
+    case 'remount':
+      return `remount  ${edit.target}${flags}`;
+  }
+}
+
+/** One line per edit, cgroup rule and ldconfig run: what a dry run prints. */
+export function formatPlanText(plan: ContainerPlan): string {
+  const lines = plan.edits.map(describe);
+  for (const r of plan.cgroupRules) lines.push(`cgroup   allow ${r.type} ${r.major}:${r.minor} ${r.access} (${r.path})`);
+  if (plan.ldconfig) lines.push(`ldconfig ${plan.ldconfig.path} ${plan.ldconfig.dirs.join(' ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function formatResultJson(result: ConfigureResult): string {
+  return `${JSON.stringify(result, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`;
+}
+
+/** Shared by `configure` and `hook`: open the container, configure it, report. */
+export async function runConfigure(session: CommandSession, flags: ConfigureFlags): Promise<void> {
+  const ctx = session.context();
+  const container = await session.phase('container', () =>
+    ctx.container({ rootfs: flags.rootfs, ...(flags.pid !== undefined && { pid: flags.pid }), ...(flags.ldconfig !== undefined && { ldconfig: flags.ldconfig }) }),
+  );
+  const result = await session.phase('mount', () => ctx.configure(container, flags.request));
+  if (flags.json) session.write(formatResultJson(result));
+  else if (!result.applied) session.write(formatPlanText(result.plan));
+  for (const w of result.warnings) process.stderr.write(`nvc-ts: warning: ${w}\n`);
+}
+
+export const configureCommand: CommandSpec<ConfigureFlags> = {
+  name: 'configure',
+  summary: 'Give a container (before pivot_root) the driver files and GPUs it asks for',
+  usage: [
+    'nvc-ts [GLOBAL OPTIONS] configure [OPTIONS] ROOTFS',
+    '',
+    '  -p, --pid PID            the container init process (its mount namespace is changed)',
+    '  -d, --device IDS         GPUs: indices, GPU-/MIG- UUIDs, PCI bus ids, gpu:mig pairs, all',
+    '  -c, --compute  -u, --utility  -v, --video  -g, --graphics  -D, --display  -n, --ngx  --compat32',
+    '      --capabilities LIST  the same as a comma list (or all)',
+    '  -r, --require EXPR       requirement, e.g. "cuda>=12.0 brand=tesla,driver>=535" (repeatable)',
+    '  -l, --ldconfig PATH      ldconfig to run: @/host/path or a path in the container',
+    '      --no-ldconfig        skip the ldcache update',
+    '      --no-cgroups         leave the device cgroup alone (rootless runtimes)',
+    '      --no-devbind         no device node binds (the runtime provides them); cgroup rules still added',
+    '      --mig-config all     --mig-monitor all     --imex-channel IDS',
+    '      --no-persistenced    --no-fabricmanager    --no-gsp-firmware',
+    '      --dry-run            print the edits instead of making them',
+    '      --json               print the plan and result as JSON',
+  ],
+  options: {
+    pid: { type: 'string', short: 'p' },
+    device: { type: 'string', short: 'd', multiple: true },
+    require: { type: 'string', short: 'r', multiple: true },
+    ldconfig: { type: 'string', short: 'l' },
+    'no-ldconfig': { type: 'boolean' },
+    compute: { type: 'boolean', short: 'c' },
+    utility: { type: 'boolean', short: 'u' },
+    video: { type: 'boolean', short: 'v' },
+    graphics: { type: 'boolean', short: 'g' },
+    display: { type: 'boolean', short: 'D' },
+    ngx: { type: 'boolean', short: 'n' },
+    compat32: { type: 'boolean' },
+    capabilities: { type: 'string', multiple: true },
+    'no-cgroups': { type: 'boolean' },
+    'no-devbind': { type: 'boolean' },
+    'mig-config': { type: 'string' },
+    'mig-monitor': { type: 'string' },
+    'imex-channel': { type: 'string', multiple: true },
+    'no-persistenced': { type: 'boolean' },
+    'no-fabricmanager': { type: 'boolean' },
+    'no-gsp-firmware': { type: 'boolean' },
+    'dry-run': { type: 'boolean' },
+    json: { type: 'boolean' },
+  },
+  positionals: 1,
+  parse: (values, _tokens, positionals) => parseConfigureFlags(values, positionals),
+  run: runConfigure,
+};

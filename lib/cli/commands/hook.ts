@@ -1,0 +1,77 @@
+/**
+ * `nvc-ts hook`: an OCI hook (runc `prestart` or `createRuntime`). Reads the container state
+ * on stdin and the bundle's config.json, interprets the NVIDIA_* environment as the toolkit's
+ * legacy hook does, and configures the container. Not a GPU container: does nothing.
+ */
+import { readFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import { interpretContainerEnv, isPrivileged, parseOciConfig, parseOciState } from '../../hook-env';
+import { UsageError } from '../format-error';
+import type { CommandSession, CommandSpec, OptionValues } from '../main';
+import { runConfigure } from './configure';
+
+export interface HookFlags {
+  ldconfig: string | undefined;
+  noCgroups: boolean;
+  /** For tests: read the state from this file instead of stdin. */
+  stateFile: string | undefined;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export const hookCommand: CommandSpec<HookFlags> = {
+  name: 'hook',
+  summary: 'Run as an OCI prestart/createRuntime hook: configure the container its env asks for',
+  usage: [
+    'nvc-ts hook [--ldconfig PATH] [--no-cgroups] [GLOBAL OPTIONS]   (OCI state on stdin)',
+    '',
+    '  Reads NVIDIA_VISIBLE_DEVICES, NVIDIA_DRIVER_CAPABILITIES, NVIDIA_REQUIRE_*, NVIDIA_DISABLE_REQUIRE,',
+    '  NVIDIA_MIG_CONFIG_DEVICES, NVIDIA_MIG_MONITOR_DEVICES, NVIDIA_IMEX_CHANNELS and CUDA_VERSION from',
+    '  the container config. Default ldconfig: @/sbin/ldconfig.real where it exists, else @/sbin/ldconfig.',
+  ],
+  options: {
+    ldconfig: { type: 'string' },
+    'no-cgroups': { type: 'boolean' },
+    'state-file': { type: 'string' },
+  },
+  parse(values: OptionValues): HookFlags {
+    const ldconfig = typeof values['ldconfig'] === 'string' ? values['ldconfig'] : undefined;
+    if (ldconfig !== undefined && !/^@?\//.test(ldconfig)) throw new UsageError(`option --ldconfig needs an absolute path (@ for a host binary), not '${ldconfig}'`);
+    return {
+      ldconfig,
+      noCgroups: values['no-cgroups'] === true,
+      stateFile: typeof values['state-file'] === 'string' ? values['state-file'] : undefined,
+    };
+  },
+  async run(session: CommandSession, flags: HookFlags): Promise<void> {
+    const { state, config } = await session.phase('input', async () => {
+      const stateText = flags.stateFile === undefined ? await readStdin() : await readFile(flags.stateFile, 'utf8');
+      const st = parseOciState(stateText);
+      const cfg = parseOciConfig(await readFile(path.join(st.bundle, 'config.json')));
+      return { state: st, config: cfg };
+    });
+    const request = interpretContainerEnv({ env: config.process?.env ?? [], privileged: isPrivileged(config) });
+    if (request === null) return; // not a GPU container
+    const rootPath = config.root?.path ?? 'rootfs';
+    await runConfigure(session, {
+      pid: state.pid,
+      rootfs: path.resolve(state.bundle, rootPath),
+      ldconfig: flags.ldconfig,
+      json: false,
+      request: {
+        ...(request.devices !== null && { devices: request.devices }),
+        capabilities: request.capabilities,
+        compat32: request.compat32,
+        require: request.requirements,
+        ...(request.migConfig !== null && { migConfig: request.migConfig }),
+        ...(request.migMonitor !== null && { migMonitor: request.migMonitor }),
+        ...(request.imexChannels !== null && { imexChannels: request.imexChannels }),
+        noCgroups: flags.noCgroups,
+      },
+    });
+  },
+};
