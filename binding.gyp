@@ -25,6 +25,11 @@
       "libraries": ["-ldl"]
     },
     {
+      "target_name": "nvc-ts-ldconfig",
+      "type": "executable",
+      "sources": ["native/ldconfig/main.c", "native/ldconfig/confine.c", "native/ldconfig/sealed.c", "native/ldconfig/seccomp.c", "native/core/error.c"]
+    },
+    {
       "target_name": "nvc-mock-nvml",
       "#": "an 'executable' linked with -shared: gyp then names it exactly libnvc-mock-nvml.so, which no .node loader mistakes for the addon",
       "type": "executable",

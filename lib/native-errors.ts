@@ -43,6 +43,8 @@ const HINTS: Partial<Record<NvcErrorCode, string>> = {
   ERR_NVC_SERVICE_CRASHED: 'NVML crashed inside the driver service (Node was not affected): check `dmesg` and the driver installation',
   ERR_NVC_SERVICE_START: 'the driver service could not start: check that nvc-ts-driver is beside the addon and executable',
   ERR_NVC_CONTEXT_CLOSED: 'create a new context with init()',
+  ERR_NVC_LDCONFIG:
+    'the ldcache update failed: check the ldconfig named (use @/sbin/ldconfig.real for the host binary, or --no-ldconfig to skip) and its output above',
 };
 
 /** What to do about an NVML failure depends on which one it is. */

@@ -229,11 +229,17 @@ int nvc_bpf_attach_devcg(int cgfd, const char *cgpath, int prog_fd, uint32_t fla
         return 0;
     if (errno == EPERM || errno == EACCES)
         return nvc_cgroup_perm_error(err, errno, "BPF_PROG_ATTACH", cgpath, "attaching a device program");
-    if (errno == EINVAL && replace_fd >= 0)
-        return nvc_error_set(err, NVC_ERR_CGROUP, errno, "BPF_PROG_ATTACH", cgpath,
-                             "the kernel refused to replace the device program in place (BPF_F_REPLACE needs "
-                             "Linux 5.6 or later)");
     return nvc_error_sys(err, "BPF_PROG_ATTACH", cgpath, "attaching the device program failed");
+}
+
+int nvc_bpf_detach_devcg(int cgfd, int prog_fd)
+{
+    union bpf_attr a;
+    memset(&a, 0, sizeof(a));
+    a.target_fd = (uint32_t)cgfd;
+    a.attach_bpf_fd = (uint32_t)prog_fd;
+    a.attach_type = BPF_CGROUP_DEVICE;
+    return sys_bpf(BPF_PROG_DETACH, &a) < 0 ? -1 : 0;
 }
 
 int nvc_bpf_pin(int fd, const char *path, struct nvc_error *err)

@@ -26,19 +26,43 @@ static inline struct bpf_insn nvc_ins(uint8_t code, int dst, int src, int16_t of
     return i;
 }
 /* dst = src (64 bits) */
-static inline struct bpf_insn nvc_mov64_reg(int dst, int src) { return nvc_ins(BPF_ALU64 | BPF_MOV | BPF_X, dst, src, 0, 0); }
+static inline struct bpf_insn nvc_mov64_reg(int dst, int src)
+{
+    return nvc_ins(BPF_ALU64 | BPF_MOV | BPF_X, dst, src, 0, 0);
+}
 /* dst = imm (64 bits, sign-extended) */
-static inline struct bpf_insn nvc_mov64_imm(int dst, int32_t imm) { return nvc_ins(BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm); }
+static inline struct bpf_insn nvc_mov64_imm(int dst, int32_t imm)
+{
+    return nvc_ins(BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm);
+}
 /* dst = (u32)src, upper half zeroed */
-static inline struct bpf_insn nvc_mov32_reg(int dst, int src) { return nvc_ins(BPF_ALU | BPF_MOV | BPF_X, dst, src, 0, 0); }
+static inline struct bpf_insn nvc_mov32_reg(int dst, int src)
+{
+    return nvc_ins(BPF_ALU | BPF_MOV | BPF_X, dst, src, 0, 0);
+}
 /* 32-bit dst op= imm, op one of BPF_AND, BPF_RSH, ... */
-static inline struct bpf_insn nvc_alu32_imm(uint8_t op, int dst, int32_t imm) { return nvc_ins(BPF_ALU | op | BPF_K, dst, 0, 0, imm); }
+static inline struct bpf_insn nvc_alu32_imm(uint8_t op, int dst, int32_t imm)
+{
+    return nvc_ins(BPF_ALU | op | BPF_K, dst, 0, 0, imm);
+}
 /* dst = *(u32 *)(src + off) */
-static inline struct bpf_insn nvc_ldx_w(int dst, int src, int16_t off) { return nvc_ins(BPF_LDX | BPF_MEM | BPF_W, dst, src, off, 0); }
+static inline struct bpf_insn nvc_ldx_w(int dst, int src, int16_t off)
+{
+    return nvc_ins(BPF_LDX | BPF_MEM | BPF_W, dst, src, off, 0);
+}
 /* if (dst op imm) goto pc + 1 + off, op one of BPF_JNE, BPF_JSET, ... */
-static inline struct bpf_insn nvc_jmp_imm(uint8_t op, int dst, int32_t imm, int16_t off) { return nvc_ins(BPF_JMP | op | BPF_K, dst, 0, off, imm); }
-static inline struct bpf_insn nvc_call(int32_t helper) { return nvc_ins(BPF_JMP | BPF_CALL, 0, 0, 0, helper); }
-static inline struct bpf_insn nvc_exit(void) { return nvc_ins(BPF_JMP | BPF_EXIT, 0, 0, 0, 0); }
+static inline struct bpf_insn nvc_jmp_imm(uint8_t op, int dst, int32_t imm, int16_t off)
+{
+    return nvc_ins(BPF_JMP | op | BPF_K, dst, 0, off, imm);
+}
+static inline struct bpf_insn nvc_call(int32_t helper)
+{
+    return nvc_ins(BPF_JMP | BPF_CALL, 0, 0, 0, helper);
+}
+static inline struct bpf_insn nvc_exit(void)
+{
+    return nvc_ins(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+}
 /* dst = the map behind fd: a two-slot 64-bit load the verifier turns into a map pointer */
 static inline void nvc_ld_map_fd(struct bpf_insn out[2], int dst, int fd)
 {
@@ -77,6 +101,10 @@ int nvc_bpf_prog_info(int fd, struct bpf_prog_info *info, struct bpf_insn *insns
  * BPF_F_REPLACE (flags must then hold BPF_F_ALLOW_MULTI). */
 int nvc_bpf_attach_devcg(int cgfd, const char *cgpath, int prog_fd, uint32_t flags, int replace_fd,
                          struct nvc_error *err);
+
+/* BPF_PROG_DETACH of prog_fd from cgfd; -1 with errno set on failure (no err: only used
+ * where a failure is already being reported). */
+int nvc_bpf_detach_devcg(int cgfd, int prog_fd);
 
 int nvc_bpf_pin(int fd, const char *path, struct nvc_error *err);
 

@@ -45,6 +45,9 @@ extern const char *nvc_cgroup_bpffs;
  * if the kernel had refused it: the tests check that earlier replacements are undone. */
 extern int nvc_cgroup_v2_fail_at;
 
+/* When non-zero, BPF_F_REPLACE is not tried, as on kernels before 5.6. */
+extern int nvc_cgroup_v2_no_replace;
+
 /* Remove pinned tail-call maps whose program is gone (its cgroup was removed). Runs at
  * the start of every tail-call replacement; the tests call it to clean up after
  * themselves. Missing BPF file system: nothing to do. */

@@ -31,10 +31,11 @@
  *         whose program is gone (the cgroup was removed). Needs a bpffs mounted.
  *
  * Replacement is atomic per program: BPF_F_ALLOW_MULTI | BPF_F_REPLACE where the runtime
- * attached with ALLOW_MULTI; in the single-program modes attaching with the same flags
- * replaces the one program in one step. All new programs are loaded before the first is
- * attached, and a failed replacement puts the earlier ones back, so the cgroup ends with
- * either all its programs wrapped or all as they were.
+ * attached with ALLOW_MULTI (before Linux 5.6: attach ours, then detach the old one; in
+ * between both run, which allows exactly what the old one did); in the single-program
+ * modes attaching with the same flags swaps the one program in one step. All new programs
+ * are loaded before the first is attached, and a failed replacement puts the earlier
+ * ones back, so the cgroup ends with either all its programs wrapped or all as they were.
  *
  * No program attached: the cgroup allows every device already (as far as its own
  * programs go) and we change nothing; attaching a deny-by-default program there would
@@ -44,6 +45,7 @@
 enum nvc_cgroup_v2_mode nvc_cgroup_v2_mode = NVC_CG2_AUTO;
 const char *nvc_cgroup_bpffs = "/sys/fs/bpf";
 int nvc_cgroup_v2_fail_at = -1;
+int nvc_cgroup_v2_no_replace;
 
 #define MAX_ATTACHED 64      /* the kernel's BPF_CGROUP_MAX_PROGS */
 #define MAX_COPY 100000      /* instructions of an old program we are willing to copy */
@@ -129,7 +131,8 @@ static int copyable(const struct bpf_insn *in, uint32_t n)
             break;
         case BPF_JMP:
         case BPF_JMP32:
-            if (op == BPF_CALL || op == NVC_BPF_JCOND || (op == BPF_EXIT && cls != BPF_JMP))
+            if (op == BPF_CALL || op == NVC_BPF_JCOND || op == 0xf0 /* kernel's tail call */ ||
+                (op == BPF_EXIT && cls != BPF_JMP))
                 return 0;
             break;
         default:
@@ -326,15 +329,30 @@ static int build_one(struct slot *s, const struct nvc_device_rule *rules, size_t
     return -1;
 }
 
+/* Put with_fd where old_fd is attached. */
 static int replace(const struct nvc_cgroup_dir *dir, uint32_t flags, int with_fd, int old_fd, int index,
                    struct nvc_error *err)
 {
     if (index >= 0 && index == nvc_cgroup_v2_fail_at)
         return nvc_error_set(err, NVC_ERR_CGROUP, EIO, "BPF_PROG_ATTACH", dir->path, "test: injected failure");
-    if (flags & BPF_F_ALLOW_MULTI)
-        return nvc_bpf_attach_devcg(dir->fd, dir->path, with_fd, BPF_F_ALLOW_MULTI, old_fd, err);
-    /* one program at most: attaching with the same flags swaps it */
-    return nvc_bpf_attach_devcg(dir->fd, dir->path, with_fd, flags, -1, err);
+    if (!(flags & BPF_F_ALLOW_MULTI)) /* one program at most: attaching with the same flags swaps it */
+        return nvc_bpf_attach_devcg(dir->fd, dir->path, with_fd, flags, -1, err);
+    if (!nvc_cgroup_v2_no_replace) {
+        if (nvc_bpf_attach_devcg(dir->fd, dir->path, with_fd, BPF_F_ALLOW_MULTI, old_fd, err) == 0)
+            return 0;
+        if (err->sys_errno != EINVAL)
+            return -1;
+    }
+    /* No BPF_F_REPLACE (before Linux 5.6): attach next to the old one, then detach it. In
+     * between both run and both must allow, which is exactly what the old one allowed. */
+    if (nvc_bpf_attach_devcg(dir->fd, dir->path, with_fd, BPF_F_ALLOW_MULTI, -1, err) < 0)
+        return -1;
+    if (nvc_bpf_detach_devcg(dir->fd, old_fd) < 0) {
+        nvc_error_sys(err, "BPF_PROG_DETACH", dir->path, "detaching the replaced device program failed");
+        nvc_bpf_detach_devcg(dir->fd, with_fd);
+        return -1;
+    }
+    return 0;
 }
 
 int nvc_cgroup_v2_allow(const struct nvc_cgroup_dir *dir, const struct nvc_device_rule *rules, size_t n,

@@ -48,6 +48,22 @@ static const struct so libs64[] = {
     {"usr/lib/old/libcuda.so.535.104.05", "libcuda.so.1", NULL},         /* stale driver */
 };
 
+/* R/rel as a shared object linked without -soname (fx_build_so always gives one). */
+static int build_so_without_soname(const char *rel)
+{
+    char src[PATH_MAX], out[PATH_MAX];
+    char *argv[] = {(char *)fx_cc(), "-shared", "-fPIC", "-nostdlib", src, "-o", out, NULL};
+
+    if (fx_path(src, sizeof(src), "%s/plain.c", T) < 0 || fx_path(out, sizeof(out), "%s/%s", R, rel) < 0 ||
+        fx_write_str(T, "plain.c", "int nvc_plain_fn(void) { return 2; }\n") < 0)
+        return -1;
+    if (fx_run(argv) != 0) {
+        fprintf(stderr, "# fixture: linking %s failed\n", out);
+        return -1;
+    }
+    return 0;
+}
+
 static int build_tree(void)
 {
     const char *dirs[] = {"/" L, "/" L "/vdpau", "/" L "/tls", "/usr/lib/old", "/lib", "/usr/lib/i386-linux-gnu",
@@ -58,6 +74,10 @@ static int build_tree(void)
         if (fx_build_so(R, libs64[i].path, libs64[i].soname, libs64[i].abi, 0) < 0)
             return -1;
     if (have_m32 && fx_build_so(R, "usr/lib/i386-linux-gnu/libcuda.so." VER, "libcuda.so.1", NULL, 1) < 0)
+        return -1;
+    /* A driver library without DT_SONAME (ldconfig lists it by file name): still
+     * selected, with no soname. */
+    if (build_so_without_soname(L "/libnvidia-nscq.so." VER) < 0)
         return -1;
     /* As on the GPU host: /lib holds links to the same files, so the cache has each
      * library twice. */
@@ -152,20 +172,29 @@ static int setup(void)
 struct want {
     const char *path;
     unsigned caps;
+    const char *soname; /* NULL: none expected (everything but libraries, and libraries without one) */
 };
+
+static int same_soname(const char *a, const char *b)
+{
+    return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
 
 static int check_files(const char *what, const struct nvc_file *got, size_t n, const struct want *want, size_t nwant)
 {
     int bad = n != nwant;
 
     for (size_t i = 0; i < n && i < nwant; i++)
-        bad |= strcmp(got[i].path, want[i].path) != 0 || got[i].caps != want[i].caps;
+        bad |= strcmp(got[i].path, want[i].path) != 0 || got[i].caps != want[i].caps ||
+               !same_soname(got[i].soname, want[i].soname);
     if (bad) {
         fprintf(stderr, "# %s: got %zu, want %zu\n", what, n, nwant);
         for (size_t i = 0; i < n; i++)
-            fprintf(stderr, "#   got  %s (0x%x)\n", got[i].path, got[i].caps);
+            fprintf(stderr, "#   got  %s (0x%x, soname %s)\n", got[i].path, got[i].caps,
+                    got[i].soname ? got[i].soname : "none");
         for (size_t i = 0; i < nwant; i++)
-            fprintf(stderr, "#   want %s (0x%x)\n", want[i].path, want[i].caps);
+            fprintf(stderr, "#   want %s (0x%x, soname %s)\n", want[i].path, want[i].caps,
+                    want[i].soname ? want[i].soname : "none");
         return -1;
     }
     return 0;
@@ -235,17 +264,19 @@ static int test_find_nvml_errors(void)
 static int test_libraries(void)
 {
     static const struct want want64[] = {
-        {"/" L "/libnvidia-ml.so." VER, NVC_CAP_UTILITY},
-        {"/" L "/libcuda.so." VER, NVC_CAP_COMPUTE},
-        {"/" L "/libnvidia-ptxjitcompiler.so." VER, NVC_CAP_COMPUTE},
-        {"/" L "/libnvidia-pkcs11-openssl3.so." VER, NVC_CAP_COMPUTE},
-        {"/" L "/libnvidia-ngx.so." VER, NVC_CAP_NGX},
-        {"/" L "/vdpau/libvdpau_nvidia.so." VER, NVC_CAP_VIDEO},
-        {"/" L "/libnvidia-glcore.so." VER, GFX},
-        {"/" L "/tls/libnvidia-tls.so." VER, GFX},
-        {"/" L "/libGLX_nvidia.so." VER, GFX},
+        {"/" L "/libnvidia-ml.so." VER, NVC_CAP_UTILITY, "libnvidia-ml.so.1"},
+        {"/" L "/libnvidia-nscq.so." VER, NVC_CAP_UTILITY, NULL}, /* linked without a soname */
+        {"/" L "/libcuda.so." VER, NVC_CAP_COMPUTE, "libcuda.so.1"},
+        {"/" L "/libnvidia-ptxjitcompiler.so." VER, NVC_CAP_COMPUTE, "libnvidia-ptxjitcompiler.so.1"},
+        {"/" L "/libnvidia-pkcs11-openssl3.so." VER, NVC_CAP_COMPUTE, "libnvidia-pkcs11-openssl3.so." VER},
+        {"/" L "/libnvidia-ngx.so." VER, NVC_CAP_NGX, "libnvidia-ngx.so.1"},
+        {"/" L "/vdpau/libvdpau_nvidia.so." VER, NVC_CAP_VIDEO, "libvdpau_nvidia.so.1"},
+        {"/" L "/libnvidia-glcore.so." VER, GFX, "libnvidia-glcore.so." VER},
+        {"/" L "/tls/libnvidia-tls.so." VER, GFX, "libnvidia-tls.so." VER},
+        {"/" L "/libGLX_nvidia.so." VER, GFX, "libGLX_nvidia.so.0"},
     };
-    static const struct want want32[] = {{"/usr/lib/i386-linux-gnu/libcuda.so." VER, NVC_CAP_COMPUTE}};
+    static const struct want want32[] = {
+        {"/usr/lib/i386-linux-gnu/libcuda.so." VER, NVC_CAP_COMPUTE, "libcuda.so.1"}};
     struct nvc_error err;
     struct nvc_driver_info *info;
 
@@ -266,16 +297,16 @@ static int test_libraries(void)
 static int test_binaries_and_ipcs(void)
 {
     static const struct want bins[] = {
-        {"/usr/local/nvidia/bin/nvidia-smi", NVC_CAP_UTILITY},
-        {"/usr/bin/nvidia-debugdump", NVC_CAP_UTILITY},
-        {"/usr/bin/nvidia-persistenced", NVC_CAP_UTILITY},
-        {"/opt/mps/nvidia-cuda-mps-control", NVC_CAP_COMPUTE},
+        {"/usr/local/nvidia/bin/nvidia-smi", NVC_CAP_UTILITY, NULL},
+        {"/usr/bin/nvidia-debugdump", NVC_CAP_UTILITY, NULL},
+        {"/usr/bin/nvidia-persistenced", NVC_CAP_UTILITY, NULL},
+        {"/opt/mps/nvidia-cuda-mps-control", NVC_CAP_COMPUTE, NULL},
     };
     static const struct want ipcs_env[] = {
-        {"/run/nvidia-persistenced/socket", NVC_CAP_UTILITY},
-        {"/custom/mps", NVC_CAP_COMPUTE},
+        {"/run/nvidia-persistenced/socket", NVC_CAP_UTILITY, NULL},
+        {"/custom/mps", NVC_CAP_COMPUTE, NULL},
     };
-    static const struct want ipcs_default[] = {{"/run/nvidia-persistenced/socket", NVC_CAP_UTILITY}};
+    static const struct want ipcs_default[] = {{"/run/nvidia-persistenced/socket", NVC_CAP_UTILITY, NULL}};
     struct nvc_error err;
     struct nvc_driver_info *info;
     int r = 0;
@@ -315,12 +346,12 @@ static int firmware_with(const char *param, const struct want *want, size_t nwan
 static int test_firmware(void)
 {
     static const struct want custom[] = {
-        {"/usr/local/nvidia/firmware/nvidia/" VER "/gsp_ga10x.bin", ALLCAPS},
-        {"/usr/local/nvidia/firmware/nvidia/" VER "/gsp_tu10x.bin", ALLCAPS},
-        {"/lib/firmware/nvidia/" VER "/gsp_ga10x.bin", ALLCAPS},
+        {"/usr/local/nvidia/firmware/nvidia/" VER "/gsp_ga10x.bin", ALLCAPS, NULL},
+        {"/usr/local/nvidia/firmware/nvidia/" VER "/gsp_tu10x.bin", ALLCAPS, NULL},
+        {"/lib/firmware/nvidia/" VER "/gsp_ga10x.bin", ALLCAPS, NULL},
     };
-    static const struct want dflt[] = {{"/lib/firmware/nvidia/" VER "/gsp_ga10x.bin", ALLCAPS}};
-    static const struct want via_link[] = {{"/fwlink/nvidia/" VER "/gsp_ga10x.bin", ALLCAPS}};
+    static const struct want dflt[] = {{"/lib/firmware/nvidia/" VER "/gsp_ga10x.bin", ALLCAPS, NULL}};
+    static const struct want via_link[] = {{"/fwlink/nvidia/" VER "/gsp_ga10x.bin", ALLCAPS, NULL}};
     int r = 0;
 
     if (!have_tools)

@@ -395,11 +395,433 @@ static int test_fuzz(void)
     return 0;
 }
 
+/* ---- DT_SONAME ------------------------------------------------------------------------ */
+
+static int read_soname_mem(const void *data, size_t len, char *out, size_t outsz, struct nvc_error *err)
+{
+    int fd = memfd_with(data, len);
+    int r;
+
+    if (fd < 0)
+        return -2;
+    r = nvc_elf_read_soname(fd, "mem", out, outsz, err);
+    close(fd);
+    return r;
+}
+
+static int read_soname_file(const char *path, char *out, size_t outsz, struct nvc_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int r;
+
+    if (fd < 0)
+        return -2;
+    r = nvc_elf_read_soname(fd, path, out, outsz, err);
+    close(fd);
+    return r;
+}
+
+/* dir/rel as a shared object linked without -soname (fx_build_so always gives one). */
+static int build_so_without_soname(const char *dir, const char *rel, int m32)
+{
+    char src[PATH_MAX], out[PATH_MAX];
+    char *argv64[] = {(char *)fx_cc(), "-shared", "-fPIC", "-nostdlib", src, "-o", out, NULL};
+    char *argv32[] = {(char *)fx_cc(), "-m32", "-shared", "-fPIC", "-nostdlib", src, "-o", out, NULL};
+
+    if (fx_path(src, sizeof(src), "%s/plain.c", dir) < 0 || fx_path(out, sizeof(out), "%s/%s", dir, rel) < 0 ||
+        fx_write_str(dir, "plain.c", "int nvc_plain_fn(void) { return 2; }\n") < 0)
+        return -1;
+    return fx_run(m32 ? argv32 : argv64) == 0 ? 0 : -1;
+}
+
+static int expect_soname(const char *rel, const char *want)
+{
+    char p[PATH_MAX], out[256];
+    struct nvc_error err;
+    int r;
+
+    CHECK(fx_path(p, sizeof(p), "%s/%s", T, rel) == 0);
+    r = read_soname_file(p, out, sizeof(out), &err);
+    if (want == NULL) {
+        CHECK(r == 0);
+        CHECK(out[0] == '\0');
+        return 0;
+    }
+    if (r != 1)
+        fprintf(stderr, "# %s: r=%d (%s)\n", rel, r, r < 0 ? err.msg : "");
+    CHECK(r == 1);
+    CHECK_STR(out, want);
+    /* exactly fitting, and one byte short */
+    CHECK(read_soname_file(p, out, strlen(want) + 1, &err) == 1);
+    CHECK_STR(out, want);
+    CHECK(read_soname_file(p, out, strlen(want), &err) == -1);
+    CHECK(err.code == NVC_ERR_INVALID_ARGUMENT && err.sys_errno == ENAMETOOLONG);
+    CHECK(out[0] == '\0');
+    return 0;
+}
+
+static int test_soname_compiled(void)
+{
+    char p[PATH_MAX], out[256];
+    struct nvc_error err;
+
+    if (fx_cc() == NULL)
+        return TEST_SKIP;
+    CHECK(fx_build_so(T, "libcuda.so.580.159.04", "libcuda.so.1", NULL, 0) == 0);
+    CHECK(fx_build_so(T, "tls-so.so", "libnvidia-tls.so.580.159.04", "2.3.99", 0) == 0);
+    CHECK(build_so_without_soname(T, "plain.so", 0) == 0);
+    CHECK(expect_soname("libcuda.so.580.159.04", "libcuda.so.1") == 0);
+    CHECK(expect_soname("tls-so.so", "libnvidia-tls.so.580.159.04") == 0);
+    CHECK(expect_soname("plain.so", NULL) == 0);
+    if (fx_can_m32()) {
+        CHECK(fx_build_so(T, "libcuda32.so", "libcuda.so.1", NULL, 1) == 0);
+        CHECK(fx_build_so(T, "tls32-so.so", "libnvidia-tls.so.580.159.04", "2.3.99", 1) == 0);
+        CHECK(build_so_without_soname(T, "plain32.so", 1) == 0);
+        CHECK(expect_soname("libcuda32.so", "libcuda.so.1") == 0);
+        CHECK(expect_soname("tls32-so.so", "libnvidia-tls.so.580.159.04") == 0);
+        CHECK(expect_soname("plain32.so", NULL) == 0);
+    } else {
+        fprintf(stderr, "# no -m32 here: 32-bit sonames only from hand-built files\n");
+    }
+    /* an executable has a dynamic section but no soname (or, static, no dynamic segment) */
+    CHECK(read_soname_file("/proc/self/exe", out, sizeof(out), &err) == 0);
+    /* not a regular file; no room */
+    CHECK(read_soname_file(T, out, sizeof(out), &err) == -1);
+    CHECK(err.code == NVC_ERR_INVALID_ARGUMENT && err.sys_errno == ENOEXEC);
+    CHECK(fx_path(p, sizeof(p), "%s/plain.so", T) == 0);
+    CHECK(read_soname_file(p, out, 0, &err) == -1);
+    return 0;
+}
+
+/* A hand-built shared object: two PT_LOADs, the second mapped at a virtual address
+ * unlike its file offset, holding the string table and the dynamic array. */
+#define DYN_BASE 0x400000u
+#define DYN_SONAME "libhand.so.7"
+
+struct dyn_layout {
+    size_t len;
+    size_t phoff, strtab, dynamic; /* file offsets */
+    size_t ndyn;                   /* entries, DT_NULL included */
+};
+
+static size_t dyn_entry(unsigned char *p, int is64, int64_t tag, uint64_t val)
+{
+    if (is64) {
+        Elf64_Dyn d = {.d_tag = tag, .d_un.d_val = val};
+        memcpy(p, &d, sizeof(d));
+        return sizeof(d);
+    } else {
+        Elf32_Dyn d = {.d_tag = (Elf32_Sword)tag, .d_un.d_val = (Elf32_Word)val};
+        memcpy(p, &d, sizeof(d));
+        return sizeof(d);
+    }
+}
+
+static void put_phdr(unsigned char *buf, int is64, size_t at, uint32_t type, uint64_t off, uint64_t vaddr,
+                     uint64_t filesz)
+{
+    if (is64) {
+        Elf64_Phdr ph = {.p_type = type, .p_offset = off, .p_vaddr = vaddr, .p_paddr = vaddr, .p_filesz = filesz,
+                         .p_memsz = filesz, .p_align = 8};
+        memcpy(buf + at, &ph, sizeof(ph));
+    } else {
+        Elf32_Phdr ph = {.p_type = type, .p_offset = (uint32_t)off, .p_vaddr = (uint32_t)vaddr,
+                         .p_paddr = (uint32_t)vaddr, .p_filesz = (uint32_t)filesz, .p_memsz = (uint32_t)filesz,
+                         .p_align = 8};
+        memcpy(buf + at, &ph, sizeof(ph));
+    }
+}
+
+/* ELF with PT_LOAD (headers), PT_LOAD (strings + dynamic), PT_DYNAMIC. The string
+ * table is "\0libother.so\0" DYN_SONAME "\0"; DT_SONAME points at DYN_SONAME. */
+static struct dyn_layout sample_dyn(unsigned char *buf, int is64)
+{
+    static const char strs[] = "\0libother.so\0" DYN_SONAME;
+    size_t ehsz = is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr);
+    size_t phsz = is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
+    struct dyn_layout l;
+    size_t off, seg2;
+
+    /* the ELF header through make_elf, then our own program headers */
+    make_elf(buf, is64, NULL, 0);
+    if (is64) {
+        ((Elf64_Ehdr *)buf)->e_phnum = 3;
+        ((Elf64_Ehdr *)buf)->e_phentsize = (uint16_t)phsz;
+    } else {
+        ((Elf32_Ehdr *)buf)->e_phnum = 3;
+        ((Elf32_Ehdr *)buf)->e_phentsize = (uint16_t)phsz;
+    }
+    l.phoff = ehsz;
+    seg2 = align_to(ehsz + 3 * phsz, 16);
+    memset(buf + ehsz, 0, seg2 - ehsz);
+    l.strtab = seg2;
+    memcpy(buf + l.strtab, strs, sizeof(strs)); /* sizeof includes the final NUL */
+    l.dynamic = align_to(l.strtab + sizeof(strs), 8);
+    memset(buf + l.strtab + sizeof(strs), 0, l.dynamic - l.strtab - sizeof(strs));
+    off = l.dynamic;
+    off += dyn_entry(buf + off, is64, DT_NEEDED, 1);
+    off += dyn_entry(buf + off, is64, DT_STRTAB, DYN_BASE + l.strtab);
+    off += dyn_entry(buf + off, is64, DT_STRSZ, sizeof(strs));
+    off += dyn_entry(buf + off, is64, DT_SONAME, 13);
+    off += dyn_entry(buf + off, is64, DT_NULL, 0);
+    l.ndyn = 5;
+    l.len = off;
+    put_phdr(buf, is64, l.phoff, PT_LOAD, 0, 0, seg2);
+    put_phdr(buf, is64, l.phoff + phsz, PT_LOAD, seg2, DYN_BASE + seg2, l.len - seg2);
+    put_phdr(buf, is64, l.phoff + 2 * phsz, PT_DYNAMIC, l.dynamic, DYN_BASE + l.dynamic, l.len - l.dynamic);
+    return l;
+}
+
+static size_t dyn_size(int is64)
+{
+    return is64 ? sizeof(Elf64_Dyn) : sizeof(Elf32_Dyn);
+}
+
+static size_t ph_size(int is64)
+{
+    return is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
+}
+
+/* Rewrite dynamic entry i. */
+static void set_dyn(unsigned char *buf, int is64, const struct dyn_layout *l, size_t i, int64_t tag, uint64_t val)
+{
+    dyn_entry(buf + l->dynamic + i * dyn_size(is64), is64, tag, val);
+}
+
+static int soname_r(const unsigned char *buf, size_t len, const char *what, int want_r, const char *want)
+{
+    char out[64];
+    struct nvc_error err;
+    int r = read_soname_mem(buf, len, out, sizeof(out), &err);
+
+    if (r != want_r) {
+        fprintf(stderr, "# %s: expected %d, got %d (%s)\n", what, want_r, r, r == -1 ? err.msg : out);
+        return -1;
+    }
+    if (r == 1)
+        CHECK_STR(out, want);
+    else
+        CHECK(out[0] == '\0');
+    if (r == -1) {
+        CHECK(err.code == NVC_ERR_INVALID_ARGUMENT && err.sys_errno == ENOEXEC);
+        CHECK(strstr(err.msg, "mem") != NULL);
+    }
+    return 0;
+}
+
+static int soname_cases(int is64)
+{
+    static unsigned char buf[4096];
+    const size_t phsz = ph_size(is64);
+    struct dyn_layout l;
+
+    l = sample_dyn(buf, is64);
+    CHECK(soname_r(buf, l.len, "sample", 1, DYN_SONAME) == 0);
+    /* DT_SONAME pointing at the other string; the last DT_SONAME counts */
+    set_dyn(buf, is64, &l, 0, DT_SONAME, 1);
+    CHECK(soname_r(buf, l.len, "last soname wins", 1, DYN_SONAME) == 0);
+    set_dyn(buf, is64, &l, 3, DT_SONAME, 1);
+    CHECK(soname_r(buf, l.len, "other string", 1, "libother.so") == 0);
+    /* without DT_STRSZ the segment bounds the string */
+    l = sample_dyn(buf, is64);
+    set_dyn(buf, is64, &l, 2, DT_DEBUG, 0);
+    CHECK(soname_r(buf, l.len, "no strsz", 1, DYN_SONAME) == 0);
+    /* empty soname (offset 0): returned as stored, callers judge */
+    l = sample_dyn(buf, is64);
+    set_dyn(buf, is64, &l, 3, DT_SONAME, 0);
+    CHECK(soname_r(buf, l.len, "empty", 1, "") == 0);
+
+    /* no soname: none, DT_NULL before it, no PT_DYNAMIC, empty PT_DYNAMIC */
+    l = sample_dyn(buf, is64);
+    set_dyn(buf, is64, &l, 3, DT_NEEDED, 1);
+    CHECK(soname_r(buf, l.len, "no DT_SONAME", 0, NULL) == 0);
+    l = sample_dyn(buf, is64);
+    set_dyn(buf, is64, &l, 2, DT_NULL, 0);
+    CHECK(soname_r(buf, l.len, "DT_NULL first", 0, NULL) == 0);
+    l = sample_dyn(buf, is64);
+    put_phdr(buf, is64, l.phoff + 2 * phsz, PT_NOTE, 0, 0, 0);
+    CHECK(soname_r(buf, l.len, "no PT_DYNAMIC", 0, NULL) == 0);
+    l = sample_dyn(buf, is64);
+    put_phdr(buf, is64, l.phoff + 2 * phsz, PT_DYNAMIC, l.dynamic, 0, 0);
+    CHECK(soname_r(buf, l.len, "empty PT_DYNAMIC", 0, NULL) == 0);
+    /* a dynamic segment cut inside its DT_SONAME entry */
+    l = sample_dyn(buf, is64);
+    put_phdr(buf, is64, l.phoff + 2 * phsz, PT_DYNAMIC, l.dynamic, 0, 4 * dyn_size(is64) - 1);
+    CHECK(soname_r(buf, l.len, "partial entry", 0, NULL) == 0);
+    l = sample_dyn(buf, is64);
+    CHECK(soname_r(buf, l.phoff + 2 * phsz, "truncated before PT_DYNAMIC", -1, NULL) == 0);
+    CHECK(soname_r(buf, make_elf(buf, is64, NULL, 0), "no program headers", 0, NULL) == 0);
+
+    /* malformed */
+    l = sample_dyn(buf, is64);
+    put_phdr(buf, is64, l.phoff, PT_DYNAMIC, l.dynamic, 0, l.len - l.dynamic);
+    CHECK(soname_r(buf, l.len, "two PT_DYNAMIC", -1, NULL) == 0);
+    l = sample_dyn(buf, is64);
+    put_phdr(buf, is64, l.phoff + 2 * phsz, PT_DYNAMIC, l.dynamic, 0, l.len - l.dynamic + 1);
+    CHECK(soname_r(buf, l.len, "dynamic past the end", -1, NULL) == 0);
+    l = sample_dyn(buf, is64);
+    put_phdr(buf, is64, l.phoff + 2 * phsz, PT_DYNAMIC, is64 ? UINT64_MAX - 8 : UINT32_MAX - 8, 0, 64);
+    CHECK(soname_r(buf, l.len, "dynamic offset overflow", -1, NULL) == 0);
+    l = sample_dyn(buf, is64);
+    set_dyn(buf, is64, &l, 1, DT_DEBUG, 0);
+    CHECK(soname_r(buf, l.len, "no DT_STRTAB", -1, NULL) == 0);
+    l = sample_dyn(buf, is64);
+    set_dyn(buf, is64, &l, 1, DT_STRTAB, l.strtab); /* the file offset, not the address */
+    CHECK(soname_r(buf, l.len, "strtab given as a file offset", -1, NULL) == 0);
+    set_dyn(buf, is64, &l, 1, DT_STRTAB, DYN_BASE - 1);
+    CHECK(soname_r(buf, l.len, "strtab unmapped", -1, NULL) == 0);
+    set_dyn(buf, is64, &l, 1, DT_STRTAB, DYN_BASE + l.len);
+    CHECK(soname_r(buf, l.len, "strtab after the segment", -1, NULL) == 0);
+    set_dyn(buf, is64, &l, 1, DT_STRTAB, is64 ? UINT64_MAX : UINT32_MAX);
+    CHECK(soname_r(buf, l.len, "strtab at the top", -1, NULL) == 0);
+    l = sample_dyn(buf, is64);
+    set_dyn(buf, is64, &l, 3, DT_SONAME, 64);
+    CHECK(soname_r(buf, l.len, "soname past strsz", -1, NULL) == 0);
+    set_dyn(buf, is64, &l, 2, DT_DEBUG, 0);
+    set_dyn(buf, is64, &l, 3, DT_SONAME, l.len);
+    CHECK(soname_r(buf, l.len, "soname past the segment", -1, NULL) == 0);
+    set_dyn(buf, is64, &l, 3, DT_SONAME, is64 ? UINT64_MAX : UINT32_MAX);
+    CHECK(soname_r(buf, l.len, "soname offset overflow", -1, NULL) == 0);
+    l = sample_dyn(buf, is64);
+    set_dyn(buf, is64, &l, 2, DT_STRSZ, 13 + sizeof(DYN_SONAME) - 1); /* cuts the final NUL */
+    CHECK(soname_r(buf, l.len, "strsz cuts the string", -1, NULL) == 0);
+    set_dyn(buf, is64, &l, 2, DT_STRSZ, 13 + sizeof(DYN_SONAME));
+    CHECK(soname_r(buf, l.len, "strsz exact", 1, DYN_SONAME) == 0);
+    set_dyn(buf, is64, &l, 2, DT_STRSZ, is64 ? UINT64_MAX : UINT32_MAX);
+    CHECK(soname_r(buf, l.len, "strsz huge", 1, DYN_SONAME) == 0);
+    /* the segment ends inside the string though the file goes on (NUL included) */
+    l = sample_dyn(buf, is64);
+    set_dyn(buf, is64, &l, 2, DT_DEBUG, 0);
+    put_phdr(buf, is64, l.phoff + phsz, PT_LOAD, l.strtab, DYN_BASE + l.strtab, 13 + 4);
+    CHECK(soname_r(buf, l.len, "segment cuts the string", -1, NULL) == 0);
+    /* the loaded segment itself reaching past the file */
+    l = sample_dyn(buf, is64);
+    put_phdr(buf, is64, l.phoff + phsz, PT_LOAD, l.strtab, DYN_BASE + l.strtab, l.len);
+    CHECK(soname_r(buf, l.len, "load past the end", -1, NULL) == 0);
+    /* a string table whose segment ends before any NUL */
+    l = sample_dyn(buf, is64);
+    memset(buf + l.strtab + 13, 'x', sizeof(DYN_SONAME));
+    set_dyn(buf, is64, &l, 2, DT_DEBUG, 0);
+    put_phdr(buf, is64, l.phoff + phsz, PT_LOAD, l.strtab, DYN_BASE + l.strtab, 13 + sizeof(DYN_SONAME));
+    CHECK(soname_r(buf, l.len, "unterminated", -1, NULL) == 0);
+    return 0;
+}
+
+static int test_soname_handbuilt(void)
+{
+    CHECK(soname_cases(1) == 0);
+    CHECK(soname_cases(0) == 0);
+    return 0;
+}
+
+/* Every prefix gives -1 or the right soname (a cut file never has "no soname"). */
+static int check_soname_prefixes(const unsigned char *data, size_t len, size_t step, const char *want)
+{
+    char out[256];
+    struct nvc_error err;
+    int fd = memfd_create("prefix", MFD_CLOEXEC);
+
+    CHECK(fd >= 0);
+    CHECK(write(fd, data, len) == (ssize_t)len);
+    for (size_t l = len + 1; l-- > 0;) {
+        int r;
+        if (l % step != 0 && l + 64 < len && l > 1024)
+            continue;
+        CHECK(ftruncate(fd, (off_t)l) == 0);
+        r = nvc_elf_read_soname(fd, "prefix", out, sizeof(out), &err);
+        if ((l == len && r != 1) || !(r == -1 || (r == 1 && strcmp(out, want) == 0))) {
+            fprintf(stderr, "# soname prefix %zu of %zu: r=%d\n", l, len, r);
+            close(fd);
+            return -1;
+        }
+    }
+    close(fd);
+    return 0;
+}
+
+static int test_soname_truncations(void)
+{
+    static unsigned char buf[4096];
+    char p[PATH_MAX], *data;
+    struct dyn_layout l;
+    size_t len;
+    int r = 0;
+
+    l = sample_dyn(buf, 1);
+    CHECK(check_soname_prefixes(buf, l.len, 1, DYN_SONAME) == 0);
+    l = sample_dyn(buf, 0);
+    CHECK(check_soname_prefixes(buf, l.len, 1, DYN_SONAME) == 0);
+    if (fx_cc() == NULL)
+        return 0;
+    CHECK(fx_build_so(T, "trunc-soname.so", "libcuda.so.1", NULL, 0) == 0);
+    CHECK(fx_path(p, sizeof(p), "%s/trunc-soname.so", T) == 0);
+    CHECK(fx_read_file(p, &data, &len) == 0);
+    r = check_soname_prefixes((unsigned char *)data, len, 7, "libcuda.so.1");
+    free(data);
+    if (r == 0 && fx_can_m32()) {
+        CHECK(fx_build_so(T, "trunc-soname32.so", "libcuda.so.1", NULL, 1) == 0);
+        CHECK(fx_path(p, sizeof(p), "%s/trunc-soname32.so", T) == 0);
+        CHECK(fx_read_file(p, &data, &len) == 0);
+        r = check_soname_prefixes((unsigned char *)data, len, 7, "libcuda.so.1");
+        free(data);
+    }
+    return r;
+}
+
+static int fuzz_soname(int is64, size_t outsz)
+{
+    static unsigned char base[4096], m[4096];
+    char out[64];
+    struct nvc_error err;
+    struct dyn_layout l = sample_dyn(base, is64);
+    int found = 0, fd = memfd_create("fuzz", MFD_CLOEXEC);
+
+    CHECK(fd >= 0);
+    CHECK(outsz <= sizeof(out));
+    for (int iter = 0; iter < 20000; iter++) {
+        int flips = 1 + (int)(next_rand() % 4), r;
+        size_t len = l.len;
+        memcpy(m, base, len);
+        for (int f = 0; f < flips; f++) {
+            size_t at = next_rand() % len;
+            if (next_rand() % 3 == 0 && at + 4 <= len) {
+                uint32_t v = next_rand() % 2 ? next_rand() : next_rand() % 256;
+                memcpy(m + at, &v, 4);
+            } else {
+                m[at] = (unsigned char)next_rand();
+            }
+        }
+        if (next_rand() % 8 == 0)
+            len = next_rand() % (len + 1);
+        CHECK(ftruncate(fd, 0) == 0);
+        CHECK(pwrite(fd, m, len, 0) == (ssize_t)len);
+        memset(out, 0x55, sizeof(out));
+        r = nvc_elf_read_soname(fd, "fuzz", out, outsz, &err);
+        CHECK(r >= -1 && r <= 1);
+        CHECK(memchr(out, '\0', outsz) != NULL);
+        if (r == 1 && strcmp(out, DYN_SONAME) == 0)
+            found++;
+    }
+    close(fd);
+    fprintf(stderr, "# soname fuzz (%d-bit, %zu-byte buffer): soname still read in %d of 20000 mutants\n",
+            is64 ? 64 : 32, outsz, found);
+    return 0;
+}
+
+static int test_soname_fuzz(void)
+{
+    CHECK(fuzz_soname(1, 64) == 0);
+    CHECK(fuzz_soname(0, 64) == 0);
+    CHECK(fuzz_soname(1, 8) == 0);
+    return 0;
+}
+
 int main(void)
 {
     static const struct test_case tests[] = {
         TEST(test_compiled_objects), TEST(test_own_executable), TEST(test_handbuilt),
-        TEST(test_rejections), TEST(test_truncations), TEST(test_fuzz),
+        TEST(test_rejections), TEST(test_truncations), TEST(test_fuzz), TEST(test_soname_compiled),
+        TEST(test_soname_handbuilt), TEST(test_soname_truncations), TEST(test_soname_fuzz),
     };
     int r;
 

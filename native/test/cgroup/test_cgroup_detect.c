@@ -131,7 +131,8 @@ static int test_mountinfo_escapes(void)
     struct nvc_error err;
     /* the mount point "/nonexistent dir" is written with \040 in mountinfo */
     CHECK(allow_with("0::/kube/x\n",
-                     "7 1 0:38 /kube /nonexistent\\040dir rw,relatime shared:3 - cgroup2 cgroup2 rw,nsdelegate\n", &err) == -1);
+                     "7 1 0:38 /kube /nonexistent\\040dir rw,relatime shared:3 - cgroup2 cgroup2 rw,nsdelegate\n",
+                     &err) == -1);
     CHECK(err.code == NVC_ERR_SYSTEM && err.sys_errno == ENOENT);
     CHECK_STR(err.path, "/nonexistent dir");
     return 0;

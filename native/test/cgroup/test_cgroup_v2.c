@@ -248,7 +248,7 @@ out:
 
 /* Two runtime programs (ALLOW_MULTI: both must agree). A failure replacing the second
  * puts the first back; without it both are wrapped and our device passes both. */
-static int run_two_programs(enum nvc_cgroup_v2_mode mode)
+static int run_two_programs(enum nvc_cgroup_v2_mode mode, int no_replace)
 {
     static const struct cgt_dev a[] = {{1, 3}, {1, 5}}, c[] = {{1, 3}, {1, 7}};
     const struct cgt_dev *d[] = {a, c};
@@ -260,6 +260,7 @@ static int run_two_programs(enum nvc_cgroup_v2_mode mode)
     int r = -1, pins = count_pins();
 
     nvc_cgroup_v2_mode = mode;
+    nvc_cgroup_v2_no_replace = no_replace;
     if (box_open(&b, 2, d, n, BPF_F_ALLOW_MULTI, 0) < 0 || check_untouched(&b) < 0)
         goto out;
     nvc_cgroup_v2_fail_at = 1;
@@ -268,7 +269,9 @@ static int run_two_programs(enum nvc_cgroup_v2_mode mode)
         goto out;
     }
     nvc_cgroup_v2_fail_at = -1;
-    if (cgt_query(b.cg, ids, 8, NULL) != 2 || ids[0] != b.ids[0] || ids[1] != b.ids[1]) {
+    /* the same two (in either order: without BPF_F_REPLACE a program put back goes last) */
+    if (cgt_query(b.cg, ids, 8, NULL) != 2 || !((ids[0] == b.ids[0] && ids[1] == b.ids[1]) ||
+                                                 (ids[0] == b.ids[1] && ids[1] == b.ids[0]))) {
         fprintf(stderr, "# programs after the failed attempt: %u %u, were %u %u\n", ids[0], ids[1], b.ids[0],
                 b.ids[1]);
         goto out;
@@ -280,18 +283,25 @@ static int run_two_programs(enum nvc_cgroup_v2_mode mode)
         cgt_probe_open(&b.probe, nodes.null_, O_RDWR) != 0 || cgt_probe_open(&b.probe, nodes.zero, O_RDWR) != EPERM ||
         cgt_probe_open(&b.probe, nodes.full, O_RDWR) != EPERM)
         goto out;
-    if (cgt_query(b.cg, ids, 8, NULL) != 2 || ids[0] == b.ids[0] || ids[1] == b.ids[1])
+    if (cgt_query(b.cg, ids, 8, NULL) != 2)
         goto out;
+    for (int i = 0; i < 2; i++)
+        if (ids[i] == b.ids[0] || ids[i] == b.ids[1])
+            goto out; /* both must be ours now */
     r = 0;
 out:
     nvc_cgroup_v2_fail_at = -1;
+    nvc_cgroup_v2_no_replace = 0;
     nvc_cgroup_v2_mode = NVC_CG2_AUTO;
     box_close(&b);
     return r == 0 ? sweep_until(pins) : r;
 }
 
-static int test_v2_two_programs_copy(void) { return run_two_programs(NVC_CG2_COPY_ONLY); }
-static int test_v2_two_programs_tail(void) { return run_two_programs(NVC_CG2_TAIL_ONLY); }
+static int test_v2_two_programs_copy(void) { return run_two_programs(NVC_CG2_COPY_ONLY, 0); }
+static int test_v2_two_programs_tail(void) { return run_two_programs(NVC_CG2_TAIL_ONLY, 0); }
+/* as on kernels before 5.6: attach ours, then detach the old one */
+static int test_v2_two_programs_no_replace(void) { return run_two_programs(NVC_CG2_COPY_ONLY, 1); }
+static int test_v2_two_programs_tail_no_replace(void) { return run_two_programs(NVC_CG2_TAIL_ONLY, 1); }
 
 /* Nothing attached: every device is allowed already; attaching anything would deny. */
 static int test_v2_no_program(void)
@@ -392,10 +402,21 @@ static int setup_bpffs(void)
 int main(void)
 {
     static const struct test_case tests[] = {
-        TEST(test_v2_copy_multi),        TEST(test_v2_copy_single),       TEST(test_v2_copy_override),
-        TEST(test_v2_tail_call),         TEST(test_v2_tail_call_single),  TEST(test_v2_tail_chain_twice),
-        TEST(test_v2_pin_is_load_bearing), TEST(test_v2_no_bpffs),          TEST(test_v2_two_programs_copy), TEST(test_v2_two_programs_tail),
-        TEST(test_v2_no_program),        TEST(test_v2_public_api),        TEST(test_v2_rootless_error),
+        TEST(test_v2_copy_multi),
+        TEST(test_v2_copy_single),
+        TEST(test_v2_copy_override),
+        TEST(test_v2_tail_call),
+        TEST(test_v2_tail_call_single),
+        TEST(test_v2_tail_chain_twice),
+        TEST(test_v2_pin_is_load_bearing),
+        TEST(test_v2_no_bpffs),
+        TEST(test_v2_two_programs_copy),
+        TEST(test_v2_two_programs_tail),
+        TEST(test_v2_two_programs_no_replace),
+        TEST(test_v2_two_programs_tail_no_replace),
+        TEST(test_v2_no_program),
+        TEST(test_v2_public_api),
+        TEST(test_v2_rootless_error),
     };
     char v1[4096];
     int rc;

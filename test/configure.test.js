@@ -1,0 +1,195 @@
+'use strict';
+// Container setup against real mount namespaces on simulated hosts: what ends up mounted (read
+// back from the container's mountinfo), what the host sees (nothing), and all-or-nothing failure.
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { init, NvcError } = require('../dist/index.js');
+const { createSimulatedHost } = require('../dist/testing/index.js');
+const { makeRootfs, startContainer, mountinfo, mountsUnder, snapshot, ldcacheEntries } = require('./support/container');
+
+const LIBDIR = '/usr/lib/x86_64-linux-gnu';
+
+describe('configure (mount namespaces, simulated host)', function () {
+  let host;
+  let ctx;
+  let driver;
+  before(async function () {
+    if (process.getuid() !== 0) this.skip();
+    host = await createSimulatedHost();
+    ctx = await init(host.options);
+    driver = await ctx.driverInfo();
+  });
+  after(async () => {
+    if (ctx) await ctx.shutdown();
+    if (host) await host.cleanup();
+  });
+
+  let rootfs;
+  let cnt;
+  beforeEach(async () => {
+    rootfs = makeRootfs();
+    cnt = await startContainer();
+  });
+  afterEach(async () => {
+    await cnt.stop();
+    fs.rmSync(rootfs, { recursive: true, force: true });
+  });
+
+  const libsOf = (caps) =>
+    driver.libraries
+      .filter((l) => l.capabilities.some((c) => caps.includes(c)) || (caps.includes('video') && l.capabilities.includes('compute')))
+      .map((l) => `${LIBDIR}/${path.basename(l.path)}`);
+
+  it('compute+utility with GPU 0: exactly the expected mounts and flags, nothing on the host', async () => {
+    const hostBefore = mountinfo('self').length;
+    const c = await ctx.container({ pid: cnt.pid, rootfs });
+    assert.equal(c.layout.libsDir, LIBDIR);
+    const result = await ctx.configure(c, { devices: '0', capabilities: ['compute', 'utility'] });
+    assert.equal(result.applied, true);
+
+    const mounts = mountsUnder(cnt.pid, rootfs);
+    const expected = new Set([
+      '/proc/driver/nvidia',
+      '/proc/driver/nvidia/gpus/0000:00:06.0',
+      ...libsOf(['compute', 'utility']),
+      '/usr/bin/nvidia-smi', '/usr/bin/nvidia-debugdump', '/usr/bin/nvidia-persistenced', '/usr/bin/nv-fabricmanager',
+      '/usr/bin/nvidia-cuda-mps-control', '/usr/bin/nvidia-cuda-mps-server',
+      '/lib/firmware/nvidia/580.159.04/gsp_ga10x.bin', '/lib/firmware/nvidia/580.159.04/gsp_tu10x.bin',
+      '/run/nvidia-persistenced/socket', '/run/nvidia-fabricmanager/socket', '/tmp/nvidia-mps',
+      '/dev/nvidiactl', '/dev/nvidia-uvm', '/dev/nvidia-uvm-tools', '/dev/nvidia0',
+    ]);
+    assert.deepEqual([...mounts.keys()].sort(), [...expected].sort());
+    const has = (p, ...opts) => opts.forEach((o) => assert.ok(mounts.get(p).options.includes(o), `${p} has ${o}: ${mounts.get(p).options}`));
+    for (const lib of libsOf(['compute', 'utility'])) has(lib, 'ro', 'nosuid', 'nodev');
+    has('/usr/bin/nvidia-smi', 'ro', 'nosuid', 'nodev');
+    has('/dev/nvidia0', 'ro', 'nosuid', 'noexec');
+    assert.ok(!mounts.get('/dev/nvidia0').options.includes('nodev'));
+    has('/proc/driver/nvidia', 'ro', 'nosuid', 'nodev', 'noexec');
+    assert.equal(mounts.get('/proc/driver/nvidia').fstype, 'tmpfs');
+    has('/run/nvidia-persistenced/socket', 'nosuid', 'nodev', 'noexec');
+
+    // Nothing leaked into the host's namespace, and the rootfs shows only placeholders there.
+    assert.equal(mountinfo('self').length, hostBefore);
+    assert.equal(mountsUnder('self', rootfs).size, 0);
+
+    const inside = (p) => path.join('/proc', String(cnt.pid), 'root', rootfs, p);
+    assert.match(fs.readFileSync(inside('/proc/driver/nvidia/params'), 'utf8'), /^ModifyDeviceFiles: 0$/m);
+    assert.doesNotMatch(fs.readFileSync(inside('/proc/driver/nvidia/params'), 'utf8'), /ModifyDeviceFiles: 1/);
+    const st = fs.statSync(inside('/dev/nvidia0'));
+    assert.ok(st.isCharacterDevice());
+    assert.equal(st.rdev, (195 << 8) | 0);
+    assert.ok(!fs.existsSync(inside('/dev/nvidia1')));
+
+    // SONAME links resolve before ldconfig; after it the container's cache resolves them too.
+    assert.equal(fs.readlinkSync(inside(`${LIBDIR}/libcuda.so.1`)), 'libcuda.so.580.159.04');
+    assert.equal(fs.readlinkSync(inside(`${LIBDIR}/libcuda.so`)), 'libcuda.so.1');
+    assert.equal(result.ldconfig && result.ldconfig.ran, true, JSON.stringify(result.ldconfig));
+    const cache = ldcacheEntries(path.join(rootfs, 'etc/ld.so.cache'));
+    assert.equal(cache.get('libcuda.so.1'), `${LIBDIR}/libcuda.so.1`);
+    assert.equal(cache.get('libnvidia-ml.so.1'), `${LIBDIR}/libnvidia-ml.so.1`);
+    assert.equal(fs.realpathSync(inside(`${LIBDIR}/libnvidia-ml.so.1`)), inside(`${LIBDIR}/libnvidia-ml.so.580.159.04`));
+  });
+
+  const cases = [
+    { title: 'no capabilities: procfs and nvidiactl only', request: {}, mounts: ['/proc/driver/nvidia', '/dev/nvidiactl'] },
+    {
+      title: 'utility: utility libraries and binaries, sockets, no uvm',
+      request: { capabilities: ['utility'] },
+      has: ['/usr/bin/nvidia-smi', `${LIBDIR}/libnvidia-ml.so.580.159.04`, '/run/nvidia-persistenced/socket'],
+      lacks: ['/dev/nvidia-uvm', `${LIBDIR}/libcuda.so.580.159.04`, '/usr/bin/nvidia-cuda-mps-control', '/tmp/nvidia-mps'],
+    },
+    {
+      title: 'video: video and compute libraries, uvm, no compute binaries',
+      request: { capabilities: ['video'] },
+      has: [`${LIBDIR}/libnvcuvid.so.580.159.04`, `${LIBDIR}/libcuda.so.580.159.04`, '/dev/nvidia-uvm'],
+      lacks: ['/usr/bin/nvidia-cuda-mps-control', '/usr/bin/nvidia-smi'],
+    },
+    {
+      title: 'graphics: graphics libraries and the application profile tmpfs',
+      request: { capabilities: ['graphics'], devices: '0,2' },
+      has: [`${LIBDIR}/libGLX_nvidia.so.580.159.04`, '/etc/nvidia/nvidia-application-profiles-rc.d', '/dev/nvidia0', '/dev/nvidia2'],
+      lacks: [`${LIBDIR}/libcuda.so.580.159.04`, '/dev/nvidia1'],
+      check: (inside) => assert.match(fs.readFileSync(inside('/etc/nvidia/nvidia-application-profiles-rc.d/10-container.conf'), 'utf8'), /EGLVisibleDGPUDevices", 0x5\]/),
+    },
+    {
+      title: 'compute with compat32: 32-bit libraries in the i386 directory',
+      request: { capabilities: ['compute'], compat32: true },
+      has: ['/usr/lib/i386-linux-gnu/libcuda.so.580.159.04', `${LIBDIR}/libcuda.so.580.159.04`],
+    },
+    {
+      title: 'a MIG device: its parent GPU and access caps',
+      request: { devices: '1:0' },
+      has: ['/dev/nvidia1', '/proc/driver/nvidia/capabilities/gpu1/mig/gi1/access', '/proc/driver/nvidia/capabilities/gpu1/mig/gi1/ci0/access', '/dev/nvidia-caps/nvidia-cap147', '/dev/nvidia-caps/nvidia-cap148'],
+      lacks: ['/dev/nvidia0', '/proc/driver/nvidia/capabilities/gpu1/mig/gi2/access'],
+    },
+    { title: 'all GPUs', request: { devices: 'all' }, has: ['/dev/nvidia0', '/dev/nvidia1', '/dev/nvidia2'] },
+    { title: 'mig-config all', request: { devices: 'all', migConfig: 'all' }, has: ['/proc/driver/nvidia/capabilities', '/dev/nvidia-caps'] },
+    { title: 'no-devbind: no device binds', request: { devices: '0', noDevbind: true }, lacks: ['/dev/nvidia0', '/dev/nvidiactl'], has: ['/proc/driver/nvidia'] },
+  ];
+  for (const c of cases) {
+    it(c.title, async () => {
+      const ct = await ctx.container({ pid: cnt.pid, rootfs });
+      await ctx.configure(ct, { ...c.request, noLdconfig: true });
+      const mounts = mountsUnder(cnt.pid, rootfs);
+      if (c.mounts) assert.deepEqual([...mounts.keys()].sort(), [...c.mounts].sort());
+      for (const p of c.has || []) assert.ok(mounts.has(p), `${p} mounted; got ${[...mounts.keys()].join(' ')}`);
+      for (const p of c.lacks || []) assert.ok(!mounts.has(p), `${p} not mounted`);
+      if (c.check) c.check((p) => path.join('/proc', String(cnt.pid), 'root', rootfs, p));
+      assert.equal(mountsUnder('self', rootfs).size, 0);
+    });
+  }
+
+  it('display on a host without nvidia-modeset is refused, naming the module', async () => {
+    const ct = await ctx.container({ pid: cnt.pid, rootfs });
+    const before = snapshot(rootfs);
+    await assert.rejects(ctx.configure(ct, { capabilities: ['display'] }), (e) => e instanceof NvcError && /nvidia_modeset kernel module is not loaded/.test(e.message));
+    assert.deepEqual(snapshot(rootfs), before);
+    assert.equal(mountsUnder(cnt.pid, rootfs).size, 0);
+  });
+
+  it('a failure in the middle leaves the namespace and the rootfs exactly as before', async () => {
+    // A directory where a library goes: found only after many edits were applied.
+    fs.mkdirSync(path.join(rootfs, LIBDIR.slice(1), 'libnvidia-opticalflow.so.580.159.04'));
+    const before = snapshot(rootfs);
+    const mountsBefore = mountinfo(cnt.pid).map((m) => m.mountPoint);
+    const ct = await ctx.container({ pid: cnt.pid, rootfs });
+    await assert.rejects(ctx.configure(ct, { devices: 'all', capabilities: ['compute', 'utility', 'video'] }), (e) => {
+      assert.ok(e instanceof NvcError, String(e));
+      assert.match(e.message, /libnvidia-opticalflow\.so\.580\.159\.04/);
+      return true;
+    });
+    assert.deepEqual(mountinfo(cnt.pid).map((m) => m.mountPoint), mountsBefore);
+    assert.deepEqual(snapshot(rootfs), before);
+  });
+
+  it('a dry run plans without changing anything', async () => {
+    const ct = await ctx.container({ pid: cnt.pid, rootfs });
+    const before = snapshot(rootfs);
+    const r = await ctx.configure(ct, { devices: '0', capabilities: ['compute'], dryRun: true });
+    assert.equal(r.applied, false);
+    assert.ok(r.plan.edits.some((e) => e.target === '/dev/nvidia0'));
+    assert.deepEqual(snapshot(rootfs), before);
+    assert.equal(mountsUnder(cnt.pid, rootfs).size, 0);
+  });
+
+  it('requirements are checked before anything is changed, naming the device and values', async () => {
+    const ct = await ctx.container({ pid: cnt.pid, rootfs });
+    await assert.rejects(ctx.configure(ct, { devices: '2', require: ['arch>=8.0'] }), (e) => {
+      assert.equal(e.code, 'ERR_NVC_REQUIREMENT_UNSATISFIED');
+      assert.match(e.message, /unsatisfied condition: arch>=8\.0/);
+      assert.match(e.message, /GPU 2/);
+      assert.match(e.message, /7\.5/);
+      return true;
+    });
+    assert.equal(mountsUnder(cnt.pid, rootfs).size, 0);
+  });
+
+  it('rejects bad container and request options, naming the field', async () => {
+    await assert.rejects(ctx.container({ pid: cnt.pid, rootfs: '/' }), (e) => e.code === 'ERR_NVC_INVALID_ARGUMENT' && e.field === 'rootfs');
+    await assert.rejects(ctx.container({ pid: -3, rootfs }), (e) => e.code === 'ERR_NVC_INVALID_ARGUMENT' && e.field === 'pid');
+    const ct = await ctx.container({ pid: cnt.pid, rootfs });
+    await assert.rejects(ctx.configure(ct, { capabilities: ['computer'] }), (e) => e.code === 'ERR_NVC_INVALID_ARGUMENT' && e.field.startsWith('capabilities'));
+    await assert.rejects(ctx.configure(ct, { devices: '7' }), (e) => e.code === 'ERR_NVC_UNKNOWN_DEVICE' && /7: unknown device/.test(e.message));
+  });
+});

@@ -1,0 +1,93 @@
+'use strict';
+// Fixture containers: a rootfs directory and a process in its own mount namespace, as a
+// runtime has them before pivot_root; and readers for what the tests check.
+const fs = require('node:fs');
+const path = require('node:path');
+const os = require('node:os');
+const { spawn, execFileSync } = require('node:child_process');
+const { waitFor } = require('./proc');
+
+/** A Debian-like rootfs with empty proc/dev/sys, an ld.so.conf, and nothing of the driver. */
+function makeRootfs(parent = os.tmpdir()) {
+  const dir = fs.mkdtempSync(path.join(parent, 'nvc-rootfs-'));
+  for (const d of ['etc/ld.so.conf.d', 'usr/lib/x86_64-linux-gnu', 'usr/bin', 'bin', 'proc', 'dev', 'sys', 'tmp', 'run']) {
+    fs.mkdirSync(path.join(dir, d), { recursive: true });
+  }
+  fs.writeFileSync(path.join(dir, 'etc/debian_version'), '12.0\n');
+  fs.writeFileSync(path.join(dir, 'etc/ld.so.conf'), 'include /etc/ld.so.conf.d/*.conf\n');
+  return dir;
+}
+
+/** A process in a new, private mount namespace: the container's init. */
+async function startContainer() {
+  const child = spawn('unshare', ['-m', '--propagation', 'private', 'sleep', '1000'], { stdio: 'ignore' });
+  const self = fs.readlinkSync('/proc/self/ns/mnt');
+  const ok = await waitFor(() => {
+    try {
+      return fs.readlinkSync(`/proc/${child.pid}/ns/mnt`) !== self;
+    } catch {
+      return false;
+    }
+  }, 5000, 5);
+  if (!ok) throw new Error('unshare did not start a mount namespace');
+  return {
+    pid: child.pid,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGKILL');
+      }),
+  };
+}
+
+/** /proc/<pid>/mountinfo as objects: mount point, per-mount options, fs type, source. */
+function mountinfo(pid = 'self') {
+  return fs
+    .readFileSync(`/proc/${pid}/mountinfo`, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [left, right] = line.split(' - ');
+      const f = left.split(' ');
+      const r = right.split(' ');
+      const unescape = (s) => s.replace(/\\(\d{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+      return { root: unescape(f[3]), mountPoint: unescape(f[4]), options: f[5].split(','), fstype: r[0], source: r[1], superOptions: r[2] };
+    });
+}
+
+/** Mounts strictly under dir, keyed by their path inside it. */
+function mountsUnder(pid, dir) {
+  const out = new Map();
+  for (const m of mountinfo(pid)) {
+    if (m.mountPoint.startsWith(dir + '/')) out.set(m.mountPoint.slice(dir.length), m);
+  }
+  return out;
+}
+
+/** Every path under dir with its type, mode, owner and link target: to compare before/after. */
+function snapshot(dir) {
+  const out = [];
+  const walk = (rel) => {
+    const abs = path.join(dir, rel);
+    const st = fs.lstatSync(abs);
+    const link = st.isSymbolicLink() ? fs.readlinkSync(abs) : '';
+    out.push(`${rel || '.'} ${st.mode.toString(8)} ${st.uid}:${st.gid} ${link}`);
+    if (st.isDirectory()) for (const name of fs.readdirSync(abs).sort()) walk(path.join(rel, name));
+  };
+  walk('');
+  return out;
+}
+
+/** ldconfig -p on a cache file: soname -> path (64-bit entries). */
+function ldcacheEntries(cache) {
+  const text = execFileSync('ldconfig', ['-p', '-C', cache], { encoding: 'utf8' });
+  const out = new Map();
+  for (const line of text.split('\n')) {
+    const m = /^\s+(\S+) \(([^)]*)\) => (\S+)/.exec(line);
+    if (m && m[2].includes('x86-64') && !out.has(m[1])) out.set(m[1], m[3]);
+  }
+  return out;
+}
+
+module.exports = { makeRootfs, startContainer, mountinfo, mountsUnder, snapshot, ldcacheEntries };
