@@ -102,7 +102,7 @@ static int undo_mount(struct exec_ctx *ctx, const struct undo *u, char *why, siz
     /* Unmounting below a shared mount propagates too (it can take peers' mounts at the
      * same place with it): guard the parent as when mounting. */
     if (guard_mount_point(ctx, u->at_fd, u->at_parent, u->target, &e) < 0) {
-        snprintf(why, n, "cannot unmount %s safely: %s", u->target, e.msg);
+        snprintf(why, n, "cannot unmount %s safely: %.400s", u->target, e.msg);
         return -1;
     }
     /* The fd is the mount's own root: the magic link names exactly this mount, even if
@@ -163,13 +163,13 @@ void exec_rollback(struct exec_ctx *ctx, struct nvc_error *err)
     }
     ctx->nundo = 0;
     if (guard_release_all(ctx, &e) < 0 && failures++ == 0)
-        snprintf(first, sizeof(first), "%s", e.msg);
+        snprintf(first, sizeof(first), "%.590s", e.msg);
     if (failures > 0) {
         char old[sizeof(err->msg)];
         memcpy(old, err->msg, sizeof(old));
         /* The container is now in neither state: say so in the code, keep the cause. */
         err->code = NVC_ERR_ROLLBACK;
-        snprintf(err->msg, sizeof(err->msg), "%.500s; undoing the plan failed too (%d step%s), first: %.480s", old,
+        snprintf(err->msg, sizeof(err->msg), "%.480s; undoing the plan failed too (%d step%s), first: %.440s", old,
                  failures, failures == 1 ? "" : "s", first);
     }
 }
