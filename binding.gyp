@@ -25,6 +25,11 @@
       "libraries": ["-ldl"]
     },
     {
+      "target_name": "nvc-ts-exec",
+      "type": "executable",
+      "sources": ["<!@(ls -1 native/exec/*.c)", "native/core/plan_codec.c", "native/core/path.c", "native/core/error.c"]
+    },
+    {
       "target_name": "nvc-ts-ldconfig",
       "type": "executable",
       "sources": ["native/ldconfig/main.c", "native/ldconfig/confine.c", "native/ldconfig/sealed.c", "native/ldconfig/seccomp.c", "native/core/error.c"]

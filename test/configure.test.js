@@ -88,11 +88,18 @@ describe('configure (mount namespaces, simulated host)', function () {
     const cache = ldcacheEntries(path.join(rootfs, 'etc/ld.so.cache'));
     assert.equal(cache.get('libcuda.so.1'), `${LIBDIR}/libcuda.so.1`);
     assert.equal(cache.get('libnvidia-ml.so.1'), `${LIBDIR}/libnvidia-ml.so.1`);
-    assert.equal(fs.realpathSync(inside(`${LIBDIR}/libnvidia-ml.so.1`)), inside(`${LIBDIR}/libnvidia-ml.so.580.159.04`));
+    // ...and what they name is the bind-mounted driver file.
+    assert.equal(fs.readlinkSync(inside(`${LIBDIR}/libnvidia-ml.so.1`)), 'libnvidia-ml.so.580.159.04');
+    assert.ok(mounts.has(`${LIBDIR}/libnvidia-ml.so.580.159.04`));
+    assert.equal(fs.readFileSync(inside(`${LIBDIR}/libcuda.so.580.159.04`)).compare(fs.readFileSync(path.join(host.root, LIBDIR, 'libcuda.so.580.159.04'))), 0);
   });
 
   const cases = [
-    { title: 'no capabilities: procfs and nvidiactl only', request: {}, mounts: ['/proc/driver/nvidia', '/dev/nvidiactl'] },
+    {
+      title: 'no capabilities: procfs, firmware (always) and nvidiactl only',
+      request: {},
+      mounts: ['/proc/driver/nvidia', '/dev/nvidiactl', '/lib/firmware/nvidia/580.159.04/gsp_ga10x.bin', '/lib/firmware/nvidia/580.159.04/gsp_tu10x.bin'],
+    },
     {
       title: 'utility: utility libraries and binaries, sockets, no uvm',
       request: { capabilities: ['utility'] },

@@ -13,6 +13,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { NvcError } from '../errors';
@@ -458,6 +459,23 @@ function pExecFile(cmd: string, args: string[]): Promise<void> {
   });
 }
 
+/**
+ * Leave a real (unlistened) unix socket file at `file`, as a daemon that created it would.
+ * libuv unlinks the path it listened on when the server closes, so listen on a temporary
+ * name and rename the socket into place first.
+ */
+async function makeUnixSocket(file: string): Promise<void> {
+  await fsp.mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(tmp, () => resolve());
+  });
+  await fsp.rename(tmp, file);
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
 class Tree {
   constructor(readonly base: string) {}
 
@@ -836,8 +854,8 @@ async function build(
       await t.write(`lib/firmware/nvidia/${ver}/${fw}`, `simulated GSP firmware ${fw} ${ver}\n`);
     }
   }
-  if (spec.persistenced) await t.write('run/nvidia-persistenced/socket', '');
-  if (spec.fabricmanager) await t.write('run/nvidia-fabricmanager/socket', '');
+  if (spec.persistenced) await makeUnixSocket(t.abs('run/nvidia-persistenced/socket'));
+  if (spec.fabricmanager) await makeUnixSocket(t.abs('run/nvidia-fabricmanager/socket'));
   if (spec.mps) await t.mkdir('tmp/nvidia-mps', 0o755);
   await t.write(
     'usr/share/glvnd/egl_vendor.d/10_nvidia.json',

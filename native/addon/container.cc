@@ -66,7 +66,7 @@ struct OwnedEdit {
   nvc_edit_kind kind;
   std::string target, source, link, data;
   unsigned mode = 0, flags = 0, major = 0, minor = 0;
-  nvc_source_kind sourceKind = NVC_SRC_FILE;
+  nvc_source_kind sourceKind = static_cast<nvc_source_kind>(0);  // binds only: the executor refuses it elsewhere
   int optional = 0;
 };
 
@@ -133,8 +133,8 @@ class ApplyPlanWorker : public PromiseWorker {
       e.target = o.target.c_str();
       e.source = o.kind == NVC_EDIT_BIND ? o.source.c_str() : nullptr;
       e.link = o.kind == NVC_EDIT_SYMLINK ? o.link.c_str() : nullptr;
-      e.data = o.data.data();
-      e.data_len = o.data.size();
+      e.data = o.kind == NVC_EDIT_WRITE ? o.data.data() : nullptr;
+      e.data_len = o.kind == NVC_EDIT_WRITE ? o.data.size() : 0;
       e.mode = o.mode;
       e.flags = o.flags;
       e.source_kind = o.sourceKind;
