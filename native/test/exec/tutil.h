@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "nvc_error.h"
 #include "nvc_plan.h"
 
 #define T_BASE "/tmp/nvc-exec-test"
@@ -68,4 +69,25 @@ void t_std_plan(struct nvc_plan *plan, struct nvc_edit *edits, pid_t pid, const 
 /* Nothing of the probe names exists at the host paths an escape would hit. */
 int t_host_clean(void);
 
+/* One plan applied to a fresh container, with every invariant checked that must hold
+ * whatever the layout: the test's own mount table unchanged, the canary tree
+ * unchanged (mtimes included), no probe file at host paths, every new container mount
+ * below the rootfs, and on failure the container's mount table and the rootfs tree
+ * exactly as before. The container is left running (t_run_end stops it). */
+struct t_run {
+    const char *rootfs;
+    int private_; /* container namespace rprivate (else copied as is) */
+    int proc;     /* procfs at <rootfs>/proc in the container */
+    const char *exec; /* executor path */
+    struct nvc_plan *plan;
+    /* results */
+    int rc;
+    struct nvc_error err;
+    struct nvc_plan_result res;
+    struct t_container c;
+    char *cmi_before, *cmi_after;
+};
+/* Returns 0 when every invariant held (whatever rc), -1 otherwise. */
+int t_run_plan(struct t_run *r);
+void t_run_end(struct t_run *r);
 #endif
