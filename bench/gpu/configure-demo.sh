@@ -29,7 +29,7 @@ container() {
   local name=$1
   make_rootfs "$work/$name"
   mkdir -p "/sys/fs/cgroup/nvc-$name"
-  unshare -m --propagation private sleep 600 &
+  unshare -m --propagation private sleep 600 </dev/null >/dev/null 2>&1 &
   local pid=$!
   sleep 0.2
   echo "$pid" > "/sys/fs/cgroup/nvc-$name/cgroup.procs"

@@ -8,12 +8,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include "mountinfo.h"
 #include "path.h"
 #include "sysmount.h"
 
@@ -119,22 +121,62 @@ static int placeholder(struct exec_ctx *ctx, int parent, const char *name, const
                          "%s keeps appearing and disappearing; something is racing the executor", target);
 }
 
-/* mount(2) fallback: the mount just made on name in parent, found again by a lookup
- * that crosses into it, and checked to be a new mount root (not the placeholder). */
-static int find_new_mount(int parent, const char *name, uint64_t under_id, const char *target,
-                          struct nvc_error *err)
+/* mount(2) fallback. mount(2) returns no handle on the mount it made, so it has to be
+ * found again: first by looking the name up in parent (which crosses into it), and if
+ * that name was swapped meanwhile, as the child of the mount below that did not exist
+ * before (`before`), opened by whatever path the mount table shows for it now and
+ * accepted only if the fd is on exactly that mount. */
+#define FIND_RETRIES 200
+
+static int in_list(const uint64_t *ids, size_t n, uint64_t id)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (ids[k] == id)
+            return 1;
+    }
+    return 0;
+}
+
+static int find_new_mount(int parent, const char *name, uint64_t under_id, const uint64_t *before, size_t nbefore,
+                          const char *target, struct nvc_error *err)
 {
     struct exec_fdinfo info;
     int fd = openat(parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 
-    if (fd < 0)
-        return nvc_error_sys(err, "openat", target, "cannot find the new mount at %s", target);
-    if (exec_fd_info(fd, parent, &info) < 0 || !info.mount_root || info.mnt_id == under_id) {
+    if (fd >= 0 && exec_fd_info(fd, parent, &info) == 0 && info.mount_root && info.mnt_id != under_id &&
+        !in_list(before, nbefore, info.mnt_id))
+        return fd;
+    if (fd >= 0)
         close(fd);
-        return nvc_error_set(err, NVC_ERR_MOUNT, 0, "mount", target,
-                             "the new mount at %s cannot be found again (raced)", target);
+    for (int attempt = 0; attempt < FIND_RETRIES; attempt++) {
+        uint64_t *now = NULL, id = 0;
+        size_t n = 0;
+        struct mi_entry e;
+        int found = 0;
+
+        if (mi_children(under_id, &now, &n) < 0)
+            return nvc_error_sys(err, "mountinfo", target, "cannot read the mount table to find the mount at %s",
+                                 target);
+        for (size_t k = 0; k < n && !found; k++) {
+            if (!in_list(before, nbefore, now[k])) {
+                id = now[k];
+                found = 1;
+            }
+        }
+        free(now);
+        if (!found)
+            break;
+        if (mi_lookup(id, &e) <= 0)
+            continue;
+        fd = open(e.mountpoint, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        if (exec_fd_info(fd, -1, &info) == 0 && info.mnt_id == id)
+            return fd;
+        close(fd);
     }
-    return fd;
+    return nvc_error_set(err, NVC_ERR_MOUNT, 0, "mount", target,
+                         "the new mount at %s cannot be found again (raced)", target);
 }
 
 /* Everything common to BIND and TMPFS around the attach step. */
@@ -219,6 +261,8 @@ int exec_edit_bind(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
     struct exec_source *s = &ctx->sources[i];
     struct mount_point mp;
     char src[32], dst[32];
+    uint64_t *before = NULL;
+    size_t nbefore = 0;
     int mnt, rc = -1;
 
     if (!s->present) {
@@ -238,28 +282,36 @@ int exec_edit_bind(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
         rc = mp_attached(ctx, &mp, mnt, e->target, err);
         goto out;
     }
+    if (mi_children(mp.under_id, &before, &nbefore) < 0) {
+        nvc_error_sys(err, "mountinfo", e->target, "cannot read the mount table");
+        goto out;
+    }
     if (mount(exec_fd_path(src, sizeof(src), s->host_fd), exec_fd_path(dst, sizeof(dst), mp.at), NULL, MS_BIND, NULL) <
         0) {
         nvc_error_set(err, NVC_ERR_MOUNT, errno, "mount", e->target, "cannot bind %s onto %s: %s", e->source,
                       e->target, strerror(errno));
         goto out;
     }
-    mnt = find_new_mount(mp.parent, strrchr(e->target, '/') + 1, mp.under_id, e->target, err);
+    mnt = find_new_mount(mp.parent, strrchr(e->target, '/') + 1, mp.under_id, before, nbefore, e->target, err);
     if (mnt < 0)
+        goto out;
+    /* Recorded first: it is the one new mount below the mount point, so whatever the
+     * checks below say, rollback must detach it. */
+    if (mp_attached(ctx, &mp, mnt, e->target, err) < 0)
         goto out;
     {
         struct stat st;
         if (fstat(mnt, &st) < 0 || st.st_dev != s->dev || st.st_ino != s->ino) {
-            close(mnt);
             nvc_error_set(err, NVC_ERR_MOUNT, 0, "mount", e->target,
                           "the mount at %s is not the bind of %s (raced)", e->target, e->source);
             goto out;
         }
     }
-    if (mp_attached(ctx, &mp, mnt, e->target, err) < 0 || legacy_finish(mnt, e->flags, e->target, err) < 0)
+    if (legacy_finish(mnt, e->flags, e->target, err) < 0)
         goto out;
     rc = 0;
 out:
+    free(before);
     mp_close(&mp);
     if (rc == 0)
         ctx->outcomes[i] = NVC_OUTCOME_DONE;
@@ -296,6 +348,8 @@ int exec_edit_tmpfs(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
     const struct nvc_edit *e = &ctx->plan->edits[i];
     struct mount_point mp;
     struct exec_fdinfo info;
+    uint64_t *before = NULL;
+    size_t nbefore = 0;
     int mnt, rc = -1;
 
     if (mp_prepare(ctx, e->target, 1, S_IFDIR, &mp, err) < 0)
@@ -317,21 +371,26 @@ int exec_edit_tmpfs(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
         struct statfs sfs;
 
         snprintf(data, sizeof(data), "mode=%o", e->mode);
+        if (mi_children(mp.under_id, &before, &nbefore) < 0) {
+            nvc_error_sys(err, "mountinfo", e->target, "cannot read the mount table");
+            goto out;
+        }
         if (mount("tmpfs", exec_fd_path(dst, sizeof(dst), mp.at), "tmpfs", exec_flags_to_ms(e->flags), data) < 0) {
             nvc_error_set(err, NVC_ERR_MOUNT, errno, "mount", e->target, "cannot mount a tmpfs on %s: %s", e->target,
                           strerror(errno));
             goto out;
         }
-        mnt = find_new_mount(mp.parent, strrchr(e->target, '/') + 1, mp.under_id, e->target, err);
+        mnt = find_new_mount(mp.parent, strrchr(e->target, '/') + 1, mp.under_id, before, nbefore, e->target, err);
         if (mnt < 0)
             goto out;
+        if (mp_attached(ctx, &mp, mnt, e->target, err) < 0)
+            goto out;
         if (fstatfs(mnt, &sfs) < 0 || sfs.f_type != TMPFS_MAGIC_) {
-            close(mnt);
             nvc_error_set(err, NVC_ERR_MOUNT, 0, "mount", e->target, "the mount at %s is not the new tmpfs (raced)",
                           e->target);
             goto out;
         }
-        if (mp_attached(ctx, &mp, mnt, e->target, err) < 0 || legacy_finish(mnt, 0, e->target, err) < 0)
+        if (legacy_finish(mnt, 0, e->target, err) < 0)
             goto out;
     }
     /* Writes may go only into tmpfs mounts this plan made: remember which. */
@@ -343,6 +402,7 @@ int exec_edit_tmpfs(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
     ctx->outcomes[i] = NVC_OUTCOME_DONE;
     rc = 0;
 out:
+    free(before);
     mp_close(&mp);
     return rc;
 }

@@ -25,6 +25,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include "mountinfo.h"
 #include "sysmount.h"
 
 /* Upper bound on ".." steps when climbing to a mount's root. */
@@ -33,38 +34,16 @@
 /* 1 when mount mnt_id of this namespace is shared, 0 when not, -1 on error. */
 static int mount_is_shared(uint64_t mnt_id, char *where, size_t wn, struct nvc_error *err)
 {
-    FILE *f = fopen("/proc/self/mountinfo", "re");
-    char *line = NULL;
-    size_t cap = 0;
-    int found = -1, shared = 0;
+    struct mi_entry e;
+    int r = mi_lookup(mnt_id, &e);
 
-    if (f == NULL)
+    if (r < 0)
         return nvc_error_sys(err, "open", "/proc/self/mountinfo", "cannot read the container's mount table");
-    while (getline(&line, &cap, f) > 0) {
-        char *save = NULL, *tok;
-        int field = 0;
-        uint64_t id;
-
-        if (sscanf(line, "%" SCNu64, &id) != 1 || id != mnt_id)
-            continue;
-        found = 0;
-        /* id parent major:minor root mountpoint options [optional fields...] - fstype ... */
-        for (tok = strtok_r(line, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save), field++) {
-            if (field == 4)
-                snprintf(where, wn, "%s", tok);
-            if (field >= 6 && strcmp(tok, "-") == 0)
-                break;
-            if (field >= 6 && strncmp(tok, "shared:", 7) == 0)
-                shared = 1;
-        }
-        break;
-    }
-    free(line);
-    fclose(f);
-    if (found < 0)
+    if (r == 0)
         return nvc_error_set(err, NVC_ERR_MOUNT, 0, "mountinfo", NULL,
                              "mount %" PRIu64 " is not in the container's mount table", mnt_id);
-    return shared;
+    snprintf(where, wn, "%.250s", e.mountpoint); /* for messages only */
+    return e.shared;
 }
 
 /* An fd on the root of the mount that holds at_fd. */
