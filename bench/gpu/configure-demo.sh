@@ -41,7 +41,7 @@ container() {
 inside() {
   local name=$1 pid=$2
   shift 2
-  sh -c 'echo $$ > "$0"; exec nsenter -t "$1" -m chroot "$2" "${@:3}"' \
+  bash -c 'echo $$ > "$0"; exec nsenter -t "$1" -m chroot "$2" "${@:3}"' \
     "/sys/fs/cgroup/nvc-$name/cgroup.procs" "$pid" "$work/$name" "$@" 2>&1
 }
 
