@@ -2,7 +2,7 @@
 # On the GPU host (see ../shared/gpu/README.md), from the project root after
 # `source .gpu/enter.sh`: configure two minimal containers with `nvc-ts configure` (compute,
 # utility, ldconfig, cgroups on; the host is cgroup v2, a runtime-style device filter stands in
-# for runc's), then run nvidia-smi -L and a CUDA kernel in the one given GPU 0, and show that
+# for runc's, and /proc is mounted in the container first, as runc does before its hooks), then run nvidia-smi -L and a CUDA kernel in the one given GPU 0, and show that
 # the one given no GPU cannot open /dev/nvidia0.
 set -u
 work=${WORK:-/tmp/nvc-demo}
@@ -32,6 +32,8 @@ container() {
   unshare -m --propagation private sleep 600 </dev/null >/dev/null 2>&1 &
   local pid=$!
   sleep 0.2
+  # As a runtime does before its hooks: the container's own /proc (CUDA needs it).
+  nsenter -t "$pid" -m mount -t proc proc "$work/$name/proc"
   echo "$pid" > "/sys/fs/cgroup/nvc-$name/cgroup.procs"
   "$work/devfilter" "/sys/fs/cgroup/nvc-$name" >&2
   echo "$pid"
