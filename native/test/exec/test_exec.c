@@ -133,6 +133,40 @@ int test_std_plan(void)
     return 0;
 }
 
+/* The rootfs as its own mount, as runtimes make it: first private, then shared with a
+ * peer outside the rootfs inside the container's namespace. */
+int test_std_plan_rootfs_mount(void)
+{
+    for (int mode = 1; mode <= 2; mode++) {
+        for (int v = 0; v < T_NVARIANTS; v++) {
+            char rootfs[256];
+            struct nvc_edit e[T_STD_EDITS];
+            struct nvc_plan plan;
+            struct t_run r = {.rootfs = rootfs, .private_ = 1, .proc = 1, .exec = t_exec_path(v), .plan = &plan};
+            int ok;
+
+            fprintf(stderr, "# variant %s, rootfs %s\n", t_variant_name(v),
+                    mode == 1 ? "bound onto itself" : "bound onto itself, shared, with a peer");
+            CHECK(t_rootfs("selfbind", rootfs, sizeof(rootfs)) == 0);
+            t_std_plan(&plan, e, 0, rootfs);
+            t_container_bind_self = mode;
+            ok = t_run_plan(&r);
+            t_container_bind_self = 0;
+            if (mode == 2 && v == T_LEGACY) {
+                if (r.rc == 0 || r.err.code != NVC_ERR_MOUNT || strstr(r.err.msg, "shared") == NULL)
+                    ok = -1;
+            } else {
+                if (r.rc < 0)
+                    fprintf(stderr, "# failed: %s: %s\n", nvc_errcode_string(r.err.code), r.err.msg);
+                ok = ok == 0 && r.rc == 0 ? check_std_result(&r) : -1;
+            }
+            t_run_end(&r);
+            CHECK(ok == 0);
+        }
+    }
+    return 0;
+}
+
 /* The same plan applied to a container created from a namespace whose mounts are
  * shared with ours: nothing may show up here, and the shared mount keeps its peer
  * group. Without the mount API the executor must refuse instead. */
@@ -479,7 +513,7 @@ int test_client_failures(void)
     CHECK(nvc_plan_apply(path, &plan, &res, &err) < 0);
     CHECK(err.code == NVC_ERR_SERVICE_PROTOCOL);
 
-    CHECK(write_script("flood", "cat <&3 >/dev/null; head -c 200000 /dev/zero >&3", path, sizeof(path)) == 0);
+    CHECK(write_script("flood", "cat <&3 >/dev/null; head -c 200000 /dev/zero >&3 2>/dev/null", path, sizeof(path)) == 0);
     CHECK(nvc_plan_apply(path, &plan, &res, &err) < 0);
     CHECK(err.code == NVC_ERR_SERVICE_PROTOCOL);
 
@@ -605,6 +639,7 @@ static const struct test_case tests[] = {
     TEST(test_codec_checks),
     TEST(test_codec_truncation_and_mutation),
     TEST(test_std_plan),
+    TEST(test_std_plan_rootfs_mount),
     TEST(test_shared_propagation),
     TEST(test_mid_failure_rolls_back),
     TEST(test_mid_failure_rolls_back_shared),

@@ -359,6 +359,8 @@ int t_base_shared(int shared)
     return mount(NULL, T_BASE, NULL, shared ? MS_SHARED : MS_PRIVATE, NULL);
 }
 
+int t_container_bind_self;
+
 int t_container_start(struct t_container *c, const char *rootfs, int private_, int proc)
 {
     int p[2];
@@ -377,6 +379,13 @@ int t_container_start(struct t_container *c, const char *rootfs, int private_, i
             _exit(1);
         if (private_ && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
             _exit(1);
+        if (t_container_bind_self && mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+            _exit(1);
+        if (t_container_bind_self == 2) {
+            if (mount(NULL, rootfs, NULL, MS_SHARED, NULL) < 0 || t_mkdirs(T_BASE "/peer") < 0 ||
+                mount(rootfs, T_BASE "/peer", NULL, MS_BIND, NULL) < 0)
+                _exit(1);
+        }
         snprintf(procdir, sizeof(procdir), "%s/proc", rootfs);
         if (proc && lstat(procdir, &st) == 0 && S_ISDIR(st.st_mode) &&
             mount("proc", procdir, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)

@@ -37,6 +37,10 @@ struct t_container {
     pid_t pid;
 };
 int t_container_start(struct t_container *c, const char *rootfs, int private_, int proc);
+/* As runtimes do, bind the rootfs onto itself inside the container first (1); with 2,
+ * also make that mount shared and give it a peer outside the rootfs (T_BASE/peer),
+ * so that anything mounted below the rootfs without care shows up there too. */
+extern int t_container_bind_self;
 void t_container_stop(struct t_container *c);
 
 /* Whole files, malloc'd, NUL-terminated. */
