@@ -150,13 +150,14 @@ async function readOptional(file: string): Promise<string | undefined> {
 }
 
 /** The host files the planner needs besides DriverInfo. */
-export async function gatherHostFacts(host: HostPaths, devices: Device[]): Promise<PlanHostFacts> {
+export async function gatherHostFacts(host: HostPaths, devices: Device[], needMigMinors = true): Promise<PlanHostFacts> {
   const nv = path.join(host.procRoot, 'driver/nvidia');
   const [params, version, registry, migMinorsText] = await Promise.all([
     readOptional(path.join(nv, 'params')),
     readOptional(path.join(nv, 'version')),
     readOptional(path.join(nv, 'registry')),
-    readOptional(path.join(host.procRoot, 'driver/nvidia-caps/mig-minors')),
+    // Thousands of lines, needed only for --mig-config/--mig-monitor.
+    needMigMinors ? readOptional(path.join(host.procRoot, 'driver/nvidia-caps/mig-minors')) : Promise.resolve(undefined),
   ]);
   const gpuProcDirs: Record<string, string | null> = {};
   await Promise.all(

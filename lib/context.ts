@@ -1,4 +1,5 @@
 /** The handle on one driver service: discovery calls, and shutdown. */
+import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { binding, helperPath, type HostPaths, type NativeContextHandle, type RawDriverFile, type RawDriverInfo } from './native';
 import { fromNative } from './native-errors';
@@ -55,6 +56,7 @@ const nativeHandle = Symbol('nativeHandle');
 export class Context implements AsyncDisposable {
   readonly #native: NativeContextHandle;
   #shutdown: Promise<void> | undefined;
+  #driverCache: { key: string; info: DriverInfo } | undefined;
 
   /** @internal Contexts are made by init(). */
   constructor(token: typeof nativeHandle, handle: NativeContextHandle) {
@@ -85,6 +87,25 @@ export class Context implements AsyncDisposable {
     }
   }
 
+  /**
+   * Discovery reads and resolves the whole ld.so.cache: per container, reuse its result while
+   * the cache file is the same one (same inode, size and mtime) and NVML reports the same driver.
+   */
+  async #driverInfoCached(): Promise<DriverInfo> {
+    const { root, ldcache } = this.#native.host;
+    let key = '';
+    try {
+      const st = await stat(path.join(root, ldcache));
+      key = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch {
+      return this.driverInfo(); // no cache to key on: discover afresh, and report its errors
+    }
+    if (this.#driverCache && this.#driverCache.key === key) return this.#driverCache.info;
+    const info = await this.driverInfo();
+    this.#driverCache = { key, info };
+    return info;
+  }
+
   /** Every GPU with its MIG devices, in NVML index order. */
   async deviceInfo(): Promise<Device[]> {
     this.#checkOpen();
@@ -109,10 +130,10 @@ export class Context implements AsyncDisposable {
   /** The edit plan configure() would apply, without applying it. */
   async plan(container: Container, request: ConfigureRequestInput = {}): Promise<ContainerPlan> {
     const r = parseWith(configureRequestSchema, request, 'configure option');
-    const driver = await this.driverInfo();
+    const driver = await this.#driverInfoCached();
     const devices = await this.deviceInfo();
     const resolved = resolveRequest(r, container, driver, devices);
-    const facts = await gatherHostFacts(this.#native.host, devices);
+    const facts = await gatherHostFacts(this.#native.host, devices, resolved.migConfig || resolved.migMonitor);
     return dropProcfsEditsIfNoDriver(container, planContainer(driver, facts, container.layout, resolved));
   }
 

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,8 +138,27 @@ static int in_list(const uint64_t *ids, size_t n, uint64_t id)
     return 0;
 }
 
-static int find_new_mount(int parent, const char *name, uint64_t under_id, const uint64_t *before, size_t nbefore,
-                          const char *target, struct nvc_error *err)
+/* The mount point text of the mount table, resolved inside the rootfs like any other
+ * container path (never by the kernel from "/", which would follow the image's links). */
+static int open_mountpoint(const struct exec_ctx *ctx, const char *mountpoint)
+{
+    char link[32], root[PATH_MAX];
+    struct nvc_error ignored;
+    ssize_t n;
+    size_t rl;
+
+    n = readlink(exec_fd_path(link, sizeof(link), ctx->rootfd), root, sizeof(root) - 1);
+    if (n <= 0)
+        return -1;
+    root[n] = '\0';
+    rl = strcmp(root, "/") == 0 ? 0 : (size_t)n;
+    if (strncmp(mountpoint, root, rl) != 0 || mountpoint[rl] != '/')
+        return -1; /* not below the rootfs: not ours to look at */
+    return nvc_path_open_in_root(ctx->rootfd, mountpoint + rl, O_PATH | O_NOFOLLOW, &ignored);
+}
+
+static int find_new_mount(const struct exec_ctx *ctx, int parent, const char *name, uint64_t under_id,
+                          const uint64_t *before, size_t nbefore, const char *target, struct nvc_error *err)
 {
     struct exec_fdinfo info;
     int fd = openat(parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -168,7 +188,7 @@ static int find_new_mount(int parent, const char *name, uint64_t under_id, const
             break;
         if (mi_lookup(id, &e) <= 0)
             continue;
-        fd = open(e.mountpoint, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        fd = open_mountpoint(ctx, e.mountpoint);
         if (fd < 0)
             continue;
         if (exec_fd_info(fd, -1, &info) == 0 && info.mnt_id == id)
@@ -292,7 +312,7 @@ int exec_edit_bind(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
                       e->target, strerror(errno));
         goto out;
     }
-    mnt = find_new_mount(mp.parent, strrchr(e->target, '/') + 1, mp.under_id, before, nbefore, e->target, err);
+    mnt = find_new_mount(ctx, mp.parent, strrchr(e->target, '/') + 1, mp.under_id, before, nbefore, e->target, err);
     if (mnt < 0)
         goto out;
     /* Recorded first: it is the one new mount below the mount point, so whatever the
@@ -380,7 +400,7 @@ int exec_edit_tmpfs(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
                           strerror(errno));
             goto out;
         }
-        mnt = find_new_mount(mp.parent, strrchr(e->target, '/') + 1, mp.under_id, before, nbefore, e->target, err);
+        mnt = find_new_mount(ctx, mp.parent, strrchr(e->target, '/') + 1, mp.under_id, before, nbefore, e->target, err);
         if (mnt < 0)
             goto out;
         if (mp_attached(ctx, &mp, mnt, e->target, err) < 0)
