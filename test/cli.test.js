@@ -146,3 +146,56 @@ describe('nvc-ts CLI on the simulated host', function () {
     }
   });
 });
+
+describe('nvc-ts list: the forms compared with nvidia-container-cli 1.17', function () {
+  this.timeout(60000);
+  const L = '/usr/lib/x86_64-linux-gnu';
+  const L32 = '/usr/lib/i386-linux-gnu';
+  const V = '580.159.04';
+  const libs64 = [
+    'libnvidia-ml', 'libnvidia-cfg', 'libcuda', 'libcudadebugger', 'libnvidia-opencl', 'libnvidia-gpucomp',
+    'libnvidia-ptxjitcompiler', 'libnvidia-allocator', 'libnvidia-pkcs11-openssl3', 'libnvidia-nvvm', 'libnvidia-ngx',
+    'libvdpau_nvidia', 'libnvidia-encode', 'libnvidia-opticalflow', 'libnvcuvid', 'libnvidia-eglcore', 'libnvidia-glcore',
+    'libnvidia-tls', 'libnvidia-glsi', 'libnvidia-fbc', 'libnvidia-rtcore', 'libnvoptix', 'libGLX_nvidia', 'libEGL_nvidia',
+    'libGLESv2_nvidia', 'libGLESv1_CM_nvidia', 'libnvidia-glvkspirv',
+  ].map((n) => `${L}/${n}.so.${V}`);
+  const libs32 = [
+    'libcuda', 'libnvidia-opencl', 'libnvidia-gpucomp', 'libnvidia-ptxjitcompiler', 'libnvidia-allocator', 'libvdpau_nvidia',
+    'libnvidia-encode', 'libnvidia-opticalflow', 'libnvcuvid', 'libnvidia-eglcore', 'libnvidia-glcore', 'libnvidia-tls',
+    'libnvidia-glsi', 'libnvidia-fbc', 'libGLX_nvidia', 'libEGL_nvidia', 'libGLESv2_nvidia', 'libGLESv1_CM_nvidia',
+    'libnvidia-glvkspirv',
+  ].map((n) => `${L32}/${n}.so.${V}`);
+  const bins = ['nvidia-smi', 'nvidia-debugdump', 'nvidia-persistenced', 'nv-fabricmanager', 'nvidia-cuda-mps-control', 'nvidia-cuda-mps-server'].map((b) => `/usr/bin/${b}`);
+  const ctl = ['/dev/nvidiactl', '/dev/nvidia-uvm', '/dev/nvidia-uvm-tools', '/dev/nvidia-modeset'];
+  const mig = [
+    '/proc/driver/nvidia/capabilities/gpu1/mig/gi1/access', '/proc/driver/nvidia/capabilities/gpu1/mig/gi1/ci0/access',
+    '/dev/nvidia-caps/nvidia-cap147', '/dev/nvidia-caps/nvidia-cap148',
+    '/proc/driver/nvidia/capabilities/gpu1/mig/gi2/access', '/proc/driver/nvidia/capabilities/gpu1/mig/gi2/ci0/access',
+    '/dev/nvidia-caps/nvidia-cap156', '/dev/nvidia-caps/nvidia-cap157',
+  ];
+  const tail = [
+    ...bins, ...libs64, ...libs32,
+    '/run/nvidia-persistenced/socket', '/run/nvidia-fabricmanager/socket', '/tmp/nvidia-mps',
+    `/lib/firmware/nvidia/${V}/gsp_ga10x.bin`, `/lib/firmware/nvidia/${V}/gsp_tu10x.bin`,
+  ];
+  const lines = async (args) => {
+    const r = await run(['--simulate', 'list', ...args]);
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout.trim().split('\n');
+  };
+
+  it('default', async () => {
+    assert.deepEqual(await lines([]), [...ctl, '/dev/nvidia0', '/dev/nvidia1', '/dev/nvidia2', ...mig, ...tail]);
+  });
+  it('--libraries --compat32', async () => {
+    assert.deepEqual(await lines(['--libraries', '--compat32']), [...libs64, ...libs32]);
+  });
+  it('--device=1 --binaries', async () => {
+    assert.deepEqual(await lines(['--device=1', '--binaries']), [...ctl, '/dev/nvidia1', ...bins]);
+  });
+  it('--imex-channel=7', async () => {
+    assert.deepEqual(await lines(['--imex-channel=7']), [
+      ...ctl, '/dev/nvidia0', '/dev/nvidia1', '/dev/nvidia2', ...mig, '/dev/nvidia-caps-imex-channels/channel7', ...tail,
+    ]);
+  });
+});

@@ -192,6 +192,31 @@ describe('configure (mount namespaces, simulated host)', function () {
     assert.equal(mountsUnder(cnt.pid, rootfs).size, 0);
   });
 
+  it('nvc-ts configure (the CLI) configures a container and refuses bad arguments with exit 2', () => {
+    const { spawnSync } = require('node:child_process');
+    const cli = path.resolve(__dirname, '../bin/nvc-ts.js');
+    const o = host.options;
+    const globals = ['--root', o.root, '--ldcache', o.ldcache, '--proc-root', o.procRoot, '--dev-root', o.devRoot, '--sys-root', o.sysRoot];
+    const dry = spawnSync(process.execPath, [cli, ...globals, 'configure', '--pid', String(cnt.pid), '--device=0', '--compute', '--dry-run', '--json', rootfs], { encoding: 'utf8' });
+    assert.equal(dry.status, 0, dry.stderr);
+    const planned = JSON.parse(dry.stdout);
+    assert.equal(planned.applied, false);
+    assert.ok(planned.plan.edits.some((e) => e.kind === 'bind' && e.target === '/dev/nvidia0'));
+    assert.equal(mountsUnder(cnt.pid, rootfs).size, 0);
+
+    const real = spawnSync(process.execPath, [cli, ...globals, 'configure', '--pid', String(cnt.pid), '--device=0', '--compute', '--utility', '--no-ldconfig', rootfs], { encoding: 'utf8' });
+    assert.equal(real.status, 0, real.stderr);
+    assert.ok(mountsUnder(cnt.pid, rootfs).has('/dev/nvidia0'));
+    assert.ok(mountsUnder(cnt.pid, rootfs).has(`${LIBDIR}/libcuda.so.580.159.04`));
+
+    const bad = spawnSync(process.execPath, [cli, ...globals, 'configure', '--pid', String(cnt.pid), 'relative/rootfs'], { encoding: 'utf8' });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /ROOTFS must be an absolute path/);
+    const badCap = spawnSync(process.execPath, [cli, ...globals, 'configure', '--capabilities', 'compute,gfx', rootfs], { encoding: 'utf8' });
+    assert.equal(badCap.status, 2);
+    assert.match(badCap.stderr, /unknown capability 'gfx'/);
+  });
+
   it('rejects bad container and request options, naming the field', async () => {
     await assert.rejects(ctx.container({ pid: cnt.pid, rootfs: '/' }), (e) => e.code === 'ERR_NVC_INVALID_ARGUMENT' && e.field === 'rootfs');
     await assert.rejects(ctx.container({ pid: -3, rootfs }), (e) => e.code === 'ERR_NVC_INVALID_ARGUMENT' && e.field === 'pid');
