@@ -202,14 +202,14 @@ void nvc_context_abandon(struct nvc_context *ctx)
 
 void nvc_context_kill(struct nvc_context *ctx)
 {
-    pid_t pid = __atomic_load_n(&ctx->svc.pid, __ATOMIC_SEQ_CST);
+    pid_t pid = __atomic_load_n(&ctx->svc.child.pid, __ATOMIC_SEQ_CST);
     if (pid > 0)
         kill(pid, SIGKILL);
 }
 
 pid_t nvc_service_pid(const struct nvc_context *ctx)
 {
-    return ctx->svc.pid;
+    return ctx->svc.child.pid;
 }
 
 const struct nvc_host *nvc_context_host(const struct nvc_context *ctx)

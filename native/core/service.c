@@ -4,79 +4,31 @@
 #include "nvc_nvml.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#define SERVICE_FD 3
 #define SHUTDOWN_GRACE_MS 2000
 #define TERM_GRACE_MS 100
 #define KILL_WAIT_MS 1000
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void nvc_service_reset(struct nvc_service *svc)
 {
-    svc->pid = 0;
-    svc->pidfd = -1;
-    svc->sock = -1;
+    nvc_child_reset(&svc->child);
     svc->seq = 0;
     svc->timeout_ms = 10000;
     svc->calling[0] = '\0';
     svc->calling_device = NVC_PROTO_NO_DEVICE;
 }
 
-static void *reap_in_background(void *arg)
-{
-    pid_t pid = (pid_t)(intptr_t)arg;
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-        ;
-    return NULL;
-}
-
-/* Wait for our own child only (libuv reaps its children; we must never touch them).
- * Returns 1 and the status once reaped, 0 if still running after timeout_ms. */
-static int wait_child(struct nvc_service *svc, int timeout_ms, int *status)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    for (;;) {
-        pid_t r = waitpid(svc->pid, status, WNOHANG);
-        if (r == svc->pid || (r < 0 && errno == ECHILD))
-            return 1;
-        int64_t left = deadline - now_ms();
-        if (left <= 0)
-            return 0;
-        if (svc->pidfd >= 0) {
-            struct pollfd p = {.fd = svc->pidfd, .events = POLLIN};
-            poll(&p, 1, (int)left);
-        } else {
-            struct timespec ts = {0, 2 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-        }
-    }
-}
-
 static void release(struct nvc_service *svc)
 {
-    if (svc->sock >= 0)
-        close(svc->sock);
-    if (svc->pidfd >= 0)
-        close(svc->pidfd);
+    nvc_child_close(&svc->child);
     unsigned timeout = svc->timeout_ms;
     nvc_service_reset(svc);
     svc->timeout_ms = timeout;
@@ -86,21 +38,7 @@ static void release(struct nvc_service *svc)
  * driver ioctl) may outlive SIGKILL for a while: a detached thread reaps it then. */
 static void kill_and_reap(struct nvc_service *svc, int *status)
 {
-    int st = 0;
-    kill(svc->pid, SIGKILL);
-    if (!wait_child(svc, KILL_WAIT_MS, &st)) {
-        pthread_t t;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&t, &attr, reap_in_background, (void *)(intptr_t)svc->pid) != 0) {
-            while (waitpid(svc->pid, &st, 0) < 0 && errno == EINTR)
-                ;
-        }
-        pthread_attr_destroy(&attr);
-    }
-    if (status)
-        *status = st;
+    nvc_child_kill(&svc->child, KILL_WAIT_MS, NVC_CHILD_REAP_DETACHED, status);
 }
 
 static const char *signal_name(int sig)
@@ -130,7 +68,7 @@ static int report_death(struct nvc_service *svc, const char *what, struct nvc_er
 {
     int status = 0;
     char where[160];
-    if (!wait_child(svc, KILL_WAIT_MS, &status))
+    if (!nvc_child_wait(&svc->child, KILL_WAIT_MS, &status))
         kill_and_reap(svc, &status);
     describe_call(svc, where, sizeof(where));
     if (WIFSIGNALED(status))
@@ -202,12 +140,12 @@ static int status_error(struct nvc_service *svc, uint32_t status, struct nvc_rbu
 static int receive(struct nvc_service *svc, uint16_t op, uint32_t seq, const char *what, struct nvc_rbuf *reply,
                    struct nvc_error *err)
 {
-    int64_t deadline = now_ms() + svc->timeout_ms;
+    int64_t deadline = nvc_now_ms() + svc->timeout_ms;
     for (;;) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - nvc_now_ms();
         if (left <= 0)
             return report_timeout(svc, what, err);
-        struct pollfd p = {.fd = svc->sock, .events = POLLIN};
+        struct pollfd p = {.fd = svc->child.sock, .events = POLLIN};
         int r = poll(&p, 1, (int)left);
         if (r < 0 && errno == EINTR)
             continue;
@@ -215,7 +153,7 @@ static int receive(struct nvc_service *svc, uint16_t op, uint32_t seq, const cha
             return nvc_error_sys(err, "poll", NULL, "waiting for the driver service");
         if (r == 0)
             continue;
-        ssize_t n = recv(svc->sock, svc->rx, sizeof(svc->rx), MSG_TRUNC | MSG_DONTWAIT);
+        ssize_t n = recv(svc->child.sock, svc->rx, sizeof(svc->rx), MSG_TRUNC | MSG_DONTWAIT);
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n <= 0)
@@ -245,7 +183,7 @@ static int receive(struct nvc_service *svc, uint16_t op, uint32_t seq, const cha
     }
 }
 
-static int spawn_helper(struct nvc_service *svc, const struct nvc_host *host, int child_sock, struct nvc_error *err)
+static int spawn_helper(struct nvc_service *svc, const struct nvc_host *host, struct nvc_error *err)
 {
     char uid[24], gid[24], ppid[24];
     snprintf(uid, sizeof(uid), "%ld", (long)host->uid);
@@ -253,63 +191,25 @@ static int spawn_helper(struct nvc_service *svc, const struct nvc_host *host, in
     snprintf(ppid, sizeof(ppid), "%ld", (long)getpid());
     char *argv[] = {"nvc-ts-driver", "--nvml", (char *)host->nvml_path, "--root", (char *)host->root,
                     "--uid", uid, "--gid", gid, "--ppid", ppid, NULL};
-    /* An empty environment: nothing of the caller's (LD_PRELOAD, ...) reaches a process
-     * that starts as root and loads a driver library. */
-    char *envp[] = {NULL};
-
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    posix_spawn_file_actions_adddup2(&fa, child_sock, SERVICE_FD);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    int rc = posix_spawn(&svc->pid, host->helper_path, &fa, &attr, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) {
-        svc->pid = 0;
+    int rc = nvc_child_spawn(&svc->child, host->helper_path, argv, SOCK_SEQPACKET, 0, "driver service", err);
+    if (rc > 0)
         return nvc_error_set(err, NVC_ERR_SERVICE_START, rc, "posix_spawn", host->helper_path,
                              "cannot start the driver service: %s", strerror(rc));
-    }
-    svc->pidfd = (int)syscall(SYS_pidfd_open, svc->pid, 0);
-    return 0;
+    return rc;
 }
 
 int nvc_service_start(struct nvc_service *svc, const struct nvc_host *host, struct nvc_error *err)
 {
-    int sv[2];
     struct nvc_rbuf reply;
 
     nvc_service_reset(svc);
     svc->timeout_ms = host->timeout_ms;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-        return nvc_error_sys(err, "socketpair", NULL, "cannot create the driver service socket");
-    /* dup2 onto the same number would leave FD_CLOEXEC set: keep the child end off fd 3. */
-    if (sv[1] == SERVICE_FD) {
-        int moved = fcntl(sv[1], F_DUPFD_CLOEXEC, SERVICE_FD + 1);
-        if (moved < 0) {
-            nvc_error_sys(err, "fcntl", NULL, "cannot prepare the driver service socket");
-            close(sv[0]);
-            close(sv[1]);
-            return -1;
-        }
-        close(sv[1]);
-        sv[1] = moved;
-    }
-    svc->sock = sv[0];
-    int rc = spawn_helper(svc, host, sv[1], err);
-    close(sv[1]);
-    if (rc < 0) {
+    if (spawn_helper(svc, host, err) < 0) {
         release(svc);
         return -1;
     }
     if (receive(svc, NVC_OP_READY, 0, "driver service start-up", &reply, err) < 0) {
-        if (svc->pid > 0) {
+        if (svc->child.pid > 0) {
             kill_and_reap(svc, NULL);
             release(svc);
         }
@@ -323,7 +223,7 @@ int nvc_service_call(struct nvc_service *svc, uint16_t op, const uint32_t *arg, 
 {
     static __thread struct nvc_wbuf req;
 
-    if (svc->pid <= 0)
+    if (svc->child.pid <= 0)
         return nvc_error_set(err, NVC_ERR_CONTEXT_CLOSED, 0, what, NULL,
                              "the driver service is not running (the context was shut down or its service died)");
     svc->calling[0] = '\0';
@@ -332,7 +232,7 @@ int nvc_service_call(struct nvc_service *svc, uint16_t op, const uint32_t *arg, 
     if (arg != NULL)
         nvc_put_u32(&req, *arg);
     size_t n = nvc_wbuf_finish(&req);
-    if (send(svc->sock, req.data, n, MSG_NOSIGNAL) != (ssize_t)n) {
+    if (send(svc->child.sock, req.data, n, MSG_NOSIGNAL) != (ssize_t)n) {
         if (errno == EPIPE || errno == ECONNRESET)
             return report_death(svc, what, err);
         return nvc_error_sys(err, "send", NULL, "writing to the driver service");
@@ -345,20 +245,20 @@ int nvc_service_stop(struct nvc_service *svc, struct nvc_error *err)
     struct nvc_rbuf reply;
     int status = 0, rc = 0;
 
-    if (svc->pid <= 0)
+    if (svc->child.pid <= 0)
         return 0;
     unsigned saved = svc->timeout_ms;
     svc->timeout_ms = saved < SHUTDOWN_GRACE_MS ? saved : SHUTDOWN_GRACE_MS;
     if (nvc_service_call(svc, NVC_OP_SHUTDOWN, NULL, "shutdown", &reply, err) < 0)
         rc = err->code == NVC_ERR_NVML ? -1 : 0; /* timeouts and crashes already reaped it */
     svc->timeout_ms = saved;
-    if (svc->pid <= 0)
+    if (svc->child.pid <= 0)
         return rc;
-    close(svc->sock);
-    svc->sock = -1;
-    if (!wait_child(svc, TERM_GRACE_MS, &status)) {
-        kill(svc->pid, SIGTERM);
-        if (!wait_child(svc, TERM_GRACE_MS, &status))
+    close(svc->child.sock);
+    svc->child.sock = -1;
+    if (!nvc_child_wait(&svc->child, TERM_GRACE_MS, &status)) {
+        kill(svc->child.pid, SIGTERM);
+        if (!nvc_child_wait(&svc->child, TERM_GRACE_MS, &status))
             kill_and_reap(svc, &status);
     }
     release(svc);
@@ -367,7 +267,7 @@ int nvc_service_stop(struct nvc_service *svc, struct nvc_error *err)
 
 void nvc_service_abandon(struct nvc_service *svc)
 {
-    if (svc->pid <= 0)
+    if (svc->child.pid <= 0)
         return;
     kill_and_reap(svc, NULL);
     release(svc);

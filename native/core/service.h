@@ -8,13 +8,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "child.h"
 #include "nvc.h"
 #include "proto.h"
 
 struct nvc_service {
-    pid_t pid;          /* 0 when not running */
-    int pidfd;          /* -1 where pidfd_open is unavailable */
-    int sock;
+    struct nvc_child child; /* pid 0 when not running */
     uint32_t seq;
     unsigned timeout_ms;
     char calling[96];   /* last NVML function the service announced */
