@@ -36,6 +36,31 @@ describe('configure (mount namespaces, simulated host)', function () {
     fs.rmSync(rootfs, { recursive: true, force: true });
   });
 
+  /**
+   * What a container must get, written from the reference's capability table (study §10.2),
+   * independently of lib/plan.ts: the exact set of mount points under the rootfs.
+   */
+  const expectedMounts = (request) => {
+    const caps = request.capabilities || [];
+    const has = (c) => caps.includes(c);
+    const computeLibs = has('compute') || has('video');
+    const out = new Set(['/proc/driver/nvidia', '/dev/nvidiactl', ...driver.firmware.map((f) => f.path)]);
+    const libWanted = (l) => l.capabilities.some((c) => caps.includes(c)) || (computeLibs && l.capabilities.includes('compute'));
+    for (const l of driver.libraries) if (libWanted(l)) out.add(`${LIBDIR}/${path.basename(l.path)}`);
+    if (request.compat32) for (const l of driver.libraries32) if (libWanted(l)) out.add(`/usr/lib/i386-linux-gnu/${path.basename(l.path)}`);
+    for (const b of driver.binaries) if (b.capabilities.some((c) => caps.includes(c))) out.add(`/usr/bin/${path.basename(b.path)}`);
+    if (has('utility')) ['/run/nvidia-persistenced/socket', '/run/nvidia-fabricmanager/socket'].forEach((p) => out.add(p));
+    if (computeLibs) ['/tmp/nvidia-mps', '/dev/nvidia-uvm', '/dev/nvidia-uvm-tools'].forEach((p) => out.add(p));
+    if (has('graphics') || has('display')) out.add('/etc/nvidia/nvidia-application-profiles-rc.d');
+    for (const minor of request.gpuMinors || []) {
+      out.add(`/dev/nvidia${minor}`);
+      out.add(`/proc/driver/nvidia/gpus/0000:00:0${6 + minor}.0`);
+    }
+    for (const p of request.extra || []) out.add(p);
+    if (request.noDevbind) for (const p of [...out]) if (p.startsWith('/dev/')) out.delete(p);
+    return [...out].sort();
+  };
+
   const libsOf = (caps) =>
     driver.libraries
       .filter((l) => l.capabilities.some((c) => caps.includes(c)) || (caps.includes('video') && l.capabilities.includes('compute')))
@@ -94,54 +119,49 @@ describe('configure (mount namespaces, simulated host)', function () {
     assert.equal(fs.readFileSync(inside(`${LIBDIR}/libcuda.so.580.159.04`)).compare(fs.readFileSync(path.join(host.root, LIBDIR, 'libcuda.so.580.159.04'))), 0);
   });
 
+  const migAccess = (gi, capGi, capCi) => [
+    `/proc/driver/nvidia/capabilities/gpu1/mig/gi${gi}/access`, `/proc/driver/nvidia/capabilities/gpu1/mig/gi${gi}/ci0/access`,
+    `/dev/nvidia-caps/nvidia-cap${capGi}`, `/dev/nvidia-caps/nvidia-cap${capCi}`,
+  ];
+  // Every capability alone, some together, and the device selections: each with its exact mount set.
   const cases = [
+    { title: 'no capabilities: procfs, firmware (always) and nvidiactl only', request: {} },
+    { title: 'utility', request: { capabilities: ['utility'] } },
+    { title: 'compute', request: { capabilities: ['compute'] } },
+    { title: 'video: video and compute libraries, uvm, no compute binaries', request: { capabilities: ['video'] } },
     {
-      title: 'no capabilities: procfs, firmware (always) and nvidiactl only',
-      request: {},
-      mounts: ['/proc/driver/nvidia', '/dev/nvidiactl', '/lib/firmware/nvidia/580.159.04/gsp_ga10x.bin', '/lib/firmware/nvidia/580.159.04/gsp_tu10x.bin'],
-    },
-    {
-      title: 'utility: utility libraries and binaries, sockets, no uvm',
-      request: { capabilities: ['utility'] },
-      has: ['/usr/bin/nvidia-smi', `${LIBDIR}/libnvidia-ml.so.580.159.04`, '/run/nvidia-persistenced/socket'],
-      lacks: ['/dev/nvidia-uvm', `${LIBDIR}/libcuda.so.580.159.04`, '/usr/bin/nvidia-cuda-mps-control', '/tmp/nvidia-mps'],
-    },
-    {
-      title: 'video: video and compute libraries, uvm, no compute binaries',
-      request: { capabilities: ['video'] },
-      has: [`${LIBDIR}/libnvcuvid.so.580.159.04`, `${LIBDIR}/libcuda.so.580.159.04`, '/dev/nvidia-uvm'],
-      lacks: ['/usr/bin/nvidia-cuda-mps-control', '/usr/bin/nvidia-smi'],
-    },
-    {
-      title: 'graphics: graphics libraries and the application profile tmpfs',
+      title: 'graphics with GPUs 0 and 2: graphics libraries and the application profile',
       request: { capabilities: ['graphics'], devices: '0,2' },
-      has: [`${LIBDIR}/libGLX_nvidia.so.580.159.04`, '/etc/nvidia/nvidia-application-profiles-rc.d', '/dev/nvidia0', '/dev/nvidia2'],
-      lacks: [`${LIBDIR}/libcuda.so.580.159.04`, '/dev/nvidia1'],
+      oracle: { gpuMinors: [0, 2] },
       check: (inside) => assert.match(fs.readFileSync(inside('/etc/nvidia/nvidia-application-profiles-rc.d/10-container.conf'), 'utf8'), /EGLVisibleDGPUDevices", 0x5\]/),
     },
+    { title: 'ngx', request: { capabilities: ['ngx'] } },
+    { title: 'compute and utility with compat32', request: { capabilities: ['compute', 'utility'], compat32: true } },
     {
-      title: 'compute with compat32: 32-bit libraries in the i386 directory',
-      request: { capabilities: ['compute'], compat32: true },
-      has: ['/usr/lib/i386-linux-gnu/libcuda.so.580.159.04', `${LIBDIR}/libcuda.so.580.159.04`],
+      title: 'all capabilities but display, all GPUs (and so every MIG device)',
+      request: { capabilities: ['utility', 'compute', 'video', 'graphics', 'ngx'], compat32: true, devices: 'all' },
+      oracle: { gpuMinors: [0, 1, 2], extra: [...migAccess(1, 147, 148), ...migAccess(2, 156, 157)] },
     },
-    {
-      title: 'a MIG device: its parent GPU and access caps',
-      request: { devices: '1:0' },
-      has: ['/dev/nvidia1', '/proc/driver/nvidia/capabilities/gpu1/mig/gi1/access', '/proc/driver/nvidia/capabilities/gpu1/mig/gi1/ci0/access', '/dev/nvidia-caps/nvidia-cap147', '/dev/nvidia-caps/nvidia-cap148'],
-      lacks: ['/dev/nvidia0', '/proc/driver/nvidia/capabilities/gpu1/mig/gi2/access'],
-    },
-    { title: 'all GPUs', request: { devices: 'all' }, has: ['/dev/nvidia0', '/dev/nvidia1', '/dev/nvidia2'] },
-    { title: 'mig-config all', request: { devices: 'all', migConfig: 'all' }, has: ['/proc/driver/nvidia/capabilities', '/dev/nvidia-caps'] },
-    { title: 'no-devbind: no device binds', request: { devices: '0', noDevbind: true }, lacks: ['/dev/nvidia0', '/dev/nvidiactl'], has: ['/proc/driver/nvidia'] },
+    { title: 'GPU 2 by PCI bus id', request: { devices: '0000:00:08.0' }, oracle: { gpuMinors: [2] } },
+    { title: 'GPU 0 by UUID', request: { devices: 'GPU-4f1c2a9e-7d3b-5e60-a8c1-93b2d4e5f601' }, oracle: { gpuMinors: [0] } },
+    { title: 'a MIG device by index pair: its parent GPU and access caps', request: { devices: '1:0' }, oracle: { gpuMinors: [1], extra: migAccess(1, 147, 148) } },
+    { title: 'a MIG device by UUID', request: { devices: 'MIG-9f8e7d6c-5b4a-5c3d-8e2f-1a0b9c8d7e6f' }, oracle: { gpuMinors: [1], extra: migAccess(2, 156, 157) } },
+    { title: 'mig-config all', request: { devices: 'all', migConfig: 'all' }, oracle: { gpuMinors: [0, 1, 2], extra: ['/proc/driver/nvidia/capabilities', '/dev/nvidia-caps'] } },
+    { title: 'no-devbind: no device binds', request: { devices: '0', noDevbind: true }, oracle: { gpuMinors: [0], noDevbind: true } },
   ];
   for (const c of cases) {
     it(c.title, async () => {
       const ct = await ctx.container({ pid: cnt.pid, rootfs });
       await ctx.configure(ct, { ...c.request, noLdconfig: true });
       const mounts = mountsUnder(cnt.pid, rootfs);
-      if (c.mounts) assert.deepEqual([...mounts.keys()].sort(), [...c.mounts].sort());
-      for (const p of c.has || []) assert.ok(mounts.has(p), `${p} mounted; got ${[...mounts.keys()].join(' ')}`);
-      for (const p of c.lacks || []) assert.ok(!mounts.has(p), `${p} not mounted`);
+      const want = expectedMounts({ ...c.request, ...(c.oracle || {}) });
+      assert.deepEqual([...mounts.keys()].sort(), want);
+      for (const [p, m] of mounts) {
+        // The reference leaves the /dev/nvidia-caps directory writable (nosuid, noexec) for mig-config.
+        const must = p === '/dev/nvidia-caps' ? ['nosuid', 'noexec'] : p.startsWith('/dev/') ? ['ro', 'nosuid', 'noexec'] : p.startsWith('/run/') || p === '/tmp/nvidia-mps' ? ['nosuid', 'nodev', 'noexec'] : ['nosuid', 'nodev'];
+        for (const o of must) assert.ok(m.options.includes(o), `${p} has ${o}: ${m.options}`);
+        if (p.startsWith(LIBDIR) || p.startsWith('/usr/bin/')) assert.ok(m.options.includes('ro'), `${p} is read-only`);
+      }
       if (c.check) c.check((p) => path.join('/proc', String(cnt.pid), 'root', rootfs, p));
       assert.equal(mountsUnder('self', rootfs).size, 0);
     });

@@ -2,62 +2,30 @@
 #include "nvc_ldconfig.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "child.h"
 
 /* The core's side of nvc-ts-ldconfig: check the request, spawn the helper with an empty
  * environment, wait for its one report with a deadline, reap exactly our own child, and
  * turn the report into a result or an NVC_ERR_LDCONFIG error. The helper enforces the
  * request's timeout itself; ours is a backstop for a helper that hangs. */
 
-#define REPORT_FD 3
 #define BACKSTOP_GRACE_MS 5000
 #define REAP_WAIT_MS 2000
 
-static int64_t now_ms(void)
+static void kill_and_reap(struct nvc_child *c, int *status)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Wait for our own child only (libuv reaps its own; never waitpid(-1)). 1 once reaped. */
-static int wait_helper(pid_t pid, int pidfd, int timeout_ms, int *status)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    for (;;) {
-        pid_t r = waitpid(pid, status, WNOHANG);
-        if (r == pid || (r < 0 && errno == ECHILD))
-            return 1;
-        int64_t left = deadline - now_ms();
-        if (left <= 0)
-            return 0;
-        struct pollfd p = {.fd = pidfd, .events = POLLIN};
-        poll(&p, 1, pidfd >= 0 ? (int)left : (left < 2 ? (int)left : 2));
-    }
-}
-
-static void kill_and_reap(pid_t pid, int pidfd, int *status)
-{
-    int st = 0;
-    kill(pid, SIGKILL);
     /* Plain blocking wait: the helper does not sit in the kernel for long, and its
      * confined child dies with it (parent-death signal). */
-    if (!wait_helper(pid, pidfd, REAP_WAIT_MS, &st))
-        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-            ;
-    if (status)
-        *status = st;
+    nvc_child_kill(c, REAP_WAIT_MS, NVC_CHILD_REAP_BLOCKING, status);
 }
 
 static int bad_request(struct nvc_error *err, const char *field, const char *why)
@@ -183,7 +151,7 @@ static int interpret(const struct nvc_ldconfig_request *req, const struct nvc_ld
     return -1;
 }
 
-static int spawn_helper(const char *helper_path, const struct nvc_ldconfig_request *req, int child_sock, pid_t *pid,
+static int spawn_helper(struct nvc_child *c, const char *helper_path, const struct nvc_ldconfig_request *req,
                         struct nvc_error *err)
 {
     char spid[24], suid[24], sgid[24], stimeout[24];
@@ -206,40 +174,22 @@ static int spawn_helper(const char *helper_path, const struct nvc_ldconfig_reque
     for (size_t i = 0; i < req->ndirs; i++)
         argv[n++] = req->dirs[i];
     argv[n] = NULL;
-    /* An empty environment: nothing of the caller's (LD_PRELOAD, ...) reaches a root
-     * process that is about to enter a container (CVE-2025-23266). */
-    char *envp[] = {NULL};
-
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    /* The socket first: it may sit on 0-2 if the caller closed its stdio. */
-    posix_spawn_file_actions_adddup2(&fa, child_sock, REPORT_FD);
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    int rc = posix_spawn(pid, helper_path, &fa, &attr, (char *const *)argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0)
+    /* An empty environment (nvc_child_spawn passes none): nothing of the caller's
+     * (LD_PRELOAD, ...) reaches a root process that is about to enter a container
+     * (CVE-2025-23266). Its stdio goes to /dev/null. */
+    int rc = nvc_child_spawn(c, helper_path, (char *const *)argv, SOCK_SEQPACKET, 1, "ldconfig helper's", err);
+    if (rc > 0)
         return nvc_error_set(err, NVC_ERR_SYSTEM, rc, "posix_spawn", helper_path,
                              "cannot start the ldconfig helper nvc-ts-ldconfig");
-    return 0;
+    return rc;
 }
 
 /* Wait for the one report. 1: got it; 0: the helper hung up without one; -1: deadline. */
 static int receive_report(int sock, unsigned timeout_ms, struct nvc_ldconfig_report *rep)
 {
-    int64_t deadline = now_ms() + timeout_ms + BACKSTOP_GRACE_MS;
+    int64_t deadline = nvc_now_ms() + timeout_ms + BACKSTOP_GRACE_MS;
     for (;;) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - nvc_now_ms();
         if (left <= 0)
             return -1;
         struct pollfd p = {.fd = sock, .events = POLLIN};
@@ -259,43 +209,24 @@ int nvc_ldconfig_run(const char *helper_path, const struct nvc_ldconfig_request 
                      struct nvc_ldconfig_result *res, struct nvc_error *err)
 {
     static __thread struct nvc_ldconfig_report rep; /* 4.7 KiB: off the caller's stack */
-    int sv[2], status = 0;
-    pid_t pid = 0;
+    struct nvc_child c;
+    int status = 0;
 
     if (check_request(helper_path, req, res, err) < 0)
         return -1;
     memset(res, 0, sizeof(*res));
     memset(&rep, 0, sizeof(rep));
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-        return nvc_error_sys(err, "socketpair", NULL, "cannot create the ldconfig helper's socket");
-    /* dup2 onto the same number would leave FD_CLOEXEC set: keep the child end off fd 3. */
-    if (sv[1] == REPORT_FD) {
-        int moved = fcntl(sv[1], F_DUPFD_CLOEXEC, REPORT_FD + 1);
-        if (moved < 0) {
-            nvc_error_sys(err, "fcntl", NULL, "cannot prepare the ldconfig helper's socket");
-            close(sv[0]);
-            close(sv[1]);
-            return -1;
-        }
-        close(sv[1]);
-        sv[1] = moved;
-    }
-    int rc = spawn_helper(helper_path, req, sv[1], &pid, err);
-    close(sv[1]);
-    if (rc < 0) {
-        close(sv[0]);
+    if (spawn_helper(&c, helper_path, req, err) < 0)
         return -1;
-    }
-    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     unsigned timeout = req->timeout_ms ? req->timeout_ms : NVC_LDCONFIG_DEFAULT_TIMEOUT_MS;
-    int got = receive_report(sv[0], timeout, &rep);
-    close(sv[0]); /* a helper still waiting sees the hang-up and kills its child */
+    int got = receive_report(c.sock, timeout, &rep);
+    close(c.sock); /* a helper still waiting sees the hang-up and kills its child */
+    c.sock = -1;
     if (got < 0)
-        kill_and_reap(pid, pidfd, &status);
-    else if (!wait_helper(pid, pidfd, REAP_WAIT_MS, &status))
-        kill_and_reap(pid, pidfd, &status);
-    if (pidfd >= 0)
-        close(pidfd);
+        kill_and_reap(&c, &status);
+    else if (!nvc_child_wait(&c, REAP_WAIT_MS, &status))
+        kill_and_reap(&c, &status);
+    nvc_child_close(&c);
 
     if (got < 0)
         return nvc_error_set(err, NVC_ERR_LDCONFIG, ETIMEDOUT, "ldconfig", helper_path,
