@@ -32,8 +32,8 @@ $cc $warn -O3 -D_FORTIFY_SOURCE=2 -fstack-protector-strong $inc $exec_src -o "$o
 # shellcheck disable=SC2086
 $cc $warn -O2 -g $san $inc $exec_src -o "$out/nvc-ts-exec"
 # shellcheck disable=SC2086
-$cc $warn -O1 -g $san $inc "$here"/*.c "$native/core/plan_client.c" "$native/core/plan_codec.c" \
-    "$native/core/path.c" "$native/core/error.c" -lpthread -o "$out/test_exec"
+$cc $warn -O1 -g $san $inc "$here"/*.c "$native/core/plan_client.c" "$native/core/child.c" \
+    "$native/core/plan_codec.c" "$native/core/path.c" "$native/core/error.c" -lpthread -o "$out/test_exec"
 
 # Variants: the userspace resolver walk, and the walk plus mount(2) instead of the
 # fd-based mount API; each also slowed down for the race and cancellation tests.

@@ -24,7 +24,7 @@ $cc $flags -I"$native/include" -I"$native/core" \
     -DNVC_LC_HELPER="\"$out/nvc-ts-ldconfig\"" -DNVC_LC_PROBE="\"$out/probe\"" \
     -DNVC_TEST_CC="\"$cc\"" -DNVC_TEST_LDCONFIG="\"/sbin/ldconfig\"" \
     -o "$out/test_ldconfig" "$here/test_ldconfig.c" \
-    "$native/core/ldconfig_client.c" "$out/error.o" "$native/test/fixture.c"
+    "$native/core/ldconfig_client.c" "$native/core/child.c" "$out/error.o" "$native/test/fixture.c" -lpthread
 
 if [ "${2:-}" = run ]; then
     exec "$out/test_ldconfig"
