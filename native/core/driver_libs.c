@@ -2,12 +2,10 @@
 /* Driver libraries from the ld.so.cache of the driver root, and the NVML library the
  * driver service loads. */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "discovery.h"
@@ -90,15 +88,9 @@ static int has_version_suffix(const char *path, const char *version)
 static int open_lib(int rootfd, const char *real)
 {
     struct nvc_error e;
-    struct stat st;
-    int pfd = nvc_path_open_in_root(rootfd, real, O_PATH, &e);
-    int fd;
+    int fd = nvc_path_open_regular_in_root(rootfd, real, real, &e);
 
-    if (pfd < 0)
-        return -1;
-    fd = fstat(pfd, &st) == 0 && S_ISREG(st.st_mode) ? nvc_path_reopen(pfd, O_RDONLY, real, &e) : -1;
-    close(pfd);
-    return fd;
+    return fd < 0 ? -1 : fd;
 }
 
 /* Older drivers shipped two libnvidia-tls builds for two TLS ABIs; only the one tagged

@@ -208,25 +208,12 @@ int nvc_ldcache_parse(const void *data, size_t size, const char *name, struct nv
  * for real: a FIFO or device planted in the root must not block or be woken. */
 static int open_cache(int rootfd, const char *path, const char *shown, struct nvc_error *err)
 {
-    struct stat st;
-    int pfd, fd;
+    int fd = nvc_path_open_regular_in_root(rootfd, path, shown, err);
 
-    pfd = nvc_path_open_in_root(rootfd, path, O_PATH, err);
-    if (pfd < 0) {
-        nvc_error_wrap(err, "opening the ld.so cache %s", shown);
-        return -1;
-    }
-    if (fstat(pfd, &st) < 0) {
-        nvc_error_sys(err, "fstat", shown, "cannot stat the ld.so cache");
-        close(pfd);
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(pfd);
+    if (fd == NVC_PATH_NOT_REGULAR)
         return invalid(err, shown, "not a regular file");
-    }
-    fd = nvc_path_reopen(pfd, O_RDONLY, shown, err);
-    close(pfd);
+    if (fd < 0)
+        nvc_error_wrap(err, "opening the ld.so cache %s", shown);
     return fd;
 }
 

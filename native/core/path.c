@@ -44,9 +44,14 @@ struct open_how {
 #define OPENAT2_RETRIES 32
 
 int nvc_path_force_fallback;
+int nvc_path_test_openat2_errno;
+void (*nvc_path_test_before_reopen)(int dirfd, const char *name);
 
-/* Set once openat2 answered ENOSYS, so that later calls go straight to the walk. */
-static atomic_int openat2_missing;
+/* Whether openat2 can be used, decided once for the process: unknown until the first
+ * call, then usable, or refused (no syscall, a seccomp filter, resolve flags the kernel
+ * does not know) and the walk is used for good. */
+enum { OPENAT2_UNKNOWN = 0, OPENAT2_USABLE, OPENAT2_REFUSED };
+static atomic_int openat2_state;
 
 /* ---- the userspace walk ------------------------------------------------------------ */
 
@@ -167,10 +172,40 @@ static int walk_splice(struct walk *w, char **text, const char *target, const ch
     return 0;
 }
 
-/* The last component, already opened O_PATH|O_NOFOLLOW as fd: hand it over as asked. */
+/* Open for real the inode that the O_PATH fd stands for, never a name: whatever has
+ * been renamed over the last component since it was checked (another file, a FIFO that
+ * would block, a device node that would be woken) is not what gets opened. A directory
+ * is reopened as "." of its own fd; anything else through the magic link
+ * /proc/self/fd/N, which leads to exactly the inode (and mount) of fd. */
+static int reopen_checked(int fd, const struct stat *st, int flags)
+{
+    struct stat now;
+    char link[64];
+    int r;
+
+    /* The new fd names the object itself: there is no link left to not follow. */
+    flags = (flags & ~(O_NOFOLLOW | O_PATH)) | O_CLOEXEC;
+    if (S_ISDIR(st->st_mode)) {
+        r = openat(fd, ".", flags);
+    } else {
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        r = open(link, flags);
+    }
+    if (r < 0)
+        return -1;
+    if (fstat(r, &now) < 0 || now.st_dev != st->st_dev || now.st_ino != st->st_ino) {
+        close(r);
+        errno = ESTALE;
+        return -1;
+    }
+    return r;
+}
+
+/* The last component, already opened O_PATH|O_NOFOLLOW as fd and checked (st): hand
+ * it over as asked. */
 static int walk_final(struct walk *w, const char *comp, int fd, const struct stat *st, int flags)
 {
-    int r;
+    int r, e;
 
     if ((flags & O_DIRECTORY) && !S_ISDIR(st->st_mode)) {
         close(fd);
@@ -178,12 +213,25 @@ static int walk_final(struct walk *w, const char *comp, int fd, const struct sta
     }
     if (flags & O_PATH)
         return fd;
+    /* Only met with O_NOFOLLOW: a link itself cannot be opened for I/O. */
+    if (S_ISLNK(st->st_mode)) {
+        close(fd);
+        return walk_fail(w, ELOOP, comp);
+    }
+    if (nvc_path_test_before_reopen != NULL)
+        nvc_path_test_before_reopen(w->cur, comp);
+    r = reopen_checked(fd, st, flags);
+    e = errno;
     close(fd);
-    /* O_NOFOLLOW: if the name was swapped for a symlink since it was checked, fail
-     * (ELOOP) rather than let the kernel follow it out of the root. */
-    r = openat(w->cur, comp, flags | O_NOFOLLOW | O_CLOEXEC);
-    if (r < 0)
-        return walk_fail(w, errno, comp);
+    if (r < 0) {
+        errno = e;
+        if (!S_ISDIR(st->st_mode) && e == ENOENT)
+            return nvc_error_sys(w->err, "open", w->orig,
+                                 "cannot open %s inside the root: /proc/self/fd is needed to reopen \"%s\" "
+                                 "safely and is not there",
+                                 w->orig, comp);
+        return walk_fail(w, e, comp);
+    }
     return r;
 }
 
@@ -354,8 +402,18 @@ static int use_fallback(void)
 #ifdef NVC_PATH_NO_OPENAT2
     return 1;
 #else
-    return nvc_path_force_fallback || atomic_load_explicit(&openat2_missing, memory_order_relaxed);
+    return nvc_path_force_fallback ||
+           atomic_load_explicit(&openat2_state, memory_order_relaxed) == OPENAT2_REFUSED;
 #endif
+}
+
+static long sys_openat2(int dirfd, const char *path, struct open_how *how)
+{
+    if (nvc_path_test_openat2_errno != 0) {
+        errno = nvc_path_test_openat2_errno;
+        return -1;
+    }
+    return syscall(SYS_openat2, dirfd, path, how, sizeof(*how));
 }
 
 static int open_openat2(int rootfd, const char *path, int flags)
@@ -366,13 +424,80 @@ static int open_openat2(int rootfd, const char *path, int flags)
     how.flags = (uint64_t)(unsigned)(flags | O_CLOEXEC);
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
     for (int i = 0; i < OPENAT2_RETRIES; i++) {
-        long fd = syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+        long fd = sys_openat2(rootfd, path, &how);
         if (fd >= 0)
             return (int)fd;
         if (errno != EAGAIN)
             break;
     }
     return -1;
+}
+
+/* The answers openat2 gets where it cannot be used: ENOSYS (before Linux 5.6, or a
+ * seccomp profile that says so), EPERM (the default action of older Docker seccomp
+ * profiles for syscalls they do not list), EINVAL (resolve flags not understood). */
+static int refused_errno(int e)
+{
+    return e == ENOSYS || e == EPERM || e == EINVAL;
+}
+
+/* Harmless on any usable openat2: the current directory as O_PATH. */
+static int openat2_probe_refused(void)
+{
+    struct open_how how;
+    long fd;
+
+    memset(&how, 0, sizeof(how));
+    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    fd = sys_openat2(AT_FDCWD, ".", &how);
+    if (fd >= 0) {
+        close((int)fd);
+        return 0;
+    }
+    return refused_errno(errno);
+}
+
+/* openat2 failed with e: is openat2 itself refused (use the walk), or is e the real
+ * answer? EPERM and EINVAL can be either (an immutable file opened for writing, O_DIRECT
+ * where unsupported), so the first time one is seen a probe decides, and the decision
+ * holds for the rest of the process. */
+static int openat2_refused(int e)
+{
+    int state;
+
+    if (e == ENOSYS) {
+        atomic_store_explicit(&openat2_state, OPENAT2_REFUSED, memory_order_relaxed);
+        return 1;
+    }
+    state = atomic_load_explicit(&openat2_state, memory_order_relaxed);
+    if (!refused_errno(e) || state == OPENAT2_USABLE) {
+        if (state == OPENAT2_UNKNOWN)
+            atomic_store_explicit(&openat2_state, OPENAT2_USABLE, memory_order_relaxed);
+        return 0;
+    }
+    if (state == OPENAT2_UNKNOWN) {
+        state = openat2_probe_refused() ? OPENAT2_REFUSED : OPENAT2_USABLE;
+        atomic_store_explicit(&openat2_state, state, memory_order_relaxed);
+    }
+    return state == OPENAT2_REFUSED;
+}
+
+int nvc_path_openat2_usable(void)
+{
+    switch (atomic_load_explicit(&openat2_state, memory_order_relaxed)) {
+    case OPENAT2_USABLE:
+        return 1;
+    case OPENAT2_REFUSED:
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+void nvc_path_test_reset_openat2(void)
+{
+    atomic_store_explicit(&openat2_state, OPENAT2_UNKNOWN, memory_order_relaxed);
 }
 
 int nvc_path_open_in_root(int rootfd, const char *path, int flags, struct nvc_error *err)
@@ -398,16 +523,20 @@ int nvc_path_open_in_root(int rootfd, const char *path, int flags, struct nvc_er
 
     if (!use_fallback()) {
         fd = open_openat2(rootfd, path, flags);
-        if (fd >= 0)
+        if (fd >= 0) {
+            if (atomic_load_explicit(&openat2_state, memory_order_relaxed) == OPENAT2_UNKNOWN)
+                atomic_store_explicit(&openat2_state, OPENAT2_USABLE, memory_order_relaxed);
             return fd;
-        if (errno != ENOSYS) {
-            if (errno == ELOOP)
+        }
+        int e = errno;
+        if (!openat2_refused(e)) {
+            errno = e;
+            if (e == ELOOP)
                 return nvc_error_sys(err, "openat2", path,
                                      "cannot open %s inside the root (symlink loop, too many links or a /proc magic link)",
                                      path);
             return nvc_error_sys(err, "openat2", path, "cannot open %s inside the root", path);
         }
-        atomic_store_explicit(&openat2_missing, 1, memory_order_relaxed);
     }
     return open_fallback(rootfd, path, flags, err);
 }
@@ -481,7 +610,7 @@ int nvc_path_reopen(int opath_fd, int flags, const char *path_for_errors, struct
     if (fstat(opath_fd, &before) < 0)
         return nvc_error_sys(err, "fstat", shown, "cannot stat %s", shown);
     snprintf(link, sizeof(link), "/proc/self/fd/%d", opath_fd);
-    fd = open(link, (flags & ~(O_CREAT | O_PATH)) | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    fd = open(link, (flags & ~(O_CREAT | O_PATH | O_NOFOLLOW)) | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
         return nvc_error_sys(err, "open", shown, "cannot reopen %s through %s", shown, link);
     if (fstat(fd, &after) < 0 || after.st_dev != before.st_dev || after.st_ino != before.st_ino) {
@@ -489,6 +618,32 @@ int nvc_path_reopen(int opath_fd, int flags, const char *path_for_errors, struct
         errno = ESTALE;
         return nvc_error_sys(err, "open", shown, "%s changed while being reopened", shown);
     }
+    return fd;
+}
+
+int nvc_path_open_regular_in_root(int rootfd, const char *path, const char *path_for_errors,
+                                  struct nvc_error *err)
+{
+    const char *shown = path_for_errors ? path_for_errors : path;
+    struct stat st;
+    int pfd, fd;
+
+    pfd = nvc_path_open_in_root(rootfd, path, O_PATH, err);
+    if (pfd < 0)
+        return -1;
+    if (fstat(pfd, &st) < 0) {
+        nvc_error_sys(err, "fstat", shown, "cannot stat %s", shown);
+        close(pfd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(pfd);
+        nvc_error_set(err, NVC_ERR_SYSTEM, S_ISDIR(st.st_mode) ? EISDIR : EINVAL, "open", shown,
+                      "%s is not a regular file", shown);
+        return NVC_PATH_NOT_REGULAR;
+    }
+    fd = nvc_path_reopen(pfd, O_RDONLY, shown, err);
+    close(pfd);
     return fd;
 }
 
@@ -500,6 +655,9 @@ int nvc_path_resolve_in_root(int rootfd, const char *root_host_path, const char 
 
     if (fd < 0)
         return -1;
+    /* The name comes from the kernel's view of the fd now, checked to lie below the
+     * root now: a directory renamed out of the root after the lookup fails here with
+     * NVC_ERR_PATH_ESCAPE instead of yielding a path outside. */
     r = nvc_path_fd_in_root(rootfd, root_host_path, fd, path, out, outsz, err);
     close(fd);
     return r;

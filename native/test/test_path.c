@@ -4,12 +4,14 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -294,6 +296,221 @@ static int test_reopen(void)
     return 0;
 }
 
+/* openat2 refused as a seccomp profile would (EPERM, old Docker), as a kernel that does
+ * not know the resolve flags would (EINVAL), or missing (ENOSYS): the walk takes over,
+ * gives the same answers, and the decision holds for the rest of the process. */
+static int test_openat2_refused(void)
+{
+    const int errnos[] = {EPERM, EINVAL, ENOSYS};
+    struct nvc_error err;
+    char buf[64];
+    int failed = 0, fd;
+
+    for (size_t i = 0; i < sizeof(errnos) / sizeof(errnos[0]); i++) {
+        nvc_path_test_reset_openat2();
+        nvc_path_test_openat2_errno = errnos[i];
+        for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
+            failed |= check_case(&cases[c], "openat2 refused") < 0;
+        nvc_path_test_openat2_errno = 0;
+        CHECK(!failed);
+        CHECK(read_via("/abs_escape/passwd-inside", buf, sizeof(buf)) == 0);
+        CHECK_STR(buf, "inside\n");
+#ifndef NVC_PATH_NO_OPENAT2
+        /* Decided once: openat2 working again changes nothing (no second probe). */
+        CHECK(nvc_path_openat2_usable() == 0);
+#endif
+    }
+    nvc_path_test_reset_openat2();
+#ifndef NVC_PATH_NO_OPENAT2
+    CHECK(read_via("/etc/passwd-inside", buf, sizeof(buf)) == 0);
+    if (nvc_path_openat2_usable() != 1) {
+        fprintf(stderr, "# openat2 is not usable here; the genuine-error half is skipped\n");
+        nvc_path_test_reset_openat2();
+        return 0;
+    }
+    /* Once openat2 is known to work, EPERM is the file's answer, not a reason to walk. */
+    nvc_path_test_openat2_errno = EPERM;
+    fd = nvc_path_open_in_root(rootfd, "/etc/passwd-inside", O_RDONLY, &err);
+    nvc_path_test_openat2_errno = 0;
+    if (fd >= 0)
+        close(fd);
+    CHECK(fd < 0 && err.sys_errno == EPERM);
+    CHECK(nvc_path_openat2_usable() == 1);
+    /* A real EINVAL before anything was decided (flag bits openat2 does not know): the
+     * probe finds openat2 working and the EINVAL is the answer. */
+    nvc_path_test_reset_openat2();
+    fd = nvc_path_open_in_root(rootfd, "/etc/passwd-inside", O_RDONLY | (1 << 30), &err);
+    if (fd >= 0)
+        close(fd);
+    CHECK(fd < 0 && err.sys_errno == EINVAL);
+    CHECK(nvc_path_openat2_usable() == 1);
+#else
+    (void)err;
+    (void)fd;
+#endif
+    nvc_path_test_reset_openat2();
+    return 0;
+}
+
+/* A blocking open interrupted by SIGALRM fails with EINTR instead of hanging the test. */
+static void on_alarm(int sig)
+{
+    (void)sig;
+}
+
+static void arm_alarm(unsigned seconds)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_alarm; /* no SA_RESTART */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    alarm(seconds);
+}
+
+/* What the walk's test hook renames over the last component, once. */
+static const char *swap_in;
+static int swapped;
+
+static void swap_hook(int dirfd, const char *name)
+{
+    if (swap_in != NULL && renameat(dirfd, swap_in, dirfd, name) == 0)
+        swapped = 1;
+    swap_in = NULL;
+}
+
+static int make_swap_in(const char *kind, const char *p)
+{
+    if (strcmp(kind, "fifo") == 0)
+        return mkfifo(p, 0600);
+    if (strcmp(kind, "device") == 0)
+        return mknod(p, S_IFCHR | 0600, makedev(1, 3)); /* /dev/null's numbers */
+    if (strcmp(kind, "symlink") == 0)
+        return symlink("../../secret", p);
+    (void)p;
+    return fx_write_str(R, "swap/in", "OTHER\n");
+}
+
+/* The walk checks the last component, then opens it: whatever is renamed over the name
+ * in between (a FIFO that would block, a device node, another file, a link out) is not
+ * what gets opened; the inode checked is. */
+static int test_walk_swap_last(void)
+{
+    const char *kinds[] = {"fifo", "device", "file", "symlink"};
+    char target[PATH_MAX], in[PATH_MAX], buf[64];
+    struct nvc_error err;
+    struct stat st;
+    ssize_t n;
+    int fd;
+
+    CHECK(fx_mkdirs(R, "swap") == 0);
+    CHECK(fx_path(target, sizeof(target), "%s/swap/target", R) == 0);
+    CHECK(fx_path(in, sizeof(in), "%s/swap/in", R) == 0);
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        unlink(target);
+        unlink(in);
+        CHECK(fx_write_str(R, "swap/target", "inside\n") == 0);
+        if (make_swap_in(kinds[i], in) < 0) {
+            /* Only mknod may be refused (no CAP_MKNOD). */
+            CHECK(strcmp(kinds[i], "device") == 0);
+            fprintf(stderr, "# cannot make a device to swap in (%s); skipped\n", strerror(errno));
+            continue;
+        }
+        nvc_path_force_fallback = 1;
+        nvc_path_test_before_reopen = swap_hook;
+        swap_in = "in";
+        swapped = 0;
+        arm_alarm(3);
+        fd = nvc_path_open_in_root(rootfd, "/swap/target", O_RDONLY, &err);
+        alarm(0);
+        nvc_path_test_before_reopen = NULL;
+        nvc_path_force_fallback = 0;
+        if (fd < 0)
+            fprintf(stderr, "# %s swapped in: %s (errno %d)\n", kinds[i], err.msg, err.sys_errno);
+        CHECK(swapped);
+        CHECK(fd >= 0);
+        CHECK(fstat(fd, &st) == 0 && S_ISREG(st.st_mode));
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        CHECK(n == 7);
+        buf[n] = '\0';
+        CHECK_STR(buf, "inside\n");
+        /* The swap did happen: the name is now the other thing. */
+        CHECK(lstat(target, &st) == 0 && st.st_size != 7);
+    }
+    /* A directory is reopened through its own fd as well. */
+    nvc_path_force_fallback = 1;
+    fd = nvc_path_open_in_root(rootfd, "/swap", O_RDONLY | O_DIRECTORY, &err);
+    nvc_path_force_fallback = 0;
+    CHECK(fd >= 0);
+    CHECK(fstat(fd, &st) == 0 && S_ISDIR(st.st_mode));
+    close(fd);
+    unlink(target);
+    unlink(in);
+    return 0;
+}
+
+/* The regular-file opener: regular files (through links, inside the root) only;
+ * FIFOs, device nodes and directories are refused without being opened. */
+static int test_open_regular(void)
+{
+    char p[PATH_MAX], buf[64];
+    struct nvc_error err;
+    int have_dev, fd, fl;
+    ssize_t n;
+
+    CHECK(fx_path(p, sizeof(p), "%s/reg_fifo", R) == 0);
+    CHECK(mkfifo(p, 0600) == 0);
+    CHECK(fx_path(p, sizeof(p), "%s/reg_dev", R) == 0);
+    have_dev = mknod(p, S_IFCHR | 0600, makedev(1, 3)) == 0;
+    if (!have_dev)
+        fprintf(stderr, "# cannot mknod (%s); device case skipped\n", strerror(errno));
+    CHECK(fx_symlink(R, "reg_fifo_link", "/reg_fifo") == 0);
+
+    for (int fb = 0; fb <= 1; fb++) {
+        nvc_path_force_fallback = fb;
+        fd = nvc_path_open_regular_in_root(rootfd, "/lib/x86_64-linux-gnu/libcuda.so.1", NULL, &err);
+        CHECK(fd >= 0);
+        fl = fcntl(fd, F_GETFL);
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        CHECK((fl & O_ACCMODE) == O_RDONLY);
+        CHECK(n == 3);
+        buf[n] = '\0';
+        CHECK_STR(buf, "lib");
+        fd = nvc_path_open_regular_in_root(rootfd, "/abs_escape/passwd-inside", "passwd", &err);
+        CHECK(fd >= 0);
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        CHECK(n == 7);
+
+        arm_alarm(3);
+        fd = nvc_path_open_regular_in_root(rootfd, "/reg_fifo", NULL, &err);
+        alarm(0);
+        CHECK(fd == NVC_PATH_NOT_REGULAR);
+        CHECK(err.code == NVC_ERR_SYSTEM && err.sys_errno == EINVAL && strstr(err.msg, "not a regular file"));
+        arm_alarm(3);
+        fd = nvc_path_open_regular_in_root(rootfd, "/reg_fifo_link", NULL, &err);
+        alarm(0);
+        CHECK(fd == NVC_PATH_NOT_REGULAR);
+        if (have_dev) {
+            fd = nvc_path_open_regular_in_root(rootfd, "/reg_dev", NULL, &err);
+            CHECK(fd == NVC_PATH_NOT_REGULAR && err.sys_errno == EINVAL);
+        }
+        fd = nvc_path_open_regular_in_root(rootfd, "/lnk_deep", NULL, &err);
+        CHECK(fd == NVC_PATH_NOT_REGULAR && err.sys_errno == EISDIR);
+        fd = nvc_path_open_regular_in_root(rootfd, "/", NULL, &err);
+        CHECK(fd == NVC_PATH_NOT_REGULAR && err.sys_errno == EISDIR);
+        fd = nvc_path_open_regular_in_root(rootfd, "/abs_secret", NULL, &err);
+        CHECK(fd == -1 && err.code == NVC_ERR_SYSTEM && err.sys_errno == ENOENT);
+        fd = nvc_path_open_regular_in_root(rootfd, "/loop1", NULL, &err);
+        CHECK(fd == -1 && err.sys_errno == ELOOP);
+    }
+    nvc_path_force_fallback = 0;
+    return 0;
+}
+
 static int test_join(void)
 {
     char out[64];
@@ -433,7 +650,8 @@ int main(void)
 {
     static const struct test_case tests[] = {
         TEST(test_resolve_table), TEST(test_contents_stay_inside), TEST(test_flags),
-        TEST(test_fd_outside_root), TEST(test_other_roots), TEST(test_reopen), TEST(test_join),
+        TEST(test_fd_outside_root), TEST(test_other_roots), TEST(test_reopen), TEST(test_openat2_refused),
+        TEST(test_walk_swap_last), TEST(test_open_regular), TEST(test_join),
         TEST(test_race_swap), TEST(test_proc_magic_links),
     };
     int r;
