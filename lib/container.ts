@@ -267,7 +267,13 @@ export function planSteps(plan: ContainerPlan, steps: readonly PlanStep[]): Cont
   };
 }
 
-/** Apply a plan: device cgroup rules, then the edits (all or nothing), then ldconfig. */
+/**
+ * Apply a plan: device cgroup rules, then the edits (all or nothing), then ldconfig.
+ * The rules go first and stay if the edits then fail: they only allow nodes this call was
+ * about to bind, a v1 allow line cannot be taken back without risking the runtime's own
+ * rules, and a runtime aborts a container whose hook failed. An ldconfig failure leaves the
+ * (complete) mounts in place and is reported as an error.
+ */
 export async function applyPlan(container: Container, plan: ContainerPlan, procRoot = '/proc'): Promise<Omit<ConfigureResult, 'plan' | 'applied'>> {
   const native = binding();
   let cgroupVersion: number | null = null;
