@@ -150,7 +150,7 @@ async function readOptional(file: string): Promise<string | undefined> {
 }
 
 /** The host files the planner needs besides DriverInfo. */
-export async function gatherHostFacts(host: HostPaths, devices: Device[], needMigMinors = true): Promise<PlanHostFacts> {
+export async function gatherHostFacts(host: HostPaths, devices: Device[], needMigMinors = true, imexChannels: number[] = []): Promise<PlanHostFacts> {
   const nv = path.join(host.procRoot, 'driver/nvidia');
   const [params, version, registry, migMinorsText] = await Promise.all([
     readOptional(path.join(nv, 'params')),
@@ -181,7 +181,13 @@ export async function gatherHostFacts(host: HostPaths, devices: Device[], needMi
   if (params !== undefined) procFiles.params = params;
   if (version !== undefined) procFiles.version = version;
   if (registry !== undefined) procFiles.registry = registry;
-  return { root: host.root, procRoot: host.procRoot, devRoot: host.devRoot, procFiles, gpuProcDirs, migMinors };
+  const imexNodes: Record<number, boolean> = {};
+  await Promise.all(
+    imexChannels.map(async (id) => {
+      imexNodes[id] = await exists(path.join(host.devRoot, 'nvidia-caps-imex-channels', `channel${id}`));
+    }),
+  );
+  return { root: host.root, procRoot: host.procRoot, devRoot: host.devRoot, procFiles, gpuProcDirs, migMinors, imexNodes };
 }
 
 function deviceLabel(d: Device): string {

@@ -133,7 +133,7 @@ export class Context implements AsyncDisposable {
     const driver = await this.#driverInfoCached();
     const devices = await this.deviceInfo();
     const resolved = resolveRequest(r, container, driver, devices);
-    const facts = await gatherHostFacts(this.#native.host, devices, resolved.migConfig || resolved.migMonitor);
+    const facts = await gatherHostFacts(this.#native.host, devices, resolved.migConfig || resolved.migMonitor, resolved.imexChannels);
     return dropProcfsEditsIfNoDriver(container, planContainer(driver, facts, container.layout, resolved));
   }
 

@@ -81,6 +81,8 @@ export interface PlanHostFacts {
   gpuProcDirs: Record<string, string | null>;
   /** MIG minors per GPU minor, from <procRoot>/driver/nvidia-caps/mig-minors (for mig-config/monitor cgroup rules). */
   migMinors: Record<number, number[]>;
+  /** For each requested IMEX channel: whether its node exists under the dev root. */
+  imexNodes?: Record<number, boolean>;
 }
 
 export interface ContainerPlan {
@@ -316,6 +318,12 @@ export function planContainer(driver: DriverInfo, host: PlanHostFacts, layout: C
       });
     }
     const node = `/dev/nvidia-caps-imex-channels/channel${id}`;
+    if (host.imexNodes?.[id] === false) {
+      throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `IMEX channel ${id} was requested but the host has no ${node}`, {
+        path: devSource(host.devRoot, node),
+        hint: `create the channel's device node on the host (nvidia-modprobe -i ${id}, or the driver's NVreg_CreateImexChannel0 for channel 0), or drop the request`,
+      });
+    }
     b.device(node, devSource(host.devRoot, node), driver.imexMajor, id);
   }
 

@@ -167,6 +167,30 @@ describe('configure (mount namespaces, simulated host)', function () {
     });
   }
 
+  it('IMEX channels: the node is bound with its cgroup rule; a channel the host lacks is refused with a hint', async () => {
+    const dir = path.join(host.devRoot, 'nvidia-caps-imex-channels');
+    fs.mkdirSync(dir, { recursive: true });
+    require('node:child_process').execFileSync('mknod', [path.join(dir, 'channel7'), 'c', '242', '7']);
+    try {
+      const ct = await ctx.container({ pid: cnt.pid, rootfs });
+      const plan = await ctx.plan(ct, { imexChannels: '7', noLdconfig: true });
+      assert.ok(plan.cgroupRules.some((r) => r.major === 242 && r.minor === 7));
+      await ctx.configure(ct, { imexChannels: '7', noLdconfig: true });
+      const m = mountsUnder(cnt.pid, rootfs).get('/dev/nvidia-caps-imex-channels/channel7');
+      assert.ok(m && m.options.includes('ro') && m.options.includes('nosuid') && m.options.includes('noexec'));
+      const st = fs.statSync(path.join('/proc', String(cnt.pid), 'root', rootfs, '/dev/nvidia-caps-imex-channels/channel7'));
+      assert.equal(st.rdev, (242 << 8) | 7);
+      await assert.rejects(ctx.configure(ct, { imexChannels: '8', noLdconfig: true }), (e) => {
+        assert.equal(e.code, 'ERR_NVC_INVALID_ARGUMENT');
+        assert.match(e.message, /IMEX channel 8 was requested but the host has no \/dev\/nvidia-caps-imex-channels\/channel8/);
+        assert.match(e.hint, /nvidia-modprobe -i 8/);
+        return true;
+      });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('display on a host without nvidia-modeset is refused, naming the module', async () => {
     const ct = await ctx.container({ pid: cnt.pid, rootfs });
     const before = snapshot(rootfs);
