@@ -214,6 +214,25 @@ describe('configure (mount namespaces, simulated host)', function () {
     assert.deepEqual(snapshot(rootfs), before);
   });
 
+  it('the step-by-step API (driverMount, deviceMount, MIG access caps, ldcacheUpdate) adds up to a working container', async () => {
+    const ct = await ctx.container({ pid: cnt.pid, rootfs });
+    await ctx.driverMount(ct, { capabilities: ['compute', 'utility'] });
+    let mounts = mountsUnder(cnt.pid, rootfs);
+    assert.ok(mounts.has('/proc/driver/nvidia') && mounts.has(`${LIBDIR}/libcuda.so.580.159.04`) && mounts.has('/dev/nvidia-uvm'));
+    assert.ok(![...mounts.keys()].some((k) => /^\/dev\/nvidia\d/.test(k)), 'driverMount gives no GPU');
+    await ctx.deviceMount(ct, '2');
+    await ctx.migDeviceAccessCapsMount(ct, '1:1');
+    mounts = mountsUnder(cnt.pid, rootfs);
+    for (const p of ['/dev/nvidia2', '/proc/driver/nvidia/gpus/0000:00:08.0', '/proc/driver/nvidia/capabilities/gpu1/mig/gi2/access', '/dev/nvidia-caps/nvidia-cap156']) {
+      assert.ok(mounts.has(p), `${p} mounted`);
+    }
+    assert.ok(!mounts.has('/dev/nvidia1'), 'the MIG step alone does not bind the parent GPU');
+    const r = await ctx.ldcacheUpdate(ct);
+    assert.equal(r.ran, true, r.warning);
+    assert.equal(ldcacheEntries(path.join(rootfs, 'etc/ld.so.cache')).get('libcuda.so.1'), `${LIBDIR}/libcuda.so.1`);
+    assert.equal(mountsUnder('self', rootfs).size, 0);
+  });
+
   it('a dry run plans without changing anything', async () => {
     const ct = await ctx.container({ pid: cnt.pid, rootfs });
     const before = snapshot(rootfs);
