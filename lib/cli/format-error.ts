@@ -57,6 +57,10 @@ const CODE_HINTS: Partial<Record<NvcErrorCode, string>> = {
 export function phaseOf(err: unknown, running: Phase | undefined): Phase | undefined {
   if (!isNvcError(err)) return running;
   if (err.code === 'ERR_NVC_UNKNOWN_DEVICE') return 'device';
+  // The reference names these phases by what failed, whichever command step ran it.
+  if (err.code === 'ERR_NVC_REQUIREMENT_UNSATISFIED' || err.code === 'ERR_NVC_INVALID_REQUIREMENT') return 'requirement';
+  if (err.code === 'ERR_NVC_LDCONFIG') return 'ldcache';
+  if (err.code === 'ERR_NVC_CGROUP' || err.code === 'ERR_NVC_PERMISSION') return 'container';
   if (err.field === 'mig-config' || err.field === 'mig-monitor') return err.field;
   if (err.field === 'imex-channel') return 'input';
   return running;
