@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import type { ConfigureRequestInput, ConfigureResult } from '../../container';
 import type { ContainerPlan, Edit } from '../../plan';
 import { UsageError } from '../format-error';
-import type { CommandSession, CommandSpec, OptionValues } from '../main';
+import type { CommandSession, CommandSpec, OptionValues } from '../types';
 
 const CAP_FLAGS = ['utility', 'compute', 'video', 'graphics', 'display', 'ngx'] as const;
 const ALL_CAPS = [...CAP_FLAGS, 'compat32'] as const;

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { interpretContainerEnv, isPrivileged, parseOciConfig, parseOciState } from '../../hook-env';
 import { UsageError } from '../format-error';
-import type { CommandSession, CommandSpec, OptionValues } from '../main';
+import type { CommandSession, CommandSpec, OptionValues } from '../types';
 import { runConfigure } from './configure';
 
 export interface HookFlags {

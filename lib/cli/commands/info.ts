@@ -3,7 +3,7 @@
  */
 import type { Device, DriverInfo } from '../../types';
 import { UsageError } from '../format-error';
-import type { CommandSession, CommandSpec, OptionValues } from '../main';
+import type { CommandSession, CommandSpec, OptionValues } from '../types';
 
 export type InfoFormat = 'text' | 'csv' | 'json';
 

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { Device, DriverInfo } from '../../types';
 import { parseImexChannels, parseMigCapsSpec, selectDevices, selectMigCapsDevices } from '../../select';
 import type { DeviceSelection, MigCapsKind, MigCapsSelection } from '../../select';
-import type { CommandSession, CommandSpec, OptionToken, OptionValues } from '../main';
+import type { CommandSession, CommandSpec, OptionToken, OptionValues } from '../types';
 
 export interface ListFlags {
   /** `--device` values; null when not given (then no device nodes are listed). */

@@ -1,0 +1,171 @@
+/**
+ * Command-line parsing: global options before the command (long or short), then the command's own options with
+ * the global long options still accepted, as nvidia-container-cli allows.
+ */
+import * as path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+import { UsageError } from './format-error';
+import { COMMANDS, type BoundCommand } from './registry';
+import type { CommandSession, OptionToken, OptionValues } from './types';
+
+const GLOBAL_OPTIONS = {
+  root: { type: 'string', short: 'r' },
+  ldcache: { type: 'string', short: 'l' },
+  'proc-root': { type: 'string' },
+  'dev-root': { type: 'string' },
+  'sys-root': { type: 'string' },
+  nvml: { type: 'string' },
+  user: { type: 'string', short: 'u' },
+  timeout: { type: 'string' },
+  debug: { type: 'string', short: 'd' },
+  simulate: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
+} as const satisfies NonNullable<ParseArgsConfig['options']>;
+
+/** Global options without their short forms: after the command, short letters belong to the command. */
+const GLOBAL_LONG_OPTIONS: NonNullable<ParseArgsConfig['options']> = Object.fromEntries(
+  Object.entries(GLOBAL_OPTIONS).map(([name, { type }]) => [name, { type }]),
+);
+
+export interface GlobalOptions {
+  root?: string;
+  ldcache?: string;
+  procRoot?: string;
+  devRoot?: string;
+  sysRoot?: string;
+  nvmlPath?: string;
+  user?: string;
+  timeoutMs?: number;
+  debugFile?: string;
+  simulate: boolean;
+  help: boolean;
+  version: boolean;
+}
+
+export interface Invocation {
+  globals: GlobalOptions;
+  command?: BoundCommand;
+  run?: (session: CommandSession) => Promise<void>;
+}
+
+/** Index of the command word: the first argument that is neither a global option nor a global option's value. */
+function findCommandIndex(argv: string[]): number {
+  const takesValue = (name: string): boolean => {
+    const byLong = (GLOBAL_OPTIONS as Record<string, { type: string; short?: string }>)[name];
+    if (byLong !== undefined) return byLong.type === 'string';
+    return Object.values(GLOBAL_OPTIONS).some((o) => 'short' in o && o.short === name && o.type === 'string');
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i] ?? '';
+    if (word === '--') return i + 1 < argv.length ? i + 1 : -1;
+    if (!word.startsWith('-') || word === '-') return i;
+    if (word.startsWith('--')) {
+      if (!word.includes('=') && takesValue(word.slice(2))) i++;
+    } else if (word.length === 2 && takesValue(word.slice(1))) {
+      i++;
+    }
+  }
+  return -1;
+}
+
+function parseOrUsage(config: ParseArgsConfig): ReturnType<typeof parseArgs> {
+  try {
+    return parseArgs({ ...config, strict: true });
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    // Node's messages name the option; keep their first sentence.
+    const first = (message.split(/\.\s/)[0] ?? message).replace(/\.$/, '');
+    throw new UsageError(first.charAt(0).toLowerCase() + first.slice(1));
+  }
+}
+
+function stringOption(values: OptionValues, name: string): string | undefined {
+  const value = values[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') throw new UsageError(`option --${name} needs a non-empty value`);
+  return value;
+}
+
+function parseTimeout(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const seconds = /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
+  if (!(seconds > 0) || !Number.isFinite(seconds)) {
+    throw new UsageError(`option --timeout needs a positive number of seconds, not '${text}'`);
+  }
+  return Math.max(1, Math.round(seconds * 1000));
+}
+
+function globalOptions(values: OptionValues): GlobalOptions {
+  const opts: GlobalOptions = {
+    simulate: values['simulate'] === true,
+    help: values['help'] === true,
+    version: values['version'] === true,
+  };
+  const set = <K extends keyof GlobalOptions>(key: K, value: GlobalOptions[K] | undefined): void => {
+    if (value !== undefined) opts[key] = value;
+  };
+  // Host paths may be given relative to the working directory; the ld cache is a path inside the root.
+  const hostPath = (name: string): string | undefined => {
+    const value = stringOption(values, name);
+    return value === undefined ? undefined : path.resolve(value);
+  };
+  set('root', hostPath('root'));
+  set('ldcache', stringOption(values, 'ldcache'));
+  set('procRoot', hostPath('proc-root'));
+  set('devRoot', hostPath('dev-root'));
+  set('sysRoot', hostPath('sys-root'));
+  set('nvmlPath', hostPath('nvml'));
+  set('user', stringOption(values, 'user'));
+  set('timeoutMs', parseTimeout(stringOption(values, 'timeout')));
+  set('debugFile', stringOption(values, 'debug'));
+  if (opts.simulate) {
+    const clash = (['root', 'ldcache', 'proc-root', 'dev-root', 'sys-root'] as const).find((n) => values[n] !== undefined);
+    if (clash !== undefined) throw new UsageError(`option --simulate cannot be combined with --${clash}`);
+  }
+  return opts;
+}
+
+export function parseCommandLine(argv: string[]): Invocation {
+  const at = findCommandIndex(argv);
+  const before = at < 0 ? argv : argv.slice(0, at).filter((w, i, all) => !(w === '--' && i === all.length - 1));
+  const pre = parseOrUsage({ args: before, options: GLOBAL_OPTIONS, allowPositionals: false });
+  const preValues: OptionValues = { ...pre.values };
+  if (at < 0) return { globals: globalOptions(preValues) };
+
+  const name = argv[at] ?? '';
+  const command = COMMANDS.find((c) => c.spec.name === name);
+  if (command === undefined) {
+    // Still honour --help/--version given before an unknown word.
+    const globals = globalOptions(preValues);
+    if (globals.help || globals.version) return { globals };
+    throw new UsageError(`unknown command '${name}'`);
+  }
+  const overlap = Object.keys(command.spec.options).filter((n) => n in GLOBAL_LONG_OPTIONS);
+  if (overlap.length > 0) throw new Error(`internal: command options shadow global options: ${overlap.join(', ')}`);
+  const post = parseOrUsage({
+    args: argv.slice(at + 1),
+    options: { ...GLOBAL_LONG_OPTIONS, ...command.spec.options },
+    allowPositionals: true,
+    tokens: true,
+  });
+  const extra = post.positionals[command.spec.positionals ?? 0];
+  if (extra !== undefined) throw new UsageError(`unexpected argument '${extra}' for '${name}'`);
+
+  const commandValues: OptionValues = {};
+  const globalValues: OptionValues = { ...preValues };
+  for (const [key, value] of Object.entries(post.values)) {
+    if (key in command.spec.options) commandValues[key] = value;
+    else globalValues[key] = value;
+  }
+  const tokens: OptionToken[] = [];
+  for (const token of post.tokens ?? []) {
+    if (token.kind === 'option' && token.name in command.spec.options) {
+      tokens.push({ name: token.name, index: token.index, inlineValue: token.inlineValue });
+    }
+  }
+  const globals = globalOptions(globalValues);
+  if (globals.help || globals.version) return { globals, command };
+  return { globals, command, run: command.prepare(commandValues, tokens, post.positionals) };
+}

@@ -1,0 +1,36 @@
+/** The `--debug FILE` log: timestamped lines appended synchronously, so that a crash still leaves them on disk. */
+import { closeSync, openSync, writeSync } from 'node:fs';
+
+export class DebugLog {
+  private fd: number | null;
+
+  constructor(file: string | undefined) {
+    this.fd = file === undefined ? null : openSync(file, 'a');
+  }
+
+  line(message: string): void {
+    if (this.fd === null) return;
+    const text = `${new Date().toISOString()} nvc-ts[${process.pid}] ${message}\n`;
+    try {
+      writeSync(this.fd, text);
+    } catch {
+      // A debug log must never break the command.
+    }
+  }
+
+  close(): void {
+    if (this.fd !== null) {
+      try {
+        closeSync(this.fd);
+      } catch {
+        // ignore
+      }
+      this.fd = null;
+    }
+  }
+}
+
+/** Time since `started` (from process.hrtime.bigint()), as the log shows it. */
+export function elapsed(started: bigint): string {
+  return `${(Number(process.hrtime.bigint() - started) / 1e6).toFixed(1)} ms`;
+}

@@ -1,0 +1,59 @@
+/** The text of `--help` and `--version`; the global option list here must follow GLOBAL_OPTIONS in args.ts. */
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+
+import { COMMANDS, type BoundCommand } from './registry';
+
+export function packageVersion(): string {
+  try {
+    const pkg: unknown = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'));
+    if (typeof pkg === 'object' && pkg !== null && 'version' in pkg && typeof pkg.version === 'string') return pkg.version;
+  } catch {
+    // fall through
+  }
+  return 'unknown';
+}
+
+export function versionText(): string {
+  const version = packageVersion();
+  return [
+    `cli-version: ${version}`,
+    `lib-version: ${version}`,
+    `build platform: ${process.platform}/${process.arch}`,
+    `node: ${process.version}`,
+    '',
+  ].join('\n');
+}
+
+export function helpText(command?: BoundCommand): string {
+  const globals = [
+    'Global options (before or after the command):',
+    '  -r, --root PATH        driver root (default /)',
+    '  -l, --ldcache FILE     ld.so.cache inside the driver root (default /etc/ld.so.cache)',
+    '      --proc-root PATH   procfs to read (default <root>/proc)',
+    '      --dev-root PATH    device nodes to read (default <root>/dev)',
+    '      --sys-root PATH    sysfs to read (default /sys)',
+    '      --nvml FILE        libnvidia-ml.so.1 to load instead of the one in the ld cache',
+    '  -u, --user UID[:GID]   identity of the driver service (numbers or names)',
+    '      --timeout SECONDS  limit for each driver service call',
+    '  -d, --debug FILE       append timestamped debug lines to FILE',
+    '      --simulate         run against a built-in simulated host (no GPU needed)',
+    '  -h, --help             show this help',
+    '  -V, --version          show the version',
+    '(After the command, global options take their long form only.)',
+  ];
+  if (command !== undefined) return [...command.spec.usage, '', ...globals, ''].join('\n');
+  return [
+    'Usage: nvc-ts [GLOBAL OPTIONS] COMMAND [OPTIONS]',
+    '',
+    'Discover the NVIDIA driver and GPUs of this host, as nvidia-container-cli does.',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.spec.name.padEnd(10)} ${c.spec.summary}`),
+    '',
+    ...globals,
+    '',
+    'Run `nvc-ts COMMAND --help` for the options of a command.',
+    '',
+  ].join('\n');
+}

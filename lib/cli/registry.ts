@@ -1,0 +1,24 @@
+/** The commands `nvc-ts` knows, each with its flag type hidden so that one table can hold them all. */
+import { infoCommand } from './commands/info';
+import { listCommand } from './commands/list';
+import { configureCommand } from './commands/configure';
+import { hookCommand } from './commands/hook';
+import type { CommandSession, CommandSpec, OptionToken, OptionValues } from './types';
+
+export interface BoundCommand {
+  spec: Pick<CommandSpec<unknown>, 'name' | 'summary' | 'usage' | 'options' | 'positionals'>;
+  prepare(values: OptionValues, tokens: OptionToken[], positionals: string[]): (session: CommandSession) => Promise<void>;
+}
+
+function bind<F>(spec: CommandSpec<F>): BoundCommand {
+  return {
+    spec,
+    prepare(values, tokens, positionals) {
+      const flags = spec.parse(values, tokens, positionals);
+      return (session) => spec.run(session, flags);
+    },
+  };
+}
+
+/** In the order `nvc-ts --help` lists them. */
+export const COMMANDS: BoundCommand[] = [bind(infoCommand), bind(listCommand), bind(configureCommand), bind(hookCommand)];

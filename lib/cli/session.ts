@@ -1,0 +1,145 @@
+/**
+ * Running a parsed command: set up the (possibly simulated) host, initialise the facade, run the command, report
+ * failures with the phase they happened in, and always shut down and clean up.
+ */
+import * as path from 'node:path';
+
+import type { Context, InitOptions } from '../index';
+import type { Device, DriverInfo } from '../types';
+import type { GlobalOptions, Invocation } from './args';
+import { elapsed, type DebugLog } from './debug-log';
+import { formatError, type Phase } from './format-error';
+import type { CliIo, CommandSession } from './types';
+
+const DEFAULT_ROOT = '/';
+const DEFAULT_LDCACHE = '/etc/ld.so.cache';
+const DEFAULT_SYS_ROOT = '/sys';
+
+interface SimulatedHost {
+  options: Partial<InitOptions>;
+  cleanup(): Promise<void>;
+}
+
+class Session implements CommandSession {
+  current: Phase | undefined;
+  ctx: Context | undefined;
+  paths = { root: DEFAULT_ROOT, procRoot: path.join(DEFAULT_ROOT, 'proc'), devRoot: path.join(DEFAULT_ROOT, 'dev') };
+
+  constructor(
+    private readonly io: CliIo,
+    private readonly log: DebugLog,
+  ) {}
+
+  context(): Context {
+    if (this.ctx === undefined) throw new Error('internal: driver not initialised');
+    return this.ctx;
+  }
+
+  driverInfo(): Promise<DriverInfo> {
+    return this.context().driverInfo();
+  }
+
+  deviceInfo(): Promise<Device[]> {
+    return this.context().deviceInfo();
+  }
+
+  async phase<T>(name: Phase, fn: () => T | Promise<T>): Promise<T> {
+    this.current = name;
+    const started = process.hrtime.bigint();
+    this.log.line(`${name}: start`);
+    try {
+      const result = await fn();
+      this.log.line(`${name}: done in ${elapsed(started)}`);
+      return result;
+    } catch (err) {
+      this.log.line(`${name}: failed after ${elapsed(started)}: ${err instanceof Error ? err.message : String(err)}`);
+      throw err;
+    }
+  }
+
+  write(text: string): void {
+    this.io.stdout.write(text);
+  }
+}
+
+function initOptionsOf(globals: GlobalOptions): InitOptions {
+  const opts: InitOptions = {};
+  if (globals.root !== undefined) opts.root = globals.root;
+  if (globals.ldcache !== undefined) opts.ldcache = globals.ldcache;
+  if (globals.procRoot !== undefined) opts.procRoot = globals.procRoot;
+  if (globals.devRoot !== undefined) opts.devRoot = globals.devRoot;
+  if (globals.sysRoot !== undefined) opts.sysRoot = globals.sysRoot;
+  if (globals.nvmlPath !== undefined) opts.nvmlPath = globals.nvmlPath;
+  if (globals.user !== undefined) opts.user = globals.user;
+  if (globals.timeoutMs !== undefined) opts.timeoutMs = globals.timeoutMs;
+  return opts;
+}
+
+/** Where the run looks, with the facade's defaults filled in (for messages and for files the CLI reads itself). */
+function resolvedPaths(opts: InitOptions): { root: string; ldcache: string; procRoot: string; devRoot: string; sysRoot: string } {
+  const root = opts.root ?? DEFAULT_ROOT;
+  return {
+    root,
+    ldcache: opts.ldcache ?? DEFAULT_LDCACHE,
+    procRoot: opts.procRoot ?? path.join(root, 'proc'),
+    devRoot: opts.devRoot ?? path.join(root, 'dev'),
+    sysRoot: opts.sysRoot ?? DEFAULT_SYS_ROOT,
+  };
+}
+
+/** Runs the command; resolves to the exit status (0, or 1 after reporting the failure on stderr). */
+export async function execute(
+  run: (session: CommandSession) => Promise<void>,
+  invocation: Invocation,
+  io: CliIo,
+  log: DebugLog,
+): Promise<number> {
+  const { globals } = invocation;
+  const session = new Session(io, log);
+  let host: SimulatedHost | undefined;
+  let opts = initOptionsOf(globals);
+  let where = resolvedPaths(opts);
+  try {
+    if (globals.simulate) {
+      host = await session.phase('initialization', async (): Promise<SimulatedHost> => {
+        const testing = await import('../testing');
+        return testing.createSimulatedHost();
+      });
+      opts = { ...host.options, ...opts };
+      where = resolvedPaths(opts);
+    }
+    session.paths = where;
+    log.line(`options: ${JSON.stringify({ ...opts, ...where, simulate: globals.simulate, command: invocation.command?.spec.name })}`);
+    // Loaded here, not at the top, so that --help, --version and usage errors work without the native addon.
+    const facade = await import('../index');
+    session.ctx = await session.phase('initialization', () => facade.init(opts));
+    await run(session);
+    return 0;
+  } catch (err) {
+    const debug = globals.debugFile !== undefined;
+    io.stderr.write(formatError(err, { phase: session.current, root: where.root, ldcache: where.ldcache, simulate: globals.simulate, debug }));
+    log.line(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    return 1;
+  } finally {
+    await shutdown(session.ctx, host, io, log);
+  }
+}
+
+async function shutdown(ctx: Context | undefined, host: SimulatedHost | undefined, io: CliIo, log: DebugLog): Promise<void> {
+  const steps: Array<[string, (() => Promise<void>) | undefined]> = [
+    ['shutdown', ctx === undefined ? undefined : () => ctx.shutdown()],
+    ['simulated host cleanup', host === undefined ? undefined : () => host.cleanup()],
+  ];
+  for (const [name, step] of steps) {
+    if (step === undefined) continue;
+    const started = process.hrtime.bigint();
+    try {
+      await step();
+      log.line(`${name}: done in ${elapsed(started)}`);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      log.line(`${name}: failed: ${message}`);
+      io.stderr.write(`nvc-ts: warning: ${name} failed: ${message}\n`);
+    }
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * The contract between the CLI driver and its commands, kept apart so that commands/*.ts depend on it and not on
+ * the entry point that imports them.
+ */
+import type { ParseArgsConfig } from 'node:util';
+
+import type { Context } from '../index';
+import type { Device, DriverInfo } from '../types';
+import type { Phase } from './format-error';
+
+export interface CliIo {
+  stdout: { write(chunk: string): unknown };
+  stderr: { write(chunk: string): unknown };
+}
+
+export type OptionValues = Record<string, string | boolean | Array<string | boolean> | undefined>;
+
+/** An option word as parseArgs saw it; `index` is its position among the command's arguments. */
+export interface OptionToken {
+  name: string;
+  index: number;
+  /** true for `--opt=value`, false for `--opt value`, undefined for flags. */
+  inlineValue: boolean | undefined;
+}
+
+/** What a command gets to work with once the driver is initialised. */
+export interface CommandSession {
+  readonly paths: { root: string; procRoot: string; devRoot: string };
+  /** The initialised facade context (for commands that do more than discovery). */
+  context(): Context;
+  driverInfo(): Promise<DriverInfo>;
+  deviceInfo(): Promise<Device[]>;
+  /** Run one step, timing it in the debug log and naming it in error messages. */
+  phase<T>(name: Phase, fn: () => T | Promise<T>): Promise<T>;
+  write(text: string): void;
+}
+
+export interface CommandSpec<F> {
+  name: string;
+  summary: string;
+  usage: string[];
+  options: NonNullable<ParseArgsConfig['options']>;
+  /** How many positional arguments the command takes (default none). */
+  positionals?: number;
+  /** Validate the command's own options; throw UsageError (or an NvcError about a value) on bad input. */
+  parse(values: OptionValues, tokens: OptionToken[], positionals: string[]): F;
+  run(session: CommandSession, flags: F): Promise<void>;
+}
