@@ -11,7 +11,7 @@
 
 /* ---- checks ----------------------------------------------------------------------- */
 
-static const char *kind_name(enum nvc_edit_kind k)
+const char *nvc_edit_kind_name(enum nvc_edit_kind k)
 {
     switch (k) {
     case NVC_EDIT_MKDIR: return "mkdir";
@@ -58,7 +58,7 @@ static const char *target_problem(const char *t)
 static int bad_edit(struct nvc_error *err, size_t i, const struct nvc_edit *e, const char *what)
 {
     return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "plan", e->target, "edit %zu (%s %s): %s", i,
-                         kind_name(e->kind), e->target ? e->target : "(no target)", what);
+                         nvc_edit_kind_name(e->kind), e->target ? e->target : "(no target)", what);
 }
 
 static int check_edit(size_t i, const struct nvc_edit *e, struct nvc_error *err)

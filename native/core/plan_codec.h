@@ -77,4 +77,7 @@ int nvc_plan_decode_result(uint16_t type, const uint8_t *body, size_t len, size_
  * A variable rather than a constant so that tests need not wait half a minute. */
 extern unsigned nvc_plan_apply_timeout_ms;
 
+/* "bind", "tmpfs", ...: the edit kind as messages name it. */
+const char *nvc_edit_kind_name(enum nvc_edit_kind k);
+
 #endif

@@ -4,6 +4,7 @@
  * change rolls everything back before the error goes out. */
 #define _GNU_SOURCE
 #include "exec.h"
+#include "plan_codec.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,18 +20,6 @@ void exec_test_delay(const struct exec_ctx *ctx)
         usleep(ctx->delay_us);
 }
 
-static const char *kind_name(enum nvc_edit_kind k)
-{
-    switch (k) {
-    case NVC_EDIT_MKDIR: return "mkdir";
-    case NVC_EDIT_TMPFS: return "tmpfs";
-    case NVC_EDIT_WRITE: return "write";
-    case NVC_EDIT_BIND: return "bind";
-    case NVC_EDIT_SYMLINK: return "symlink";
-    case NVC_EDIT_REMOUNT: return "remount";
-    }
-    return "?";
-}
 
 static int apply_one(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
 {
@@ -88,7 +77,7 @@ int exec_apply(struct exec_ctx *ctx, struct nvc_error *err)
         if (exec_cancelled || apply_one(ctx, i, err) < 0) {
             if (exec_cancelled)
                 cancelled(err);
-            nvc_error_wrap(err, "edit %zu (%s %s)", i, kind_name(e->kind), e->target);
+            nvc_error_wrap(err, "edit %zu (%s %s)", i, nvc_edit_kind_name(e->kind), e->target);
             if (err->path[0] == '\0')
                 snprintf(err->path, sizeof(err->path), "%s", e->target);
             exec_rollback(ctx, err);

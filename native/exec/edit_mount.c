@@ -23,19 +23,6 @@
 #define TMPFS_MAGIC_ 0x01021994
 #define PLACEHOLDER_RETRIES 4
 
-static const char *type_name(mode_t m)
-{
-    switch (m & S_IFMT) {
-    case S_IFREG: return "a regular file";
-    case S_IFDIR: return "a directory";
-    case S_IFLNK: return "a symlink";
-    case S_IFCHR: return "a character device";
-    case S_IFBLK: return "a block device";
-    case S_IFIFO: return "a FIFO";
-    case S_IFSOCK: return "a socket";
-    }
-    return "of unknown type";
-}
 
 /* An existing entry may serve as the mount point when its type fits: a directory for
  * a directory, a regular file (or a node of the source's own type) for anything else.
@@ -54,13 +41,13 @@ static int check_existing(int fd, const char *target, int want_dir, mode_t src_t
     if (want_dir && !S_ISDIR(st.st_mode))
         return nvc_error_set(err, NVC_ERR_FILE_EXISTS, EEXIST, "open", target,
                              "%s exists and is %s, not a directory; remove it from the image", target,
-                             type_name(st.st_mode));
+                             exec_type_name(st.st_mode));
     if (!want_dir && S_ISDIR(st.st_mode))
         return nvc_error_set(err, NVC_ERR_FILE_EXISTS, EEXIST, "open", target,
                              "%s exists and is a directory; the image ships driver files? remove them", target);
     if (!want_dir && !S_ISREG(st.st_mode) && (st.st_mode & S_IFMT) != src_type)
         return nvc_error_set(err, NVC_ERR_FILE_EXISTS, EEXIST, "open", target,
-                             "%s exists and is %s; remove it from the image", target, type_name(st.st_mode));
+                             "%s exists and is %s; remove it from the image", target, exec_type_name(st.st_mode));
     return 0;
 }
 

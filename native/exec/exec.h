@@ -133,4 +133,7 @@ int exec_edit_symlink(struct exec_ctx *ctx, size_t i, struct nvc_error *err);
 int exec_apply(struct exec_ctx *ctx, struct nvc_error *err);
 void exec_test_delay(const struct exec_ctx *ctx);
 
+/* "a regular file", "a directory", ...: for messages about what sits where. */
+const char *exec_type_name(mode_t m);
+
 #endif

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "exec.h"
+#include "fdutil.h"
 #include "path.h"
 #include "plan_codec.h"
 #include "sysmount.h"
@@ -70,7 +71,6 @@ static int reset_process_state(void)
 {
     struct sigaction sa;
     sigset_t none;
-    int null;
 
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -86,18 +86,8 @@ static int reset_process_state(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
 
-    null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null >= 0) {
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(null, 2);
-        if (null > 2)
-            close(null);
-    }
-    if (syscall(SYS_close_range, EXEC_SOCKET_FD + 1, ~0U, 0) < 0) {
-        for (int fd = EXEC_SOCKET_FD + 1; fd < 65536; fd++)
-            close(fd);
-    }
+    nvc_fd_stdio_to_null();
+    nvc_fd_close_above(EXEC_SOCKET_FD);
     umask(0); /* modes in the plan are exact */
     prctl(PR_SET_NAME, "nvc-ts-exec");
     prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);

@@ -16,7 +16,7 @@
 
 #include "sysmount.h"
 
-static const char *type_name(mode_t m)
+const char *exec_type_name(mode_t m)
 {
     switch (m & S_IFMT) {
     case S_IFREG: return "a regular file";
@@ -33,7 +33,7 @@ static const char *type_name(mode_t m)
 static int bad_source(const struct nvc_edit *e, struct nvc_error *err, const char *fmt_what, mode_t m)
 {
     return nvc_error_set(err, NVC_ERR_INVALID_SOURCE, 0, "open", e->source, "source %s is %s; %s", e->source,
-                         type_name(m), fmt_what);
+                         exec_type_name(m), fmt_what);
 }
 
 static int check_type(const struct nvc_edit *e, const struct stat *st, struct nvc_error *err)

@@ -19,6 +19,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "fdutil.h"
 #include "nvml_api.h"
 #include "proto.h"
 
@@ -79,18 +80,8 @@ static int reset_process_state(void)
         if (sig != SIGKILL && sig != SIGSTOP)
             signal(sig, SIG_DFL);
     }
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null >= 0) {
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(null, 2);
-        if (null > 2)
-            close(null);
-    }
-    if (syscall(SYS_close_range, SERVICE_FD + 1, ~0U, 0) < 0) {
-        for (int fd = SERVICE_FD + 1; fd < 65536; fd++)
-            close(fd);
-    }
+    nvc_fd_stdio_to_null();
+    nvc_fd_close_above(SERVICE_FD);
     return fcntl(SERVICE_FD, F_SETFD, FD_CLOEXEC);
 }
 

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "ldconfig.h"
+#include "fdutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -58,16 +59,6 @@ static void __attribute__((noreturn, format(printf, 3, 4))) fail(int sys_errno, 
     va_end(ap);
     send_report();
     exit(1);
-}
-
-/* Whatever the client's process had open and forgot to mark close-on-exec. */
-static void close_inherited(void)
-{
-    if (syscall(SYS_close_range, REPORT_FD + 1, ~0U, 0) == 0)
-        return;
-    long max = sysconf(_SC_OPEN_MAX);
-    for (long fd = REPORT_FD + 1; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
-        close((int)fd);
 }
 
 static int parse_id(const char *s, long max, long *out)
@@ -249,7 +240,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "nvc-ts-ldconfig: run by nvc-ts only (no report socket on fd %d)\n", REPORT_FD);
         return 2;
     }
-    close_inherited();
+    nvc_fd_close_above(REPORT_FD); /* whatever the client leaked */
     parse_args(argc, argv, &a);
 
     /* The host binary is copied before anything of the container is touched. */

@@ -25,7 +25,7 @@ done
 mkdir -p "$out"
 warn="-std=gnu11 -Wall -Wextra -Werror"
 inc="-I$native/include -I$native/core -I$native/exec -I$native/test -I$here"
-exec_src="$native/exec/*.c $native/core/plan_codec.c $native/core/path.c $native/core/error.c"
+exec_src="$native/exec/*.c $native/core/plan_codec.c $native/core/path.c $native/core/error.c $native/core/fdutil.c"
 
 # shellcheck disable=SC2086
 $cc $warn -O3 -D_FORTIFY_SOURCE=2 -fstack-protector-strong $inc $exec_src -o "$out/nvc-ts-exec.O3"

@@ -13,7 +13,7 @@ flags="$base ${EXTRA_CFLAGS:-}" # e.g. EXTRA_CFLAGS="-fsanitize=address,undefine
 mkdir -p "$out"
 
 # shellcheck disable=SC2086
-$cc $flags -I"$native/include" -o "$out/nvc-ts-ldconfig" "$native"/ldconfig/*.c
+$cc $flags -I"$native/include" -I"$native/core" -o "$out/nvc-ts-ldconfig" "$native"/ldconfig/*.c "$native/core/fdutil.c"
 # shellcheck disable=SC2086
 $cc $base -static -o "$out/probe" "$here/probe.c" # static: no sanitizers
 # error.c is another file's business; its -O3 truncation warning must not stop these tests.
