@@ -10,6 +10,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const { parseArgs } = require('node:util');
+const stats = require('./stats.js');
 const { init } = require('../dist/index.js');
 const { makeRootfs, startContainer } = require('../test/support/container.js');
 
@@ -19,16 +20,6 @@ const { values } = parseArgs({
 const N = Number(values.containers);
 const REQUEST = { devices: '0', capabilities: ['compute', 'utility'], noCgroups: true };
 
-function summary(samples) {
-  const s = [...samples].sort((a, b) => a - b);
-  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
-  return { n: s.length, mean: s.reduce((a, b) => a + b, 0) / s.length, median: q(0.5), p95: q(0.95), min: s[0] };
-}
-
-function print(name, st) {
-  const f = (x) => x.toFixed(2).padStart(8);
-  console.log(`${name.padEnd(52)} n=${String(st.n).padStart(3)}  mean ${f(st.mean)} ms  median ${f(st.median)} ms  p95 ${f(st.p95)} ms  min ${f(st.min)} ms`);
-}
 
 async function withContainer(fn) {
   const rootfs = makeRootfs();
@@ -63,10 +54,10 @@ async function main() {
         });
       }
     }
-    const total = summary(samples.total);
-    const mounts = summary(samples.noLdconfig);
-    print('in-process configure (compute+utility, GPU 0, ldconfig)', total);
-    print('  of which without ldconfig', mounts);
+    const total = stats.summary(samples.total);
+    const mounts = stats.summary(samples.noLdconfig);
+    stats.print('in-process configure (compute+utility, GPU 0, ldconfig)', total, { width: 52, digits: 2 });
+    stats.print('  of which without ldconfig', mounts, { width: 52, digits: 2 });
 
     const cli = path.resolve(__dirname, '../bin/nvc-ts.js');
     const flags = values.real ? [] : ['--root', options.root, '--ldcache', options.ldcache, '--proc-root', options.procRoot, '--dev-root', options.devRoot, '--sys-root', options.sysRoot];
@@ -79,8 +70,8 @@ async function main() {
         if (r.status !== 0) throw new Error(`nvc-ts configure failed: ${r.stderr}`);
       });
     }
-    const whole = summary(proc);
-    print('nvc-ts configure (whole process)', whole);
+    const whole = stats.summary(proc);
+    stats.print('nvc-ts configure (whole process)', whole, { width: 52, digits: 2 });
     console.log('\nratios (medians)');
     console.log(`  in-process configure: ${total.median.toFixed(1)} ms, without ldconfig ${mounts.median.toFixed(1)} ms`);
     // The reference was timed on the GPU host: compare only there.

@@ -6,6 +6,7 @@
 const { execFileSync, spawnSync } = require('node:child_process');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
+const stats = require('./stats.js');
 const { init } = require('../dist/index.js');
 
 const { values } = parseArgs({
@@ -18,17 +19,6 @@ const { values } = parseArgs({
 const N = Number(values.iterations);
 const P = Number(values.processes);
 
-function summary(samples) {
-  const s = [...samples].sort((a, b) => a - b);
-  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
-  const mean = s.reduce((a, b) => a + b, 0) / s.length;
-  return { n: s.length, mean, median: q(0.5), p95: q(0.95), min: s[0] };
-}
-
-function print(name, st) {
-  const f = (x) => x.toFixed(3).padStart(9);
-  console.log(`${name.padEnd(44)} n=${String(st.n).padStart(4)}  mean ${f(st.mean)} ms  median ${f(st.median)} ms  p95 ${f(st.p95)} ms  min ${f(st.min)} ms`);
-}
 
 async function timeAsync(fn, n) {
   const out = [];
@@ -37,7 +27,7 @@ async function timeAsync(fn, n) {
     await fn(i);
     out.push(Number(process.hrtime.bigint() - t) / 1e6);
   }
-  return summary(out);
+  return stats.summary(out);
 }
 
 function timeProcess(argv, n) {
@@ -48,7 +38,7 @@ function timeProcess(argv, n) {
     out.push(Number(process.hrtime.bigint() - t) / 1e6);
     if (r.status !== 0) throw new Error(`${argv.join(' ')} failed: ${r.stderr}`);
   }
-  return summary(out);
+  return stats.summary(out);
 }
 
 async function main() {
@@ -68,7 +58,7 @@ async function main() {
     console.log(`GPUs: ${gpus}`);
 
     const initShutdown = await timeAsync(async () => (await init(options)).shutdown(), Math.min(N, 100));
-    print('init + shutdown (in-process)', initShutdown);
+    stats.print('init + shutdown (in-process)', initShutdown);
     const initOnly = [];
     const shutdownOnly = [];
     for (let i = 0; i < Math.min(N, 100); i++) {
@@ -79,25 +69,25 @@ async function main() {
       await ctx.shutdown();
       shutdownOnly.push(Number(process.hrtime.bigint() - t) / 1e6);
     }
-    print('  init', summary(initOnly));
-    print('  shutdown', summary(shutdownOnly));
+    stats.print('  init', stats.summary(initOnly));
+    stats.print('  shutdown', stats.summary(shutdownOnly));
 
     const ctx = await init(options);
     const driver = await timeAsync(() => ctx.driverInfo(), N);
-    print('driverInfo (in-process)', driver);
+    stats.print('driverInfo (in-process)', driver);
     const devices = await timeAsync(() => ctx.deviceInfo(), N);
-    print('deviceInfo (in-process)', devices);
+    stats.print('deviceInfo (in-process)', devices);
     await ctx.shutdown();
 
     const cli = path.resolve(__dirname, '../bin/nvc-ts.js');
     const flags = values.real ? [] : ['--root', options.root, '--ldcache', options.ldcache, '--proc-root', options.procRoot,
       '--dev-root', options.devRoot, '--sys-root', options.sysRoot];
     const baseline = timeProcess([process.execPath, '-e', '0'], P);
-    print('node -e 0 (process baseline)', baseline);
+    stats.print('node -e 0 (process baseline)', baseline);
     const info = timeProcess([process.execPath, cli, 'info', ...flags], P);
-    print('nvc-ts info (whole process)', info);
+    stats.print('nvc-ts info (whole process)', info);
     const list = timeProcess([process.execPath, cli, 'list', ...flags], P);
-    print('nvc-ts list (whole process)', list);
+    stats.print('nvc-ts list (whole process)', list);
 
     const sum = initShutdown.median + driver.median + devices.median;
     console.log('\nratios (medians)');
@@ -108,7 +98,7 @@ async function main() {
     if (values.real) {
       try {
         const smi = timeProcess(['nvidia-smi', '-L'], Math.min(P, 10));
-        print('nvidia-smi -L (for scale)', smi);
+        stats.print('nvidia-smi -L (for scale)', smi);
       } catch {
         /* not on a GPU host */
       }
