@@ -59,4 +59,20 @@ static inline int run_tests(const struct test_case *tests, size_t n)
 
 #define RUN_TESTS(arr) run_tests(arr, sizeof(arr) / sizeof((arr)[0]))
 
+/* Tests sharing one fixture: build it, run them, tear it down. teardown also runs after a
+ * half-built fixture, so it must cope with whatever setup got done. */
+static inline int run_fixture_tests(int (*setup)(void), void (*teardown)(void), const struct test_case *tests,
+                                    size_t n)
+{
+    int r = 1;
+    if (setup() < 0)
+        printf("Bail out! fixture setup failed\n");
+    else
+        r = run_tests(tests, n);
+    teardown();
+    return r;
+}
+
+#define RUN_FIXTURE_TESTS(setup, teardown, arr) run_fixture_tests(setup, teardown, arr, sizeof(arr) / sizeof((arr)[0]))
+
 #endif

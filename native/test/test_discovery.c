@@ -446,24 +446,21 @@ static int test_bad_inputs(void)
     return 0;
 }
 
+static void teardown(void)
+{
+    if (!T[0])
+        return;
+    if (getenv("NVC_TEST_KEEP"))
+        fprintf(stderr, "# fixture kept in %s\n", T);
+    else
+        fx_rmrf(T);
+}
+
 int main(void)
 {
     static const struct test_case tests[] = {
         TEST(test_find_nvml), TEST(test_find_nvml_errors), TEST(test_libraries), TEST(test_binaries_and_ipcs),
         TEST(test_firmware), TEST(test_devices), TEST(test_cap_minor), TEST(test_bad_inputs),
     };
-    int r;
-
-    if (setup() < 0) {
-        printf("Bail out! fixture setup failed\n");
-        if (T[0])
-            fx_rmrf(T);
-        return 1;
-    }
-    r = RUN_TESTS(tests);
-    if (getenv("NVC_TEST_KEEP"))
-        fprintf(stderr, "# fixture kept in %s\n", T);
-    else
-        fx_rmrf(T);
-    return r;
+    return RUN_FIXTURE_TESTS(setup, teardown, tests);
 }

@@ -465,6 +465,14 @@ static int test_fuzz(void)
     return 0;
 }
 
+static void teardown(void)
+{
+    if (rootfd >= 0)
+        close(rootfd);
+    if (T[0])
+        fx_rmrf(T);
+}
+
 int main(void)
 {
     static const struct test_case tests[] = {
@@ -472,16 +480,5 @@ int main(void)
         TEST(test_rejections), TEST(test_load_errors), TEST(test_load_through_symlink),
         TEST(test_truncations), TEST(test_fuzz),
     };
-    int r;
-
-    if (setup() < 0) {
-        printf("Bail out! fixture setup failed\n");
-        if (T[0])
-            fx_rmrf(T);
-        return 1;
-    }
-    r = RUN_TESTS(tests);
-    close(rootfd);
-    fx_rmrf(T);
-    return r;
+    return RUN_FIXTURE_TESTS(setup, teardown, tests);
 }

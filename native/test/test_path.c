@@ -646,6 +646,14 @@ static int test_race_swap(void)
     return 0;
 }
 
+static void teardown(void)
+{
+    if (rootfd >= 0)
+        close(rootfd);
+    if (T[0])
+        fx_rmrf(T);
+}
+
 int main(void)
 {
     static const struct test_case tests[] = {
@@ -654,16 +662,5 @@ int main(void)
         TEST(test_walk_swap_last), TEST(test_open_regular), TEST(test_join),
         TEST(test_race_swap), TEST(test_proc_magic_links),
     };
-    int r;
-
-    if (setup() < 0) {
-        printf("Bail out! fixture setup failed\n");
-        if (T[0])
-            fx_rmrf(T);
-        return 1;
-    }
-    r = RUN_TESTS(tests);
-    close(rootfd);
-    fx_rmrf(T);
-    return r;
+    return RUN_FIXTURE_TESTS(setup, teardown, tests);
 }
