@@ -199,3 +199,29 @@ describe('nvc-ts list: the forms compared with nvidia-container-cli 1.17', funct
     ]);
   });
 });
+
+describe('nvc-ts hook without a GPU request', function () {
+  this.timeout(60000);
+  it('leaves a non-GPU container alone without starting (or needing) the driver', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nvc-hook-'));
+    try {
+      const bundle = path.join(dir, 'bundle');
+      fs.mkdirSync(path.join(bundle, 'rootfs'), { recursive: true });
+      fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify({ root: { path: 'rootfs' }, process: { env: ['PATH=/bin'] } }));
+      const state = path.join(dir, 'state.json');
+      fs.writeFileSync(state, JSON.stringify({ ociVersion: '1.0.2', id: 'x', status: 'creating', pid: process.pid, bundle }));
+      const empty = path.join(dir, 'no-driver');
+      fs.mkdirSync(empty);
+      const plain = await run(['--root', empty, 'hook', '--state-file', state]);
+      assert.equal(plain.status, 0, plain.stderr);
+      assert.equal(plain.stdout + plain.stderr, '');
+      // The same host with a GPU request does need the driver, and says so.
+      fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify({ root: { path: 'rootfs' }, process: { env: ['NVIDIA_VISIBLE_DEVICES=0'] } }));
+      const gpu = await run(['--root', empty, 'hook', '--state-file', state]);
+      assert.equal(gpu.status, 1);
+      assert.match(gpu.stderr, /initialization error: .*libnvidia-ml\.so\.1.*\[ERR_NVC_DRIVER_NOT_FOUND\]/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

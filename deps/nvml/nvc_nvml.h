@@ -82,7 +82,7 @@ struct nvc_nvml_pci_info {
     char bus_id[32];
 };
 
-/* Function types, one per symbol we resolve. The symbol names are in helper/nvml.c. */
+/* Function types, one per symbol we resolve. The symbol names are in native/helper/nvml_ops.c. */
 typedef nvc_nvml_return (*nvc_nvml_init_fn)(void);                                  /* nvmlInit_v2 */
 typedef nvc_nvml_return (*nvc_nvml_shutdown_fn)(void);                              /* nvmlShutdown */
 typedef const char *(*nvc_nvml_error_string_fn)(nvc_nvml_return);                   /* nvmlErrorString */

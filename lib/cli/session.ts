@@ -23,33 +23,40 @@ interface SimulatedHost {
 class Session implements CommandSession {
   current: Phase | undefined;
   ctx: Context | undefined;
+  #starting: Promise<Context> | undefined;
   paths = { root: DEFAULT_ROOT, procRoot: path.join(DEFAULT_ROOT, 'proc'), devRoot: path.join(DEFAULT_ROOT, 'dev') };
 
   constructor(
     private readonly io: CliIo,
     private readonly log: DebugLog,
+    /** Starts the driver service; called on first use only, so that a hook for a
+     * container that wants no GPU never needs (or waits for) the driver. */
+    private readonly start: () => Promise<Context>,
   ) {}
 
-  context(): Context {
-    if (this.ctx === undefined) throw new Error('internal: driver not initialised');
-    return this.ctx;
+  context(): Promise<Context> {
+    this.#starting ??= this.phase('initialization', this.start).then((ctx) => (this.ctx = ctx));
+    return this.#starting;
   }
 
-  driverInfo(): Promise<DriverInfo> {
-    return this.context().driverInfo();
+  async driverInfo(): Promise<DriverInfo> {
+    return (await this.context()).driverInfo();
   }
 
-  deviceInfo(): Promise<Device[]> {
-    return this.context().deviceInfo();
+  async deviceInfo(): Promise<Device[]> {
+    return (await this.context()).deviceInfo();
   }
 
   async phase<T>(name: Phase, fn: () => T | Promise<T>): Promise<T> {
+    const outer = this.current;
     this.current = name;
     const started = process.hrtime.bigint();
     this.log.line(`${name}: start`);
     try {
       const result = await fn();
       this.log.line(`${name}: done in ${elapsed(started)}`);
+      // A phase nested in another (initialization on first use) hands the name back.
+      if (outer !== undefined) this.current = outer;
       return result;
     } catch (err) {
       this.log.line(`${name}: failed after ${elapsed(started)}: ${err instanceof Error ? err.message : String(err)}`);
@@ -95,10 +102,11 @@ export async function execute(
   log: DebugLog,
 ): Promise<number> {
   const { globals } = invocation;
-  const session = new Session(io, log);
   let host: SimulatedHost | undefined;
   let opts = initOptionsOf(globals);
   let where = resolvedPaths(opts);
+  // Loaded on first use, not at the top, so that --help, --version and usage errors work without the native addon.
+  const session = new Session(io, log, async () => (await import('../index')).init(opts));
   try {
     if (globals.simulate) {
       host = await session.phase('initialization', async (): Promise<SimulatedHost> => {
@@ -110,9 +118,6 @@ export async function execute(
     }
     session.paths = where;
     log.line(`options: ${JSON.stringify({ ...opts, ...where, simulate: globals.simulate, command: invocation.command?.spec.name })}`);
-    // Loaded here, not at the top, so that --help, --version and usage errors work without the native addon.
-    const facade = await import('../index');
-    session.ctx = await session.phase('initialization', () => facade.init(opts));
     await run(session);
     return 0;
   } catch (err) {

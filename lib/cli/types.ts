@@ -26,8 +26,8 @@ export interface OptionToken {
 /** What a command gets to work with once the driver is initialised. */
 export interface CommandSession {
   readonly paths: { root: string; procRoot: string; devRoot: string };
-  /** The initialised facade context (for commands that do more than discovery). */
-  context(): Context;
+  /** The facade context, started on first use (for commands that do more than discovery). */
+  context(): Promise<Context>;
   driverInfo(): Promise<DriverInfo>;
   deviceInfo(): Promise<Device[]>;
   /** Run one step, timing it in the debug log and naming it in error messages. */

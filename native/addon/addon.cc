@@ -183,6 +183,8 @@ class NativeContext : public Napi::ObjectWrap<NativeContext> {
 struct InitArgs {
   std::string root, ldcache, procRoot, devRoot, sysRoot, nvmlPath, helperPath, binPath;
   bool has[8] = {};
+  std::string pathEnv, mpsPipeDir;  // read here, on the JavaScript thread: getenv races setenv
+  bool hasPathEnv = false, hasMpsPipeDir = false;
   long uid = -1, gid = -1;
   unsigned timeoutMs = 0;
 };
@@ -199,6 +201,8 @@ class InitWorker : public PromiseWorker {
     const char **targets[] = {&cfg.root, &cfg.ldcache, &cfg.proc_root, &cfg.dev_root,
                               &cfg.sys_root, &cfg.nvml_path, &cfg.helper_path, &cfg.bin_path};
     for (size_t i = 0; i < 8; i++) *targets[i] = args_.has[i] ? fields[i]->c_str() : nullptr;
+    cfg.path_env = args_.hasPathEnv ? args_.pathEnv.c_str() : nullptr;
+    cfg.mps_pipe_dir = args_.hasMpsPipeDir ? args_.mpsPipeDir.c_str() : nullptr;
     cfg.uid = args_.uid;
     cfg.gid = args_.gid;
     cfg.timeout_ms = args_.timeoutMs;
@@ -265,17 +269,10 @@ class ShutdownWorker : public PromiseWorker {
   std::shared_ptr<Slot> slot_;
 };
 
-template <typename W>
-Napi::Value Queue(Napi::Env env, std::shared_ptr<Slot> slot) {
-  auto *w = new W(env, slot);
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
-}
 
-Napi::Value NativeContext::DriverInfo(const Napi::CallbackInfo &info) { return Queue<DriverInfoWorker>(info.Env(), slot_); }
-Napi::Value NativeContext::DeviceInfo(const Napi::CallbackInfo &info) { return Queue<DeviceInfoWorker>(info.Env(), slot_); }
-Napi::Value NativeContext::Shutdown(const Napi::CallbackInfo &info) { return Queue<ShutdownWorker>(info.Env(), slot_); }
+Napi::Value NativeContext::DriverInfo(const Napi::CallbackInfo &info) { return (new DriverInfoWorker(info.Env(), slot_))->Start(); }
+Napi::Value NativeContext::DeviceInfo(const Napi::CallbackInfo &info) { return (new DeviceInfoWorker(info.Env(), slot_))->Start(); }
+Napi::Value NativeContext::Shutdown(const Napi::CallbackInfo &info) { return (new ShutdownWorker(info.Env(), slot_))->Start(); }
 
 // init(config): the facade has validated and normalised every field already; this only
 // checks types so that a misuse of the raw binding throws instead of crashing.
@@ -304,13 +301,18 @@ Napi::Value Init(const Napi::CallbackInfo &info) {
     }
     args.has[i] = true;
   }
+  if (const char *v = getenv("PATH")) {
+    args.pathEnv = v;
+    args.hasPathEnv = true;
+  }
+  if (const char *v = getenv("CUDA_MPS_PIPE_DIRECTORY")) {
+    args.mpsPipeDir = v;
+    args.hasMpsPipeDir = true;
+  }
   if (cfg.Get("uid").IsNumber()) args.uid = cfg.Get("uid").As<Napi::Number>().Int64Value();
   if (cfg.Get("gid").IsNumber()) args.gid = cfg.Get("gid").As<Napi::Number>().Int64Value();
   if (cfg.Get("timeoutMs").IsNumber()) args.timeoutMs = cfg.Get("timeoutMs").As<Napi::Number>().Uint32Value();
-  auto *w = new InitWorker(env, std::move(args));
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return (new InitWorker(env, std::move(args)))->Start();
 }
 
 Napi::Value ErrorCodes(const Napi::CallbackInfo &info) {

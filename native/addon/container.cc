@@ -174,7 +174,8 @@ class CgroupWorker : public PromiseWorker {
   int Run(nvc_error *err) override {
     for (size_t i = 0; i < rules_.size(); i++) rules_[i].access = access_[i].c_str();
     if (nvc_cgroup_version(procRoot_.c_str(), static_cast<pid_t>(pid_), &version_, err) < 0) return -1;
-    return nvc_cgroup_allow(procRoot_.c_str(), static_cast<pid_t>(pid_), rules_.data(), rules_.size(), err);
+    return nvc_cgroup_allow_version(procRoot_.c_str(), static_cast<pid_t>(pid_), version_, rules_.data(), rules_.size(),
+                                    err);
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
@@ -231,12 +232,6 @@ Napi::Value Reject(Napi::Env env, const std::string &what, const ArgError &e) {
   return env.Undefined();
 }
 
-template <typename W>
-Napi::Value Start(W *w) {
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
-}
 
 Napi::Value ApplyPlan(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -252,8 +247,8 @@ Napi::Value ApplyPlan(const Napi::CallbackInfo &info) {
       if (!e.IsObject()) throw ArgError{"every edit must be an object"};
       owned.push_back(ParseEdit(e.As<Napi::Object>()));
     }
-    return Start(new ApplyPlanWorker(env, Str(o, "execPath"), U32(o, "pid", 0), Str(o, "rootfs"), U32(o, "uid", 0),
-                                     U32(o, "gid", 0), std::move(owned)));
+    return (new ApplyPlanWorker(env, Str(o, "execPath"), U32(o, "pid", 0), Str(o, "rootfs"), U32(o, "uid", 0),
+                                     U32(o, "gid", 0), std::move(owned)))->Start();
   } catch (const ArgError &e) {
     return Reject(env, "applyPlan", e);
   }
@@ -283,8 +278,8 @@ Napi::Value CgroupAllow(const Napi::CallbackInfo &info) {
       out.push_back(rule);
     }
     std::string procRoot = Str(o, "procRoot", false);
-    return Start(new CgroupWorker(env, procRoot.empty() ? "/proc" : procRoot, U32(o, "pid", 0, true), std::move(access),
-                                  std::move(out)));
+    return (new CgroupWorker(env, procRoot.empty() ? "/proc" : procRoot, U32(o, "pid", 0, true), std::move(access),
+                                  std::move(out)))->Start();
   } catch (const ArgError &e) {
     return Reject(env, "cgroupAllow", e);
   }
@@ -302,10 +297,12 @@ Napi::Value RunLdconfig(const Napi::CallbackInfo &info) {
     for (uint32_t i = 0; i < dirsArray.Length(); i++) {
       Napi::Value d = dirsArray[i];
       if (!d.IsString()) throw ArgError{"dirs must hold strings"};
-      dirs.push_back(d.As<Napi::String>().Utf8Value());
+      std::string dir = d.As<Napi::String>().Utf8Value();
+      if (dir.find('\0') != std::string::npos) throw ArgError{"dirs must not contain NUL bytes"};
+      dirs.push_back(std::move(dir));
     }
-    return Start(new LdconfigWorker(env, Str(o, "helperPath"), U32(o, "pid", 0), Str(o, "rootfs"), Str(o, "ldconfig"),
-                                    std::move(dirs), U32(o, "uid", 0), U32(o, "gid", 0), U32(o, "timeoutMs", 0)));
+    return (new LdconfigWorker(env, Str(o, "helperPath"), U32(o, "pid", 0), Str(o, "rootfs"), Str(o, "ldconfig"),
+                                    std::move(dirs), U32(o, "uid", 0), U32(o, "gid", 0), U32(o, "timeoutMs", 0)))->Start();
   } catch (const ArgError &e) {
     return Reject(env, "ldconfig", e);
   }

@@ -38,6 +38,12 @@ class PromiseWorker : public Napi::AsyncWorker {
     nvc_error_clear(&err_);
   }
   Napi::Promise Promise() { return deferred_.Promise(); }
+  // Queues the work and returns its promise; the worker deletes itself once settled.
+  Napi::Promise Start() {
+    Napi::Promise p = deferred_.Promise();
+    Queue();
+    return p;
+  }
 
  protected:
   virtual int Run(nvc_error *err) = 0;

@@ -42,4 +42,10 @@ int nvc_cgroup_version(const char *proc_root, pid_t pid, int *version, struct nv
 int nvc_cgroup_allow(const char *proc_root, pid_t pid, const struct nvc_device_rule *rules, size_t n,
                      struct nvc_error *err);
 
+/* Like nvc_cgroup_allow, for a version the caller already has (from nvc_cgroup_version,
+ * so that the version reported is the one applied; the tests also reach the unified
+ * hierarchy of a hybrid host this way). */
+int nvc_cgroup_allow_version(const char *proc_root, pid_t pid, int version, const struct nvc_device_rule *rules,
+                             size_t n, struct nvc_error *err);
+
 #endif

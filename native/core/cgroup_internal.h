@@ -15,10 +15,6 @@ struct nvc_cgroup_dir {
     char path[4096];      /* host path of that directory, for messages */
 };
 
-/* Like nvc_cgroup_allow, but for a version chosen by the caller instead of detected:
- * on a hybrid host the tests reach the unified hierarchy this way. */
-int nvc_cgroup_allow_version(const char *proc_root, pid_t pid, int version, const struct nvc_device_rule *rules,
-                             size_t n, struct nvc_error *err);
 
 /* The two back ends. The rules have been validated; dir is closed by the caller. */
 int nvc_cgroup_v1_allow(const struct nvc_cgroup_dir *dir, const struct nvc_device_rule *rules, size_t n,

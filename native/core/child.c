@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <string.h>
 #include <spawn.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -101,9 +102,17 @@ int nvc_child_wait(struct nvc_child *c, int timeout_ms, int *status)
         return 1; /* never waitpid(0) or (-1): those would reap libuv's children */
     int64_t deadline = nvc_now_ms() + timeout_ms;
     for (;;) {
-        pid_t r = waitpid(c->pid, status, WNOHANG);
-        if (r == c->pid || (r < 0 && errno == ECHILD)) {
+        /* Look without reaping, clear the pid, then reap: until the reap the pid cannot be
+         * recycled, so nvc_context_kill (which reads it unlocked) never signals a stranger. */
+        siginfo_t info;
+        memset(&info, 0, sizeof(info));
+        int r = waitid(P_PID, (id_t)c->pid, &info, WEXITED | WNOHANG | WNOWAIT);
+        if ((r == 0 && info.si_pid == c->pid) || (r < 0 && errno == ECHILD)) {
+            pid_t pid = c->pid;
             set_pid(c, 0);
+            if (r == 0)
+                while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+                    ;
             return 1;
         }
         int64_t left = deadline - nvc_now_ms();
@@ -128,12 +137,12 @@ static void *reap_in_background(void *arg)
 }
 
 /* A process stuck in the kernel (a hung driver ioctl) may outlive SIGKILL for a while. */
-void nvc_child_kill(struct nvc_child *c, int wait_ms, enum nvc_child_linger linger, int *status)
+int nvc_child_kill(struct nvc_child *c, int wait_ms, enum nvc_child_linger linger, int *status)
 {
-    int st = 0;
+    int st = 0, reaped = 1;
     pid_t pid = c->pid;
     if (pid <= 0)
-        return;
+        return 0;
     kill(pid, SIGKILL);
     if (!nvc_child_wait(c, wait_ms, &st)) {
         int detached = 0;
@@ -148,10 +157,12 @@ void nvc_child_kill(struct nvc_child *c, int wait_ms, enum nvc_child_linger ling
         if (!detached)
             while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
                 ;
+        reaped = !detached;
         set_pid(c, 0);
     }
     if (status)
         *status = st;
+    return reaped;
 }
 
 void nvc_child_close(struct nvc_child *c)

@@ -43,8 +43,9 @@ int nvc_child_spawn(struct nvc_child *c, const char *path, char *const argv[], i
 int nvc_child_wait(struct nvc_child *c, int timeout_ms, int *status);
 
 /* SIGKILL, then up to wait_ms for it to go; past that the process is handed to `linger`.
- * Either way pid is 0 afterwards; status (may be NULL) is 0 unless it was reaped here. */
-void nvc_child_kill(struct nvc_child *c, int wait_ms, enum nvc_child_linger linger, int *status);
+ * Either way pid is 0 afterwards. Returns 1 when it was reaped here (status, which may be
+ * NULL, then says how it ended), 0 when a detached thread will reap it. */
+int nvc_child_kill(struct nvc_child *c, int wait_ms, enum nvc_child_linger linger, int *status);
 
 /* Closes the socket and the pidfd (whichever are still open). */
 void nvc_child_close(struct nvc_child *c);

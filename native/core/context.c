@@ -14,6 +14,7 @@
 #include "service.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
+#define MAX_TIMEOUT_MS (24u * 3600 * 1000)
 #define MAX_DEVICES 1024
 #define STANDARD_BIN_DIRS "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -63,9 +64,8 @@ static long read_overflow_id(const char *path)
 
 /* $PATH first (the reference searches it, and hosts like the GPU machine put the real
  * driver binaries ahead of wrapper scripts there), then the standard directories. */
-static void default_bin_path(char *dst, size_t n)
+static void default_bin_path(const char *env, char *dst, size_t n)
 {
-    const char *env = getenv("PATH");
     snprintf(dst, n, "%s%s%s", env ? env : "", env && *env ? ":" : "", STANDARD_BIN_DIRS);
 }
 
@@ -97,7 +97,10 @@ int nvc_host_resolve(const struct nvc_config *cfg, struct nvc_host *host, struct
     if (cfg->bin_path)
         snprintf(host->bin_path, sizeof(host->bin_path), "%s", cfg->bin_path);
     else
-        default_bin_path(host->bin_path, sizeof(host->bin_path));
+        default_bin_path(cfg->path_env, host->bin_path, sizeof(host->bin_path));
+    /* Relative or oversized values are ignored, as an unset variable would be. */
+    if (cfg->mps_pipe_dir && cfg->mps_pipe_dir[0] == '/' && strlen(cfg->mps_pipe_dir) < sizeof(host->mps_pipe_dir))
+        snprintf(host->mps_pipe_dir, sizeof(host->mps_pipe_dir), "%s", cfg->mps_pipe_dir);
 
     if (cfg->uid >= 0)
         host->uid = (uid_t)cfg->uid;
@@ -108,6 +111,8 @@ int nvc_host_resolve(const struct nvc_config *cfg, struct nvc_host *host, struct
     else
         host->gid = getegid() == 0 ? (gid_t)read_overflow_id("/proc/sys/kernel/overflowgid") : getegid();
     host->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
+    if (host->timeout_ms > MAX_TIMEOUT_MS) /* poll() takes an int */
+        host->timeout_ms = MAX_TIMEOUT_MS;
     return 0;
 }
 
@@ -125,7 +130,8 @@ static void kernel_module_version(const struct nvc_host *host, char *out, size_t
     if (len <= 0)
         return;
     buf[len] = '\0';
-    for (char *tok = strtok(buf, " \t\n"); tok; tok = strtok(NULL, " \t\n")) {
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, " \t\n", &save); tok; tok = strtok_r(NULL, " \t\n", &save)) {
         if (tok[0] >= '0' && tok[0] <= '9' && strchr(tok, '.') != NULL) {
             snprintf(out, n, "%s", tok);
             return;
@@ -209,7 +215,7 @@ void nvc_context_kill(struct nvc_context *ctx)
 
 pid_t nvc_service_pid(const struct nvc_context *ctx)
 {
-    return ctx->svc.child.pid;
+    return __atomic_load_n(&ctx->svc.child.pid, __ATOMIC_SEQ_CST);
 }
 
 const struct nvc_host *nvc_context_host(const struct nvc_context *ctx)
@@ -272,7 +278,8 @@ int nvc_device_info_new(struct nvc_context *ctx, struct nvc_device_info **out, s
         goto fail;
     uint32_t count = nvc_get_u32(&r);
     if (!nvc_rbuf_done(&r) || count > MAX_DEVICES) {
-        nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, 0, "device count", NULL, "implausible device count from the driver service");
+        nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, 0, "device count", NULL,
+                      "implausible device count %u from the driver service (at most %d)", count, MAX_DEVICES);
         goto fail;
     }
     info = calloc(1, sizeof(*info));
@@ -286,10 +293,13 @@ int nvc_device_info_new(struct nvc_context *ctx, struct nvc_device_info **out, s
         if (nvc_service_call(&ctx->svc, NVC_OP_DEVICE, &i, what, &r, err) < 0)
             goto fail;
         info->ndevs++;
-        if (nvc_device_decode(&ctx->host, &r, &info->devs[i], err) < 0)
+        if (nvc_device_decode(&r, &info->devs[i], err) < 0)
             goto fail;
     }
     pthread_mutex_unlock(&ctx->lock);
+    /* Files, not NVML: read without holding up other calls on this context. */
+    for (size_t i = 0; i < info->ndevs; i++)
+        nvc_device_read_cap_minors(&ctx->host, &info->devs[i]);
     *out = info;
     return 0;
 fail:

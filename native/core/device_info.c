@@ -8,8 +8,6 @@
 #include "discovery.h"
 #include "nvc_nvml.h"
 
-#define NVIDIA_MAJOR 195
-
 /* NVML brand codes to the names nvidia-container-cli prints, so that outputs diff cleanly. */
 static const char *brand_name(unsigned brand)
 {
@@ -36,10 +34,11 @@ static const char *brand_name(unsigned brand)
 
 void nvc_format_cuda_version(int v, char *out, size_t n)
 {
-    snprintf(out, n, "%d.%d", v / 1000, (v % 100) / 10);
+    /* NVML encodes major * 1000 + minor * 10: 12040 is 12.4, 12100 is 12.10. */
+    snprintf(out, n, "%d.%d", v / 1000, (v % 1000) / 10);
 }
 
-int nvc_device_decode(const struct nvc_host *host, struct nvc_rbuf *r, struct nvc_device *d, struct nvc_error *err)
+int nvc_device_decode(struct nvc_rbuf *r, struct nvc_device *d, struct nvc_error *err)
 {
     unsigned brand, domain, bus, slot, nmig;
     int cc_major, cc_minor;
@@ -61,13 +60,13 @@ int nvc_device_decode(const struct nvc_host *host, struct nvc_rbuf *r, struct nv
     /* Each MIG record is at least 16 bytes: a count beyond what is left is a lie. */
     if (r->bad || nmig > (r->len - r->off) / 16)
         return nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, 0, "device info", NULL,
-                             "malformed device record from the driver service");
+                             "malformed device record from the driver service for GPU %u", d->index);
 
     snprintf(d->brand, sizeof(d->brand), "%s", brand_name(brand));
     snprintf(d->busid, sizeof(d->busid), "%08x:%02x:%02x.0", domain, bus, slot);
     snprintf(d->arch, sizeof(d->arch), "%d.%d", cc_major, cc_minor);
     snprintf(d->node_path, sizeof(d->node_path), "/dev/nvidia%u", d->minor);
-    d->node_major = NVIDIA_MAJOR;
+    d->node_major = NVC_NVIDIA_MAJOR;
     d->node_minor = d->minor;
     snprintf(d->mig_caps_path, sizeof(d->mig_caps_path), "/proc/driver/nvidia/capabilities/gpu%u", d->minor);
 
@@ -88,8 +87,13 @@ int nvc_device_decode(const struct nvc_host *host, struct nvc_rbuf *r, struct nv
     }
     if (!nvc_rbuf_done(r))
         return nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, 0, "device info", NULL,
-                             "malformed MIG records from the driver service");
-    /* Cap minors name the /dev/nvidia-caps nodes of each MIG device; unreadable is not fatal. */
+                             "malformed MIG records from the driver service for GPU %u", d->index);
+    return 0;
+}
+
+void nvc_device_read_cap_minors(const struct nvc_host *host, struct nvc_device *d)
+{
+    /* They name the /dev/nvidia-caps nodes of each MIG device; unreadable is not fatal. */
     for (size_t i = 0; i < d->nmig; i++) {
         char path[256];
         snprintf(path, sizeof(path), "%s/access", d->mig[i].gi_caps_path);
@@ -97,7 +101,6 @@ int nvc_device_decode(const struct nvc_host *host, struct nvc_rbuf *r, struct nv
         snprintf(path, sizeof(path), "%s/access", d->mig[i].ci_caps_path);
         d->mig[i].ci_cap_minor = nvc_read_cap_minor(host, path);
     }
-    return 0;
 }
 
 void nvc_device_info_free(struct nvc_device_info *info)

@@ -13,7 +13,6 @@
 #include "driver_internal.h"
 #include "path.h"
 
-#define MPS_PIPE_ENV "CUDA_MPS_PIPE_DIRECTORY"
 #define MPS_PIPE_DEFAULT "/tmp/nvidia-mps"
 
 static const struct {
@@ -103,14 +102,14 @@ int nvc_drv_binaries(int rootfd, const struct nvc_host *host, struct nvc_driver_
 
 int nvc_drv_ipcs(int rootfd, const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_error *err)
 {
-    const char *mps = secure_getenv(MPS_PIPE_ENV);
+    const char *mps = host->mps_pipe_dir;
     const struct {
         const char *path;
         unsigned caps;
     } ipcs[] = {
         {"/var/run/nvidia-persistenced/socket", NVC_CAP_UTILITY},
         {"/var/run/nvidia-fabricmanager/socket", NVC_CAP_UTILITY},
-        {mps != NULL && mps[0] == '/' ? mps : MPS_PIPE_DEFAULT, NVC_CAP_COMPUTE},
+        {mps[0] == '/' ? mps : MPS_PIPE_DEFAULT, NVC_CAP_COMPUTE},
     };
 
     for (size_t i = 0; i < sizeof(ipcs) / sizeof(ipcs[0]); i++) {

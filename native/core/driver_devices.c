@@ -14,7 +14,6 @@
 #include "driver_internal.h"
 #include "path.h"
 
-#define NVIDIA_MAJOR 195
 #define NVIDIACTL_MINOR 255
 #define MODESET_MINOR 254
 #define PROC_TEXT_MAX 16384 /* /proc/devices and the caps files are far smaller */
@@ -50,14 +49,14 @@ static int device_nodes(const struct nvc_host *host, struct nvc_driver_info *inf
             close(devfd);
         return nvc_error_sys(err, "discover", NULL, "cannot allocate the device node list");
     }
-    add_dev(info, "/dev/nvidiactl", NVIDIA_MAJOR, NVIDIACTL_MINOR,
-            char_dev_at(devfd, "nvidiactl", &st) && st.st_rdev == makedev(NVIDIA_MAJOR, NVIDIACTL_MINOR));
+    add_dev(info, "/dev/nvidiactl", NVC_NVIDIA_MAJOR, NVIDIACTL_MINOR,
+            char_dev_at(devfd, "nvidiactl", &st) && st.st_rdev == makedev(NVC_NVIDIA_MAJOR, NVIDIACTL_MINOR));
     if (char_dev_at(devfd, "nvidia-uvm", &st))
         add_dev(info, "/dev/nvidia-uvm", major(st.st_rdev), minor(st.st_rdev), 1);
     if (char_dev_at(devfd, "nvidia-uvm-tools", &st))
         add_dev(info, "/dev/nvidia-uvm-tools", major(st.st_rdev), minor(st.st_rdev), 1);
-    add_dev(info, "/dev/nvidia-modeset", NVIDIA_MAJOR, MODESET_MINOR,
-            char_dev_at(devfd, "nvidia-modeset", &st) && st.st_rdev == makedev(NVIDIA_MAJOR, MODESET_MINOR));
+    add_dev(info, "/dev/nvidia-modeset", NVC_NVIDIA_MAJOR, MODESET_MINOR,
+            char_dev_at(devfd, "nvidia-modeset", &st) && st.st_rdev == makedev(NVC_NVIDIA_MAJOR, MODESET_MINOR));
     if (devfd >= 0)
         close(devfd);
     return 0;

@@ -36,9 +36,9 @@ static void release(struct nvc_service *svc)
 
 /* Make sure the process is gone and reaped; a process stuck in the kernel (a hung
  * driver ioctl) may outlive SIGKILL for a while: a detached thread reaps it then. */
-static void kill_and_reap(struct nvc_service *svc, int *status)
+static int kill_and_reap(struct nvc_service *svc, int *status)
 {
-    nvc_child_kill(&svc->child, KILL_WAIT_MS, NVC_CHILD_REAP_DETACHED, status);
+    return nvc_child_kill(&svc->child, KILL_WAIT_MS, NVC_CHILD_REAP_DETACHED, status);
 }
 
 static const char *signal_name(int sig)
@@ -66,12 +66,16 @@ static void describe_call(const struct nvc_service *svc, char *out, size_t n)
 /* The service closed the socket without answering: find out how it died. */
 static int report_death(struct nvc_service *svc, const char *what, struct nvc_error *err)
 {
-    int status = 0;
+    int status = 0, known = 1;
     char where[160];
     if (!nvc_child_wait(&svc->child, KILL_WAIT_MS, &status))
-        kill_and_reap(svc, &status);
+        known = kill_and_reap(svc, &status);
     describe_call(svc, where, sizeof(where));
-    if (WIFSIGNALED(status))
+    if (!known)
+        nvc_error_set(err, NVC_ERR_SERVICE_CRASHED, 0, svc->calling[0] ? svc->calling : what, NULL,
+                      "the driver service hung up %s while answering %s and did not end (stuck in the kernel?); "
+                      "it was killed", where, what);
+    else if (WIFSIGNALED(status))
         nvc_error_set(err, NVC_ERR_SERVICE_CRASHED, 0, svc->calling[0] ? svc->calling : what, NULL,
                       "the driver service crashed with %s %s while answering %s", signal_name(WTERMSIG(status)),
                       where, what);
@@ -221,7 +225,7 @@ int nvc_service_start(struct nvc_service *svc, const struct nvc_host *host, stru
 int nvc_service_call(struct nvc_service *svc, uint16_t op, const uint32_t *arg, const char *what,
                      struct nvc_rbuf *reply, struct nvc_error *err)
 {
-    static __thread struct nvc_wbuf req;
+    static __thread struct nvc_wbuf req; /* 16 KiB: off the (pool thread's) stack */
 
     if (svc->child.pid <= 0)
         return nvc_error_set(err, NVC_ERR_CONTEXT_CLOSED, 0, what, NULL,
@@ -243,14 +247,19 @@ int nvc_service_call(struct nvc_service *svc, uint16_t op, const uint32_t *arg, 
 int nvc_service_stop(struct nvc_service *svc, struct nvc_error *err)
 {
     struct nvc_rbuf reply;
+    struct nvc_error failed;
     int status = 0, rc = 0;
 
     if (svc->child.pid <= 0)
         return 0;
     unsigned saved = svc->timeout_ms;
     svc->timeout_ms = saved < SHUTDOWN_GRACE_MS ? saved : SHUTDOWN_GRACE_MS;
-    if (nvc_service_call(svc, NVC_OP_SHUTDOWN, NULL, "shutdown", &reply, err) < 0)
-        rc = err->code == NVC_ERR_NVML ? -1 : 0; /* timeouts and crashes already reaped it */
+    /* Only an nvmlShutdown failure is worth reporting; a service that died or hung on the
+     * way out has been reaped all the same, and success must leave err untouched. */
+    if (nvc_service_call(svc, NVC_OP_SHUTDOWN, NULL, "shutdown", &reply, &failed) < 0 && failed.code == NVC_ERR_NVML) {
+        *err = failed;
+        rc = -1;
+    }
     svc->timeout_ms = saved;
     if (svc->child.pid <= 0)
         return rc;
@@ -269,6 +278,7 @@ void nvc_service_abandon(struct nvc_service *svc)
 {
     if (svc->child.pid <= 0)
         return;
-    kill_and_reap(svc, NULL);
+    /* Called from garbage-collection finalizers on the JavaScript thread: never wait. */
+    nvc_child_kill(&svc->child, 0, NVC_CHILD_REAP_DETACHED, NULL);
     release(svc);
 }

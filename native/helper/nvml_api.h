@@ -31,8 +31,8 @@ struct nvml_api {
 /* dlopen + dlsym. On failure writes a LOAD reply into reply and returns -1. */
 int nvml_api_load(struct nvml_api *api, const char *path, struct nvc_wbuf *reply);
 
-/* Handlers: each fills reply (status first) and returns 0; the socket is where
- * CALLING notices go before each NVML call. */
+/* Handlers: each fills reply, status first (an NVML failure becomes an NVML status,
+ * not a return value); the socket is where CALLING notices go before each NVML call. */
 void nvml_op_init(struct nvml_api *api, int sock, struct nvc_wbuf *reply);
 void nvml_op_driver(struct nvml_api *api, int sock, struct nvc_wbuf *reply);
 void nvml_op_device_count(struct nvml_api *api, int sock, struct nvc_wbuf *reply);

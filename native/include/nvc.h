@@ -21,7 +21,11 @@ struct nvc_config {
     const char *sys_root;    /* host path of /sys ["/sys"] */
     const char *nvml_path;   /* host path of the NVML library to load [libnvidia-ml.so.1 from the ldcache] */
     const char *helper_path; /* the nvc-ts-driver executable (required) */
-    const char *bin_path;    /* colon list of dirs inside root searched for binaries [$PATH then standard dirs] */
+    const char *bin_path;    /* colon list of dirs inside root searched for binaries [path_env then standard dirs] */
+    /* The caller's environment, read by the caller: the core runs on pool threads and never
+     * calls getenv, which races setenv on the caller's thread. NULL = unset. */
+    const char *path_env;     /* $PATH */
+    const char *mps_pipe_dir; /* $CUDA_MPS_PIPE_DIRECTORY [/tmp/nvidia-mps] */
     long uid, gid;           /* identity of the driver service [overflowuid/gid when root, own otherwise] */
     unsigned timeout_ms;     /* per call to the driver service [10000] */
 };
@@ -36,6 +40,7 @@ struct nvc_host {
     char nvml_path[4096]; /* "" until found */
     char helper_path[4096];
     char bin_path[8192];
+    char mps_pipe_dir[4096]; /* "" = the default */
     uid_t uid;
     gid_t gid;
     unsigned timeout_ms;
@@ -56,6 +61,9 @@ struct nvc_file {
     unsigned caps; /* enum nvc_capability bits that select it */
     char *soname;  /* libraries: the ELF DT_SONAME (e.g. "libcuda.so.1"); NULL if none or not a library */
 };
+
+/* The major of /dev/nvidiactl, /dev/nvidia<minor> and /dev/nvidia-modeset. */
+#define NVC_NVIDIA_MAJOR 195
 
 struct nvc_device_node {
     char path[64];  /* "/dev/nvidia-uvm" */

@@ -313,18 +313,19 @@ static int test_binaries_and_ipcs(void)
 
     if (!have_tools)
         return TEST_SKIP;
-    setenv("CUDA_MPS_PIPE_DIRECTORY", "/custom/mps", 1);
+    /* $CUDA_MPS_PIPE_DIRECTORY as the caller passed it (nvc_config.mps_pipe_dir). */
+    snprintf(host.mps_pipe_dir, sizeof(host.mps_pipe_dir), "/custom/mps");
     info = discover(&err);
     CHECK(info != NULL);
     r |= check_files("bins", info->bins, info->nbins, bins, sizeof(bins) / sizeof(bins[0]));
     r |= check_files("ipcs", info->ipcs, info->nipcs, ipcs_env, sizeof(ipcs_env) / sizeof(ipcs_env[0]));
     nvc_driver_info_free(info);
-    setenv("CUDA_MPS_PIPE_DIRECTORY", "custom/mps", 1); /* relative: ignored */
+    snprintf(host.mps_pipe_dir, sizeof(host.mps_pipe_dir), "custom/mps"); /* relative: ignored */
     info = discover(&err);
     CHECK(info != NULL);
     r |= check_files("ipcs", info->ipcs, info->nipcs, ipcs_default, 1);
     nvc_driver_info_free(info);
-    unsetenv("CUDA_MPS_PIPE_DIRECTORY");
+    host.mps_pipe_dir[0] = '\0';
     return r;
 }
 

@@ -106,7 +106,7 @@ export function formatResultJson(result: ConfigureResult): string {
 
 /** Shared by `configure` and `hook`: open the container, configure it, report. */
 export async function runConfigure(session: CommandSession, flags: ConfigureFlags): Promise<void> {
-  const ctx = session.context();
+  const ctx = await session.context();
   const container = await session.phase('container', () =>
     ctx.container({ rootfs: flags.rootfs, ...(flags.pid !== undefined && { pid: flags.pid }), ...(flags.ldconfig !== undefined && { ldconfig: flags.ldconfig }) }),
   );
