@@ -28,7 +28,12 @@ export const containerOptionsSchema = z
     libs32Dir: absolutePathSchema.optional(),
     binsDir: absolutePathSchema.optional(),
     /** "@/host/path" runs the host's ldconfig from a sealed copy; "/path" runs the container's own. */
-    ldconfig: z.string().regex(/^@?\//, 'must be an absolute path, optionally prefixed by @ for a host binary').optional(),
+    ldconfig: z
+      .string()
+      .max(4096, 'must be at most 4096 characters')
+      .regex(/^@?\//, 'must be an absolute path, optionally prefixed by @ for a host binary')
+      .refine((p) => !p.includes('\0'), 'must not contain a NUL byte')
+      .optional(),
   })
   .strict();
 export type ContainerOptions = z.input<typeof containerOptionsSchema>;

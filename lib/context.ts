@@ -1,5 +1,4 @@
 /** The handle on one driver service: discovery calls, and shutdown. */
-import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { binding, helperPath, type HostPaths, type NativeContextHandle, type RawDriverFile, type RawDriverInfo } from './native';
 import { fromNative } from './native-errors';
@@ -18,6 +17,7 @@ import {
   resolveRequest,
   type ConfigureRequestInput,
   type ConfigureResult,
+  Container as ContainerClass,
   type Container,
   type ContainerOptions,
 } from './container';
@@ -53,10 +53,16 @@ function toDriverInfo(raw: RawDriverInfo): DriverInfo {
 
 const nativeHandle = Symbol('nativeHandle');
 
+/** Containers come from ctx.container(), which validated and probed them. */
+function checkContainer(container: unknown): asserts container is Container {
+  if (!(container instanceof ContainerClass)) {
+    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', 'invalid container: pass what ctx.container({ pid, rootfs }) returned', { field: 'container' });
+  }
+}
+
 export class Context implements AsyncDisposable {
   readonly #native: NativeContextHandle;
   #shutdown: Promise<void> | undefined;
-  #driverCache: { key: string; info: DriverInfo } | undefined;
 
   /** @internal Contexts are made by init(). */
   constructor(token: typeof nativeHandle, handle: NativeContextHandle) {
@@ -87,25 +93,6 @@ export class Context implements AsyncDisposable {
     }
   }
 
-  /**
-   * Discovery reads and resolves the whole ld.so.cache: per container, reuse its result while
-   * the cache file is the same one (same inode, size and mtime) and NVML reports the same driver.
-   */
-  async #driverInfoCached(): Promise<DriverInfo> {
-    const { root, ldcache } = this.#native.host;
-    let key = '';
-    try {
-      const st = await stat(path.join(root, ldcache));
-      key = `${st.ino}:${st.size}:${st.mtimeMs}`;
-    } catch {
-      return this.driverInfo(); // no cache to key on: discover afresh, and report its errors
-    }
-    if (this.#driverCache && this.#driverCache.key === key) return this.#driverCache.info;
-    const info = await this.driverInfo();
-    this.#driverCache = { key, info };
-    return info;
-  }
-
   /** Every GPU with its MIG devices, in NVML index order. */
   async deviceInfo(): Promise<Device[]> {
     this.#checkOpen();
@@ -129,8 +116,9 @@ export class Context implements AsyncDisposable {
 
   /** The edit plan configure() would apply, without applying it. */
   async plan(container: Container, request: ConfigureRequestInput = {}): Promise<ContainerPlan> {
+    checkContainer(container);
     const r = parseWith(configureRequestSchema, request, 'configure option');
-    const driver = await this.#driverInfoCached();
+    const driver = await this.driverInfo();
     const devices = await this.deviceInfo();
     const resolved = resolveRequest(r, container, driver, devices);
     const facts = await gatherHostFacts(this.#native.host, devices, resolved.migConfig || resolved.migMonitor, resolved.imexChannels);
@@ -190,6 +178,7 @@ export class Context implements AsyncDisposable {
 
   /** ldcache update: run the container's configured ldconfig over its library directories. */
   async ldcacheUpdate(container: Container, request: Pick<ConfigureRequestInput, 'compat32'> = {}): Promise<{ ran: boolean; warning: string }> {
+    checkContainer(container);
     const dirs = [container.layout.libsDir, ...(request.compat32 ? [container.layout.libs32Dir] : [])];
     const plan: ContainerPlan = { edits: [], steps: [], cgroupRules: [], ldconfig: { path: container.ldconfig, dirs }, warnings: [] };
     const r = await applyPlan(container, plan);

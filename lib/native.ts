@@ -1,7 +1,8 @@
 /**
  * The only module that loads native code. It finds the addon with node-gyp-build
- * (build/Release, then prebuilds/) and the two executables built beside it.
- * Overrides: NVC_TS_PREBUILD (node-gyp-build's own), NVC_TS_HELPER, NVC_TS_MOCK_NVML.
+ * (build/Release, then prebuilds/) and the helper executables and mock NVML built beside it.
+ * Overrides: NVC_TS_PREBUILD (node-gyp-build's own), NVC_TS_HELPER, NVC_TS_EXEC,
+ * NVC_TS_LDCONFIG, NVC_TS_MOCK_NVML.
  */
 import * as path from 'node:path';
 import { existsSync } from 'node:fs';
@@ -106,7 +107,7 @@ function load(): { binding: NativeBinding; dir: string } {
   } catch (cause) {
     throw new NvcError('ERR_NVC_NATIVE_MISSING', 'the nvc-ts native addon is not built for this platform', {
       cause,
-      hint: 'run `npm rebuild nvc-ts` (needs a C/C++ toolchain and python3), or install on linux-x64/arm64 where prebuilds exist',
+      hint: 'run `npm rebuild nvc-ts` (needs a C/C++ toolchain, make and python3), or use a package built with `npm run prebuildify` for this platform',
     });
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The planner: from host facts and a request, the list of edits that make a container's
  * rootfs GPU-ready, as plain data. Executors apply it (in the container's mount namespace),
- * print it (`configure --dry-run --json`), or turn it into a CDI spec. Pure: no I/O here;
+ * print it (`configure --dry-run --json`), and (later) turn it into a CDI spec. Pure: no I/O here;
  * the caller reads the few host files it needs (PlanHostFacts).
  */
 import * as path from 'node:path';
@@ -100,7 +100,6 @@ const DEV_FLAGS: MountFlag[] = ['ro', 'nosuid', 'noexec'];
 const IPC_FLAGS: MountFlag[] = ['nosuid', 'nodev', 'noexec'];
 const PROC_DIR = '/proc/driver/nvidia';
 const APP_PROFILE_DIR = '/etc/nvidia/nvidia-application-profiles-rc.d';
-const NVIDIA_MAJOR = 195;
 
 /** Which container capabilities select each kind of driver file (study §10.2). */
 function wanted(file: DriverFile, caps: ReadonlySet<Capability>, kind: 'library' | 'binary' | 'ipc'): boolean {
@@ -195,12 +194,7 @@ export function planContainer(driver: DriverInfo, host: PlanHostFacts, layout: C
   }
 
   // 2. Application profiles for graphics: a tmpfs holding the EGL visibility profile.
-  if (graphics) {
-    b.add({ kind: 'tmpfs', target: APP_PROFILE_DIR, mode: 0o555, flags: ['nosuid', 'nodev', 'noexec'] });
-    if (request.gpus.length > 0) {
-      b.add({ kind: 'write', target: `${APP_PROFILE_DIR}/10-container.conf`, data: applicationProfile(request.gpus.map((g) => g.minor)), mode: 0o555 });
-    }
-  }
+  if (graphics) b.add({ kind: 'tmpfs', target: APP_PROFILE_DIR, mode: 0o555, flags: ['nosuid', 'nodev', 'noexec'] });
 
   // 3-5. Binaries, libraries, 32-bit libraries.
   for (const bin of driver.binaries) {
@@ -266,8 +260,12 @@ export function planContainer(driver: DriverInfo, host: PlanHostFacts, layout: C
     b.device(node.path, devSource(host.devRoot, node.path), node.major, node.minor);
   }
 
-  // device_mount, per GPU: its node and its procfs directory.
+  // device_mount, per GPU: its node and its procfs directory; with graphics, the EGL
+  // profile that makes only these GPUs visible (in the tmpfs driver_mount made).
   b.step = 'device';
+  if (graphics && request.gpus.length > 0) {
+    b.add({ kind: 'write', target: `${APP_PROFILE_DIR}/10-container.conf`, data: applicationProfile(request.gpus.map((g) => g.minor)), mode: 0o555 });
+  }
   for (const gpu of request.gpus) {
     b.device(gpu.deviceNode.path, devSource(host.devRoot, gpu.deviceNode.path), gpu.deviceNode.major, gpu.deviceNode.minor);
     const dir = host.gpuProcDirs[gpu.busId];
@@ -342,4 +340,3 @@ export function planContainer(driver: DriverInfo, host: PlanHostFacts, layout: C
   };
 }
 
-export { NVIDIA_MAJOR };

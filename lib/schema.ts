@@ -39,7 +39,11 @@ export const initOptionsSchema = z
     /** Per-call timeout of the driver service in milliseconds (default 10000). */
     timeoutMs: z.number().int('must be an integer').min(1, 'must be >= 1').max(3_600_000, 'must be at most one hour').optional(),
     /** Colon list of directories inside the root searched for driver binaries (default: $PATH, then the standard ones). */
-    binPath: z.string().max(8191).optional(),
+    binPath: z
+      .string()
+      .max(8191, 'must be at most 8191 characters')
+      .refine((p) => !p.includes('\0'), 'must not contain a NUL byte')
+      .optional(),
   })
   .strict();
 

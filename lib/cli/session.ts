@@ -67,6 +67,10 @@ class Session implements CommandSession {
   write(text: string): void {
     this.io.stdout.write(text);
   }
+
+  warn(text: string): void {
+    this.io.stderr.write(`nvc-ts: warning: ${text}\n`);
+  }
 }
 
 function initOptionsOf(globals: GlobalOptions): InitOptions {

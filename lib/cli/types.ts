@@ -33,6 +33,8 @@ export interface CommandSession {
   /** Run one step, timing it in the debug log and naming it in error messages. */
   phase<T>(name: Phase, fn: () => T | Promise<T>): Promise<T>;
   write(text: string): void;
+  /** One "nvc-ts: warning: ..." line on stderr. */
+  warn(text: string): void;
 }
 
 export interface CommandSpec<F> {

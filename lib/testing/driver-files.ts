@@ -27,8 +27,11 @@ async function makeUnixSocket(file: string): Promise<void> {
     server.once('error', reject);
     server.listen(tmp, () => resolve());
   });
-  await fsp.rename(tmp, file);
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  try {
+    await fsp.rename(tmp, file);
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
 }
 
 function shellQuote(s: string): string {
@@ -43,7 +46,7 @@ function nvidiaSmiScript(spec: SimulatedHostSpec): string {
       list.push(`  MIG ${(m.profile ?? `${m.gpuInstance}.${m.computeInstance}`).padEnd(12)}Device ${String(j).padStart(2)}: (UUID: ${m.uuid})`);
     });
   });
-  const cuda = `${Math.floor(spec.cudaVersion / 1000)}.${Math.floor((spec.cudaVersion % 100) / 10)}`;
+  const cuda = `${Math.floor(spec.cudaVersion / 1000)}.${Math.floor((spec.cudaVersion % 1000) / 10)}`;
   return [
     '#!/bin/sh',
     '# nvidia-smi of an nvc-ts simulated host: answers -L, prints a banner otherwise.',

@@ -29,7 +29,10 @@ async function startContainer() {
       return false;
     }
   }, 5000, 5);
-  if (!ok) throw new Error('unshare did not start a mount namespace');
+  if (!ok) {
+    child.kill('SIGKILL');
+    throw new Error('unshare did not start a mount namespace');
+  }
   return {
     pid: child.pid,
     stop: () =>

@@ -113,7 +113,7 @@ export async function runConfigure(session: CommandSession, flags: ConfigureFlag
   const result = await session.phase('mount', () => ctx.configure(container, flags.request));
   if (flags.json) session.write(formatResultJson(result));
   else if (!result.applied) session.write(formatPlanText(result.plan));
-  for (const w of result.warnings) process.stderr.write(`nvc-ts: warning: ${w}\n`);
+  for (const w of result.warnings) session.warn(w);
 }
 
 export const configureCommand: CommandSpec<ConfigureFlags> = {
