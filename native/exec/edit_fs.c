@@ -111,24 +111,26 @@ int exec_edit_write(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
         close(parent);
         return -1;
     }
-    fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    /* The undo entry's fd is taken before the file exists, so that nothing can fail
+     * between creating it and recording it. */
+    pdup = fcntl(parent, F_DUPFD_CLOEXEC, 0);
+    close(parent);
+    if (pdup < 0)
+        return nvc_error_sys(err, "fcntl", e->target, "cannot keep the directory of %s for undoing", e->target);
+    fd = openat(pdup, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         int en = errno;
-        close(parent);
+        close(pdup);
         if (en == EEXIST)
             return nvc_error_set(err, NVC_ERR_FILE_EXISTS, EEXIST, "openat", e->target,
                                  "%s already exists (written twice by the plan?)", e->target);
         errno = en;
         return nvc_error_sys(err, "openat", e->target, "cannot create %s", e->target);
     }
-    pdup = fcntl(parent, F_DUPFD_CLOEXEC, 0);
-    close(parent);
-    if (pdup < 0 || fstat(fd, &st) < 0) {
+    if (fstat(fd, &st) < 0) {
         nvc_error_sys(err, "fstat", e->target, "cannot record %s for undoing", e->target);
-        if (pdup >= 0) {
-            unlinkat(pdup, name, 0);
-            close(pdup);
-        }
+        unlinkat(pdup, name, 0);
+        close(pdup);
         close(fd);
         return -1;
     }

@@ -232,6 +232,15 @@ static int mp_prepare(struct exec_ctx *ctx, const char *target, int want_dir, mo
     return undo_reserve(ctx, 1, err);
 }
 
+/* mount(2) succeeded but the new mount could not be found again in the mount table, so
+ * it cannot be put in the undo log: rollback will not detach it. Say so, with the code
+ * that tells the caller the container is not as it was. */
+static void unidentified_mount(const char *target, struct nvc_error *err)
+{
+    nvc_error_wrap(err, "a mount was made at %s but could not be identified to undo it", target);
+    err->code = NVC_ERR_ROLLBACK;
+}
+
 /* Records the attached mount and checks where it landed. Takes mnt_fd. */
 static int mp_attached(struct exec_ctx *ctx, struct mount_point *mp, int mnt_fd, const char *target,
                        struct nvc_error *err)
@@ -300,8 +309,10 @@ int exec_edit_bind(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
         goto out;
     }
     mnt = find_new_mount(ctx, mp.parent, strrchr(e->target, '/') + 1, mp.under_id, before, nbefore, e->target, err);
-    if (mnt < 0)
+    if (mnt < 0) {
+        unidentified_mount(e->target, err);
         goto out;
+    }
     /* Recorded first: it is the one new mount below the mount point, so whatever the
      * checks below say, rollback must detach it. */
     if (mp_attached(ctx, &mp, mnt, e->target, err) < 0)
@@ -388,8 +399,10 @@ int exec_edit_tmpfs(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
             goto out;
         }
         mnt = find_new_mount(ctx, mp.parent, strrchr(e->target, '/') + 1, mp.under_id, before, nbefore, e->target, err);
-        if (mnt < 0)
+        if (mnt < 0) {
+            unidentified_mount(e->target, err);
             goto out;
+        }
         if (mp_attached(ctx, &mp, mnt, e->target, err) < 0)
             goto out;
         if (fstatfs(mnt, &sfs) < 0 || sfs.f_type != TMPFS_MAGIC_) {

@@ -142,6 +142,8 @@ int exec_mount_api_available(void)
         return 0;
     if (!probe_ok(sys_fsmount(-1, 0, 0)))
         return 0;
+    if (!probe_ok(sys_fsopen(NULL, 0))) /* EFAULT where it exists */
+        return 0;
     return 1;
 }
 

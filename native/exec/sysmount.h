@@ -12,7 +12,7 @@
 /* Test hook (--test-no-mount-api): every new-API call fails with ENOSYS. */
 extern int exec_no_mount_api;
 
-/* 1 when open_tree, move_mount, mount_setattr and fsopen all exist (probed with
+/* 1 when open_tree, move_mount, mount_setattr, fsmount and fsopen all exist (probed with
  * invalid arguments, so nothing happens), 0 when any is missing or filtered. */
 int exec_mount_api_available(void);
 

@@ -84,14 +84,22 @@ static int is_plain_dir(const char *path)
 /* nodev and nosuid on the whole rootfs tree of our private copy: device nodes shipped in
  * an image (or left in a bind-mounted volume) must not open host devices for a process
  * running in the host's device cgroup (CVE-2024-0136 class). */
-static void restrict_rootfs(const char *rootfs)
+static void restrict_rootfs(const char *rootfs, int host_binary)
 {
     struct lc_mount_attr attr = {.attr_set = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID};
     if (syscall(SYS_mount_setattr, AT_FDCWD, rootfs, AT_RECURSIVE, &attr, sizeof(attr)) == 0)
         return;
     if (errno != ENOSYS)
         SETUP_FAIL("mount_setattr", "cannot make the rootfs bind %s nodev,nosuid", rootfs);
-    /* Before Linux 5.12: remount the top bind only, keeping what it had. */
+    /* Before Linux 5.12 only the top bind can be remounted: submounts (volumes) would keep
+     * their device nodes usable. The host's ldconfig is trusted code; the image's is not,
+     * so it does not run at all there. */
+    if (!host_binary) {
+        errno = ENOSYS;
+        SETUP_FAIL("mount_setattr", "this kernel cannot make every mount under %s nodev,nosuid, so the image's "
+                   "own ldconfig is not run; use the host's (@/sbin/ldconfig.real or @/sbin/ldconfig)", rootfs);
+    }
+    /* Remount the top bind only, keeping what it had. */
     struct statvfs sv;
     if (statvfs(rootfs, &sv) < 0)
         SETUP_FAIL("statvfs", "cannot inspect the rootfs bind %s", rootfs);
@@ -116,7 +124,7 @@ static void enter_rootfs(const struct lc_args *a)
         SETUP_FAIL("mount", "cannot make the private mount namespace rprivate");
     if (mount(a->rootfs, a->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
         SETUP_FAIL("mount", "cannot bind the rootfs %s on itself", a->rootfs);
-    restrict_rootfs(a->rootfs);
+    restrict_rootfs(a->rootfs, a->host_binary);
     if (chdir(a->rootfs) < 0)
         SETUP_FAIL("chdir", "cannot enter the rootfs %s", a->rootfs);
     /* pivot_root(".", ".") stacks the old root on the new one; detaching it leaves no

@@ -66,6 +66,8 @@ static const int allowed[] = {
 };
 
 #define NALLOWED (sizeof(allowed) / sizeof(allowed[0]))
+/* Classic BPF jump offsets are 8 bits: the list must stay short enough to jump over. */
+_Static_assert(NALLOWED < 254, "the seccomp allow-list outgrew 8-bit jump offsets");
 /* arch check (3) + x32 check (2) + one compare per syscall + allow + deny */
 #define NPROG (5 + NALLOWED + 2)
 
