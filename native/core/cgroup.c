@@ -42,15 +42,24 @@ static int has_token(const char *list, const char *word)
     return 0;
 }
 
-/* want 0: detect (devices controller first, as on hybrid hosts runtimes program v1);
- * want 1 or 2: that hierarchy's line only. Fills *version and the pid's cgroup path. */
+/* want 0: detect; want 1 or 2: that hierarchy's line only. Fills *version and the pid's
+ * cgroup path.
+ *
+ * Detection prefers the hierarchy that confines the process. On a hybrid host both a v1
+ * devices line and the unified "0::" line are present, and the kernel enforces both: a
+ * runtime in v1 mode puts the container in a devices cgroup of its own (v1 wins), while a
+ * runtime that sees only the cgroup2 mount leaves the v1 devices cgroup at the root and
+ * attaches its BPF program to the unified cgroup (v2 wins). Programming the root v1 cgroup
+ * in the second case would change nothing the kernel checks. */
 static int read_pid_cgroup(const char *proc_root, pid_t pid, int want, int *version, char *cgpath, size_t cgsz,
                            struct nvc_error *err)
 {
     char file[4096];
+    char paths[3][4096]; /* [1]: the devices line's path, [2]: the unified line's */
+    int have[3] = {0, 0, 0};
     char *line = NULL;
     size_t cap = 0;
-    int found = 0;
+    int v;
     FILE *f;
 
     if (snprintf(file, sizeof(file), "%s/%d/cgroup", proc_root, (int)pid) >= (int)sizeof(file))
@@ -62,7 +71,6 @@ static int read_pid_cgroup(const char *proc_root, pid_t pid, int want, int *vers
 
     while (getline(&line, &cap, f) > 0) {
         char *c1, *c2;
-        int v;
         line[strcspn(line, "\n")] = '\0';
         /* "ID:controllers:path"; the path itself may hold ':' */
         c1 = strchr(line, ':');
@@ -76,24 +84,26 @@ static int read_pid_cgroup(const char *proc_root, pid_t pid, int want, int *vers
             v = 2;
         else
             continue;
-        if (want != 0 && v != want)
+        if (have[v])
             continue;
-        if (found && v == 2)
-            continue; /* a devices line seen earlier wins */
-        if (snprintf(cgpath, cgsz, "%s", c2 + 1) >= (int)cgsz) {
+        if (snprintf(paths[v], sizeof(paths[v]), "%s", c2 + 1) >= (int)sizeof(paths[v])) {
             fclose(f);
             free(line);
             return nvc_error_set(err, NVC_ERR_CGROUP, ENAMETOOLONG, "cgroup", file, "cgroup path too long");
         }
-        *version = v;
-        found = 1;
-        if (v == 1)
-            break;
+        have[v] = 1;
     }
     fclose(f);
     free(line);
 
-    if (!found) {
+    if (want != 0)
+        v = have[want] ? want : 0;
+    else if (have[1] && (strcmp(paths[1], "/") != 0 || !have[2] || strcmp(paths[2], "/") == 0))
+        v = 1;
+    else
+        v = have[2] ? 2 : 0;
+
+    if (v == 0) {
         if (want == 1)
             return nvc_error_set(err, NVC_ERR_CGROUP, 0, "cgroup", file,
                                  "process %d is in no cgroup v1 hierarchy with the devices controller: the "
@@ -104,6 +114,9 @@ static int read_pid_cgroup(const char *proc_root, pid_t pid, int want, int *vers
                              "in the unified (v2) hierarchy",
                              (int)pid);
     }
+    if (snprintf(cgpath, cgsz, "%s", paths[v]) >= (int)cgsz)
+        return nvc_error_set(err, NVC_ERR_CGROUP, ENAMETOOLONG, "cgroup", file, "cgroup path too long");
+    *version = v;
     /* Relative to our cgroup namespace, a cgroup outside it reads "/../..": we could not
      * name its directory in our mounts, and must not guess. */
     if (strncmp(cgpath, "/..", 3) == 0 || cgpath[0] != '/')

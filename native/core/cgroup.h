@@ -28,8 +28,10 @@ struct nvc_device_rule {
 };
 
 /* Which cgroup version governs the devices of process `pid`, from <proc_root>/<pid>/cgroup:
- * a hierarchy whose controller list names `devices` means 1 (also on hybrid hosts, where
- * the v1 controller is the one runtimes program), else the unified "0::" line means 2.
+ * the hierarchy that confines it. A v1 devices cgroup other than the root means 1 (on hybrid
+ * hosts runtimes in v1 mode program that one); a process left in the root v1 devices cgroup
+ * but placed in a unified cgroup below the root means 2 (a runtime that saw only cgroup2);
+ * otherwise whichever of the two exists, v1 first.
  * proc_root is the host's /proc, normally "/proc". */
 int nvc_cgroup_version(const char *proc_root, pid_t pid, int *version, struct nvc_error *err);
 

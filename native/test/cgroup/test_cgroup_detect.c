@@ -53,6 +53,20 @@ static int test_v1_when_devices_listed(void)
     CHECK(version_of("0::/user.slice\n12:cpu,cpuacct:/docker/x\n5:devices:/docker/x\n", &v, &err) == 0);
     CHECK(v == 1);
     CHECK(version_of("3:blkio,devices:/a\n", &v, &err) == 0 && v == 1);
+    /* both at the root: nothing confines it, v1 as before */
+    CHECK(version_of("5:devices:/\n0::/\n", &v, &err) == 0 && v == 1);
+    return 0;
+}
+
+static int test_v2_when_v1_devices_at_root(void)
+{
+    struct nvc_error err;
+    int v = 0;
+    /* hybrid host, runtime in unified mode: its BPF program sits on the unified cgroup, the
+     * v1 devices cgroup is the root, which confines nothing */
+    CHECK(version_of("9:name=systemd:/\n5:devices:/\n0::/runc-test/ctr\n", &v, &err) == 0);
+    CHECK(v == 2);
+    CHECK(version_of("0::/runc-test/ctr\n5:devices:/\n", &v, &err) == 0 && v == 2);
     return 0;
 }
 
@@ -182,7 +196,7 @@ static int test_rule_checks(void)
 int main(void)
 {
     static const struct test_case tests[] = {
-        TEST(test_v1_when_devices_listed),   TEST(test_v2_when_only_unified),
+        TEST(test_v1_when_devices_listed),   TEST(test_v2_when_v1_devices_at_root), TEST(test_v2_when_only_unified),
         TEST(test_neither),                  TEST(test_missing_process),
         TEST(test_cgroup_outside_namespace), TEST(test_mount_root_above_namespace_rejected),
         TEST(test_v1_without_devices_mount), TEST(test_mount_root_must_prefix_path),
