@@ -168,7 +168,7 @@ static int test_dot_components_refused(void)
     if (cgt_find_mounts(v1, sizeof(v1), v2, sizeof(v2)) < 0)
         return -1;
     if (!v2[0])
-        return TEST_SKIP;
+        return test_absent("cgroup2", "a real cgroup2 mount point for the fake mountinfo");
     snprintf(mi, sizeof(mi), "41 31 0:38 / %s rw - cgroup2 cgroup2 rw\n", v2);
     CHECK(allow_with("0::/./x\n", mi, &err) == -1);
     CHECK(err.code == NVC_ERR_PATH_ESCAPE);

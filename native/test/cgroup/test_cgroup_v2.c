@@ -421,16 +421,12 @@ int main(void)
     char v1[4096];
     int rc;
 
-    if (geteuid() != 0) {
-        printf("1..0 # SKIP needs root\n");
-        return TEST_SKIP;
-    }
+    if (geteuid() != 0)
+        return suite_absent("root", "cgroups are created, BPF programs attached");
     if (cgt_find_mounts(v1, sizeof(v1), v2root, sizeof(v2root)) < 0)
         return 1;
-    if (!v2root[0]) {
-        printf("1..0 # SKIP no cgroup2 mount\n");
-        return TEST_SKIP;
-    }
+    if (!v2root[0])
+        return suite_absent("cgroup2", "no cgroup2 mount to test in");
     if (setup_bpffs() < 0 || cgt_make_nodes(&nodes) < 0)
         return 1;
     rc = RUN_TESTS(tests);

@@ -1,7 +1,7 @@
 #ifndef NVC_TEST_EXEC_TESTS_H
 #define NVC_TEST_EXEC_TESTS_H
 
-/* Test functions defined outside test_exec.c (each returns 0, -1 or TEST_SKIP). */
+/* Test functions defined outside test_exec.c (each returns 0, -1 or, through test_absent, TEST_SKIP). */
 
 /* t_codec.c */
 int test_codec_roundtrip(void);
