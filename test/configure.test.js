@@ -6,19 +6,50 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { init, NvcError } = require('../dist/index.js');
 const { createSimulatedHost } = require('../dist/testing/index.js');
-const { makeRootfs, startContainer, mountinfo, mountsUnder, snapshot, ldcacheEntries } = require('./support/container');
+const { makeRootfs, startContainer, mountinfo, mountsUnder, snapshot, ldcacheEntries, assertMounts } = require('./support/container');
+const { expectedContainer, eglMask } = require('./support/oracle');
+const { requireFeature, isRoot } = require('./support/features');
+const { cgroupOf } = require('./support/cgroup');
 
 const LIBDIR = '/usr/lib/x86_64-linux-gnu';
+
+/**
+ * Configure one container and check it against the oracle: the mounts (sources and flags), the
+ * plan's cgroup rules, what the container's own deny-all v1 cgroup now allows, and the files.
+ */
+async function configureAndCheck(ctx, hostModel, cnt, rootfs, request, want) {
+  const ct = await ctx.container({ pid: cnt.pid, rootfs });
+  const result = await ctx.configure(ct, { ...request, noLdconfig: true });
+  const expected = expectedContainer(hostModel, want);
+  assertMounts(assert, cnt.pid, rootfs, expected.mounts);
+  const planned = result.plan.cgroupRules.map((r) => `${r.type} ${r.major}:${r.minor} ${r.access}`).sort();
+  assert.deepEqual(planned, expected.rules, 'the planned device-cgroup rules');
+  if (expected.rules.length > 0) {
+    assert.equal(result.cgroupVersion, cnt.cgroup.version, 'the cgroup version applied');
+    if (cnt.cgroup.version === 1) assert.deepEqual(cnt.cgroup.allowed(), expected.rules, "the container cgroup's devices.list");
+  } else {
+    assert.equal(result.cgroupVersion, null, 'no cgroup touched without rules');
+    if (cnt.cgroup.version === 1) assert.deepEqual(cnt.cgroup.allowed(), [], 'nothing allowed');
+  }
+  for (const [file, mode] of expected.files) {
+    const st = fs.statSync(path.join('/proc', String(cnt.pid), 'root', rootfs, file));
+    assert.equal((st.mode & 0o7777).toString(8), mode.toString(8), `mode of ${file}`);
+  }
+  assert.equal(mountsUnder('self', rootfs).size, 0, 'nothing mounted in the host namespace');
+  return result;
+}
 
 describe('configure (mount namespaces, simulated host)', function () {
   let host;
   let ctx;
   let driver;
+  let hostModel;
   before(async function () {
-    if (process.getuid() !== 0) this.skip();
+    requireFeature(this, 'root', isRoot(), 'mount namespaces, device nodes and cgroups need root');
     host = await createSimulatedHost();
     ctx = await init(host.options);
     driver = await ctx.driverInfo();
+    hostModel = { spec: host.spec, root: host.root, devRoot: host.devRoot, procRoot: host.procRoot };
   });
   after(async () => {
     if (ctx) await ctx.shutdown();
@@ -36,36 +67,6 @@ describe('configure (mount namespaces, simulated host)', function () {
     fs.rmSync(rootfs, { recursive: true, force: true });
   });
 
-  /**
-   * What a container must get, written from the reference's capability table (study §10.2),
-   * independently of lib/plan.ts: the exact set of mount points under the rootfs.
-   */
-  const expectedMounts = (request) => {
-    const caps = request.capabilities || [];
-    const has = (c) => caps.includes(c);
-    const computeLibs = has('compute') || has('video');
-    const out = new Set(['/proc/driver/nvidia', '/dev/nvidiactl', ...driver.firmware.map((f) => f.path)]);
-    const libWanted = (l) => l.capabilities.some((c) => caps.includes(c)) || (computeLibs && l.capabilities.includes('compute'));
-    for (const l of driver.libraries) if (libWanted(l)) out.add(`${LIBDIR}/${path.basename(l.path)}`);
-    if (request.compat32) for (const l of driver.libraries32) if (libWanted(l)) out.add(`/usr/lib/i386-linux-gnu/${path.basename(l.path)}`);
-    for (const b of driver.binaries) if (b.capabilities.some((c) => caps.includes(c))) out.add(`/usr/bin/${path.basename(b.path)}`);
-    if (has('utility')) ['/run/nvidia-persistenced/socket', '/run/nvidia-fabricmanager/socket'].forEach((p) => out.add(p));
-    if (computeLibs) ['/tmp/nvidia-mps', '/dev/nvidia-uvm', '/dev/nvidia-uvm-tools'].forEach((p) => out.add(p));
-    if (has('graphics') || has('display')) out.add('/etc/nvidia/nvidia-application-profiles-rc.d');
-    for (const minor of request.gpuMinors || []) {
-      out.add(`/dev/nvidia${minor}`);
-      out.add(`/proc/driver/nvidia/gpus/0000:00:0${6 + minor}.0`);
-    }
-    for (const p of request.extra || []) out.add(p);
-    if (request.noDevbind) for (const p of [...out]) if (p.startsWith('/dev/')) out.delete(p);
-    return [...out].sort();
-  };
-
-  const libsOf = (caps) =>
-    driver.libraries
-      .filter((l) => l.capabilities.some((c) => caps.includes(c)) || (caps.includes('video') && l.capabilities.includes('compute')))
-      .map((l) => `${LIBDIR}/${path.basename(l.path)}`);
-
   it('compute+utility with GPU 0: exactly the expected mounts and flags, nothing on the host', async () => {
     const hostBefore = mountinfo('self').length;
     const c = await ctx.container({ pid: cnt.pid, rootfs });
@@ -73,26 +74,10 @@ describe('configure (mount namespaces, simulated host)', function () {
     const result = await ctx.configure(c, { devices: '0', capabilities: ['compute', 'utility'] });
     assert.equal(result.applied, true);
 
+    assertMounts(assert, cnt.pid, rootfs, expectedContainer(hostModel, { capabilities: ['compute', 'utility'], gpus: [0] }).mounts);
     const mounts = mountsUnder(cnt.pid, rootfs);
-    const expected = new Set([
-      '/proc/driver/nvidia',
-      '/proc/driver/nvidia/gpus/0000:00:06.0',
-      ...libsOf(['compute', 'utility']),
-      '/usr/bin/nvidia-smi', '/usr/bin/nvidia-debugdump', '/usr/bin/nvidia-persistenced', '/usr/bin/nv-fabricmanager',
-      '/usr/bin/nvidia-cuda-mps-control', '/usr/bin/nvidia-cuda-mps-server',
-      '/lib/firmware/nvidia/580.159.04/gsp_ga10x.bin', '/lib/firmware/nvidia/580.159.04/gsp_tu10x.bin',
-      '/run/nvidia-persistenced/socket', '/run/nvidia-fabricmanager/socket', '/tmp/nvidia-mps',
-      '/dev/nvidiactl', '/dev/nvidia-uvm', '/dev/nvidia-uvm-tools', '/dev/nvidia0',
-    ]);
-    assert.deepEqual([...mounts.keys()].sort(), [...expected].sort());
-    const has = (p, ...opts) => opts.forEach((o) => assert.ok(mounts.get(p).options.includes(o), `${p} has ${o}: ${mounts.get(p).options}`));
-    for (const lib of libsOf(['compute', 'utility'])) has(lib, 'ro', 'nosuid', 'nodev');
-    has('/usr/bin/nvidia-smi', 'ro', 'nosuid', 'nodev');
-    has('/dev/nvidia0', 'ro', 'nosuid', 'noexec');
-    assert.ok(!mounts.get('/dev/nvidia0').options.includes('nodev'));
-    has('/proc/driver/nvidia', 'ro', 'nosuid', 'nodev', 'noexec');
-    assert.equal(mounts.get('/proc/driver/nvidia').fstype, 'tmpfs');
-    has('/run/nvidia-persistenced/socket', 'nosuid', 'nodev', 'noexec');
+    assert.deepEqual(cnt.cgroup.allowed(), ['c 195:0 rw', 'c 195:255 rw', 'c 238:0 rw', 'c 238:1 rw']);
+    assert.equal(result.cgroupVersion, 1);
 
     // Nothing leaked into the host's namespace, and the rootfs shows only placeholders there.
     assert.equal(mountinfo('self').length, hostBefore);
@@ -119,53 +104,58 @@ describe('configure (mount namespaces, simulated host)', function () {
     assert.equal(fs.readFileSync(inside(`${LIBDIR}/libcuda.so.580.159.04`)).compare(fs.readFileSync(path.join(host.root, LIBDIR, 'libcuda.so.580.159.04'))), 0);
   });
 
-  const migAccess = (gi, capGi, capCi) => [
-    `/proc/driver/nvidia/capabilities/gpu1/mig/gi${gi}/access`, `/proc/driver/nvidia/capabilities/gpu1/mig/gi${gi}/ci0/access`,
-    `/dev/nvidia-caps/nvidia-cap${capGi}`, `/dev/nvidia-caps/nvidia-cap${capCi}`,
-  ];
-  // Every capability alone, some together, and the device selections: each with its exact mount set.
+  // Every capability alone, some together, the device selections and every option: each with
+  // its exact mounts (sources, flags), rules and files from the oracle.
+  const ALL = ['utility', 'compute', 'video', 'graphics', 'ngx'];
   const cases = [
-    { title: 'no capabilities: procfs, firmware (always) and nvidiactl only', request: {} },
-    { title: 'utility', request: { capabilities: ['utility'] } },
-    { title: 'compute', request: { capabilities: ['compute'] } },
-    { title: 'video: video and compute libraries, uvm, no compute binaries', request: { capabilities: ['video'] } },
+    { title: 'no capabilities: procfs, firmware (always) and nvidiactl only', request: {}, want: {} },
+    { title: 'utility', request: { capabilities: ['utility'] }, want: { capabilities: ['utility'] } },
+    { title: 'compute', request: { capabilities: ['compute'] }, want: { capabilities: ['compute'] } },
+    { title: 'video: video and compute libraries, uvm, no compute binaries', request: { capabilities: ['video'] }, want: { capabilities: ['video'] } },
     {
-      title: 'graphics with GPUs 0 and 2: graphics libraries and the application profile',
+      title: 'graphics with GPUs 0 and 2: graphics libraries and the application profile (mode 0555, mask of both)',
       request: { capabilities: ['graphics'], devices: '0,2' },
-      oracle: { gpuMinors: [0, 2] },
+      want: { capabilities: ['graphics'], gpus: [0, 2] },
       check: (inside) => assert.match(fs.readFileSync(inside('/etc/nvidia/nvidia-application-profiles-rc.d/10-container.conf'), 'utf8'), /EGLVisibleDGPUDevices", 0x5\]/),
     },
-    { title: 'ngx', request: { capabilities: ['ngx'] } },
-    { title: 'compute and utility with compat32', request: { capabilities: ['compute', 'utility'], compat32: true } },
+    { title: 'ngx', request: { capabilities: ['ngx'] }, want: { capabilities: ['ngx'] } },
+    { title: 'compute and utility with compat32: the 32-bit libraries too', request: { capabilities: ['compute', 'utility'], compat32: true }, want: { capabilities: ['compute', 'utility'], compat32: true } },
     {
       title: 'all capabilities but display, all GPUs (and so every MIG device)',
-      request: { capabilities: ['utility', 'compute', 'video', 'graphics', 'ngx'], compat32: true, devices: 'all' },
-      oracle: { gpuMinors: [0, 1, 2], extra: [...migAccess(1, 147, 148), ...migAccess(2, 156, 157)] },
+      request: { capabilities: ALL, compat32: true, devices: 'all' },
+      want: { capabilities: ALL, compat32: true, gpus: [0, 1, 2], migs: [[1, 0], [1, 1]] },
     },
-    { title: 'GPU 2 by PCI bus id', request: { devices: '0000:00:08.0' }, oracle: { gpuMinors: [2] } },
-    { title: 'GPU 0 by UUID', request: { devices: 'GPU-4f1c2a9e-7d3b-5e60-a8c1-93b2d4e5f601' }, oracle: { gpuMinors: [0] } },
-    { title: 'a MIG device by index pair: its parent GPU and access caps', request: { devices: '1:0' }, oracle: { gpuMinors: [1], extra: migAccess(1, 147, 148) } },
-    { title: 'a MIG device by UUID', request: { devices: 'MIG-9f8e7d6c-5b4a-5c3d-8e2f-1a0b9c8d7e6f' }, oracle: { gpuMinors: [1], extra: migAccess(2, 156, 157) } },
-    { title: 'mig-config all', request: { devices: 'all', migConfig: 'all' }, oracle: { gpuMinors: [0, 1, 2], extra: ['/proc/driver/nvidia/capabilities', '/dev/nvidia-caps'] } },
-    { title: 'no-devbind: no device binds', request: { devices: '0', noDevbind: true }, oracle: { gpuMinors: [0], noDevbind: true } },
+    { title: 'GPU 2 by PCI bus id', request: { devices: '0000:00:08.0' }, want: { gpus: [2] } },
+    { title: 'GPU 0 by UUID', request: { devices: 'GPU-4f1c2a9e-7d3b-5e60-a8c1-93b2d4e5f601' }, want: { gpus: [0] } },
+    { title: 'a MIG device by index pair: its parent GPU and access caps', request: { devices: '1:0' }, want: { gpus: [1], migs: [[1, 0]] } },
+    { title: 'a MIG device by UUID', request: { devices: 'MIG-9f8e7d6c-5b4a-5c3d-8e2f-1a0b9c8d7e6f' }, want: { gpus: [1], migs: [[1, 1]] } },
+    { title: 'mig-config all: the capabilities, /dev/nvidia-caps, the config minor and every MIG minor of GPU 1', request: { devices: 'all', migConfig: 'all' }, want: { gpus: [0, 1, 2], migs: [[1, 0], [1, 1]], migConfig: true } },
+    { title: 'mig-monitor all on GPU 1: the monitor minor and its MIG minors', request: { devices: '1', migMonitor: 'all' }, want: { gpus: [1], migMonitor: true } },
+    { title: 'mig-config and mig-monitor together', request: { devices: '0,1', migConfig: 'all', migMonitor: 'all' }, want: { gpus: [0, 1], migConfig: true, migMonitor: true } },
+    { title: 'no-devbind: no device binds, the rules stay', request: { devices: '0', capabilities: ['compute'], noDevbind: true }, want: { gpus: [0], capabilities: ['compute'], noDevbind: true } },
+    { title: 'no-devbind with mig-config: no /dev/nvidia-caps bind', request: { devices: '1', migConfig: 'all', noDevbind: true }, want: { gpus: [1], migConfig: true, noDevbind: true } },
+    { title: 'no-cgroups: every mount, no rule, the cgroup untouched', request: { devices: '0,1:1', capabilities: ['compute', 'utility'], noCgroups: true }, want: { gpus: [0, 1], migs: [[1, 1]], capabilities: ['compute', 'utility'], noCgroups: true } },
+    { title: 'no-persistenced: no persistenced socket', request: { capabilities: ['utility'], noPersistenced: true }, want: { capabilities: ['utility'], noPersistenced: true } },
+    { title: 'no-fabricmanager: no fabricmanager socket', request: { capabilities: ['utility'], noFabricmanager: true }, want: { capabilities: ['utility'], noFabricmanager: true } },
+    { title: 'no-gsp-firmware: no firmware', request: { capabilities: ['compute'], noGspFirmware: true }, want: { capabilities: ['compute'], noGspFirmware: true } },
   ];
   for (const c of cases) {
     it(c.title, async () => {
-      const ct = await ctx.container({ pid: cnt.pid, rootfs });
-      await ctx.configure(ct, { ...c.request, noLdconfig: true });
-      const mounts = mountsUnder(cnt.pid, rootfs);
-      const want = expectedMounts({ ...c.request, ...(c.oracle || {}) });
-      assert.deepEqual([...mounts.keys()].sort(), want);
-      for (const [p, m] of mounts) {
-        // The reference leaves the /dev/nvidia-caps directory writable (nosuid, noexec) for mig-config.
-        const must = p === '/dev/nvidia-caps' ? ['nosuid', 'noexec'] : p.startsWith('/dev/') ? ['ro', 'nosuid', 'noexec'] : p.startsWith('/run/') || p === '/tmp/nvidia-mps' ? ['nosuid', 'nodev', 'noexec'] : ['nosuid', 'nodev'];
-        for (const o of must) assert.ok(m.options.includes(o), `${p} has ${o}: ${m.options}`);
-        if (p.startsWith(LIBDIR) || p.startsWith('/usr/bin/')) assert.ok(m.options.includes('ro'), `${p} is read-only`);
-      }
+      await configureAndCheck(ctx, hostModel, cnt, rootfs, c.request, c.want);
       if (c.check) c.check((p) => path.join('/proc', String(cnt.pid), 'root', rootfs, p));
-      assert.equal(mountsUnder('self', rootfs).size, 0);
     });
   }
+
+  it('a container in a unified (v2) cgroup: the rules go to cgroup v2, not to the runner', async () => {
+    const v2 = await startContainer({ cgroup: 2 });
+    try {
+      assert.equal(cgroupOf(v2.pid, 'devices'), cgroupOf(process.pid, 'devices'));
+      assert.notEqual(cgroupOf(v2.pid, ''), cgroupOf(process.pid, ''));
+      await configureAndCheck(ctx, hostModel, v2, rootfs, { devices: '2', capabilities: ['compute'] }, { gpus: [2], capabilities: ['compute'] });
+    } finally {
+      await v2.stop();
+    }
+  });
 
   it('IMEX channels: the node is bound with its cgroup rule; a channel the host lacks is refused with a hint', async () => {
     const dir = path.join(host.devRoot, 'nvidia-caps-imex-channels');
@@ -287,4 +277,139 @@ describe('configure (mount namespaces, simulated host)', function () {
     await assert.rejects(ctx.configure(ct, { capabilities: ['computer'] }), (e) => e.code === 'ERR_NVC_INVALID_ARGUMENT' && e.field.startsWith('capabilities'));
     await assert.rejects(ctx.configure(ct, { devices: '7' }), (e) => e.code === 'ERR_NVC_UNKNOWN_DEVICE' && /7: unknown device/.test(e.message));
   });
+});
+
+/**
+ * A host that separates what the code must not confuse: GPU minors that are neither their
+ * indices nor contiguous, MIG enabled on the first and third GPUs with the second (MIG
+ * disabled) between them, MIG devices on a GPU other than the first, and PCI bus ids that
+ * do not follow the index.
+ */
+function scrambledHostSpec() {
+  const gpu = (name, uuid, bus, minor, mig, migDevices) => ({
+    name,
+    uuid,
+    pci: { domain: 0, bus, device: 0 },
+    minor,
+    brand: 14,
+    computeCapability: [9, 0],
+    mig,
+    ...(migDevices && { migDevices }),
+  });
+  return {
+    gpus: [
+      gpu('NVIDIA H200', 'GPU-11111111-aaaa-4bbb-8ccc-000000000004', 0x1a, 4, 'enabled', [
+        { uuid: 'MIG-11111111-aaaa-5bbb-8ccc-000000000403', gpuInstance: 3, computeInstance: 0, profile: '3g.71gb' },
+      ]),
+      gpu('NVIDIA H200', 'GPU-22222222-aaaa-4bbb-8ccc-000000000000', 0x3b, 0, 'disabled'),
+      gpu('NVIDIA H200', 'GPU-33333333-aaaa-4bbb-8ccc-000000000009', 0x81, 9, 'enabled', [
+        { uuid: 'MIG-33333333-aaaa-5bbb-8ccc-000000000910', gpuInstance: 1, computeInstance: 0, profile: '1g.18gb' },
+        { uuid: 'MIG-33333333-aaaa-5bbb-8ccc-000000000951', gpuInstance: 5, computeInstance: 1, profile: '1g.18gb' },
+      ]),
+      gpu('Tesla T4', 'GPU-44444444-aaaa-4bbb-8ccc-000000000002', 0xc1, 2, 'unsupported'),
+    ],
+  };
+}
+
+describe('configure on a host whose GPU minors are not their indices', function () {
+  let host;
+  let ctx;
+  let hostModel;
+  let rootfs;
+  let cnt;
+  before(async function () {
+    requireFeature(this, 'root', isRoot(), 'mount namespaces, device nodes and cgroups need root');
+    host = await createSimulatedHost(scrambledHostSpec());
+    ctx = await init(host.options);
+    hostModel = { spec: host.spec, root: host.root, devRoot: host.devRoot, procRoot: host.procRoot };
+  });
+  after(async () => {
+    if (ctx) await ctx.shutdown();
+    if (host) await host.cleanup();
+  });
+  beforeEach(async () => {
+    rootfs = makeRootfs();
+    cnt = await startContainer();
+  });
+  afterEach(async () => {
+    await cnt.stop();
+    fs.rmSync(rootfs, { recursive: true, force: true });
+  });
+
+  it('discovery reports each GPU with its own minor, node and capability paths', async () => {
+    const devices = await ctx.deviceInfo();
+    assert.deepEqual(
+      devices.map((d) => [d.index, d.minor, d.deviceNode.path, d.deviceNode.minor, d.busId, d.mig.capsPath]),
+      [
+        [0, 4, '/dev/nvidia4', 4, '00000000:1a:00.0', '/proc/driver/nvidia/capabilities/gpu4'],
+        [1, 0, '/dev/nvidia0', 0, '00000000:3b:00.0', '/proc/driver/nvidia/capabilities/gpu0'],
+        [2, 9, '/dev/nvidia9', 9, '00000000:81:00.0', '/proc/driver/nvidia/capabilities/gpu9'],
+        [3, 2, '/dev/nvidia2', 2, '00000000:c1:00.0', '/proc/driver/nvidia/capabilities/gpu2'],
+      ],
+    );
+    assert.deepEqual(
+      devices[2].mig.devices.map((m) => [m.index, m.giCapsPath, m.giCapMinor, m.ciCapMinor]),
+      [
+        [0, '/proc/driver/nvidia/capabilities/gpu9/mig/gi1', 3 + 9 * 135 + 9, 3 + 9 * 135 + 9 + 1],
+        [1, '/proc/driver/nvidia/capabilities/gpu9/mig/gi5', 3 + 9 * 135 + 45, 3 + 9 * 135 + 45 + 2],
+      ],
+    );
+  });
+
+  const cases = [
+    { title: 'GPU 1 is /dev/nvidia0', request: { devices: '1', capabilities: ['compute'] }, want: { gpus: [1], capabilities: ['compute'] } },
+    { title: 'GPUs 3 and 0 by index', request: { devices: '3,0' }, want: { gpus: [3, 0] } },
+    { title: 'GPU 2 by bus id and GPU 3 by UUID', request: { devices: ['0000:81:00.0', 'GPU-44444444-aaaa-4bbb-8ccc-000000000002'] }, want: { gpus: [2, 3] } },
+    {
+      title: 'graphics on GPUs 0 and 3: the EGL mask is built from minors 4 and 2',
+      request: { devices: '0,3', capabilities: ['graphics'] },
+      want: { gpus: [0, 3], capabilities: ['graphics'] },
+      check: (inside) => {
+        const text = fs.readFileSync(inside('/etc/nvidia/nvidia-application-profiles-rc.d/10-container.conf'), 'utf8');
+        assert.ok(text.includes(`"EGLVisibleDGPUDevices", ${eglMask([4, 2])}]`), text);
+      },
+    },
+    { title: 'MIG device 2:1 (on the third GPU): caps of gpu9/gi5/ci1', request: { devices: '2:1' }, want: { gpus: [2], migs: [[2, 1]] } },
+    { title: 'MIG device 0:0 by UUID', request: { devices: 'MIG-11111111-aaaa-5bbb-8ccc-000000000403' }, want: { gpus: [0], migs: [[0, 0]] } },
+    { title: 'mig-config on all GPUs: MIG minors of GPUs 4, 0 and 9 (not of the T4)', request: { devices: 'all', migConfig: 'all' }, want: { gpus: [0, 1, 2, 3], migs: [[0, 0], [2, 0], [2, 1]], migConfig: true } },
+    { title: 'mig-monitor on GPU 2: its minors (gpu9) and the monitor minor', request: { devices: '2', migMonitor: 'all' }, want: { gpus: [2], migMonitor: true } },
+    { title: 'mig-config on the MIG-disabled GPU 1 (minor 0): its minors all the same', request: { devices: '1', migConfig: 'all' }, want: { gpus: [1], migConfig: true } },
+  ];
+  for (const c of cases) {
+    it(c.title, async () => {
+      await configureAndCheck(ctx, hostModel, cnt, rootfs, c.request, c.want);
+      if (c.check) c.check((p) => path.join('/proc', String(cnt.pid), 'root', rootfs, p));
+    });
+  }
+});
+
+describe('configure on hosts without the optional driver files', function () {
+  const variants = [
+    { title: 'no persistenced socket', spec: { persistenced: false } },
+    { title: 'no fabricmanager socket', spec: { fabricmanager: false } },
+    { title: 'no MPS directory', spec: { mps: false } },
+    { title: 'no GSP firmware', spec: { firmware: false } },
+    { title: 'none of them, and no 32-bit libraries', spec: { persistenced: false, fabricmanager: false, mps: false, firmware: false, compat32: false } },
+  ];
+  before(function () {
+    requireFeature(this, 'root', isRoot(), 'mount namespaces, device nodes and cgroups need root');
+  });
+  for (const v of variants) {
+    it(`${v.title}: the container gets exactly what the host has`, async () => {
+      const host = await createSimulatedHost(v.spec);
+      const ctx = await init(host.options);
+      const rootfs = makeRootfs();
+      const cnt = await startContainer();
+      try {
+        const hostModel = { spec: host.spec, root: host.root, devRoot: host.devRoot, procRoot: host.procRoot };
+        const request = { devices: '0', capabilities: ['compute', 'utility', 'video'], compat32: true };
+        await configureAndCheck(ctx, hostModel, cnt, rootfs, request, { gpus: [0], capabilities: request.capabilities, compat32: true });
+      } finally {
+        await cnt.stop();
+        fs.rmSync(rootfs, { recursive: true, force: true });
+        await ctx.shutdown();
+        await host.cleanup();
+      }
+    });
+  }
 });

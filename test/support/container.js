@@ -6,6 +6,7 @@ const path = require('node:path');
 const os = require('node:os');
 const { spawn, execFileSync } = require('node:child_process');
 const { waitFor } = require('./proc');
+const { cgroupFor } = require('./cgroup');
 
 /** A Debian-like rootfs with empty proc/dev/sys, an ld.so.conf, and nothing of the driver. */
 function makeRootfs(parent = os.tmpdir()) {
@@ -18,8 +19,12 @@ function makeRootfs(parent = os.tmpdir()) {
   return dir;
 }
 
-/** A process in a new, private mount namespace: the container's init. */
-async function startContainer() {
+/**
+ * A process in a new, private mount namespace: the container's init. It is put in a device
+ * cgroup of its own (v1 by default, 2 for the unified hierarchy), which stop() removes: the
+ * tests never program the device cgroup of the test runner.
+ */
+async function startContainer({ cgroup = 1 } = {}) {
   const child = spawn('unshare', ['-m', '--propagation', 'private', 'sleep', '1000'], { stdio: 'ignore' });
   const self = fs.readlinkSync('/proc/self/ns/mnt');
   const ok = await waitFor(() => {
@@ -33,14 +38,25 @@ async function startContainer() {
     child.kill('SIGKILL');
     throw new Error('unshare did not start a mount namespace');
   }
+  let cg = null;
+  try {
+    cg = cgroup ? cgroupFor(child.pid, cgroup) : null;
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw e;
+  }
+  const exited = new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
   return {
     pid: child.pid,
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGKILL');
-      }),
+    cgroup: cg,
+    stop: async () => {
+      child.kill('SIGKILL');
+      await exited;
+      if (cg) cg.remove();
+    },
   };
 }
 
@@ -55,7 +71,7 @@ function mountinfo(pid = 'self') {
       const f = left.split(' ');
       const r = right.split(' ');
       const unescape = (s) => s.replace(/\\(\d{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
-      return { root: unescape(f[3]), mountPoint: unescape(f[4]), options: f[5].split(','), fstype: r[0], source: r[1], superOptions: r[2] };
+      return { majmin: f[2], root: unescape(f[3]), mountPoint: unescape(f[4]), options: f[5].split(','), fstype: r[0], source: r[1], superOptions: r[2] };
     });
 }
 
@@ -94,3 +110,40 @@ function ldcacheEntries(cache) {
 }
 
 module.exports = { makeRootfs, startContainer, mountinfo, mountsUnder, snapshot, ldcacheEntries };
+
+/** Where a host path lives, as mountinfo names a bind of it: the filesystem's dev and the root within it. */
+function hostSourceOf(hostPath) {
+  const real = fs.realpathSync(hostPath);
+  let best = null;
+  for (const m of mountinfo('self')) {
+    const mp = m.mountPoint;
+    if ((real === mp || real.startsWith(mp === '/' ? '/' : mp + '/')) && (!best || mp.length >= best.mountPoint.length)) best = m;
+  }
+  const rel = best.mountPoint === '/' ? real : real.slice(best.mountPoint.length);
+  return { majmin: best.majmin, root: path.posix.join(best.root, rel || '/') };
+}
+
+/**
+ * The container's mounts under rootfs compared with an expected table (test/support/oracle.js):
+ * the same set of targets; for each, tmpfs or a bind of exactly the expected host file
+ * (device and path within it), and exactly the expected ro/nosuid/nodev/noexec flags.
+ */
+function assertMounts(assert, pid, rootfs, expected) {
+  const mounts = mountsUnder(pid, rootfs);
+  assert.deepEqual([...mounts.keys()].sort(), [...expected.keys()].sort(), 'the set of mount points');
+  for (const [target, want] of expected) {
+    const m = mounts.get(target);
+    if (want.type === 'tmpfs') {
+      assert.equal(m.fstype, 'tmpfs', `${target} is a tmpfs`);
+    } else {
+      const src = hostSourceOf(want.source);
+      assert.deepEqual({ majmin: m.majmin, root: m.root }, src, `${target} binds ${want.source}`);
+    }
+    for (const flag of ['ro', 'nosuid', 'nodev', 'noexec']) {
+      assert.equal(m.options.includes(flag), want.flags.includes(flag), `${target}: ${flag} ${want.flags.includes(flag) ? 'set' : 'not set'} (has ${m.options})`);
+    }
+  }
+}
+
+module.exports.hostSourceOf = hostSourceOf;
+module.exports.assertMounts = assertMounts;
