@@ -93,8 +93,10 @@ function findMig(devices: Device[], token: string): MigSelection | undefined {
   }
   const pair = parseMigPair(token);
   if (pair === null) return undefined;
+  // The MIG index is NVML's MIG device index (MigDevice.index), as in the reference. Its listing stops at the
+  // first empty slot, so there index and position agree; ours lists past gaps, so the index must be matched.
   const gpu = devices[pair[0]];
-  const mig = gpu?.mig.devices[pair[1]];
+  const mig = gpu?.mig.devices.find((m) => m.index === pair[1]);
   return gpu !== undefined && mig !== undefined ? { gpu, mig } : undefined;
 }
 

@@ -59,6 +59,8 @@ describe('driver service lifecycle', function () {
     for (const fd of [0, 1, 2]) assert.equal(fs.readlinkSync(`/proc/${pid}/fd/${fd}`), '/dev/null');
     assert.match(fs.readlinkSync(`/proc/${pid}/fd/3`), /^socket:/);
     assert.equal(fs.readFileSync(`/proc/${pid}/environ`, 'utf8'), '');
+    // Chrooted into the driver root (only root may chroot; otherwise it shares ours).
+    assert.equal(fs.readlinkSync(`/proc/${pid}/root`), isRoot ? fs.realpathSync(host.root) : fs.readlinkSync('/proc/self/root'));
     const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
     if (isRoot) {
       const overflow = fs.readFileSync('/proc/sys/kernel/overflowuid', 'utf8').trim();

@@ -71,7 +71,12 @@ enum {
     NVC_NVML_DRIVER_VERSION_BUFFER = 80,
 };
 
-/* Layout of nvmlPciInfo_t as returned by nvmlDeviceGetPciInfo_v3. */
+/* Layout of nvmlPciInfo_t as nvmlDeviceGetPciInfo_v3 fills it (68 bytes).
+ * The older exports, nvmlDeviceGetPciInfo and nvmlDeviceGetPciInfo_v2, date from
+ * the 52-byte layout: the same first 36 bytes (a 16-byte "%04x:%02x:%02x.0" bus
+ * id, then domain, bus, device, pciDeviceId, pciSubSystemId) followed by four
+ * reserved words where bus_id now starts. Handing them this struct is safe: they
+ * write a prefix of it, and the numeric fields sit at the same offsets. */
 struct nvc_nvml_pci_info {
     char bus_id_legacy[16];
     unsigned int domain;
@@ -82,7 +87,12 @@ struct nvc_nvml_pci_info {
     char bus_id[32];
 };
 
-/* Function types, one per symbol we resolve. The symbol names are in native/helper/nvml_ops.c. */
+/* Bytes of nvmlPciInfo_t that nvmlDeviceGetPciInfo and nvmlDeviceGetPciInfo_v2 write. */
+enum { NVC_NVML_PCI_INFO_V2_SIZE = 52 };
+
+/* Function types, one per symbol we resolve. The symbol names are in native/helper/nvml_ops.c;
+ * the older variants (nvmlInit, nvmlDeviceGetCount, nvmlDeviceGetHandleByIndex,
+ * nvmlDeviceGetPciInfo, nvmlDeviceGetPciInfo_v2) have the same types as their successors. */
 typedef nvc_nvml_return (*nvc_nvml_init_fn)(void);                                  /* nvmlInit_v2 */
 typedef nvc_nvml_return (*nvc_nvml_shutdown_fn)(void);                              /* nvmlShutdown */
 typedef const char *(*nvc_nvml_error_string_fn)(nvc_nvml_return);                   /* nvmlErrorString */

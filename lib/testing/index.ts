@@ -19,6 +19,7 @@ export {
 export type { SimulatedDriverLibrary } from './libraries';
 export { SIMULATED_BINARIES } from './driver-files';
 export { buildElfSharedObject } from './elf';
+export { hideDynamicSymbols, MOCK_NVML_EXPORTS } from './symbols';
 export type { ElfMachine, ElfSharedObjectOptions } from './elf';
 export { buildLdCache, writeLdCache, sortLdCacheEntries, compareLibraryNames, abiTagOsVersion, LDCACHE_FLAGS } from './ldcache';
 export type { LdCacheEntry, LdCacheOptions } from './ldcache';

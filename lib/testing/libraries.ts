@@ -10,6 +10,7 @@ import { buildElfSharedObject, type ElfMachine } from './elf';
 import { LDCACHE_FLAGS, writeLdCache, type LdCacheEntry } from './ldcache';
 import { formatMockNvmlSpec } from './nvml-spec';
 import type { SimulatedHostSpec } from './spec';
+import { hideDynamicSymbols } from './symbols';
 import type { Tree } from './tree';
 
 /**
@@ -139,7 +140,7 @@ export async function installDriverLibraries(
     if (lib.stem === 'libnvidia-ml') {
       if (spec.nvml === 'missing') continue;
       if (spec.nvml === 'corrupt') content = corruptBytes();
-      else if (mockPath !== null) content = await fsp.readFile(mockPath);
+      else if (mockPath !== null) content = hideDynamicSymbols(await fsp.readFile(mockPath), spec.hiddenSymbols ?? []);
       nvmlLibrary = t.abs(path.posix.join(LIB_DIR, file));
     }
     cache.push(...(await installLibrary(t, LIB_DIR, file, soname, content, LDCACHE_FLAGS.X86_64, `${lib.stem}.so`)));

@@ -25,9 +25,14 @@ export function formatMockNvmlSpec(spec: SimulatedHostSpec): string {
       `cc ${g.computeCapability[0]} ${g.computeCapability[1]}`,
     );
     const migs = g.migDevices ?? [];
+    // Room for the highest slot: a real GPU's maximum is at least 7, and every slot lies below it.
+    const max = Math.max(7, migs.length, ...migs.map((m) => (m.slot ?? -1) + 1));
     if (g.mig === 'unsupported') out.push('mig unsupported');
-    else out.push(`mig ${g.mig} ${Math.max(7, migs.length)}`);
-    for (const m of migs) out.push(`migdev ${m.uuid} ${m.gpuInstance} ${m.computeInstance} ${migName(g, m)}`);
+    else out.push(`mig ${g.mig} ${max}`);
+    for (const m of migs) {
+      out.push(`migdev ${m.uuid} ${m.gpuInstance} ${m.computeInstance} ${migName(g, m)}`);
+      if (m.slot !== undefined) out.push(`migslot ${m.slot}`);
+    }
   });
   const faults = spec.faults ?? [];
   const delays = spec.delays ?? [];

@@ -9,9 +9,19 @@ export interface SimulatedMigDevice {
   computeInstance: number;
   /** MIG profile, e.g. "3g.20gb"; names the device "<gpu name> MIG <profile>". */
   profile?: string;
+  /**
+   * NVML's MIG device index (0-7): the index nvmlDeviceGetMigDeviceHandleByIndex answers this device for, and
+   * the MIG index of a `<gpu>:<mig>` selection. Default: the device's position in migDevices. The slots no
+   * device holds are gaps, answered NOT_FOUND, as on a GPU whose instances were not created in order.
+   */
+  slot?: number;
 }
 
 export interface SimulatedGpu {
+  /**
+   * Names and UUIDs may be up to 223 characters. From 96 on they do not fit the buffer NVML documents as
+   * sufficient, and the mock answers NVML_ERROR_INSUFFICIENT_SIZE to a caller that passes that size.
+   */
   name: string;
   uuid: string;
   pci: { domain: number; bus: number; device: number };
@@ -20,7 +30,7 @@ export interface SimulatedGpu {
   brand: number;
   computeCapability: [number, number];
   mig: 'unsupported' | 'disabled' | 'enabled';
-  /** MIG devices in NVML index order; only with mig 'enabled' (at most 8). */
+  /** MIG devices (in NVML index order unless they say their slot); only with mig 'enabled' (at most 8). */
   migDevices?: SimulatedMigDevice[];
   /** PCI device id as NVML reports it, (device << 16) | vendor, e.g. 0x233010de. */
   pciDeviceId?: number;
@@ -67,6 +77,12 @@ export interface SimulatedHostSpec {
   decoys?: boolean;
   /** 'mock' (default): the mock NVML; 'missing': no libnvidia-ml at all; 'corrupt': garbage bytes. */
   nvml?: 'mock' | 'missing' | 'corrupt';
+  /**
+   * NVML symbols the mock library is installed without (default none), e.g. ['nvmlDeviceGetPciInfo_v3'] for a
+   * driver that predates it: their names are altered in the copy's dynamic symbol table, so dlsym misses them.
+   * Any of the mock's exports (MOCK_NVML_EXPORTS) may be named.
+   */
+  hiddenSymbols?: string[];
 }
 
 /** nvmlBrandType_t values. */

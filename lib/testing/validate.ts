@@ -5,6 +5,7 @@
  */
 import { NvcError } from '../errors';
 import type { SimulatedHostSpec } from './spec';
+import { MOCK_NVML_EXPORTS } from './symbols';
 
 function invalid(field: string, message: string): NvcError {
   return new NvcError('ERR_NVC_INVALID_ARGUMENT', `simulated host: ${field}: ${message}`, { field });
@@ -31,9 +32,17 @@ function checkText(field: string, v: unknown, maxLen: number): string {
   return v;
 }
 
+/** Longest GPU/MIG name or UUID the mock holds (its buffers are 256 bytes, a MIG name adds " MIG <profile>"). */
+const TEXT_LIMIT = 224;
+
 const NVML_FUNCTIONS = new Set([
   '@load',
   'nvmlInit_v2',
+  'nvmlInit',
+  'nvmlDeviceGetCount',
+  'nvmlDeviceGetHandleByIndex',
+  'nvmlDeviceGetPciInfo_v2',
+  'nvmlDeviceGetPciInfo',
   'nvmlShutdown',
   'nvmlErrorString',
   'nvmlSystemGetDriverVersion',
@@ -61,8 +70,8 @@ export function validateSpec(spec: SimulatedHostSpec): void {
   const minors = new Set<number>();
   spec.gpus.forEach((g, i) => {
     const f = `gpus[${i}]`;
-    checkText(`${f}.name`, g.name, 96);
-    checkToken(`${f}.uuid`, g.uuid, 96);
+    checkText(`${f}.name`, g.name, TEXT_LIMIT);
+    checkToken(`${f}.uuid`, g.uuid, TEXT_LIMIT);
     checkInt(`${f}.pci.domain`, g.pci?.domain, 0, 0xffffffff);
     checkInt(`${f}.pci.bus`, g.pci?.bus, 0, 0xff);
     checkInt(`${f}.pci.device`, g.pci?.device, 0, 0x1f);
@@ -81,8 +90,12 @@ export function validateSpec(spec: SimulatedHostSpec): void {
     const migs = g.migDevices ?? [];
     if (migs.length > 0 && g.mig !== 'enabled') throw invalid(`${f}.migDevices`, "MIG devices need mig 'enabled'");
     if (migs.length > 8) throw invalid(`${f}.migDevices`, 'at most 8 MIG devices');
+    const slots = new Set<number>();
     migs.forEach((m, j) => {
-      checkToken(`${f}.migDevices[${j}].uuid`, m.uuid, 96);
+      const slot = m.slot === undefined ? j : checkInt(`${f}.migDevices[${j}].slot`, m.slot, 0, 7);
+      if (slots.has(slot)) throw invalid(`${f}.migDevices[${j}].slot`, `slot ${slot} used twice`);
+      slots.add(slot);
+      checkToken(`${f}.migDevices[${j}].uuid`, m.uuid, TEXT_LIMIT);
       checkInt(`${f}.migDevices[${j}].gpuInstance`, m.gpuInstance, 0, 0xffff);
       checkInt(`${f}.migDevices[${j}].computeInstance`, m.computeInstance, 0, 0xffff);
       if (m.profile !== undefined) checkToken(`${f}.migDevices[${j}].profile`, m.profile, 24);
@@ -100,6 +113,10 @@ export function validateSpec(spec: SimulatedHostSpec): void {
     }
     if (fault.kind === 'exit' && fault.code !== undefined) checkInt(`${f}.code`, fault.code, 0, 255);
     if (fault.device !== undefined) checkInt(`${f}.device`, fault.device, 0, 63);
+  });
+  if (spec.hiddenSymbols !== undefined && !Array.isArray(spec.hiddenSymbols)) throw invalid('hiddenSymbols', 'expected an array');
+  (spec.hiddenSymbols ?? []).forEach((name, i) => {
+    if (!MOCK_NVML_EXPORTS.includes(name)) throw invalid(`hiddenSymbols[${i}]`, `not a symbol of the mock NVML: ${JSON.stringify(name)}`);
   });
   (spec.delays ?? []).forEach((d, i) => {
     if (!NVML_FUNCTIONS.has(d.fn) || d.fn === '@load') throw invalid(`delays[${i}].fn`, `unknown NVML function ${JSON.stringify(d.fn)}`);

@@ -5,9 +5,15 @@
 #include "proto.h"
 
 /* The NVML entry points, resolved from the dlopen'ed library. Optional ones
- * (MIG) may be NULL on old drivers and then read as "not supported". */
+ * (MIG) may be NULL on old drivers and then read as "not supported". Where a
+ * symbol has older variants, the *_name field is the one resolved, so that
+ * progress notices and errors name the function actually called. */
 struct nvml_api {
     void *handle;
+    const char *init_name;
+    const char *device_count_name;
+    const char *device_handle_name;
+    const char *device_pci_name;
     nvc_nvml_init_fn init;
     nvc_nvml_shutdown_fn shutdown;
     nvc_nvml_error_string_fn error_string;

@@ -2,11 +2,18 @@
 #include "nvml_api.h"
 
 #include <dlfcn.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #define MAX_MIG_PER_GPU 64
+
+/* The PciInfo fallback below relies on these facts of nvmlPciInfo_t. */
+_Static_assert(offsetof(struct nvc_nvml_pci_info, domain) == 16 && offsetof(struct nvc_nvml_pci_info, device) == 24,
+               "domain, bus and device are where every nvmlPciInfo_t version has them");
+_Static_assert(sizeof(struct nvc_nvml_pci_info) == 68 && NVC_NVML_PCI_INFO_V2_SIZE <= 68,
+               "the v3 layout holds the older 52-byte one as a prefix");
 
 /* Tell the core which NVML function runs next, so that a crash or a hang inside
  * it can be reported by name. A lost notice is harmless. */
@@ -19,16 +26,22 @@ static void announce(int sock, const char *fn, uint32_t device)
     helper_send(sock, &b);
 }
 
-static void reply_nvml_error(struct nvml_api *api, struct nvc_wbuf *reply, nvc_nvml_return ret, const char *fn,
-                             uint32_t device)
+static void reply_nvml_text(struct nvc_wbuf *reply, nvc_nvml_return ret, const char *fn, const char *text,
+                            uint32_t device)
 {
-    const char *text = api->error_string ? api->error_string(ret) : NULL;
     reply->len = NVC_PROTO_HEADER_SIZE;
     nvc_put_u32(reply, NVC_STATUS_NVML);
     nvc_put_u32(reply, (uint32_t)ret);
     nvc_put_str(reply, fn);
-    nvc_put_str(reply, text ? text : "unknown error");
+    nvc_put_str(reply, text);
     nvc_put_u32(reply, device);
+}
+
+static void reply_nvml_error(struct nvml_api *api, struct nvc_wbuf *reply, nvc_nvml_return ret, const char *fn,
+                             uint32_t device)
+{
+    const char *text = api->error_string ? api->error_string(ret) : NULL;
+    reply_nvml_text(reply, ret, fn, text ? text : "unknown error", device);
 }
 
 /* Call an NVML function pointer announced by name; on failure fill the reply and
@@ -45,17 +58,98 @@ static void reply_nvml_error(struct nvml_api *api, struct nvc_wbuf *reply, nvc_n
         }                                                                                                \
     } while (0)
 
-static void *must_sym(void *handle, const char *name, const char **missing)
+/* Records the first missing symbol, with the older variants that were tried too. */
+struct missing {
+    char what[256];
+};
+
+/* names: the newest first, then the older variants tried, NULL-terminated (at most three). */
+static void note_missing(struct missing *m, const char *const *names)
 {
+    if (m->what[0] != '\0')
+        return;
+    if (names[1] == NULL)
+        snprintf(m->what, sizeof(m->what), "%s", names[0]);
+    else if (names[2] == NULL)
+        snprintf(m->what, sizeof(m->what), "%s (nor its older variant %s)", names[0], names[1]);
+    else
+        snprintf(m->what, sizeof(m->what), "%s (nor its older variants %s, %s)", names[0], names[1], names[2]);
+}
+
+static void *must_sym(void *handle, const char *name, struct missing *missing)
+{
+    const char *names[] = {name, NULL};
     void *p = dlsym(handle, name);
-    if (p == NULL && *missing == NULL)
-        *missing = name;
+    if (p == NULL)
+        note_missing(missing, names);
     return p;
+}
+
+/* The first of `names` (newest first, NULL-terminated) the library has. Only
+ * variants that take the same arguments and leave the caller's memory as the
+ * newest does may be listed together. */
+static void *sym_variant(void *handle, const char *const *names, const char **chosen, struct missing *missing)
+{
+    for (size_t i = 0; names[i] != NULL; i++) {
+        void *p = dlsym(handle, names[i]);
+        if (p != NULL) {
+            *chosen = names[i];
+            return p;
+        }
+    }
+    *chosen = names[0];
+    note_missing(missing, names);
+    return NULL;
+}
+
+/*
+ * Why these fallbacks are sound:
+ * - nvmlInit and nvmlInit_v2 both take nothing and initialise the library; the old
+ *   one may also insist on every GPU being reachable, which at worst fails init.
+ * - nvmlDeviceGetCount and nvmlDeviceGetHandleByIndex (v1) skip the GPUs the caller
+ *   may not open and number the rest densely; their _v2 count every GPU and answer
+ *   NO_PERMISSION for those. Each pair agrees with itself only, so the two are taken
+ *   from the same generation, never mixed.
+ * - nvmlDeviceGetPciInfo_v3, _v2 and the unversioned one fill the same first 36
+ *   bytes (legacy bus id, domain, bus, device, ids); v3 alone fills the 32-byte
+ *   busId after them, where the older ones had reserved words or nothing. We read
+ *   only domain, bus and device and format the bus id ourselves, so the variants
+ *   are equivalent to us, and the older ones write within our 68-byte struct.
+ */
+static const char *const INIT_NAMES[] = {"nvmlInit_v2", "nvmlInit", NULL};
+static const char *const PCI_NAMES[] = {"nvmlDeviceGetPciInfo_v3", "nvmlDeviceGetPciInfo_v2", "nvmlDeviceGetPciInfo",
+                                        NULL};
+
+static void load_device_enumeration(struct nvml_api *api, struct missing *missing)
+{
+    void *count = dlsym(api->handle, "nvmlDeviceGetCount_v2");
+    void *handle = dlsym(api->handle, "nvmlDeviceGetHandleByIndex_v2");
+
+    api->device_count_name = "nvmlDeviceGetCount_v2";
+    api->device_handle_name = "nvmlDeviceGetHandleByIndex_v2";
+    if (count == NULL || handle == NULL) {
+        void *count1 = dlsym(api->handle, "nvmlDeviceGetCount");
+        void *handle1 = dlsym(api->handle, "nvmlDeviceGetHandleByIndex");
+        if (count1 != NULL && handle1 != NULL) {
+            count = count1;
+            handle = handle1;
+            api->device_count_name = "nvmlDeviceGetCount";
+            api->device_handle_name = "nvmlDeviceGetHandleByIndex";
+        } else {
+            if (missing->what[0] == '\0')
+                snprintf(missing->what, sizeof(missing->what), "%s (nor the older pair %s)",
+                         count == NULL ? "nvmlDeviceGetCount_v2" : "nvmlDeviceGetHandleByIndex_v2",
+                         "nvmlDeviceGetCount, nvmlDeviceGetHandleByIndex");
+            count = handle = NULL;
+        }
+    }
+    api->device_count = (nvc_nvml_count_fn)count;
+    api->device_handle = (nvc_nvml_handle_fn)handle;
 }
 
 int nvml_api_load(struct nvml_api *api, const char *path, struct nvc_wbuf *reply)
 {
-    const char *missing = NULL;
+    struct missing missing = {.what = ""};
     char msg[1024];
 
     memset(api, 0, sizeof(*api));
@@ -66,16 +160,15 @@ int nvml_api_load(struct nvml_api *api, const char *path, struct nvc_wbuf *reply
         nvc_put_str(reply, why ? why : "dlopen failed");
         return -1;
     }
-    api->init = (nvc_nvml_init_fn)must_sym(api->handle, "nvmlInit_v2", &missing);
+    api->init = (nvc_nvml_init_fn)sym_variant(api->handle, INIT_NAMES, &api->init_name, &missing);
     api->shutdown = (nvc_nvml_shutdown_fn)must_sym(api->handle, "nvmlShutdown", &missing);
     api->error_string = (nvc_nvml_error_string_fn)must_sym(api->handle, "nvmlErrorString", &missing);
     api->driver_version = (nvc_nvml_driver_version_fn)must_sym(api->handle, "nvmlSystemGetDriverVersion", &missing);
     api->cuda_version = (nvc_nvml_cuda_version_fn)must_sym(api->handle, "nvmlSystemGetCudaDriverVersion", &missing);
-    api->device_count = (nvc_nvml_count_fn)must_sym(api->handle, "nvmlDeviceGetCount_v2", &missing);
-    api->device_handle = (nvc_nvml_handle_fn)must_sym(api->handle, "nvmlDeviceGetHandleByIndex_v2", &missing);
+    load_device_enumeration(api, &missing);
     api->device_name = (nvc_nvml_string_fn)must_sym(api->handle, "nvmlDeviceGetName", &missing);
     api->device_uuid = (nvc_nvml_string_fn)must_sym(api->handle, "nvmlDeviceGetUUID", &missing);
-    api->device_pci = (nvc_nvml_pci_fn)must_sym(api->handle, "nvmlDeviceGetPciInfo_v3", &missing);
+    api->device_pci = (nvc_nvml_pci_fn)sym_variant(api->handle, PCI_NAMES, &api->device_pci_name, &missing);
     api->device_cc = (nvc_nvml_int_pair_fn)must_sym(api->handle, "nvmlDeviceGetCudaComputeCapability", &missing);
     api->device_brand = (nvc_nvml_uint_fn)must_sym(api->handle, "nvmlDeviceGetBrand", &missing);
     api->device_minor = (nvc_nvml_uint_fn)must_sym(api->handle, "nvmlDeviceGetMinorNumber", &missing);
@@ -85,8 +178,9 @@ int nvml_api_load(struct nvml_api *api, const char *path, struct nvc_wbuf *reply
     api->mig_handle = (nvc_nvml_child_fn)dlsym(api->handle, "nvmlDeviceGetMigDeviceHandleByIndex");
     api->gpu_instance_id = (nvc_nvml_uint_fn)dlsym(api->handle, "nvmlDeviceGetGpuInstanceId");
     api->compute_instance_id = (nvc_nvml_uint_fn)dlsym(api->handle, "nvmlDeviceGetComputeInstanceId");
-    if (missing != NULL) {
-        snprintf(msg, sizeof(msg), "%s: undefined symbol %s (not an NVML library, or one too old)", path, missing);
+    if (missing.what[0] != '\0') {
+        snprintf(msg, sizeof(msg), "%s: undefined symbol %s (not an NVML library, or one too old)", path,
+                 missing.what);
         nvc_put_u32(reply, NVC_STATUS_LOAD);
         nvc_put_str(reply, msg);
         return -1;
@@ -96,7 +190,7 @@ int nvml_api_load(struct nvml_api *api, const char *path, struct nvc_wbuf *reply
 
 void nvml_op_init(struct nvml_api *api, int sock, struct nvc_wbuf *reply)
 {
-    CALL(api, sock, reply, NVC_PROTO_NO_DEVICE, api->init, "nvmlInit_v2");
+    CALL(api, sock, reply, NVC_PROTO_NO_DEVICE, api->init, api->init_name);
     nvc_put_u32(reply, NVC_STATUS_OK);
 }
 
@@ -117,9 +211,43 @@ void nvml_op_driver(struct nvml_api *api, int sock, struct nvc_wbuf *reply)
 void nvml_op_device_count(struct nvml_api *api, int sock, struct nvc_wbuf *reply)
 {
     unsigned int count = 0;
-    CALL(api, sock, reply, NVC_PROTO_NO_DEVICE, api->device_count, "nvmlDeviceGetCount_v2", &count);
+    CALL(api, sock, reply, NVC_PROTO_NO_DEVICE, api->device_count, api->device_count_name, &count);
     nvc_put_u32(reply, NVC_STATUS_OK);
     nvc_put_u32(reply, count);
+}
+
+/*
+ * A string getter called with the buffer size NVML documents as sufficient. An
+ * answer that does not fit is an error of its own (rather than a truncated name
+ * or UUID that would misidentify the GPU), said in words that point at the
+ * driver, not at us. `mig` is the MIG slot when the handle is a MIG device's.
+ */
+static int get_string(struct nvml_api *api, int sock, struct nvc_wbuf *reply, uint32_t index, const unsigned *mig,
+                      nvc_nvml_string_fn fn, const char *name, nvc_nvml_device dev, char *buf, unsigned size)
+{
+    nvc_nvml_return ret = NVC_NVML_ERROR_FUNCTION_NOT_FOUND;
+    char text[256];
+
+    announce(sock, name, index);
+    if (fn != NULL)
+        ret = fn(dev, buf, size);
+    if (ret == NVC_NVML_SUCCESS) {
+        buf[size - 1] = '\0';
+        return 0;
+    }
+    if (ret != NVC_NVML_ERROR_INSUFFICIENT_SIZE) {
+        reply_nvml_error(api, reply, ret, name, index);
+        return -1;
+    }
+    if (mig != NULL)
+        snprintf(text, sizeof(text),
+                 "buffer too small: MIG device %u's answer does not fit the %u bytes NVML documents as enough", *mig,
+                 size);
+    else
+        snprintf(text, sizeof(text), "buffer too small: the answer does not fit the %u bytes NVML documents as enough",
+                 size);
+    reply_nvml_text(reply, ret, name, text, index);
+    return -1;
 }
 
 /* MIG mode: a GPU that cannot do MIG answers NOT_SUPPORTED (or lacks the symbol);
@@ -157,10 +285,12 @@ void nvml_op_device(struct nvml_api *api, int sock, uint32_t index, struct nvc_w
     unsigned brand = 0, minor = 0, capable = 0, current = 0, max_mig = 0;
 
     memset(&pci, 0, sizeof(pci));
-    CALL(api, sock, reply, index, api->device_handle, "nvmlDeviceGetHandleByIndex_v2", index, &dev);
-    CALL(api, sock, reply, index, api->device_name, "nvmlDeviceGetName", dev, name, sizeof(name));
-    CALL(api, sock, reply, index, api->device_uuid, "nvmlDeviceGetUUID", dev, uuid, sizeof(uuid));
-    CALL(api, sock, reply, index, api->device_pci, "nvmlDeviceGetPciInfo_v3", dev, &pci);
+    CALL(api, sock, reply, index, api->device_handle, api->device_handle_name, index, &dev);
+    if (get_string(api, sock, reply, index, NULL, api->device_name, "nvmlDeviceGetName", dev, name, sizeof(name)) < 0)
+        return;
+    if (get_string(api, sock, reply, index, NULL, api->device_uuid, "nvmlDeviceGetUUID", dev, uuid, sizeof(uuid)) < 0)
+        return;
+    CALL(api, sock, reply, index, api->device_pci, api->device_pci_name, dev, &pci);
     CALL(api, sock, reply, index, api->device_cc, "nvmlDeviceGetCudaComputeCapability", dev, &cc_major, &cc_minor);
     CALL(api, sock, reply, index, api->device_brand, "nvmlDeviceGetBrand", dev, &brand);
     CALL(api, sock, reply, index, api->device_minor, "nvmlDeviceGetMinorNumber", dev, &minor);
@@ -193,7 +323,9 @@ void nvml_op_device(struct nvml_api *api, int sock, uint32_t index, struct nvc_w
             reply_nvml_error(api, reply, ret, "nvmlDeviceGetMigDeviceHandleByIndex", index);
             return;
         }
-        CALL(api, sock, reply, index, api->device_uuid, "nvmlDeviceGetUUID", mig, mig_uuid, sizeof(mig_uuid));
+        if (get_string(api, sock, reply, index, &i, api->device_uuid, "nvmlDeviceGetUUID", mig, mig_uuid,
+                       sizeof(mig_uuid)) < 0)
+            return;
         CALL(api, sock, reply, index, api->gpu_instance_id, "nvmlDeviceGetGpuInstanceId", mig, &gi);
         CALL(api, sock, reply, index, api->compute_instance_id, "nvmlDeviceGetComputeInstanceId", mig, &ci);
         mig_uuid[sizeof(mig_uuid) - 1] = '\0';

@@ -39,9 +39,18 @@
  *   mig disabled [<max>]        MIG capable, mode 0; max MIG device count (default 7)
  *   mig enabled [<max>]         MIG capable, mode 1
  *   migdev <uuid> <gi> <ci> [<name...>]
- *                               a MIG device of an enabled GPU, in index order
- *                               (at most 8 per GPU and at most <max>); the name
- *                               defaults to "<gpu name> MIG <gi>.<ci>"
+ *                               a MIG device of an enabled GPU (at most 8 per GPU
+ *                               and at most <max>); the name defaults to
+ *                               "<gpu name> MIG <gi>.<ci>"
+ *   migslot <n>                 the NVML MIG device index (slot) of the latest
+ *                               migdev; by default its position among the GPU's
+ *                               migdev lines. Slots are distinct and below <max>;
+ *                               the slots no device holds are the gaps that
+ *                               GetMigDeviceHandleByIndex answers NOT_FOUND for.
+ *
+ *   Names and UUIDs may be up to 255 characters: longer than the buffers NVML
+ *   documents as sufficient (96), so that a caller passing those sizes meets
+ *   NVML_ERROR_INSUFFICIENT_SIZE, as with a driver whose strings outgrew them.
  *
  *   fault <fn> crash [device <i>]        raise(SIGSEGV)
  *   fault <fn> abort [device <i>]        abort()
@@ -57,6 +66,18 @@
  *     The first matching fault wins. Delays act before faults, faults before
  *     any other check (so they fire even before nvmlInit_v2).
  *
+ * Versioned symbols
+ *   Like a real driver, the library exports the older variants beside the
+ *   current ones: nvmlInit, nvmlDeviceGetCount, nvmlDeviceGetHandleByIndex,
+ *   nvmlDeviceGetPciInfo and nvmlDeviceGetPciInfo_v2. The first three answer as
+ *   their _v2 (a simulated host has no GPU its caller may not open, which is
+ *   where they differ). The two old PciInfo variants write only the 52-byte
+ *   layout they were made for (see nvc_nvml.h) and leave the rest untouched.
+ *   Faults and delays name each variant separately. A simulated host hides
+ *   chosen symbols by renaming them in its copy of this library's dynamic
+ *   symbol table (lib/testing/symbols.ts); no exported function calls another
+ *   through the symbol table, so any of them can go.
+ *
  * Behaviour of note
  *   nvmlInit_v2/nvmlShutdown are reference counted like the real library; every
  *   other call before init (or after the last shutdown) answers UNINITIALIZED.
@@ -71,7 +92,7 @@
  *   GetMigMode answers NOT_SUPPORTED on a GPU without MIG, GetMaxMigDeviceCount
  *   answers 0 for a GPU whose MIG mode is not enabled, and
  *   GetMigDeviceHandleByIndex answers NOT_SUPPORTED without MIG and NOT_FOUND for
- *   every index past the last MIG device (also when MIG is disabled).
+ *   every index that no MIG device occupies (also when MIG is disabled).
  *
  * Build: gcc -std=gnu11 -shared -fPIC -Ideps/nvml -Wl,-soname,libnvidia-ml.so.1
  *        -o libnvidia-ml.so.1 native/mock-nvml/mock_nvml.c  (add -ldl on glibc < 2.34)
@@ -104,20 +125,27 @@
 #define MAX_DELAYS 64
 #define LINE_MAX_LEN 1024
 #define DEFAULT_MAX_MIG 7
+/* Room for names and UUIDs beyond NVML's documented 96 bytes (see the spec format). */
+#define TEXT_MAX 256
 
 /* Declare every exported function through the function types of nvc_nvml.h, so
  * that a definition disagreeing with the consumer's view fails to compile. */
 #define DECLARE_AS(fn, type) extern __typeof__(*(type)0) fn EXPORT
 DECLARE_AS(nvmlInit_v2, nvc_nvml_init_fn);
+DECLARE_AS(nvmlInit, nvc_nvml_init_fn);
 DECLARE_AS(nvmlShutdown, nvc_nvml_shutdown_fn);
 DECLARE_AS(nvmlErrorString, nvc_nvml_error_string_fn);
 DECLARE_AS(nvmlSystemGetDriverVersion, nvc_nvml_driver_version_fn);
 DECLARE_AS(nvmlSystemGetCudaDriverVersion, nvc_nvml_cuda_version_fn);
 DECLARE_AS(nvmlDeviceGetCount_v2, nvc_nvml_count_fn);
+DECLARE_AS(nvmlDeviceGetCount, nvc_nvml_count_fn);
 DECLARE_AS(nvmlDeviceGetHandleByIndex_v2, nvc_nvml_handle_fn);
+DECLARE_AS(nvmlDeviceGetHandleByIndex, nvc_nvml_handle_fn);
 DECLARE_AS(nvmlDeviceGetName, nvc_nvml_string_fn);
 DECLARE_AS(nvmlDeviceGetUUID, nvc_nvml_string_fn);
 DECLARE_AS(nvmlDeviceGetPciInfo_v3, nvc_nvml_pci_fn);
+DECLARE_AS(nvmlDeviceGetPciInfo_v2, nvc_nvml_pci_fn);
+DECLARE_AS(nvmlDeviceGetPciInfo, nvc_nvml_pci_fn);
 DECLARE_AS(nvmlDeviceGetCudaComputeCapability, nvc_nvml_int_pair_fn);
 DECLARE_AS(nvmlDeviceGetBrand, nvc_nvml_uint_fn);
 DECLARE_AS(nvmlDeviceGetMinorNumber, nvc_nvml_uint_fn);
@@ -148,6 +176,11 @@ enum fn_id {
     F_MIG_HANDLE_BY_INDEX,
     F_GPU_INSTANCE_ID,
     F_COMPUTE_INSTANCE_ID,
+    F_INIT_V1,
+    F_COUNT_V1,
+    F_HANDLE_BY_INDEX_V1,
+    F_PCI_INFO_V2,
+    F_PCI_INFO_V1,
     F_COUNT_OF_FNS
 };
 
@@ -171,6 +204,11 @@ static const char *const fn_names[F_COUNT_OF_FNS] = {
     [F_MIG_HANDLE_BY_INDEX] = "nvmlDeviceGetMigDeviceHandleByIndex",
     [F_GPU_INSTANCE_ID] = "nvmlDeviceGetGpuInstanceId",
     [F_COMPUTE_INSTANCE_ID] = "nvmlDeviceGetComputeInstanceId",
+    [F_INIT_V1] = "nvmlInit",
+    [F_COUNT_V1] = "nvmlDeviceGetCount",
+    [F_HANDLE_BY_INDEX_V1] = "nvmlDeviceGetHandleByIndex",
+    [F_PCI_INFO_V2] = "nvmlDeviceGetPciInfo_v2",
+    [F_PCI_INFO_V1] = "nvmlDeviceGetPciInfo",
 };
 
 enum fault_kind { FAULT_CRASH, FAULT_ABORT, FAULT_HANG, FAULT_EXIT, FAULT_ERROR };
@@ -196,18 +234,19 @@ enum handle_tag { TAG_GPU = 0x47505521, TAG_MIG = 0x4d494721 };
 struct mig {
     enum handle_tag tag;
     struct gpu *parent;
-    char uuid[NVC_NVML_UUID_BUFFER];
-    char name[NVC_NVML_NAME_BUFFER];
+    char uuid[TEXT_MAX];
+    char name[TEXT_MAX];
     unsigned int gi;
     unsigned int ci;
+    unsigned int slot; /* GetMigDeviceHandleByIndex's index */
 };
 
 struct gpu {
     enum handle_tag tag;
     unsigned int index;
     bool have_name, have_uuid, have_pci, have_minor, have_brand, have_cc;
-    char name[NVC_NVML_NAME_BUFFER];
-    char uuid[NVC_NVML_UUID_BUFFER];
+    char name[TEXT_MAX];
+    char uuid[TEXT_MAX];
     unsigned int domain, bus, device, pci_device_id, pci_subsystem_id;
     unsigned int minor;
     unsigned int brand;
@@ -490,6 +529,7 @@ static int parse_line(struct parser *p, char *line)
         memset(m, 0, sizeof(*m));
         m->tag = TAG_MIG;
         m->parent = g;
+        m->slot = g->nmig;
         if (copy_text(m->uuid, sizeof(m->uuid), tok[1]) < 0 || parse_uint(tok[2], &m->gi) < 0 ||
             parse_uint(tok[3], &m->ci) < 0)
             return spec_error(p, "usage: migdev <uuid> <gi> <ci> [<name...>]");
@@ -510,6 +550,11 @@ static int parse_line(struct parser *p, char *line)
             m->name[0] = '\0'; /* filled in once the GPU's name is known */
         }
         g->nmig++;
+    } else if (strcmp(tok[0], "migslot") == 0) {
+        if (g->nmig == 0)
+            return spec_error(p, "'migslot' needs a 'migdev' first");
+        if (ntok != 2 || parse_uint(tok[1], &g->migs[g->nmig - 1].slot) < 0)
+            return spec_error(p, "usage: migslot <n>");
     } else {
         return spec_error(p, "unknown directive '%s'", tok[0]);
     }
@@ -524,6 +569,15 @@ static int check_gpu(struct parser *p, const struct gpu *g)
         const struct gpu *o = &host.gpus[i];
         if (o != g && o->minor == g->minor)
             return spec_error(p, "gpus %u and %u share minor %u", o->index, g->index, g->minor);
+    }
+    for (unsigned int i = 0; i < g->nmig; ++i) {
+        if (g->migs[i].slot >= g->max_mig)
+            return spec_error(p, "gpu %u: MIG slot %u is not below the maximum (%u)", g->index, g->migs[i].slot,
+                              g->max_mig);
+        for (unsigned int j = 0; j < i; ++j) {
+            if (g->migs[j].slot == g->migs[i].slot)
+                return spec_error(p, "gpu %u: two MIG devices in slot %u", g->index, g->migs[i].slot);
+        }
     }
     return 0;
 }
@@ -578,7 +632,7 @@ static int read_spec(const char *path)
             char name[sizeof(m->name)];
             if (m->name[0] != '\0')
                 continue;
-            snprintf(name, sizeof(name), "%.60s MIG %u.%u", g->name, m->gi, m->ci);
+            snprintf(name, sizeof(name), "%.200s MIG %u.%u", g->name, m->gi, m->ci);
             memcpy(m->name, name, sizeof(name));
         }
     }
@@ -765,9 +819,11 @@ static nvc_nvml_return put_string(char *buf, unsigned int length, const char *va
 
 /* ---------- the NVML API ---------- */
 
-nvc_nvml_return nvmlInit_v2(void)
+/* The versioned variants share one body each, never calling one another through
+ * the symbol table, so that hiding one symbol cannot break the library's loading. */
+static nvc_nvml_return init_as(enum fn_id fn)
 {
-    nvc_nvml_return r = hooks(F_INIT, -1);
+    nvc_nvml_return r = hooks(fn, -1);
 
     if (r != NVC_NVML_SUCCESS)
         return r;
@@ -775,6 +831,16 @@ nvc_nvml_return nvmlInit_v2(void)
         return NVC_NVML_ERROR_UNKNOWN;
     atomic_fetch_add(&init_count, 1);
     return NVC_NVML_SUCCESS;
+}
+
+nvc_nvml_return nvmlInit_v2(void)
+{
+    return init_as(F_INIT);
+}
+
+nvc_nvml_return nvmlInit(void)
+{
+    return init_as(F_INIT_V1);
 }
 
 nvc_nvml_return nvmlShutdown(void)
@@ -845,22 +911,42 @@ nvc_nvml_return nvmlSystemGetCudaDriverVersion(int *version)
     return NVC_NVML_SUCCESS;
 }
 
-nvc_nvml_return nvmlDeviceGetCount_v2(unsigned int *count)
+static nvc_nvml_return count_as(enum fn_id fn, unsigned int *count)
 {
-    PROLOGUE(F_COUNT, -1);
+    PROLOGUE(fn, -1);
     if (count == NULL)
         return NVC_NVML_ERROR_INVALID_ARGUMENT;
     *count = host.ngpus;
     return NVC_NVML_SUCCESS;
 }
 
-nvc_nvml_return nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvc_nvml_device *device)
+nvc_nvml_return nvmlDeviceGetCount_v2(unsigned int *count)
 {
-    PROLOGUE(F_HANDLE_BY_INDEX, index < MAX_GPUS ? (int)index : -1);
+    return count_as(F_COUNT, count);
+}
+
+nvc_nvml_return nvmlDeviceGetCount(unsigned int *count)
+{
+    return count_as(F_COUNT_V1, count);
+}
+
+static nvc_nvml_return handle_as(enum fn_id fn, unsigned int index, nvc_nvml_device *device)
+{
+    PROLOGUE(fn, index < MAX_GPUS ? (int)index : -1);
     if (device == NULL || index >= host.ngpus)
         return NVC_NVML_ERROR_INVALID_ARGUMENT;
     *device = (nvc_nvml_device)(void *)&host.gpus[index];
     return NVC_NVML_SUCCESS;
+}
+
+nvc_nvml_return nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvc_nvml_device *device)
+{
+    return handle_as(F_HANDLE_BY_INDEX, index, device);
+}
+
+nvc_nvml_return nvmlDeviceGetHandleByIndex(unsigned int index, nvc_nvml_device *device)
+{
+    return handle_as(F_HANDLE_BY_INDEX_V1, index, device);
 }
 
 nvc_nvml_return nvmlDeviceGetName(nvc_nvml_device device, char *name, unsigned int length)
@@ -901,23 +987,43 @@ static struct gpu *gpu_or_parent(nvc_nvml_device device)
     return m != NULL ? m->parent : NULL;
 }
 
-nvc_nvml_return nvmlDeviceGetPciInfo_v3(nvc_nvml_device device, struct nvc_nvml_pci_info *pci)
+/* `full` is false for the variants made for the 52-byte layout: they write that
+ * prefix only (its last 16 bytes reserved, zero) and never touch bus_id's tail. */
+static nvc_nvml_return pci_as(enum fn_id fn, bool full, nvc_nvml_device device, struct nvc_nvml_pci_info *pci)
 {
     struct gpu *g;
+    struct nvc_nvml_pci_info out;
 
-    PROLOGUE(F_PCI_INFO, device_of(device));
+    PROLOGUE(fn, device_of(device));
     if ((g = gpu_or_parent(device)) == NULL || pci == NULL)
         return NVC_NVML_ERROR_INVALID_ARGUMENT;
-    memset(pci, 0, sizeof(*pci));
-    snprintf(pci->bus_id_legacy, sizeof(pci->bus_id_legacy), "%04x:%02x:%02x.0", g->domain & 0xffff, g->bus,
+    memset(&out, 0, sizeof(out));
+    snprintf(out.bus_id_legacy, sizeof(out.bus_id_legacy), "%04x:%02x:%02x.0", g->domain & 0xffff, g->bus,
              g->device);
-    snprintf(pci->bus_id, sizeof(pci->bus_id), "%08x:%02x:%02x.0", g->domain, g->bus, g->device);
-    pci->domain = g->domain;
-    pci->bus = g->bus;
-    pci->device = g->device;
-    pci->pci_device_id = g->pci_device_id;
-    pci->pci_subsystem_id = g->pci_subsystem_id;
+    if (full)
+        snprintf(out.bus_id, sizeof(out.bus_id), "%08x:%02x:%02x.0", g->domain, g->bus, g->device);
+    out.domain = g->domain;
+    out.bus = g->bus;
+    out.device = g->device;
+    out.pci_device_id = g->pci_device_id;
+    out.pci_subsystem_id = g->pci_subsystem_id;
+    memcpy(pci, &out, full ? sizeof(out) : (size_t)NVC_NVML_PCI_INFO_V2_SIZE);
     return NVC_NVML_SUCCESS;
+}
+
+nvc_nvml_return nvmlDeviceGetPciInfo_v3(nvc_nvml_device device, struct nvc_nvml_pci_info *pci)
+{
+    return pci_as(F_PCI_INFO, true, device, pci);
+}
+
+nvc_nvml_return nvmlDeviceGetPciInfo_v2(nvc_nvml_device device, struct nvc_nvml_pci_info *pci)
+{
+    return pci_as(F_PCI_INFO_V2, false, device, pci);
+}
+
+nvc_nvml_return nvmlDeviceGetPciInfo(nvc_nvml_device device, struct nvc_nvml_pci_info *pci)
+{
+    return pci_as(F_PCI_INFO_V1, false, device, pci);
 }
 
 nvc_nvml_return nvmlDeviceGetCudaComputeCapability(nvc_nvml_device device, int *major, int *minor)
@@ -1002,10 +1108,13 @@ nvc_nvml_return nvmlDeviceGetMigDeviceHandleByIndex(nvc_nvml_device device, unsi
         return NVC_NVML_ERROR_INVALID_ARGUMENT;
     if (g->mig == MIG_UNSUPPORTED)
         return NVC_NVML_ERROR_NOT_SUPPORTED;
-    if (index >= g->nmig)
-        return NVC_NVML_ERROR_NOT_FOUND;
-    *mig = (nvc_nvml_device)(void *)&g->migs[index];
-    return NVC_NVML_SUCCESS;
+    for (unsigned int i = 0; i < g->nmig; ++i) {
+        if (g->migs[i].slot == index) {
+            *mig = (nvc_nvml_device)(void *)&g->migs[i];
+            return NVC_NVML_SUCCESS;
+        }
+    }
+    return NVC_NVML_ERROR_NOT_FOUND; /* an empty slot, or past the maximum */
 }
 
 nvc_nvml_return nvmlDeviceGetGpuInstanceId(nvc_nvml_device device, unsigned int *id)
