@@ -141,10 +141,58 @@ int main(int argc, char **argv) {
 }
 `;
 
+// The second probe: which symbols dlsym finds, how each PciInfo variant fills a sentinel-filled struct, and
+// nvmlDeviceGetMigDeviceHandleByIndex for every slot of every GPU (it goes on past NOT_FOUND).
+const PROBE2_C = String.raw`
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+typedef int ret_t;
+typedef void *hnd_t;
+struct pci { char legacy[16]; unsigned domain, bus, device, id, subsys; char bus_id[32]; };
+int main(int argc, char **argv) {
+    void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL) { printf("dlopen-failed 1 %s\n", dlerror()); return 2; }
+    for (int i = 2; i < argc; ++i) printf("has-%s %d\n", argv[i], dlsym(lib, argv[i]) != NULL);
+    ret_t (*init)(void) = (ret_t (*)(void))dlsym(lib, "nvmlInit");
+    ret_t (*handle)(unsigned, hnd_t *) = (ret_t (*)(unsigned, hnd_t *))dlsym(lib, "nvmlDeviceGetHandleByIndex");
+    ret_t (*count)(unsigned *) = (ret_t (*)(unsigned *))dlsym(lib, "nvmlDeviceGetCount");
+    ret_t (*mig)(hnd_t, unsigned, hnd_t *) = (ret_t (*)(hnd_t, unsigned, hnd_t *))dlsym(lib, "nvmlDeviceGetMigDeviceHandleByIndex");
+    ret_t (*uuid)(hnd_t, char *, unsigned) = (ret_t (*)(hnd_t, char *, unsigned))dlsym(lib, "nvmlDeviceGetUUID");
+    const char *pcis[] = {"nvmlDeviceGetPciInfo_v3", "nvmlDeviceGetPciInfo_v2", "nvmlDeviceGetPciInfo"};
+    unsigned n = 0;
+    hnd_t d = NULL;
+    char buf[256];
+    printf("init-v1 %d\n", init());
+    { ret_t r = count(&n); printf("count-v1 %d %u\n", r, n); }
+    printf("handle-v1 %d\n", handle(0, &d));
+    for (int v = 0; v < 3; ++v) {
+        ret_t (*fn)(hnd_t, struct pci *) = (ret_t (*)(hnd_t, struct pci *))dlsym(lib, pcis[v]);
+        struct pci p;
+        unsigned char *raw = (unsigned char *)&p;
+        int untouched = 0;
+        if (fn == NULL) continue;
+        memset(&p, 0xaa, sizeof(p));
+        ret_t r = fn(d, &p);
+        while (untouched < (int)sizeof(p) && raw[sizeof(p) - 1 - untouched] == 0xaa) ++untouched;
+        printf("%s %d %s %u %u %u 0x%08x untouched=%d busid0=%d\n", pcis[v], r, p.legacy, p.domain, p.bus, p.device, p.id, untouched, p.bus_id[0]);
+    }
+    for (unsigned i = 0; i < n; ++i) {
+        handle(i, &d);
+        for (unsigned j = 0; j < 9; ++j) {
+            hnd_t m = NULL;
+            ret_t r = mig(d, j, &m);
+            printf("gpu%u-slot%u %d %s\n", i, j, r, r == 0 && uuid(m, buf, sizeof(buf)) == 0 ? buf : "");
+        }
+    }
+    return 0;
+}
+`;
+
 /** Runs the probe; returns { status, signal, rows: Map(key -> {rc, value}), ms }. */
-function probe(probeBin, lib, timeoutMs = 20000) {
+function probe(probeBin, lib, timeoutMs = 20000, args = []) {
   const t0 = Date.now();
-  const res = spawnSync(probeBin, [lib], { encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, NVC_MOCK_NVML_SPEC: '' } });
+  const res = spawnSync(probeBin, [lib, ...args], { encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, NVC_MOCK_NVML_SPEC: '' } });
   const rows = new Map();
   for (const line of (res.stdout || '').split('\n')) {
     const m = /^(\S+) (-?\d+)(?: (.*))?$/.exec(line);
@@ -170,6 +218,7 @@ describe('nvc-ts/testing: simulated host', function () {
   let mockPath = null;
   let mockNote = '';
   let probeBin = null;
+  let probe2Bin = null;
   let host;
 
   before(async function () {
@@ -192,6 +241,10 @@ describe('nvc-ts/testing: simulated host', function () {
       await fsp.writeFile(src, PROBE_C);
       probeBin = path.join(work, 'probe');
       execFileSync(GCC, ['-std=gnu11', '-Wall', '-Wextra', '-Werror', '-o', probeBin, src, '-ldl']);
+      const src2 = path.join(work, 'probe2.c');
+      await fsp.writeFile(src2, PROBE2_C);
+      probe2Bin = path.join(work, 'probe2');
+      execFileSync(GCC, ['-std=gnu11', '-Wall', '-Wextra', '-Werror', '-o', probe2Bin, src2, '-ldl']);
     }
     host = await testing.createSimulatedHost({}, mockPath ? { mockNvmlPath: mockPath } : {});
   });
@@ -475,6 +528,49 @@ describe('nvc-ts/testing: simulated host', function () {
         const r = probe(probeBin, nvml(h));
         assert.equal(r.signal, 'SIGSEGV');
         assert.ok(!r.rows.has('loaded'));
+      });
+    });
+
+    it('exports the older variants of versioned symbols; the PciInfo ones write only the 52-byte layout', async function () {
+      const r = probe(probe2Bin, nvml(host));
+      assert.equal(r.status, 0, r.stdout);
+      assert.equal(rc(r, 'init-v1'), 0);
+      assert.equal(val(r, 'count-v1'), '3');
+      assert.equal(rc(r, 'handle-v1'), 0);
+      // The 68-byte struct: v3 fills it all; the older two leave its last 16 bytes as they were.
+      assert.equal(val(r, 'nvmlDeviceGetPciInfo_v3'), '0000:00:06.0 0 0 6 0x233010de untouched=0 busid0=48');
+      assert.equal(val(r, 'nvmlDeviceGetPciInfo_v2'), '0000:00:06.0 0 0 6 0x233010de untouched=16 busid0=0');
+      assert.equal(val(r, 'nvmlDeviceGetPciInfo'), '0000:00:06.0 0 0 6 0x233010de untouched=16 busid0=0');
+    });
+
+    it('hides the symbols a spec names, and only those', async function () {
+      const names = testing.MOCK_NVML_EXPORTS;
+      const hidden = ['nvmlDeviceGetPciInfo_v3', 'nvmlInit_v2', 'nvmlDeviceGetName'];
+      await withHost({ hiddenSymbols: hidden }, {}, (h) => {
+        const r = probe(probe2Bin, nvml(h), 20000, names);
+        assert.equal(r.status, 0, r.stdout);
+        for (const name of names) assert.equal(rc(r, `has-${name}`), hidden.includes(name) ? 0 : 1, name);
+        assert.equal(rc(r, 'init-v1'), 0); // the rest of the library still works
+        assert.equal(rc(r, 'nvmlDeviceGetPciInfo_v2'), 0);
+      });
+      assert.throws(() => testing.hideDynamicSymbols(fs.readFileSync(mockPath), ['nvmlNope']), /does not define nvmlNope/);
+      assert.throws(() => testing.hideDynamicSymbols(Buffer.from('not an ELF file, not at all, no, not one bit of it, no.........'), ['nvmlInit']), /not an ELF file/);
+    });
+
+    it('answers MIG slots with gaps: the handle where a device sits, NOT_FOUND elsewhere', async function () {
+      const [, a100] = testing.defaultSimulatedHostSpec().gpus;
+      const migDevices = [
+        { uuid: 'MIG-slot5', gpuInstance: 1, computeInstance: 0, slot: 5 },
+        { uuid: 'MIG-slot2', gpuInstance: 2, computeInstance: 0, slot: 2 },
+        { uuid: 'MIG-slot7', gpuInstance: 3, computeInstance: 0, slot: 7 },
+      ];
+      await withHost({ gpus: [{ ...a100, minor: 0, migDevices }] }, {}, (h) => {
+        assert.match(testing.formatMockNvmlSpec(h.spec), /^mig enabled 8\nmigdev MIG-slot5 1 0 \S.* MIG 1\.0\nmigslot 5\n/m);
+        const r = probe(probe2Bin, nvml(h));
+        assert.equal(r.status, 0, r.stdout);
+        const slots = [];
+        for (let j = 0; j < 9; j++) slots.push(`${rc(r, `gpu0-slot${j}`)} ${val(r, `gpu0-slot${j}`)}`.trim());
+        assert.deepEqual(slots, ['6', '6', '0 MIG-slot2', '6', '6', '0 MIG-slot5', '6', '0 MIG-slot7', '6']);
       });
     });
 
