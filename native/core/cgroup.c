@@ -177,39 +177,54 @@ static int split_mountinfo(char *line, char **root, char **mnt, char **fstype, c
     return 0;
 }
 
-/* The host path of cgroup `cgpath` of the hierarchy `version`, from our mountinfo. */
-static int find_mount(const char *proc_root, int version, const char *cgpath, char *mnt_out, size_t mntsz,
-                      char *below_out, size_t belowsz, struct nvc_error *err)
+/* Whether a mountinfo line is a mount of hierarchy `version` that shows cgroup `cgpath`;
+ * then *mnt is its mount point and *rest the cgroup's path below it. A mount whose root
+ * lies above our cgroup namespace's sets *foreign: such a mount can't be mapped onto the
+ * namespace-relative path we read, and trusting it could aim at another cgroup. */
+static int mount_shows(char *line, int version, const char *cgpath, char **mnt, const char **rest, int *foreign)
+{
+    char *root, *fstype, *super;
+    size_t rl;
+    if (split_mountinfo(line, &root, mnt, &fstype, &super) < 0)
+        return 0;
+    if (version == 1 ? strcmp(fstype, "cgroup") != 0 || !has_token(super, "devices") : strcmp(fstype, "cgroup2") != 0)
+        return 0;
+    if (strncmp(root, "/..", 3) == 0) {
+        *foreign = 1;
+        return 0;
+    }
+    rl = strcmp(root, "/") == 0 ? 0 : strlen(root);
+    if (strncmp(cgpath, root, rl) != 0 || (cgpath[rl] != '/' && cgpath[rl] != '\0'))
+        return 0; /* this mount shows another part of the tree */
+    *rest = cgpath + rl;
+    return 1;
+}
+
+/* The host path of cgroup `cgpath` of the hierarchy `version`, from our mountinfo: of the
+ * mounts that show it, the one `skip` places before the last (a later mount can hide an
+ * earlier one, as a cgroup2 mounted over a hybrid host's /sys/fs/cgroup hides its
+ * /sys/fs/cgroup/unified, which mountinfo still lists). *count gets how many show it. */
+static int find_mount(const char *proc_root, int version, const char *cgpath, int skip, int *count, char *mnt_out,
+                      size_t mntsz, char *below_out, size_t belowsz, struct nvc_error *err)
 {
     char file[4096];
-    char *line = NULL;
+    char *line = NULL, *mnt;
+    const char *rest;
     size_t cap = 0;
-    int found = 0, foreign = 0;
+    int found = 0, foreign = 0, seen = 0;
     FILE *f;
 
     snprintf(file, sizeof(file), "%s/self/mountinfo", proc_root);
     f = fopen(file, "re");
     if (!f)
         return nvc_error_sys(err, "open", file, "cannot read the mount table");
-    while (!found && getline(&line, &cap, f) > 0) {
-        char *root, *mnt, *fstype, *super;
-        size_t rl;
-        const char *rest;
-        if (split_mountinfo(line, &root, &mnt, &fstype, &super) < 0)
+    *count = 0;
+    while (getline(&line, &cap, f) > 0)
+        *count += mount_shows(line, version, cgpath, &mnt, &rest, &foreign);
+    rewind(f);
+    while (skip < *count && !found && getline(&line, &cap, f) > 0) {
+        if (!mount_shows(line, version, cgpath, &mnt, &rest, &foreign) || seen++ != *count - 1 - skip)
             continue;
-        if (version == 1 ? strcmp(fstype, "cgroup") != 0 || !has_token(super, "devices")
-                         : strcmp(fstype, "cgroup2") != 0)
-            continue;
-        /* A root above our cgroup namespace's: such a mount can't be mapped onto the
-         * namespace-relative path we read, and trusting it could aim at another cgroup. */
-        if (strncmp(root, "/..", 3) == 0) {
-            foreign = 1;
-            continue;
-        }
-        rl = strcmp(root, "/") == 0 ? 0 : strlen(root);
-        if (strncmp(cgpath, root, rl) != 0 || (cgpath[rl] != '/' && cgpath[rl] != '\0'))
-            continue; /* this mount shows another part of the tree */
-        rest = cgpath + rl;
         if (snprintf(mnt_out, mntsz, "%s", mnt) >= (int)mntsz ||
             snprintf(below_out, belowsz, "%s", rest) >= (int)belowsz) {
             fclose(f);
@@ -326,6 +341,7 @@ int nvc_cgroup_allow_version(const char *proc_root, pid_t pid, int version, cons
 {
     char cgpath[4096], mnt[4096], below[4096];
     struct nvc_cgroup_dir dir;
+    struct nvc_error later;
     int v, rc;
 
     if (!proc_root || pid <= 0 || (version != 1 && version != 2))
@@ -335,10 +351,20 @@ int nvc_cgroup_allow_version(const char *proc_root, pid_t pid, int version, cons
         return -1;
     if (n == 0)
         return 0;
-    if (read_pid_cgroup(proc_root, pid, version, &v, cgpath, sizeof(cgpath), err) < 0 ||
-        find_mount(proc_root, version, cgpath, mnt, sizeof(mnt), below, sizeof(below), err) < 0 ||
-        open_cgroup_dir(version, mnt, below, &dir, err) < 0)
+    if (read_pid_cgroup(proc_root, pid, version, &v, cgpath, sizeof(cgpath), err) < 0)
         return -1;
+    /* The newest mount that shows the cgroup first; an older one only where the newer
+     * cannot be opened (hidden). The first failure is the one reported. */
+    for (int skip = 0;; skip++) {
+        int count = 0;
+        if (find_mount(proc_root, version, cgpath, skip, &count, mnt, sizeof(mnt), below, sizeof(below),
+                       skip == 0 ? err : &later) < 0)
+            return -1;
+        if (open_cgroup_dir(version, mnt, below, &dir, skip == 0 ? err : &later) == 0)
+            break;
+        if (skip + 1 >= count)
+            return -1;
+    }
     rc = version == 1 ? nvc_cgroup_v1_allow(&dir, rules, n, err) : nvc_cgroup_v2_allow(&dir, rules, n, err);
     close(dir.fd);
     return rc;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "cgroup.h"
@@ -140,6 +141,36 @@ static int test_mount_root_must_prefix_path(void)
     return 0;
 }
 
+/* A cgroup2 file system mounted here, for tests that need a real one to open. */
+static const char *a_cgroup2_mount(void)
+{
+    static const char *const candidates[] = {"/sys/fs/cgroup/unified", "/sys/fs/cgroup"};
+    for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+        struct statfs sfs;
+        if (statfs(candidates[i], &sfs) == 0 && (unsigned long)sfs.f_type == 0x63677270UL)
+            return candidates[i];
+    }
+    return NULL;
+}
+
+static int test_hidden_mount_falls_back(void)
+{
+    struct nvc_error err;
+    char mi[8192];
+    const char *real = a_cgroup2_mount();
+    CHECK(real != NULL);
+    /* The newest mount is tried first and, hidden (here: gone), the older one is used. */
+    snprintf(mi, sizeof(mi), "30 1 0:27 / %s rw - cgroup2 cgroup2 rw\n41 31 0:38 / /nonexistent/cg rw - cgroup2 cgroup2 rw\n",
+             real);
+    CHECK(allow_with("0::/\n", mi, &err) == 0);
+    /* When none can be opened, the newest one's failure is reported. */
+    CHECK(allow_with("0::/\n", "30 1 0:27 / /tmp rw - cgroup2 cgroup2 rw\n41 31 0:38 / /nonexistent/cg rw - cgroup2 cgroup2 rw\n",
+                     &err) == -1);
+    CHECK(err.code == NVC_ERR_SYSTEM && err.sys_errno == ENOENT);
+    CHECK_STR(err.path, "/nonexistent/cg");
+    return 0;
+}
+
 static int test_mountinfo_escapes(void)
 {
     struct nvc_error err;
@@ -200,7 +231,7 @@ int main(void)
         TEST(test_neither),                  TEST(test_missing_process),
         TEST(test_cgroup_outside_namespace), TEST(test_mount_root_above_namespace_rejected),
         TEST(test_v1_without_devices_mount), TEST(test_mount_root_must_prefix_path),
-        TEST(test_mountinfo_escapes),        TEST(test_not_a_cgroup_fs),
+        TEST(test_hidden_mount_falls_back), TEST(test_mountinfo_escapes),        TEST(test_not_a_cgroup_fs),
         TEST(test_dot_components_refused),   TEST(test_rule_checks),
     };
     return RUN_TESTS(tests);
