@@ -61,7 +61,7 @@
  *     <fn> is one of the NVML function names below, or `@load` (fault only,
  *     kinds crash/abort/hang/exit): act in the constructor, i.e. during dlopen.
  *     `device <i>` restricts a fault to calls about GPU <i>: the index argument
- *     of nvmlDeviceGetHandleByIndex_v2, or the handle of GPU <i> or of one of its
+ *     of nvmlDeviceGetHandleByIndex(_v2), or the handle of GPU <i> or of one of its
  *     MIG devices; such a fault never fires on calls that concern no device.
  *     The first matching fault wins. Delays act before faults, faults before
  *     any other check (so they fire even before nvmlInit_v2).
