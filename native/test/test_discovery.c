@@ -431,6 +431,9 @@ static int test_cap_minor(void)
     CHECK(nvc_read_cap_minor(&host, "/proc/../proc/driver/nvidia/capabilities/mig/config") == -1);
     CHECK(nvc_read_cap_minor(&host, "/sys/driver/nvidia/capabilities/mig/config") == -1);
     CHECK(nvc_read_cap_minor(&host, "/procx/driver") == -1);
+    /* "/proc" must be a whole component: "/procdriver/..." is not under /proc, even though
+     * cutting "/proc" off would leave a path that exists below the proc root */
+    CHECK(nvc_read_cap_minor(&host, "/procdriver/nvidia/capabilities/mig/config") == -1);
     CHECK(nvc_read_cap_minor(&host, NULL) == -1);
     return 0;
 }

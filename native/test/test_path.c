@@ -235,6 +235,57 @@ static int test_fd_outside_root(void)
     close(fd);
     CHECK(err.code == NVC_ERR_PATH_ESCAPE);
     CHECK(strstr(err.msg, "outside of the root") != NULL);
+
+    /* A sibling whose name merely starts with the root's ("<root>X") is outside too:
+     * the prefix must end at a '/'. */
+    CHECK(fx_write_str(T, "rootX/file", "sibling\n") == 0);
+    fx_path(p, sizeof(p), "%sX/file", R);
+    fd = open(p, O_PATH | O_CLOEXEC);
+    CHECK(fd >= 0);
+    memset(&err, 0, sizeof(err));
+    CHECK(nvc_path_fd_in_root(rootfd, R, fd, p, out, sizeof(out), &err) < 0);
+    close(fd);
+    CHECK(err.code == NVC_ERR_PATH_ESCAPE);
+    return 0;
+}
+
+/* The walk reopens the last component through /proc/self/fd/N, and what it gets must be
+ * the inode it checked. With procfs there it always is; a /proc/self/fd that is not
+ * procfs (here a tmpfs mounted over it in a private mount namespace, each "N" a file of
+ * its own) hands back another file, which must be refused (ESTALE), not returned. */
+static int test_reopen_checks_inode(void)
+{
+    char fddir[64], name[16], buf[64];
+    struct nvc_error err;
+    int fd, mounted;
+    ssize_t n;
+
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+        fprintf(stderr, "# unshare/mount: %s\n", strerror(errno));
+        return test_absent("mountns", "a /proc/self/fd that is not procfs");
+    }
+    snprintf(fddir, sizeof(fddir), "/proc/%d/fd", (int)getpid());
+    mounted = mount("tmpfs", fddir, "tmpfs", 0, "mode=0700") == 0;
+    if (!mounted)
+        fprintf(stderr, "# mount tmpfs on %s: %s\n", fddir, strerror(errno));
+    CHECK(mounted);
+    for (int i = 0; i < 256; i++) {
+        snprintf(name, sizeof(name), "%d", i);
+        if (fx_write_str(fddir, name, "not the file\n") < 0)
+            break;
+    }
+    nvc_path_force_fallback = 1;
+    fd = nvc_path_open_in_root(rootfd, "/etc/passwd-inside", O_RDONLY, &err);
+    nvc_path_force_fallback = 0;
+    umount2(fddir, MNT_DETACH);
+    if (fd >= 0) {
+        n = read(fd, buf, sizeof(buf) - 1);
+        buf[n > 0 ? n : 0] = '\0';
+        fprintf(stderr, "# reopened something else than the checked file: \"%s\"\n", buf);
+        close(fd);
+        return -1;
+    }
+    CHECK(err.sys_errno == ESTALE);
     return 0;
 }
 
@@ -666,7 +717,7 @@ int main(void)
         TEST(test_resolve_table), TEST(test_contents_stay_inside), TEST(test_flags),
         TEST(test_fd_outside_root), TEST(test_other_roots), TEST(test_reopen), TEST(test_openat2_refused),
         TEST(test_walk_swap_last), TEST(test_open_regular), TEST(test_join),
-        TEST(test_race_swap), TEST(test_proc_magic_links),
+        TEST(test_race_swap), TEST(test_reopen_checks_inode), TEST(test_proc_magic_links),
     };
     return RUN_FIXTURE_TESTS(setup, teardown, tests);
 }

@@ -42,6 +42,19 @@ int test_codec_roundtrip(void)
     for (size_t i = 0; i < T_STD_EDITS; i++)
         CHECK(same_edit(&e[i], &d.plan.edits[i]));
     nvc_plan_decoded_free(&d);
+
+    /* A NUL inside a string field would make C see a shorter string than the one that
+     * was checked and sent ("/proc\0driver" read as "/proc"): the decoder refuses it. */
+    for (size_t i = NVC_PLAN_FRAME_HEADER; i + 12 <= len; i++) {
+        if (memcmp(buf + i, "/proc/driver", 12) == 0) {
+            buf[i + 5] = '\0';
+            CHECK(nvc_plan_decode(buf + NVC_PLAN_FRAME_HEADER, body, &d, &err) < 0);
+            buf[i + 5] = '/';
+            break;
+        }
+    }
+    CHECK(nvc_plan_decode(buf + NVC_PLAN_FRAME_HEADER, body, &d, &err) == 0); /* restored: fine again */
+    nvc_plan_decoded_free(&d);
     free(buf);
 
     /* results both ways */
