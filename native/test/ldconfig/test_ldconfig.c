@@ -9,6 +9,7 @@
 #include "../fixture.h"
 #include "../harness.h"
 #include "nvc_ldconfig.h"
+#include "child.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -692,6 +694,30 @@ static int test_bad_requests(void)
     return 0;
 }
 
+/* nvc_child_kill must kill: a child that ignores its socket closing (sleep does) is gone,
+ * by SIGKILL, within the wait, and reaped. The helpers all exit when their socket closes,
+ * so no other test would notice a kill that sends nothing. */
+static int test_child_kill(void)
+{
+    char *argv[] = {"sleep", "30", NULL};
+    const char *sleep_bin = access("/usr/bin/sleep", X_OK) == 0 ? "/usr/bin/sleep" : "/bin/sleep";
+    struct nvc_child c;
+    struct nvc_error err;
+    struct timespec t0, t1;
+    int st = 0, reaped;
+
+    memset(&c, 0, sizeof(c));
+    CHECK(nvc_child_spawn(&c, sleep_bin, argv, SOCK_STREAM, 1, "sleep", &err) == 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    reaped = nvc_child_kill(&c, 2000, NVC_CHILD_REAP_DETACHED, &st);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    nvc_child_close(&c);
+    CHECK(reaped == 1);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    CHECK(t1.tv_sec - t0.tv_sec < 2);
+    return 0;
+}
+
 int main(void)
 {
     static const struct test_case tests[] = {
@@ -708,6 +734,7 @@ int main(void)
         TEST(test_confinement_probe),
         TEST(test_hostile_etc_symlink),
         TEST(test_host_binary_errors),
+        TEST(test_child_kill),
     };
     if (geteuid() != 0)
         return suite_absent("root", "namespaces, mounts and chown");
