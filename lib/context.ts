@@ -2,26 +2,16 @@
 import * as path from 'node:path';
 import { binding, helperPath, type HostPaths, type NativeContextHandle, type RawDriverFile, type RawDriverInfo } from './native';
 import { fromNative } from './native-errors';
-import { initOptionsSchema, type InitOptions } from './schema';
 import { NvcError } from './errors';
 import { resolveUser } from './user';
 import type { Capability, Device, DriverFile, DriverInfo } from './types';
-import {
-  applyPlan,
-  configureRequestSchema,
-  dropProcfsEditsIfNoDriver,
-  gatherHostFacts,
-  openContainer,
-  parseWith,
-  planSteps,
-  resolveRequest,
-  type ConfigureRequestInput,
-  type ConfigureResult,
-  Container as ContainerClass,
-  type Container,
-  type ContainerOptions,
-} from './container';
-import { planContainer, type ContainerPlan, type PlanStep } from './plan';
+import { applyPlan, dropProcfsEditsIfNoDriver, planSteps, type ConfigureResult } from './apply';
+import { Container as ContainerClass, openContainer, type Container } from './container';
+import { readHostFacts, type HostFacts, type HostFactsNeeds } from './host-facts';
+import type { PlanStep } from './plan/items';
+import { lowerToMountPlan, type ContainerPlan } from './plan/mount-plan';
+import { resolveRequest, selectItems } from './plan/select-items';
+import { configureRequestSchema, initOptionsSchema, parseWith, type InitOptions, type ConfigureRequestInput, type ContainerOptions } from './schema';
 
 const CAPABILITY_BITS: readonly [Capability, number][] = [
   ['utility', 1 << 0],
@@ -114,15 +104,31 @@ export class Context implements AsyncDisposable {
     return openContainer(options);
   }
 
+  /**
+   * Host facts, read once for one request: the driver service's driver and device
+   * information, the driver's proc files and device-node probes.
+   */
+  async hostFacts(needs: HostFactsNeeds = { migMinors: false }): Promise<HostFacts> {
+    const driver = await this.driverInfo();
+    const devices = await this.deviceInfo();
+    return readHostFacts(this.host, driver, devices, needs);
+  }
+
   /** The edit plan configure() would apply, without applying it. */
   async plan(container: Container, request: ConfigureRequestInput = {}): Promise<ContainerPlan> {
     checkContainer(container);
     const r = parseWith(configureRequestSchema, request, 'configure option');
-    const driver = await this.driverInfo();
-    const devices = await this.deviceInfo();
-    const resolved = resolveRequest(r, container, driver, devices);
-    const facts = await gatherHostFacts(this.#native.host, devices, resolved.migConfig || resolved.migMonitor, resolved.imexChannels);
-    return dropProcfsEditsIfNoDriver(container, planContainer(driver, facts, container.layout, resolved));
+    const wantsMigMinors = r.migConfig !== undefined || r.migMonitor !== undefined;
+    const facts = await this.hostFacts({ migMinors: wantsMigMinors });
+    const resolved = resolveRequest(facts, r);
+    const selection = selectItems(facts, resolved);
+    const plan = lowerToMountPlan(selection, container.layout, {
+      // Without a container process there is no cgroup to find.
+      noCgroups: r.noCgroups || container.pid === 0,
+      noDevbind: r.noDevbind,
+      ldconfig: r.noLdconfig ? null : container.ldconfig,
+    });
+    return dropProcfsEditsIfNoDriver(container, plan);
   }
 
   /**
@@ -180,7 +186,7 @@ export class Context implements AsyncDisposable {
   async ldcacheUpdate(container: Container, request: Pick<ConfigureRequestInput, 'compat32'> = {}): Promise<{ ran: boolean; warning: string }> {
     checkContainer(container);
     const dirs = [container.layout.libsDir, ...(request.compat32 ? [container.layout.libs32Dir] : [])];
-    const plan: ContainerPlan = { edits: [], steps: [], cgroupRules: [], ldconfig: { path: container.ldconfig, dirs }, warnings: [] };
+    const plan: ContainerPlan = { edits: [], cgroupRules: [], ldconfig: { path: container.ldconfig, dirs }, warnings: [] };
     const r = await applyPlan(container, plan);
     return r.ldconfig ?? { ran: false, warning: '' };
   }
@@ -198,16 +204,9 @@ export class Context implements AsyncDisposable {
   }
 }
 
-function invalidOption(issue: { path: PropertyKey[]; message: string }): NvcError {
-  const field = issue.path.map(String).join('.') || 'options';
-  return new NvcError('ERR_NVC_INVALID_ARGUMENT', `invalid option ${field}: ${issue.message}`, { field });
-}
-
 /** Start a driver service for the host described by options and return its context. */
 export async function init(options: InitOptions = {}): Promise<Context> {
-  const parsed = initOptionsSchema.safeParse(options);
-  if (!parsed.success) throw invalidOption(parsed.error.issues[0] ?? { path: [], message: 'invalid' });
-  const o = parsed.data;
+  const o = parseWith(initOptionsSchema, options, 'option', 'options');
   const ids = o.user === undefined ? undefined : await resolveUser(o.user);
   try {
     const handle = await binding().init({

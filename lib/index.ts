@@ -1,10 +1,23 @@
 /** nvc-ts: NVIDIA driver and GPU discovery for Node. Importing this module has no side effects. */
 export { init, Context } from './context';
 export { NvcError, isNvcError, NVC_ERROR_CODES, type NvcErrorCode, type NvcErrorDetails } from './errors';
-export { initOptionsSchema, userSchema, absolutePathSchema, type InitOptions, type UserSpec } from './schema';
-export type { Capability, Device, DeviceNode, DriverFile, DriverInfo, MigDevice } from './types';
+export {
+  initOptionsSchema,
+  userSchema,
+  absolutePathSchema,
+  containerOptionsSchema,
+  configureRequestSchema,
+  type InitOptions,
+  type UserSpec,
+  type ContainerOptions,
+  type ConfigureRequestInput,
+} from './schema';
+export { CAPABILITIES, type Capability, type Device, type DeviceNode, type DriverFile, type DriverInfo, type MigDevice } from './types';
 export { selectDevices } from './select';
-export { Container, openContainer, containerOptionsSchema, configureRequestSchema, type ContainerOptions, type ConfigureRequestInput, type ConfigureResult } from './container';
-export { planContainer, type ContainerPlan, type Edit, type DeviceRule, type PlanStep } from './plan';
+export { Container, openContainer } from './container';
+export type { ConfigureResult } from './apply';
+export type { HostFacts, HostFactsNeeds } from './host-facts';
+export { planContainer, type ContainerPlan, type Edit, type EditOrigin, type DeviceRule, type PlanStep, type Item, type ItemRole, type Selection } from './plan';
 export { checkRequirements, parseRequirement } from './require';
 export { interpretContainerEnv } from './hook-env';
+export { hookTargetFromOci, hookTargetFromStateText, type HookTarget, type HookOptions } from './hook';

@@ -6,6 +6,7 @@
  */
 import * as path from 'node:path';
 import { existsSync } from 'node:fs';
+import type { Edit } from './plan/mount-plan';
 import type { Device } from './types';
 import { NvcError } from './errors';
 
@@ -61,19 +62,8 @@ export interface NativeContextHandle {
   readonly pid: number | null;
 }
 
-export interface NativeEdit {
-  kind: 'mkdir' | 'tmpfs' | 'write' | 'bind' | 'symlink' | 'remount';
-  target: string;
-  source?: string;
-  sourceKind?: 'file' | 'dir' | 'char' | 'socket' | 'any';
-  major?: number;
-  minor?: number;
-  link?: string;
-  data?: string | Buffer;
-  mode?: number;
-  flags?: ('ro' | 'nosuid' | 'nodev' | 'noexec')[];
-  optional?: boolean;
-}
+/** An edit as the executor takes it: the plan's edit without its origin. */
+export type NativeEdit = Edit extends infer E ? (E extends Edit ? Omit<E, 'origin'> : never) : never;
 
 export interface NativeBinding {
   init(config: NativeInitConfig): Promise<NativeContextHandle>;

@@ -1,5 +1,8 @@
-/** zod schemas for every input accepted at the package boundary. */
+/** zod schemas for every input accepted at the package boundary, and the one conversion of their issues to NvcError. */
+import * as path from 'node:path';
 import { z } from 'zod/v3';
+import { NvcError } from './errors';
+import { CAPABILITIES } from './types';
 
 const MAX_PATH = 4095;
 
@@ -49,3 +52,63 @@ export const initOptionsSchema = z
 
 export type InitOptions = z.input<typeof initOptionsSchema>;
 export type UserSpec = z.infer<typeof userSchema>;
+
+export const containerOptionsSchema = z
+  .object({
+    /** The container's init process: its mount namespace is the one changed. Omitted: this process's namespace. */
+    pid: z.number().int('must be an integer').positive('must be a process id').optional(),
+    /** Host path of the container's root filesystem (before pivot_root). */
+    rootfs: absolutePathSchema.refine((p) => path.resolve(p) !== '/', 'must not be / (the host root)'),
+    libsDir: absolutePathSchema.optional(),
+    libs32Dir: absolutePathSchema.optional(),
+    binsDir: absolutePathSchema.optional(),
+    /** "@/host/path" runs the host's ldconfig from a sealed copy; "/path" runs the container's own. */
+    ldconfig: z
+      .string()
+      .max(4096, 'must be at most 4096 characters')
+      .regex(/^@?\//, 'must be an absolute path, optionally prefixed by @ for a host binary')
+      .refine((p) => !p.includes('\0'), 'must not contain a NUL byte')
+      .optional(),
+  })
+  .strict();
+export type ContainerOptions = z.input<typeof containerOptionsSchema>;
+
+export const configureRequestSchema = z
+  .object({
+    /** GPUs to give: indices, GPU-/MIG- UUIDs, PCI bus ids, gpu:mig pairs, or "all". Omitted: none (driver only). */
+    devices: z.union([z.string(), z.array(z.string())]).optional(),
+    capabilities: z.array(z.enum(CAPABILITIES)).default([]),
+    compat32: z.boolean().default(false),
+    /** Requirement expressions (`cuda>=12.0 brand=tesla,driver>=535`...), all of which must hold. */
+    require: z.array(z.string()).default([]),
+    migConfig: z.union([z.string(), z.array(z.string())]).optional(),
+    migMonitor: z.union([z.string(), z.array(z.string())]).optional(),
+    imexChannels: z.union([z.string(), z.array(z.string())]).optional(),
+    noCgroups: z.boolean().default(false),
+    noDevbind: z.boolean().default(false),
+    noPersistenced: z.boolean().default(false),
+    noFabricmanager: z.boolean().default(false),
+    noGspFirmware: z.boolean().default(false),
+    /** Skip the ldcache update. */
+    noLdconfig: z.boolean().default(false),
+    /** Compute and return the plan without changing anything. */
+    dryRun: z.boolean().default(false),
+  })
+  .strict();
+export type ConfigureRequestInput = z.input<typeof configureRequestSchema>;
+
+function invalid(issue: Pick<z.ZodIssue, 'path' | 'message'>, prefix: string, wholeValue: string): NvcError {
+  const field = issue.path.map(String).join('.') || wholeValue;
+  return new NvcError('ERR_NVC_INVALID_ARGUMENT', `invalid ${prefix} ${field}: ${issue.message}`, { field });
+}
+
+/**
+ * Validate `value`, or throw ERR_NVC_INVALID_ARGUMENT naming the field ("invalid <prefix> <field>: <why>");
+ * `wholeValue` names the field when the issue is about the value as a whole (an unknown key).
+ */
+export function parseWith<T extends z.ZodTypeAny>(schema: T, value: unknown, prefix: string, wholeValue = prefix): z.output<T> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw invalid(r.error.issues[0] ?? { path: [], message: 'invalid' }, prefix, wholeValue);
+  return r.data as z.output<T>;
+}
+

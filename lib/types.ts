@@ -1,6 +1,8 @@
 /** Plain result objects returned by the facade. Paths are as seen inside the driver root. */
 
-export type Capability = 'utility' | 'compute' | 'video' | 'graphics' | 'display' | 'ngx';
+/** The driver capabilities a container asks for (the reference's library groups), in the reference's order. */
+export const CAPABILITIES = ['utility', 'compute', 'video', 'graphics', 'display', 'ngx'] as const;
+export type Capability = (typeof CAPABILITIES)[number];
 
 export interface DriverFile {
   /** e.g. "/usr/lib/x86_64-linux-gnu/libcuda.so.580.159.04" */

@@ -7,9 +7,9 @@ const {
   formatListText,
   formatListJson,
   parseListFlags,
-  parseMigMinors,
   countListWords,
 } = require('../dist/cli/commands/list.js');
+const { parseMigMinors } = require('../dist/host-facts.js');
 const { formatError, formatUsageError, UsageError } = require('../dist/cli/format-error.js');
 const { NvcError } = require('../dist/errors.js');
 const { main } = require('../dist/cli/main.js');

@@ -3,13 +3,14 @@
  * does: driver files, devices, MIG and IMEX capabilities, cgroup rules, ldconfig.
  */
 import * as path from 'node:path';
-import type { ConfigureRequestInput, ConfigureResult } from '../../container';
-import type { ContainerPlan, Edit } from '../../plan';
+import type { ConfigureResult } from '../../apply';
+import type { ContainerPlan, Edit } from '../../plan/mount-plan';
+import type { ConfigureRequestInput } from '../../schema';
+import { CAPABILITIES } from '../../types';
 import { UsageError } from '../format-error';
 import type { CommandSession, CommandSpec, OptionValues } from '../types';
 
-const CAP_FLAGS = ['utility', 'compute', 'video', 'graphics', 'display', 'ngx'] as const;
-const ALL_CAPS = [...CAP_FLAGS, 'compat32'] as const;
+const ALL_CAPS = [...CAPABILITIES, 'compat32'] as const;
 
 export interface ConfigureFlags {
   pid: number | undefined;
@@ -26,7 +27,7 @@ function list(values: OptionValues, name: string): string[] {
 }
 
 /** --capabilities LIST (comma list or "all") together with the single-capability flags. */
-export function parseCapabilities(values: OptionValues): { capabilities: (typeof CAP_FLAGS)[number][]; compat32: boolean } {
+export function parseCapabilities(values: OptionValues): { capabilities: (typeof CAPABILITIES)[number][]; compat32: boolean } {
   const wanted = new Set<string>();
   for (const name of ALL_CAPS) if (values[name] === true) wanted.add(name);
   for (const item of list(values, 'capabilities').flatMap((v) => v.split(','))) {
@@ -36,7 +37,7 @@ export function parseCapabilities(values: OptionValues): { capabilities: (typeof
     else if ((ALL_CAPS as readonly string[]).includes(word)) wanted.add(word);
     else throw new UsageError(`option --capabilities: unknown capability '${word}' (use ${ALL_CAPS.join(', ')} or all)`);
   }
-  return { capabilities: CAP_FLAGS.filter((c) => wanted.has(c)), compat32: wanted.has('compat32') };
+  return { capabilities: CAPABILITIES.filter((c) => wanted.has(c)), compat32: wanted.has('compat32') };
 }
 
 export function parseConfigureFlags(values: OptionValues, positionals: string[]): ConfigureFlags {
@@ -85,8 +86,6 @@ function describe(edit: Edit): string {
       return `write    ${edit.target} (${Buffer.byteLength(edit.data)} bytes, mode ${edit.mode.toString(8)})`;
     case 'symlink':
       return `symlink  ${edit.target} -> ${edit.link}`;
-    case 'mkdir':
-      return `mkdir    ${edit.target} mode ${edit.mode.toString(8)}`;
     case 'remount':
       return `remount  ${edit.target}${flags}`;
   }
@@ -100,8 +99,14 @@ export function formatPlanText(plan: ContainerPlan): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * The JSON the CLI prints: the result, with the plan in its documented form, where
+ * plan.steps[i] is the lifecycle step of plan.edits[i].
+ */
 export function formatResultJson(result: ConfigureResult): string {
-  return `${JSON.stringify(result, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`;
+  const { edits, cgroupRules, ldconfig, warnings } = result.plan;
+  const plan = { edits: edits.map(({ origin: _origin, ...e }) => e), steps: edits.map((e) => e.origin.step), cgroupRules, ldconfig, warnings };
+  return `${JSON.stringify({ ...result, plan }, null, 2)}\n`;
 }
 
 /** Shared by `configure` and `hook`: open the container, configure it, report. */

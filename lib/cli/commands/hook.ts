@@ -4,8 +4,7 @@
  * legacy hook does, and configures the container. Not a GPU container: does nothing.
  */
 import { readFile } from 'node:fs/promises';
-import * as path from 'node:path';
-import { interpretContainerEnv, isPrivileged, parseOciConfig, parseOciState } from '../../hook-env';
+import { hookTargetFromStateText } from '../../hook';
 import { UsageError } from '../format-error';
 import type { CommandSession, CommandSpec, OptionValues } from '../types';
 import { runConfigure } from './configure';
@@ -48,30 +47,11 @@ export const hookCommand: CommandSpec<HookFlags> = {
     };
   },
   async run(session: CommandSession, flags: HookFlags): Promise<void> {
-    const { state, config } = await session.phase('input', async () => {
+    const target = await session.phase('input', async () => {
       const stateText = flags.stateFile === undefined ? await readStdin() : await readFile(flags.stateFile, 'utf8');
-      const st = parseOciState(stateText);
-      const cfg = parseOciConfig(await readFile(path.join(st.bundle, 'config.json')));
-      return { state: st, config: cfg };
+      return hookTargetFromStateText(stateText, { noCgroups: flags.noCgroups });
     });
-    const request = interpretContainerEnv({ env: config.process?.env ?? [], privileged: isPrivileged(config) });
-    if (request === null) return; // not a GPU container
-    const rootPath = config.root?.path ?? 'rootfs';
-    await runConfigure(session, {
-      pid: state.pid,
-      rootfs: path.resolve(state.bundle, rootPath),
-      ldconfig: flags.ldconfig,
-      json: false,
-      request: {
-        ...(request.devices !== null && { devices: request.devices }),
-        capabilities: request.capabilities,
-        compat32: request.compat32,
-        require: request.requirements,
-        ...(request.migConfig !== null && { migConfig: request.migConfig }),
-        ...(request.migMonitor !== null && { migMonitor: request.migMonitor }),
-        ...(request.imexChannels !== null && { imexChannels: request.imexChannels }),
-        noCgroups: flags.noCgroups,
-      },
-    });
+    if (target === null) return; // not a GPU container
+    await runConfigure(session, { pid: target.pid, rootfs: target.rootfs, ldconfig: flags.ldconfig, json: false, request: target.request });
   },
 };

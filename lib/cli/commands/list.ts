@@ -1,14 +1,13 @@
 /**
- * `nvc-ts list`: the host paths a `configure` would inject, one per line in nvidia-container-cli 1.17's order:
- * driver device nodes, GPU nodes, MIG access caps, IMEX channels, MIG config/monitor caps, binaries, libraries,
- * 32-bit libraries, IPCs, firmware.
+ * `nvc-ts list`: the host paths a `configure` would inject, one per line in nvidia-container-cli 1.17's order.
+ * The command parses its flags (with the reference's defaults) and prints the listing lowering
+ * (lib/plan/listing.ts) of the selection stage (lib/plan/select-items.ts) for every capability.
  */
-import { existsSync, promises as fsp } from 'node:fs';
-import * as path from 'node:path';
-
-import type { Device, DriverInfo } from '../../types';
-import { parseImexChannels, parseMigCapsSpec, selectDevices, selectMigCapsDevices } from '../../select';
-import type { DeviceSelection, MigCapsKind, MigCapsSelection } from '../../select';
+import type { HostFacts } from '../../host-facts';
+import { formatListJson, formatListText, lowerToListing, type ListEntry } from '../../plan/listing';
+import { resolveRequest, selectItems, type SelectionFacts } from '../../plan/select-items';
+import { parseImexChannels, parseMigCapsSpec } from '../../select';
+import { CAPABILITIES } from '../../types';
 import type { CommandSession, CommandSpec, OptionToken, OptionValues } from '../types';
 
 export interface ListFlags {
@@ -29,193 +28,44 @@ export interface ListFlags {
   json: boolean;
 }
 
-export const MIG_CAPS_DIR = '/proc/driver/nvidia/capabilities/mig';
-export const NVCAPS_DEVICE_DIR = '/dev/nvidia-caps';
-export const IMEX_CHANNEL_DIR = '/dev/nvidia-caps-imex-channels';
-/** Read from the proc root; lists every MIG capability minor of every GPU. */
-export const MIG_MINORS_FILE = 'driver/nvidia-caps/mig-minors';
-/** Nodes the reference lists without checking that they exist. */
-const SYNTHESISED_NODES = new Set(['/dev/nvidiactl', '/dev/nvidia-modeset']);
-
-const capNodePath = (minor: number): string => `${NVCAPS_DEVICE_DIR}/nvidia-cap${minor}`;
-const imexNodePath = (channel: number): string => `${IMEX_CHANNEL_DIR}/channel${channel}`;
-
-export interface ListedNode {
-  path: string;
-  major: number | null;
-  minor: number | null;
-  exists: boolean;
-}
-
-export type ListGroup =
-  | 'deviceNodes'
-  | 'migCaps'
-  | 'directories'
-  | 'binaries'
-  | 'libraries'
-  | 'libraries32'
-  | 'ipcs'
-  | 'firmware';
-
-export interface ListEntry {
-  group: ListGroup;
-  path: string;
-  /** Set for deviceNodes entries. */
-  node?: ListedNode;
-}
-
-/** One `gpu<minor>/... <capMinor>` line of /proc/driver/nvidia-caps/mig-minors. */
-export interface MigMinor {
-  gpuMinor: number;
-  capMinor: number;
-}
-
-export interface ListInput {
-  driver: DriverInfo;
-  devices: Device[];
+export interface ListInput extends Omit<SelectionFacts, 'paths' | 'procFiles' | 'gpuProcDirs'> {
+  devices: HostFacts['devices'];
   flags: ListFlags;
-  /** Parsed mig-minors, needed for --mig-config/--mig-monitor all when /dev/nvidia-caps exists. */
-  migMinors: MigMinor[];
-  /** Whether a device node (as a /dev path) exists on the host. */
-  nodeExists: (devPath: string) => boolean;
-}
-
-/** Parse mig-minors the way the reference does: `gpu<N><rest> <minor>`; `config`/`monitor` lines are skipped. */
-export function parseMigMinors(text: string): MigMinor[] {
-  const out: MigMinor[] = [];
-  for (const line of text.split('\n')) {
-    const match = /^gpu(\d+)(?!\d)\s*\S+\s+(\d+)/.exec(line);
-    if (match !== null) out.push({ gpuMinor: Number(match[1]), capMinor: Number(match[2]) });
-  }
-  return out;
-}
-
-function nodeEntry(node: ListedNode): ListEntry {
-  return { group: 'deviceNodes', path: node.path, node };
-}
-
-function capNode(input: ListInput, minor: number | null): ListEntry[] {
-  const major = input.driver.nvcapsMajor;
-  if (major === null || minor === null) return [];
-  const devPath = capNodePath(minor);
-  return [nodeEntry({ path: devPath, major, minor, exists: input.nodeExists(devPath) })];
-}
-
-function deviceEntries(input: ListInput, visible: DeviceSelection, migCapsAll: boolean): ListEntry[] {
-  const entries: ListEntry[] = [];
-  for (const node of input.driver.deviceNodes) {
-    if (node.exists || SYNTHESISED_NODES.has(node.path)) entries.push(nodeEntry({ ...node }));
-  }
-  for (const gpu of visible.gpus) {
-    const { path: devPath, major, minor } = gpu.deviceNode;
-    entries.push(nodeEntry({ path: devPath, major, minor, exists: input.nodeExists(devPath) }));
-  }
-  if (migCapsAll) return entries;
-  for (const { mig } of visible.migs) {
-    entries.push({ group: 'migCaps', path: `${mig.giCapsPath}/access` });
-    entries.push({ group: 'migCaps', path: `${mig.ciCapsPath}/access` });
-    entries.push(...capNode(input, mig.giCapMinor), ...capNode(input, mig.ciCapMinor));
-  }
-  return entries;
-}
-
-function imexEntries(input: ListInput, channels: number[]): ListEntry[] {
-  return channels.map((channel) => {
-    const devPath = imexNodePath(channel);
-    const major = input.driver.imexMajor;
-    return nodeEntry({ path: devPath, major, minor: channel, exists: input.nodeExists(devPath) });
-  });
-}
-
-function migCapsEntries(input: ListInput, kind: MigCapsKind, selected: MigCapsSelection): ListEntry[] {
-  if (!selected.all || selected.gpus.length === 0) return [];
-  const file = kind === 'mig-config' ? 'config' : 'monitor';
-  const globalMinor = kind === 'mig-config' ? input.driver.migConfigMinor : input.driver.migMonitorMinor;
-  const entries: ListEntry[] = [{ group: 'migCaps', path: `${MIG_CAPS_DIR}/${file}` }, ...capNode(input, globalMinor)];
-  for (const gpu of selected.gpus) {
-    entries.push({ group: 'migCaps', path: gpu.mig.capsPath });
-    if (input.driver.nvcapsMajor === null) continue;
-    entries.push({ group: 'directories', path: NVCAPS_DEVICE_DIR });
-    for (const { gpuMinor, capMinor } of input.migMinors) {
-      if (gpuMinor === gpu.deviceNode.minor) entries.push(...capNode(input, capMinor));
-    }
-  }
-  return entries;
-}
-
-function driverFileEntries(input: ListInput): ListEntry[] {
-  const { driver, flags } = input;
-  const files = (group: ListGroup, list: { path: string }[]): ListEntry[] => list.map((f) => ({ group, path: f.path }));
-  const ipcs = driver.ipcs.filter(
-    (f) =>
-      !(flags.noPersistenced && f.path.endsWith('/nvidia-persistenced/socket')) &&
-      !(flags.noFabricmanager && f.path.endsWith('/nvidia-fabricmanager/socket')),
-  );
-  return [
-    ...(flags.binaries ? files('binaries', driver.binaries) : []),
-    ...(flags.libraries ? files('libraries', driver.libraries) : []),
-    ...(flags.libraries && flags.compat32 ? files('libraries32', driver.libraries32) : []),
-    ...(flags.ipcs ? files('ipcs', ipcs) : []),
-    ...(flags.firmwares && !flags.noGspFirmware ? files('firmware', driver.firmware) : []),
-  ];
 }
 
 /**
- * Everything `list` prints, in the reference's order. Pure apart from `nodeExists`.
- * Throws the selection errors of lib/select.ts (unknown device, mig-config with MIG devices).
+ * Everything `list` prints, in the reference's order: the selection for every capability,
+ * lowered to the listing. Throws the selection errors of lib/select.ts (unknown device,
+ * mig-config with MIG devices).
  */
 export function buildListing(input: ListInput): ListEntry[] {
   const { flags, devices } = input;
   // Like the reference, a host without GPUs accepts any --device value.
-  const visible: DeviceSelection =
-    flags.devices !== null && devices.length > 0
-      ? selectDevices(devices, flags.devices)
-      : { gpus: [], migs: [], all: false };
-  const migConfig = selectMigCapsDevices('mig-config', flags.migConfig ?? undefined, visible);
-  const migMonitor = selectMigCapsDevices('mig-monitor', flags.migMonitor ?? undefined, visible);
-  return [
-    ...(flags.devices !== null ? deviceEntries(input, visible, migConfig.all || migMonitor.all) : []),
-    ...(flags.imexChannels !== null ? imexEntries(input, flags.imexChannels) : []),
-    ...migCapsEntries(input, 'mig-config', migConfig),
-    ...migCapsEntries(input, 'mig-monitor', migMonitor),
-    ...driverFileEntries(input),
-  ];
+  const resolved = resolveRequest(input, {
+    ...(flags.devices !== null && devices.length > 0 && { devices: flags.devices }),
+    capabilities: [...CAPABILITIES],
+    compat32: flags.compat32,
+    require: [],
+    ...(flags.migConfig !== null && { migConfig: flags.migConfig }),
+    ...(flags.migMonitor !== null && { migMonitor: flags.migMonitor }),
+    ...(flags.imexChannels !== null && { imexChannels: flags.imexChannels.map(String) }),
+    noPersistenced: flags.noPersistenced,
+    noFabricmanager: flags.noFabricmanager,
+    noGspFirmware: flags.noGspFirmware,
+  });
+  // list prints host paths as the driver root shows them; no host path is needed.
+  const facts: SelectionFacts = { ...input, paths: { root: '/', procRoot: '/proc', devRoot: '/dev' }, procFiles: {}, gpuProcDirs: {} };
+  return lowerToListing(selectItems(facts, resolved), {
+    devices: flags.devices !== null,
+    imexChannels: flags.imexChannels !== null,
+    binaries: flags.binaries,
+    libraries: flags.libraries,
+    ipcs: flags.ipcs,
+    firmwares: flags.firmwares,
+  });
 }
 
-export function formatListText(entries: ListEntry[]): string {
-  return entries.map((e) => `${e.path}\n`).join('');
-}
-
-export interface ListJson {
-  deviceNodes: ListedNode[];
-  migCaps: string[];
-  binaries: string[];
-  libraries: string[];
-  libraries32: string[];
-  ipcs: string[];
-  firmware: string[];
-}
-
-/** Grouped, without duplicates; the /dev/nvidia-caps directory line of the text output has no group here. */
-export function listJson(entries: ListEntry[]): ListJson {
-  const out: ListJson = { deviceNodes: [], migCaps: [], binaries: [], libraries: [], libraries32: [], ipcs: [], firmware: [] };
-  const seen = new Set<string>();
-  for (const entry of entries) {
-    const key = `${entry.group}\0${entry.path}`;
-    if (entry.group === 'directories' || seen.has(key)) continue;
-    seen.add(key);
-    if (entry.group === 'deviceNodes') {
-      if (entry.node !== undefined) out.deviceNodes.push(entry.node);
-    } else {
-      out[entry.group].push(entry.path);
-    }
-  }
-  return out;
-}
-
-export function formatListJson(entries: ListEntry[]): string {
-  return `${JSON.stringify(listJson(entries), null, 2)}\n`;
-}
+export { formatListJson, formatListText };
 
 const LIST_OPTIONS = {
   device: { type: 'string', short: 'd', multiple: true },
@@ -287,18 +137,6 @@ export function parseListFlags(values: OptionValues, tokens: OptionToken[]): Lis
   return flags;
 }
 
-async function readMigMinors(procRoot: string): Promise<MigMinor[]> {
-  try {
-    return parseMigMinors(await fsp.readFile(path.join(procRoot, MIG_MINORS_FILE), 'utf8'));
-  } catch {
-    return []; // The reference prints nothing for a GPU when the file cannot be read.
-  }
-}
-
-function devNodeProbe(devRoot: string): (devPath: string) => boolean {
-  return (devPath) => existsSync(path.join(devRoot, path.relative('/dev', devPath)));
-}
-
 export const listCommand: CommandSpec<ListFlags> = {
   name: 'list',
   summary: 'List the driver files and device nodes a container would get',
@@ -324,15 +162,9 @@ export const listCommand: CommandSpec<ListFlags> = {
   options: LIST_OPTIONS,
   parse: parseListFlags,
   async run(session: CommandSession, flags: ListFlags): Promise<void> {
-    const [driver, devices] = await session.phase('detection', async () => [
-      await session.driverInfo(),
-      await session.deviceInfo(),
-    ] as const);
-    const wantsMigMinors = (flags.migConfig !== null || flags.migMonitor !== null) && driver.nvcapsMajor !== null;
-    const migMinors = wantsMigMinors ? await readMigMinors(session.paths.procRoot) : [];
-    const entries = await session.phase('device', () =>
-      buildListing({ driver, devices, flags, migMinors, nodeExists: devNodeProbe(session.paths.devRoot) }),
-    );
+    const ctx = await session.context();
+    const facts = await session.phase('detection', () => ctx.hostFacts({ migMinors: flags.migConfig !== null || flags.migMonitor !== null }));
+    const entries = await session.phase('device', () => buildListing({ ...facts, flags }));
     session.write(flags.json ? formatListJson(entries) : formatListText(entries));
   },
 };

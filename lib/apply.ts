@@ -1,0 +1,108 @@
+/**
+ * Applying a container's mount plan: device cgroup rules, then the edits (all or nothing),
+ * then ldconfig, each through its native executor; and the plan filters the container needs
+ * first (its procfs, the per-step API).
+ */
+import { lstat, statfs } from 'node:fs/promises';
+import * as path from 'node:path';
+import type { Container } from './container';
+import { binding, execPath, ldconfigHelperPath, type NativeEdit } from './native';
+import { fromNative } from './native-errors';
+import { PROC_DIR, type PlanStep } from './plan/items';
+import type { ContainerPlan } from './plan/mount-plan';
+
+export interface ConfigureResult {
+  plan: ContainerPlan;
+  applied: boolean;
+  /** Per edit: done or skipped. */
+  outcomes: ('done' | 'skipped')[];
+  cgroupVersion: number | null;
+  ldconfig: { ran: boolean; warning: string } | null;
+  warnings: string[];
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const PROC_SUPER_MAGIC = 0x9fa0;
+
+/**
+ * A runtime hook sees the container's /proc already mounted: a real procfs. Where the kernel
+ * runs no NVIDIA driver (a simulated host), that procfs has no driver/nvidia to cover, and the
+ * procfs edits are dropped with a warning instead of failing the container.
+ */
+export async function dropProcfsEditsIfNoDriver(container: Container, plan: ContainerPlan): Promise<ContainerPlan> {
+  const seen = container.pid ? path.join('/proc', String(container.pid), 'root', container.rootfs) : container.rootfs;
+  try {
+    const fs = await statfs(path.join(seen, 'proc'));
+    if (fs.type !== PROC_SUPER_MAGIC || (await exists(path.join(seen, 'proc/driver/nvidia')))) return plan;
+  } catch {
+    return plan;
+  }
+  return {
+    ...plan,
+    edits: plan.edits.filter((e) => !(e.target === PROC_DIR || e.target.startsWith(`${PROC_DIR}/`))),
+    warnings: [
+      ...plan.warnings,
+      "the container's /proc is a procfs without driver/nvidia (this kernel runs no NVIDIA driver): its /proc/driver/nvidia files are left out",
+    ],
+  };
+}
+
+/** Keep only the edits of some lifecycle steps (for the per-step API). */
+export function planSteps(plan: ContainerPlan, steps: readonly PlanStep[]): ContainerPlan {
+  return {
+    ...plan,
+    edits: plan.edits.filter((e) => steps.includes(e.origin.step)),
+    cgroupRules: plan.cgroupRules.filter((r) => steps.includes(r.step)),
+    ldconfig: null,
+  };
+}
+
+/**
+ * Apply a plan: device cgroup rules, then the edits (all or nothing), then ldconfig.
+ * The rules go first and stay if the edits then fail: they only allow nodes this call was
+ * about to bind, a v1 allow line cannot be taken back without risking the runtime's own
+ * rules, and a runtime aborts a container whose hook failed. An ldconfig failure leaves the
+ * (complete) mounts in place and is reported as an error.
+ */
+export async function applyPlan(container: Container, plan: ContainerPlan, procRoot = '/proc'): Promise<Omit<ConfigureResult, 'plan' | 'applied'>> {
+  const native = binding();
+  let cgroupVersion: number | null = null;
+  try {
+    if (plan.cgroupRules.length > 0 && container.pid) {
+      const r = await native.cgroupAllow({
+        procRoot,
+        pid: container.pid,
+        rules: plan.cgroupRules.map(({ type, major, minor, access: a }) => ({ type, major, minor, access: a })),
+      });
+      cgroupVersion = r.version;
+    }
+    // The executor takes the edits without their origins.
+    const edits: NativeEdit[] = plan.edits.map(({ origin: _origin, ...e }) => e);
+    const { outcomes } = await native.applyPlan({ execPath: execPath(), pid: container.pid, rootfs: container.rootfs, uid: container.uid, gid: container.gid, edits });
+    let ldconfig: ConfigureResult['ldconfig'] = null;
+    const warnings = [...plan.warnings];
+    if (plan.ldconfig) {
+      ldconfig = await native.ldconfig({
+        helperPath: ldconfigHelperPath(),
+        pid: container.pid,
+        rootfs: container.rootfs,
+        ldconfig: plan.ldconfig.path,
+        dirs: plan.ldconfig.dirs,
+        uid: container.uid,
+        gid: container.gid,
+      });
+      if (!ldconfig.ran && ldconfig.warning) warnings.push(ldconfig.warning);
+    }
+    return { outcomes, cgroupVersion, ldconfig, warnings };
+  } catch (e) {
+    throw fromNative(e);
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * Host facts, read once: everything the later stages know about the host. The driver service
+ * (C) reports the driver's files, device numbers and GPUs; this module adds the driver's proc
+ * files that only matter for containers (params, version, registry, each GPU's directory,
+ * mig-minors) and device-node probes. Its inputs are the host paths as the C side resolved
+ * them (ctx.host): the defaults live in one place, native/core/context.c.
+ */
+import { existsSync } from 'node:fs';
+import { lstat, readFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import type { HostPaths } from './native';
+import type { Device, DriverInfo } from './types';
+
+/** One `gpu<minor>/... <capMinor>` line of <procRoot>/driver/nvidia-caps/mig-minors. */
+export interface MigMinor {
+  gpuMinor: number;
+  capMinor: number;
+}
+
+export interface HostFacts {
+  paths: HostPaths;
+  driver: DriverInfo;
+  devices: Device[];
+  /** <procRoot>/driver/nvidia/{params,version,registry}; absent when unreadable. */
+  procFiles: { params?: string; version?: string; registry?: string };
+  /** For each GPU bus id, the directory name under <procRoot>/driver/nvidia/gpus (8- or 4-digit domain), or null. */
+  gpuProcDirs: Record<string, string | null>;
+  /** Parsed mig-minors; empty when not asked for or unreadable. */
+  migMinors: MigMinor[];
+  /** Whether a device node (a /dev path) exists under the dev root. */
+  nodeExists(devPath: string): boolean;
+}
+
+/** What to read beyond the always-read facts. */
+export interface HostFactsNeeds {
+  /** mig-minors: thousands of lines, only for --mig-config/--mig-monitor. */
+  migMinors: boolean;
+}
+
+export const MIG_MINORS_FILE = 'driver/nvidia-caps/mig-minors';
+
+/** The reference's reading of mig-minors: `gpu<N><rest> <minor>`; `config`/`monitor` lines are skipped. */
+export function parseMigMinors(text: string): MigMinor[] {
+  const out: MigMinor[] = [];
+  for (const line of text.split('\n')) {
+    const match = /^gpu(\d+)(?!\d)\s*\S+\s+(\d+)/.exec(line);
+    if (match !== null) out.push({ gpuMinor: Number(match[1]), capMinor: Number(match[2]) });
+  }
+  return out;
+}
+
+async function readOptional(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** /dev/nvidia0 -> <devRoot>/nvidia0 */
+export function devSource(devRoot: string, devPath: string): string {
+  return path.join(devRoot, devPath.replace(/^\/dev\/?/, ''));
+}
+
+/** /proc/driver/... -> <procRoot>/driver/... */
+export function procSource(procRoot: string, procPath: string): string {
+  return path.join(procRoot, procPath.replace(/^\/proc\/?/, ''));
+}
+
+/** A path inside the driver root -> its host path. */
+export function rootSource(root: string, inside: string): string {
+  return root === '/' ? inside : path.join(root, inside);
+}
+
+/** The proc files and probes, for a driver and devices the driver service reported. */
+export async function readHostFacts(paths: HostPaths, driver: DriverInfo, devices: Device[], needs: HostFactsNeeds): Promise<HostFacts> {
+  const nv = path.join(paths.procRoot, 'driver/nvidia');
+  const [params, version, registry, migMinorsText] = await Promise.all([
+    readOptional(path.join(nv, 'params')),
+    readOptional(path.join(nv, 'version')),
+    readOptional(path.join(nv, 'registry')),
+    needs.migMinors ? readOptional(path.join(paths.procRoot, MIG_MINORS_FILE)) : Promise.resolve(undefined),
+  ]);
+  const gpuProcDirs: Record<string, string | null> = {};
+  await Promise.all(
+    devices.map(async (d) => {
+      // The driver names the directory with an 8- or a 4-digit PCI domain, depending on its version.
+      for (const name of [d.busId, d.busId.slice(4)]) {
+        if (await exists(path.join(nv, 'gpus', name))) {
+          gpuProcDirs[d.busId] = name;
+          return;
+        }
+      }
+      gpuProcDirs[d.busId] = null;
+    }),
+  );
+  const procFiles: HostFacts['procFiles'] = {};
+  if (params !== undefined) procFiles.params = params;
+  if (version !== undefined) procFiles.version = version;
+  if (registry !== undefined) procFiles.registry = registry;
+  return {
+    paths,
+    driver,
+    devices,
+    procFiles,
+    gpuProcDirs,
+    migMinors: migMinorsText === undefined ? [] : parseMigMinors(migMinorsText),
+    nodeExists: (devPath) => existsSync(devSource(paths.devRoot, devPath)),
+  };
+}
