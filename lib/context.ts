@@ -206,21 +206,11 @@ export class Context implements AsyncDisposable {
 
 /** Start a driver service for the host described by options and return its context. */
 export async function init(options: InitOptions = {}): Promise<Context> {
-  const o = parseWith(initOptionsSchema, options, 'option', 'options');
-  const ids = o.user === undefined ? undefined : await resolveUser(o.user);
+  const { user, ...rest } = parseWith(initOptionsSchema, options, 'option', 'options');
+  const ids = user === undefined ? undefined : await resolveUser(user);
   try {
-    const handle = await binding().init({
-      ...(o.root !== undefined && { root: o.root }),
-      ...(o.ldcache !== undefined && { ldcache: o.ldcache }),
-      ...(o.procRoot !== undefined && { procRoot: o.procRoot }),
-      ...(o.devRoot !== undefined && { devRoot: o.devRoot }),
-      ...(o.sysRoot !== undefined && { sysRoot: o.sysRoot }),
-      ...(o.nvmlPath !== undefined && { nvmlPath: o.nvmlPath }),
-      ...(o.binPath !== undefined && { binPath: o.binPath }),
-      ...(o.timeoutMs !== undefined && { timeoutMs: o.timeoutMs }),
-      ...(ids !== undefined && { uid: ids.uid, gid: ids.gid }),
-      helperPath: helperPath(),
-    });
+    // Every option but user goes to the native side by its own name (a test checks the names agree).
+    const handle = await binding().init({ ...rest, ...(ids !== undefined && { uid: ids.uid, gid: ids.gid }), helperPath: helperPath() });
     return new Context(nativeHandle, handle);
   } catch (e) {
     throw fromNative(e);

@@ -71,6 +71,10 @@ export interface NativeBinding {
   cgroupAllow(request: { procRoot?: string; pid: number; rules: { type: 'c' | 'b'; major: number; minor: number; access: string }[] }): Promise<{ version: number }>;
   ldconfig(request: { helperPath: string; pid: number; rootfs: string; ldconfig: string; dirs: string[]; uid: number; gid: number; timeoutMs?: number }): Promise<{ ran: boolean; warning: string }>;
   errorCodes(): string[];
+  /** The host paths init would use for these options, defaults filled in by the C side (their one home). */
+  resolveHost(config: Omit<NativeInitConfig, 'helperPath'>): HostPaths;
+  /** The config keys init reads. */
+  initKeys(): string[];
   readonly version: string;
 }
 

@@ -72,3 +72,16 @@ describe('error codes', () => {
     assert.throws(() => binding().init({ root: 1, helperPath: '/x' }), /root must be a string/);
   });
 });
+
+describe('init options: one list across the facade and the addon', () => {
+  const { initOptionsSchema } = require('../dist/schema.js');
+  it('the addon reads exactly the schema keys (user as uid/gid) plus the helper path', () => {
+    const fromSchema = Object.keys(initOptionsSchema.shape).filter((k) => k !== 'user');
+    assert.deepEqual([...binding().initKeys()].sort(), [...fromSchema, 'uid', 'gid', 'helperPath'].sort());
+  });
+  it('host path defaults come from the native side: resolveHost fills them in', () => {
+    assert.deepEqual(binding().resolveHost({}), { root: '/', ldcache: '/etc/ld.so.cache', procRoot: '/proc', devRoot: '/dev', sysRoot: '/sys', nvmlPath: '' });
+    assert.deepEqual(binding().resolveHost({ root: '/drv', sysRoot: '/s' }), { root: '/drv', ldcache: '/etc/ld.so.cache', procRoot: '/drv/proc', devRoot: '/drv/dev', sysRoot: '/s', nvmlPath: '' });
+    assert.throws(() => binding().resolveHost({ root: 'relative' }), /root/);
+  });
+});

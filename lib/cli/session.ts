@@ -2,18 +2,13 @@
  * Running a parsed command: set up the (possibly simulated) host, initialise the facade, run the command, report
  * failures with the phase they happened in, and always shut down and clean up.
  */
-import * as path from 'node:path';
-
 import type { Context, InitOptions } from '../index';
+import { initOptionsSchema } from '../schema';
 import type { Device, DriverInfo } from '../types';
 import type { GlobalOptions, Invocation } from './args';
 import { elapsed, type DebugLog } from './debug-log';
 import { formatError, type Phase } from './format-error';
 import type { CliIo, CommandSession } from './types';
-
-const DEFAULT_ROOT = '/';
-const DEFAULT_LDCACHE = '/etc/ld.so.cache';
-const DEFAULT_SYS_ROOT = '/sys';
 
 interface SimulatedHost {
   options: Partial<InitOptions>;
@@ -24,7 +19,6 @@ class Session implements CommandSession {
   current: Phase | undefined;
   ctx: Context | undefined;
   #starting: Promise<Context> | undefined;
-  paths = { root: DEFAULT_ROOT, procRoot: path.join(DEFAULT_ROOT, 'proc'), devRoot: path.join(DEFAULT_ROOT, 'dev') };
 
   constructor(
     private readonly io: CliIo,
@@ -73,29 +67,29 @@ class Session implements CommandSession {
   }
 }
 
+/** The global options that are init options, by the schema's own keys. */
 function initOptionsOf(globals: GlobalOptions): InitOptions {
-  const opts: InitOptions = {};
-  if (globals.root !== undefined) opts.root = globals.root;
-  if (globals.ldcache !== undefined) opts.ldcache = globals.ldcache;
-  if (globals.procRoot !== undefined) opts.procRoot = globals.procRoot;
-  if (globals.devRoot !== undefined) opts.devRoot = globals.devRoot;
-  if (globals.sysRoot !== undefined) opts.sysRoot = globals.sysRoot;
-  if (globals.nvmlPath !== undefined) opts.nvmlPath = globals.nvmlPath;
-  if (globals.user !== undefined) opts.user = globals.user;
-  if (globals.timeoutMs !== undefined) opts.timeoutMs = globals.timeoutMs;
-  return opts;
+  const opts: Record<string, unknown> = {};
+  for (const key of Object.keys(initOptionsSchema.shape)) {
+    const value = (globals as unknown as Record<string, unknown>)[key];
+    if (value !== undefined) opts[key] = value;
+  }
+  return opts as InitOptions;
 }
 
-/** Where the run looks, with the facade's defaults filled in (for messages and for files the CLI reads itself). */
-function resolvedPaths(opts: InitOptions): { root: string; ldcache: string; procRoot: string; devRoot: string; sysRoot: string } {
-  const root = opts.root ?? DEFAULT_ROOT;
-  return {
-    root,
-    ldcache: opts.ldcache ?? DEFAULT_LDCACHE,
-    procRoot: opts.procRoot ?? path.join(root, 'proc'),
-    devRoot: opts.devRoot ?? path.join(root, 'dev'),
-    sysRoot: opts.sysRoot ?? DEFAULT_SYS_ROOT,
-  };
+/**
+ * Where the run looked, for messages: the context's paths once it exists, else the paths the
+ * native side would resolve (its defaults are the only ones), else the options as given.
+ */
+async function whereOf(session: Session, opts: InitOptions): Promise<{ root: string; ldcache: string }> {
+  if (session.ctx) return session.ctx.host;
+  try {
+    const { binding } = await import('../native');
+    const { user: _user, ...paths } = opts;
+    return binding().resolveHost(paths);
+  } catch {
+    return { root: opts.root ?? '', ldcache: opts.ldcache ?? '' };
+  }
 }
 
 /** Runs the command; resolves to the exit status (0, or 1 after reporting the failure on stderr). */
@@ -108,7 +102,6 @@ export async function execute(
   const { globals } = invocation;
   let host: SimulatedHost | undefined;
   let opts = initOptionsOf(globals);
-  let where = resolvedPaths(opts);
   // Loaded on first use, not at the top, so that --help, --version and usage errors work without the native addon.
   const session = new Session(io, log, async () => (await import('../index')).init(opts));
   try {
@@ -118,14 +111,13 @@ export async function execute(
         return testing.createSimulatedHost();
       });
       opts = { ...host.options, ...opts };
-      where = resolvedPaths(opts);
     }
-    session.paths = where;
-    log.line(`options: ${JSON.stringify({ ...opts, ...where, simulate: globals.simulate, command: invocation.command?.spec.name })}`);
+    log.line(`options: ${JSON.stringify({ ...opts, simulate: globals.simulate, command: invocation.command?.spec.name })}`);
     await run(session);
     return 0;
   } catch (err) {
     const debug = globals.debugFile !== undefined;
+    const where = await whereOf(session, opts);
     io.stderr.write(formatError(err, { phase: session.current, root: where.root, ldcache: where.ldcache, simulate: globals.simulate, debug }));
     log.line(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     return 1;

@@ -25,7 +25,6 @@ export interface OptionToken {
 
 /** What a command gets to work with once the driver is initialised. */
 export interface CommandSession {
-  readonly paths: { root: string; procRoot: string; devRoot: string };
   /** The facade context, started on first use (for commands that do more than discovery). */
   context(): Promise<Context>;
   driverInfo(): Promise<DriverInfo>;

@@ -187,6 +187,19 @@ struct InitArgs {
   bool hasPathEnv = false, hasMpsPipeDir = false;
   long uid = -1, gid = -1;
   unsigned timeoutMs = 0;
+
+  // A config viewing these strings (valid while this object lives).
+  void Fill(nvc_config *cfg) const {
+    const std::string *fields[] = {&root, &ldcache, &procRoot, &devRoot, &sysRoot, &nvmlPath, &helperPath, &binPath};
+    const char **targets[] = {&cfg->root, &cfg->ldcache, &cfg->proc_root, &cfg->dev_root,
+                              &cfg->sys_root, &cfg->nvml_path, &cfg->helper_path, &cfg->bin_path};
+    for (size_t i = 0; i < 8; i++) *targets[i] = has[i] ? fields[i]->c_str() : nullptr;
+    cfg->path_env = hasPathEnv ? pathEnv.c_str() : nullptr;
+    cfg->mps_pipe_dir = hasMpsPipeDir ? mpsPipeDir.c_str() : nullptr;
+    cfg->uid = uid;
+    cfg->gid = gid;
+    cfg->timeout_ms = timeoutMs;
+  }
 };
 
 class InitWorker : public PromiseWorker {
@@ -196,16 +209,7 @@ class InitWorker : public PromiseWorker {
  protected:
   int Run(nvc_error *err) override {
     nvc_config cfg{};
-    std::string *fields[] = {&args_.root, &args_.ldcache, &args_.procRoot, &args_.devRoot,
-                             &args_.sysRoot, &args_.nvmlPath, &args_.helperPath, &args_.binPath};
-    const char **targets[] = {&cfg.root, &cfg.ldcache, &cfg.proc_root, &cfg.dev_root,
-                              &cfg.sys_root, &cfg.nvml_path, &cfg.helper_path, &cfg.bin_path};
-    for (size_t i = 0; i < 8; i++) *targets[i] = args_.has[i] ? fields[i]->c_str() : nullptr;
-    cfg.path_env = args_.hasPathEnv ? args_.pathEnv.c_str() : nullptr;
-    cfg.mps_pipe_dir = args_.hasMpsPipeDir ? args_.mpsPipeDir.c_str() : nullptr;
-    cfg.uid = args_.uid;
-    cfg.gid = args_.gid;
-    cfg.timeout_ms = args_.timeoutMs;
+    args_.Fill(&cfg);
     ctx_ = nvc_init(&cfg, err);
     return ctx_ ? 0 : -1;
   }
@@ -274,33 +278,45 @@ Napi::Value NativeContext::DriverInfo(const Napi::CallbackInfo &info) { return (
 Napi::Value NativeContext::DeviceInfo(const Napi::CallbackInfo &info) { return (new DeviceInfoWorker(info.Env(), slot_))->Start(); }
 Napi::Value NativeContext::Shutdown(const Napi::CallbackInfo &info) { return (new ShutdownWorker(info.Env(), slot_))->Start(); }
 
-// init(config): the facade has validated and normalised every field already; this only
-// checks types so that a misuse of the raw binding throws instead of crashing.
-Napi::Value Init(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsObject()) {
-    Napi::TypeError::New(env, "init(config): config must be an object").ThrowAsJavaScriptException();
-    return env.Undefined();
+// The string keys of init's config, in InitArgs' order: the addon's one list of them (a test
+// checks it against the facade's initOptionsSchema).
+const char *const kInitPathKeys[] = {"root", "ldcache", "procRoot", "devRoot", "sysRoot", "nvmlPath", "helperPath", "binPath"};
+const char *const kInitNumberKeys[] = {"uid", "gid", "timeoutMs"};
+
+// The facade has validated and normalised every field already; this only checks types so that
+// a misuse of the raw binding throws instead of crashing. False: a JS exception is pending.
+bool ParseInitArgs(Napi::Env env, const Napi::Value &value, const char *fn, InitArgs *args) {
+  if (!value.IsObject()) {
+    Napi::TypeError::New(env, std::string(fn) + "(config): config must be an object").ThrowAsJavaScriptException();
+    return false;
   }
-  Napi::Object cfg = info[0].As<Napi::Object>();
-  InitArgs args;
-  const char *keys[] = {"root", "ldcache", "procRoot", "devRoot", "sysRoot", "nvmlPath", "helperPath", "binPath"};
-  std::string *fields[] = {&args.root, &args.ldcache, &args.procRoot, &args.devRoot,
-                           &args.sysRoot, &args.nvmlPath, &args.helperPath, &args.binPath};
+  Napi::Object cfg = value.As<Napi::Object>();
+  std::string *fields[] = {&args->root, &args->ldcache, &args->procRoot, &args->devRoot,
+                           &args->sysRoot, &args->nvmlPath, &args->helperPath, &args->binPath};
   for (size_t i = 0; i < 8; i++) {
-    Napi::Value v = cfg.Get(keys[i]);
+    Napi::Value v = cfg.Get(kInitPathKeys[i]);
     if (v.IsUndefined() || v.IsNull()) continue;
     if (!v.IsString()) {
-      Napi::TypeError::New(env, std::string("init(config): ") + keys[i] + " must be a string").ThrowAsJavaScriptException();
-      return env.Undefined();
+      Napi::TypeError::New(env, std::string(fn) + "(config): " + kInitPathKeys[i] + " must be a string").ThrowAsJavaScriptException();
+      return false;
     }
     *fields[i] = v.As<Napi::String>().Utf8Value();
     if (fields[i]->find('\0') != std::string::npos) {
-      Napi::TypeError::New(env, std::string("init(config): ") + keys[i] + " contains a NUL byte").ThrowAsJavaScriptException();
-      return env.Undefined();
+      Napi::TypeError::New(env, std::string(fn) + "(config): " + kInitPathKeys[i] + " contains a NUL byte").ThrowAsJavaScriptException();
+      return false;
     }
-    args.has[i] = true;
+    args->has[i] = true;
   }
+  if (cfg.Get("uid").IsNumber()) args->uid = cfg.Get("uid").As<Napi::Number>().Int64Value();
+  if (cfg.Get("gid").IsNumber()) args->gid = cfg.Get("gid").As<Napi::Number>().Int64Value();
+  if (cfg.Get("timeoutMs").IsNumber()) args->timeoutMs = cfg.Get("timeoutMs").As<Napi::Number>().Uint32Value();
+  return true;
+}
+
+Napi::Value Init(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  InitArgs args;
+  if (!ParseInitArgs(env, info[0], "init", &args)) return env.Undefined();
   if (const char *v = getenv("PATH")) {
     args.pathEnv = v;
     args.hasPathEnv = true;
@@ -309,10 +325,39 @@ Napi::Value Init(const Napi::CallbackInfo &info) {
     args.mpsPipeDir = v;
     args.hasMpsPipeDir = true;
   }
-  if (cfg.Get("uid").IsNumber()) args.uid = cfg.Get("uid").As<Napi::Number>().Int64Value();
-  if (cfg.Get("gid").IsNumber()) args.gid = cfg.Get("gid").As<Napi::Number>().Int64Value();
-  if (cfg.Get("timeoutMs").IsNumber()) args.timeoutMs = cfg.Get("timeoutMs").As<Napi::Number>().Uint32Value();
   return (new InitWorker(env, std::move(args)))->Start();
+}
+
+// resolveHost(config): the host paths init would use, every default filled in, without
+// starting anything (synchronous: it reads no file).
+Napi::Value ResolveHost(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  InitArgs args;
+  if (!ParseInitArgs(env, info[0], "resolveHost", &args)) return env.Undefined();
+  nvc_config cfg{};
+  args.Fill(&cfg);
+  nvc_host host;
+  nvc_error err{};
+  if (nvc_host_paths_resolve(&cfg, &host, &err) < 0) {
+    MakeError(env, err).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("root", host.root);
+  o.Set("ldcache", host.ldcache);
+  o.Set("procRoot", host.proc_root);
+  o.Set("devRoot", host.dev_root);
+  o.Set("sysRoot", host.sys_root);
+  o.Set("nvmlPath", host.nvml_path);
+  return o;
+}
+
+Napi::Value InitKeys(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env);
+  for (const char *k : kInitPathKeys) out.Set(out.Length(), k);
+  for (const char *k : kInitNumberKeys) out.Set(out.Length(), k);
+  return out;
 }
 
 Napi::Value ErrorCodes(const Napi::CallbackInfo &info) {
@@ -328,6 +373,8 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonData>(data);
   exports.Set("init", Napi::Function::New<Init>(env, "init"));
   exports.Set("errorCodes", Napi::Function::New<ErrorCodes>(env, "errorCodes"));
+  exports.Set("resolveHost", Napi::Function::New<ResolveHost>(env, "resolveHost"));
+  exports.Set("initKeys", Napi::Function::New<InitKeys>(env, "initKeys"));
   exports.Set("version", Napi::String::New(env, nvc_version()));
   nvc_addon::RegisterContainerFunctions(env, exports);
   return exports;

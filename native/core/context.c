@@ -69,7 +69,7 @@ static void default_bin_path(const char *env, char *dst, size_t n)
     snprintf(dst, n, "%s%s%s", env ? env : "", env && *env ? ":" : "", STANDARD_BIN_DIRS);
 }
 
-int nvc_host_resolve(const struct nvc_config *cfg, struct nvc_host *host, struct nvc_error *err)
+int nvc_host_paths_resolve(const struct nvc_config *cfg, struct nvc_host *host, struct nvc_error *err)
 {
     memset(host, 0, sizeof(*host));
     if (set_path(host->root, sizeof(host->root), cfg->root ? cfg->root : "/", "root", err) < 0 ||
@@ -88,6 +88,13 @@ int nvc_host_resolve(const struct nvc_config *cfg, struct nvc_host *host, struct
     if (set_path(host->sys_root, sizeof(host->sys_root), cfg->sys_root ? cfg->sys_root : "/sys", "sysRoot", err) < 0)
         return -1;
     if (cfg->nvml_path && set_path(host->nvml_path, sizeof(host->nvml_path), cfg->nvml_path, "nvmlPath", err) < 0)
+        return -1;
+    return 0;
+}
+
+int nvc_host_resolve(const struct nvc_config *cfg, struct nvc_host *host, struct nvc_error *err)
+{
+    if (nvc_host_paths_resolve(cfg, host, err) < 0)
         return -1;
     if (cfg->helper_path == NULL)
         return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, EINVAL, "helperPath", NULL,

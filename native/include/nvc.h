@@ -122,6 +122,9 @@ const char *nvc_version(void);
 
 /* Fill every default of cfg into host. Pure: touches no file but /proc/sys/kernel/overflow{u,g}id. */
 int nvc_host_resolve(const struct nvc_config *cfg, struct nvc_host *host, struct nvc_error *err);
+/* Only the host paths of cfg, defaults filled in (root, ldcache, proc, dev and sys roots,
+ * the NVML path if given): the one place those defaults live, also for the TypeScript side. */
+int nvc_host_paths_resolve(const struct nvc_config *cfg, struct nvc_host *host, struct nvc_error *err);
 
 /* Start the driver service (NVML loaded and initialised in a separate process). */
 struct nvc_context *nvc_init(const struct nvc_config *cfg, struct nvc_error *err);
