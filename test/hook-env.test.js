@@ -485,6 +485,7 @@ describe('hook-env: environment details', () => {
   it('non-string entries and entries starting with = are ignored', () => {
     assert.equal(interpretContainerEnv({ env: [42, null, devs, { a: 1 }], privileged: false }).devices, 'all');
     assert.equal(interpret(['=NVIDIA_VISIBLE_DEVICES=all']), null);
+    assert.equal(interpret(['NVIDIA_VISIBLE_DEVICESX']), null, 'an entry without = names no variable');
     assert.deepEqual(interpret([devs, '=x', 'NVIDIA_REQUIRE_A=cuda>=1']).requirements, ['cuda>=1']);
   });
 

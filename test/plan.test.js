@@ -157,10 +157,11 @@ const plan = (req, drv = driver(), facts = host()) => planContainer(drv, facts, 
 
 /** edits with their step, for comparing with a literal table. */
 const table = (p) => {
-  assert.equal(p.steps.length, p.edits.length, 'one step per edit');
-  return p.edits.map((e, i) => ({ step: p.steps[i], ...e }));
+  // Each edit names its origin; the tables compare the step here and the role/device separately.
+  return p.edits.map(({ origin, ...e }) => ({ step: origin.step, ...e }));
 };
 const targets = (p) => p.edits.map((e) => e.target);
+const steps = (p) => p.edits.map((e) => e.origin.step);
 const rules = (p) => p.cgroupRules.map((r) => `${r.step} c ${r.major}:${r.minor} ${r.access} ${r.path}`);
 
 // Expected edits, written from the reference's table.
@@ -360,6 +361,19 @@ describe('planContainer: driver_mount (study §4.2, §10.2)', () => {
     assert.deepEqual(p.ldconfig.dirs, [LIB]);
   });
 
+  it('development links only for libraries whose names begin with libcuda.so., libnvidia-opticalflow.so., libGLX_nvidia.so.', () => {
+    const drv = driver({
+      libraries: [
+        { path: `${LIB}/libxlibcuda.so.${V}`, capabilities: ['compute'] },
+        { path: `${LIB}/libxlibnvidia-opticalflow.so.${V}`, capabilities: ['video'] },
+        { path: `${LIB}/libxlibGLX_nvidia.so.${V}`, capabilities: ['graphics'] },
+      ],
+    });
+    const p = plan({ capabilities: ['compute', 'video', 'graphics'] }, drv);
+    assert.deepEqual(p.edits.filter((e) => e.kind === 'symlink'), []);
+    assert.equal(p.edits.filter((e) => e.kind === 'bind' && e.target.startsWith(`${LIB}/libxlib`)).length, 3);
+  });
+
   it('a library listed for several capabilities is selected by any one of them', () => {
     // GLX is listed for graphics and display: display alone selects it (checked above); utility does not.
     assert.ok(!targets(plan({ capabilities: ['utility', 'ngx'] })).includes(`${LIB}/libGLX_nvidia.so.${V}`));
@@ -421,7 +435,7 @@ describe('planContainer: procfs copy and params rewrite (study §10.3)', () => {
   it('a params file already at 0, or without the line, is copied unchanged', () => {
     for (const params of ['ModifyDeviceFiles: 0\n', 'EnableMSI: 1\n', '']) {
       const p = plan({}, driver(), host({ procFiles: { params, version: VERSION_FILE, registry: REGISTRY_FILE } }));
-      assert.deepEqual(p.edits[1], { kind: 'write', target: `${PROC}/params`, data: params, mode: 0o444 });
+      assert.deepEqual(table(p)[1], { step: 'driver', kind: 'write', target: `${PROC}/params`, data: params, mode: 0o444 });
     }
   });
 
@@ -526,8 +540,8 @@ describe('planContainer: control devices (study §4.2 step 10)', () => {
   it('a missing control node is skipped with a warning', () => {
     const nodes = driver().deviceNodes.map((n) => (n.path === '/dev/nvidia-uvm-tools' || n.path === '/dev/nvidiactl' ? { ...n, exists: false } : n));
     const p = plan({ capabilities: ['compute'] }, driver({ deviceNodes: nodes }));
-    assert.deepEqual(p.edits.filter((e) => e.sourceKind === 'char'), [
-      { kind: 'bind', target: '/dev/nvidia-uvm', source: '/host/dev/nvidia-uvm', sourceKind: 'char', major: 508, minor: 0, flags: RO_DEV },
+    assert.deepEqual(table(p).filter((e) => e.sourceKind === 'char'), [
+      { step: 'driver', kind: 'bind', target: '/dev/nvidia-uvm', source: '/host/dev/nvidia-uvm', sourceKind: 'char', major: 508, minor: 0, flags: RO_DEV },
     ]);
     assert.deepEqual(rules(p), ['driver c 508:0 rw /dev/nvidia-uvm']);
     assert.deepEqual(p.warnings, [
@@ -734,14 +748,14 @@ describe('planContainer: MIG (study §4.4)', () => {
       'mig-monitor c 237:2 rw /proc/driver/nvidia/capabilities/mig/monitor',
     ]);
     // The per-MIG access caps are not added when the whole config/monitor caps are given.
-    assert.ok(!p.steps.includes('mig-access'));
+    assert.ok(!steps(p).includes('mig-access'));
   });
 
   it('mig-config or mig-monitor alone replaces the per-MIG access caps', () => {
     const [g4] = gpus();
     for (const opt of [{ migConfig: true }, { migMonitor: true }]) {
       const p = plan({ gpus: [g4], migs: migsOf(g4), ...opt });
-      assert.ok(!p.steps.includes('mig-access'), JSON.stringify(opt));
+      assert.ok(!steps(p).includes('mig-access'), JSON.stringify(opt));
       assert.ok(!targets(p).some((t) => t.endsWith('/access')), JSON.stringify(opt));
     }
   });
@@ -907,6 +921,80 @@ describe('planContainer: a full request', () => {
     for (const r of p.cgroupRules) assert.equal(r.access, 'rw');
     assert.deepEqual(p.ldconfig, { path: '/sbin/ldconfig', dirs: [LIB, LIB32] });
     assert.deepEqual(p.warnings, ['/proc/driver/nvidia/gpus/00000000:af:00.0 is missing on the host; the container gets none']);
+  });
+
+  it('every edit names its origin: step, role, and the UUID of the device it serves (null: common)', () => {
+    const [g4, g0] = gpus();
+    const U4 = g4.uuid;
+    const U0 = g0.uuid;
+    const p = plan({
+      capabilities: ['utility', 'compute', 'graphics', 'display'],
+      compat32: true,
+      gpus: [g4, g0],
+      migConfig: true,
+      migConfigGpus: [g4],
+      imexChannels: [1],
+    }, driver(), host({ imexNodes: { 1: true } }));
+    assert.deepEqual(p.edits.map((e) => `${e.origin.step} ${e.origin.role} ${e.origin.device} ${e.kind} ${e.target}`), [
+      `driver proc-file null tmpfs ${PROC}`,
+      `driver proc-file null write ${PROC}/params`,
+      `driver proc-file null write ${PROC}/version`,
+      `driver proc-file null write ${PROC}/registry`,
+      `driver app-profile-dir null tmpfs ${PROFILES}`,
+      'driver binary null bind /usr/bin/nvidia-smi',
+      'driver binary null bind /usr/bin/nvidia-cuda-mps-control',
+      `driver library null bind ${LIB}/libnvidia-ml.so.${V}`,
+      `driver library null symlink ${LIB}/libnvidia-ml.so.1`,
+      `driver library null bind ${LIB}/libcuda.so.${V}`,
+      `driver library null symlink ${LIB}/libcuda.so.1`,
+      `driver library null bind ${LIB}/libnvidia-ptxjitcompiler.so.${V}`,
+      `driver library null bind ${LIB}/libGLX_nvidia.so.${V}`,
+      `driver library null symlink ${LIB}/libGLX_nvidia.so.0`,
+      `driver library null symlink ${LIB}/libcuda.so`,
+      `driver library null symlink ${LIB}/libGLX_indirect.so.0`,
+      `driver library32 null bind ${LIB32}/libcuda.so.${V}`,
+      `driver library32 null symlink ${LIB32}/libcuda.so.1`,
+      `driver library32 null bind ${LIB32}/libGLX_nvidia.so.${V}`,
+      `driver library32 null symlink ${LIB32}/libGLX_nvidia.so.0`,
+      `driver library32 null symlink ${LIB32}/libcuda.so`,
+      `driver library32 null symlink ${LIB32}/libGLX_indirect.so.0`,
+      `driver firmware null bind /lib/firmware/nvidia/${V}/gsp_ga10x.bin`,
+      `driver firmware null bind /lib/firmware/nvidia/${V}/gsp_tu10x.bin`,
+      'driver ipc-socket null bind /run/nvidia-persistenced/socket',
+      'driver ipc-socket null bind /run/nvidia-fabricmanager/socket',
+      'driver ipc-dir null bind /tmp/nvidia-mps',
+      'driver control-device null bind /dev/nvidiactl',
+      'driver control-device null bind /dev/nvidia-uvm',
+      'driver control-device null bind /dev/nvidia-uvm-tools',
+      'driver control-device null bind /dev/nvidia-modeset',
+      `device app-profile null write ${PROFILES}/10-container.conf`,
+      `device gpu-device ${U4} bind /dev/nvidia4`,
+      `device gpu-procfs ${U4} bind ${PROC}/gpus/00000000:3b:00.0`,
+      `device gpu-device ${U0} bind /dev/nvidia0`,
+      `device gpu-procfs ${U0} bind ${PROC}/gpus/0000:86:00.0`,
+      `mig-config mig-caps-procfs null bind ${CAPS}`,
+      'mig-config mig-caps-devdir null bind /dev/nvidia-caps',
+      'imex imex-channel null bind /dev/nvidia-caps-imex-channels/channel1',
+      `seal proc-file null remount ${PROC}`,
+    ]);
+  });
+
+  it('MIG access edits name the MIG device they serve', () => {
+    const [g4] = gpus();
+    const [a, b] = g4.mig.devices;
+    const p = plan({ gpus: [g4], migs: [{ gpu: g4, mig: a }, { gpu: g4, mig: b }] });
+    assert.deepEqual(
+      p.edits.filter((e) => e.origin.step === 'mig-access').map((e) => `${e.origin.role} ${e.origin.device} ${e.target}`),
+      [
+        `mig-access ${a.uuid} ${CAPS}/gpu4/mig/gi1/access`,
+        `mig-cap-device ${a.uuid} /dev/nvidia-caps/nvidia-cap57`,
+        `mig-access ${a.uuid} ${CAPS}/gpu4/mig/gi1/ci0/access`,
+        `mig-cap-device ${a.uuid} /dev/nvidia-caps/nvidia-cap58`,
+        // The shared GI access file was planned for the first MIG device already.
+        `mig-access ${b.uuid} ${CAPS}/gpu4/mig/gi1/ci1/access`,
+        `mig-cap-device ${b.uuid} /dev/nvidia-caps/nvidia-cap59`,
+      ],
+    );
   });
 
   it('is pure: the same inputs give the same plan, and the inputs are not modified', () => {
