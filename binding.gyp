@@ -21,18 +21,18 @@
     {
       "target_name": "nvc-ts-driver",
       "type": "executable",
-      "sources": ["native/helper/main.c", "native/helper/nvml_ops.c", "native/core/proto.c", "native/core/fdutil.c"],
+      "sources": ["native/helper/main.c", "native/helper/nvml_ops.c", "native/core/proto.c", "native/core/wire.c", "native/core/error.c", "native/core/fdutil.c"],
       "libraries": ["-ldl"]
     },
     {
       "target_name": "nvc-ts-exec",
       "type": "executable",
-      "sources": ["<!@(ls -1 native/exec/*.c)", "native/core/plan_codec.c", "native/core/path.c", "native/core/error.c", "native/core/fdutil.c"]
+      "sources": ["<!@(ls -1 native/exec/*.c)", "native/core/plan_codec.c", "native/core/wire.c", "native/core/path.c", "native/core/error.c", "native/core/fdutil.c"]
     },
     {
       "target_name": "nvc-ts-ldconfig",
       "type": "executable",
-      "sources": ["native/ldconfig/main.c", "native/ldconfig/confine.c", "native/ldconfig/sealed.c", "native/ldconfig/seccomp.c", "native/core/error.c", "native/core/fdutil.c"]
+      "sources": ["native/ldconfig/main.c", "native/ldconfig/confine.c", "native/ldconfig/sealed.c", "native/ldconfig/seccomp.c", "native/core/ldconfig_report.c", "native/core/wire.c", "native/core/error.c", "native/core/fdutil.c"]
     },
     {
       "target_name": "nvc-mock-nvml",

@@ -1,6 +1,7 @@
 // Bindings for container setup: apply an edit plan, program device cgroups, run ldconfig.
-// Each validates only types (the TypeScript layer validated values) and runs off the
-// JavaScript thread.
+// Each validates only types (the TypeScript layer validated values). Cgroup work runs on
+// the thread pool; the plan and ldconfig wait for helper processes, which the event loop
+// watches (loop_job.h): no pool thread waits for them.
 #include <napi.h>
 
 #include <memory>
@@ -13,6 +14,7 @@ extern "C" {
 #include "nvc_plan.h"
 }
 
+#include "loop_job.h"
 #include "worker.h"
 
 namespace nvc_addon {
@@ -111,19 +113,23 @@ OwnedEdit ParseEdit(Napi::Object e) {
   return out;
 }
 
-class ApplyPlanWorker : public PromiseWorker {
+class ApplyPlanJob : public LoopJob {
  public:
-  ApplyPlanWorker(Napi::Env env, std::string exec, uint32_t pid, std::string rootfs, uint32_t uid, uint32_t gid,
-                  std::vector<OwnedEdit> edits)
-      : PromiseWorker(env, "nvc-ts:applyPlan"), exec_(std::move(exec)), rootfs_(std::move(rootfs)), edits_(std::move(edits)) {
+  ApplyPlanJob(Napi::Env env, std::string exec, uint32_t pid, std::string rootfs, uint32_t uid, uint32_t gid,
+               std::vector<OwnedEdit> edits)
+      : LoopJob(env, "nvc-ts:applyPlan"), exec_(std::move(exec)), rootfs_(std::move(rootfs)), edits_(std::move(edits)) {
     plan_.pid = static_cast<pid_t>(pid);
     plan_.uid = uid;
     plan_.gid = gid;
   }
-  ~ApplyPlanWorker() override { nvc_plan_result_free(&result_); }
+  ~ApplyPlanJob() override {
+    nvc_plan_job_free(job_);
+    nvc_plan_result_free(&result_);
+  }
 
  protected:
-  int Run(nvc_error *err) override {
+  // The plan is encoded here, so the views need live only for this call.
+  int Begin(nvc_error *err) override {
     std::vector<nvc_edit> view(edits_.size());
     for (size_t i = 0; i < edits_.size(); i++) {
       const OwnedEdit &o = edits_[i];
@@ -145,7 +151,16 @@ class ApplyPlanWorker : public PromiseWorker {
     plan_.rootfs = rootfs_.c_str();
     plan_.edits = view.data();
     plan_.nedits = view.size();
-    return nvc_plan_apply(exec_.c_str(), &plan_, &result_, err);
+    job_ = nvc_plan_job_start(exec_.c_str(), &plan_, err);
+    plan_.edits = nullptr;
+    edits_.clear();
+    return job_ ? 0 : -1;
+  }
+  int Step(nvc_wait *w) override { return nvc_plan_job_step(job_, w); }
+  int Finish(nvc_error *err) override { return nvc_plan_job_finish(job_, &result_, err); }
+  void Abandon() override {
+    nvc_plan_job_free(job_);
+    job_ = nullptr;
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
@@ -160,6 +175,7 @@ class ApplyPlanWorker : public PromiseWorker {
   std::string exec_, rootfs_;
   std::vector<OwnedEdit> edits_;
   nvc_plan plan_{};
+  nvc_plan_job *job_ = nullptr;
   nvc_plan_result result_{};
 };
 
@@ -191,27 +207,37 @@ class CgroupWorker : public PromiseWorker {
   int version_ = 0;
 };
 
-class LdconfigWorker : public PromiseWorker {
+class LdconfigJob : public LoopJob {
  public:
-  LdconfigWorker(Napi::Env env, std::string helper, uint32_t pid, std::string rootfs, std::string ldconfig,
-                 std::vector<std::string> dirs, uint32_t uid, uint32_t gid, uint32_t timeoutMs)
-      : PromiseWorker(env, "nvc-ts:ldconfig"), helper_(std::move(helper)), rootfs_(std::move(rootfs)),
+  LdconfigJob(Napi::Env env, std::string helper, uint32_t pid, std::string rootfs, std::string ldconfig,
+              std::vector<std::string> dirs, uint32_t uid, uint32_t gid, uint32_t timeoutMs)
+      : LoopJob(env, "nvc-ts:ldconfig"), helper_(std::move(helper)), rootfs_(std::move(rootfs)),
         ldconfig_(std::move(ldconfig)), dirs_(std::move(dirs)) {
     req_.pid = static_cast<pid_t>(pid);
     req_.uid = uid;
     req_.gid = gid;
     req_.timeout_ms = timeoutMs;
   }
+  ~LdconfigJob() override { nvc_ldconfig_job_free(job_); }
 
  protected:
-  int Run(nvc_error *err) override {
+  // The request travels as the helper's argv: the views need live only for this call.
+  int Begin(nvc_error *err) override {
     std::vector<const char *> dirs;
     for (const auto &d : dirs_) dirs.push_back(d.c_str());
     req_.rootfs = rootfs_.c_str();
     req_.ldconfig = ldconfig_.c_str();
     req_.dirs = dirs.data();
     req_.ndirs = dirs.size();
-    return nvc_ldconfig_run(helper_.c_str(), &req_, &res_, err);
+    job_ = nvc_ldconfig_job_start(helper_.c_str(), &req_, err);
+    req_.dirs = nullptr;
+    return job_ ? 0 : -1;
+  }
+  int Step(nvc_wait *w) override { return nvc_ldconfig_job_step(job_, w); }
+  int Finish(nvc_error *err) override { return nvc_ldconfig_job_finish(job_, &res_, err); }
+  void Abandon() override {
+    nvc_ldconfig_job_free(job_);
+    job_ = nullptr;
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
@@ -224,6 +250,7 @@ class LdconfigWorker : public PromiseWorker {
   std::string helper_, rootfs_, ldconfig_;
   std::vector<std::string> dirs_;
   nvc_ldconfig_request req_{};
+  nvc_ldconfig_job *job_ = nullptr;
   nvc_ldconfig_result res_{};
 };
 
@@ -247,7 +274,7 @@ Napi::Value ApplyPlan(const Napi::CallbackInfo &info) {
       if (!e.IsObject()) throw ArgError{"every edit must be an object"};
       owned.push_back(ParseEdit(e.As<Napi::Object>()));
     }
-    return (new ApplyPlanWorker(env, Str(o, "execPath"), U32(o, "pid", 0), Str(o, "rootfs"), U32(o, "uid", 0),
+    return (new ApplyPlanJob(env, Str(o, "execPath"), U32(o, "pid", 0), Str(o, "rootfs"), U32(o, "uid", 0),
                                      U32(o, "gid", 0), std::move(owned)))->Start();
   } catch (const ArgError &e) {
     return Reject(env, "applyPlan", e);
@@ -301,7 +328,7 @@ Napi::Value RunLdconfig(const Napi::CallbackInfo &info) {
       if (dir.find('\0') != std::string::npos) throw ArgError{"dirs must not contain NUL bytes"};
       dirs.push_back(std::move(dir));
     }
-    return (new LdconfigWorker(env, Str(o, "helperPath"), U32(o, "pid", 0), Str(o, "rootfs"), Str(o, "ldconfig"),
+    return (new LdconfigJob(env, Str(o, "helperPath"), U32(o, "pid", 0), Str(o, "rootfs"), Str(o, "ldconfig"),
                                     std::move(dirs), U32(o, "uid", 0), U32(o, "gid", 0), U32(o, "timeoutMs", 0)))->Start();
   } catch (const ArgError &e) {
     return Reject(env, "ldconfig", e);

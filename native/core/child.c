@@ -174,3 +174,66 @@ void nvc_child_close(struct nvc_child *c)
     c->sock = -1;
     c->pidfd = -1;
 }
+
+void nvc_wait_block(const struct nvc_wait *w)
+{
+    int64_t left = w->deadline - nvc_now_ms();
+    struct pollfd p = {.fd = w->fd, .events = w->events};
+    if (left <= 0)
+        return;
+    /* EINTR and the rest: the caller's next step looks again. */
+    poll(&p, w->fd >= 0 ? 1 : 0, left > INT32_MAX ? INT32_MAX : (int)left);
+}
+
+/* Where there is no pidfd (before Linux 5.3) an exit is looked for in short steps. */
+#define NO_PIDFD_STEP_MS 20
+
+static void child_wait_for(const struct nvc_child *c, int64_t deadline, struct nvc_wait *w)
+{
+    w->fd = c->pidfd;
+    w->events = POLLIN;
+    w->deadline = deadline;
+    if (c->pidfd < 0 && deadline - nvc_now_ms() > NO_PIDFD_STEP_MS)
+        w->deadline = nvc_now_ms() + NO_PIDFD_STEP_MS;
+}
+
+static void send_kill(struct nvc_child *c, struct nvc_child_end *e)
+{
+    if (c->pid > 0)
+        kill(c->pid, SIGKILL);
+    e->killed = 1;
+    e->deadline = nvc_now_ms() + e->kill_ms;
+}
+
+void nvc_child_end_begin(struct nvc_child *c, struct nvc_child_end *e, int grace_ms, int kill_ms)
+{
+    e->kill_ms = kill_ms;
+    e->killed = 0;
+    e->status = 0;
+    e->reaped = 0;
+    e->deadline = nvc_now_ms() + grace_ms;
+    if (grace_ms <= 0)
+        send_kill(c, e);
+}
+
+int nvc_child_end_step(struct nvc_child *c, struct nvc_child_end *e, struct nvc_wait *w)
+{
+    for (;;) {
+        if (nvc_child_wait(c, 0, &e->status)) {
+            e->reaped = 1;
+            return 1;
+        }
+        if (nvc_now_ms() < e->deadline) {
+            child_wait_for(c, e->deadline, w);
+            return 0;
+        }
+        if (!e->killed) {
+            send_kill(c, e);
+            continue;
+        }
+        /* Killed and still there: stuck in the kernel. Do not hold the caller for it. */
+        nvc_child_kill(c, 0, NVC_CHILD_REAP_DETACHED, NULL);
+        e->status = SIGKILL; /* the wait status of a process killed by SIGKILL */
+        return 1;
+    }
+}

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "nvc_error.h"
+#include "nvc_wait.h"
 
 #define NVC_CHILD_FD 3
 
@@ -25,8 +26,6 @@ enum nvc_child_linger {
     NVC_CHILD_REAP_DETACHED, /* a detached thread, so the caller does not block */
     NVC_CHILD_REAP_BLOCKING, /* the caller, with a blocking waitpid */
 };
-
-int64_t nvc_now_ms(void); /* CLOCK_MONOTONIC */
 
 void nvc_child_reset(struct nvc_child *c);
 
@@ -49,5 +48,31 @@ int nvc_child_kill(struct nvc_child *c, int wait_ms, enum nvc_child_linger linge
 
 /* Closes the socket and the pidfd (whichever are still open). */
 void nvc_child_close(struct nvc_child *c);
+
+/* ---- Waiting without blocking ----------------------------------------------------------
+ * The exchanges with the executor and the ldconfig helper are state machines: a step does
+ * only what can be done at once (non-blocking send/recv, waitid WNOHANG, a deadline
+ * check) and then says what it waits for. Whoever drives it waits for that however it
+ * likes: nvc_wait_block (poll) for the synchronous C API, libuv in the addon, so that no
+ * libuv pool thread sits in a wait while a helper works. A spurious wake-up is harmless:
+ * the next step finds nothing to do and asks for the same wait again. */
+
+/* Blocks until w's fd is ready or its deadline passes. */
+void nvc_wait_block(const struct nvc_wait *w);
+
+/* The end of a child, step by step: up to grace_ms for it to exit by itself (0: kill at
+ * once), then SIGKILL and up to kill_ms for it to go; a process stuck in the kernel past
+ * that is left to a detached reaping thread. Only our own pid is ever waited for. */
+struct nvc_child_end {
+    int64_t deadline;
+    int kill_ms;
+    int killed; /* SIGKILL sent */
+    int status; /* how it ended; after a detached reap, as if killed by SIGKILL */
+    int reaped; /* reaped here (else by the detached thread) */
+};
+
+void nvc_child_end_begin(struct nvc_child *c, struct nvc_child_end *e, int grace_ms, int kill_ms);
+/* 1 once the child is gone (e->status says how), or 0 with *w filled. */
+int nvc_child_end_step(struct nvc_child *c, struct nvc_child_end *e, struct nvc_wait *w);
 
 #endif

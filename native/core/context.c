@@ -251,9 +251,9 @@ int nvc_driver_info_new(struct nvc_context *ctx, struct nvc_driver_info **out, s
     int rc = nvc_service_call(&ctx->svc, NVC_OP_DRIVER, NULL, "driver info", &r, err);
     if (rc == 0) {
         /* The reply lives in the service's receive buffer: read it before another call may. */
-        nvc_get_str(&r, version, sizeof(version));
-        cuda = nvc_get_i32(&r);
-        if (!nvc_rbuf_done(&r))
+        nvc_wire_get_str(&r, version, sizeof(version));
+        cuda = nvc_wire_get_i32(&r);
+        if (!nvc_wire_done(&r))
             rc = nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, 0, "driver info", NULL,
                                "malformed driver record from the driver service");
     }
@@ -283,8 +283,8 @@ int nvc_device_info_new(struct nvc_context *ctx, struct nvc_device_info **out, s
         return -1;
     if (nvc_service_call(&ctx->svc, NVC_OP_DEVICE_COUNT, NULL, "device count", &r, err) < 0)
         goto fail;
-    uint32_t count = nvc_get_u32(&r);
-    if (!nvc_rbuf_done(&r) || count > MAX_DEVICES) {
+    uint32_t count = nvc_wire_get_u32(&r);
+    if (!nvc_wire_done(&r) || count > MAX_DEVICES) {
         nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, 0, "device count", NULL,
                       "implausible device count %u from the driver service (at most %d)", count, MAX_DEVICES);
         goto fail;

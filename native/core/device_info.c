@@ -44,19 +44,19 @@ int nvc_device_decode(struct nvc_rbuf *r, struct nvc_device *d, struct nvc_error
     int cc_major, cc_minor;
 
     memset(d, 0, sizeof(*d));
-    d->index = nvc_get_u32(r);
-    d->minor = nvc_get_u32(r);
-    nvc_get_str(r, d->model, sizeof(d->model));
-    brand = nvc_get_u32(r);
-    nvc_get_str(r, d->uuid, sizeof(d->uuid));
-    domain = nvc_get_u32(r);
-    bus = nvc_get_u32(r);
-    slot = nvc_get_u32(r);
-    cc_major = nvc_get_i32(r);
-    cc_minor = nvc_get_i32(r);
-    d->mig_capable = nvc_get_u32(r) != 0;
-    d->mig_enabled = nvc_get_u32(r) != 0;
-    nmig = nvc_get_u32(r);
+    d->index = nvc_wire_get_u32(r);
+    d->minor = nvc_wire_get_u32(r);
+    nvc_wire_get_str(r, d->model, sizeof(d->model));
+    brand = nvc_wire_get_u32(r);
+    nvc_wire_get_str(r, d->uuid, sizeof(d->uuid));
+    domain = nvc_wire_get_u32(r);
+    bus = nvc_wire_get_u32(r);
+    slot = nvc_wire_get_u32(r);
+    cc_major = nvc_wire_get_i32(r);
+    cc_minor = nvc_wire_get_i32(r);
+    d->mig_capable = nvc_wire_get_u32(r) != 0;
+    d->mig_enabled = nvc_wire_get_u32(r) != 0;
+    nmig = nvc_wire_get_u32(r);
     /* Each MIG record is at least 16 bytes: a count beyond what is left is a lie. */
     if (r->bad || nmig > (r->len - r->off) / 16)
         return nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, 0, "device info", NULL,
@@ -77,15 +77,15 @@ int nvc_device_decode(struct nvc_rbuf *r, struct nvc_device *d, struct nvc_error
     }
     for (unsigned i = 0; i < nmig; i++) {
         struct nvc_mig_device *m = &d->mig[i];
-        m->index = nvc_get_u32(r);
-        nvc_get_str(r, m->uuid, sizeof(m->uuid));
-        m->gi = nvc_get_u32(r);
-        m->ci = nvc_get_u32(r);
+        m->index = nvc_wire_get_u32(r);
+        nvc_wire_get_str(r, m->uuid, sizeof(m->uuid));
+        m->gi = nvc_wire_get_u32(r);
+        m->ci = nvc_wire_get_u32(r);
         snprintf(m->gi_caps_path, sizeof(m->gi_caps_path), "%s/mig/gi%u", d->mig_caps_path, m->gi);
         snprintf(m->ci_caps_path, sizeof(m->ci_caps_path), "%s/ci%u", m->gi_caps_path, m->ci);
         d->nmig++;
     }
-    if (!nvc_rbuf_done(r))
+    if (!nvc_wire_done(r))
         return nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, 0, "device info", NULL,
                              "malformed MIG records from the driver service for GPU %u", d->index);
     return 0;

@@ -6,27 +6,24 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "child.h"
+#include "ldconfig_report.h"
 
 /* The core's side of nvc-ts-ldconfig: check the request, spawn the helper with an empty
  * environment, wait for its one report with a deadline, reap exactly our own child, and
  * turn the report into a result or an NVC_ERR_LDCONFIG error. The helper enforces the
- * request's timeout itself; ours is a backstop for a helper that hangs. */
+ * request's timeout itself; ours is a backstop for a helper that hangs. The wait is a
+ * state machine (nvc_ldconfig_job_*) that never blocks: nvc_ldconfig_run drives it with
+ * poll, the addon with libuv. */
 
 #define BACKSTOP_GRACE_MS 5000
 #define REAP_WAIT_MS 2000
-
-static void kill_and_reap(struct nvc_child *c, int *status)
-{
-    /* Plain blocking wait: the helper does not sit in the kernel for long, and its
-     * confined child dies with it (parent-death signal). */
-    nvc_child_kill(c, REAP_WAIT_MS, NVC_CHILD_REAP_BLOCKING, status);
-}
 
 static int bad_request(struct nvc_error *err, const char *field, const char *why)
 {
@@ -137,11 +134,12 @@ static int interpret(const struct nvc_ldconfig_request *req, const struct nvc_ld
         break;
     case NVC_LDCONFIG_MISSING:
         res->ran = 0;
-        snprintf(res->warning, sizeof(res->warning), "%.440s; the container's ld.so.cache was not updated", rep->msg);
+        snprintf(res->warning, sizeof(res->warning), "%.440s; the container's ld.so.cache was not updated",
+                 rep->error.msg);
         return 0;
     case NVC_LDCONFIG_SETUP_FAILED:
-        nvc_error_set(err, NVC_ERR_LDCONFIG, rep->sys_errno, rep->step, path, "cannot run ldconfig (%s): %s", bin,
-                      rep->msg);
+        nvc_error_set(err, NVC_ERR_LDCONFIG, rep->error.sys_errno, rep->error.step, path, "cannot run ldconfig (%s): %s", bin,
+                      rep->error.msg);
         break;
     default:
         return nvc_error_set(err, NVC_ERR_LDCONFIG, 0, "ldconfig", path,
@@ -184,63 +182,153 @@ static int spawn_helper(struct nvc_child *c, const char *helper_path, const stru
     return rc;
 }
 
-/* Wait for the one report. 1: got it; 0: the helper hung up without one; -1: deadline. */
-static int receive_report(int sock, unsigned timeout_ms, struct nvc_ldconfig_report *rep)
+enum phase {
+    RECEIVING, /* the one report */
+    ENDING,    /* the helper's exit (or its kill) */
+    OVER,
+};
+
+struct nvc_ldconfig_job {
+    struct nvc_child c;
+    enum phase phase;
+    int64_t deadline;
+    unsigned timeout_ms; /* the helper's own; ours adds BACKSTOP_GRACE_MS */
+    int got;             /* 1 report, 0 hung up without one, -1 deadline */
+    struct nvc_child_end end;
+    char helper_path[4096];
+    struct nvc_ldconfig_request req; /* for messages: ldconfig is copied below */
+    char ldconfig[4096];
+    uint8_t rx[NVC_LDCONFIG_REPORT_MAX];
+    struct nvc_ldconfig_report rep;
+};
+
+void nvc_ldconfig_job_free(struct nvc_ldconfig_job *j)
 {
-    int64_t deadline = nvc_now_ms() + timeout_ms + BACKSTOP_GRACE_MS;
-    for (;;) {
-        int64_t left = deadline - nvc_now_ms();
-        if (left <= 0)
-            return -1;
-        struct pollfd p = {.fd = sock, .events = POLLIN};
-        int r = poll(&p, 1, (int)left);
-        if (r <= 0)
-            continue; /* EINTR or a spurious wake-up: the loop re-checks the deadline */
-        ssize_t n = recv(sock, rep, sizeof(*rep), MSG_TRUNC | MSG_DONTWAIT);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (n == (ssize_t)sizeof(*rep) && rep->magic == NVC_LDCONFIG_REPORT_MAGIC)
-            return 1;
-        return 0;
+    if (j == NULL)
+        return;
+    /* A helper still waiting sees the hang-up and kills its child; reap it in the background. */
+    nvc_child_close(&j->c);
+    if (j->c.pid > 0)
+        nvc_child_kill(&j->c, 0, NVC_CHILD_REAP_DETACHED, NULL);
+    free(j);
+}
+
+struct nvc_ldconfig_job *nvc_ldconfig_job_start(const char *helper_path, const struct nvc_ldconfig_request *req,
+                                                struct nvc_error *err)
+{
+    struct nvc_ldconfig_result ignored;
+    struct nvc_ldconfig_job *j;
+
+    if (check_request(helper_path, req, &ignored, err) < 0)
+        return NULL;
+    if (strlen(helper_path) >= sizeof(j->helper_path) || strlen(req->ldconfig) >= sizeof(j->ldconfig)) {
+        bad_request(err, "ldconfig", "path too long");
+        return NULL;
     }
+    j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        nvc_error_sys(err, "calloc", NULL, "cannot run ldconfig");
+        return NULL;
+    }
+    if (spawn_helper(&j->c, helper_path, req, err) < 0) {
+        free(j);
+        return NULL;
+    }
+    snprintf(j->helper_path, sizeof(j->helper_path), "%s", helper_path);
+    snprintf(j->ldconfig, sizeof(j->ldconfig), "%s", req->ldconfig);
+    j->req = *req;
+    j->req.ldconfig = j->ldconfig;
+    j->req.rootfs = NULL; /* not kept: messages do not need it */
+    j->req.dirs = NULL;
+    j->req.ndirs = 0;
+    j->timeout_ms = req->timeout_ms ? req->timeout_ms : NVC_LDCONFIG_DEFAULT_TIMEOUT_MS;
+    j->deadline = nvc_now_ms() + j->timeout_ms + BACKSTOP_GRACE_MS;
+    j->phase = RECEIVING;
+    return j;
+}
+
+/* The one report, if it is there. 1 got it, 0 the helper hung up without one (or sent
+ * something else), -1 nothing yet. */
+static int receive_report(struct nvc_ldconfig_job *j)
+{
+    for (;;) {
+        const char *why = NULL;
+        ssize_t n = recv(j->c.sock, j->rx, sizeof(j->rx), MSG_TRUNC | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return -1;
+        if (n <= 0 || (size_t)n > sizeof(j->rx))
+            return 0;
+        return nvc_ldconfig_report_decode(j->rx, (size_t)n, &j->rep, &why) == 0 ? 1 : 0;
+    }
+}
+
+int nvc_ldconfig_job_step(struct nvc_ldconfig_job *j, struct nvc_wait *w)
+{
+    for (;;) {
+        switch (j->phase) {
+        case RECEIVING: {
+            int r = receive_report(j);
+            if (r < 0 && nvc_now_ms() < j->deadline) {
+                *w = (struct nvc_wait){.fd = j->c.sock, .events = POLLIN, .deadline = j->deadline};
+                return 0;
+            }
+            j->got = r;
+            close(j->c.sock); /* a helper still waiting sees the hang-up and kills its child */
+            j->c.sock = -1;
+            j->phase = ENDING;
+            nvc_child_end_begin(&j->c, &j->end, r < 0 ? 0 : REAP_WAIT_MS, REAP_WAIT_MS);
+            continue;
+        }
+        case ENDING:
+            if (!nvc_child_end_step(&j->c, &j->end, w))
+                return 0;
+            j->phase = OVER;
+            continue;
+        case OVER:
+            return 1;
+        }
+    }
+}
+
+int nvc_ldconfig_job_finish(struct nvc_ldconfig_job *j, struct nvc_ldconfig_result *res, struct nvc_error *err)
+{
+    int status = j->end.status;
+
+    memset(res, 0, sizeof(*res));
+    if (j->phase != OVER)
+        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "ldconfig", NULL, "the helper has not finished");
+    if (j->got < 0)
+        return nvc_error_set(err, NVC_ERR_LDCONFIG, ETIMEDOUT, "ldconfig", j->helper_path,
+                             "the ldconfig helper did not report within %u ms; it was killed",
+                             j->timeout_ms + BACKSTOP_GRACE_MS);
+    if (j->got == 0) {
+        if (WIFSIGNALED(status))
+            return nvc_error_set(err, NVC_ERR_LDCONFIG, 0, "ldconfig", j->helper_path,
+                                 "the ldconfig helper died with signal %d before reporting", WTERMSIG(status));
+        return nvc_error_set(err, NVC_ERR_LDCONFIG, 0, "ldconfig", j->helper_path,
+                             "the ldconfig helper exited with status %d before reporting (not nvc-ts-ldconfig?)",
+                             WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    }
+    return interpret(&j->req, &j->rep, res, err);
 }
 
 int nvc_ldconfig_run(const char *helper_path, const struct nvc_ldconfig_request *req,
                      struct nvc_ldconfig_result *res, struct nvc_error *err)
 {
-    static __thread struct nvc_ldconfig_report rep; /* 4.7 KiB: off the caller's stack */
-    struct nvc_child c;
-    int status = 0;
+    struct nvc_ldconfig_job *j;
+    struct nvc_wait w;
+    int rc;
 
-    if (check_request(helper_path, req, res, err) < 0)
+    if (res == NULL)
+        return bad_request(err, "request", "no request or result");
+    j = nvc_ldconfig_job_start(helper_path, req, err);
+    if (j == NULL)
         return -1;
-    memset(res, 0, sizeof(*res));
-    memset(&rep, 0, sizeof(rep));
-    if (spawn_helper(&c, helper_path, req, err) < 0)
-        return -1;
-    unsigned timeout = req->timeout_ms ? req->timeout_ms : NVC_LDCONFIG_DEFAULT_TIMEOUT_MS;
-    int got = receive_report(c.sock, timeout, &rep);
-    close(c.sock); /* a helper still waiting sees the hang-up and kills its child */
-    c.sock = -1;
-    if (got < 0)
-        kill_and_reap(&c, &status);
-    else if (!nvc_child_wait(&c, REAP_WAIT_MS, &status))
-        kill_and_reap(&c, &status);
-    nvc_child_close(&c);
-
-    if (got < 0)
-        return nvc_error_set(err, NVC_ERR_LDCONFIG, ETIMEDOUT, "ldconfig", helper_path,
-                             "the ldconfig helper did not report within %u ms; it was killed",
-                             timeout + BACKSTOP_GRACE_MS);
-    if (got == 0) {
-        if (WIFSIGNALED(status))
-            return nvc_error_set(err, NVC_ERR_LDCONFIG, 0, "ldconfig", helper_path,
-                                 "the ldconfig helper died with signal %d before reporting", WTERMSIG(status));
-        return nvc_error_set(err, NVC_ERR_LDCONFIG, 0, "ldconfig", helper_path,
-                             "the ldconfig helper exited with status %d before reporting (not nvc-ts-ldconfig?)",
-                             WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-    }
-    rep.step[sizeof(rep.step) - 1] = '\0';
-    rep.msg[sizeof(rep.msg) - 1] = '\0';
-    return interpret(req, &rep, res, err);
+    while (!nvc_ldconfig_job_step(j, &w))
+        nvc_wait_block(&w);
+    rc = nvc_ldconfig_job_finish(j, res, err);
+    nvc_ldconfig_job_free(j);
+    return rc;
 }

@@ -2,7 +2,10 @@
  * (a fork followed at once by exec: safe from Node's threads), an empty environment
  * and a socketpair at fd 3; only our own pid is ever waited for. A deadline bounds the
  * whole exchange: past it the executor is asked to stop (it rolls back and reports),
- * and killed if it does not. */
+ * and killed if it does not.
+ *
+ * The exchange is a state machine (nvc_plan_job_*) that never blocks: the synchronous
+ * nvc_plan_apply drives it with poll, the addon with libuv. */
 #define _GNU_SOURCE
 #include "nvc_plan.h"
 
@@ -27,10 +30,27 @@
 
 unsigned nvc_plan_apply_timeout_ms = 30000;
 
-static void kill_and_reap(struct nvc_child *c, int *status)
-{
-    nvc_child_kill(c, KILL_WAIT_MS, NVC_CHILD_REAP_DETACHED, status);
-}
+enum phase {
+    SENDING, /* the plan, as the socket takes it */
+    READING, /* the result, until EOF */
+    ENDING,  /* the executor's exit (or its kill) */
+    OVER,
+};
+
+struct nvc_plan_job {
+    struct nvc_child c;
+    enum phase phase;
+    uint8_t *plan;
+    size_t planlen, sent;
+    size_t nedits;
+    uint8_t *rbuf;
+    size_t got;
+    int64_t deadline;
+    int stopped; /* past the deadline, SIGTERM sent */
+    int rd;      /* how reading ended: 0 EOF, 1 deadline, -1 too long or unreadable */
+    struct nvc_child_end end;
+    unsigned timeout_ms; /* nvc_plan_apply_timeout_ms when started */
+};
 
 static int start(struct nvc_child *c, const char *exec_path, struct nvc_error *err)
 {
@@ -48,77 +68,159 @@ static int start(struct nvc_child *c, const char *exec_path, struct nvc_error *e
     return 0;
 }
 
-/* 1 when the socket is ready for events, 0 at the deadline, -1 on error. */
-static int wait_ready(int fd, short events, int64_t deadline)
+void nvc_plan_job_free(struct nvc_plan_job *j)
 {
-    for (;;) {
-        int64_t left = deadline - nvc_now_ms();
-        struct pollfd p = {.fd = fd, .events = events};
-        int r;
-        if (left <= 0)
-            return 0;
-        r = poll(&p, 1, (int)left);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        if (r > 0)
-            return 1;
+    if (j == NULL)
+        return;
+    if (j->c.pid > 0) {
+        /* Abandoned while it works: ask it to stop (it rolls the plan back), and let a
+         * detached thread reap it. */
+        kill(j->c.pid, SIGTERM);
+        nvc_child_kill(&j->c, 0, NVC_CHILD_REAP_DETACHED, NULL);
     }
+    nvc_child_close(&j->c);
+    free(j->plan);
+    free(j->rbuf);
+    free(j);
 }
 
-/* 0 sent, 1 deadline, -1 the executor stopped reading (it may have reported why). */
-static int send_plan(struct nvc_child *c, const uint8_t *buf, size_t len, int64_t deadline)
+struct nvc_plan_job *nvc_plan_job_start(const char *exec_path, const struct nvc_plan *plan, struct nvc_error *err)
 {
-    while (len > 0) {
-        int r = wait_ready(c->sock, POLLOUT, deadline);
-        ssize_t n;
-        if (r == 0)
-            return 1;
-        if (r < 0)
-            return -1;
-        n = send(c->sock, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    struct nvc_plan_job *j;
+
+    if (exec_path == NULL) {
+        nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "plan", NULL, "missing executor path or result");
+        return NULL;
+    }
+    j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        errno = ENOMEM;
+        nvc_error_sys(err, "malloc", NULL, "cannot apply the plan");
+        return NULL;
+    }
+    nvc_child_reset(&j->c);
+    if (nvc_plan_encode(plan, &j->plan, &j->planlen, err) < 0)
+        goto fail;
+    j->nedits = plan->nedits;
+    j->rbuf = malloc(NVC_PLAN_MAX_RESULT);
+    if (j->rbuf == NULL) {
+        errno = ENOMEM;
+        nvc_error_sys(err, "malloc", NULL, "cannot apply the plan");
+        goto fail;
+    }
+    if (start(&j->c, exec_path, err) < 0)
+        goto fail;
+    j->timeout_ms = nvc_plan_apply_timeout_ms;
+    j->deadline = nvc_now_ms() + j->timeout_ms;
+    j->phase = SENDING;
+    return j;
+fail:
+    nvc_plan_job_free(j);
+    return NULL;
+}
+
+/* As much of the plan as the socket takes now. 0 all sent, 1 more to send, -1 the
+ * executor stopped reading (it may have reported why). */
+static int send_some(struct nvc_plan_job *j)
+{
+    while (j->sent < j->planlen) {
+        ssize_t n = send(j->c.sock, j->plan + j->sent, j->planlen - j->sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && errno == EAGAIN)
+            return 1;
         if (n <= 0)
             return -1;
-        buf += n;
-        len -= (size_t)n;
+        j->sent += (size_t)n;
     }
-    shutdown(c->sock, SHUT_WR);
+    shutdown(j->c.sock, SHUT_WR);
     return 0;
 }
 
-/* Reads until EOF into buf (at most cap bytes). 0 at EOF, 1 at the deadline, -1 when
- * the executor sent more than any result can be. */
-static int read_result(struct nvc_child *c, uint8_t *buf, size_t cap, size_t *got, int64_t deadline)
+/* As much of the result as there is now. 0 at EOF, 1 more to come, -1 when the
+ * executor sent more than any result can be or the socket failed. */
+static int read_some(struct nvc_plan_job *j)
 {
     for (;;) {
-        int r = wait_ready(c->sock, POLLIN, deadline);
         ssize_t n;
-        if (r == 0)
-            return 1;
-        if (r < 0)
-            return -1;
-        if (*got == cap) {
+        if (j->got == NVC_PLAN_MAX_RESULT) {
             uint8_t extra;
-            n = recv(c->sock, &extra, 1, MSG_DONTWAIT);
+            n = recv(j->c.sock, &extra, 1, MSG_DONTWAIT);
             if (n == 0)
                 return 0;
-            if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            if (n < 0 && errno == EINTR)
                 continue;
+            if (n < 0 && errno == EAGAIN)
+                return 1;
             return -1;
         }
-        n = recv(c->sock, buf + *got, cap - *got, MSG_DONTWAIT);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        n = recv(j->c.sock, j->rbuf + j->got, NVC_PLAN_MAX_RESULT - j->got, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && errno == EAGAIN)
+            return 1;
         if (n < 0 && errno == ECONNRESET)
             return 0;
         if (n < 0)
             return -1;
         if (n == 0)
             return 0;
-        *got += (size_t)n;
+        j->got += (size_t)n;
+    }
+}
+
+static void begin_ending(struct nvc_plan_job *j, int rd)
+{
+    j->rd = rd;
+    j->phase = ENDING;
+    /* A clean EOF gives it time to exit; anything else ends it at once. */
+    nvc_child_end_begin(&j->c, &j->end, rd == 0 ? EXIT_WAIT_MS : 0, KILL_WAIT_MS);
+}
+
+int nvc_plan_job_step(struct nvc_plan_job *j, struct nvc_wait *w)
+{
+    for (;;) {
+        switch (j->phase) {
+        case SENDING: {
+            int r = send_some(j);
+            if (r != 1) {
+                j->phase = READING; /* sent, or it stopped reading: either way, hear what it says */
+                continue;
+            }
+            if (nvc_now_ms() >= j->deadline)
+                break; /* to the deadline handling below */
+            *w = (struct nvc_wait){.fd = j->c.sock, .events = POLLOUT, .deadline = j->deadline};
+            return 0;
+        }
+        case READING: {
+            int r = read_some(j);
+            if (r != 1) {
+                begin_ending(j, r);
+                continue;
+            }
+            if (nvc_now_ms() >= j->deadline)
+                break;
+            *w = (struct nvc_wait){.fd = j->c.sock, .events = POLLIN, .deadline = j->deadline};
+            return 0;
+        }
+        case ENDING:
+            if (!nvc_child_end_step(&j->c, &j->end, w))
+                return 0;
+            j->phase = OVER;
+            continue;
+        case OVER:
+            return 1;
+        }
+        /* Past the deadline while sending or reading. */
+        if (!j->stopped) {
+            /* Ask it to stop, which rolls the plan back and reports; keep reading. */
+            j->stopped = 1;
+            kill(j->c.pid, SIGTERM);
+            j->phase = READING;
+            j->deadline = nvc_now_ms() + STOP_GRACE_MS;
+            continue;
+        }
+        begin_ending(j, 1);
     }
 }
 
@@ -161,83 +263,63 @@ static int parse_result(const uint8_t *buf, size_t got, size_t nedits, struct nv
     return r == 0 ? 0 : -1;
 }
 
+int nvc_plan_job_finish(struct nvc_plan_job *j, struct nvc_plan_result *result, struct nvc_error *err)
+{
+    int status = j->end.status;
+    char how[64];
+
+    result->outcomes = NULL;
+    result->nedits = 0;
+    if (j->phase != OVER)
+        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "plan", NULL, "the executor has not finished");
+    if (j->stopped) {
+        if (j->rd == 0 && j->got > 0) {
+            struct nvc_error reported;
+            if (parse_result(j->rbuf, j->got, j->nedits, result, &reported) == 0)
+                return 0; /* it finished just as it was told to stop */
+            if (reported.code != NVC_ERR_SERVICE_PROTOCOL)
+                /* It stopped and rolled back, or says what it could not undo. */
+                return nvc_error_set(err,
+                                     reported.code == NVC_ERR_ROLLBACK ? NVC_ERR_ROLLBACK : NVC_ERR_SERVICE_TIMEOUT,
+                                     ETIMEDOUT, reported.step, reported.path,
+                                     "the container executor did not finish within %u ms and was stopped: %.800s",
+                                     j->timeout_ms, reported.msg);
+        }
+        return nvc_error_set(err, NVC_ERR_SERVICE_TIMEOUT, ETIMEDOUT, "apply", NULL,
+                             "the container executor did not finish within %u ms and was killed; the container may "
+                             "be half configured and should be discarded",
+                             j->timeout_ms);
+    }
+    if (j->rd < 0)
+        return nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, 0, "read", NULL,
+                             "malformed reply from the container executor: too long or unreadable");
+    if (j->got == 0)
+        return nvc_error_set(err, NVC_ERR_SERVICE_CRASHED, 0, "apply", NULL,
+                             "the container executor %s without reporting; the container may be half configured",
+                             describe_status(status, how, sizeof(how)));
+    return parse_result(j->rbuf, j->got, j->nedits, result, err);
+}
+
 int nvc_plan_apply(const char *exec_path, const struct nvc_plan *plan, struct nvc_plan_result *result,
                    struct nvc_error *err)
 {
-    struct nvc_child c;
-    uint8_t *planbuf = NULL, *rbuf = NULL;
-    size_t planlen = 0, got = 0;
-    int64_t deadline;
-    int status = 0, rc = -1, sent, rd, stopped = 0;
-    char how[64];
+    struct nvc_plan_job *j;
+    struct nvc_wait w;
+    int rc;
 
-    nvc_child_reset(&c);
     if (result != NULL) {
         result->outcomes = NULL;
         result->nedits = 0;
     }
     if (exec_path == NULL || result == NULL)
         return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "plan", NULL, "missing executor path or result");
-    if (nvc_plan_encode(plan, &planbuf, &planlen, err) < 0)
+    j = nvc_plan_job_start(exec_path, plan, err);
+    if (j == NULL)
         return -1;
-    rbuf = malloc(NVC_PLAN_MAX_RESULT);
-    if (rbuf == NULL) {
-        free(planbuf);
-        errno = ENOMEM;
-        return nvc_error_sys(err, "malloc", NULL, "cannot apply the plan");
-    }
-    if (start(&c, exec_path, err) < 0)
-        goto out;
-    deadline = nvc_now_ms() + nvc_plan_apply_timeout_ms;
-    sent = send_plan(&c, planbuf, planlen, deadline);
-    rd = sent == 1 ? 1 : read_result(&c, rbuf, NVC_PLAN_MAX_RESULT, &got, deadline);
-    if (rd == 1) {
-        /* Past the deadline: ask it to stop, which rolls the plan back and reports. */
-        stopped = 1;
-        kill(c.pid, SIGTERM);
-        rd = read_result(&c, rbuf, NVC_PLAN_MAX_RESULT, &got, nvc_now_ms() + STOP_GRACE_MS);
-    }
-    if (rd != 0 || !nvc_child_wait(&c, EXIT_WAIT_MS, &status))
-        kill_and_reap(&c, &status);
-    if (stopped) {
-        if (rd == 0 && got > 0) {
-            struct nvc_error reported;
-            if (parse_result(rbuf, got, plan->nedits, result, &reported) == 0) {
-                rc = 0; /* it finished just as it was told to stop */
-                goto out;
-            }
-            if (reported.code != NVC_ERR_SERVICE_PROTOCOL) {
-                /* It stopped and rolled back, or says what it could not undo. */
-                nvc_error_set(err, reported.code == NVC_ERR_ROLLBACK ? NVC_ERR_ROLLBACK : NVC_ERR_SERVICE_TIMEOUT,
-                              ETIMEDOUT, reported.step, reported.path,
-                              "the container executor did not finish within %u ms and was stopped: %.800s",
-                              nvc_plan_apply_timeout_ms, reported.msg);
-                goto out;
-            }
-        }
-        nvc_error_set(err, NVC_ERR_SERVICE_TIMEOUT, ETIMEDOUT, "apply", NULL,
-                      "the container executor did not finish within %u ms and was killed; the container may be "
-                      "half configured and should be discarded",
-                      nvc_plan_apply_timeout_ms);
-        goto out;
-    }
-    if (rd < 0) {
-        nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, 0, "read", NULL,
-                      "malformed reply from the container executor: too long or unreadable");
-        goto out;
-    }
-    if (got == 0) {
-        nvc_error_set(err, NVC_ERR_SERVICE_CRASHED, 0, "apply", NULL,
-                      "the container executor %s without reporting; the container may be half configured",
-                      describe_status(status, how, sizeof(how)));
-        goto out;
-    }
-    rc = parse_result(rbuf, got, plan->nedits, result, err);
-out:
-    kill_and_reap(&c, NULL); /* nothing when it was reaped already */
-    nvc_child_close(&c);
-    free(planbuf);
-    free(rbuf);
+    while (!nvc_plan_job_step(j, &w))
+        nvc_wait_block(&w);
+    rc = nvc_plan_job_finish(j, result, err);
+    nvc_plan_job_free(j);
     return rc;
 }
 

@@ -1,13 +1,12 @@
 #define _GNU_SOURCE
 #include "plan_codec.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define ABSENT 0xffffffffu
 
 /* ---- checks ----------------------------------------------------------------------- */
 
@@ -144,144 +143,53 @@ int nvc_plan_check(const struct nvc_plan *plan, struct nvc_error *err)
 
 /* ---- writing ---------------------------------------------------------------------- */
 
-struct wbuf {
-    uint8_t *p;
-    size_t len, cap, max;
-    int overflow; /* 1: over max, 2: out of memory */
-};
-
-static void w_reserve(struct wbuf *w, size_t n)
+static void w_start(struct nvc_wbuf *w, uint16_t type, size_t max)
 {
-    size_t want;
-    uint8_t *np;
-
-    if (w->overflow)
-        return;
-    if (n > w->max - w->len) {
-        w->overflow = 1;
-        return;
-    }
-    if (w->len + n <= w->cap)
-        return;
-    want = w->cap ? w->cap : 4096;
-    while (want < w->len + n)
-        want *= 2;
-    if (want > w->max)
-        want = w->max;
-    np = realloc(w->p, want);
-    if (np == NULL) {
-        w->overflow = 2;
-        return;
-    }
-    w->p = np;
-    w->cap = want;
+    nvc_wire_begin_heap(w, max, NVC_PLAN_MAGIC, NVC_PLAN_WIRE_VERSION, type);
 }
 
-static void w_bytes(struct wbuf *w, const void *d, size_t n)
+/* 0 with the frame handed over, or -1 (w->overflow says why). */
+static int w_finish(struct nvc_wbuf *w, uint8_t **buf, size_t *len)
 {
-    w_reserve(w, n);
-    if (w->overflow)
-        return;
-    if (n > 0)
-        memcpy(w->p + w->len, d, n);
-    w->len += n;
-}
-
-static void w_u32(struct wbuf *w, uint32_t v)
-{
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    w_bytes(w, b, 4);
-}
-
-static void w_u16(struct wbuf *w, uint16_t v)
-{
-    uint8_t b[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
-    w_bytes(w, b, 2);
-}
-
-static void w_blob(struct wbuf *w, const void *d, size_t n)
-{
-    if (n >= ABSENT) {
-        w->overflow = 1;
-        return;
-    }
-    w_u32(w, (uint32_t)n);
-    w_bytes(w, d, n);
-}
-
-static void w_str(struct wbuf *w, const char *s)
-{
-    w_blob(w, s, strlen(s));
-}
-
-static void w_ostr(struct wbuf *w, const char *s)
-{
-    if (s == NULL)
-        w_u32(w, ABSENT);
-    else
-        w_str(w, s);
-}
-
-static void w_start(struct wbuf *w, uint16_t type, size_t max)
-{
-    memset(w, 0, sizeof(*w));
-    w->max = max;
-    w_u32(w, NVC_PLAN_MAGIC);
-    w_u16(w, NVC_PLAN_WIRE_VERSION);
-    w_u16(w, type);
-    w_u32(w, 0); /* body length, patched by w_finish */
-}
-
-static int w_finish(struct wbuf *w, uint8_t **buf, size_t *len)
-{
-    size_t body;
-
-    if (w->overflow) {
-        free(w->p);
-        w->p = NULL;
+    size_t n = nvc_wire_end(w);
+    if (n == 0)
         return -1;
-    }
-    body = w->len - NVC_PLAN_FRAME_HEADER;
-    w->p[8] = (uint8_t)body;
-    w->p[9] = (uint8_t)(body >> 8);
-    w->p[10] = (uint8_t)(body >> 16);
-    w->p[11] = (uint8_t)(body >> 24);
-    *buf = w->p;
-    *len = w->len;
+    *buf = w->data;
+    *len = n;
     return 0;
 }
 
 int nvc_plan_encode(const struct nvc_plan *plan, uint8_t **buf, size_t *len, struct nvc_error *err)
 {
-    struct wbuf w;
+    struct nvc_wbuf w;
 
     if (nvc_plan_check(plan, err) < 0)
         return -1;
     w_start(&w, NVC_FRAME_PLAN, NVC_PLAN_MAX_BYTES);
-    w_u32(&w, (uint32_t)plan->pid);
-    w_str(&w, plan->rootfs);
-    w_u32(&w, (uint32_t)plan->uid);
-    w_u32(&w, (uint32_t)plan->gid);
-    w_u32(&w, (uint32_t)plan->nedits);
-    for (size_t i = 0; i < plan->nedits && !w.overflow; i++) {
+    nvc_wire_put_u32(&w, (uint32_t)plan->pid);
+    nvc_wire_put_str(&w, plan->rootfs);
+    nvc_wire_put_u32(&w, (uint32_t)plan->uid);
+    nvc_wire_put_u32(&w, (uint32_t)plan->gid);
+    nvc_wire_put_u32(&w, (uint32_t)plan->nedits);
+    for (size_t i = 0; i < plan->nedits && w.overflow == NVC_WIRE_OK; i++) {
         const struct nvc_edit *e = &plan->edits[i];
-        w_u32(&w, (uint32_t)e->kind);
-        w_str(&w, e->target);
-        w_ostr(&w, e->source);
-        w_ostr(&w, e->link);
+        nvc_wire_put_u32(&w, (uint32_t)e->kind);
+        nvc_wire_put_str(&w, e->target);
+        nvc_wire_put_ostr(&w, e->source);
+        nvc_wire_put_ostr(&w, e->link);
         if (e->kind == NVC_EDIT_WRITE)
-            w_blob(&w, e->data ? e->data : "", e->data_len);
+            nvc_wire_put_blob(&w, e->data ? e->data : "", e->data_len);
         else
-            w_u32(&w, ABSENT);
-        w_u32(&w, e->mode);
-        w_u32(&w, e->flags);
-        w_u32(&w, (uint32_t)e->source_kind);
-        w_u32(&w, e->major);
-        w_u32(&w, e->minor);
-        w_u32(&w, (uint32_t)e->optional);
+            nvc_wire_put_absent(&w);
+        nvc_wire_put_u32(&w, e->mode);
+        nvc_wire_put_u32(&w, e->flags);
+        nvc_wire_put_u32(&w, (uint32_t)e->source_kind);
+        nvc_wire_put_u32(&w, e->major);
+        nvc_wire_put_u32(&w, e->minor);
+        nvc_wire_put_u32(&w, (uint32_t)e->optional);
     }
     if (w_finish(&w, buf, len) < 0) {
-        if (w.overflow == 1)
+        if (w.overflow == NVC_WIRE_TOO_LARGE)
             return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "plan", NULL,
                                  "the encoded plan exceeds %u bytes", NVC_PLAN_MAX_BYTES);
         errno = ENOMEM;
@@ -292,14 +200,12 @@ int nvc_plan_encode(const struct nvc_plan *plan, uint8_t **buf, size_t *len, str
 
 int nvc_plan_encode_done(const enum nvc_edit_outcome *outcomes, size_t n, uint8_t **buf, size_t *len)
 {
-    struct wbuf w;
+    struct nvc_wbuf w;
 
     w_start(&w, NVC_FRAME_DONE, NVC_PLAN_MAX_RESULT);
-    w_u32(&w, (uint32_t)n);
-    for (size_t i = 0; i < n; i++) {
-        uint8_t o = (uint8_t)outcomes[i];
-        w_bytes(&w, &o, 1);
-    }
+    nvc_wire_put_u32(&w, (uint32_t)n);
+    for (size_t i = 0; i < n; i++)
+        nvc_wire_put_u8(&w, (uint8_t)outcomes[i]);
     if (w_finish(&w, buf, len) < 0) {
         errno = ENOMEM;
         return -1;
@@ -309,14 +215,10 @@ int nvc_plan_encode_done(const enum nvc_edit_outcome *outcomes, size_t n, uint8_
 
 int nvc_plan_encode_error(const struct nvc_error *e, uint8_t **buf, size_t *len)
 {
-    struct wbuf w;
+    struct nvc_wbuf w;
 
     w_start(&w, NVC_FRAME_ERROR, NVC_PLAN_MAX_RESULT);
-    w_str(&w, nvc_errcode_string(e->code));
-    w_u32(&w, (uint32_t)e->sys_errno);
-    w_blob(&w, e->step, strnlen(e->step, sizeof(e->step)));
-    w_blob(&w, e->path, strnlen(e->path, sizeof(e->path)));
-    w_blob(&w, e->msg, strnlen(e->msg, sizeof(e->msg)));
+    nvc_wire_put_error(&w, e);
     if (w_finish(&w, buf, len) < 0) {
         errno = ENOMEM;
         return -1;
@@ -325,60 +227,6 @@ int nvc_plan_encode_error(const struct nvc_error *e, uint8_t **buf, size_t *len)
 }
 
 /* ---- reading ---------------------------------------------------------------------- */
-
-struct rbuf {
-    const uint8_t *p;
-    size_t len, off;
-    const char *bad; /* first problem met; every later read is a no-op */
-};
-
-static uint32_t r_u32(struct rbuf *r)
-{
-    const uint8_t *b;
-    if (r->bad)
-        return 0;
-    if (r->len - r->off < 4) {
-        r->bad = "truncated";
-        return 0;
-    }
-    b = r->p + r->off;
-    r->off += 4;
-    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-}
-
-/* A length-prefixed field: returns a pointer into the body and its length, or NULL for
- * "absent" (allowed only when may_be_absent). Refuses lengths over max and NUL bytes
- * in text fields. */
-static const uint8_t *r_field(struct rbuf *r, size_t max, int text, int may_be_absent, size_t *n)
-{
-    uint32_t l = r_u32(r);
-    const uint8_t *d;
-
-    *n = 0;
-    if (r->bad)
-        return NULL;
-    if (l == ABSENT) {
-        if (!may_be_absent)
-            r->bad = "a required field is absent";
-        return NULL;
-    }
-    if (l > max) {
-        r->bad = "a field is longer than allowed";
-        return NULL;
-    }
-    if (r->len - r->off < l) {
-        r->bad = "a field runs past the end of the frame";
-        return NULL;
-    }
-    d = r->p + r->off;
-    if (text && memchr(d, '\0', l) != NULL) {
-        r->bad = "a text field holds a NUL byte";
-        return NULL;
-    }
-    r->off += l;
-    *n = l;
-    return d;
-}
 
 /* Arena for decoded strings: a string of n bytes took 4 + n bytes of the body and
  * needs n + 1 here, so an arena as large as the body always suffices. */
@@ -400,10 +248,10 @@ static char *a_copy(struct arena *a, const uint8_t *d, size_t n)
     return s;
 }
 
-static const char *r_text(struct rbuf *r, struct arena *a, size_t max, int may_be_absent)
+static const char *r_text(struct nvc_rbuf *r, struct arena *a, size_t max, int may_be_absent)
 {
     size_t n;
-    const uint8_t *d = r_field(r, max, 1, may_be_absent, &n);
+    const uint8_t *d = nvc_wire_get_field(r, max, NVC_WIRE_TEXT | (may_be_absent ? NVC_WIRE_OPTIONAL : 0), &n);
     char *s;
     if (d == NULL)
         return NULL;
@@ -415,24 +263,20 @@ static const char *r_text(struct rbuf *r, struct arena *a, size_t max, int may_b
 
 int nvc_plan_frame_header(const uint8_t *hdr, uint16_t *type, uint32_t *body_len, const char **why)
 {
-    uint32_t magic = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
-    uint16_t version = (uint16_t)(hdr[4] | hdr[5] << 8);
+    struct nvc_wire_header h;
+    int rc = nvc_wire_parse_header(hdr, NVC_PLAN_MAGIC, NVC_PLAN_WIRE_VERSION, NVC_PLAN_MAX_BYTES - NVC_PLAN_FRAME_HEADER,
+                                   &h, why);
 
-    *type = (uint16_t)(hdr[6] | hdr[7] << 8);
-    *body_len = (uint32_t)hdr[8] | (uint32_t)hdr[9] << 8 | (uint32_t)hdr[10] << 16 | (uint32_t)hdr[11] << 24;
-    if (magic != NVC_PLAN_MAGIC) {
-        *why = "bad magic";
+    *type = h.type;
+    *body_len = h.len;
+    if (rc < 0)
         return -1;
-    }
-    if (version != NVC_PLAN_WIRE_VERSION) {
-        *why = "unsupported protocol version";
-        return -1;
-    }
-    if (*type < NVC_FRAME_PLAN || *type > NVC_FRAME_ERROR) {
+    if (h.type < NVC_FRAME_PLAN || h.type > NVC_FRAME_ERROR) {
         *why = "unknown frame type";
         return -1;
     }
-    if (*body_len > (*type == NVC_FRAME_PLAN ? NVC_PLAN_MAX_BYTES : NVC_PLAN_MAX_RESULT) - NVC_PLAN_FRAME_HEADER) {
+    /* Results are small: the reader's buffer for them is NVC_PLAN_MAX_RESULT. */
+    if (h.type != NVC_FRAME_PLAN && h.len > NVC_PLAN_MAX_RESULT - NVC_PLAN_FRAME_HEADER) {
         *why = "frame larger than allowed";
         return -1;
     }
@@ -449,9 +293,11 @@ void nvc_plan_decoded_free(struct nvc_plan_decoded *d)
 
 int nvc_plan_decode(const uint8_t *body, size_t len, struct nvc_plan_decoded *out, struct nvc_error *err)
 {
-    struct rbuf r = {.p = body, .len = len};
+    struct nvc_rbuf r;
     struct arena a = {0};
     uint32_t nedits;
+
+    nvc_wire_reader(&r, body, len);
 
     memset(out, 0, sizeof(*out));
     if (len > NVC_PLAN_MAX_BYTES)
@@ -463,11 +309,11 @@ int nvc_plan_decode(const uint8_t *body, size_t len, struct nvc_plan_decoded *ou
         return nvc_error_sys(err, "plan", NULL, "cannot decode the plan");
     }
     out->arena = a.p;
-    out->plan.pid = (pid_t)(int32_t)r_u32(&r);
+    out->plan.pid = (pid_t)nvc_wire_get_i32(&r);
     out->plan.rootfs = r_text(&r, &a, PATH_MAX - 1, 0);
-    out->plan.uid = (uid_t)r_u32(&r);
-    out->plan.gid = (gid_t)r_u32(&r);
-    nedits = r_u32(&r);
+    out->plan.uid = (uid_t)nvc_wire_get_u32(&r);
+    out->plan.gid = (gid_t)nvc_wire_get_u32(&r);
+    nedits = nvc_wire_get_u32(&r);
     if (!r.bad && nedits > NVC_PLAN_MAX_EDITS)
         r.bad = "too many edits";
     /* Each edit takes at least 44 bytes: refuse a count the body cannot hold before
@@ -487,21 +333,21 @@ int nvc_plan_decode(const uint8_t *body, size_t len, struct nvc_plan_decoded *ou
         size_t n = 0;
         const uint8_t *d;
 
-        e->kind = (enum nvc_edit_kind)r_u32(&r);
+        e->kind = (enum nvc_edit_kind)nvc_wire_get_u32(&r);
         e->target = r_text(&r, &a, PATH_MAX - 1, 0);
         e->source = r_text(&r, &a, PATH_MAX - 1, 1);
         e->link = r_text(&r, &a, PATH_MAX - 1, 1);
-        d = r_field(&r, NVC_PLAN_MAX_BYTES, 0, 1, &n);
+        d = nvc_wire_get_field(&r, NVC_PLAN_MAX_BYTES, NVC_WIRE_OPTIONAL, &n);
         if (d != NULL) {
             e->data = a_copy(&a, d, n);
             e->data_len = n;
         }
-        e->mode = r_u32(&r);
-        e->flags = r_u32(&r);
-        e->source_kind = (enum nvc_source_kind)r_u32(&r);
-        e->major = r_u32(&r);
-        e->minor = r_u32(&r);
-        e->optional = (int)r_u32(&r);
+        e->mode = nvc_wire_get_u32(&r);
+        e->flags = nvc_wire_get_u32(&r);
+        e->source_kind = (enum nvc_source_kind)nvc_wire_get_u32(&r);
+        e->major = nvc_wire_get_u32(&r);
+        e->minor = nvc_wire_get_u32(&r);
+        e->optional = (int)nvc_wire_get_u32(&r);
     }
     if (!r.bad && r.off != r.len)
         r.bad = "bytes left over after the last edit";
@@ -518,24 +364,14 @@ int nvc_plan_decode(const uint8_t *body, size_t len, struct nvc_plan_decoded *ou
     return 0;
 }
 
-static int copy_text(struct rbuf *r, char *out, size_t outsz)
-{
-    size_t n;
-    const uint8_t *d = r_field(r, outsz - 1, 1, 0, &n);
-    if (d == NULL)
-        return -1;
-    memcpy(out, d, n);
-    out[n] = '\0';
-    return 0;
-}
-
 int nvc_plan_decode_result(uint16_t type, const uint8_t *body, size_t len, size_t nedits,
                            struct nvc_plan_result *result, struct nvc_error *reported, const char **why)
 {
-    struct rbuf r = {.p = body, .len = len};
+    struct nvc_rbuf r;
 
+    nvc_wire_reader(&r, body, len);
     if (type == NVC_FRAME_DONE) {
-        uint32_t n = r_u32(&r);
+        uint32_t n = nvc_wire_get_u32(&r);
         if (r.bad || n != nedits || r.len - r.off != n) {
             *why = "the outcome list does not match the plan";
             return -1;
@@ -563,33 +399,12 @@ int nvc_plan_decode_result(uint16_t type, const uint8_t *body, size_t len, size_
         return 0;
     }
     if (type == NVC_FRAME_ERROR) {
-        char code[64];
-        int found = 0;
-
-        nvc_error_clear(reported);
-        if (copy_text(&r, code, sizeof(code)) < 0)
-            goto bad;
-        reported->sys_errno = (int)r_u32(&r);
-        if (copy_text(&r, reported->step, sizeof(reported->step)) < 0 ||
-            copy_text(&r, reported->path, sizeof(reported->path)) < 0 ||
-            copy_text(&r, reported->msg, sizeof(reported->msg)) < 0 || r.off != r.len)
-            goto bad;
-        /* Codes travel by name: an enum value is only meaningful within one build. */
-        for (int c = 1; c < NVC_ERRCODE_COUNT; c++) {
-            if (strcmp(code, nvc_errcode_string((enum nvc_errcode)c)) == 0) {
-                reported->code = (enum nvc_errcode)c;
-                found = 1;
-                break;
-            }
-        }
-        if (!found) {
-            *why = "unknown error code";
+        nvc_wire_get_error(&r, reported);
+        if (!nvc_wire_done(&r)) {
+            *why = r.bad ? r.bad : "bytes left over in the error";
             return -1;
         }
         return 1;
-    bad:
-        *why = r.bad ? r.bad : "bytes left over in the error";
-        return -1;
     }
     *why = "unexpected frame type";
     return -1;

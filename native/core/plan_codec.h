@@ -1,31 +1,32 @@
 #ifndef NVC_PLAN_CODEC_H
 #define NVC_PLAN_CODEC_H
 
-/* The wire format between nvc_plan_apply (the core) and nvc-ts-exec (the executor),
- * and the checks both sides apply to a plan. One SOCK_STREAM connection carries one
- * frame each way: the plan from the core, then the result from the executor.
+/* The protocol between nvc_plan_apply (the core) and nvc-ts-exec (the executor), on the
+ * wire layer (wire.h, magic "NVCP"), and the checks both sides apply to a plan. One
+ * SOCK_STREAM connection carries one frame each way: the plan from the core, then the
+ * result from the executor.
  *
- *   frame  = u32 magic "NVCP" | u16 version | u16 type | u32 body length | body
  *   plan   = i32 pid | str rootfs | u32 uid | u32 gid | u32 nedits | edit*
- *   edit   = u32 kind | str target | ostr source | ostr link | ostr data | u32 mode |
+ *   edit   = u32 kind | str target | ostr source | ostr link | oblob data | u32 mode |
  *            u32 flags | u32 source_kind | u32 major | u32 minor | u32 optional
  *   done   = u32 nedits | u8 outcome*
- *   error  = str code | i32 errno | str step | str path | str message
- *   str    = u32 length | bytes (no NUL inside);  ostr = str, or u32 0xffffffff for "absent"
+ *   error  = the wire layer's error
  *
- * Integers are little-endian. Every length is checked against what is left of the
- * body and against a per-field bound before anything is copied; a malformed frame is
- * an error for the reader, never undefined behaviour. */
+ * Every length is checked against what is left of the body and against a per-field
+ * bound before anything is copied; a malformed frame is an error for the reader, never
+ * undefined behaviour. The executor's decode-side nvc_plan_check is the trust boundary;
+ * the encoder runs the same check only to fail earlier, with the caller's context. */
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "nvc_error.h"
 #include "nvc_plan.h"
+#include "wire.h"
 
 #define NVC_PLAN_MAGIC 0x5043564eu /* "NVCP" */
 #define NVC_PLAN_WIRE_VERSION 1
-#define NVC_PLAN_FRAME_HEADER 12
+#define NVC_PLAN_FRAME_HEADER NVC_WIRE_HEADER_SIZE
 #define NVC_PLAN_MAX_BYTES (4u * 1024 * 1024) /* a whole encoded plan, header included */
 #define NVC_PLAN_MAX_RESULT (64u * 1024)      /* a whole encoded result */
 /* Each bind holds a few fds in the executor until the plan is over: keep that bounded. */

@@ -1,8 +1,6 @@
 #define _GNU_SOURCE
 #include "service.h"
 
-#include "nvc_nvml.h"
-
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -108,36 +106,22 @@ static int protocol_error(struct nvc_service *svc, const char *what, const char 
     return -1;
 }
 
-/* Map a failure status to an error. NVML's own code decides ours. */
-static int status_error(struct nvc_service *svc, uint32_t status, struct nvc_rbuf *r, const char *what,
-                        struct nvc_error *err)
+/* The service's own error, as it encoded it; what only the core knows is added here:
+ * the call under way (when the service left the step empty) and, for a request the
+ * service could not parse, that it refused it. */
+static int status_error(struct nvc_service *svc, struct nvc_rbuf *r, const char *what, struct nvc_error *err)
 {
-    char fn[96], text[512];
-    if (status == NVC_STATUS_NVML) {
-        uint32_t ret = nvc_get_u32(r);
-        nvc_get_str(r, fn, sizeof(fn));
-        nvc_get_str(r, text, sizeof(text));
-        uint32_t dev = nvc_get_u32(r);
-        if (!nvc_rbuf_done(r))
-            return protocol_error(svc, what, "truncated NVML error", err);
-        enum nvc_errcode code = ret == NVC_NVML_ERROR_LIB_RM_VERSION_MISMATCH ? NVC_ERR_VERSION_MISMATCH : NVC_ERR_NVML;
-        if (dev != NVC_PROTO_NO_DEVICE)
-            nvc_error_set(err, code, 0, fn, NULL, "%s failed for GPU %u: %s", fn, dev, text);
-        else
-            nvc_error_set(err, code, 0, fn, NULL, "%s failed: %s", fn, text);
-        err->nvml_ret = (int)ret;
-        return -1;
+    nvc_wire_get_error(r, err);
+    if (!nvc_wire_done(r))
+        return protocol_error(svc, what, r->bad ? r->bad : "bytes left over after the error", err);
+    if (err->step[0] == '\0')
+        snprintf(err->step, sizeof(err->step), "%s", what);
+    if (err->code == NVC_ERR_SERVICE_PROTOCOL) {
+        char text[sizeof(err->msg)];
+        snprintf(text, sizeof(text), "%s", err->msg);
+        snprintf(err->msg, sizeof(err->msg), "driver service refused %s: %.900s", what, text);
     }
-    nvc_get_str(r, text, sizeof(text));
-    if (r->bad)
-        return protocol_error(svc, what, "truncated error", err);
-    if (status == NVC_STATUS_LOAD)
-        return nvc_error_set(err, NVC_ERR_NVML_LOAD, 0, "dlopen", NULL, "cannot load the NVML library: %s", text);
-    if (status == NVC_STATUS_SYSTEM) {
-        int e = nvc_get_i32(r);
-        return nvc_error_set(err, NVC_ERR_SERVICE_START, e, what, NULL, "driver service: %s", text);
-    }
-    return nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, 0, what, NULL, "driver service refused %s: %s", what, text);
+    return -1;
 }
 
 /* Read records until the reply to `op`, noting CALLING notices on the way. */
@@ -165,24 +149,27 @@ static int receive(struct nvc_service *svc, uint16_t op, uint32_t seq, const cha
         if ((size_t)n > sizeof(svc->rx))
             return protocol_error(svc, what, "record larger than the protocol allows", err);
 
-        struct nvc_msg_header h;
+        uint16_t rop;
+        uint32_t rseq;
         const char *why = NULL;
-        if (nvc_proto_open(svc->rx, (size_t)n, &h, reply, &why) < 0)
+        if (nvc_proto_open(svc->rx, (size_t)n, &rop, &rseq, reply, &why) < 0)
             return protocol_error(svc, what, why, err);
-        if (h.op == NVC_OP_CALLING) {
-            nvc_get_str(reply, svc->calling, sizeof(svc->calling));
-            svc->calling_device = nvc_get_u32(reply);
-            if (!nvc_rbuf_done(reply))
+        if (rop == NVC_OP_CALLING) {
+            nvc_wire_get_str(reply, svc->calling, sizeof(svc->calling));
+            svc->calling_device = nvc_wire_get_u32(reply);
+            if (!nvc_wire_done(reply))
                 return protocol_error(svc, what, "bad progress record", err);
             continue;
         }
-        if (h.op != op || h.seq != seq)
+        if (rop != op || rseq != seq)
             return protocol_error(svc, what, "reply does not match the request", err);
-        uint32_t status = nvc_get_u32(reply);
+        uint32_t status = nvc_wire_get_u32(reply);
         if (reply->bad)
             return protocol_error(svc, what, "empty reply", err);
+        if (status == NVC_STATUS_ERROR)
+            return status_error(svc, reply, what, err);
         if (status != NVC_STATUS_OK)
-            return status_error(svc, status, reply, what, err);
+            return protocol_error(svc, what, "unknown reply status", err);
         return 0;
     }
 }
@@ -225,17 +212,18 @@ int nvc_service_start(struct nvc_service *svc, const struct nvc_host *host, stru
 int nvc_service_call(struct nvc_service *svc, uint16_t op, const uint32_t *arg, const char *what,
                      struct nvc_rbuf *reply, struct nvc_error *err)
 {
-    static __thread struct nvc_wbuf req; /* 16 KiB: off the (pool thread's) stack */
+    uint8_t storage[64]; /* requests are an op and at most one u32 */
+    struct nvc_wbuf req;
 
     if (svc->child.pid <= 0)
         return nvc_error_set(err, NVC_ERR_CONTEXT_CLOSED, 0, what, NULL,
                              "the driver service is not running (the context was shut down or its service died)");
     svc->calling[0] = '\0';
     svc->calling_device = NVC_PROTO_NO_DEVICE;
-    nvc_wbuf_start(&req, op, ++svc->seq);
+    nvc_proto_begin(&req, storage, sizeof(storage), op, ++svc->seq);
     if (arg != NULL)
-        nvc_put_u32(&req, *arg);
-    size_t n = nvc_wbuf_finish(&req);
+        nvc_wire_put_u32(&req, *arg);
+    size_t n = nvc_wire_end(&req);
     if (send(svc->child.sock, req.data, n, MSG_NOSIGNAL) != (ssize_t)n) {
         if (errno == EPIPE || errno == ECONNRESET)
             return report_death(svc, what, err);

@@ -85,14 +85,19 @@ static int reset_process_state(void)
     return fcntl(SERVICE_FD, F_SETFD, FD_CLOEXEC);
 }
 
+/* The step is left empty: the core names the call that was under way. */
 static void reply_system(struct nvc_wbuf *reply, const char *step, int err)
 {
-    char msg[512];
-    snprintf(msg, sizeof(msg), "%s failed: %s", step, strerror(err));
-    reply->len = NVC_PROTO_HEADER_SIZE;
-    nvc_put_u32(reply, NVC_STATUS_SYSTEM);
-    nvc_put_str(reply, msg);
-    nvc_put_i32(reply, err);
+    static struct nvc_error e;
+    nvc_error_set(&e, NVC_ERR_SERVICE_START, err, NULL, NULL, "driver service: %s failed: %s", step, strerror(err));
+    nvc_proto_fail(reply, &e);
+}
+
+static void reply_bad_request(struct nvc_wbuf *reply, const char *why)
+{
+    static struct nvc_error e;
+    nvc_error_set(&e, NVC_ERR_SERVICE_PROTOCOL, 0, NULL, NULL, "%s", why);
+    nvc_proto_fail(reply, &e);
 }
 
 /* chroot into the driver root (so NVML reads that root's /proc and /dev, as in a
@@ -124,8 +129,8 @@ static int confine(const struct options *o, struct nvc_wbuf *reply)
 
 static void serve(struct nvml_api *api, int sock)
 {
-    static uint8_t msg[NVC_PROTO_MAX_MSG];
-    static struct nvc_wbuf reply;
+    static uint8_t msg[NVC_PROTO_MAX_MSG], out[NVC_PROTO_MAX_MSG];
+    struct nvc_wbuf reply;
 
     for (;;) {
         ssize_t n = recv(sock, msg, sizeof(msg), MSG_TRUNC);
@@ -134,18 +139,18 @@ static void serve(struct nvml_api *api, int sock)
         if (n <= 0)
             return; /* the core closed its end or vanished */
 
-        struct nvc_msg_header h;
+        uint16_t op;
+        uint32_t seq;
         struct nvc_rbuf req;
         const char *why = NULL;
-        if ((size_t)n > sizeof(msg) || nvc_proto_open(msg, (size_t)n, &h, &req, &why) < 0) {
-            nvc_wbuf_start(&reply, 0, 0);
-            nvc_put_u32(&reply, NVC_STATUS_BAD_REQUEST);
-            nvc_put_str(&reply, why ? why : "record too large");
+        if ((size_t)n > sizeof(msg) || nvc_proto_open(msg, (size_t)n, &op, &seq, &req, &why) < 0) {
+            nvc_proto_begin(&reply, out, sizeof(out), 0, 0);
+            reply_bad_request(&reply, why ? why : "record too large");
             helper_send(sock, &reply);
             continue;
         }
-        nvc_wbuf_start(&reply, h.op, h.seq);
-        switch (h.op) {
+        nvc_proto_begin(&reply, out, sizeof(out), op, seq);
+        switch (op) {
         case NVC_OP_DRIVER:
             nvml_op_driver(api, sock, &reply);
             break;
@@ -153,10 +158,9 @@ static void serve(struct nvml_api *api, int sock)
             nvml_op_device_count(api, sock, &reply);
             break;
         case NVC_OP_DEVICE: {
-            uint32_t index = nvc_get_u32(&req);
-            if (!nvc_rbuf_done(&req)) {
-                nvc_put_u32(&reply, NVC_STATUS_BAD_REQUEST);
-                nvc_put_str(&reply, "device request without a valid index");
+            uint32_t index = nvc_wire_get_u32(&req);
+            if (!nvc_wire_done(&req)) {
+                reply_bad_request(&reply, "device request without a valid index");
                 break;
             }
             nvml_op_device(api, sock, index, &reply);
@@ -167,8 +171,7 @@ static void serve(struct nvml_api *api, int sock)
             helper_send(sock, &reply);
             return;
         default:
-            nvc_put_u32(&reply, NVC_STATUS_BAD_REQUEST);
-            nvc_put_str(&reply, "unknown operation");
+            reply_bad_request(&reply, "unknown operation");
             break;
         }
         if (helper_send(sock, &reply) < 0)
@@ -178,8 +181,9 @@ static void serve(struct nvml_api *api, int sock)
 
 int main(int argc, char **argv)
 {
-    static struct nvc_wbuf ready;
+    static uint8_t ready_storage[NVC_PROTO_MAX_MSG];
     static struct nvml_api api;
+    struct nvc_wbuf ready;
     struct options o;
 
     if (parse_args(argc, argv, &o) < 0) {
@@ -190,7 +194,7 @@ int main(int argc, char **argv)
         return 2; /* no socket at fd 3: nobody to report to */
     prctl(PR_SET_NAME, "nvc-ts-driver");
 
-    nvc_wbuf_start(&ready, NVC_OP_READY, 0);
+    nvc_proto_begin(&ready, ready_storage, sizeof(ready_storage), NVC_OP_READY, 0);
     /* Load before chroot: the library and the glibc it needs are named by host paths. */
     if (nvml_api_load(&api, o.nvml, &ready) < 0 || confine(&o, &ready) < 0) {
         helper_send(SERVICE_FD, &ready);

@@ -19,22 +19,34 @@ _Static_assert(sizeof(struct nvc_nvml_pci_info) == 68 && NVC_NVML_PCI_INFO_V2_SI
  * it can be reported by name. A lost notice is harmless. */
 static void announce(int sock, const char *fn, uint32_t device)
 {
+    uint8_t storage[256];
     struct nvc_wbuf b;
-    nvc_wbuf_start(&b, NVC_OP_CALLING, 0);
-    nvc_put_str(&b, fn);
-    nvc_put_u32(&b, device);
+    nvc_proto_begin(&b, storage, sizeof(storage), NVC_OP_CALLING, 0);
+    nvc_wire_put_str(&b, fn);
+    nvc_wire_put_u32(&b, device);
     helper_send(sock, &b);
 }
 
+/* An NVML failure as the core reports it: the function as step, its return code, and the
+ * GPU when there is one. A driver/library mismatch has a code of its own. */
 static void reply_nvml_text(struct nvc_wbuf *reply, nvc_nvml_return ret, const char *fn, const char *text,
                             uint32_t device)
 {
-    reply->len = NVC_PROTO_HEADER_SIZE;
-    nvc_put_u32(reply, NVC_STATUS_NVML);
-    nvc_put_u32(reply, (uint32_t)ret);
-    nvc_put_str(reply, fn);
-    nvc_put_str(reply, text);
-    nvc_put_u32(reply, device);
+    static struct nvc_error e; /* 5 KiB: off the stack of a small single-threaded process */
+    enum nvc_errcode code = ret == NVC_NVML_ERROR_LIB_RM_VERSION_MISMATCH ? NVC_ERR_VERSION_MISMATCH : NVC_ERR_NVML;
+    if (device != NVC_PROTO_NO_DEVICE)
+        nvc_error_set(&e, code, 0, fn, NULL, "%s failed for GPU %u: %s", fn, device, text);
+    else
+        nvc_error_set(&e, code, 0, fn, NULL, "%s failed: %s", fn, text);
+    e.nvml_ret = (int)ret;
+    nvc_proto_fail(reply, &e);
+}
+
+static void reply_load_error(struct nvc_wbuf *reply, const char *text)
+{
+    static struct nvc_error e;
+    nvc_error_set(&e, NVC_ERR_NVML_LOAD, 0, "dlopen", NULL, "cannot load the NVML library: %s", text);
+    nvc_proto_fail(reply, &e);
 }
 
 static void reply_nvml_error(struct nvml_api *api, struct nvc_wbuf *reply, nvc_nvml_return ret, const char *fn,
@@ -156,8 +168,7 @@ int nvml_api_load(struct nvml_api *api, const char *path, struct nvc_wbuf *reply
     api->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (api->handle == NULL) {
         const char *why = dlerror();
-        nvc_put_u32(reply, NVC_STATUS_LOAD);
-        nvc_put_str(reply, why ? why : "dlopen failed");
+        reply_load_error(reply, why ? why : "dlopen failed");
         return -1;
     }
     api->init = (nvc_nvml_init_fn)sym_variant(api->handle, INIT_NAMES, &api->init_name, &missing);
@@ -181,8 +192,7 @@ int nvml_api_load(struct nvml_api *api, const char *path, struct nvc_wbuf *reply
     if (missing.what[0] != '\0') {
         snprintf(msg, sizeof(msg), "%s: undefined symbol %s (not an NVML library, or one too old)", path,
                  missing.what);
-        nvc_put_u32(reply, NVC_STATUS_LOAD);
-        nvc_put_str(reply, msg);
+        reply_load_error(reply, msg);
         return -1;
     }
     return 0;
@@ -191,7 +201,7 @@ int nvml_api_load(struct nvml_api *api, const char *path, struct nvc_wbuf *reply
 void nvml_op_init(struct nvml_api *api, int sock, struct nvc_wbuf *reply)
 {
     CALL(api, sock, reply, NVC_PROTO_NO_DEVICE, api->init, api->init_name);
-    nvc_put_u32(reply, NVC_STATUS_OK);
+    nvc_wire_put_u32(reply, NVC_STATUS_OK);
 }
 
 void nvml_op_driver(struct nvml_api *api, int sock, struct nvc_wbuf *reply)
@@ -203,17 +213,17 @@ void nvml_op_driver(struct nvml_api *api, int sock, struct nvc_wbuf *reply)
          sizeof(version));
     CALL(api, sock, reply, NVC_PROTO_NO_DEVICE, api->cuda_version, "nvmlSystemGetCudaDriverVersion", &cuda);
     version[sizeof(version) - 1] = '\0';
-    nvc_put_u32(reply, NVC_STATUS_OK);
-    nvc_put_str(reply, version);
-    nvc_put_i32(reply, cuda);
+    nvc_wire_put_u32(reply, NVC_STATUS_OK);
+    nvc_wire_put_str(reply, version);
+    nvc_wire_put_i32(reply, cuda);
 }
 
 void nvml_op_device_count(struct nvml_api *api, int sock, struct nvc_wbuf *reply)
 {
     unsigned int count = 0;
     CALL(api, sock, reply, NVC_PROTO_NO_DEVICE, api->device_count, api->device_count_name, &count);
-    nvc_put_u32(reply, NVC_STATUS_OK);
-    nvc_put_u32(reply, count);
+    nvc_wire_put_u32(reply, NVC_STATUS_OK);
+    nvc_wire_put_u32(reply, count);
 }
 
 /*
@@ -305,10 +315,10 @@ void nvml_op_device(struct nvml_api *api, int sock, uint32_t index, struct nvc_w
     uuid[sizeof(uuid) - 1] = '\0';
 
     /* MIG devices go into a scratch buffer first: their count is known only at the end. */
+    static uint8_t migs_storage[NVC_PROTO_MAX_MSG];
     struct nvc_wbuf migs;
     uint32_t nmig = 0;
-    migs.len = 0;
-    migs.overflow = 0;
+    nvc_wire_begin_fixed(&migs, migs_storage, sizeof(migs_storage), 0, 0, 0); /* only its body is used */
     for (unsigned i = 0; i < max_mig; i++) {
         nvc_nvml_device mig = NULL;
         char mig_uuid[NVC_NVML_UUID_BUFFER] = "";
@@ -329,51 +339,48 @@ void nvml_op_device(struct nvml_api *api, int sock, uint32_t index, struct nvc_w
         CALL(api, sock, reply, index, api->gpu_instance_id, "nvmlDeviceGetGpuInstanceId", mig, &gi);
         CALL(api, sock, reply, index, api->compute_instance_id, "nvmlDeviceGetComputeInstanceId", mig, &ci);
         mig_uuid[sizeof(mig_uuid) - 1] = '\0';
-        nvc_put_u32(&migs, i);
-        nvc_put_str(&migs, mig_uuid);
-        nvc_put_u32(&migs, gi);
-        nvc_put_u32(&migs, ci);
+        nvc_wire_put_u32(&migs, i);
+        nvc_wire_put_str(&migs, mig_uuid);
+        nvc_wire_put_u32(&migs, gi);
+        nvc_wire_put_u32(&migs, ci);
         nmig++;
     }
 
-    nvc_put_u32(reply, NVC_STATUS_OK);
-    nvc_put_u32(reply, index);
-    nvc_put_u32(reply, minor);
-    nvc_put_str(reply, name);
-    nvc_put_u32(reply, brand);
-    nvc_put_str(reply, uuid);
-    nvc_put_u32(reply, pci.domain);
-    nvc_put_u32(reply, pci.bus);
-    nvc_put_u32(reply, pci.device);
-    nvc_put_i32(reply, cc_major);
-    nvc_put_i32(reply, cc_minor);
-    nvc_put_u32(reply, capable);
-    nvc_put_u32(reply, current == NVC_NVML_MIG_ENABLE);
-    nvc_put_u32(reply, nmig);
-    if (migs.overflow || migs.len > sizeof(reply->data) - reply->len)
-        reply->overflow = 1;
-    else {
-        memcpy(reply->data + reply->len, migs.data, migs.len);
-        reply->len += migs.len;
-    }
+    nvc_wire_put_u32(reply, NVC_STATUS_OK);
+    nvc_wire_put_u32(reply, index);
+    nvc_wire_put_u32(reply, minor);
+    nvc_wire_put_str(reply, name);
+    nvc_wire_put_u32(reply, brand);
+    nvc_wire_put_str(reply, uuid);
+    nvc_wire_put_u32(reply, pci.domain);
+    nvc_wire_put_u32(reply, pci.bus);
+    nvc_wire_put_u32(reply, pci.device);
+    nvc_wire_put_i32(reply, cc_major);
+    nvc_wire_put_i32(reply, cc_minor);
+    nvc_wire_put_u32(reply, capable);
+    nvc_wire_put_u32(reply, current == NVC_NVML_MIG_ENABLE);
+    nvc_wire_put_u32(reply, nmig);
+    if (migs.overflow != NVC_WIRE_OK)
+        reply->overflow = NVC_WIRE_TOO_LARGE; /* helper_send turns it into an error reply */
+    else
+        nvc_wire_put_raw(reply, migs.data + NVC_WIRE_HEADER_SIZE, migs.len - NVC_WIRE_HEADER_SIZE);
 }
 
 void nvml_op_shutdown(struct nvml_api *api, int sock, struct nvc_wbuf *reply)
 {
     CALL(api, sock, reply, NVC_PROTO_NO_DEVICE, api->shutdown, "nvmlShutdown");
-    nvc_put_u32(reply, NVC_STATUS_OK);
+    nvc_wire_put_u32(reply, NVC_STATUS_OK);
 }
 
 int helper_send(int sock, struct nvc_wbuf *b)
 {
-    size_t n = nvc_wbuf_finish(b);
+    size_t n = nvc_wire_end(b);
     if (n == 0) {
         /* A reply too large for a record: say so instead of sending garbage. */
-        b->len = NVC_PROTO_HEADER_SIZE;
-        b->overflow = 0;
-        nvc_put_u32(b, NVC_STATUS_BAD_REQUEST);
-        nvc_put_str(b, "reply does not fit in one protocol record");
-        n = nvc_wbuf_finish(b);
+        static struct nvc_error e;
+        nvc_error_set(&e, NVC_ERR_SERVICE_PROTOCOL, 0, NULL, NULL, "reply does not fit in one protocol record");
+        nvc_proto_fail(b, &e);
+        n = nvc_wire_end(b);
     }
     return send(sock, b->data, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -1;
 }

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "nvc_error.h"
+#include "nvc_wait.h"
 
 struct nvc_ldconfig_request {
     pid_t pid;            /* container init (its mount namespace); 0 = our own namespace */
@@ -43,30 +44,17 @@ struct nvc_ldconfig_result {
 int nvc_ldconfig_run(const char *helper_path, const struct nvc_ldconfig_request *req,
                      struct nvc_ldconfig_result *res, struct nvc_error *err);
 
-/* ---- Between the client and nvc-ts-ldconfig only (same build, same struct). ----
- * The helper answers with exactly one report record on fd 3 (a SOCK_SEQPACKET socket). */
-
-#define NVC_LDCONFIG_REPORT_MAGIC 0x4e564c31u /* "NVL1" */
-#define NVC_LDCONFIG_OUTPUT_MAX 4096
-
-enum nvc_ldconfig_outcome {
-    NVC_LDCONFIG_EXITED = 1,    /* status = exit code */
-    NVC_LDCONFIG_SIGNALED,      /* status = signal number */
-    NVC_LDCONFIG_MISSING,       /* no such binary in the container; msg says what was looked for */
-    NVC_LDCONFIG_TIMEOUT,       /* killed after the deadline */
-    NVC_LDCONFIG_SETUP_FAILED,  /* confinement or exec failed: step, sys_errno, msg */
-};
-
-struct nvc_ldconfig_report {
-    uint32_t magic;
-    uint32_t outcome;
-    int32_t status;
-    int32_t sys_errno;
-    char step[64];
-    char msg[512];
-    uint32_t output_len; /* bytes used in output: the last bytes ldconfig wrote to stdout/stderr */
-    uint32_t output_cut; /* 1 when earlier output was dropped */
-    char output[NVC_LDCONFIG_OUTPUT_MAX];
-};
+/* The same run for callers that must not block while the helper works (the addon waits
+ * with libuv, off the thread pool); nvc_ldconfig_run is these three around a poll loop.
+ * start checks the request and spawns the helper; step returns 1 when the exchange is
+ * over, or 0 with *w to wait for; finish gives nvc_ldconfig_run's result or error.
+ * nvc_ldconfig_job_free may be called at any time: the helper, hung up on, kills its
+ * confined child and exits; it is reaped in the background. */
+struct nvc_ldconfig_job;
+struct nvc_ldconfig_job *nvc_ldconfig_job_start(const char *helper_path, const struct nvc_ldconfig_request *req,
+                                                struct nvc_error *err);
+int nvc_ldconfig_job_step(struct nvc_ldconfig_job *job, struct nvc_wait *w);
+int nvc_ldconfig_job_finish(struct nvc_ldconfig_job *job, struct nvc_ldconfig_result *res, struct nvc_error *err);
+void nvc_ldconfig_job_free(struct nvc_ldconfig_job *job);
 
 #endif

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "nvc_error.h"
+#include "nvc_wait.h"
 
 enum nvc_edit_kind {
     NVC_EDIT_MKDIR = 1,   /* target directory (parents too), mode, owner = container owner */
@@ -77,5 +78,19 @@ struct nvc_plan_result {
 int nvc_plan_apply(const char *exec_path, const struct nvc_plan *plan, struct nvc_plan_result *result,
                    struct nvc_error *err);
 void nvc_plan_result_free(struct nvc_plan_result *result);
+
+/* The same exchange, for callers that must not block while the executor works (the addon
+ * waits with libuv, off the thread pool). nvc_plan_apply is these three around a poll loop.
+ *   start:  checks and encodes the plan, spawns the executor (short; nothing waits).
+ *   step:   1 when the exchange is over; 0 with *w filled: call again once w's fd is
+ *           ready or its deadline has passed.
+ *   finish: after step returned 1: the result, or the error, exactly as nvc_plan_apply's.
+ * nvc_plan_job_free may be called at any time: an executor still running is asked to stop
+ * (it rolls back) and reaped in the background. */
+struct nvc_plan_job;
+struct nvc_plan_job *nvc_plan_job_start(const char *exec_path, const struct nvc_plan *plan, struct nvc_error *err);
+int nvc_plan_job_step(struct nvc_plan_job *job, struct nvc_wait *w);
+int nvc_plan_job_finish(struct nvc_plan_job *job, struct nvc_plan_result *result, struct nvc_error *err);
+void nvc_plan_job_free(struct nvc_plan_job *job);
 
 #endif

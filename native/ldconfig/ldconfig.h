@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "ldconfig_report.h"
 #include "nvc_ldconfig.h"
 
 struct lc_args {

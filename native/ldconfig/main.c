@@ -43,20 +43,25 @@ static int64_t now_ms(void)
 
 static void send_report(void)
 {
-    rep.magic = NVC_LDCONFIG_REPORT_MAGIC;
-    while (send(REPORT_FD, &rep, sizeof(rep), MSG_NOSIGNAL) < 0 && errno == EINTR)
+    static uint8_t frame[NVC_LDCONFIG_REPORT_MAX];
+    size_t n = nvc_ldconfig_report_encode(&rep, frame, sizeof(frame));
+    /* Cannot happen (the bound holds the largest report); the client then reads the
+     * silence as a helper that ended without reporting. */
+    if (n == 0)
+        return;
+    while (send(REPORT_FD, frame, n, MSG_NOSIGNAL) < 0 && errno == EINTR)
         ;
 }
 
 static void __attribute__((noreturn, format(printf, 3, 4))) fail(int sys_errno, const char *step, const char *fmt, ...)
 {
+    char msg[512];
     va_list ap;
-    rep.outcome = NVC_LDCONFIG_SETUP_FAILED;
-    rep.sys_errno = sys_errno;
-    snprintf(rep.step, sizeof(rep.step), "%s", step);
     va_start(ap, fmt);
-    vsnprintf(rep.msg, sizeof(rep.msg), fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    rep.outcome = NVC_LDCONFIG_SETUP_FAILED;
+    nvc_error_set(&rep.error, NVC_ERR_LDCONFIG, sys_errno, step, NULL, "%s", msg);
     send_report();
     exit(1);
 }
@@ -294,9 +299,7 @@ int main(int argc, char **argv)
         ce.step[sizeof(ce.step) - 1] = '\0';
         ce.msg[sizeof(ce.msg) - 1] = '\0';
         rep.outcome = (uint32_t)ce.kind;
-        rep.sys_errno = ce.sys_errno;
-        memcpy(rep.step, ce.step, sizeof(rep.step));
-        memcpy(rep.msg, ce.msg, sizeof(rep.msg));
+        nvc_error_set(&rep.error, NVC_ERR_LDCONFIG, ce.sys_errno, ce.step, NULL, "%s", ce.msg);
     }
     send_report();
     return 0;

@@ -13,18 +13,20 @@ flags="$base ${EXTRA_CFLAGS:-}" # e.g. EXTRA_CFLAGS="-fsanitize=address,undefine
 mkdir -p "$out"
 
 # shellcheck disable=SC2086
-$cc $flags -I"$native/include" -I"$native/core" -o "$out/nvc-ts-ldconfig" "$native"/ldconfig/*.c "$native/core/fdutil.c"
-# shellcheck disable=SC2086
 $cc $base -static -o "$out/probe" "$here/probe.c" # static: no sanitizers
 # error.c is another file's business; its -O3 truncation warning must not stop these tests.
 # shellcheck disable=SC2086
 $cc $flags -Wno-error=format-truncation -I"$native/include" -c -o "$out/error.o" "$native/core/error.c"
 # shellcheck disable=SC2086
+$cc $flags -I"$native/include" -I"$native/core" -o "$out/nvc-ts-ldconfig" "$native"/ldconfig/*.c "$native/core/fdutil.c" \
+    "$native/core/ldconfig_report.c" "$native/core/wire.c" "$out/error.o"
+# shellcheck disable=SC2086
 $cc $flags -I"$native/include" -I"$native/core" \
     -DNVC_LC_HELPER="\"$out/nvc-ts-ldconfig\"" -DNVC_LC_PROBE="\"$out/probe\"" \
     -DNVC_TEST_CC="\"$cc\"" -DNVC_TEST_LDCONFIG="\"/sbin/ldconfig\"" \
     -o "$out/test_ldconfig" "$here/test_ldconfig.c" \
-    "$native/core/ldconfig_client.c" "$native/core/child.c" "$out/error.o" "$native/test/fixture.c" -lpthread
+    "$native/core/ldconfig_client.c" "$native/core/ldconfig_report.c" "$native/core/wire.c" \
+    "$native/core/child.c" "$out/error.o" "$native/test/fixture.c" -lpthread
 
 if [ "${2:-}" = run ]; then
     rc=0
