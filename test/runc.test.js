@@ -113,7 +113,7 @@ describe('runc with nvc-ts hook', function () {
   for (const cgroup of [1, 2]) {
     it(`NVIDIA_VISIBLE_DEVICES=0 gives GPU 0, the driver libraries and a sealed /proc/driver/nvidia, and nothing else (cgroup v${cgroup})`, function () {
       const mounts = cgroupMounts();
-      requireFeature(this, `cgroup${cgroup === 1 ? 'v1-devices' : '2'}`, cgroup === 1 ? mounts.v1 !== null : mounts.v2 !== null, `a cgroup v${cgroup} device controller mounted`);
+      requireFeature(this, `cgroup${cgroup}`, cgroup === 1 ? mounts.v1 !== null : mounts.v2 !== null, `a cgroup v${cgroup} device controller mounted`);
       makeBundle(
         ['NVIDIA_VISIBLE_DEVICES=0', 'NVIDIA_DRIVER_CAPABILITIES=compute,utility'],
         [

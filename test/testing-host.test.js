@@ -7,6 +7,7 @@
  * building the mock when the native build has not produced it). Device nodes are checked as root.
  */
 const assert = require('node:assert/strict');
+const { requireFeature } = require('./support/features');
 const fs = require('node:fs');
 const fsp = require('node:fs/promises');
 const os = require('node:os');
@@ -281,7 +282,7 @@ describe('nvc-ts/testing: simulated host', function () {
     });
 
     it('installs the mock NVML beside its spec', async function () {
-      if (!mockPath) this.skip();
+      requireFeature(this, 'mock-nvml', Boolean(mockPath), 'the native build, or gcc to compile the mock NVML here');
       const copy = await fsp.readFile(host.nvmlLibrary);
       assert.ok(copy.equals(await fsp.readFile(mockPath)));
       assert.equal(host.nvmlSpecFile, path.join(host.root, LIB, 'libnvidia-ml.spec'));
@@ -341,7 +342,7 @@ describe('nvc-ts/testing: simulated host', function () {
 
   describe('ld.so.cache and ELF files (real ldconfig)', function () {
     before(function () {
-      if (!LDCONFIG) this.skip();
+      requireFeature(this, 'ldconfig', Boolean(LDCONFIG), 'the ldconfig program (libc-bin)');
     });
 
     it('is listed by ldconfig -p with the expected 64- and 32-bit sonames', function () {
@@ -410,7 +411,7 @@ describe('nvc-ts/testing: simulated host', function () {
     });
 
     it('writes ELF notes that readelf reads (2.3.99, and the 2.2.0 decoy)', function () {
-      if (!READELF) this.skip();
+      requireFeature(this, 'readelf', Boolean(READELF), 'readelf (binutils, in build-essential)');
       const note = (f) => execFileSync(READELF, ['-n', path.join(host.root, f)], { encoding: 'utf8' });
       assert.match(note(`${LIB}/libnvidia-tls.so.${VER}`), /OS: Linux, ABI: 2\.3\.99/);
       assert.match(note(`${LIB32}/libnvidia-tls.so.${VER}`), /OS: Linux, ABI: 2\.3\.99/);
@@ -426,7 +427,7 @@ describe('nvc-ts/testing: simulated host', function () {
 
   describe('mock NVML', function () {
     before(function () {
-      if (!mockPath || !probeBin) this.skip(); // needs gcc for the probe (and the mock when not built)
+      requireFeature(this, 'cc', Boolean(mockPath && probeBin), 'gcc for the probe (and the mock when not built)');
     });
 
     it('answers per the spec (mock from the native build, or compiled here from source)', function () {
@@ -626,7 +627,7 @@ describe('nvc-ts/testing: simulated host', function () {
         assert.deepEqual(await fsp.readdir(host.devRoot), []);
         return;
       }
-      if (!host.deviceNodesCreated) this.skip(); // root without CAP_MKNOD
+      requireFeature(this, 'mknod', host.deviceNodesCreated, 'root with CAP_MKNOD');
       const expect = [
         ['nvidiactl', 195, 255, 0o666], ['nvidia0', 195, 0, 0o666], ['nvidia1', 195, 1, 0o666], ['nvidia2', 195, 2, 0o666],
         ['nvidia-uvm', 238, 0, 0o666], ['nvidia-uvm-tools', 238, 1, 0o666],
