@@ -8,21 +8,13 @@
 
 import { z } from 'zod/v3';
 import { NvcError } from './errors';
-import type { Capability } from './types';
+import { CAPABILITIES, type Capability } from './types';
 
 /** A driver capability as written in NVIDIA_DRIVER_CAPABILITIES: the library groups plus compat32. */
 export type DriverCapability = Capability | 'compat32';
 
 /** Every driver capability, sorted. */
-export const DRIVER_CAPABILITIES: readonly DriverCapability[] = [
-  'compat32',
-  'compute',
-  'display',
-  'graphics',
-  'ngx',
-  'utility',
-  'video',
-];
+export const DRIVER_CAPABILITIES: readonly DriverCapability[] = [...CAPABILITIES, 'compat32' as const].sort();
 
 /** Used when NVIDIA_DRIVER_CAPABILITIES is unset or empty (non-legacy images). */
 export const DEFAULT_DRIVER_CAPABILITIES: readonly DriverCapability[] = ['compute', 'utility'];
