@@ -54,6 +54,8 @@ function suitesFor(file) {
     case 'plan_codec.c': case 'plan_client.c': return ['exec'];
     case 'child.c': return ['ldconfig', 'exec'];
     case 'ldconfig_client.c': return ['ldconfig'];
+    case 'wire.c': return ['ctest', 'exec', 'ldconfig'];
+    case 'ldconfig_report.c': return ['ctest', 'ldconfig'];
     default: return ['ctest']; // proto.c, ldcache.c, elf_note.c, driver_*.c, device_info.c
   }
 }
@@ -112,28 +114,34 @@ const MUTANTS = [
     'if (arch < 0 || !(f & NVC_LDCACHE_FLAG_ELF))',
     'if (arch < 0)'),
 
-  // ---- core/proto.c: the driver-service protocol ------------------------------------------
-  M('proto-str-past-payload', 'native/core/proto.c', 'get_str: length not checked against the payload',
-    "if (r->bad || n > r->len - r->off || n >= outsz || memchr(r->p + r->off, '\\0', n) != NULL) {",
-    "if (r->bad || n >= outsz || memchr(r->p + r->off, '\\0', n) != NULL) {"),
-  M('proto-str-nul-ok', 'native/core/proto.c', 'get_str: a NUL inside the string accepted',
-    "if (r->bad || n > r->len - r->off || n >= outsz || memchr(r->p + r->off, '\\0', n) != NULL) {",
-    'if (r->bad || n > r->len - r->off || n >= outsz) {'),
-  M('proto-str-off-by-one', 'native/core/proto.c', 'get_str: n == outsz accepted (terminator written past out)',
-    "if (r->bad || n > r->len - r->off || n >= outsz || memchr(r->p + r->off, '\\0', n) != NULL) {",
-    "if (r->bad || n > r->len - r->off || n > outsz || memchr(r->p + r->off, '\\0', n) != NULL) {"),
-  M('proto-len-mismatch', 'native/core/proto.c', 'a record longer than its length field is accepted',
-    'if (h->len != n - NVC_PROTO_HEADER_SIZE) {',
-    'if (h->len > n - NVC_PROTO_HEADER_SIZE) {'),
-  M('proto-any-version', 'native/core/proto.c', 'protocol version not checked',
-    'if (h->version != NVC_PROTO_VERSION) {',
-    'if (h->version != NVC_PROTO_VERSION && 0) {'),
-  M('proto-u32-short', 'native/core/proto.c', 'get_u32 reads with 3 bytes left',
-    'if (r->bad || r->len - r->off < 4) {',
-    'if (r->bad || r->len - r->off < 3) {'),
-  M('proto-put-overflow', 'native/core/proto.c', 'put_bytes: overflow check off by one',
-    'if (b->overflow || n > sizeof(b->data) - b->len) {',
-    'if (b->overflow || n > sizeof(b->data) - b->len + 1) {'),
+  // ---- core/wire.c: the wire layer of every helper protocol; core/proto.c, ldconfig_report.c -
+  M('wire-field-past-body', 'native/core/wire.c', 'get_field: length not checked against the body',
+    'if (r->len - r->off < l) {',
+    'if (0) {'),
+  M('wire-field-nul-ok', 'native/core/wire.c', 'get_field: a NUL inside a text field accepted',
+    "if ((flags & NVC_WIRE_TEXT) && memchr(d, '\\0', l) != NULL) {",
+    "if ((flags & NVC_WIRE_TEXT) && memchr(d, '\\0', l) != NULL && 0) {"),
+  M('wire-str-off-by-one', 'native/core/wire.c', 'get_str: outsz bytes accepted (terminator written past out)',
+    'nvc_wire_get_field(r, outsz - 1, NVC_WIRE_TEXT, &n);',
+    'nvc_wire_get_field(r, outsz, NVC_WIRE_TEXT, &n);'),
+  M('wire-len-mismatch', 'native/core/wire.c', 'a record longer than its length field is accepted',
+    'if (h->len != n - NVC_WIRE_HEADER_SIZE) {',
+    'if (h->len > n - NVC_WIRE_HEADER_SIZE) {'),
+  M('wire-any-version', 'native/core/wire.c', 'protocol version not checked',
+    'if (h->version != version) {',
+    'if (h->version != version && 0) {'),
+  M('wire-raw-short', 'native/core/wire.c', 'get_raw reads with one byte too few left',
+    'if (r->len - r->off < n) {',
+    'if (r->len - r->off + 1 < n) {'),
+  M('wire-error-ok-code', 'native/core/wire.c', 'an error frame with code "OK" accepted',
+    'for (int c = 1; c < NVC_ERRCODE_COUNT; c++) {\n        if (strcmp(code, nvc_errcode_string((enum nvc_errcode)c)) == 0) {\n            e->code',
+    'for (int c = 0; c < NVC_ERRCODE_COUNT; c++) {\n        if (strcmp(code, nvc_errcode_string((enum nvc_errcode)c)) == 0) {\n            e->code'),
+  M('proto-no-seq', 'native/core/proto.c', 'a driver-service record without a sequence number accepted',
+    'if (body->bad) {',
+    'if (0) {'),
+  M('ldreport-error-anywhere', 'native/core/ldconfig_report.c', 'an ldconfig report with an error flag its outcome does not allow accepted',
+    'if (!r.bad && flagged != has_error(rep->outcome))',
+    'if (!r.bad && flagged != has_error(rep->outcome) && 0)'),
 
   // ---- core/plan_codec.c: the plan checks both sides make -----------------------------------
   M('plan-dotdot-target', 'native/core/plan_codec.c', 'target check lets ".." components through',
@@ -149,8 +157,8 @@ const MUTANTS = [
     "if (t == NULL || t[0] != '/')\n        return \"must be an absolute path\";",
     'if (t == NULL)\n        return "must be an absolute path";'),
   M('plan-decode-nul-ok', 'native/core/plan_codec.c', 'decoder accepts strings with a NUL inside',
-    "if (text && memchr(d, '\\0', l) != NULL) {",
-    "if (text && memchr(d, '\\0', l) != NULL && 0) {"),
+    'nvc_wire_get_field(r, max, NVC_WIRE_TEXT | (may_be_absent ? NVC_WIRE_OPTIONAL : 0), &n);',
+    'nvc_wire_get_field(r, max, may_be_absent ? NVC_WIRE_OPTIONAL : 0, &n);'),
 
   // ---- core/cgroup_v1.c, cgroup_v2.c ---------------------------------------------------------
   M('cg1-major-minor-swapped', 'native/core/cgroup_v1.c', 'v1 rule written as minor:major',

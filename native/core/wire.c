@@ -39,12 +39,9 @@ static int reserve(struct nvc_wbuf *w, size_t n)
         w->overflow = NVC_WIRE_TOO_LARGE;
         return -1;
     }
+    /* Fixed storage has cap == max: only a heap buffer gets past this. */
     if (w->len + n <= w->cap)
         return 0;
-    if (!w->heap) { /* fixed storage smaller than max: the storage is the limit */
-        w->overflow = NVC_WIRE_TOO_LARGE;
-        return -1;
-    }
     size_t want = w->cap ? w->cap : 4096;
     while (want < w->len + n)
         want = want > w->max / 2 ? w->max : want * 2;

@@ -293,6 +293,25 @@ static int test_ldconfig_report(void)
     CHECK(nvc_ldconfig_report_decode(buf, n, &got, &why) == 0 && got.outcome == NVC_LDCONFIG_EXITED);
     buf[n - 1] = 1; /* has_error on an EXITED report, and no error behind it */
     CHECK(nvc_ldconfig_report_decode(buf, n, &got, &why) == -1);
+    /* well-formed frames whose error flag does not fit the outcome: an EXITED report with an
+     * error, a MISSING one without */
+    for (int missing = 0; missing <= 1; missing++) {
+        struct nvc_wbuf w;
+        nvc_wire_begin_fixed(&w, buf, sizeof(buf), NVC_LDCONFIG_MAGIC, NVC_LDCONFIG_WIRE_VERSION,
+                             NVC_LDCONFIG_FRAME_REPORT);
+        nvc_wire_put_u32(&w, missing ? NVC_LDCONFIG_MISSING : NVC_LDCONFIG_EXITED);
+        nvc_wire_put_i32(&w, 0);
+        nvc_wire_put_u32(&w, 0);
+        nvc_wire_put_blob(&w, "", 0);
+        nvc_wire_put_u8(&w, missing ? 0 : 1);
+        if (!missing) {
+            static struct nvc_error e;
+            nvc_error_set(&e, NVC_ERR_LDCONFIG, 0, "x", NULL, "y");
+            nvc_wire_put_error(&w, &e);
+        }
+        n = nvc_wire_end(&w);
+        CHECK(nvc_ldconfig_report_decode(buf, n, &got, &why) == -1 && strstr(why, "belongs"));
+    }
     /* unknown outcomes, a wrong frame type, output over its bound */
     rep.outcome = 99;
     n = nvc_ldconfig_report_encode(&rep, buf, sizeof(buf));
