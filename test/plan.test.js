@@ -445,6 +445,12 @@ describe('planContainer: procfs copy and params rewrite (study §10.3)', () => {
     assert.equal(p.edits[1].data, params);
   });
 
+  it('only params is rewritten: version and registry are copied verbatim', () => {
+    const odd = 'ModifyDeviceFiles: 1\n';
+    const p = plan({}, driver(), host({ procFiles: { params: odd, version: odd, registry: odd } }));
+    assert.deepEqual(table(p).slice(1, 4).map((e) => e.data), ['ModifyDeviceFiles: 0\n', odd, odd]);
+  });
+
   it('missing procfs files are skipped with a warning each; the tmpfs and the seal stay', () => {
     const p = plan({}, driver(), host({ procFiles: {} }));
     assert.deepEqual(table(p), [procTmpfs, ...firmware, dev('driver', '/dev/nvidiactl', 195, 255), seal]);
@@ -831,6 +837,16 @@ describe('planContainer: IMEX channels (study §4.5)', () => {
       path: '/host/dev/nvidia-caps-imex-channels/channel5',
       hint: "create the channel's device node on the host (nvidia-modprobe -i 5, or the driver's NVreg_CreateImexChannel0 for channel 0), or drop the request",
     });
+  });
+
+  it('multi-digit channel ids are looked up as themselves', () => {
+    nvcError(() => plan({ imexChannels: [12] }, driver(), host({ imexNodes: { 1: true, 12: false } })), {
+      code: 'ERR_NVC_INVALID_ARGUMENT',
+      message: 'IMEX channel 12 was requested but the host has no /dev/nvidia-caps-imex-channels/channel12',
+      path: '/host/dev/nvidia-caps-imex-channels/channel12',
+      hint: "create the channel's device node on the host (nvidia-modprobe -i 12, or the driver's NVreg_CreateImexChannel0 for channel 0), or drop the request",
+    });
+    assert.ok(targets(plan({ imexChannels: [12] }, driver(), host({ imexNodes: { 1: false, 12: true } }))).includes('/dev/nvidia-caps-imex-channels/channel12'));
   });
 
   it('a driver without IMEX support is an error when channels are requested, not otherwise', () => {
