@@ -4,7 +4,7 @@ import { binding, helperPath, type HostPaths, type NativeContextHandle, type Raw
 import { fromNative } from './native-errors';
 import { NvcError } from './errors';
 import { resolveUser } from './user';
-import type { Capability, Device, DriverFile, DriverInfo } from './types';
+import { CAPABILITIES, type Device, type DriverFile, type DriverInfo } from './types';
 import { applyPlan, dropProcfsEditsIfNoDriver, planSteps, type ConfigureResult } from './apply';
 import { Container as ContainerClass, openContainer, type Container } from './container';
 import { readHostFacts, type HostFacts, type HostFactsNeeds } from './host-facts';
@@ -13,19 +13,12 @@ import { lowerToMountPlan, type ContainerPlan } from './plan/mount-plan';
 import { resolveRequest, selectItems } from './plan/select-items';
 import { configureRequestSchema, initOptionsSchema, parseWith, type InitOptions, type ConfigureRequestInput, type ContainerOptions } from './schema';
 
-const CAPABILITY_BITS: readonly [Capability, number][] = [
-  ['utility', 1 << 0],
-  ['compute', 1 << 1],
-  ['video', 1 << 2],
-  ['graphics', 1 << 3],
-  ['display', 1 << 4],
-  ['ngx', 1 << 5],
-];
 
 function toFiles(files: RawDriverFile[]): DriverFile[] {
   return files.map((f) => ({
     path: f.path,
-    capabilities: CAPABILITY_BITS.filter(([, bit]) => (f.caps & bit) !== 0).map(([name]) => name),
+    // Capability n is bit n of caps (nvc_vocabulary.def's order, which CAPABILITIES keeps).
+    capabilities: CAPABILITIES.filter((_, bit) => (f.caps & (1 << bit)) !== 0),
     ...(f.soname !== undefined && f.soname !== path.basename(f.path) && { soname: f.soname }),
   }));
 }

@@ -75,6 +75,8 @@ export interface NativeBinding {
   resolveHost(config: Omit<NativeInitConfig, 'helperPath'>): HostPaths;
   /** The config keys init reads. */
   initKeys(): string[];
+  /** The names of native/include/nvc_vocabulary.def, in order. */
+  vocabulary(): { editKinds: string[]; sourceKinds: string[]; mountFlags: string[]; capabilities: string[] };
   readonly version: string;
 }
 

@@ -8,8 +8,13 @@ import * as path from 'node:path';
 import { NvcError } from '../errors';
 import { APP_PROFILE_DIR, PROC_DIR, type Item, type ItemRole, type PlanStep, type Selection } from './items';
 
-export type MountFlag = 'ro' | 'nosuid' | 'nodev' | 'noexec';
-export type SourceKind = 'file' | 'dir' | 'char' | 'socket';
+/** The edit vocabulary, in the order of native/include/nvc_vocabulary.def (a test keeps them in step). */
+export const EDIT_KINDS = ['tmpfs', 'write', 'bind', 'symlink', 'remount'] as const;
+export const SOURCE_KINDS = ['file', 'dir', 'char', 'socket'] as const;
+export const MOUNT_FLAGS = ['ro', 'nosuid', 'nodev', 'noexec'] as const;
+export type EditKind = (typeof EDIT_KINDS)[number];
+export type MountFlag = (typeof MOUNT_FLAGS)[number];
+export type SourceKind = (typeof SOURCE_KINDS)[number];
 
 /** Where an edit comes from: its lifecycle step, the role of its item, the device it serves (UUID, null: common). */
 export interface EditOrigin {

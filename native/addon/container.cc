@@ -10,6 +10,7 @@
 
 extern "C" {
 #include "cgroup.h"
+#include "nvc.h"
 #include "nvc_ldconfig.h"
 #include "nvc_plan.h"
 }
@@ -46,20 +47,42 @@ uint32_t U32(Napi::Object o, const char *key, uint32_t fallback, bool required =
   return static_cast<uint32_t>(d);
 }
 
+// The names of the edit vocabulary (nvc_vocabulary.def), in its order.
+struct Named {
+  const char *name;
+  unsigned value;
+};
+const Named kEditKinds[] = {
+#define NVC_EDIT_KIND(name, NAME) {#name, NVC_EDIT_##NAME},
+#include "nvc_vocabulary.def"
+};
+const Named kSourceKinds[] = {
+#define NVC_SOURCE_KIND(name, NAME) {#name, NVC_SRC_##NAME},
+#include "nvc_vocabulary.def"
+};
+const Named kMountFlags[] = {
+#define NVC_MOUNT_FLAG(name, NAME) {#name, NVC_MNT_##NAME},
+#include "nvc_vocabulary.def"
+};
+const Named kCapabilities[] = {
+#define NVC_CAPABILITY(name, NAME) {#name, NVC_CAP_##NAME},
+#include "nvc_vocabulary.def"
+};
+
+template <size_t N>
+unsigned Lookup(const Named (&table)[N], const std::string &name, const char *what) {
+  for (const Named &n : table)
+    if (name == n.name) return n.value;
+  throw ArgError{std::string("unknown ") + what + " " + name};
+}
+
 unsigned Flags(Napi::Object o) {
   Napi::Value v = o.Get("flags");
   if (v.IsUndefined()) return 0;
   if (!v.IsArray()) throw ArgError{"flags must be an array"};
   Napi::Array a = v.As<Napi::Array>();
   unsigned out = 0;
-  for (uint32_t i = 0; i < a.Length(); i++) {
-    std::string f = Napi::Value(a[i]).ToString().Utf8Value();
-    if (f == "ro") out |= NVC_MNT_RDONLY;
-    else if (f == "nosuid") out |= NVC_MNT_NOSUID;
-    else if (f == "nodev") out |= NVC_MNT_NODEV;
-    else if (f == "noexec") out |= NVC_MNT_NOEXEC;
-    else throw ArgError{"unknown mount flag " + f};
-  }
+  for (uint32_t i = 0; i < a.Length(); i++) out |= Lookup(kMountFlags, Napi::Value(a[i]).ToString().Utf8Value(), "mount flag");
   return out;
 }
 
@@ -69,34 +92,19 @@ struct OwnedEdit {
   std::string target, source, link, data;
   unsigned mode = 0, flags = 0, major = 0, minor = 0;
   nvc_source_kind sourceKind = static_cast<nvc_source_kind>(0);  // binds only: the executor refuses it elsewhere
-  int optional = 0;
 };
 
 OwnedEdit ParseEdit(Napi::Object e) {
   OwnedEdit out;
-  std::string kind = Str(e, "kind");
-  if (kind == "mkdir") out.kind = NVC_EDIT_MKDIR;
-  else if (kind == "tmpfs") out.kind = NVC_EDIT_TMPFS;
-  else if (kind == "write") out.kind = NVC_EDIT_WRITE;
-  else if (kind == "bind") out.kind = NVC_EDIT_BIND;
-  else if (kind == "symlink") out.kind = NVC_EDIT_SYMLINK;
-  else if (kind == "remount") out.kind = NVC_EDIT_REMOUNT;
-  else throw ArgError{"unknown edit kind " + kind};
+  out.kind = static_cast<nvc_edit_kind>(Lookup(kEditKinds, Str(e, "kind"), "edit kind"));
   out.target = Str(e, "target");
   out.mode = U32(e, "mode", 0);
   out.flags = Flags(e);
   if (out.kind == NVC_EDIT_BIND) {
     out.source = Str(e, "source");
-    std::string sk = Str(e, "sourceKind");
-    if (sk == "file") out.sourceKind = NVC_SRC_FILE;
-    else if (sk == "dir") out.sourceKind = NVC_SRC_DIR;
-    else if (sk == "char") out.sourceKind = NVC_SRC_CHAR;
-    else if (sk == "socket") out.sourceKind = NVC_SRC_SOCKET;
-    else if (sk == "any") out.sourceKind = NVC_SRC_ANY;
-    else throw ArgError{"unknown sourceKind " + sk};
+    out.sourceKind = static_cast<nvc_source_kind>(Lookup(kSourceKinds, Str(e, "sourceKind"), "sourceKind"));
     out.major = U32(e, "major", 0);
     out.minor = U32(e, "minor", 0);
-    out.optional = e.Get("optional").ToBoolean().Value() ? 1 : 0;
   }
   if (out.kind == NVC_EDIT_SYMLINK) out.link = Str(e, "link");
   if (out.kind == NVC_EDIT_WRITE) {
@@ -146,7 +154,6 @@ class ApplyPlanJob : public LoopJob {
       e.source_kind = o.sourceKind;
       e.major = o.major;
       e.minor = o.minor;
-      e.optional = o.optional;
     }
     plan_.rootfs = rootfs_.c_str();
     plan_.edits = view.data();
@@ -337,7 +344,26 @@ Napi::Value RunLdconfig(const Napi::CallbackInfo &info) {
 
 }  // namespace
 
+template <size_t N>
+Napi::Array Names(Napi::Env env, const Named (&table)[N]) {
+  Napi::Array out = Napi::Array::New(env);
+  for (const Named &n : table) out.Set(out.Length(), n.name);
+  return out;
+}
+
+// vocabulary(): the names of nvc_vocabulary.def, for the test that keeps the TypeScript copies in step.
+Napi::Value Vocabulary(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("editKinds", Names(env, kEditKinds));
+  o.Set("sourceKinds", Names(env, kSourceKinds));
+  o.Set("mountFlags", Names(env, kMountFlags));
+  o.Set("capabilities", Names(env, kCapabilities));
+  return o;
+}
+
 Napi::Object RegisterContainerFunctions(Napi::Env env, Napi::Object exports) {
+  exports.Set("vocabulary", Napi::Function::New<Vocabulary>(env, "vocabulary"));
   exports.Set("applyPlan", Napi::Function::New<ApplyPlan>(env, "applyPlan"));
   exports.Set("cgroupAllow", Napi::Function::New<CgroupAllow>(env, "cgroupAllow"));
   exports.Set("ldconfig", Napi::Function::New<RunLdconfig>(env, "ldconfig"));

@@ -13,14 +13,13 @@
 const char *nvc_edit_kind_name(enum nvc_edit_kind k)
 {
     switch (k) {
-    case NVC_EDIT_MKDIR: return "mkdir";
-    case NVC_EDIT_TMPFS: return "tmpfs";
-    case NVC_EDIT_WRITE: return "write";
-    case NVC_EDIT_BIND: return "bind";
-    case NVC_EDIT_SYMLINK: return "symlink";
-    case NVC_EDIT_REMOUNT: return "remount";
+#define NVC_EDIT_KIND(name, NAME) \
+    case NVC_EDIT_##NAME:         \
+        return #name;
+#include "nvc_vocabulary.def"
+    default:
+        return "unknown";
     }
-    return "unknown";
 }
 
 /* Normalised absolute container path: the executor splits it into components itself
@@ -65,9 +64,9 @@ static int check_edit(size_t i, const struct nvc_edit *e, struct nvc_error *err)
     const char *why;
     int is_bind = e->kind == NVC_EDIT_BIND, is_write = e->kind == NVC_EDIT_WRITE;
     int takes_flags = is_bind || e->kind == NVC_EDIT_TMPFS || e->kind == NVC_EDIT_REMOUNT;
-    int takes_mode = is_write || e->kind == NVC_EDIT_MKDIR || e->kind == NVC_EDIT_TMPFS;
+    int takes_mode = is_write || e->kind == NVC_EDIT_TMPFS;
 
-    if (e->kind < NVC_EDIT_MKDIR || e->kind > NVC_EDIT_REMOUNT)
+    if (e->kind <= NVC_EDIT_INVALID_ || e->kind >= NVC_EDIT_END_)
         return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "plan", e->target, "edit %zu: unknown kind %d", i,
                              (int)e->kind);
     why = target_problem(e->target);
@@ -81,14 +80,12 @@ static int check_edit(size_t i, const struct nvc_edit *e, struct nvc_error *err)
             return bad_edit(err, i, e, "the source must be an absolute host path");
         if (strlen(e->source) >= PATH_MAX)
             return bad_edit(err, i, e, "the source is too long");
-        if (e->source_kind < NVC_SRC_FILE || e->source_kind > NVC_SRC_ANY)
+        if (e->source_kind <= NVC_SRC_INVALID_ || e->source_kind >= NVC_SRC_END_)
             return bad_edit(err, i, e, "unknown source kind");
         if (e->source_kind != NVC_SRC_CHAR && (e->major != 0 || e->minor != 0))
             return bad_edit(err, i, e, "major/minor are only for character devices");
-        if (e->optional != 0 && e->optional != 1)
-            return bad_edit(err, i, e, "optional must be 0 or 1");
-    } else if (e->source != NULL || e->source_kind != 0 || e->major != 0 || e->minor != 0 || e->optional != 0) {
-        return bad_edit(err, i, e, "source, source kind, major/minor and optional are only for binds");
+    } else if (e->source != NULL || e->source_kind != 0 || e->major != 0 || e->minor != 0) {
+        return bad_edit(err, i, e, "source, source kind and major/minor are only for binds");
     }
     if (e->kind == NVC_EDIT_SYMLINK) {
         if (e->link == NULL || e->link[0] == '\0')
@@ -103,13 +100,13 @@ static int check_edit(size_t i, const struct nvc_edit *e, struct nvc_error *err)
     if (is_write && e->data == NULL && e->data_len != 0)
         return bad_edit(err, i, e, "data_len without data");
     if (!takes_mode && e->mode != 0)
-        return bad_edit(err, i, e, "mode is only for mkdir, tmpfs and write");
+        return bad_edit(err, i, e, "mode is only for tmpfs and write");
     /* No set-id bits: nothing this plan creates should ever grant privileges. */
     if (e->mode > (is_write ? 0777u : 01777u))
         return bad_edit(err, i, e, is_write ? "mode must be within 0777" : "mode must be within 01777");
     if (!takes_flags && e->flags != 0)
         return bad_edit(err, i, e, "flags are only for bind, tmpfs and remount");
-    if (e->flags & ~(unsigned)(NVC_MNT_RDONLY | NVC_MNT_NOSUID | NVC_MNT_NODEV | NVC_MNT_NOEXEC))
+    if (e->flags & ~((1u << NVC_MNT_BIT_END_) - 1))
         return bad_edit(err, i, e, "unknown mount flags");
     if (e->kind == NVC_EDIT_REMOUNT && e->flags == 0)
         return bad_edit(err, i, e, "a remount needs at least one flag");
@@ -186,7 +183,6 @@ int nvc_plan_encode(const struct nvc_plan *plan, uint8_t **buf, size_t *len, str
         nvc_wire_put_u32(&w, (uint32_t)e->source_kind);
         nvc_wire_put_u32(&w, e->major);
         nvc_wire_put_u32(&w, e->minor);
-        nvc_wire_put_u32(&w, (uint32_t)e->optional);
     }
     if (w_finish(&w, buf, len) < 0) {
         if (w.overflow == NVC_WIRE_TOO_LARGE)
@@ -347,7 +343,6 @@ int nvc_plan_decode(const uint8_t *body, size_t len, struct nvc_plan_decoded *ou
         e->source_kind = (enum nvc_source_kind)nvc_wire_get_u32(&r);
         e->major = nvc_wire_get_u32(&r);
         e->minor = nvc_wire_get_u32(&r);
-        e->optional = (int)nvc_wire_get_u32(&r);
     }
     if (!r.bad && r.off != r.len)
         r.bad = "bytes left over after the last edit";

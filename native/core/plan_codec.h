@@ -8,7 +8,7 @@
  *
  *   plan   = i32 pid | str rootfs | u32 uid | u32 gid | u32 nedits | edit*
  *   edit   = u32 kind | str target | ostr source | ostr link | oblob data | u32 mode |
- *            u32 flags | u32 source_kind | u32 major | u32 minor | u32 optional
+ *            u32 flags | u32 source_kind | u32 major | u32 minor
  *   done   = u32 nedits | u8 outcome*
  *   error  = the wire layer's error
  *
@@ -41,7 +41,7 @@ enum nvc_plan_frame_type {
 /* Everything the executor relies on, checked on both sides: kinds and source kinds
  * known; targets absolute, normalised ("/a/b", no ".", "..", "//" or trailing "/"),
  * not "/" and shorter than PATH_MAX; sources absolute; fields a kind does not use left
- * empty; modes within 0777 (WRITE) or 01777 (MKDIR, TMPFS); flags known. Fills err
+ * empty; modes within 0777 (WRITE) or 01777 (TMPFS); flags known. Fills err
  * (NVC_ERR_INVALID_ARGUMENT) naming the edit. */
 int nvc_plan_check(const struct nvc_plan *plan, struct nvc_error *err);
 

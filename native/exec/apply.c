@@ -24,12 +24,14 @@ void exec_test_delay(const struct exec_ctx *ctx)
 static int apply_one(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
 {
     switch (ctx->plan->edits[i].kind) {
-    case NVC_EDIT_MKDIR: return exec_edit_mkdir(ctx, i, err);
     case NVC_EDIT_TMPFS: return exec_edit_tmpfs(ctx, i, err);
     case NVC_EDIT_WRITE: return exec_edit_write(ctx, i, err);
     case NVC_EDIT_BIND: return exec_edit_bind(ctx, i, err);
     case NVC_EDIT_SYMLINK: return exec_edit_symlink(ctx, i, err);
     case NVC_EDIT_REMOUNT: return exec_edit_remount(ctx, i, err);
+    case NVC_EDIT_INVALID_:
+    case NVC_EDIT_END_:
+        break;
     }
     return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "plan", NULL, "unknown edit kind");
 }

@@ -1,4 +1,4 @@
-/* The edits that only create files: MKDIR, WRITE, SYMLINK. Each creates its entry
+/* The edits that only create files: WRITE, SYMLINK. Each creates its entry
  * with an *at() call in a parent fd resolved inside the rootfs, with O_EXCL or its
  * equivalent, and records it for undoing before doing anything else with it. */
 #define _GNU_SOURCE
@@ -13,51 +13,6 @@
 
 #include "path.h"
 #include "sysmount.h"
-
-int exec_edit_mkdir(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
-{
-    const struct nvc_edit *e = &ctx->plan->edits[i];
-    const char *name = NULL;
-    int parent, fd = -1;
-
-    parent = exec_open_parent(ctx, e->target, &name, err);
-    if (parent < 0)
-        return -1;
-    for (int attempt = 0; attempt < 4 && fd < 0; attempt++) {
-        struct nvc_error lookup;
-        /* Like a parent directory, an existing target may be reached through links
-         * (resolved inside the rootfs); an existing directory is left as it is. */
-        fd = nvc_path_open_in_root(ctx->rootfd, e->target, O_PATH | O_DIRECTORY, &lookup);
-        if (fd >= 0)
-            break;
-        if (lookup.sys_errno == ENOTDIR) {
-            close(parent);
-            return nvc_error_set(err, NVC_ERR_FILE_EXISTS, ENOTDIR, "open", e->target,
-                                 "%s exists and is not a directory; remove it from the image", e->target);
-        }
-        if (lookup.sys_errno != ENOENT) {
-            close(parent);
-            *err = lookup;
-            return -1;
-        }
-        fd = exec_mkdir_at(ctx, parent, name, e->mode, e->target, err);
-        if (fd == -1) {
-            close(parent);
-            return -1;
-        }
-    }
-    close(parent);
-    if (fd < 0)
-        return nvc_error_set(err, NVC_ERR_FILE_EXISTS, ENOENT, "open", e->target,
-                             "%s exists but does not resolve inside the rootfs (a dangling symlink?)", e->target);
-    if (exec_check_in_root(ctx, fd, e->target, err) < 0) {
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    ctx->outcomes[i] = NVC_OUTCOME_DONE;
-    return 0;
-}
 
 static int in_plan_tmpfs(const struct exec_ctx *ctx, int fd, uint64_t *id)
 {

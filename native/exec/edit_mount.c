@@ -281,10 +281,6 @@ int exec_edit_bind(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
     size_t nbefore = 0;
     int mnt, rc = -1;
 
-    if (!s->present) {
-        ctx->outcomes[i] = NVC_OUTCOME_SKIPPED;
-        return 0;
-    }
     if (mp_prepare(ctx, e->target, S_ISDIR(s->mode), s->mode & S_IFMT, &mp, err) < 0)
         goto out;
     if (!ctx->legacy) {

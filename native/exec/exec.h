@@ -15,7 +15,6 @@
 
 /* A bind source, opened and checked on the host before entering the container. */
 struct exec_source {
-    int present; /* 0: an optional source that does not exist (the edit is skipped) */
     int tree_fd; /* detached clone ready to attach (mount API), else -1 */
     int host_fd; /* O_PATH fd of the checked file (mount(2) fallback), else -1 */
     dev_t dev;   /* identity and type as checked */
@@ -123,7 +122,6 @@ int exec_edit_tmpfs(struct exec_ctx *ctx, size_t i, struct nvc_error *err);
 int exec_edit_remount(struct exec_ctx *ctx, size_t i, struct nvc_error *err);
 
 /* ---- edit_fs.c ---- */
-int exec_edit_mkdir(struct exec_ctx *ctx, size_t i, struct nvc_error *err);
 int exec_edit_write(struct exec_ctx *ctx, size_t i, struct nvc_error *err);
 int exec_edit_symlink(struct exec_ctx *ctx, size_t i, struct nvc_error *err);
 

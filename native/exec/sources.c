@@ -63,8 +63,9 @@ static int check_type(const struct nvc_edit *e, const struct stat *st, struct nv
         if (!S_ISSOCK(st->st_mode))
             return bad_source(e, err, "expected a unix socket", st->st_mode);
         break;
-    case NVC_SRC_ANY:
-        break;
+    case NVC_SRC_INVALID_:
+    case NVC_SRC_END_:
+        return bad_source(e, err, "unknown source kind", st->st_mode);
     }
     return 0;
 }
@@ -77,14 +78,9 @@ static int open_one(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
     int fd;
 
     fd = open(e->source, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT && e->optional) {
-            s->present = 0;
-            return 0;
-        }
+    if (fd < 0)
         return nvc_error_set(err, NVC_ERR_INVALID_SOURCE, errno, "open", e->source, "cannot open source %s: %s",
                              e->source, strerror(errno));
-    }
     if (fstat(fd, &st) < 0) {
         int en = errno;
         close(fd);
@@ -95,7 +91,6 @@ static int open_one(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
         close(fd);
         return -1;
     }
-    s->present = 1;
     s->dev = st.st_dev;
     s->ino = st.st_ino;
     s->mode = st.st_mode;
@@ -139,7 +134,7 @@ int exec_sources_reopen(struct exec_ctx *ctx, struct nvc_error *err)
         struct stat st;
         int fd;
 
-        if (e->kind != NVC_EDIT_BIND || !s->present)
+        if (e->kind != NVC_EDIT_BIND)
             continue;
         fd = open(e->source, O_PATH | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0 || fstat(fd, &st) < 0) {

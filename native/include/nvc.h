@@ -47,13 +47,15 @@ struct nvc_host {
 };
 
 /* Capability bits: which container capabilities select a file. */
+enum nvc_capability_bit {
+#define NVC_CAPABILITY(name, NAME) NVC_CAP_BIT_##NAME,
+#include "nvc_vocabulary.def"
+    NVC_CAP_BIT_END_
+};
+
 enum nvc_capability {
-    NVC_CAP_UTILITY = 1u << 0,
-    NVC_CAP_COMPUTE = 1u << 1,
-    NVC_CAP_VIDEO = 1u << 2,
-    NVC_CAP_GRAPHICS = 1u << 3,
-    NVC_CAP_DISPLAY = 1u << 4,
-    NVC_CAP_NGX = 1u << 5,
+#define NVC_CAPABILITY(name, NAME) NVC_CAP_##NAME = 1u << NVC_CAP_BIT_##NAME,
+#include "nvc_vocabulary.def"
 };
 
 struct nvc_file {

@@ -12,29 +12,30 @@
 #include "nvc_wait.h"
 
 enum nvc_edit_kind {
-    NVC_EDIT_MKDIR = 1,   /* target directory (parents too), mode, owner = container owner */
-    NVC_EDIT_TMPFS = 2,   /* mount a tmpfs on target (created as a dir if missing), mode */
-    NVC_EDIT_WRITE = 3,   /* create target file with data and mode (inside a tmpfs made by this plan) */
-    NVC_EDIT_BIND = 4,    /* bind source onto target (placeholder created with the source's type) */
-    NVC_EDIT_SYMLINK = 5, /* create symlink target -> link (link is a relative or absolute string) */
-    NVC_EDIT_REMOUNT = 6, /* change the flags of the mount at target (e.g. the tmpfs to read-only) */
+    NVC_EDIT_INVALID_ = 0,
+#define NVC_EDIT_KIND(name, NAME) NVC_EDIT_##NAME,
+#include "nvc_vocabulary.def"
+    NVC_EDIT_END_ /* one past the last kind */
+};
+
+enum nvc_mount_flag_bit {
+#define NVC_MOUNT_FLAG(name, NAME) NVC_MNT_BIT_##NAME,
+#include "nvc_vocabulary.def"
+    NVC_MNT_BIT_END_
 };
 
 /* Mount flags, applied after the mount exists (mount_setattr or bind-remount). */
 enum nvc_mount_flag {
-    NVC_MNT_RDONLY = 1u << 0,
-    NVC_MNT_NOSUID = 1u << 1,
-    NVC_MNT_NODEV = 1u << 2,
-    NVC_MNT_NOEXEC = 1u << 3,
+#define NVC_MOUNT_FLAG(name, NAME) NVC_MNT_##NAME = 1u << NVC_MNT_BIT_##NAME,
+#include "nvc_vocabulary.def"
 };
 
 /* What a bind source must be; checked with lstat on the host before binding. */
 enum nvc_source_kind {
-    NVC_SRC_FILE = 1,   /* regular file, never a symlink (CVE-2024-0132 class) */
-    NVC_SRC_DIR = 2,    /* directory, never a symlink */
-    NVC_SRC_CHAR = 3,   /* character device with dev_t = (major, minor) */
-    NVC_SRC_SOCKET = 4, /* unix socket (persistenced, fabricmanager) */
-    NVC_SRC_ANY = 5,    /* any type but a symlink (IPC dirs such as the MPS pipe dir) */
+    NVC_SRC_INVALID_ = 0,
+#define NVC_SOURCE_KIND(name, NAME) NVC_SRC_##NAME,
+#include "nvc_vocabulary.def"
+    NVC_SRC_END_ /* one past the last kind */
 };
 
 struct nvc_edit {
@@ -44,11 +45,10 @@ struct nvc_edit {
     const char *link;     /* SYMLINK: link contents */
     const void *data;     /* WRITE: contents */
     size_t data_len;
-    unsigned mode;        /* MKDIR/TMPFS/WRITE: permission bits */
+    unsigned mode;        /* TMPFS/WRITE: permission bits */
     unsigned flags;       /* enum nvc_mount_flag bits (BIND, TMPFS, REMOUNT) */
     enum nvc_source_kind source_kind; /* BIND */
     unsigned major, minor; /* BIND of NVC_SRC_CHAR */
-    int optional;         /* 1: a missing BIND source is skipped (reported), not an error */
 };
 
 struct nvc_plan {
@@ -63,7 +63,7 @@ struct nvc_plan {
 /* What was done, for reporting: one entry per edit, in order. */
 enum nvc_edit_outcome {
     NVC_OUTCOME_DONE = 1,
-    NVC_OUTCOME_SKIPPED = 2, /* optional source missing, or identical symlink already there */
+    NVC_OUTCOME_SKIPPED = 2, /* an identical symlink was already there */
 };
 
 struct nvc_plan_result {

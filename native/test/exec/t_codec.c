@@ -16,7 +16,7 @@ static int same_edit(const struct nvc_edit *a, const struct nvc_edit *b)
     return a->kind == b->kind && SAME_STR(target) && SAME_STR(source) && SAME_STR(link) &&
            a->data_len == b->data_len && (a->data_len == 0 || memcmp(a->data, b->data, a->data_len) == 0) &&
            a->mode == b->mode && a->flags == b->flags && a->source_kind == b->source_kind && a->major == b->major &&
-           a->minor == b->minor && a->optional == b->optional;
+           a->minor == b->minor;
 #undef SAME_STR
 }
 
@@ -130,7 +130,6 @@ int test_codec_checks(void)
     MUTATE(source_kind, 0, "no source kind");
     MUTATE(source_kind, 9, "unknown source kind");
     MUTATE(major, 195, "major for a file source");
-    MUTATE(optional, 2, "optional 2");
     MUTATE(mode, 0644, "mode on a bind");
     MUTATE(flags, 1u << 7, "unknown flag");
     MUTATE(link, "x", "link on a bind");
@@ -143,9 +142,9 @@ int test_codec_checks(void)
     MUTATE(data, NULL, "data_len without data");
     MUTATE(flags, NVC_MNT_RDONLY, "flags on a write");
 #undef IDX
-#define IDX 8 /* a mkdir */
-    MUTATE(mode, 02755, "setgid mkdir");
-    MUTATE(data_len, 3, "data on a mkdir");
+#define IDX 0 /* a tmpfs */
+    MUTATE(mode, 02755, "setgid tmpfs");
+    MUTATE(data_len, 3, "data on a tmpfs");
 #undef IDX
 #define IDX 4 /* a symlink */
     MUTATE(link, NULL, "symlink without link");

@@ -456,13 +456,11 @@ void t_std_plan(struct nvc_plan *plan, struct nvc_edit *e, pid_t pid, const char
     e[7] = (struct nvc_edit){.kind = NVC_EDIT_BIND, .target = "/usr/share/nvc-probe",
                              .source = T_SRC "/nvc-probe-share", .source_kind = NVC_SRC_DIR,
                              .flags = NVC_MNT_RDONLY | NVC_MNT_NOSUID | NVC_MNT_NODEV};
-    e[8] = (struct nvc_edit){.kind = NVC_EDIT_MKDIR, .target = "/etc/nvc-probe.d", .mode = 0755};
+    e[8] = (struct nvc_edit){.kind = NVC_EDIT_BIND, .target = "/etc/nvc-probe.d", .source = T_SRC "/nvc-probe-share",
+                             .source_kind = NVC_SRC_DIR, .flags = NVC_MNT_RDONLY | NVC_MNT_NOSUID | NVC_MNT_NODEV};
     e[9] = (struct nvc_edit){.kind = NVC_EDIT_BIND, .target = "/run/nvc-probe/socket",
                              .source = T_SRC "/nvc-probe.sock", .source_kind = NVC_SRC_SOCKET,
                              .flags = NVC_MNT_NOSUID | NVC_MNT_NODEV | NVC_MNT_NOEXEC};
-    e[10] = (struct nvc_edit){.kind = NVC_EDIT_BIND, .target = "/usr/lib/x86_64-linux-gnu/libnvc-missing.so.1",
-                              .source = T_SRC "/libnvc-missing.so.1", .source_kind = NVC_SRC_FILE,
-                              .flags = NVC_MNT_RDONLY, .optional = 1};
     *plan = (struct nvc_plan){.pid = pid, .rootfs = rootfs, .uid = 1000, .gid = 1000, .edits = e,
                               .nedits = T_STD_EDITS};
 }

@@ -65,9 +65,9 @@ void t_rmrf(const char *path);
 int t_rootfs(const char *name, char *out, size_t n);
 
 /* The standard plan: tmpfs + write + remount on /proc/driver, binds of a library, a
- * binary, /dev/null, a directory and a socket, a symlink, a mkdir, a missing optional
- * bind. Fills edits (at least T_STD_EDITS entries). */
-#define T_STD_EDITS 11
+ * binary, /dev/null, a directory (twice, the second below /etc) and a socket, a symlink.
+ * Fills edits (at least T_STD_EDITS entries). */
+#define T_STD_EDITS 10
 void t_std_plan(struct nvc_plan *plan, struct nvc_edit *edits, pid_t pid, const char *rootfs);
 
 /* Nothing of the probe names exists at the host paths an escape would hit. */
