@@ -12,10 +12,11 @@ const { init } = require('../dist/index.js');
 const { execPath, ldconfigHelperPath, binding } = require('../dist/native.js');
 const { createSimulatedHost } = require('../dist/testing/index.js');
 const { makeRootfs, startContainer } = require('./support/container');
-const { waitFor } = require('./support/proc');
+const { waitFor, alive, childrenOf } = require('./support/proc');
 const { requireFeature, isRoot } = require('./support/features');
 
 const N = 8; // twice the default UV_THREADPOOL_SIZE
+const POOL = 4; // libuv's default UV_THREADPOOL_SIZE (the tests leave it unset)
 
 /**
  * A stand-in for a helper executable: it records that it started, waits until the gate file
@@ -140,5 +141,73 @@ describe('helper waits do not hold libuv pool threads', function () {
     } finally {
       for (const r of rootfses) fs.rmSync(r, { recursive: true, force: true });
     }
+  });
+});
+
+// The driver service answers on a socket watched by the event loop, so a service stuck in NVML
+// holds no pool thread either. More contexts than pool threads have deviceInfo() in flight while
+// their services hang in nvmlDeviceGetCount; a deviceInfo() on a healthy context and an
+// fs.promises.readFile issued meanwhile must settle before any of them, and the stuck calls then
+// end in the typed timeout with their services killed and reaped. No assertion depends on time:
+// the timeout only has to be longer than the quick calls take.
+describe('driver-service waits do not hold libuv pool threads', function () {
+  const HUNG = POOL + 2;
+  const TIMEOUT_MS = 6000;
+  let healthy;
+  let stuck;
+  let dir;
+  before(async () => {
+    healthy = await createSimulatedHost();
+    stuck = await createSimulatedHost({ faults: [{ fn: 'nvmlDeviceGetCount_v2', kind: 'hang' }] });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nvc-probe-'));
+  });
+  after(async () => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    if (stuck) await stuck.cleanup();
+    if (healthy) await healthy.cleanup();
+  });
+
+  it(`${HUNG} deviceInfo() calls stuck in NVML: a healthy deviceInfo and fs.promises settle first`, async () => {
+    const ctx = await init(healthy.options);
+    const hung = [];
+    try {
+      for (let i = 0; i < HUNG; i++) hung.push(await init({ ...stuck.options, timeoutMs: TIMEOUT_MS }));
+      const pids = hung.map((c) => c.servicePid);
+      const probe = path.join(dir, 'probe');
+      fs.writeFileSync(probe, 'still responsive');
+
+      const order = [];
+      const held = hung.map((c) =>
+        c.deviceInfo().then(
+          () => order.push('held'),
+          (e) => (order.push('held'), e),
+        ),
+      );
+      const quick = [
+        ctx.deviceInfo().then((d) => (order.push('deviceInfo'), d)),
+        fs.promises.readFile(probe, 'utf8').then((t) => (order.push('readFile'), t)),
+      ];
+      const [devices, text] = await Promise.all(quick);
+      assert.equal(devices.length, healthy.spec.gpus.length);
+      assert.equal(text, 'still responsive');
+      assert.deepEqual(order.slice(0, 2).sort(), ['deviceInfo', 'readFile'], `nothing stuck settled first: ${order.join(', ')}`);
+
+      const errors = await Promise.all(held);
+      assert.deepEqual(order.slice(2), Array(HUNG).fill('held'));
+      for (const e of errors) {
+        assert.ok(e instanceof Error, 'a stuck call fails');
+        assert.equal(e.code, 'ERR_NVC_SERVICE_TIMEOUT', e.message);
+        assert.match(e.message, new RegExp(`within ${TIMEOUT_MS} ms \\(stuck in nvmlDeviceGetCount_v2\\)`));
+      }
+      // Each stuck service was killed and reaped (not left a zombie), and only those.
+      for (const c of hung) assert.equal(c.servicePid, null);
+      for (const pid of pids) assert.ok(!alive(pid), `service ${pid} is gone`);
+      assert.deepEqual(childrenOf(process.pid), [ctx.servicePid]);
+      assert.equal((await ctx.driverInfo()).version, healthy.spec.driverVersion, 'the healthy context still answers');
+    } finally {
+      await Promise.allSettled(hung.map((c) => c.shutdown()));
+      await ctx.shutdown();
+    }
+    assert.deepEqual(childrenOf(process.pid), [], 'no service left running');
   });
 });

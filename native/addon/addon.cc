@@ -1,4 +1,5 @@
-// The Node binding: a thin layer that runs core calls on the libuv thread pool and
+// The Node binding: a thin layer that runs core calls off the JavaScript thread (file work on
+// the libuv thread pool, waits for the driver service on the event loop: service_queue.h) and
 // turns C results and errors into plain JavaScript values. No logic lives here.
 #include <napi.h>
 
@@ -13,18 +14,21 @@ extern "C" {
 #include "nvc.h"
 }
 
+#include "service_queue.h"
 #include "worker.h"
 
 using nvc_addon::MakeError;
-using nvc_addon::PromiseWorker;
 
 namespace {
 
-// Owns one C context. Workers hold a reference while they run, so the context is
-// freed only when neither JavaScript nor a pending call can reach it.
+// Owns one C context and the queue of its calls. Calls in flight (and the queue while it has
+// handles open) hold a reference, so the context is freed only when neither JavaScript nor a
+// pending call can reach it, and never with a call at its steps.
 struct Slot {
-  nvc_context *ctx = nullptr;
+  explicit Slot(nvc_context *c) : ctx(c), queue(c) {}
   ~Slot() { nvc_context_abandon(ctx); }
+  nvc_context *ctx;
+  nvc_addon::ServiceQueue queue;
 };
 
 // Per-environment (main thread or worker thread) registry of live contexts, so that
@@ -158,6 +162,8 @@ class NativeContext : public Napi::ObjectWrap<NativeContext> {
   Napi::Value DriverInfo(const Napi::CallbackInfo &info);
   Napi::Value DeviceInfo(const Napi::CallbackInfo &info);
   Napi::Value Shutdown(const Napi::CallbackInfo &info);
+  // Queues a call on this context's service; the promise settles with result(...) or its error.
+  Napi::Value Queue(Napi::Env env, nvc_call_kind kind, const char *name, nvc_addon::CallResult result);
   Napi::Value Pid(const Napi::CallbackInfo &info) {
     pid_t pid = slot_ ? nvc_service_pid(slot_->ctx) : 0;
     return pid > 0 ? Napi::Number::New(info.Env(), pid) : info.Env().Null();
@@ -179,7 +185,7 @@ class NativeContext : public Napi::ObjectWrap<NativeContext> {
   std::shared_ptr<Slot> slot_;
 };
 
-// Strings from JavaScript, kept alive for the duration of nvc_init on the pool thread.
+// Strings from JavaScript, kept alive for the duration of nvc_context_new on the pool thread.
 struct InitArgs {
   std::string root, ldcache, procRoot, devRoot, sysRoot, nvmlPath, helperPath, binPath;
   bool has[8] = {};
@@ -202,81 +208,72 @@ struct InitArgs {
   }
 };
 
-class InitWorker : public PromiseWorker {
+// init: the host resolved and NVML found on a pool thread (nvc_context_new reads the
+// ld.so.cache), then the service started through the context's queue, which settles the promise
+// with the NativeContext once the service is ready.
+class InitWorker : public Napi::AsyncWorker {
  public:
-  InitWorker(Napi::Env env, InitArgs args) : PromiseWorker(env, "nvc-ts:init"), args_(std::move(args)) {}
-
- protected:
-  int Run(nvc_error *err) override {
-    nvc_config cfg{};
-    args_.Fill(&cfg);
-    ctx_ = nvc_init(&cfg, err);
-    return ctx_ ? 0 : -1;
-  }
-  Napi::Value Result(Napi::Env env) override {
-    auto slot = std::make_shared<Slot>();
-    slot->ctx = ctx_;
-    ctx_ = nullptr;
-    auto *data = env.GetInstanceData<AddonData>();
-    data->Add(slot);
-    auto holder = std::make_unique<std::shared_ptr<Slot>>(slot);
-    Napi::External<std::shared_ptr<Slot>> ext = Napi::External<std::shared_ptr<Slot>>::New(env, holder.get());
-    Napi::Object obj = data->contextClass.New({ext});
-    return obj;
+  InitWorker(Napi::Env env, InitArgs args)
+      : Napi::AsyncWorker(env, "nvc-ts:init"), deferred_(Napi::Promise::Deferred::New(env)), args_(std::move(args)) {
+    nvc_error_clear(&err_);
   }
   ~InitWorker() override {
-    if (ctx_) nvc_context_abandon(ctx_);  // the promise was never delivered
+    if (ctx_) nvc_context_abandon(ctx_);  // never handed on: it has no service yet
+  }
+  Napi::Promise Start() {
+    Napi::Promise p = deferred_.Promise();
+    Queue();
+    return p;
   }
 
  private:
+  void Execute() override {
+    nvc_config cfg{};
+    args_.Fill(&cfg);
+    ctx_ = nvc_context_new(&cfg, &err_);
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    if (ctx_ == nullptr) {
+      deferred_.Reject(MakeError(env, err_).Value());
+      return;
+    }
+    auto slot = std::make_shared<Slot>(ctx_);
+    ctx_ = nullptr;
+    auto *data = env.GetInstanceData<AddonData>();
+    data->Add(slot);  // from now on, teardown of the environment kills its service
+    slot->queue.Push(env, slot, NVC_CALL_START, "nvc-ts:init", deferred_, [data, slot](Napi::Env env, const nvc_call *) {
+      auto holder = std::make_unique<std::shared_ptr<Slot>>(slot);
+      Napi::External<std::shared_ptr<Slot>> ext = Napi::External<std::shared_ptr<Slot>>::New(env, holder.get());
+      return Napi::Value(data->contextClass.New({ext}));
+    });
+  }
+
+  Napi::Promise::Deferred deferred_;
   InitArgs args_;
   nvc_context *ctx_ = nullptr;
+  nvc_error err_;
 };
 
-class DriverInfoWorker : public PromiseWorker {
- public:
-  DriverInfoWorker(Napi::Env env, std::shared_ptr<Slot> slot) : PromiseWorker(env, "nvc-ts:driverInfo"), slot_(slot) {}
-  ~DriverInfoWorker() override { nvc_driver_info_free(info_); }
+Napi::Value NativeContext::Queue(Napi::Env env, nvc_call_kind kind, const char *name, nvc_addon::CallResult result) {
+  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+  Napi::Promise p = deferred.Promise();
+  slot_->queue.Push(env, slot_, kind, name, deferred, std::move(result));
+  return p;
+}
 
- protected:
-  int Run(nvc_error *err) override { return nvc_driver_info_new(slot_->ctx, &info_, err); }
-  Napi::Value Result(Napi::Env env) override { return DriverToJs(env, info_); }
-
- private:
-  std::shared_ptr<Slot> slot_;
-  nvc_driver_info *info_ = nullptr;
-};
-
-class DeviceInfoWorker : public PromiseWorker {
- public:
-  DeviceInfoWorker(Napi::Env env, std::shared_ptr<Slot> slot) : PromiseWorker(env, "nvc-ts:deviceInfo"), slot_(slot) {}
-  ~DeviceInfoWorker() override { nvc_device_info_free(info_); }
-
- protected:
-  int Run(nvc_error *err) override { return nvc_device_info_new(slot_->ctx, &info_, err); }
-  Napi::Value Result(Napi::Env env) override { return DevicesToJs(env, info_); }
-
- private:
-  std::shared_ptr<Slot> slot_;
-  nvc_device_info *info_ = nullptr;
-};
-
-class ShutdownWorker : public PromiseWorker {
- public:
-  ShutdownWorker(Napi::Env env, std::shared_ptr<Slot> slot) : PromiseWorker(env, "nvc-ts:shutdown"), slot_(slot) {}
-
- protected:
-  int Run(nvc_error *err) override { return nvc_shutdown(slot_->ctx, err); }
-  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
-
- private:
-  std::shared_ptr<Slot> slot_;
-};
-
-
-Napi::Value NativeContext::DriverInfo(const Napi::CallbackInfo &info) { return (new DriverInfoWorker(info.Env(), slot_))->Start(); }
-Napi::Value NativeContext::DeviceInfo(const Napi::CallbackInfo &info) { return (new DeviceInfoWorker(info.Env(), slot_))->Start(); }
-Napi::Value NativeContext::Shutdown(const Napi::CallbackInfo &info) { return (new ShutdownWorker(info.Env(), slot_))->Start(); }
+Napi::Value NativeContext::DriverInfo(const Napi::CallbackInfo &info) {
+  return Queue(info.Env(), NVC_CALL_DRIVER_INFO, "nvc-ts:driverInfo",
+               [](Napi::Env env, const nvc_call *call) { return Napi::Value(DriverToJs(env, nvc_call_driver_info(call))); });
+}
+Napi::Value NativeContext::DeviceInfo(const Napi::CallbackInfo &info) {
+  return Queue(info.Env(), NVC_CALL_DEVICE_INFO, "nvc-ts:deviceInfo",
+               [](Napi::Env env, const nvc_call *call) { return Napi::Value(DevicesToJs(env, nvc_call_device_info(call))); });
+}
+Napi::Value NativeContext::Shutdown(const Napi::CallbackInfo &info) {
+  return Queue(info.Env(), NVC_CALL_SHUTDOWN, "nvc-ts:shutdown", [](Napi::Env env, const nvc_call *) { return env.Undefined(); });
+}
 
 // The string keys of init's config, in InitArgs' order: the addon's one list of them (a test
 // checks it against the facade's initOptionsSchema).

@@ -5,7 +5,7 @@
 #include <napi.h>
 
 #include <cerrno>
-#include <cstring>
+#include <cstring>  // strerrorname_np
 #include <string>
 
 extern "C" {
@@ -21,7 +21,6 @@ inline Napi::Error MakeError(Napi::Env env, const nvc_error &err) {
   if (err.sys_errno != 0) {
     const char *name = strerrorname_np(err.sys_errno);
     o.Set("errno", name ? name : std::to_string(err.sys_errno));
-    o.Set("errnoMessage", std::strerror(err.sys_errno));
   }
   if (err.step[0]) o.Set("syscall", err.step);
   if (err.path[0]) o.Set("path", err.path);
@@ -29,15 +28,15 @@ inline Napi::Error MakeError(Napi::Env env, const nvc_error &err) {
   return e;
 }
 
-// Base for every asynchronous call: runs Run() off the JavaScript thread and settles
-// a promise with Result() or the core's error.
+// Base for calls whose work is done on a libuv pool thread (file and cgroup work, never a wait
+// for a helper: see loop_job.h and service_queue.h): runs Run() there and settles a promise with
+// Result() or the core's error.
 class PromiseWorker : public Napi::AsyncWorker {
  public:
   explicit PromiseWorker(Napi::Env env, const char *name)
       : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)) {
     nvc_error_clear(&err_);
   }
-  Napi::Promise Promise() { return deferred_.Promise(); }
   // Queues the work and returns its promise; the worker deletes itself once settled.
   Napi::Promise Start() {
     Napi::Promise p = deferred_.Promise();

@@ -188,7 +188,7 @@ void nvc_wait_block(const struct nvc_wait *w)
 /* Where there is no pidfd (before Linux 5.3) an exit is looked for in short steps. */
 #define NO_PIDFD_STEP_MS 20
 
-static void child_wait_for(const struct nvc_child *c, int64_t deadline, struct nvc_wait *w)
+void nvc_child_wait_for(const struct nvc_child *c, int64_t deadline, struct nvc_wait *w)
 {
     w->fd = c->pidfd;
     w->events = POLLIN;
@@ -224,7 +224,7 @@ int nvc_child_end_step(struct nvc_child *c, struct nvc_child_end *e, struct nvc_
             return 1;
         }
         if (nvc_now_ms() < e->deadline) {
-            child_wait_for(c, e->deadline, w);
+            nvc_child_wait_for(c, e->deadline, w);
             return 0;
         }
         if (!e->killed) {

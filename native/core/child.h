@@ -71,6 +71,10 @@ struct nvc_child_end {
     int reaped; /* reaped here (else by the detached thread) */
 };
 
+/* What to wait for to see the child's exit by deadline: its pidfd (or, without one, a short
+ * step, after which nvc_child_wait is asked again). */
+void nvc_child_wait_for(const struct nvc_child *c, int64_t deadline, struct nvc_wait *w);
+
 void nvc_child_end_begin(struct nvc_child *c, struct nvc_child_end *e, int grace_ms, int kill_ms);
 /* 1 once the child is gone (e->status says how), or 0 with *w filled. */
 int nvc_child_end_step(struct nvc_child *c, struct nvc_child_end *e, struct nvc_wait *w);

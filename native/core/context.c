@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "device_info.h"
 #include "discovery.h"
 #include "nvc.h"
@@ -21,8 +22,14 @@
 struct nvc_context {
     struct nvc_host host;
     struct nvc_service svc;
-    pthread_mutex_t lock; /* one request in flight per service: the protocol is strictly request/reply */
+    /* One call at its steps per service (the protocol is strictly request/reply): `busy`
+     * says one is; the synchronous API waits on `idle` for its turn, the stepwise one is
+     * refused (its caller keeps its own queue). */
+    pthread_mutex_t lock;
+    pthread_cond_t idle;
+    int busy;
     int closed;
+    int started; /* an NVC_CALL_START was made: a second one is a misuse */
 };
 
 const char *nvc_version(void)
@@ -146,6 +153,203 @@ static void kernel_module_version(const struct nvc_host *host, char *out, size_t
     }
 }
 
+struct nvc_context *nvc_context_new(const struct nvc_config *cfg, struct nvc_error *err)
+{
+    struct nvc_context *ctx = calloc(1, sizeof(*ctx));
+    if (ctx == NULL) {
+        nvc_error_sys(err, "calloc", NULL, "cannot allocate a context");
+        return NULL;
+    }
+    nvc_service_reset(&ctx->svc);
+    if (nvc_host_resolve(cfg, &ctx->host, err) < 0 ||
+        (ctx->host.nvml_path[0] == '\0' &&
+         nvc_find_nvml(&ctx->host, ctx->host.nvml_path, sizeof(ctx->host.nvml_path), err) < 0)) {
+        free(ctx);
+        return NULL;
+    }
+    pthread_mutex_init(&ctx->lock, NULL);
+    pthread_cond_init(&ctx->idle, NULL);
+    return ctx;
+}
+
+static void context_destroy(struct nvc_context *ctx)
+{
+    pthread_cond_destroy(&ctx->idle);
+    pthread_mutex_destroy(&ctx->lock);
+    free(ctx);
+}
+
+/* ---- Calls, step by step --------------------------------------------------------------- */
+
+struct nvc_call {
+    struct nvc_context *ctx;
+    enum nvc_call_kind kind;
+    int over;    /* the service's part is done (and the context free for the next call) */
+    int failed;  /* err holds the outcome */
+    struct nvc_error err;
+    /* driver info: the service's answer, then the files */
+    char version[80];
+    int cuda;
+    struct nvc_driver_info *driver;
+    /* device info: the count, then one request per GPU */
+    uint32_t count, next;
+    struct nvc_device_info *devices;
+};
+
+/* Takes the context for one call: waiting for the one at its steps, or refusing. */
+static int claim(struct nvc_context *ctx, int wait, struct nvc_error *err)
+{
+    pthread_mutex_lock(&ctx->lock);
+    while (ctx->busy && wait)
+        pthread_cond_wait(&ctx->idle, &ctx->lock);
+    if (ctx->busy) {
+        pthread_mutex_unlock(&ctx->lock);
+        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, EBUSY, "call", NULL,
+                             "another call of this context is still waiting for the driver service (one at a time)");
+    }
+    ctx->busy = 1;
+    pthread_mutex_unlock(&ctx->lock);
+    return 0;
+}
+
+static void call_over(struct nvc_call *call)
+{
+    struct nvc_context *ctx = call->ctx;
+    call->over = 1;
+    pthread_mutex_lock(&ctx->lock);
+    ctx->busy = 0;
+    pthread_cond_broadcast(&ctx->idle);
+    pthread_mutex_unlock(&ctx->lock);
+}
+
+static void call_fails(struct nvc_call *call)
+{
+    call->failed = 1;
+    call_over(call);
+}
+
+static void request_device(struct nvc_call *call)
+{
+    char what[48];
+    snprintf(what, sizeof(what), "device info for GPU %u", call->next);
+    nvc_service_request(&call->ctx->svc, NVC_OP_DEVICE, &call->next, what);
+}
+
+/* The service's exchange just ended: read the answer and send the next request, if any. */
+static void advance(struct nvc_call *call)
+{
+    struct nvc_service *svc = &call->ctx->svc;
+    struct nvc_rbuf r;
+
+    /* The reply lives in the service's receive buffer: read it before the next request. */
+    if (nvc_service_result(svc, &r, &call->err) < 0) {
+        call_fails(call);
+        return;
+    }
+    switch (call->kind) {
+    case NVC_CALL_START:
+    case NVC_CALL_SHUTDOWN:
+        break;
+    case NVC_CALL_DRIVER_INFO:
+        nvc_wire_get_str(&r, call->version, sizeof(call->version));
+        call->cuda = nvc_wire_get_i32(&r);
+        if (!nvc_wire_done(&r)) {
+            nvc_error_set(&call->err, NVC_ERR_SERVICE_PROTOCOL, 0, "driver info", NULL,
+                          "malformed driver record from the driver service");
+            call_fails(call);
+            return;
+        }
+        break;
+    case NVC_CALL_DEVICE_INFO:
+        if (call->devices == NULL) {
+            call->count = nvc_wire_get_u32(&r);
+            if (!nvc_wire_done(&r) || call->count > MAX_DEVICES) {
+                nvc_error_set(&call->err, NVC_ERR_SERVICE_PROTOCOL, 0, "device count", NULL,
+                              "implausible device count %u from the driver service (at most %d)", call->count,
+                              MAX_DEVICES);
+                call_fails(call);
+                return;
+            }
+            call->devices = calloc(1, sizeof(*call->devices));
+            if (call->devices == NULL ||
+                (call->count > 0 && (call->devices->devs = calloc(call->count, sizeof(*call->devices->devs))) == NULL)) {
+                nvc_error_sys(&call->err, "calloc", NULL, "device info");
+                call_fails(call);
+                return;
+            }
+        } else {
+            call->devices->ndevs++;
+            if (nvc_device_decode(&r, &call->devices->devs[call->next], &call->err) < 0) {
+                call_fails(call);
+                return;
+            }
+            call->next++;
+        }
+        if (call->next < call->count) {
+            request_device(call);
+            return;
+        }
+        break;
+    }
+    call_over(call);
+}
+
+static struct nvc_call *call_start(struct nvc_context *ctx, enum nvc_call_kind kind, int wait, struct nvc_error *err)
+{
+    struct nvc_call *call = calloc(1, sizeof(*call));
+    if (call == NULL) {
+        nvc_error_sys(err, "calloc", NULL, "cannot make a driver-service call");
+        return NULL;
+    }
+    if (claim(ctx, wait, err) < 0) {
+        free(call);
+        return NULL;
+    }
+    call->ctx = ctx;
+    call->kind = kind;
+    struct nvc_service *svc = &ctx->svc;
+    if (kind == NVC_CALL_SHUTDOWN) {
+        ctx->closed = 1;
+        nvc_service_stop_begin(svc);
+        return call;
+    }
+    if (kind == NVC_CALL_START) {
+        if (ctx->started) {
+            nvc_error_set(&call->err, NVC_ERR_INVALID_ARGUMENT, 0, "init", NULL, "the driver service was started already");
+            call_fails(call);
+        } else {
+            ctx->started = 1;
+            if (nvc_service_start_begin(svc, &ctx->host, &call->err) < 0)
+                call_fails(call);
+        }
+        return call;
+    }
+    const char *what = kind == NVC_CALL_DRIVER_INFO ? "driver info" : "device info";
+    if (ctx->closed) {
+        nvc_error_set(&call->err, NVC_ERR_CONTEXT_CLOSED, 0, what, NULL, "the context was shut down");
+        call_fails(call);
+    } else if (kind == NVC_CALL_DRIVER_INFO)
+        nvc_service_request(svc, NVC_OP_DRIVER, NULL, "driver info");
+    else
+        nvc_service_request(svc, NVC_OP_DEVICE_COUNT, NULL, "device count");
+    return call;
+}
+
+struct nvc_call *nvc_call_start(struct nvc_context *ctx, enum nvc_call_kind kind, struct nvc_error *err)
+{
+    return call_start(ctx, kind, 0, err);
+}
+
+int nvc_call_step(struct nvc_call *call, struct nvc_wait *w)
+{
+    while (!call->over) {
+        if (!nvc_service_step(&call->ctx->svc, w))
+            return 0;
+        advance(call);
+    }
+    return 1;
+}
+
 static void explain_mismatch(const struct nvc_host *host, struct nvc_error *err)
 {
     char kernel[64];
@@ -155,40 +359,102 @@ static void explain_mismatch(const struct nvc_host *host, struct nvc_error *err)
                         "a reboot or module reload?)", kernel, lib ? lib + 1 : host->nvml_path);
 }
 
-struct nvc_context *nvc_init(const struct nvc_config *cfg, struct nvc_error *err)
+int nvc_call_finish(struct nvc_call *call, struct nvc_error *err)
 {
-    struct nvc_context *ctx = calloc(1, sizeof(*ctx));
-    if (ctx == NULL) {
-        nvc_error_sys(err, "calloc", NULL, "cannot allocate a context");
+    const struct nvc_host *host = &call->ctx->host;
+
+    if (!call->over)
+        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "call", NULL, "the call is not over yet");
+    if (call->failed) {
+        *err = call->err;
+        if (call->kind == NVC_CALL_START && err->code == NVC_ERR_VERSION_MISMATCH)
+            explain_mismatch(host, err);
+        if (call->kind == NVC_CALL_START && err->code == NVC_ERR_NVML_LOAD && err->path[0] == '\0')
+            snprintf(err->path, sizeof(err->path), "%s", host->nvml_path);
+        return -1;
+    }
+    if (call->kind == NVC_CALL_DRIVER_INFO && call->driver == NULL) {
+        struct nvc_driver_info *info = calloc(1, sizeof(*info));
+        if (info == NULL)
+            return nvc_error_sys(err, "calloc", NULL, "driver info");
+        snprintf(info->nvrm_version, sizeof(info->nvrm_version), "%s", call->version);
+        nvc_format_cuda_version(call->cuda, info->cuda_version, sizeof(info->cuda_version));
+        if (nvc_discover_driver(host, info, err) < 0) {
+            nvc_driver_info_free(info);
+            return -1;
+        }
+        call->driver = info;
+    }
+    if (call->kind == NVC_CALL_DEVICE_INFO)
+        for (size_t i = 0; i < call->devices->ndevs; i++)
+            nvc_device_read_cap_minors(host, &call->devices->devs[i]);
+    return 0;
+}
+
+const struct nvc_driver_info *nvc_call_driver_info(const struct nvc_call *call)
+{
+    return call->driver;
+}
+
+const struct nvc_device_info *nvc_call_device_info(const struct nvc_call *call)
+{
+    return call->devices;
+}
+
+void nvc_call_free(struct nvc_call *call)
+{
+    if (call == NULL)
+        return;
+    if (!call->over) {
+        /* Given up on at its steps: the service's answer would come to nobody, and a
+         * service with a request pending cannot take the next one. */
+        call->ctx->closed = 1;
+        nvc_service_abandon(&call->ctx->svc);
+        call_over(call);
+    }
+    nvc_driver_info_free(call->driver);
+    nvc_device_info_free(call->devices);
+    free(call);
+}
+
+/* ---- The synchronous API: the same calls around poll -------------------------------- */
+
+static struct nvc_call *run_call(struct nvc_context *ctx, enum nvc_call_kind kind, struct nvc_error *err)
+{
+    struct nvc_wait w;
+    struct nvc_call *call = call_start(ctx, kind, 1, err);
+    if (call == NULL)
+        return NULL;
+    while (!nvc_call_step(call, &w))
+        nvc_wait_block(&w);
+    if (nvc_call_finish(call, err) < 0) {
+        nvc_call_free(call);
         return NULL;
     }
-    nvc_service_reset(&ctx->svc);
-    if (nvc_host_resolve(cfg, &ctx->host, err) < 0)
-        goto fail;
-    if (ctx->host.nvml_path[0] == '\0' &&
-        nvc_find_nvml(&ctx->host, ctx->host.nvml_path, sizeof(ctx->host.nvml_path), err) < 0)
-        goto fail;
-    if (nvc_service_start(&ctx->svc, &ctx->host, err) < 0) {
-        if (err->code == NVC_ERR_VERSION_MISMATCH)
-            explain_mismatch(&ctx->host, err);
-        if (err->code == NVC_ERR_NVML_LOAD && err->path[0] == '\0')
-            snprintf(err->path, sizeof(err->path), "%s", ctx->host.nvml_path);
-        goto fail;
+    return call;
+}
+
+struct nvc_context *nvc_init(const struct nvc_config *cfg, struct nvc_error *err)
+{
+    struct nvc_context *ctx = nvc_context_new(cfg, err);
+    if (ctx == NULL)
+        return NULL;
+    struct nvc_call *call = run_call(ctx, NVC_CALL_START, err);
+    if (call == NULL) {
+        context_destroy(ctx); /* a failed start reaped its service */
+        return NULL;
     }
-    pthread_mutex_init(&ctx->lock, NULL);
+    nvc_call_free(call);
     return ctx;
-fail:
-    free(ctx);
-    return NULL;
 }
 
 int nvc_shutdown(struct nvc_context *ctx, struct nvc_error *err)
 {
-    pthread_mutex_lock(&ctx->lock);
-    ctx->closed = 1;
-    int rc = nvc_service_stop(&ctx->svc, err);
-    pthread_mutex_unlock(&ctx->lock);
-    return rc;
+    struct nvc_call *call = run_call(ctx, NVC_CALL_SHUTDOWN, err);
+    if (call == NULL)
+        return -1;
+    nvc_call_free(call);
+    return 0;
 }
 
 void nvc_context_free(struct nvc_context *ctx)
@@ -197,8 +463,7 @@ void nvc_context_free(struct nvc_context *ctx)
     if (ctx == NULL)
         return;
     nvc_shutdown(ctx, &ignored);
-    pthread_mutex_destroy(&ctx->lock);
-    free(ctx);
+    context_destroy(ctx);
 }
 
 void nvc_context_abandon(struct nvc_context *ctx)
@@ -209,8 +474,7 @@ void nvc_context_abandon(struct nvc_context *ctx)
     ctx->closed = 1;
     nvc_service_abandon(&ctx->svc);
     pthread_mutex_unlock(&ctx->lock);
-    pthread_mutex_destroy(&ctx->lock);
-    free(ctx);
+    context_destroy(ctx);
 }
 
 void nvc_context_kill(struct nvc_context *ctx)
@@ -230,87 +494,24 @@ const struct nvc_host *nvc_context_host(const struct nvc_context *ctx)
     return &ctx->host;
 }
 
-static int begin_call(struct nvc_context *ctx, const char *what, struct nvc_error *err)
-{
-    pthread_mutex_lock(&ctx->lock);
-    if (ctx->closed) {
-        pthread_mutex_unlock(&ctx->lock);
-        return nvc_error_set(err, NVC_ERR_CONTEXT_CLOSED, 0, what, NULL, "the context was shut down");
-    }
-    return 0;
-}
-
 int nvc_driver_info_new(struct nvc_context *ctx, struct nvc_driver_info **out, struct nvc_error *err)
 {
-    struct nvc_rbuf r;
-    char version[80];
-    int cuda = 0;
-
-    if (begin_call(ctx, "driver info", err) < 0)
+    struct nvc_call *call = run_call(ctx, NVC_CALL_DRIVER_INFO, err);
+    if (call == NULL)
         return -1;
-    int rc = nvc_service_call(&ctx->svc, NVC_OP_DRIVER, NULL, "driver info", &r, err);
-    if (rc == 0) {
-        /* The reply lives in the service's receive buffer: read it before another call may. */
-        nvc_wire_get_str(&r, version, sizeof(version));
-        cuda = nvc_wire_get_i32(&r);
-        if (!nvc_wire_done(&r))
-            rc = nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, 0, "driver info", NULL,
-                               "malformed driver record from the driver service");
-    }
-    pthread_mutex_unlock(&ctx->lock);
-    if (rc < 0)
-        return -1;
-
-    struct nvc_driver_info *info = calloc(1, sizeof(*info));
-    if (info == NULL)
-        return nvc_error_sys(err, "calloc", NULL, "driver info");
-    snprintf(info->nvrm_version, sizeof(info->nvrm_version), "%s", version);
-    nvc_format_cuda_version(cuda, info->cuda_version, sizeof(info->cuda_version));
-    if (nvc_discover_driver(&ctx->host, info, err) < 0) {
-        nvc_driver_info_free(info);
-        return -1;
-    }
-    *out = info;
+    *out = call->driver;
+    call->driver = NULL;
+    nvc_call_free(call);
     return 0;
 }
 
 int nvc_device_info_new(struct nvc_context *ctx, struct nvc_device_info **out, struct nvc_error *err)
 {
-    struct nvc_rbuf r;
-    struct nvc_device_info *info = NULL;
-
-    if (begin_call(ctx, "device info", err) < 0)
+    struct nvc_call *call = run_call(ctx, NVC_CALL_DEVICE_INFO, err);
+    if (call == NULL)
         return -1;
-    if (nvc_service_call(&ctx->svc, NVC_OP_DEVICE_COUNT, NULL, "device count", &r, err) < 0)
-        goto fail;
-    uint32_t count = nvc_wire_get_u32(&r);
-    if (!nvc_wire_done(&r) || count > MAX_DEVICES) {
-        nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, 0, "device count", NULL,
-                      "implausible device count %u from the driver service (at most %d)", count, MAX_DEVICES);
-        goto fail;
-    }
-    info = calloc(1, sizeof(*info));
-    if (info == NULL || (count > 0 && (info->devs = calloc(count, sizeof(*info->devs))) == NULL)) {
-        nvc_error_sys(err, "calloc", NULL, "device info");
-        goto fail;
-    }
-    for (uint32_t i = 0; i < count; i++) {
-        char what[48];
-        snprintf(what, sizeof(what), "device info for GPU %u", i);
-        if (nvc_service_call(&ctx->svc, NVC_OP_DEVICE, &i, what, &r, err) < 0)
-            goto fail;
-        info->ndevs++;
-        if (nvc_device_decode(&r, &info->devs[i], err) < 0)
-            goto fail;
-    }
-    pthread_mutex_unlock(&ctx->lock);
-    /* Files, not NVML: read without holding up other calls on this context. */
-    for (size_t i = 0; i < info->ndevs; i++)
-        nvc_device_read_cap_minors(&ctx->host, &info->devs[i]);
-    *out = info;
+    *out = call->devices;
+    call->devices = NULL;
+    nvc_call_free(call);
     return 0;
-fail:
-    pthread_mutex_unlock(&ctx->lock);
-    nvc_device_info_free(info);
-    return -1;
 }

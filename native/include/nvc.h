@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "nvc_error.h"
+#include "nvc_wait.h"
 
 #define NVC_VERSION "0.1.0"
 
@@ -137,8 +138,8 @@ void nvc_context_free(struct nvc_context *ctx);
 /* Kill the service without waiting for it (it is reaped in the background) and free:
  * for garbage-collection finalizers and process-exit hooks, which must not block. */
 void nvc_context_abandon(struct nvc_context *ctx);
-/* SIGKILL the service now, without taking the context lock; a call in flight then fails
- * with NVC_ERR_SERVICE_CRASHED. For teardown paths that must not wait. */
+/* SIGKILL the service now, without taking the context lock (from any thread); a call in
+ * flight then fails with NVC_ERR_SERVICE_CRASHED. For teardown paths that must not wait. */
 void nvc_context_kill(struct nvc_context *ctx);
 pid_t nvc_service_pid(const struct nvc_context *ctx);
 const struct nvc_host *nvc_context_host(const struct nvc_context *ctx);
@@ -147,5 +148,41 @@ int nvc_driver_info_new(struct nvc_context *ctx, struct nvc_driver_info **out, s
 void nvc_driver_info_free(struct nvc_driver_info *info);
 int nvc_device_info_new(struct nvc_context *ctx, struct nvc_device_info **out, struct nvc_error *err);
 void nvc_device_info_free(struct nvc_device_info *info);
+
+/* ---- Calls to the driver service without blocking ---------------------------------------
+ * NVML may be slow or stuck, and the service answers one request at a time. A caller that
+ * must not block (the addon, on the event loop: a pool thread waiting out a stuck NVML
+ * would hold up every other asynchronous call of the process) runs each call as a state
+ * machine, one call at a time per context, in the order it wants them answered: start;
+ * step until it returns 1, waiting for *w between steps however it likes (a spurious
+ * wake-up is harmless); then finish, which reads the files that go with the answer
+ * (ld.so.cache, ELF notes, /proc): call it where blocking on files is fine. A context's next
+ * call may start as soon as step returned 1. nvc_init, nvc_driver_info_new,
+ * nvc_device_info_new and nvc_shutdown are these calls around poll, serialised by the
+ * context's lock. */
+enum nvc_call_kind {
+    NVC_CALL_START,       /* start the service of a context made by nvc_context_new */
+    NVC_CALL_DRIVER_INFO, /* nvc_driver_info_new's answer */
+    NVC_CALL_DEVICE_INFO, /* nvc_device_info_new's */
+    NVC_CALL_SHUTDOWN,    /* nvc_shutdown's */
+};
+struct nvc_call;
+
+/* A context without its service yet: host resolved, NVML found (this reads the ld.so.cache).
+ * An NVC_CALL_START call starts the service; nvc_context_free/abandon free it either way. */
+struct nvc_context *nvc_context_new(const struct nvc_config *cfg, struct nvc_error *err);
+/* NULL with err only when out of memory, or while another call of ctx is still at its
+ * steps (NVC_ERR_INVALID_ARGUMENT); every other failure comes out of nvc_call_finish. */
+struct nvc_call *nvc_call_start(struct nvc_context *ctx, enum nvc_call_kind kind, struct nvc_error *err);
+/* 1 once the service's part is over, or 0 with *w to wait for. */
+int nvc_call_step(struct nvc_call *call, struct nvc_wait *w);
+/* After step returned 1: 0, or -1 with the call's error (the same as the synchronous API's). */
+int nvc_call_finish(struct nvc_call *call, struct nvc_error *err);
+/* The answer after finish returned 0, owned by the call. */
+const struct nvc_driver_info *nvc_call_driver_info(const struct nvc_call *call);
+const struct nvc_device_info *nvc_call_device_info(const struct nvc_call *call);
+/* Any time. Before step returned 1 this gives up on the call: the service is killed without
+ * waiting (reaped in the background), and later calls on ctx fail with ERR_NVC_CONTEXT_CLOSED. */
+void nvc_call_free(struct nvc_call *call);
 
 #endif

@@ -20,8 +20,7 @@ struct nvc_error {
     char step[64];      /* what was being done: "open", "ldcache", "nvmlDeviceGetName", ... */
     char path[4096];    /* the path involved, "" if none */
     char msg[1024];     /* one human sentence, without the path/errno repeated */
-    int nvml_ret;       /* NVML return code for NVC_ERR_NVML, 0 otherwise */
-    char nvml_name[64]; /* e.g. "NVML_ERROR_GPU_IS_LOST" */
+    int nvml_ret;       /* NVML return code for NVC_ERR_NVML, 0 otherwise (TypeScript names it) */
 };
 
 const char *nvc_errcode_string(enum nvc_errcode code);
