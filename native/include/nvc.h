@@ -136,7 +136,8 @@ struct nvc_context *nvc_init(const struct nvc_config *cfg, struct nvc_error *err
 int nvc_shutdown(struct nvc_context *ctx, struct nvc_error *err);
 void nvc_context_free(struct nvc_context *ctx);
 /* Kill the service without waiting for it (it is reaped in the background) and free:
- * for garbage-collection finalizers and process-exit hooks, which must not block. */
+ * for garbage-collection finalizers and process-exit hooks, which must not block. No call
+ * of ctx may be left (nvc_call_free them first): they point at it. */
 void nvc_context_abandon(struct nvc_context *ctx);
 /* SIGKILL the service now, without taking the context lock (from any thread); a call in
  * flight then fails with NVC_ERR_SERVICE_CRASHED. For teardown paths that must not wait. */
