@@ -4,7 +4,7 @@
     "nvc_c_flags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-Wno-format-truncation", "-fvisibility=hidden", "-D_FORTIFY_SOURCE=2", "-fstack-protector-strong"]
   },
   "target_defaults": {
-    "include_dirs": ["native/include", "native/core", "native/addon", "deps/nvml"],
+    "include_dirs": ["native/include", "<@(nvc_core_include_dirs)", "native/addon", "deps/nvml"],
     "cflags_c": ["<@(nvc_c_flags)"],
     "cflags!": ["-fno-exceptions"],
     "conditions": [["OS!='linux'", { "type": "none" }]]
@@ -12,7 +12,7 @@
   "targets": [
     {
       "target_name": "nvc_ts",
-      "sources": ["native/addon/addon.cc", "native/addon/container.cc", "<@(nvc_core_sources)"],
+      "sources": ["native/addon/addon.cc", "native/addon/container.cc", "<@(nvc_core_discovery)", "<@(nvc_core_driver_client)", "<@(nvc_core_wire)", "<@(nvc_core_setup)", "<@(nvc_core_util)"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden"],
@@ -21,18 +21,21 @@
     {
       "target_name": "nvc-ts-driver",
       "type": "executable",
-      "sources": ["native/helper/main.c", "native/helper/nvml_ops.c", "native/core/proto.c", "native/core/wire.c", "native/core/error.c", "native/core/fdutil.c"],
+      "#": "the driver service: NVML behind the driver protocol",
+      "sources": ["<!@(ls -1 native/driver/*.c)", "native/core/wire/wire.c", "native/core/wire/driver_proto.c", "native/core/util/error.c", "native/core/util/fdutil.c"],
       "libraries": ["-ldl"]
     },
     {
       "target_name": "nvc-ts-exec",
       "type": "executable",
-      "sources": ["<!@(ls -1 native/exec/*.c)", "native/core/plan_codec.c", "native/core/wire.c", "native/core/path.c", "native/core/error.c", "native/core/fdutil.c"]
+      "#": "the executor: applies a plan in the container's mount namespace",
+      "sources": ["<!@(ls -1 native/exec/*.c)", "native/core/wire/wire.c", "native/core/wire/plan_codec.c", "native/core/util/path.c", "native/core/util/error.c", "native/core/util/fdutil.c"]
     },
     {
       "target_name": "nvc-ts-ldconfig",
       "type": "executable",
-      "sources": ["native/ldconfig/main.c", "native/ldconfig/confine.c", "native/ldconfig/sealed.c", "native/ldconfig/seccomp.c", "native/core/ldconfig_report.c", "native/core/wire.c", "native/core/error.c", "native/core/fdutil.c"]
+      "#": "the confined ldconfig runner",
+      "sources": ["<!@(ls -1 native/ldconfig/*.c)", "native/core/wire/wire.c", "native/core/wire/ldconfig_report.c", "native/core/util/error.c", "native/core/util/fdutil.c"]
     },
     {
       "target_name": "nvc-mock-nvml",

@@ -1,6 +1,6 @@
 /** The handle on one driver service: discovery calls, and shutdown. */
 import * as path from 'node:path';
-import { binding, helperPath, type HostPaths, type NativeContextHandle, type RawDriverFile, type RawDriverInfo } from './native';
+import { binding, driverServicePath, type HostPaths, type NativeContextHandle, type RawDriverFile, type RawDriverInfo } from './native';
 import { fromNative } from './native-errors';
 import { NvcError } from './errors';
 import { resolveUser } from './user';
@@ -203,7 +203,7 @@ export async function init(options: InitOptions = {}): Promise<Context> {
   const ids = user === undefined ? undefined : await resolveUser(user);
   try {
     // Every option but user goes to the native side by its own name (a test checks the names agree).
-    const handle = await binding().init({ ...rest, ...(ids !== undefined && { uid: ids.uid, gid: ids.gid }), helperPath: helperPath() });
+    const handle = await binding().init({ ...rest, ...(ids !== undefined && { uid: ids.uid, gid: ids.gid }), driverPath: driverServicePath() });
     return new Context(nativeHandle, handle);
   } catch (e) {
     throw fromNative(e);

@@ -3,7 +3,7 @@
  * (C) reports the driver's files, device numbers and GPUs; this module adds the driver's proc
  * files that only matter for containers (params, version, registry, each GPU's directory,
  * mig-minors) and device-node probes. Its inputs are the host paths as the C side resolved
- * them (ctx.host): the defaults live in one place, native/core/context.c.
+ * them (ctx.host): the defaults live in one place, native/core/driver-client/context.c.
  */
 import { existsSync } from 'node:fs';
 import { lstat, readFile } from 'node:fs/promises';

@@ -1,7 +1,7 @@
 /**
  * The only module that loads native code. It finds the addon with node-gyp-build
  * (build/Release, then prebuilds/) and the helper executables and mock NVML built beside it.
- * Overrides: NVC_TS_PREBUILD (node-gyp-build's own), NVC_TS_HELPER, NVC_TS_EXEC,
+ * Overrides: NVC_TS_PREBUILD (node-gyp-build's own), NVC_TS_DRIVER, NVC_TS_EXEC,
  * NVC_TS_LDCONFIG, NVC_TS_MOCK_NVML.
  */
 import * as path from 'node:path';
@@ -38,7 +38,7 @@ export interface NativeInitConfig {
   devRoot?: string;
   sysRoot?: string;
   nvmlPath?: string;
-  helperPath: string;
+  driverPath: string;
   binPath?: string;
   uid?: number;
   gid?: number;
@@ -72,7 +72,7 @@ export interface NativeBinding {
   ldconfig(request: { helperPath: string; pid: number; rootfs: string; ldconfig: string; dirs: string[]; uid: number; gid: number; timeoutMs?: number }): Promise<{ ran: boolean; warning: string }>;
   errorCodes(): string[];
   /** The host paths init would use for these options, defaults filled in by the C side (their one home). */
-  resolveHost(config: Omit<NativeInitConfig, 'helperPath'>): HostPaths;
+  resolveHost(config: Omit<NativeInitConfig, 'driverPath'>): HostPaths;
   /** The config keys init reads. */
   initKeys(): string[];
   /** The names of native/include/nvc_vocabulary.def, in order. */
@@ -126,8 +126,8 @@ function artifact(envName: string, file: string): string {
 }
 
 /** The nvc-ts-driver executable that hosts NVML. */
-export function helperPath(): string {
-  return artifact('NVC_TS_HELPER', 'nvc-ts-driver');
+export function driverServicePath(): string {
+  return artifact('NVC_TS_DRIVER', 'nvc-ts-driver');
 }
 
 /** The nvc-ts-exec executable that applies edit plans inside a container's mount namespace. */

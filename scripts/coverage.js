@@ -137,8 +137,8 @@ function main() {
   console.log('\nLeast-covered files of the core, executor and helpers (20+ lines):');
   for (const r of important.slice(0, 12))
     console.log(`  ${r.rel.padEnd(42)} ${pct(r.lh, r.lf).toFixed(1).padStart(6)}%  (${r.lf - r.lh} of ${r.lf} lines never ran)`);
-  const missing = ['native/helper/main.c', 'native/core/context.c', 'native/core/service.c', 'native/core/proto.c',
-    'native/core/cgroup.c', 'native/exec/apply.c'].filter((f) => !rows.some((r) => r.rel === f));
+  const missing = ['native/driver/main.c', 'native/core/driver-client/context.c', 'native/core/driver-client/driver_service.c', 'native/core/wire/driver_proto.c',
+    'native/core/setup/cgroup.c', 'native/exec/apply.c'].filter((f) => !rows.some((r) => r.rel === f));
   if (missing.length) console.log(`\nNo coverage data at all for: ${missing.join(', ')}`);
   console.log(`\nlcov data: ${DIR}/build-cov/native.info (genhtml it for line detail); JS report: ${DIR}/build-cov/js`);
   if (mocha.status !== 0) console.log('note: mocha reported failures (see above); coverage is of what ran');

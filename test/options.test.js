@@ -75,9 +75,9 @@ describe('error codes', () => {
 
 describe('init options: one list across the facade and the addon', () => {
   const { initOptionsSchema } = require('../dist/schema.js');
-  it('the addon reads exactly the schema keys (user as uid/gid) plus the helper path', () => {
+  it('the addon reads exactly the schema keys (user as uid/gid) plus the driver service path', () => {
     const fromSchema = Object.keys(initOptionsSchema.shape).filter((k) => k !== 'user');
-    assert.deepEqual([...binding().initKeys()].sort(), [...fromSchema, 'uid', 'gid', 'helperPath'].sort());
+    assert.deepEqual([...binding().initKeys()].sort(), [...fromSchema, 'uid', 'gid', 'driverPath'].sort());
   });
   it('host path defaults come from the native side: resolveHost fills them in', () => {
     assert.deepEqual(binding().resolveHost({}), { root: '/', ldcache: '/etc/ld.so.cache', procRoot: '/proc', devRoot: '/dev', sysRoot: '/sys', nvmlPath: '' });

@@ -271,8 +271,8 @@ describe('driver service faults become typed errors', function () {
   }
 
   it('at init: a missing driver-service executable', async () => {
-    const saved = process.env.NVC_TS_HELPER;
-    process.env.NVC_TS_HELPER = '/nonexistent/nvc-ts-driver';
+    const saved = process.env.NVC_TS_DRIVER;
+    process.env.NVC_TS_DRIVER = '/nonexistent/nvc-ts-driver';
     try {
       await withHost({}, async (h) => {
         const e = await rejects(init(h.options), 'ERR_NVC_SERVICE_START', /cannot start the driver service/);
@@ -280,8 +280,8 @@ describe('driver service faults become typed errors', function () {
         assert.equal(e.path, '/nonexistent/nvc-ts-driver');
       });
     } finally {
-      if (saved === undefined) delete process.env.NVC_TS_HELPER;
-      else process.env.NVC_TS_HELPER = saved;
+      if (saved === undefined) delete process.env.NVC_TS_DRIVER;
+      else process.env.NVC_TS_DRIVER = saved;
     }
   });
 });

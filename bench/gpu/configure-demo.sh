@@ -7,8 +7,8 @@
 set -u
 work=${WORK:-/tmp/nvc-demo}
 rm -rf "$work"; mkdir -p "$work"
-core="native/core/cgroup_bpf.c native/core/cgroup.c native/core/cgroup_v1.c native/core/cgroup_v2.c native/core/error.c"
-gcc -std=gnu11 -O2 -Inative/include -Inative/core -Wno-format-truncation -o "$work/devfilter" bench/gpu/devfilter.c $core || exit 1
+core="native/core/setup/cgroup_bpf.c native/core/setup/cgroup.c native/core/setup/cgroup_v1.c native/core/setup/cgroup_v2.c native/core/util/error.c"
+gcc -std=gnu11 -O2 -Inative/include -Inative/core/discovery -Inative/core/driver-client -Inative/core/wire -Inative/core/setup -Inative/core/util -Wno-format-truncation -o "$work/devfilter" bench/gpu/devfilter.c $core || exit 1
 gcc -static -O2 -o "$work/opencheck" bench/gpu/opencheck.c || exit 1
 /usr/local/cuda/bin/nvcc -O2 -cudart static -o "$work/cudacheck" .gpu/cudacheck.cu || exit 1
 

@@ -90,7 +90,7 @@ struct nvc_nvml_pci_info {
 /* Bytes of nvmlPciInfo_t that nvmlDeviceGetPciInfo and nvmlDeviceGetPciInfo_v2 write. */
 enum { NVC_NVML_PCI_INFO_V2_SIZE = 52 };
 
-/* Function types, one per symbol we resolve. The symbol names are in native/helper/nvml_ops.c;
+/* Function types, one per symbol we resolve. The symbol names are in native/driver/nvml_ops.c;
  * the older variants (nvmlInit, nvmlDeviceGetCount, nvmlDeviceGetHandleByIndex,
  * nvmlDeviceGetPciInfo, nvmlDeviceGetPciInfo_v2) have the same types as their successors. */
 typedef nvc_nvml_return (*nvc_nvml_init_fn)(void);                                  /* nvmlInit_v2 */

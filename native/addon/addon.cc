@@ -187,7 +187,7 @@ class NativeContext : public Napi::ObjectWrap<NativeContext> {
 
 // Strings from JavaScript, kept alive for the duration of nvc_context_new on the pool thread.
 struct InitArgs {
-  std::string root, ldcache, procRoot, devRoot, sysRoot, nvmlPath, helperPath, binPath;
+  std::string root, ldcache, procRoot, devRoot, sysRoot, nvmlPath, driverPath, binPath;
   bool has[8] = {};
   std::string pathEnv, mpsPipeDir;  // read here, on the JavaScript thread: getenv races setenv
   bool hasPathEnv = false, hasMpsPipeDir = false;
@@ -196,9 +196,9 @@ struct InitArgs {
 
   // A config viewing these strings (valid while this object lives).
   void Fill(nvc_config *cfg) const {
-    const std::string *fields[] = {&root, &ldcache, &procRoot, &devRoot, &sysRoot, &nvmlPath, &helperPath, &binPath};
+    const std::string *fields[] = {&root, &ldcache, &procRoot, &devRoot, &sysRoot, &nvmlPath, &driverPath, &binPath};
     const char **targets[] = {&cfg->root, &cfg->ldcache, &cfg->proc_root, &cfg->dev_root,
-                              &cfg->sys_root, &cfg->nvml_path, &cfg->helper_path, &cfg->bin_path};
+                              &cfg->sys_root, &cfg->nvml_path, &cfg->driver_path, &cfg->bin_path};
     for (size_t i = 0; i < 8; i++) *targets[i] = has[i] ? fields[i]->c_str() : nullptr;
     cfg->path_env = hasPathEnv ? pathEnv.c_str() : nullptr;
     cfg->mps_pipe_dir = hasMpsPipeDir ? mpsPipeDir.c_str() : nullptr;
@@ -277,7 +277,7 @@ Napi::Value NativeContext::Shutdown(const Napi::CallbackInfo &info) {
 
 // The string keys of init's config, in InitArgs' order: the addon's one list of them (a test
 // checks it against the facade's initOptionsSchema).
-const char *const kInitPathKeys[] = {"root", "ldcache", "procRoot", "devRoot", "sysRoot", "nvmlPath", "helperPath", "binPath"};
+const char *const kInitPathKeys[] = {"root", "ldcache", "procRoot", "devRoot", "sysRoot", "nvmlPath", "driverPath", "binPath"};
 const char *const kInitNumberKeys[] = {"uid", "gid", "timeoutMs"};
 
 // The facade has validated and normalised every field already; this only checks types so that
@@ -289,7 +289,7 @@ bool ParseInitArgs(Napi::Env env, const Napi::Value &value, const char *fn, Init
   }
   Napi::Object cfg = value.As<Napi::Object>();
   std::string *fields[] = {&args->root, &args->ldcache, &args->procRoot, &args->devRoot,
-                           &args->sysRoot, &args->nvmlPath, &args->helperPath, &args->binPath};
+                           &args->sysRoot, &args->nvmlPath, &args->driverPath, &args->binPath};
   for (size_t i = 0; i < 8; i++) {
     Napi::Value v = cfg.Get(kInitPathKeys[i]);
     if (v.IsUndefined() || v.IsNull()) continue;

@@ -21,7 +21,7 @@ struct nvc_config {
     const char *dev_root;    /* host path of the /dev device nodes are read from [<root>/dev] */
     const char *sys_root;    /* host path of /sys ["/sys"] */
     const char *nvml_path;   /* host path of the NVML library to load [libnvidia-ml.so.1 from the ldcache] */
-    const char *helper_path; /* the nvc-ts-driver executable (required) */
+    const char *driver_path; /* the nvc-ts-driver executable (required) */
     const char *bin_path;    /* colon list of dirs inside root searched for binaries [path_env then standard dirs] */
     /* The caller's environment, read by the caller: the core runs on pool threads and never
      * calls getenv, which races setenv on the caller's thread. NULL = unset. */
@@ -39,7 +39,7 @@ struct nvc_host {
     char dev_root[4096];
     char sys_root[4096];
     char nvml_path[4096]; /* "" until found */
-    char helper_path[4096];
+    char driver_path[4096];
     char bin_path[8192];
     char mps_pipe_dir[4096]; /* "" = the default */
     uid_t uid;

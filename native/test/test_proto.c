@@ -1,4 +1,4 @@
-/* The driver-service protocol (core/proto.c) on the wire layer: the exact bytes a record
+/* The driver-service protocol (core/wire/driver_proto.c) on the wire layer: the exact bytes a record
  * is made of, the sequence number in front of every body, error replies, and the
  * reader's refusal of every malformed record. The generic field and frame checks are
  * test_wire.c's; here each check nvc_proto_open makes is exercised with a record that
@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "proto.h"
+#include "driver_proto.h"
 
 static uint8_t storage[NVC_PROTO_MAX_MSG]; /* 16 KiB: static rather than on the stack */
 static struct nvc_wbuf w;

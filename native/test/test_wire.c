@@ -1,5 +1,5 @@
-/* The wire layer (core/wire.c) that every helper protocol is built on, and the ldconfig
- * report built on it (core/ldconfig_report.c): bounds of writers and readers, truncated
+/* The wire layer (core/wire/wire.c) that every helper protocol is built on, and the ldconfig
+ * report built on it (core/wire/ldconfig_report.c): bounds of writers and readers, truncated
  * frames, oversized lengths, bad magic and version, and the error encoding's round trip.
  * The readers face helpers and, for the executor, a caller that may be hostile: every
  * refusal is exercised with input that fails exactly that check, and a read past the

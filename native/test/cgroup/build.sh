@@ -13,14 +13,14 @@ out=${OUT:-/tmp/nvc-cgroup-test}
 cc=${CC:-gcc}
 mkdir -p "$out"
 
-core="$native/core/cgroup.c $native/core/cgroup_v1.c $native/core/cgroup_v2.c $native/core/cgroup_bpf.c"
-common="-std=gnu11 -Wall -Wextra -Werror -I$native/include -I$native/core -I$native/test -I$here -pthread"
+core="$native/core/setup/cgroup.c $native/core/setup/cgroup_v1.c $native/core/setup/cgroup_v2.c $native/core/setup/cgroup_bpf.c"
+common="-std=gnu11 -Wall -Wextra -Werror -I$native/include -I$native/core/discovery -I$native/core/driver-client -I$native/core/wire -I$native/core/setup -I$native/core/util -I$native/test -I$here -pthread"
 
 build() { # variant flags...
     variant=$1
     shift
     # error.c is not ours; gcc -O3 finds a truncation warning in it, so no -Werror there
-    $cc $common "$@" -Wno-format-truncation -c -o "$out/error$variant.o" "$native/core/error.c"
+    $cc $common "$@" -Wno-format-truncation -c -o "$out/error$variant.o" "$native/core/util/error.c"
     for t in detect v1 v2; do
         $cc $common "$@" -o "$out/test_cgroup_${t}$variant" $core "$out/error$variant.o" "$here/cgtest.c" \
             "$here/test_cgroup_$t.c"

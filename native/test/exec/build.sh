@@ -24,16 +24,16 @@ done
 
 mkdir -p "$out"
 warn="-std=gnu11 -Wall -Wextra -Werror"
-inc="-I$native/include -I$native/core -I$native/exec -I$native/test -I$here"
-exec_src="$native/exec/*.c $native/core/plan_codec.c $native/core/wire.c $native/core/path.c $native/core/error.c $native/core/fdutil.c"
+inc="-I$native/include -I$native/core/discovery -I$native/core/driver-client -I$native/core/wire -I$native/core/setup -I$native/core/util -I$native/exec -I$native/test -I$here"
+exec_src="$native/exec/*.c $native/core/wire/plan_codec.c $native/core/wire/wire.c $native/core/util/path.c $native/core/util/error.c $native/core/util/fdutil.c"
 
 # shellcheck disable=SC2086
 $cc $warn -O3 -D_FORTIFY_SOURCE=2 -fstack-protector-strong $inc $exec_src -o "$out/nvc-ts-exec.O3"
 # shellcheck disable=SC2086
 $cc $warn -O2 -g $san $inc $exec_src -o "$out/nvc-ts-exec"
 # shellcheck disable=SC2086
-$cc $warn -O1 -g $san $inc "$here"/*.c "$native/core/plan_client.c" "$native/core/child.c" \
-    "$native/core/plan_codec.c" "$native/core/wire.c" "$native/core/path.c" "$native/core/error.c" -lpthread -o "$out/test_exec"
+$cc $warn -O1 -g $san $inc "$here"/*.c "$native/core/setup/plan_client.c" "$native/core/util/child.c" \
+    "$native/core/wire/plan_codec.c" "$native/core/wire/wire.c" "$native/core/util/path.c" "$native/core/util/error.c" -lpthread -o "$out/test_exec"
 
 # Variants: the userspace resolver walk, and the walk plus mount(2) instead of the
 # fd-based mount API; each also slowed down for the race and cancellation tests.

@@ -16,17 +16,17 @@ mkdir -p "$out"
 $cc $base -static -o "$out/probe" "$here/probe.c" # static: no sanitizers
 # error.c is another file's business; its -O3 truncation warning must not stop these tests.
 # shellcheck disable=SC2086
-$cc $flags -Wno-error=format-truncation -I"$native/include" -c -o "$out/error.o" "$native/core/error.c"
+$cc $flags -Wno-error=format-truncation -I"$native/include" -c -o "$out/error.o" "$native/core/util/error.c"
 # shellcheck disable=SC2086
-$cc $flags -I"$native/include" -I"$native/core" -o "$out/nvc-ts-ldconfig" "$native"/ldconfig/*.c "$native/core/fdutil.c" \
-    "$native/core/ldconfig_report.c" "$native/core/wire.c" "$out/error.o"
+$cc $flags -I"$native/include" -I"$native/core/discovery" -I"$native/core/driver-client" -I"$native/core/wire" -I"$native/core/setup" -I"$native/core/util" -o "$out/nvc-ts-ldconfig" "$native"/ldconfig/*.c "$native/core/util/fdutil.c" \
+    "$native/core/wire/ldconfig_report.c" "$native/core/wire/wire.c" "$out/error.o"
 # shellcheck disable=SC2086
-$cc $flags -I"$native/include" -I"$native/core" \
+$cc $flags -I"$native/include" -I"$native/core/discovery" -I"$native/core/driver-client" -I"$native/core/wire" -I"$native/core/setup" -I"$native/core/util" \
     -DNVC_LC_HELPER="\"$out/nvc-ts-ldconfig\"" -DNVC_LC_PROBE="\"$out/probe\"" \
     -DNVC_TEST_CC="\"$cc\"" -DNVC_TEST_LDCONFIG="\"/sbin/ldconfig\"" \
     -o "$out/test_ldconfig" "$here/test_ldconfig.c" \
-    "$native/core/ldconfig_client.c" "$native/core/ldconfig_report.c" "$native/core/wire.c" \
-    "$native/core/child.c" "$out/error.o" "$native/test/fixture.c" -lpthread
+    "$native/core/setup/ldconfig_client.c" "$native/core/wire/ldconfig_report.c" "$native/core/wire/wire.c" \
+    "$native/core/util/child.c" "$out/error.o" "$native/test/fixture.c" -lpthread
 
 if [ "${2:-}" = run ]; then
     rc=0

@@ -1,4 +1,4 @@
-#include "proto.h"
+#include "driver_proto.h"
 
 void nvc_proto_begin(struct nvc_wbuf *w, void *storage, size_t cap, uint16_t op, uint32_t seq)
 {

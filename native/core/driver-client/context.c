@@ -12,7 +12,7 @@
 #include "device_info.h"
 #include "discovery.h"
 #include "nvc.h"
-#include "service.h"
+#include "driver_service.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define MAX_TIMEOUT_MS (24u * 3600 * 1000)
@@ -103,10 +103,10 @@ int nvc_host_resolve(const struct nvc_config *cfg, struct nvc_host *host, struct
 {
     if (nvc_host_paths_resolve(cfg, host, err) < 0)
         return -1;
-    if (cfg->helper_path == NULL)
-        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, EINVAL, "helperPath", NULL,
+    if (cfg->driver_path == NULL)
+        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, EINVAL, "driverPath", NULL,
                              "the path of the nvc-ts-driver executable is required");
-    if (set_path(host->helper_path, sizeof(host->helper_path), cfg->helper_path, "helperPath", err) < 0)
+    if (set_path(host->driver_path, sizeof(host->driver_path), cfg->driver_path, "driverPath", err) < 0)
         return -1;
     if (cfg->bin_path)
         snprintf(host->bin_path, sizeof(host->bin_path), "%s", cfg->bin_path);

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "service.h"
+#include "driver_service.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -285,9 +285,9 @@ static int spawn_helper(struct nvc_service *svc, const struct nvc_host *host, st
     snprintf(ppid, sizeof(ppid), "%ld", (long)getpid());
     char *argv[] = {"nvc-ts-driver", "--nvml", (char *)host->nvml_path, "--root", (char *)host->root,
                     "--uid", uid, "--gid", gid, "--ppid", ppid, NULL};
-    int rc = nvc_child_spawn(&svc->child, host->helper_path, argv, SOCK_SEQPACKET, 0, "driver service", err);
+    int rc = nvc_child_spawn(&svc->child, host->driver_path, argv, SOCK_SEQPACKET, 0, "driver service", err);
     if (rc > 0)
-        return nvc_error_set(err, NVC_ERR_SERVICE_START, rc, "posix_spawn", host->helper_path,
+        return nvc_error_set(err, NVC_ERR_SERVICE_START, rc, "posix_spawn", host->driver_path,
                              "cannot start the driver service: %s", strerror(rc));
     return rc;
 }

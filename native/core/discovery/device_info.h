@@ -2,7 +2,7 @@
 #define NVC_DEVICE_INFO_H
 
 #include "nvc.h"
-#include "proto.h"
+#include "driver_proto.h"
 
 /* Decode one DEVICE reply (after its status) into d, formatting ids the way the
  * reference prints them. Frees nothing on failure: the caller owns d->mig. */

@@ -21,7 +21,7 @@
 
 #include "fdutil.h"
 #include "nvml_api.h"
-#include "proto.h"
+#include "driver_proto.h"
 
 #define SERVICE_FD 3
 

@@ -17,7 +17,7 @@
 #include "child.h"
 #include "nvc.h"
 #include "nvc_wait.h"
-#include "proto.h"
+#include "driver_proto.h"
 
 enum nvc_service_phase {
     NVC_SVC_IDLE,    /* no exchange begun, or its result read */

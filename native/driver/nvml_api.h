@@ -2,7 +2,7 @@
 #define NVC_HELPER_NVML_API_H
 
 #include "nvc_nvml.h"
-#include "proto.h"
+#include "driver_proto.h"
 
 /* The NVML entry points, resolved from the dlopen'ed library. Optional ones
  * (MIG) may be NULL on old drivers and then read as "not supported". Where a
