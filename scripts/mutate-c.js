@@ -162,8 +162,8 @@ const MUTANTS = [
 
   // ---- core/setup/cgroup_v1.c, cgroup_v2.c ---------------------------------------------------------
   M('cg1-major-minor-swapped', 'native/core/setup/cgroup_v1.c', 'v1 rule written as minor:major',
-    'rules[i].type, rules[i].major, rules[i].minor,\n                           rules[i].access);',
-    'rules[i].type, rules[i].minor, rules[i].major,\n                           rules[i].access);'),
+    'rules[i].type, rules[i].major, rules[i].minor, rules[i].access);',
+    'rules[i].type, rules[i].minor, rules[i].major, rules[i].access);'),
   M('cg1-eperm-message', 'native/core/setup/cgroup_v1.c', 'v1 EPERM as root reported as the rootless case',
     'if (geteuid() == 0)\n                return nvc_error_set(err, NVC_ERR_PERMISSION,',
     'if (geteuid() != 0)\n                return nvc_error_set(err, NVC_ERR_PERMISSION,'),

@@ -93,18 +93,19 @@ enum { NVC_NVML_PCI_INFO_V2_SIZE = 52 };
 /* Function types, one per symbol we resolve. The symbol names are in native/driver/nvml_ops.c;
  * the older variants (nvmlInit, nvmlDeviceGetCount, nvmlDeviceGetHandleByIndex,
  * nvmlDeviceGetPciInfo, nvmlDeviceGetPciInfo_v2) have the same types as their successors. */
-typedef nvc_nvml_return (*nvc_nvml_init_fn)(void);                                  /* nvmlInit_v2 */
-typedef nvc_nvml_return (*nvc_nvml_shutdown_fn)(void);                              /* nvmlShutdown */
-typedef const char *(*nvc_nvml_error_string_fn)(nvc_nvml_return);                   /* nvmlErrorString */
-typedef nvc_nvml_return (*nvc_nvml_driver_version_fn)(char *, unsigned int);        /* nvmlSystemGetDriverVersion */
-typedef nvc_nvml_return (*nvc_nvml_cuda_version_fn)(int *);                         /* nvmlSystemGetCudaDriverVersion */
-typedef nvc_nvml_return (*nvc_nvml_count_fn)(unsigned int *);                       /* nvmlDeviceGetCount_v2 */
-typedef nvc_nvml_return (*nvc_nvml_handle_fn)(unsigned int, nvc_nvml_device *);     /* nvmlDeviceGetHandleByIndex_v2 */
-typedef nvc_nvml_return (*nvc_nvml_string_fn)(nvc_nvml_device, char *, unsigned int); /* GetName, GetUUID */
+typedef nvc_nvml_return (*nvc_nvml_init_fn)(void);                              /* nvmlInit_v2 */
+typedef nvc_nvml_return (*nvc_nvml_shutdown_fn)(void);                          /* nvmlShutdown */
+typedef const char *(*nvc_nvml_error_string_fn)(nvc_nvml_return);               /* nvmlErrorString */
+typedef nvc_nvml_return (*nvc_nvml_driver_version_fn)(char *, unsigned int);    /* nvmlSystemGetDriverVersion */
+typedef nvc_nvml_return (*nvc_nvml_cuda_version_fn)(int *);                     /* nvmlSystemGetCudaDriverVersion */
+typedef nvc_nvml_return (*nvc_nvml_count_fn)(unsigned int *);                   /* nvmlDeviceGetCount_v2 */
+typedef nvc_nvml_return (*nvc_nvml_handle_fn)(unsigned int, nvc_nvml_device *); /* nvmlDeviceGetHandleByIndex_v2 */
+typedef nvc_nvml_return (*nvc_nvml_string_fn)(nvc_nvml_device, char *, unsigned int);    /* GetName, GetUUID */
 typedef nvc_nvml_return (*nvc_nvml_pci_fn)(nvc_nvml_device, struct nvc_nvml_pci_info *); /* nvmlDeviceGetPciInfo_v3 */
-typedef nvc_nvml_return (*nvc_nvml_int_pair_fn)(nvc_nvml_device, int *, int *);     /* GetCudaComputeCapability */
-typedef nvc_nvml_return (*nvc_nvml_uint_fn)(nvc_nvml_device, unsigned int *);       /* GetBrand, GetMinorNumber, ... */
+typedef nvc_nvml_return (*nvc_nvml_int_pair_fn)(nvc_nvml_device, int *, int *);          /* GetCudaComputeCapability */
+typedef nvc_nvml_return (*nvc_nvml_uint_fn)(nvc_nvml_device, unsigned int *); /* GetBrand, GetMinorNumber, ... */
 typedef nvc_nvml_return (*nvc_nvml_uint_pair_fn)(nvc_nvml_device, unsigned int *, unsigned int *); /* GetMigMode */
-typedef nvc_nvml_return (*nvc_nvml_child_fn)(nvc_nvml_device, unsigned int, nvc_nvml_device *); /* GetMigDeviceHandleByIndex */
+typedef nvc_nvml_return (*nvc_nvml_child_fn)(nvc_nvml_device, unsigned int,
+                                             nvc_nvml_device *); /* GetMigDeviceHandleByIndex */
 
 #endif

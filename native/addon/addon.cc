@@ -65,9 +65,7 @@ Napi::Array Files(Napi::Env env, const nvc_file *files, size_t n) {
   return out;
 }
 
-Napi::Value NullableInt(Napi::Env env, int v) {
-  return v < 0 ? env.Null() : Napi::Number::New(env, v);
-}
+Napi::Value NullableInt(Napi::Env env, int v) { return v < 0 ? env.Null() : Napi::Number::New(env, v); }
 
 Napi::Object DriverToJs(Napi::Env env, const nvc_driver_info *d) {
   Napi::Object o = Napi::Object::New(env);
@@ -140,12 +138,11 @@ Napi::Array DevicesToJs(Napi::Env env, const nvc_device_info *info) {
 class NativeContext : public Napi::ObjectWrap<NativeContext> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "NativeContext",
-                       {InstanceMethod<&NativeContext::DriverInfo>("driverInfo"),
-                        InstanceMethod<&NativeContext::DeviceInfo>("deviceInfo"),
-                        InstanceMethod<&NativeContext::Shutdown>("shutdown"),
-                        InstanceAccessor<&NativeContext::Pid>("pid"),
-                        InstanceAccessor<&NativeContext::Host>("host")});
+    return DefineClass(
+        env, "NativeContext",
+        {InstanceMethod<&NativeContext::DriverInfo>("driverInfo"),
+         InstanceMethod<&NativeContext::DeviceInfo>("deviceInfo"), InstanceMethod<&NativeContext::Shutdown>("shutdown"),
+         InstanceAccessor<&NativeContext::Pid>("pid"), InstanceAccessor<&NativeContext::Host>("host")});
   }
 
   explicit NativeContext(const Napi::CallbackInfo &info) : Napi::ObjectWrap<NativeContext>(info) {
@@ -197,7 +194,7 @@ struct InitArgs {
   // A config viewing these strings (valid while this object lives).
   void Fill(nvc_config *cfg) const {
     const std::string *fields[] = {&root, &ldcache, &procRoot, &devRoot, &sysRoot, &nvmlPath, &driverPath, &binPath};
-    const char **targets[] = {&cfg->root, &cfg->ldcache, &cfg->proc_root, &cfg->dev_root,
+    const char **targets[] = {&cfg->root,     &cfg->ldcache,   &cfg->proc_root,   &cfg->dev_root,
                               &cfg->sys_root, &cfg->nvml_path, &cfg->driver_path, &cfg->bin_path};
     for (size_t i = 0; i < 8; i++) *targets[i] = has[i] ? fields[i]->c_str() : nullptr;
     cfg->path_env = hasPathEnv ? pathEnv.c_str() : nullptr;
@@ -243,11 +240,12 @@ class InitWorker : public Napi::AsyncWorker {
     ctx_ = nullptr;
     auto *data = env.GetInstanceData<AddonData>();
     data->Add(slot);  // from now on, teardown of the environment kills its service
-    slot->queue.Push(env, slot, NVC_CALL_START, "nvc-ts:init", deferred_, [data, slot](Napi::Env env, const nvc_call *) {
-      auto holder = std::make_unique<std::shared_ptr<Slot>>(slot);
-      Napi::External<std::shared_ptr<Slot>> ext = Napi::External<std::shared_ptr<Slot>>::New(env, holder.get());
-      return Napi::Value(data->contextClass.New({ext}));
-    });
+    slot->queue.Push(
+        env, slot, NVC_CALL_START, "nvc-ts:init", deferred_, [data, slot](Napi::Env env, const nvc_call *) {
+          auto holder = std::make_unique<std::shared_ptr<Slot>>(slot);
+          Napi::External<std::shared_ptr<Slot>> ext = Napi::External<std::shared_ptr<Slot>>::New(env, holder.get());
+          return Napi::Value(data->contextClass.New({ext}));
+        });
   }
 
   Napi::Promise::Deferred deferred_;
@@ -264,20 +262,24 @@ Napi::Value NativeContext::Queue(Napi::Env env, nvc_call_kind kind, const char *
 }
 
 Napi::Value NativeContext::DriverInfo(const Napi::CallbackInfo &info) {
-  return Queue(info.Env(), NVC_CALL_DRIVER_INFO, "nvc-ts:driverInfo",
-               [](Napi::Env env, const nvc_call *call) { return Napi::Value(DriverToJs(env, nvc_call_driver_info(call))); });
+  return Queue(info.Env(), NVC_CALL_DRIVER_INFO, "nvc-ts:driverInfo", [](Napi::Env env, const nvc_call *call) {
+    return Napi::Value(DriverToJs(env, nvc_call_driver_info(call)));
+  });
 }
 Napi::Value NativeContext::DeviceInfo(const Napi::CallbackInfo &info) {
-  return Queue(info.Env(), NVC_CALL_DEVICE_INFO, "nvc-ts:deviceInfo",
-               [](Napi::Env env, const nvc_call *call) { return Napi::Value(DevicesToJs(env, nvc_call_device_info(call))); });
+  return Queue(info.Env(), NVC_CALL_DEVICE_INFO, "nvc-ts:deviceInfo", [](Napi::Env env, const nvc_call *call) {
+    return Napi::Value(DevicesToJs(env, nvc_call_device_info(call)));
+  });
 }
 Napi::Value NativeContext::Shutdown(const Napi::CallbackInfo &info) {
-  return Queue(info.Env(), NVC_CALL_SHUTDOWN, "nvc-ts:shutdown", [](Napi::Env env, const nvc_call *) { return env.Undefined(); });
+  return Queue(info.Env(), NVC_CALL_SHUTDOWN, "nvc-ts:shutdown",
+               [](Napi::Env env, const nvc_call *) { return env.Undefined(); });
 }
 
 // The string keys of init's config, in InitArgs' order: the addon's one list of them (a test
 // checks it against the facade's initOptionsSchema).
-const char *const kInitPathKeys[] = {"root", "ldcache", "procRoot", "devRoot", "sysRoot", "nvmlPath", "driverPath", "binPath"};
+const char *const kInitPathKeys[] = {"root",    "ldcache",  "procRoot",   "devRoot",
+                                     "sysRoot", "nvmlPath", "driverPath", "binPath"};
 const char *const kInitNumberKeys[] = {"uid", "gid", "timeoutMs"};
 
 // The facade has validated and normalised every field already; this only checks types so that
@@ -288,18 +290,20 @@ bool ParseInitArgs(Napi::Env env, const Napi::Value &value, const char *fn, Init
     return false;
   }
   Napi::Object cfg = value.As<Napi::Object>();
-  std::string *fields[] = {&args->root, &args->ldcache, &args->procRoot, &args->devRoot,
+  std::string *fields[] = {&args->root,    &args->ldcache,  &args->procRoot,   &args->devRoot,
                            &args->sysRoot, &args->nvmlPath, &args->driverPath, &args->binPath};
   for (size_t i = 0; i < 8; i++) {
     Napi::Value v = cfg.Get(kInitPathKeys[i]);
     if (v.IsUndefined() || v.IsNull()) continue;
     if (!v.IsString()) {
-      Napi::TypeError::New(env, std::string(fn) + "(config): " + kInitPathKeys[i] + " must be a string").ThrowAsJavaScriptException();
+      Napi::TypeError::New(env, std::string(fn) + "(config): " + kInitPathKeys[i] + " must be a string")
+          .ThrowAsJavaScriptException();
       return false;
     }
     *fields[i] = v.As<Napi::String>().Utf8Value();
     if (fields[i]->find('\0') != std::string::npos) {
-      Napi::TypeError::New(env, std::string(fn) + "(config): " + kInitPathKeys[i] + " contains a NUL byte").ThrowAsJavaScriptException();
+      Napi::TypeError::New(env, std::string(fn) + "(config): " + kInitPathKeys[i] + " contains a NUL byte")
+          .ThrowAsJavaScriptException();
       return false;
     }
     args->has[i] = true;

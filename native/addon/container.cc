@@ -82,7 +82,8 @@ unsigned Flags(Napi::Object o) {
   if (!v.IsArray()) throw ArgError{"flags must be an array"};
   Napi::Array a = v.As<Napi::Array>();
   unsigned out = 0;
-  for (uint32_t i = 0; i < a.Length(); i++) out |= Lookup(kMountFlags, Napi::Value(a[i]).ToString().Utf8Value(), "mount flag");
+  for (uint32_t i = 0; i < a.Length(); i++)
+    out |= Lookup(kMountFlags, Napi::Value(a[i]).ToString().Utf8Value(), "mount flag");
   return out;
 }
 
@@ -190,7 +191,10 @@ class CgroupWorker : public PromiseWorker {
  public:
   CgroupWorker(Napi::Env env, std::string procRoot, uint32_t pid, std::vector<std::string> access,
                std::vector<nvc_device_rule> rules)
-      : PromiseWorker(env, "nvc-ts:cgroupAllow"), procRoot_(std::move(procRoot)), pid_(pid), access_(std::move(access)),
+      : PromiseWorker(env, "nvc-ts:cgroupAllow"),
+        procRoot_(std::move(procRoot)),
+        pid_(pid),
+        access_(std::move(access)),
         rules_(std::move(rules)) {}
 
  protected:
@@ -218,8 +222,11 @@ class LdconfigJob : public LoopJob {
  public:
   LdconfigJob(Napi::Env env, std::string helper, uint32_t pid, std::string rootfs, std::string ldconfig,
               std::vector<std::string> dirs, uint32_t uid, uint32_t gid, uint32_t timeoutMs)
-      : LoopJob(env, "nvc-ts:ldconfig"), helper_(std::move(helper)), rootfs_(std::move(rootfs)),
-        ldconfig_(std::move(ldconfig)), dirs_(std::move(dirs)) {
+      : LoopJob(env, "nvc-ts:ldconfig"),
+        helper_(std::move(helper)),
+        rootfs_(std::move(rootfs)),
+        ldconfig_(std::move(ldconfig)),
+        dirs_(std::move(dirs)) {
     req_.pid = static_cast<pid_t>(pid);
     req_.uid = uid;
     req_.gid = gid;
@@ -266,7 +273,6 @@ Napi::Value Reject(Napi::Env env, const std::string &what, const ArgError &e) {
   return env.Undefined();
 }
 
-
 Napi::Value ApplyPlan(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   try {
@@ -282,7 +288,8 @@ Napi::Value ApplyPlan(const Napi::CallbackInfo &info) {
       owned.push_back(ParseEdit(e.As<Napi::Object>()));
     }
     return (new ApplyPlanJob(env, Str(o, "execPath"), U32(o, "pid", 0), Str(o, "rootfs"), U32(o, "uid", 0),
-                                     U32(o, "gid", 0), std::move(owned)))->Start();
+                             U32(o, "gid", 0), std::move(owned)))
+        ->Start();
   } catch (const ArgError &e) {
     return Reject(env, "applyPlan", e);
   }
@@ -313,7 +320,8 @@ Napi::Value CgroupAllow(const Napi::CallbackInfo &info) {
     }
     std::string procRoot = Str(o, "procRoot", false);
     return (new CgroupWorker(env, procRoot.empty() ? "/proc" : procRoot, U32(o, "pid", 0, true), std::move(access),
-                                  std::move(out)))->Start();
+                             std::move(out)))
+        ->Start();
   } catch (const ArgError &e) {
     return Reject(env, "cgroupAllow", e);
   }
@@ -336,7 +344,8 @@ Napi::Value RunLdconfig(const Napi::CallbackInfo &info) {
       dirs.push_back(std::move(dir));
     }
     return (new LdconfigJob(env, Str(o, "helperPath"), U32(o, "pid", 0), Str(o, "rootfs"), Str(o, "ldconfig"),
-                                    std::move(dirs), U32(o, "uid", 0), U32(o, "gid", 0), U32(o, "timeoutMs", 0)))->Start();
+                            std::move(dirs), U32(o, "uid", 0), U32(o, "gid", 0), U32(o, "timeoutMs", 0)))
+        ->Start();
   } catch (const ArgError &e) {
     return Reject(env, "ldconfig", e);
   }

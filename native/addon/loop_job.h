@@ -57,11 +57,11 @@ class LoopJob {
   }
 
  protected:
-  virtual int Begin(nvc_error *err) = 0;            // spawn: 0, or -1 with err
-  virtual int Step(nvc_wait *w) = 0;                // 1 over, 0 wait for *w
-  virtual int Finish(nvc_error *err) = 0;           // the outcome once over: 0, or -1 with err
-  virtual Napi::Value Result(Napi::Env env) = 0;    // after Finish returned 0
-  virtual void Abandon() = 0;                       // end the helper without waiting (teardown)
+  virtual int Begin(nvc_error *err) = 0;          // spawn: 0, or -1 with err
+  virtual int Step(nvc_wait *w) = 0;              // 1 over, 0 wait for *w
+  virtual int Finish(nvc_error *err) = 0;         // the outcome once over: 0, or -1 with err
+  virtual Napi::Value Result(Napi::Env env) = 0;  // after Finish returned 0
+  virtual void Abandon() = 0;                     // end the helper without waiting (teardown)
 
  private:
   // Where poll(2) would not work on the fd (it never happens with sockets and pidfds),

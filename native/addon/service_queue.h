@@ -38,8 +38,12 @@ class CallFinisher : public Napi::AsyncWorker {
  public:
   CallFinisher(Napi::Env env, const char *name, nvc_call *call, const nvc_error &err, Napi::Promise::Deferred deferred,
                CallResult result, std::shared_ptr<void> owner)
-      : Napi::AsyncWorker(env, name), call_(call), err_(err), deferred_(std::move(deferred)),
-        result_(std::move(result)), owner_(std::move(owner)) {}
+      : Napi::AsyncWorker(env, name),
+        call_(call),
+        err_(err),
+        deferred_(std::move(deferred)),
+        result_(std::move(result)),
+        owner_(std::move(owner)) {}
   ~CallFinisher() override { nvc_call_free(call_); }
 
  private:

@@ -113,7 +113,8 @@ static int confine(const struct options *o, struct nvc_wbuf *reply)
     }
     if (geteuid() == 0 && o->uid >= 0 && o->gid >= 0 && (o->uid != 0 || o->gid != 0)) {
         gid_t gid = (gid_t)o->gid;
-        if (setgroups(1, &gid) < 0 || setresgid(gid, gid, gid) < 0 || setresuid((uid_t)o->uid, (uid_t)o->uid, (uid_t)o->uid) < 0) {
+        if (setgroups(1, &gid) < 0 || setresgid(gid, gid, gid) < 0 ||
+            setresuid((uid_t)o->uid, (uid_t)o->uid, (uid_t)o->uid) < 0) {
             reply_system(reply, "dropping privileges", errno);
             return -1;
         }
@@ -151,12 +152,8 @@ static void serve(struct nvml_api *api, int sock)
         }
         nvc_proto_begin(&reply, out, sizeof(out), op, seq);
         switch (op) {
-        case NVC_OP_DRIVER:
-            nvml_op_driver(api, sock, &reply);
-            break;
-        case NVC_OP_DEVICE_COUNT:
-            nvml_op_device_count(api, sock, &reply);
-            break;
+        case NVC_OP_DRIVER: nvml_op_driver(api, sock, &reply); break;
+        case NVC_OP_DEVICE_COUNT: nvml_op_device_count(api, sock, &reply); break;
         case NVC_OP_DEVICE: {
             uint32_t index = nvc_wire_get_u32(&req);
             if (!nvc_wire_done(&req)) {
@@ -170,9 +167,7 @@ static void serve(struct nvml_api *api, int sock)
             nvml_op_shutdown(api, sock, &reply);
             helper_send(sock, &reply);
             return;
-        default:
-            reply_bad_request(&reply, "unknown operation");
-            break;
+        default: reply_bad_request(&reply, "unknown operation"); break;
         }
         if (helper_send(sock, &reply) < 0)
             return;

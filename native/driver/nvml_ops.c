@@ -58,16 +58,16 @@ static void reply_nvml_error(struct nvml_api *api, struct nvc_wbuf *reply, nvc_n
 
 /* Call an NVML function pointer announced by name; on failure fill the reply and
  * make the enclosing handler return. NULL pointers read as FUNCTION_NOT_FOUND. */
-#define CALL(api, sock, reply, dev, fnptr, name, ...)                                                   \
-    do {                                                                                                 \
-        nvc_nvml_return ret_ = NVC_NVML_ERROR_FUNCTION_NOT_FOUND;                                       \
-        announce(sock, name, dev);                                                                       \
-        if ((fnptr) != NULL)                                                                             \
-            ret_ = (fnptr)(__VA_ARGS__);                                                                 \
-        if (ret_ != NVC_NVML_SUCCESS) {                                                                  \
-            reply_nvml_error(api, reply, ret_, name, dev);                                               \
-            return;                                                                                      \
-        }                                                                                                \
+#define CALL(api, sock, reply, dev, fnptr, name, ...)                                                                  \
+    do {                                                                                                               \
+        nvc_nvml_return ret_ = NVC_NVML_ERROR_FUNCTION_NOT_FOUND;                                                      \
+        announce(sock, name, dev);                                                                                     \
+        if ((fnptr) != NULL)                                                                                           \
+            ret_ = (fnptr)(__VA_ARGS__);                                                                               \
+        if (ret_ != NVC_NVML_SUCCESS) {                                                                                \
+            reply_nvml_error(api, reply, ret_, name, dev);                                                             \
+            return;                                                                                                    \
+        }                                                                                                              \
     } while (0)
 
 /* Records the first missing symbol, with the older variants that were tried too. */
@@ -190,8 +190,7 @@ int nvml_api_load(struct nvml_api *api, const char *path, struct nvc_wbuf *reply
     api->gpu_instance_id = (nvc_nvml_uint_fn)dlsym(api->handle, "nvmlDeviceGetGpuInstanceId");
     api->compute_instance_id = (nvc_nvml_uint_fn)dlsym(api->handle, "nvmlDeviceGetComputeInstanceId");
     if (missing.what[0] != '\0') {
-        snprintf(msg, sizeof(msg), "%s: undefined symbol %s (not an NVML library, or one too old)", path,
-                 missing.what);
+        snprintf(msg, sizeof(msg), "%s: undefined symbol %s (not an NVML library, or one too old)", path, missing.what);
         reply_load_error(reply, msg);
         return -1;
     }

@@ -20,7 +20,6 @@ void exec_test_delay(const struct exec_ctx *ctx)
         usleep(ctx->delay_us);
 }
 
-
 static int apply_one(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
 {
     switch (ctx->plan->edits[i].kind) {
@@ -30,8 +29,7 @@ static int apply_one(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
     case NVC_EDIT_SYMLINK: return exec_edit_symlink(ctx, i, err);
     case NVC_EDIT_REMOUNT: return exec_edit_remount(ctx, i, err);
     case NVC_EDIT_INVALID_:
-    case NVC_EDIT_END_:
-        break;
+    case NVC_EDIT_END_: break;
     }
     return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "plan", NULL, "unknown edit kind");
 }

@@ -20,9 +20,8 @@
 #include "path.h"
 #include "sysmount.h"
 
-#define TMPFS_MAGIC_ 0x01021994
+#define TMPFS_MAGIC_        0x01021994
 #define PLACEHOLDER_RETRIES 4
-
 
 /* An existing entry may serve as the mount point when its type fits: a directory for
  * a directory, a regular file (or a node of the source's own type) for anything else.
@@ -51,8 +50,7 @@ static int check_existing(int fd, const char *target, int want_dir, mode_t src_t
     return 0;
 }
 
-static int create_file(struct exec_ctx *ctx, int parent, const char *name, const char *target,
-                       struct nvc_error *err)
+static int create_file(struct exec_ctx *ctx, int parent, const char *name, const char *target, struct nvc_error *err)
 {
     struct stat st;
     int fd, pdup;
@@ -182,8 +180,8 @@ static int find_new_mount(const struct exec_ctx *ctx, int parent, const char *na
             return fd;
         close(fd);
     }
-    return nvc_error_set(err, NVC_ERR_MOUNT, 0, "mount", target,
-                         "the new mount at %s cannot be found again (raced)", target);
+    return nvc_error_set(err, NVC_ERR_MOUNT, 0, "mount", target, "the new mount at %s cannot be found again (raced)",
+                         target);
 }
 
 /* Everything common to BIND and TMPFS around the attach step. */
@@ -204,8 +202,8 @@ static void mp_close(struct mount_point *mp)
         close(mp->parent_dup);
 }
 
-static int mp_prepare(struct exec_ctx *ctx, const char *target, int want_dir, mode_t src_type,
-                      struct mount_point *mp, struct nvc_error *err)
+static int mp_prepare(struct exec_ctx *ctx, const char *target, int want_dir, mode_t src_type, struct mount_point *mp,
+                      struct nvc_error *err)
 {
     const char *name = NULL;
     struct exec_fdinfo info;
@@ -284,7 +282,8 @@ int exec_edit_bind(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
     if (mp_prepare(ctx, e->target, S_ISDIR(s->mode), s->mode & S_IFMT, &mp, err) < 0)
         goto out;
     if (!ctx->legacy) {
-        if (sys_move_mount(s->tree_fd, "", mp.at, "", EXEC_MOVE_MOUNT_F_EMPTY_PATH | EXEC_MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+        if (sys_move_mount(s->tree_fd, "", mp.at, "", EXEC_MOVE_MOUNT_F_EMPTY_PATH | EXEC_MOVE_MOUNT_T_EMPTY_PATH) <
+            0) {
             nvc_error_set(err, NVC_ERR_MOUNT, errno, "move_mount", e->target, "cannot bind %s onto %s: %s", e->source,
                           e->target, strerror(errno));
             goto out;
@@ -300,8 +299,8 @@ int exec_edit_bind(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
     }
     if (mount(exec_fd_path(src, sizeof(src), s->host_fd), exec_fd_path(dst, sizeof(dst), mp.at), NULL, MS_BIND, NULL) <
         0) {
-        nvc_error_set(err, NVC_ERR_MOUNT, errno, "mount", e->target, "cannot bind %s onto %s: %s", e->source,
-                      e->target, strerror(errno));
+        nvc_error_set(err, NVC_ERR_MOUNT, errno, "mount", e->target, "cannot bind %s onto %s: %s", e->source, e->target,
+                      strerror(errno));
         goto out;
     }
     mnt = find_new_mount(ctx, mp.parent, strrchr(e->target, '/') + 1, mp.under_id, before, nbefore, e->target, err);
@@ -316,8 +315,8 @@ int exec_edit_bind(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
     {
         struct stat st;
         if (fstat(mnt, &st) < 0 || st.st_dev != s->dev || st.st_ino != s->ino) {
-            nvc_error_set(err, NVC_ERR_MOUNT, 0, "mount", e->target,
-                          "the mount at %s is not the bind of %s (raced)", e->target, e->source);
+            nvc_error_set(err, NVC_ERR_MOUNT, 0, "mount", e->target, "the mount at %s is not the bind of %s (raced)",
+                          e->target, e->source);
             goto out;
         }
     }
@@ -345,8 +344,7 @@ static int new_tmpfs(const struct nvc_edit *e, struct nvc_error *err)
     if (sys_fsconfig_string(fs, "mode", mode) < 0 || sys_fsconfig_create(fs) < 0) {
         int en = errno;
         close(fs);
-        return nvc_error_set(err, NVC_ERR_MOUNT, en, "fsconfig", e->target, "cannot create a tmpfs: %s",
-                             strerror(en));
+        return nvc_error_set(err, NVC_ERR_MOUNT, en, "fsconfig", e->target, "cannot create a tmpfs: %s", strerror(en));
     }
     /* A mount made by fsmount is private: nothing below it propagates anywhere. */
     mnt = sys_fsmount(fs, EXEC_FSMOUNT_CLOEXEC, (unsigned)exec_flags_to_attr(e->flags));

@@ -30,16 +30,16 @@ enum undo_kind {
 
 struct undo {
     enum undo_kind kind;
-    int fd;        /* CREATED: parent dir; MOUNT, FLAGS: the mount's root */
-    int at_fd;     /* MOUNT: the mount point below it (for the propagation guard) */
-    int at_parent; /* MOUNT: the directory holding the mount point, or -1 */
+    int fd;         /* CREATED: parent dir; MOUNT, FLAGS: the mount's root */
+    int at_fd;      /* MOUNT: the mount point below it (for the propagation guard) */
+    int at_parent;  /* MOUNT: the directory holding the mount point, or -1 */
     char name[256]; /* CREATED: name in the parent (NAME_MAX + 1: recording never allocates) */
-    dev_t dev;     /* CREATED: identity, so that a replaced entry is left alone */
+    dev_t dev;      /* CREATED: identity, so that a replaced entry is left alone */
     ino_t ino;
     int is_dir;
-    unsigned added;          /* FLAGS: nvc_mount_flag bits that were added */
-    unsigned long prev_ms;   /* FLAGS: MS_* of the mount before (mount(2) fallback) */
-    const char *target;      /* container path, for messages */
+    unsigned added;        /* FLAGS: nvc_mount_flag bits that were added */
+    unsigned long prev_ms; /* FLAGS: MS_* of the mount before (mount(2) fallback) */
+    const char *target;    /* container path, for messages */
 };
 
 /* A shared mount turned private while this plan mounts below it (see guard.c). */
@@ -52,9 +52,9 @@ struct exec_guard {
 
 struct exec_ctx {
     const struct nvc_plan *plan;
-    int rootfd;         /* O_PATH on the rootfs, opened inside the container namespace */
-    int legacy;         /* 1: mount(2) through /proc/self/fd instead of the fd-based API */
-    unsigned delay_us;  /* test hook: widen race windows */
+    int rootfd;                  /* O_PATH on the rootfs, opened inside the container namespace */
+    int legacy;                  /* 1: mount(2) through /proc/self/fd instead of the fd-based API */
+    unsigned delay_us;           /* test hook: widen race windows */
     struct exec_source *sources; /* one per edit; meaningful for binds */
     enum nvc_edit_outcome *outcomes;
     struct undo *undo;

@@ -133,8 +133,8 @@ int guard_mount_point(struct exec_ctx *ctx, int at_fd, int at_parent, const char
         return -1;
     saved = sys_open_tree(root, "", EXEC_OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH);
     if (saved < 0 || sys_mount_setattr(saved, "", AT_EMPTY_PATH, 0, 0, MS_PRIVATE) < 0 ||
-        sys_move_mount(root, "", saved, "", EXEC_MOVE_MOUNT_SET_GROUP | EXEC_MOVE_MOUNT_F_EMPTY_PATH |
-                                                EXEC_MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+        sys_move_mount(root, "", saved, "",
+                       EXEC_MOVE_MOUNT_SET_GROUP | EXEC_MOVE_MOUNT_F_EMPTY_PATH | EXEC_MOVE_MOUNT_T_EMPTY_PATH) < 0) {
         int e = errno;
         if (saved >= 0)
             close(saved);
@@ -168,8 +168,8 @@ int guard_release_all(struct exec_ctx *ctx, struct nvc_error *err)
         struct exec_guard *g = &ctx->guards[i];
         if (g->root_fd >= 0) {
             if (sys_move_mount(g->saved_fd, "", g->root_fd, "",
-                               EXEC_MOVE_MOUNT_SET_GROUP | EXEC_MOVE_MOUNT_F_EMPTY_PATH | EXEC_MOVE_MOUNT_T_EMPTY_PATH) <
-                    0 &&
+                               EXEC_MOVE_MOUNT_SET_GROUP | EXEC_MOVE_MOUNT_F_EMPTY_PATH |
+                                   EXEC_MOVE_MOUNT_T_EMPTY_PATH) < 0 &&
                 rc == 0) {
                 rc = nvc_error_set(err, NVC_ERR_MOUNT, errno, "move_mount", g->where,
                                    "cannot give the mount %s its peer group back: %s", g->where, strerror(errno));

@@ -31,7 +31,7 @@
 /* fds one edit may hold until the plan is over: a source clone, and for a mount its
  * root, mount point and parent, plus a created entry's parent. */
 #define FDS_PER_EDIT 5
-#define FDS_SPARE 64
+#define FDS_SPARE    64
 
 struct options {
     unsigned delay_us;

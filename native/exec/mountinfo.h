@@ -9,7 +9,7 @@
 
 struct mi_entry {
     uint64_t id, parent;
-    int shared;          /* has a "shared:N" optional field */
+    int shared;            /* has a "shared:N" optional field */
     char mountpoint[4096]; /* unescaped */
 };
 

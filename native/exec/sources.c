@@ -56,16 +56,15 @@ static int check_type(const struct nvc_edit *e, const struct stat *st, struct nv
             return bad_source(e, err, "expected a character device", st->st_mode);
         if (st->st_rdev != makedev(e->major, e->minor))
             return nvc_error_set(err, NVC_ERR_INVALID_SOURCE, 0, "stat", e->source,
-                                 "invalid device node %s: it is %u:%u, expected %u:%u", e->source,
-                                 major(st->st_rdev), minor(st->st_rdev), e->major, e->minor);
+                                 "invalid device node %s: it is %u:%u, expected %u:%u", e->source, major(st->st_rdev),
+                                 minor(st->st_rdev), e->major, e->minor);
         break;
     case NVC_SRC_SOCKET:
         if (!S_ISSOCK(st->st_mode))
             return bad_source(e, err, "expected a unix socket", st->st_mode);
         break;
     case NVC_SRC_INVALID_:
-    case NVC_SRC_END_:
-        return bad_source(e, err, "unknown source kind", st->st_mode);
+    case NVC_SRC_END_: return bad_source(e, err, "unknown source kind", st->st_mode);
     }
     return 0;
 }
@@ -103,8 +102,8 @@ static int open_one(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
     s->tree_fd = sys_open_tree(fd, "", EXEC_OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH);
     close(fd);
     if (s->tree_fd < 0)
-        return nvc_error_set(err, NVC_ERR_MOUNT, errno, "open_tree", e->source, "cannot clone source %s: %s",
-                             e->source, strerror(errno));
+        return nvc_error_set(err, NVC_ERR_MOUNT, errno, "open_tree", e->source, "cannot clone source %s: %s", e->source,
+                             strerror(errno));
     /* Flags now, and private: a clone of a shared mount joins its peer group, and
      * mounts made later below a directory bind would travel back to the host. */
     if (sys_mount_setattr(s->tree_fd, "", AT_EMPTY_PATH, exec_flags_to_attr(e->flags), 0, MS_PRIVATE) < 0)
@@ -141,9 +140,10 @@ int exec_sources_reopen(struct exec_ctx *ctx, struct nvc_error *err)
             int en = errno;
             if (fd >= 0)
                 close(fd);
-            return nvc_error_set(err, NVC_ERR_INVALID_SOURCE, en, "open", e->source,
-                                 "edit %zu (bind %s): source %s is not reachable in the container's mount namespace: %s",
-                                 i, e->target, e->source, strerror(en));
+            return nvc_error_set(
+                err, NVC_ERR_INVALID_SOURCE, en, "open", e->source,
+                "edit %zu (bind %s): source %s is not reachable in the container's mount namespace: %s", i, e->target,
+                e->source, strerror(en));
         }
         if (st.st_dev != s->dev || st.st_ino != s->ino || (st.st_mode & S_IFMT) != (s->mode & S_IFMT)) {
             close(fd);

@@ -36,10 +36,10 @@
 #define SYS_mount_setattr 442
 #endif
 
-#define ATTR_RDONLY 0x1u
-#define ATTR_NOSUID 0x2u
-#define ATTR_NODEV 0x4u
-#define ATTR_NOEXEC 0x8u
+#define ATTR_RDONLY             0x1u
+#define ATTR_NOSUID             0x2u
+#define ATTR_NODEV              0x4u
+#define ATTR_NOEXEC             0x8u
 #define FSCONFIG_SET_STRING_CMD 1u
 #define FSCONFIG_CMD_CREATE_CMD 6u
 
@@ -60,7 +60,7 @@ struct exec_statx {
     uint64_t mnt_id;
     uint64_t spare[13];
 };
-#define EXEC_STATX_MNT_ID 0x1000u
+#define EXEC_STATX_MNT_ID          0x1000u
 #define EXEC_STATX_ATTR_MOUNT_ROOT 0x2000u
 
 struct exec_mount_attr {

@@ -25,12 +25,12 @@ int sys_fsconfig_string(int fd, const char *key, const char *value);
 int sys_fsconfig_create(int fd);
 int sys_fsmount(int fd, unsigned flags, unsigned attr);
 
-#define EXEC_OPEN_TREE_CLONE 1u
+#define EXEC_OPEN_TREE_CLONE         1u
 #define EXEC_MOVE_MOUNT_F_EMPTY_PATH 0x4u
 #define EXEC_MOVE_MOUNT_T_EMPTY_PATH 0x40u
-#define EXEC_MOVE_MOUNT_SET_GROUP 0x100u
-#define EXEC_FSOPEN_CLOEXEC 1u
-#define EXEC_FSMOUNT_CLOEXEC 1u
+#define EXEC_MOVE_MOUNT_SET_GROUP    0x100u
+#define EXEC_FSOPEN_CLOEXEC          1u
+#define EXEC_FSMOUNT_CLOEXEC         1u
 
 /* nvc_mount_flag bits to MOUNT_ATTR_* (new API) and to MS_* (mount(2)). */
 uint64_t exec_flags_to_attr(unsigned nvc_flags);
@@ -42,8 +42,8 @@ struct exec_fdinfo {
     dev_t dev;
     ino_t ino;
     mode_t mode;
-    uint64_t mnt_id;  /* the id /proc/self/mountinfo shows first on each line */
-    int mount_root;   /* fd is the root of its mount */
+    uint64_t mnt_id; /* the id /proc/self/mountinfo shows first on each line */
+    int mount_root;  /* fd is the root of its mount */
 };
 
 /* fstat + statx(STATX_MNT_ID, STATX_ATTR_MOUNT_ROOT), with /proc/self/fdinfo and ".."

@@ -27,8 +27,8 @@ struct nvc_config {
      * calls getenv, which races setenv on the caller's thread. NULL = unset. */
     const char *path_env;     /* $PATH */
     const char *mps_pipe_dir; /* $CUDA_MPS_PIPE_DIRECTORY [/tmp/nvidia-mps] */
-    long uid, gid;           /* identity of the driver service [overflowuid/gid when root, own otherwise] */
-    unsigned timeout_ms;     /* per call to the driver service [10000] */
+    long uid, gid;            /* identity of the driver service [overflowuid/gid when root, own otherwise] */
+    unsigned timeout_ms;      /* per call to the driver service [10000] */
 };
 
 /* The same, with every default filled in; owned by the context. */
@@ -69,24 +69,30 @@ struct nvc_file {
 #define NVC_NVIDIA_MAJOR 195
 
 struct nvc_device_node {
-    char path[64];  /* "/dev/nvidia-uvm" */
+    char path[64]; /* "/dev/nvidia-uvm" */
     unsigned major, minor;
-    int exists;     /* 1 if present under dev_root with this dev_t, 0 if listed but absent */
+    int exists; /* 1 if present under dev_root with this dev_t, 0 if listed but absent */
 };
 
 struct nvc_driver_info {
     char nvrm_version[80];
     char cuda_version[16];
-    struct nvc_file *libs;  size_t nlibs;    /* 64-bit, in discovery order */
-    struct nvc_file *libs32; size_t nlibs32; /* 32-bit */
-    struct nvc_file *bins;  size_t nbins;
-    struct nvc_file *ipcs;  size_t nipcs;
-    struct nvc_file *firmware; size_t nfirmware;
-    struct nvc_device_node *devs; size_t ndevs; /* nvidiactl, nvidia-uvm, nvidia-uvm-tools, nvidia-modeset */
-    int nvcaps_major;       /* major of "nvidia-caps" in <proc_root>/devices, -1 if absent */
-    int imex_major;         /* major of "nvidia-caps-imex-channels", -1 if absent */
-    int mig_config_minor;   /* DeviceFileMinor of capabilities/mig/config, -1 if unreadable */
-    int mig_monitor_minor;  /* same for mig/monitor */
+    struct nvc_file *libs;
+    size_t nlibs; /* 64-bit, in discovery order */
+    struct nvc_file *libs32;
+    size_t nlibs32; /* 32-bit */
+    struct nvc_file *bins;
+    size_t nbins;
+    struct nvc_file *ipcs;
+    size_t nipcs;
+    struct nvc_file *firmware;
+    size_t nfirmware;
+    struct nvc_device_node *devs;
+    size_t ndevs;          /* nvidiactl, nvidia-uvm, nvidia-uvm-tools, nvidia-modeset */
+    int nvcaps_major;      /* major of "nvidia-caps" in <proc_root>/devices, -1 if absent */
+    int imex_major;        /* major of "nvidia-caps-imex-channels", -1 if absent */
+    int mig_config_minor;  /* DeviceFileMinor of capabilities/mig/config, -1 if unreadable */
+    int mig_monitor_minor; /* same for mig/monitor */
 };
 
 struct nvc_mig_device {
@@ -103,20 +109,22 @@ struct nvc_device {
     unsigned index;
     unsigned minor;
     char model[96];
-    char brand[32];   /* the reference's names: "Tesla", "Nvidia", "GeForce", ... */
+    char brand[32]; /* the reference's names: "Tesla", "Nvidia", "GeForce", ... */
     char uuid[96];
-    char busid[32];   /* "%08x:%02x:%02x.0" */
-    char arch[16];    /* compute capability "9.0" */
+    char busid[32]; /* "%08x:%02x:%02x.0" */
+    char arch[16];  /* compute capability "9.0" */
     char node_path[32];
     unsigned node_major, node_minor;
     int mig_capable;
     int mig_enabled;
     char mig_caps_path[96]; /* /proc/driver/nvidia/capabilities/gpu<minor> */
-    struct nvc_mig_device *mig; size_t nmig;
+    struct nvc_mig_device *mig;
+    size_t nmig;
 };
 
 struct nvc_device_info {
-    struct nvc_device *devs; size_t ndevs;
+    struct nvc_device *devs;
+    size_t ndevs;
 };
 
 struct nvc_context;

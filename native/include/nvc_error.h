@@ -16,18 +16,18 @@ enum nvc_errcode {
 
 struct nvc_error {
     enum nvc_errcode code;
-    int sys_errno;      /* errno of the failing system call, 0 if none */
-    char step[64];      /* what was being done: "open", "ldcache", "nvmlDeviceGetName", ... */
-    char path[4096];    /* the path involved, "" if none */
-    char msg[1024];     /* one human sentence, without the path/errno repeated */
-    int nvml_ret;       /* NVML return code for NVC_ERR_NVML, 0 otherwise (TypeScript names it) */
+    int sys_errno;   /* errno of the failing system call, 0 if none */
+    char step[64];   /* what was being done: "open", "ldcache", "nvmlDeviceGetName", ... */
+    char path[4096]; /* the path involved, "" if none */
+    char msg[1024];  /* one human sentence, without the path/errno repeated */
+    int nvml_ret;    /* NVML return code for NVC_ERR_NVML, 0 otherwise (TypeScript names it) */
 };
 
 const char *nvc_errcode_string(enum nvc_errcode code);
 
 /* Record an error. path may be NULL. Returns -1 so callers can `return nvc_error_set(...)`. */
-int nvc_error_set(struct nvc_error *err, enum nvc_errcode code, int sys_errno, const char *step,
-                  const char *path, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+int nvc_error_set(struct nvc_error *err, enum nvc_errcode code, int sys_errno, const char *step, const char *path,
+                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* Shorthand for a failed system call: code NVC_ERR_SYSTEM, errno taken from `errno`. */
 int nvc_error_sys(struct nvc_error *err, const char *step, const char *path, const char *fmt, ...)

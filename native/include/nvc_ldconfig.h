@@ -19,9 +19,9 @@
 #include "nvc_wait.h"
 
 struct nvc_ldconfig_request {
-    pid_t pid;            /* container init (its mount namespace); 0 = our own namespace */
-    const char *rootfs;   /* host path of the rootfs as seen in that namespace, pre-pivot */
-    const char *ldconfig; /* "@/sbin/ldconfig.real" = host binary; "/sbin/ldconfig" = the container's own */
+    pid_t pid;               /* container init (its mount namespace); 0 = our own namespace */
+    const char *rootfs;      /* host path of the rootfs as seen in that namespace, pre-pivot */
+    const char *ldconfig;    /* "@/sbin/ldconfig.real" = host binary; "/sbin/ldconfig" = the container's own */
     const char *const *dirs; /* container lib dirs passed to ldconfig after -f/-C */
     size_t ndirs;
     uid_t uid; /* container owner: ldconfig runs as uid:gid, supplementary groups cleared */
@@ -30,19 +30,19 @@ struct nvc_ldconfig_request {
 };
 
 struct nvc_ldconfig_result {
-    int ran;          /* 0: the container has no such ldconfig (a warning, not an error) */
+    int ran;           /* 0: the container has no such ldconfig (a warning, not an error) */
     char warning[512]; /* why it did not run, or what a successful ldconfig printed; "" if nothing */
 };
 
 #define NVC_LDCONFIG_DEFAULT_TIMEOUT_MS 30000u
-#define NVC_LDCONFIG_MAX_DIRS 64
+#define NVC_LDCONFIG_MAX_DIRS           64
 
 /* Runs ldconfig as requested. Returns 0 (res says whether it ran) or -1 with err set:
  * NVC_ERR_INVALID_ARGUMENT for a bad request, NVC_ERR_LDCONFIG when ldconfig or its
  * confinement failed (the message names the binary, the exit status or signal, and the
  * tail of its output), NVC_ERR_SYSTEM when the helper could not be started. */
-int nvc_ldconfig_run(const char *helper_path, const struct nvc_ldconfig_request *req,
-                     struct nvc_ldconfig_result *res, struct nvc_error *err);
+int nvc_ldconfig_run(const char *helper_path, const struct nvc_ldconfig_request *req, struct nvc_ldconfig_result *res,
+                     struct nvc_error *err);
 
 /* The same run for callers that must not block while the helper works (the addon waits
  * with libuv, off the thread pool); nvc_ldconfig_run is these three around a poll loop.

@@ -40,21 +40,21 @@ enum nvc_source_kind {
 
 struct nvc_edit {
     enum nvc_edit_kind kind;
-    const char *target;   /* container path, absolute */
-    const char *source;   /* BIND: host path */
-    const char *link;     /* SYMLINK: link contents */
-    const void *data;     /* WRITE: contents */
+    const char *target; /* container path, absolute */
+    const char *source; /* BIND: host path */
+    const char *link;   /* SYMLINK: link contents */
+    const void *data;   /* WRITE: contents */
     size_t data_len;
-    unsigned mode;        /* TMPFS/WRITE: permission bits */
-    unsigned flags;       /* enum nvc_mount_flag bits (BIND, TMPFS, REMOUNT) */
+    unsigned mode;                    /* TMPFS/WRITE: permission bits */
+    unsigned flags;                   /* enum nvc_mount_flag bits (BIND, TMPFS, REMOUNT) */
     enum nvc_source_kind source_kind; /* BIND */
-    unsigned major, minor; /* BIND of NVC_SRC_CHAR */
+    unsigned major, minor;            /* BIND of NVC_SRC_CHAR */
 };
 
 struct nvc_plan {
-    pid_t pid;            /* container init; its mount namespace is the one changed. 0 = our own namespace */
-    const char *rootfs;   /* host path of the rootfs as seen in that namespace (pre-pivot_root) */
-    uid_t uid;            /* owner of created files and directories */
+    pid_t pid;          /* container init; its mount namespace is the one changed. 0 = our own namespace */
+    const char *rootfs; /* host path of the rootfs as seen in that namespace (pre-pivot_root) */
+    uid_t uid;          /* owner of created files and directories */
     gid_t gid;
     const struct nvc_edit *edits;
     size_t nedits;

@@ -46,15 +46,14 @@ struct lc_mount_attr {
 
 /* Limits for one ldconfig run. A real cache of a large image is well under 1 MiB; the
  * file size limit stops a runaway writer, the CPU limit a spinning one. */
-#define LIMIT_CPU_S 10
-#define LIMIT_AS (2ULL << 30)
+#define LIMIT_CPU_S  10
+#define LIMIT_AS     (2ULL << 30)
 #define LIMIT_NOFILE 64
-#define LIMIT_FSIZE (2ULL << 20)
+#define LIMIT_FSIZE  (2ULL << 20)
 
 static const struct lc_child_fds *g_fds;
 
-static void __attribute__((noreturn, format(printf, 3, 4)))
-give_up(int kind, const char *step, const char *fmt, ...)
+static void __attribute__((noreturn, format(printf, 3, 4))) give_up(int kind, const char *step, const char *fmt, ...)
 {
     struct lc_child_error ce;
     va_list ap;
@@ -96,8 +95,10 @@ static void restrict_rootfs(const char *rootfs, int host_binary)
      * so it does not run at all there. */
     if (!host_binary) {
         errno = ENOSYS;
-        SETUP_FAIL("mount_setattr", "this kernel cannot make every mount under %s nodev,nosuid, so the image's "
-                   "own ldconfig is not run; use the host's (@/sbin/ldconfig.real or @/sbin/ldconfig)", rootfs);
+        SETUP_FAIL("mount_setattr",
+                   "this kernel cannot make every mount under %s nodev,nosuid, so the image's "
+                   "own ldconfig is not run; use the host's (@/sbin/ldconfig.real or @/sbin/ldconfig)",
+                   rootfs);
     }
     /* Remount the top bind only, keeping what it had. */
     struct statvfs sv;
@@ -186,9 +187,12 @@ static void set_limits(void)
         rlim_t value;
         const char *name;
     } limits[] = {
-        {RLIMIT_CPU, LIMIT_CPU_S, "RLIMIT_CPU"},       {RLIMIT_AS, LIMIT_AS, "RLIMIT_AS"},
-        {RLIMIT_NOFILE, LIMIT_NOFILE, "RLIMIT_NOFILE"}, {RLIMIT_FSIZE, LIMIT_FSIZE, "RLIMIT_FSIZE"},
-        {RLIMIT_CORE, 0, "RLIMIT_CORE"},               {RLIMIT_MEMLOCK, 0, "RLIMIT_MEMLOCK"},
+        {RLIMIT_CPU, LIMIT_CPU_S, "RLIMIT_CPU"},
+        {RLIMIT_AS, LIMIT_AS, "RLIMIT_AS"},
+        {RLIMIT_NOFILE, LIMIT_NOFILE, "RLIMIT_NOFILE"},
+        {RLIMIT_FSIZE, LIMIT_FSIZE, "RLIMIT_FSIZE"},
+        {RLIMIT_CORE, 0, "RLIMIT_CORE"},
+        {RLIMIT_MEMLOCK, 0, "RLIMIT_MEMLOCK"},
         {RLIMIT_MSGQUEUE, 0, "RLIMIT_MSGQUEUE"},
     };
     for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
@@ -300,7 +304,6 @@ void lc_confined_child(const struct lc_args *a, const struct lc_child_fds *fds)
     }
     execve(a->ldconfig, (char *const *)argv, envp);
     if (errno == ENOENT)
-        SETUP_FAIL("execve", "cannot execute the container's %s: its interpreter or loader is missing",
-                   a->ldconfig);
+        SETUP_FAIL("execve", "cannot execute the container's %s: its interpreter or loader is missing", a->ldconfig);
     SETUP_FAIL("execve", "cannot execute the container's %s", a->ldconfig);
 }

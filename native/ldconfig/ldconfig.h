@@ -18,7 +18,7 @@
 #include "nvc_ldconfig.h"
 
 struct lc_args {
-    pid_t pid;            /* 0: our own mount namespace */
+    pid_t pid; /* 0: our own mount namespace */
     const char *rootfs;
     const char *ldconfig; /* without the '@' */
     int host_binary;      /* 1 when the request had '@' */

@@ -266,7 +266,11 @@ int main(int argc, char **argv)
         fail(errno, "fork", "cannot start the confined process");
     if (child == 0) {
         struct lc_child_fds fds = {
-            .mntns = mntns, .exe = exe, .out = outp[1], .report = errp[1], .lifeline = life[0],
+            .mntns = mntns,
+            .exe = exe,
+            .out = outp[1],
+            .report = errp[1],
+            .lifeline = life[0],
             .drop = {REPORT_FD, outp[0], errp[0], life[1]},
         };
         lc_confined_child(&a, &fds);

@@ -92,8 +92,10 @@ int lc_seal_host_binary(const char *path, char *why, size_t whysz)
     unsigned char magic[4];
     if (pread(src, magic, sizeof(magic), 0) != (ssize_t)sizeof(magic) || memcmp(magic, "\177ELF", 4) != 0) {
         errno = ENOEXEC;
-        fail(why, whysz, "the host ldconfig %s is not an ELF executable (a wrapper script?); name the real binary, "
-                         "e.g. @/sbin/ldconfig.real", path);
+        fail(why, whysz,
+             "the host ldconfig %s is not an ELF executable (a wrapper script?); name the real binary, "
+             "e.g. @/sbin/ldconfig.real",
+             path);
         goto bad_src;
     }
 

@@ -118,12 +118,12 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-#define SPEC_NAME "libnvidia-ml.spec"
-#define MAX_GPUS 64
-#define MAX_MIG 8
-#define MAX_FAULTS 64
-#define MAX_DELAYS 64
-#define LINE_MAX_LEN 1024
+#define SPEC_NAME       "libnvidia-ml.spec"
+#define MAX_GPUS        64
+#define MAX_MIG         8
+#define MAX_FAULTS      64
+#define MAX_DELAYS      64
+#define LINE_MAX_LEN    1024
 #define DEFAULT_MAX_MIG 7
 /* Room for names and UUIDs beyond NVML's documented 96 bytes (see the spec format). */
 #define TEXT_MAX 256
@@ -258,7 +258,7 @@ struct gpu {
 };
 
 static struct {
-    bool valid;           /* the spec was read and is well formed */
+    bool valid; /* the spec was read and is well formed */
     char driver[NVC_NVML_DRIVER_VERSION_BUFFER];
     int cuda;
     unsigned int ngpus;
@@ -366,7 +366,7 @@ static int tokenize(char *s, char **tok, int max)
 
 static int parse_fault(struct parser *p, char **tok, int ntok)
 {
-    struct fault f = { .code = 0, .device = -1 };
+    struct fault f = {.code = 0, .device = -1};
     int i = 3;
 
     if (ntok < 3)
@@ -584,7 +584,7 @@ static int check_gpu(struct parser *p, const struct gpu *g)
 
 static int read_spec(const char *path)
 {
-    struct parser p = { .path = path, .line = 0 };
+    struct parser p = {.path = path, .line = 0};
     char buf[LINE_MAX_LEN];
     FILE *f;
     int rv = 0;
@@ -707,7 +707,7 @@ __attribute__((constructor)) static void mock_nvml_load(void)
 
 static void sleep_ms(unsigned int ms)
 {
-    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
 
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         ;
@@ -722,15 +722,12 @@ static void act(const struct fault *f)
         signal(SIGSEGV, SIG_DFL);
         raise(SIGSEGV);
         abort();
-    case FAULT_ABORT:
-        abort();
+    case FAULT_ABORT: abort();
     case FAULT_HANG:
         for (;;)
             pause();
-    case FAULT_EXIT:
-        _exit(f->code);
-    case FAULT_ERROR:
-        break;
+    case FAULT_EXIT: _exit(f->code);
+    case FAULT_ERROR: break;
     }
 }
 
@@ -796,13 +793,13 @@ static int device_of(nvc_nvml_device h)
 }
 
 /* Common prologue: delays/faults, then the init check. */
-#define PROLOGUE(fn, device)                         \
-    do {                                             \
-        nvc_nvml_return r_ = hooks((fn), (device));  \
-        if (r_ != NVC_NVML_SUCCESS)                  \
-            return r_;                               \
-        if (!initialized())                          \
-            return NVC_NVML_ERROR_UNINITIALIZED;     \
+#define PROLOGUE(fn, device)                                                                                           \
+    do {                                                                                                               \
+        nvc_nvml_return r_ = hooks((fn), (device));                                                                    \
+        if (r_ != NVC_NVML_SUCCESS)                                                                                    \
+            return r_;                                                                                                 \
+        if (!initialized())                                                                                            \
+            return NVC_NVML_ERROR_UNINITIALIZED;                                                                       \
     } while (0)
 
 static nvc_nvml_return put_string(char *buf, unsigned int length, const char *value)
@@ -998,8 +995,7 @@ static nvc_nvml_return pci_as(enum fn_id fn, bool full, nvc_nvml_device device, 
     if ((g = gpu_or_parent(device)) == NULL || pci == NULL)
         return NVC_NVML_ERROR_INVALID_ARGUMENT;
     memset(&out, 0, sizeof(out));
-    snprintf(out.bus_id_legacy, sizeof(out.bus_id_legacy), "%04x:%02x:%02x.0", g->domain & 0xffff, g->bus,
-             g->device);
+    snprintf(out.bus_id_legacy, sizeof(out.bus_id_legacy), "%04x:%02x:%02x.0", g->domain & 0xffff, g->bus, g->device);
     if (full)
         snprintf(out.bus_id, sizeof(out.bus_id), "%08x:%02x:%02x.0", g->domain, g->bus, g->device);
     out.domain = g->domain;
@@ -1094,8 +1090,7 @@ nvc_nvml_return nvmlDeviceGetMaxMigDeviceCount(nvc_nvml_device device, unsigned 
     return NVC_NVML_SUCCESS;
 }
 
-nvc_nvml_return nvmlDeviceGetMigDeviceHandleByIndex(nvc_nvml_device device, unsigned int index,
-                                                    nvc_nvml_device *mig)
+nvc_nvml_return nvmlDeviceGetMigDeviceHandleByIndex(nvc_nvml_device device, unsigned int index, nvc_nvml_device *mig)
 {
     struct gpu *g;
 

@@ -313,8 +313,7 @@ int fx_build_so(const char *base, const char *rel, const char *soname, const cha
 {
     char obj[PATH_MAX], out[PATH_MAX], sonameopt[512];
 
-    if (object_for(abi, m32, obj, sizeof(obj)) < 0 || join(out, sizeof(out), base, rel) < 0 ||
-        mkdir_parent(out) < 0)
+    if (object_for(abi, m32, obj, sizeof(obj)) < 0 || join(out, sizeof(out), base, rel) < 0 || mkdir_parent(out) < 0)
         return -1;
     snprintf(sonameopt, sizeof(sonameopt), "-Wl,-soname,%s", soname);
     {

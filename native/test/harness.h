@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TEST_SKIP 77
+#define TEST_SKIP           77
 #define NVC_TEST_ABSENT_ENV "NVC_TEST_ABSENT"
 
 /* Why the running test skipped (all or part of itself), for its TAP line. Weak, so that
@@ -107,24 +107,27 @@ struct test_case {
     int (*fn)(void);
 };
 
-#define TEST(fn) {#fn, fn}
+#define TEST(fn)                                                                                                       \
+    {                                                                                                                  \
+#fn, fn                                                                                                        \
+    }
 
-#define CHECK(cond)                                                                      \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "# %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
-            return -1;                                                                   \
-        }                                                                                \
+#define CHECK(cond)                                                                                                    \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            fprintf(stderr, "# %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                                 \
+            return -1;                                                                                                 \
+        }                                                                                                              \
     } while (0)
 
-#define CHECK_STR(a, b)                                                                                   \
-    do {                                                                                                  \
-        const char *a_ = (a), *b_ = (b);                                                                  \
-        if (a_ == NULL || b_ == NULL || strcmp(a_, b_) != 0) {                                            \
-            fprintf(stderr, "# %s:%d: \"%s\" != \"%s\" (%s vs %s)\n", __FILE__, __LINE__, a_ ? a_ : "(null)", \
-                    b_ ? b_ : "(null)", #a, #b);                                                          \
-            return -1;                                                                                    \
-        }                                                                                                 \
+#define CHECK_STR(a, b)                                                                                                \
+    do {                                                                                                               \
+        const char *a_ = (a), *b_ = (b);                                                                               \
+        if (a_ == NULL || b_ == NULL || strcmp(a_, b_) != 0) {                                                         \
+            fprintf(stderr, "# %s:%d: \"%s\" != \"%s\" (%s vs %s)\n", __FILE__, __LINE__, a_ ? a_ : "(null)",          \
+                    b_ ? b_ : "(null)", #a, #b);                                                                       \
+            return -1;                                                                                                 \
+        }                                                                                                              \
     } while (0)
 
 static inline int run_tests(const struct test_case *tests, size_t n)
@@ -140,8 +143,7 @@ static inline int run_tests(const struct test_case *tests, size_t n)
         fflush(stderr);
         if (r == TEST_SKIP && !nvc_test_skip_note[0]) {
             /* a bare TEST_SKIP names no feature: not allowed */
-            fprintf(stderr, "# FAIL: %s skipped without naming a missing feature (use test_absent)\n",
-                    tests[i].name);
+            fprintf(stderr, "# FAIL: %s skipped without naming a missing feature (use test_absent)\n", tests[i].name);
             r = -1;
         }
         if (r == 0 && nvc_test_skip_note[0])
@@ -166,8 +168,7 @@ static inline int run_tests(const struct test_case *tests, size_t n)
 
 /* Tests sharing one fixture: build it, run them, tear it down. teardown also runs after a
  * half-built fixture, so it must cope with whatever setup got done. */
-static inline int run_fixture_tests(int (*setup)(void), void (*teardown)(void), const struct test_case *tests,
-                                    size_t n)
+static inline int run_fixture_tests(int (*setup)(void), void (*teardown)(void), const struct test_case *tests, size_t n)
 {
     int r = 1;
     if (setup() < 0)

@@ -13,9 +13,9 @@
 #include "fixture.h"
 #include "harness.h"
 
-#define VER "580.159.04"
-#define L "usr/lib/x86_64-linux-gnu"
-#define GFX (NVC_CAP_GRAPHICS | NVC_CAP_DISPLAY)
+#define VER     "580.159.04"
+#define L       "usr/lib/x86_64-linux-gnu"
+#define GFX     (NVC_CAP_GRAPHICS | NVC_CAP_DISPLAY)
 #define ALLCAPS (NVC_CAP_UTILITY | NVC_CAP_COMPUTE | NVC_CAP_VIDEO | NVC_CAP_GRAPHICS | NVC_CAP_DISPLAY | NVC_CAP_NGX)
 
 /* A simulated driver host: T/root is the driver root (laid out like the GPU machine:
@@ -43,9 +43,9 @@ static const struct so libs64[] = {
     {L "/tls/libnvidia-tls.so." VER, "libnvidia-tls.so." VER, "2.3.99"},
     {L "/libnvidia-tls.so." VER, "libnvidia-tls.so." VER, "2.2.5"}, /* wrong TLS ABI */
     {L "/libGLX_nvidia.so." VER, "libGLX_nvidia.so.0", NULL},
-    {L "/libnvidia-cfg.so.1", "libnvidia-cfg.so.1", NULL},             /* no version suffix */
-    {L "/libnvidia-gtk3.so." VER, "libnvidia-gtk3.so." VER, NULL},      /* not a container lib */
-    {"usr/lib/old/libcuda.so.535.104.05", "libcuda.so.1", NULL},         /* stale driver */
+    {L "/libnvidia-cfg.so.1", "libnvidia-cfg.so.1", NULL},         /* no version suffix */
+    {L "/libnvidia-gtk3.so." VER, "libnvidia-gtk3.so." VER, NULL}, /* not a container lib */
+    {"usr/lib/old/libcuda.so.535.104.05", "libcuda.so.1", NULL},   /* stale driver */
 };
 
 /* R/rel as a shared object linked without -soname (fx_build_so always gives one). */
@@ -66,8 +66,7 @@ static int build_so_without_soname(const char *rel)
 
 static int build_tree(void)
 {
-    const char *dirs[] = {"/" L, "/" L "/vdpau", "/" L "/tls", "/usr/lib/old", "/lib", "/usr/lib/i386-linux-gnu",
-                          NULL};
+    const char *dirs[] = {"/" L, "/" L "/vdpau", "/" L "/tls", "/usr/lib/old", "/lib", "/usr/lib/i386-linux-gnu", NULL};
     char outside[PATH_MAX];
 
     for (size_t i = 0; i < sizeof(libs64) / sizeof(libs64[0]); i++)
@@ -99,7 +98,8 @@ static int build_rest(void)
         const char *name;
         mode_t mode;
         unsigned maj, min;
-    } nodes[] = {{"nvidiactl", S_IFCHR, 195, 255}, {"nvidia-uvm", S_IFCHR, 238, 0}, {"nvidia-uvm-tools", S_IFCHR, 238, 1}};
+    } nodes[] = {
+        {"nvidiactl", S_IFCHR, 195, 255}, {"nvidia-uvm", S_IFCHR, 238, 0}, {"nvidia-uvm-tools", S_IFCHR, 238, 1}};
     char p[PATH_MAX];
 
     if (
@@ -284,8 +284,7 @@ static int test_libraries(void)
         {"/" L "/tls/libnvidia-tls.so." VER, GFX, "libnvidia-tls.so." VER},
         {"/" L "/libGLX_nvidia.so." VER, GFX, "libGLX_nvidia.so.0"},
     };
-    static const struct want want32[] = {
-        {"/usr/lib/i386-linux-gnu/libcuda.so." VER, NVC_CAP_COMPUTE, "libcuda.so.1"}};
+    static const struct want want32[] = {{"/usr/lib/i386-linux-gnu/libcuda.so." VER, NVC_CAP_COMPUTE, "libcuda.so.1"}};
     struct nvc_error err;
     struct nvc_driver_info *info;
 
@@ -477,7 +476,7 @@ int main(void)
 {
     static const struct test_case tests[] = {
         TEST(test_find_nvml), TEST(test_find_nvml_errors), TEST(test_libraries), TEST(test_binaries_and_ipcs),
-        TEST(test_firmware), TEST(test_devices), TEST(test_cap_minor), TEST(test_bad_inputs),
+        TEST(test_firmware),  TEST(test_devices),          TEST(test_cap_minor), TEST(test_bad_inputs),
     };
     return RUN_FIXTURE_TESTS(setup, teardown, tests);
 }

@@ -114,12 +114,18 @@ static size_t make_elf(unsigned char *buf, int is64, const struct seg *segs, siz
     }
     for (size_t i = 0; i < nseg; i++) {
         if (is64) {
-            Elf64_Phdr ph = {.p_type = segs[i].type, .p_offset = off, .p_filesz = segs[i].len,
-                             .p_memsz = segs[i].len, .p_align = segs[i].align};
+            Elf64_Phdr ph = {.p_type = segs[i].type,
+                             .p_offset = off,
+                             .p_filesz = segs[i].len,
+                             .p_memsz = segs[i].len,
+                             .p_align = segs[i].align};
             memcpy(buf + ehsz + i * phsz, &ph, sizeof(ph));
         } else {
-            Elf32_Phdr ph = {.p_type = segs[i].type, .p_offset = (uint32_t)off, .p_filesz = (uint32_t)segs[i].len,
-                             .p_memsz = (uint32_t)segs[i].len, .p_align = segs[i].align};
+            Elf32_Phdr ph = {.p_type = segs[i].type,
+                             .p_offset = (uint32_t)off,
+                             .p_filesz = (uint32_t)segs[i].len,
+                             .p_memsz = (uint32_t)segs[i].len,
+                             .p_align = segs[i].align};
             memcpy(buf + ehsz + i * phsz, &ph, sizeof(ph));
         }
         memcpy(buf + off, segs[i].data, segs[i].len);
@@ -495,7 +501,7 @@ static int test_soname_compiled(void)
 
 /* A hand-built shared object: two PT_LOADs, the second mapped at a virtual address
  * unlike its file offset, holding the string table and the dynamic array. */
-#define DYN_BASE 0x400000u
+#define DYN_BASE   0x400000u
 #define DYN_SONAME "libhand.so.7"
 
 struct dyn_layout {
@@ -521,12 +527,21 @@ static void put_phdr(unsigned char *buf, int is64, size_t at, uint32_t type, uin
                      uint64_t filesz)
 {
     if (is64) {
-        Elf64_Phdr ph = {.p_type = type, .p_offset = off, .p_vaddr = vaddr, .p_paddr = vaddr, .p_filesz = filesz,
-                         .p_memsz = filesz, .p_align = 8};
+        Elf64_Phdr ph = {.p_type = type,
+                         .p_offset = off,
+                         .p_vaddr = vaddr,
+                         .p_paddr = vaddr,
+                         .p_filesz = filesz,
+                         .p_memsz = filesz,
+                         .p_align = 8};
         memcpy(buf + at, &ph, sizeof(ph));
     } else {
-        Elf32_Phdr ph = {.p_type = type, .p_offset = (uint32_t)off, .p_vaddr = (uint32_t)vaddr,
-                         .p_paddr = (uint32_t)vaddr, .p_filesz = (uint32_t)filesz, .p_memsz = (uint32_t)filesz,
+        Elf32_Phdr ph = {.p_type = type,
+                         .p_offset = (uint32_t)off,
+                         .p_vaddr = (uint32_t)vaddr,
+                         .p_paddr = (uint32_t)vaddr,
+                         .p_filesz = (uint32_t)filesz,
+                         .p_memsz = (uint32_t)filesz,
                          .p_align = 8};
         memcpy(buf + at, &ph, sizeof(ph));
     }
@@ -819,9 +834,10 @@ static int test_soname_fuzz(void)
 int main(void)
 {
     static const struct test_case tests[] = {
-        TEST(test_compiled_objects), TEST(test_own_executable), TEST(test_handbuilt),
-        TEST(test_rejections), TEST(test_truncations), TEST(test_fuzz), TEST(test_soname_compiled),
-        TEST(test_soname_handbuilt), TEST(test_soname_truncations), TEST(test_soname_fuzz),
+        TEST(test_compiled_objects), TEST(test_own_executable),   TEST(test_handbuilt),
+        TEST(test_rejections),       TEST(test_truncations),      TEST(test_fuzz),
+        TEST(test_soname_compiled),  TEST(test_soname_handbuilt), TEST(test_soname_truncations),
+        TEST(test_soname_fuzz),
     };
     int r;
 

@@ -492,9 +492,8 @@ static void teardown(void)
 int main(void)
 {
     static const struct test_case tests[] = {
-        TEST(test_arch_filter), TEST(test_real_cache_matches_ldconfig), TEST(test_handbuilt),
-        TEST(test_rejections), TEST(test_load_errors), TEST(test_load_through_symlink),
-        TEST(test_truncations), TEST(test_fuzz),
+        TEST(test_arch_filter), TEST(test_real_cache_matches_ldconfig), TEST(test_handbuilt),   TEST(test_rejections),
+        TEST(test_load_errors), TEST(test_load_through_symlink),        TEST(test_truncations), TEST(test_fuzz),
     };
     return RUN_FIXTURE_TESTS(setup, teardown, tests);
 }

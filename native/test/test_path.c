@@ -42,9 +42,9 @@ static int setup(void)
         fx_symlink(R, "var/run", "../run") < 0 || fx_write_str(R, "run/nvidia-persistenced/socket", "") < 0 ||
         fx_symlink(R, "loop1", "loop2") < 0 || fx_symlink(R, "loop2", "loop1") < 0 ||
         fx_symlink(R, "self", "self") < 0 || fx_symlink(R, "rootlink", "/") < 0 ||
-        fx_symlink(R, "dangling", "/nonexistent") < 0 ||
-        fx_symlink(R, "usr/lib/up", "../../..") < 0 || fx_symlink(R, "proc_like", "/proc/self/root") < 0 ||
-        fx_mkdirs(R, "race_dir/etc") < 0 || fx_write_str(R, "race_dir/etc/passwd-inside", "inside\n") < 0)
+        fx_symlink(R, "dangling", "/nonexistent") < 0 || fx_symlink(R, "usr/lib/up", "../../..") < 0 ||
+        fx_symlink(R, "proc_like", "/proc/self/root") < 0 || fx_mkdirs(R, "race_dir/etc") < 0 ||
+        fx_write_str(R, "race_dir/etc/passwd-inside", "inside\n") < 0)
         return -1;
     /* Chains of exactly 40 (allowed) and 41 (ELOOP) links. */
     for (int i = 0; i < 41; i++) {
@@ -68,8 +68,8 @@ static int setup(void)
 
 struct resolve_case {
     const char *path;
-    int err;             /* expected errno, 0 for success */
-    const char *real;    /* expected real path inside the root */
+    int err;          /* expected errno, 0 for success */
+    const char *real; /* expected real path inside the root */
 };
 
 static const struct resolve_case cases[] = {
@@ -714,10 +714,19 @@ static void teardown(void)
 int main(void)
 {
     static const struct test_case tests[] = {
-        TEST(test_resolve_table), TEST(test_contents_stay_inside), TEST(test_flags),
-        TEST(test_fd_outside_root), TEST(test_other_roots), TEST(test_reopen), TEST(test_openat2_refused),
-        TEST(test_walk_swap_last), TEST(test_open_regular), TEST(test_join),
-        TEST(test_race_swap), TEST(test_reopen_checks_inode), TEST(test_proc_magic_links),
+        TEST(test_resolve_table),
+        TEST(test_contents_stay_inside),
+        TEST(test_flags),
+        TEST(test_fd_outside_root),
+        TEST(test_other_roots),
+        TEST(test_reopen),
+        TEST(test_openat2_refused),
+        TEST(test_walk_swap_last),
+        TEST(test_open_regular),
+        TEST(test_join),
+        TEST(test_race_swap),
+        TEST(test_reopen_checks_inode),
+        TEST(test_proc_magic_links),
     };
     return RUN_FIXTURE_TESTS(setup, teardown, tests);
 }

@@ -28,11 +28,11 @@ static int test_bytes_on_the_wire(void)
     /* Little-endian everywhere, whatever the host: the header, the sequence number, then
      * each field. */
     static const uint8_t want[] = {
-        'N', 'V', 'C', 'D', 2, 0, NVC_OP_DRIVER, 0, 26, 0, 0, 0,       /* header, body 26 bytes */
-        4, 3, 2, 1,                                                    /* u32 seq */
-        0, 0, 0, 0,                                                    /* u32 status */
-        10, 0, 0, 0, '5', '8', '0', '.', '1', '5', '9', '.', '0', '4', /* str: length then bytes */
-        0x38, 0xcd, 0xff, 0xff,                                        /* i32 -13000 */
+        'N',  'V',  'C',  'D',  2,   0,   NVC_OP_DRIVER, 0,   26,  0,   0,   0,             /* header, body 26 bytes */
+        4,    3,    2,    1,                                                                /* u32 seq */
+        0,    0,    0,    0,                                                                /* u32 status */
+        10,   0,    0,    0,    '5', '8', '0',           '.', '1', '5', '9', '.', '0', '4', /* str: length then bytes */
+        0x38, 0xcd, 0xff, 0xff,                                                             /* i32 -13000 */
     };
     size_t n = sample();
 
@@ -120,8 +120,7 @@ static int test_header_checks(void)
     /* a sequence number alone is a record with an empty payload */
     nvc_proto_begin(&w, storage, sizeof(storage), NVC_OP_SHUTDOWN, 7);
     CHECK(nvc_wire_end(&w) == NVC_WIRE_HEADER_SIZE + 4);
-    CHECK(nvc_proto_open(w.data, NVC_WIRE_HEADER_SIZE + 4, &op, &seq, &r, &why) == 0 && seq == 7 &&
-          nvc_wire_done(&r));
+    CHECK(nvc_proto_open(w.data, NVC_WIRE_HEADER_SIZE + 4, &op, &seq, &r, &why) == 0 && seq == 7 && nvc_wire_done(&r));
 
     n = sample();
     memcpy(rec, w.data, n);
@@ -179,8 +178,8 @@ static int test_record_size(void)
 int main(void)
 {
     static const struct test_case tests[] = {
-        TEST(test_bytes_on_the_wire), TEST(test_roundtrip), TEST(test_error_reply), TEST(test_header_checks),
-        TEST(test_record_size),
+        TEST(test_bytes_on_the_wire), TEST(test_roundtrip),   TEST(test_error_reply),
+        TEST(test_header_checks),     TEST(test_record_size),
     };
     return RUN_TESTS(tests);
 }

@@ -12,7 +12,7 @@
 #include "ldconfig_report.h"
 #include "wire.h"
 
-#define MAGIC 0x5453454eu /* "NEST" */
+#define MAGIC   0x5453454eu /* "NEST" */
 #define VERSION 3
 
 static uint8_t buf[65536];
@@ -20,8 +20,8 @@ static uint8_t buf[65536];
 static int test_header_bytes(void)
 {
     /* Little-endian whatever the host: magic, version, type, body length, then the fields. */
-    static const uint8_t want[] = {'N', 'E', 'S', 'T', 3, 0, 0x34, 0x12, 13, 0, 0, 0, /* header */
-                                   0xfe, 0xff, 0xff, 0xff, 0x2a, 4, 0, 0, 0, 0xff, 0xff, 0xff, 0xff};
+    static const uint8_t want[] = {'N',  'E',  'S',  'T',  3,    0, 0x34, 0x12, 13, 0,    0,    0, /* header */
+                                   0xfe, 0xff, 0xff, 0xff, 0x2a, 4, 0,    0,    0,  0xff, 0xff, 0xff, 0xff};
     struct nvc_wbuf w;
 
     nvc_wire_begin_fixed(&w, buf, sizeof(buf), MAGIC, VERSION, 0x1234);
@@ -96,29 +96,44 @@ static int test_read_bounds(void)
     CHECK(nvc_wire_get_u32(&r) == 0xffffffffu && nvc_wire_done(&r));
 
     /* a string running past the body by one byte; the same fitting exactly */
-    memcpy(p, "\x04\x00\x00\x00" "abc", 7);
+    memcpy(p,
+           "\x04\x00\x00\x00"
+           "abc",
+           7);
     nvc_wire_reader(&r, p, 7);
     nvc_wire_get_str(&r, out, sizeof(out));
     CHECK(r.bad && out[0] == '\0');
-    memcpy(p, "\x03\x00\x00\x00" "abc", 7);
+    memcpy(p,
+           "\x03\x00\x00\x00"
+           "abc",
+           7);
     nvc_wire_reader(&r, p, 7);
     nvc_wire_get_str(&r, out, sizeof(out));
     CHECK(nvc_wire_done(&r));
     CHECK_STR(out, "abc");
 
     /* the caller's bound: 7 bytes fit in 8, 8 do not (and nothing is written past out) */
-    memcpy(p, "\x07\x00\x00\x00" "abcdefg", 11);
+    memcpy(p,
+           "\x07\x00\x00\x00"
+           "abcdefg",
+           11);
     nvc_wire_reader(&r, p, 11);
     nvc_wire_get_str(&r, out, sizeof(out));
     CHECK(!r.bad);
     CHECK_STR(out, "abcdefg");
-    memcpy(p, "\x08\x00\x00\x00" "abcdefgh", 12);
+    memcpy(p,
+           "\x08\x00\x00\x00"
+           "abcdefgh",
+           12);
     nvc_wire_reader(&r, p, 12);
     nvc_wire_get_str(&r, out, sizeof(out));
     CHECK(r.bad && out[0] == '\0');
 
     /* NUL inside text is refused; inside a blob it is data */
-    memcpy(p, "\x03\x00\x00\x00" "a\0c", 7);
+    memcpy(p,
+           "\x03\x00\x00\x00"
+           "a\0c",
+           7);
     nvc_wire_reader(&r, p, 7);
     nvc_wire_get_str(&r, out, sizeof(out));
     CHECK(r.bad);
@@ -131,7 +146,10 @@ static int test_read_bounds(void)
     CHECK(nvc_wire_get_field(&r, 100, NVC_WIRE_OPTIONAL, &n) == NULL && !r.bad && n == 0 && nvc_wire_done(&r));
     nvc_wire_reader(&r, p, 4);
     CHECK(nvc_wire_get_field(&r, 100, NVC_WIRE_TEXT, &n) == NULL && r.bad);
-    memcpy(p, "\xfe\xff\xff\xff" "abc", 7);
+    memcpy(p,
+           "\xfe\xff\xff\xff"
+           "abc",
+           7);
     nvc_wire_reader(&r, p, 7);
     CHECK(nvc_wire_get_field(&r, SIZE_MAX, NVC_WIRE_OPTIONAL, &n) == NULL && r.bad);
 
@@ -338,8 +356,8 @@ static int test_ldconfig_report(void)
 int main(void)
 {
     static const struct test_case tests[] = {
-        TEST(test_header_bytes),     TEST(test_header_checks),    TEST(test_read_bounds),
-        TEST(test_write_bounds),     TEST(test_error_round_trip), TEST(test_ldconfig_report),
+        TEST(test_header_bytes), TEST(test_header_checks),    TEST(test_read_bounds),
+        TEST(test_write_bounds), TEST(test_error_round_trip), TEST(test_ldconfig_report),
     };
     return RUN_TESTS(tests);
 }

@@ -29,8 +29,8 @@ static const struct {
 
 /* Look for name in one directory of the search path. Returns 1 and the real path when
  * a regular file is there, 0 when not, -1 on a real error. */
-static int find_in_dir(int rootfd, const struct nvc_host *host, const char *dir, size_t dirlen,
-                       const char *name, char *real, size_t realsz, struct nvc_error *err)
+static int find_in_dir(int rootfd, const struct nvc_host *host, const char *dir, size_t dirlen, const char *name,
+                       char *real, size_t realsz, struct nvc_error *err)
 {
     char cand[PATH_MAX];
     struct nvc_error tmp;
@@ -85,8 +85,7 @@ static int find_bin(int rootfd, const struct nvc_host *host, const char *name, c
     return 0;
 }
 
-int nvc_drv_binaries(int rootfd, const struct nvc_host *host, struct nvc_driver_info *info,
-                     struct nvc_error *err)
+int nvc_drv_binaries(int rootfd, const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_error *err)
 {
     for (size_t i = 0; i < sizeof(driver_bins) / sizeof(driver_bins[0]); i++) {
         char real[PATH_MAX];

@@ -15,9 +15,9 @@
 #include "path.h"
 
 #define NVIDIACTL_MINOR 255
-#define MODESET_MINOR 254
-#define PROC_TEXT_MAX 16384 /* /proc/devices and the caps files are far smaller */
-#define MINOR_KEY "DeviceFileMinor:"
+#define MODESET_MINOR   254
+#define PROC_TEXT_MAX   16384 /* /proc/devices and the caps files are far smaller */
+#define MINOR_KEY       "DeviceFileMinor:"
 
 /* A character device under dev_root, not followed if it is a symlink: a node that only
  * points elsewhere is not the node the driver created. */

@@ -61,10 +61,8 @@ int nvc_drv_lookup_missing(const struct nvc_error *e)
     case ENOTDIR:
     case ELOOP:
     case ENAMETOOLONG:
-    case EACCES:
-        return 1;
-    default:
-        return 0;
+    case EACCES: return 1;
+    default: return 0;
     }
 }
 
@@ -144,8 +142,8 @@ int nvc_discover_driver(const struct nvc_host *host, struct nvc_driver_info *inf
     info->nvcaps_major = info->imex_major = info->mig_config_minor = info->mig_monitor_minor = -1;
 
     if (!version_ok(info->nvrm_version))
-        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, EINVAL, "discover", NULL,
-                             "invalid driver version \"%s\"", info->nvrm_version);
+        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, EINVAL, "discover", NULL, "invalid driver version \"%s\"",
+                             info->nvrm_version);
     rootfd = nvc_drv_open_root(host, err);
     if (rootfd < 0)
         return -1;

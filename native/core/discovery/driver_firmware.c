@@ -16,7 +16,7 @@
 
 #define FW_DEFAULT_DIR "/lib/firmware"
 #define FW_CLASS_PARAM "/module/firmware_class/parameters/path"
-#define FW_MAX_FILES 256 /* GSP images per driver: two today */
+#define FW_MAX_FILES   256 /* GSP images per driver: two today */
 
 struct fw_state {
     int rootfd;
@@ -174,8 +174,7 @@ static void custom_dir(const struct nvc_host *host, char *out, size_t outsz)
         out[0] = '\0';
 }
 
-int nvc_drv_firmware(int rootfd, const struct nvc_host *host, struct nvc_driver_info *info,
-                     struct nvc_error *err)
+int nvc_drv_firmware(int rootfd, const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_error *err)
 {
     struct fw_state s = {.rootfd = rootfd, .host = host, .info = info};
     char custom[PATH_MAX];

@@ -8,7 +8,7 @@
 
 #include "nvc.h"
 
-#define NVC_CAP_ALL \
+#define NVC_CAP_ALL                                                                                                    \
     (NVC_CAP_UTILITY | NVC_CAP_COMPUTE | NVC_CAP_VIDEO | NVC_CAP_GRAPHICS | NVC_CAP_DISPLAY | NVC_CAP_NGX)
 
 /* Append a copy of path to a file array. */
@@ -27,13 +27,10 @@ int nvc_drv_lookup_missing(const struct nvc_error *e);
 ssize_t nvc_drv_read_text(const char *host_path, char *buf, size_t bufsz);
 
 /* One step of nvc_discover_driver each. */
-int nvc_drv_libraries(int rootfd, const struct nvc_host *host, struct nvc_driver_info *info,
-                      struct nvc_error *err);
-int nvc_drv_binaries(int rootfd, const struct nvc_host *host, struct nvc_driver_info *info,
-                     struct nvc_error *err);
+int nvc_drv_libraries(int rootfd, const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_error *err);
+int nvc_drv_binaries(int rootfd, const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_error *err);
 int nvc_drv_ipcs(int rootfd, const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_error *err);
-int nvc_drv_firmware(int rootfd, const struct nvc_host *host, struct nvc_driver_info *info,
-                     struct nvc_error *err);
+int nvc_drv_firmware(int rootfd, const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_error *err);
 int nvc_drv_devices(const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_error *err);
 
 #endif

@@ -15,8 +15,8 @@
 #include "path.h"
 
 #define NVML_SONAME "libnvidia-ml.so.1"
-#define TLS_PREFIX "libnvidia-tls.so"
-#define GFX (NVC_CAP_GRAPHICS | NVC_CAP_DISPLAY)
+#define TLS_PREFIX  "libnvidia-tls.so"
+#define GFX         (NVC_CAP_GRAPHICS | NVC_CAP_DISPLAY)
 
 /* Driver libraries by soname prefix, in the reference's search order: utility,
  * compute, ngx, video, graphics, then the GLVND vendor libraries. The order is also
@@ -188,8 +188,7 @@ static int find_libs(int rootfd, const struct nvc_host *host, const struct nvc_l
     return r;
 }
 
-int nvc_drv_libraries(int rootfd, const struct nvc_host *host, struct nvc_driver_info *info,
-                      struct nvc_error *err)
+int nvc_drv_libraries(int rootfd, const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_error *err)
 {
     struct nvc_ldcache c;
     int r;
@@ -218,7 +217,8 @@ int nvc_find_nvml(const struct nvc_host *host, char *out, size_t outsz, struct n
         close(rootfd);
         if (err->code == NVC_ERR_SYSTEM && err->sys_errno == ENOENT)
             return nvc_error_set(err, NVC_ERR_DRIVER_NOT_FOUND, ENOENT, "ldcache", cache_host,
-                                 "cannot look up " NVML_SONAME ": the ld.so cache %s does not exist under the driver root %s",
+                                 "cannot look up " NVML_SONAME
+                                 ": the ld.so cache %s does not exist under the driver root %s",
                                  host->ldcache, host->root);
         return -1;
     }

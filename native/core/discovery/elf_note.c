@@ -11,12 +11,12 @@
 
 /* Bounds on what a hostile file can make us read: real libraries have about ten
  * program headers and note segments of a few hundred bytes. */
-#define MAX_PHNUM 4096
+#define MAX_PHNUM        4096
 #define MAX_NOTE_SEGMENT (1u << 20)
 /* A library's dynamic section holds a few dozen entries (16 bytes each on 64-bit). */
 #define MAX_DYNAMIC_SEGMENT (1u << 20)
 
-#define NOTE_HEADER_SIZE 12 /* u32 namesz, descsz, type */
+#define NOTE_HEADER_SIZE  12 /* u32 namesz, descsz, type */
 #define ABI_TAG_DESC_SIZE 16
 
 /* The fields of either class of header that matter here, widened. */
@@ -32,8 +32,8 @@ struct note_seg {
 
 static int bad_elf(struct nvc_error *err, const char *name, const char *what)
 {
-    return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, ENOEXEC, "elf", name, "%s is not a usable ELF file: %s",
-                         name, what);
+    return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, ENOEXEC, "elf", name, "%s is not a usable ELF file: %s", name,
+                         what);
 }
 
 /* Read exactly len bytes at off; a short read means the file is shorter than its
@@ -296,8 +296,8 @@ static void scan_dynamic(const struct ehdr_info *h, const unsigned char *buf, ui
     }
 }
 
-static int read_dynamic(int fd, uint64_t size, const struct ehdr_info *h, const struct phdr_info *dyn,
-                        const char *name, struct dyn_info *d, struct nvc_error *err)
+static int read_dynamic(int fd, uint64_t size, const struct ehdr_info *h, const struct phdr_info *dyn, const char *name,
+                        struct dyn_info *d, struct nvc_error *err)
 {
     unsigned char *buf;
     int r;
@@ -348,8 +348,7 @@ int nvc_elf_read_soname(int fd, const char *name, char *out, size_t outsz, struc
     if (name == NULL)
         name = "<fd>";
     if (out == NULL || outsz == 0)
-        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, EINVAL, "elf", name, "no room for the soname of %s",
-                             name);
+        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, EINVAL, "elf", name, "no room for the soname of %s", name);
     out[0] = '\0';
     if (load_phdrs(fd, name, &h, &size, &phdrs, err) < 0)
         return -1;

@@ -25,27 +25,27 @@
  *
  * key/value are offsets from the start of the new header. */
 
-#define OLD_MAGIC "ld.so-1.7.0"
-#define OLD_MAGIC_LEN 11
+#define OLD_MAGIC       "ld.so-1.7.0"
+#define OLD_MAGIC_LEN   11
 #define OLD_HEADER_SIZE 16
-#define OLD_NLIBS_OFF 12
-#define OLD_ENTRY_SIZE 12
+#define OLD_NLIBS_OFF   12
+#define OLD_ENTRY_SIZE  12
 
-#define NEW_MAGIC "glibc-ld.so.cache1.1"
-#define NEW_MAGIC_LEN 20
+#define NEW_MAGIC       "glibc-ld.so.cache1.1"
+#define NEW_MAGIC_LEN   20
 #define NEW_HEADER_SIZE 48
-#define NEW_NLIBS_OFF 20
-#define NEW_STRLEN_OFF 24
-#define NEW_FLAGS_OFF 28
-#define NEW_EXT_OFF 32
-#define NEW_ENTRY_SIZE 24
+#define NEW_NLIBS_OFF   20
+#define NEW_STRLEN_OFF  24
+#define NEW_FLAGS_OFF   28
+#define NEW_EXT_OFF     32
+#define NEW_ENTRY_SIZE  24
 #define EXT_HEADER_SIZE 8 /* u32 magic, u32 count */
 
 /* Low two bits of the header's flags byte: which byte order wrote the file. */
-#define ENDIAN_MASK 3
-#define ENDIAN_UNSET 0
+#define ENDIAN_MASK   3
+#define ENDIAN_UNSET  0
 #define ENDIAN_LITTLE 2
-#define ENDIAN_BIG 3
+#define ENDIAN_BIG    3
 
 static uint32_t get_u32(const char *p)
 {
@@ -63,13 +63,11 @@ static uint64_t get_u64(const char *p)
 
 static int invalid(struct nvc_error *err, const char *name, const char *what)
 {
-    return nvc_error_set(err, NVC_ERR_LDCACHE_INVALID, 0, "ldcache", name, "invalid ld.so cache %s: %s",
-                         name, what);
+    return nvc_error_set(err, NVC_ERR_LDCACHE_INVALID, 0, "ldcache", name, "invalid ld.so cache %s: %s", name, what);
 }
 
 /* Where the new header starts, skipping a libc5 table in front of it. */
-static int find_new_header(const char *d, size_t size, const char *name, size_t *hdr,
-                           struct nvc_error *err)
+static int find_new_header(const char *d, size_t size, const char *name, size_t *hdr, struct nvc_error *err)
 {
     uint32_t nold;
     size_t end;
@@ -134,8 +132,7 @@ static int parse_entries(const char *d, size_t size, size_t hdr, uint32_t n, con
 }
 
 /* Validate data (size bytes, owned by the caller) and build the entry table. */
-static int parse_owned(char *d, size_t size, const char *name, struct nvc_ldcache *out,
-                       struct nvc_error *err)
+static int parse_owned(char *d, size_t size, const char *name, struct nvc_ldcache *out, struct nvc_error *err)
 {
     struct nvc_ldcache_entry *entries = NULL;
     uint32_t n, len_strings, ext;
@@ -181,8 +178,7 @@ static int parse_owned(char *d, size_t size, const char *name, struct nvc_ldcach
     return 0;
 }
 
-int nvc_ldcache_parse(const void *data, size_t size, const char *name, struct nvc_ldcache *out,
-                      struct nvc_error *err)
+int nvc_ldcache_parse(const void *data, size_t size, const char *name, struct nvc_ldcache *out, struct nvc_error *err)
 {
     char *copy;
 
@@ -255,8 +251,8 @@ static int read_bounded(int fd, const char *shown, char **data, size_t *len, str
     return 0;
 }
 
-int nvc_ldcache_load(int rootfd, const char *root_host_path, const char *cache_path_in_root,
-                     struct nvc_ldcache *out, struct nvc_error *err)
+int nvc_ldcache_load(int rootfd, const char *root_host_path, const char *cache_path_in_root, struct nvc_ldcache *out,
+                     struct nvc_error *err)
 {
     char shown[PATH_MAX];
     char *data = NULL;

@@ -15,7 +15,7 @@
 #define NVC_LDCACHE_MAX_SIZE (64u << 20)
 
 /* Entry flags: bit 0 = ELF library; bits 8-15 = architecture / ABI. */
-#define NVC_LDCACHE_FLAG_ELF 0x0001
+#define NVC_LDCACHE_FLAG_ELF  0x0001
 #define NVC_LDCACHE_ARCH_MASK 0xff00
 
 struct nvc_ldcache_entry {
@@ -35,14 +35,13 @@ struct nvc_ldcache {
 
 /* Parse a cache held in memory (copied; the caller keeps data). name is used in
  * messages only. Fails with NVC_ERR_LDCACHE_INVALID saying what is wrong. */
-int nvc_ldcache_parse(const void *data, size_t size, const char *name, struct nvc_ldcache *out,
-                      struct nvc_error *err);
+int nvc_ldcache_parse(const void *data, size_t size, const char *name, struct nvc_ldcache *out, struct nvc_error *err);
 
 /* Read and parse the cache at cache_path_in_root, opened with the in-root resolver.
  * root_host_path is used in messages. A missing file fails with NVC_ERR_SYSTEM and
  * err->sys_errno == ENOENT. */
-int nvc_ldcache_load(int rootfd, const char *root_host_path, const char *cache_path_in_root,
-                     struct nvc_ldcache *out, struct nvc_error *err);
+int nvc_ldcache_load(int rootfd, const char *root_host_path, const char *cache_path_in_root, struct nvc_ldcache *out,
+                     struct nvc_error *err);
 
 /* Frees what load/parse allocated and zeroes *cache (not the struct itself). */
 void nvc_ldcache_free(struct nvc_ldcache *cache);

@@ -15,9 +15,9 @@
 #include "driver_service.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
-#define MAX_TIMEOUT_MS (24u * 3600 * 1000)
-#define MAX_DEVICES 1024
-#define STANDARD_BIN_DIRS "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define MAX_TIMEOUT_MS     (24u * 3600 * 1000)
+#define MAX_DEVICES        1024
+#define STANDARD_BIN_DIRS  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 struct nvc_context {
     struct nvc_host host;
@@ -80,7 +80,8 @@ int nvc_host_paths_resolve(const struct nvc_config *cfg, struct nvc_host *host, 
 {
     memset(host, 0, sizeof(*host));
     if (set_path(host->root, sizeof(host->root), cfg->root ? cfg->root : "/", "root", err) < 0 ||
-        set_path(host->ldcache, sizeof(host->ldcache), cfg->ldcache ? cfg->ldcache : "/etc/ld.so.cache", "ldcache", err) < 0)
+        set_path(host->ldcache, sizeof(host->ldcache), cfg->ldcache ? cfg->ldcache : "/etc/ld.so.cache", "ldcache",
+                 err) < 0)
         return -1;
     if (cfg->proc_root) {
         if (set_path(host->proc_root, sizeof(host->proc_root), cfg->proc_root, "procRoot", err) < 0)
@@ -184,8 +185,8 @@ static void context_destroy(struct nvc_context *ctx)
 struct nvc_call {
     struct nvc_context *ctx;
     enum nvc_call_kind kind;
-    int over;    /* the service's part is done (and the context free for the next call) */
-    int failed;  /* err holds the outcome */
+    int over;   /* the service's part is done (and the context free for the next call) */
+    int failed; /* err holds the outcome */
     struct nvc_error err;
     /* driver info: the service's answer, then the files */
     char version[80];
@@ -248,8 +249,7 @@ static void advance(struct nvc_call *call)
     }
     switch (call->kind) {
     case NVC_CALL_START:
-    case NVC_CALL_SHUTDOWN:
-        break;
+    case NVC_CALL_SHUTDOWN: break;
     case NVC_CALL_DRIVER_INFO:
         nvc_wire_get_str(&r, call->version, sizeof(call->version));
         call->cuda = nvc_wire_get_i32(&r);
@@ -272,7 +272,8 @@ static void advance(struct nvc_call *call)
             }
             call->devices = calloc(1, sizeof(*call->devices));
             if (call->devices == NULL ||
-                (call->count > 0 && (call->devices->devs = calloc(call->count, sizeof(*call->devices->devs))) == NULL)) {
+                (call->count > 0 &&
+                 (call->devices->devs = calloc(call->count, sizeof(*call->devices->devs))) == NULL)) {
                 nvc_error_sys(&call->err, "calloc", NULL, "device info");
                 call_fails(call);
                 return;
@@ -315,7 +316,8 @@ static struct nvc_call *call_start(struct nvc_context *ctx, enum nvc_call_kind k
     }
     if (kind == NVC_CALL_START) {
         if (ctx->started) {
-            nvc_error_set(&call->err, NVC_ERR_INVALID_ARGUMENT, 0, "init", NULL, "the driver service was started already");
+            nvc_error_set(&call->err, NVC_ERR_INVALID_ARGUMENT, 0, "init", NULL,
+                          "the driver service was started already");
             call_fails(call);
         } else {
             ctx->started = 1;
@@ -355,8 +357,10 @@ static void explain_mismatch(const struct nvc_host *host, struct nvc_error *err)
     char kernel[64];
     const char *lib = strrchr(host->nvml_path, '/');
     kernel_module_version(host, kernel, sizeof(kernel));
-    nvc_error_wrap(err, "the loaded kernel module is %s but the NVML library is %s (a driver upgrade without "
-                        "a reboot or module reload?)", kernel, lib ? lib + 1 : host->nvml_path);
+    nvc_error_wrap(err,
+                   "the loaded kernel module is %s but the NVML library is %s (a driver upgrade without "
+                   "a reboot or module reload?)",
+                   kernel, lib ? lib + 1 : host->nvml_path);
 }
 
 int nvc_call_finish(struct nvc_call *call, struct nvc_error *err)

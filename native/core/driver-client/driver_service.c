@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #define SHUTDOWN_GRACE_MS 2000
-#define TERM_GRACE_MS 100
-#define KILL_WAIT_MS 1000
+#define TERM_GRACE_MS     100
+#define KILL_WAIT_MS      1000
 
 void nvc_service_reset(struct nvc_service *svc)
 {
@@ -98,11 +98,12 @@ static void report_death(struct nvc_service *svc)
     if (!svc->end.reaped)
         nvc_error_set(&svc->err, NVC_ERR_SERVICE_CRASHED, 0, failing_step(svc), NULL,
                       "the driver service hung up %s while answering %s and did not end (stuck in the kernel?); "
-                      "it was killed", where, svc->what);
+                      "it was killed",
+                      where, svc->what);
     else if (WIFSIGNALED(status))
         nvc_error_set(&svc->err, NVC_ERR_SERVICE_CRASHED, 0, failing_step(svc), NULL,
-                      "the driver service crashed with %s %s while answering %s", signal_name(WTERMSIG(status)),
-                      where, svc->what);
+                      "the driver service crashed with %s %s while answering %s", signal_name(WTERMSIG(status)), where,
+                      svc->what);
     else
         nvc_error_set(&svc->err, NVC_ERR_SERVICE_CRASHED, 0, failing_step(svc), NULL,
                       "the driver service exited with status %d %s while answering %s",
@@ -114,8 +115,8 @@ static void timed_out(struct nvc_service *svc)
     char where[160];
     describe_call(svc, where, sizeof(where));
     nvc_error_set(&svc->err, NVC_ERR_SERVICE_TIMEOUT, ETIMEDOUT, failing_step(svc), NULL,
-                  "the driver service did not answer %s within %u ms (stuck %s); it was killed",
-                  svc->what, svc->timeout_ms, where);
+                  "the driver service did not answer %s within %u ms (stuck %s); it was killed", svc->what,
+                  svc->timeout_ms, where);
     fail_and_kill(svc);
 }
 
@@ -232,8 +233,7 @@ int nvc_service_step(struct nvc_service *svc, struct nvc_wait *w)
     for (;;) {
         switch (svc->phase) {
         case NVC_SVC_IDLE:
-        case NVC_SVC_OVER:
-            return 1;
+        case NVC_SVC_OVER: return 1;
         case NVC_SVC_AWAIT:
             if (!await_step(svc, w))
                 return 0;
@@ -283,8 +283,18 @@ static int spawn_helper(struct nvc_service *svc, const struct nvc_host *host, st
     snprintf(uid, sizeof(uid), "%ld", (long)host->uid);
     snprintf(gid, sizeof(gid), "%ld", (long)host->gid);
     snprintf(ppid, sizeof(ppid), "%ld", (long)getpid());
-    char *argv[] = {"nvc-ts-driver", "--nvml", (char *)host->nvml_path, "--root", (char *)host->root,
-                    "--uid", uid, "--gid", gid, "--ppid", ppid, NULL};
+    char *argv[] = {"nvc-ts-driver",
+                    "--nvml",
+                    (char *)host->nvml_path,
+                    "--root",
+                    (char *)host->root,
+                    "--uid",
+                    uid,
+                    "--gid",
+                    gid,
+                    "--ppid",
+                    ppid,
+                    NULL};
     int rc = nvc_child_spawn(&svc->child, host->driver_path, argv, SOCK_SEQPACKET, 0, "driver service", err);
     if (rc > 0)
         return nvc_error_set(err, NVC_ERR_SERVICE_START, rc, "posix_spawn", host->driver_path,

@@ -44,7 +44,7 @@ struct nvc_service {
     /* The exchange under way. */
     enum nvc_service_phase phase;
     enum nvc_service_after after;
-    uint16_t op;  /* the reply awaited */
+    uint16_t op; /* the reply awaited */
     uint32_t op_seq;
     char what[64]; /* names the call in messages ("driver info") */
     int64_t deadline;

@@ -17,8 +17,7 @@
 
 #define NO_CGROUPS_HINT "run with --no-cgroups to leave device access to the container runtime"
 
-int nvc_cgroup_perm_error(struct nvc_error *err, int sys_errno, const char *step, const char *path,
-                          const char *what)
+int nvc_cgroup_perm_error(struct nvc_error *err, int sys_errno, const char *step, const char *path, const char *what)
 {
     return nvc_error_set(err, NVC_ERR_PERMISSION, sys_errno, step, path,
                          "no permission for %s on the container's device cgroup (running rootless, or "
@@ -142,8 +141,7 @@ static void unescape(char *s)
 {
     char *o = s;
     for (char *p = s; *p; p++) {
-        if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' && p[3] >= '0' &&
-            p[3] <= '7') {
+        if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' && p[3] >= '0' && p[3] <= '7') {
             *o++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
             p += 3;
         } else {
@@ -290,8 +288,8 @@ static int open_cgroup_dir(int version, const char *mnt, const char *below, stru
         comp[l] = '\0';
         p += l;
         if (strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0) {
-            nvc_error_set(err, NVC_ERR_PATH_ESCAPE, 0, "openat", dir->path,
-                          "the cgroup path has a '%s' component", comp);
+            nvc_error_set(err, NVC_ERR_PATH_ESCAPE, 0, "openat", dir->path, "the cgroup path has a '%s' component",
+                          comp);
             goto fail;
         }
         next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -327,9 +325,8 @@ static int check_rules(const struct nvc_device_rule *rules, size_t n, struct nvc
         if (r->major >= 4096 || r->minor >= (1u << 20))
             return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, EINVAL, "cgroup", NULL,
                                  "device rule %zu: %u:%u is no device number", i, r->major, r->minor);
-        if (!a || !*a || strlen(a) > 3 || strspn(a, "rwm") != strlen(a) ||
-            (strchr(a, 'r') != strrchr(a, 'r')) || (strchr(a, 'w') != strrchr(a, 'w')) ||
-            (strchr(a, 'm') != strrchr(a, 'm')))
+        if (!a || !*a || strlen(a) > 3 || strspn(a, "rwm") != strlen(a) || (strchr(a, 'r') != strrchr(a, 'r')) ||
+            (strchr(a, 'w') != strrchr(a, 'w')) || (strchr(a, 'm') != strrchr(a, 'm')))
             return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, EINVAL, "cgroup", NULL,
                                  "device rule %zu: access must be letters of \"rwm\", each at most once", i);
     }

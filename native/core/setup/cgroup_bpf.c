@@ -18,7 +18,7 @@
 
 /* The license only matters for GPL-only helpers, which we don't call. */
 #define PROG_LICENSE "Apache-2.0"
-#define LOG_SIZE (64 * 1024)
+#define LOG_SIZE     (64 * 1024)
 
 static long sys_bpf(int cmd, union bpf_attr *attr)
 {
@@ -119,8 +119,8 @@ int nvc_bpf_load_devcg(const struct bpf_insn *insns, size_t n, const char *name,
                 log[--l] = '\0';
             why = strrchr(log, '\n') ? strrchr(log, '\n') + 1 : log;
         }
-        nvc_error_set(err, NVC_ERR_CGROUP, e, "BPF_PROG_LOAD", NULL,
-                      "the kernel refused the device program (%s)%s%s", strerror(e), *why ? ": " : "", why);
+        nvc_error_set(err, NVC_ERR_CGROUP, e, "BPF_PROG_LOAD", NULL, "the kernel refused the device program (%s)%s%s",
+                      strerror(e), *why ? ": " : "", why);
     }
     free(log);
     return -1;
@@ -155,8 +155,8 @@ int nvc_bpf_prog_array_of(int prog_fd, struct nvc_error *err)
     return (int)fd;
 }
 
-int nvc_bpf_query_devcg(int cgfd, const char *cgpath, uint32_t *ids, uint32_t max, uint32_t *cnt,
-                        uint32_t *flags, struct nvc_error *err)
+int nvc_bpf_query_devcg(int cgfd, const char *cgpath, uint32_t *ids, uint32_t max, uint32_t *cnt, uint32_t *flags,
+                        struct nvc_error *err)
 {
     union bpf_attr a;
     memset(&a, 0, sizeof(a));
@@ -185,8 +185,7 @@ int nvc_bpf_prog_fd_by_id(uint32_t id, struct nvc_error *err)
     if (fd < 0) {
         if (errno == ENOENT)
             return nvc_error_set(err, NVC_ERR_CGROUP, ENOENT, "BPF_PROG_GET_FD_BY_ID", NULL,
-                                 "device program %u went away while we looked at it (was the cgroup changed?)",
-                                 id);
+                                 "device program %u went away while we looked at it (was the cgroup changed?)", id);
         return bpf_fail(err, "BPF_PROG_GET_FD_BY_ID", NULL, "opening an attached device program");
     }
     return (int)fd;

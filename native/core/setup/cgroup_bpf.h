@@ -72,8 +72,8 @@ static inline void nvc_ld_map_fd(struct bpf_insn out[2], int dst, int fd)
 
 /* Offsets in the program's context, struct bpf_cgroup_dev_ctx. */
 #define NVC_DEVCG_OFF_ACCESS_TYPE 0 /* device type in the low 16 bits, access in the high 16 */
-#define NVC_DEVCG_OFF_MAJOR 4
-#define NVC_DEVCG_OFF_MINOR 8
+#define NVC_DEVCG_OFF_MAJOR       4
+#define NVC_DEVCG_OFF_MINOR       8
 
 /* ---- bpf(2) --------------------------------------------------------------------------- */
 
@@ -87,8 +87,8 @@ int nvc_bpf_prog_array_of(int prog_fd, struct nvc_error *err);
 
 /* Programs attached directly to cgroup dirfd for BPF_CGROUP_DEVICE (not inherited ones):
  * up to max ids into ids, their count into *cnt, the attach flags into *flags. */
-int nvc_bpf_query_devcg(int cgfd, const char *cgpath, uint32_t *ids, uint32_t max, uint32_t *cnt,
-                        uint32_t *flags, struct nvc_error *err);
+int nvc_bpf_query_devcg(int cgfd, const char *cgpath, uint32_t *ids, uint32_t max, uint32_t *cnt, uint32_t *flags,
+                        struct nvc_error *err);
 
 int nvc_bpf_prog_fd_by_id(uint32_t id, struct nvc_error *err);
 

@@ -17,43 +17,52 @@
 #include <stdint.h>
 
 /* instruction classes, sizes, modes, operations (linux/bpf_common.h, linux/bpf.h) */
-#define BPF_LD 0x00
-#define BPF_LDX 0x01
-#define BPF_ALU 0x04
-#define BPF_JMP 0x05
-#define BPF_ALU64 0x07
-#define BPF_W 0x00
-#define BPF_DW 0x18
-#define BPF_IMM 0x00
-#define BPF_MEM 0x60
-#define BPF_K 0x00
-#define BPF_X 0x08
-#define BPF_AND 0x50
-#define BPF_RSH 0x70
-#define BPF_MOV 0xb0
-#define BPF_JNE 0x50
-#define BPF_JSET 0x40
-#define BPF_CALL 0x80
-#define BPF_EXIT 0x90
+#define BPF_LD            0x00
+#define BPF_LDX           0x01
+#define BPF_ALU           0x04
+#define BPF_JMP           0x05
+#define BPF_ALU64         0x07
+#define BPF_W             0x00
+#define BPF_DW            0x18
+#define BPF_IMM           0x00
+#define BPF_MEM           0x60
+#define BPF_K             0x00
+#define BPF_X             0x08
+#define BPF_AND           0x50
+#define BPF_RSH           0x70
+#define BPF_MOV           0xb0
+#define BPF_JNE           0x50
+#define BPF_JSET          0x40
+#define BPF_CALL          0x80
+#define BPF_EXIT          0x90
 #define BPF_PSEUDO_MAP_FD 1
 
-enum { BPF_MAP_CREATE = 0, BPF_MAP_UPDATE_ELEM = 2, BPF_PROG_LOAD = 5, BPF_OBJ_PIN = 6, BPF_PROG_ATTACH = 8,
-       BPF_PROG_DETACH = 9, BPF_PROG_GET_FD_BY_ID = 13, BPF_OBJ_GET_INFO_BY_FD = 15, BPF_PROG_QUERY = 16 };
+enum {
+    BPF_MAP_CREATE = 0,
+    BPF_MAP_UPDATE_ELEM = 2,
+    BPF_PROG_LOAD = 5,
+    BPF_OBJ_PIN = 6,
+    BPF_PROG_ATTACH = 8,
+    BPF_PROG_DETACH = 9,
+    BPF_PROG_GET_FD_BY_ID = 13,
+    BPF_OBJ_GET_INFO_BY_FD = 15,
+    BPF_PROG_QUERY = 16
+};
 enum { BPF_MAP_TYPE_PROG_ARRAY = 3 };
 enum { BPF_PROG_TYPE_CGROUP_DEVICE = 15 };
 enum { BPF_CGROUP_DEVICE = 6 };
 enum { BPF_FUNC_get_prandom_u32 = 7, BPF_FUNC_tail_call = 12 };
-#define BPF_ANY 0
+#define BPF_ANY              0
 #define BPF_F_ALLOW_OVERRIDE (1U << 0)
-#define BPF_F_ALLOW_MULTI (1U << 1)
-#define BPF_F_REPLACE (1U << 2)
-#define BPF_OBJ_NAME_LEN 16U
-#define BPF_TAG_SIZE 8
-#define BPF_DEVCG_DEV_BLOCK (1ULL << 0)
-#define BPF_DEVCG_DEV_CHAR (1ULL << 1)
-#define BPF_DEVCG_ACC_MKNOD (1ULL << 0)
-#define BPF_DEVCG_ACC_READ (1ULL << 1)
-#define BPF_DEVCG_ACC_WRITE (1ULL << 2)
+#define BPF_F_ALLOW_MULTI    (1U << 1)
+#define BPF_F_REPLACE        (1U << 2)
+#define BPF_OBJ_NAME_LEN     16U
+#define BPF_TAG_SIZE         8
+#define BPF_DEVCG_DEV_BLOCK  (1ULL << 0)
+#define BPF_DEVCG_DEV_CHAR   (1ULL << 1)
+#define BPF_DEVCG_ACC_MKNOD  (1ULL << 0)
+#define BPF_DEVCG_ACC_READ   (1ULL << 1)
+#define BPF_DEVCG_ACC_WRITE  (1ULL << 2)
 
 struct bpf_insn {
     uint8_t code;
@@ -130,9 +139,9 @@ struct bpf_prog_info {
 #ifndef BPF_STX
 #define BPF_STX 0x03
 #endif
-#define NVC_BPF_MODE_MEMSX 0x80
+#define NVC_BPF_MODE_MEMSX  0x80
 #define NVC_BPF_MODE_ATOMIC 0xc0
-#define NVC_BPF_JCOND 0xe0
+#define NVC_BPF_JCOND       0xe0
 #ifndef BPF_F_REPLACE
 #define BPF_F_REPLACE (1U << 2)
 #endif

@@ -11,10 +11,9 @@
 
 /* One device cgroup directory, found and opened. */
 struct nvc_cgroup_dir {
-    int fd;               /* O_RDONLY|O_DIRECTORY, on a cgroup (v1) or cgroup2 (v2) file system */
-    char path[4096];      /* host path of that directory, for messages */
+    int fd;          /* O_RDONLY|O_DIRECTORY, on a cgroup (v1) or cgroup2 (v2) file system */
+    char path[4096]; /* host path of that directory, for messages */
 };
-
 
 /* The two back ends. The rules have been validated; dir is closed by the caller. */
 int nvc_cgroup_v1_allow(const struct nvc_cgroup_dir *dir, const struct nvc_device_rule *rules, size_t n,
@@ -24,8 +23,7 @@ int nvc_cgroup_v2_allow(const struct nvc_cgroup_dir *dir, const struct nvc_devic
 
 /* NVC_ERR_PERMISSION with the hint every unprivileged failure shares (--no-cgroups).
  * `what` says what was refused: "writing devices.allow", "BPF_PROG_QUERY", ... */
-int nvc_cgroup_perm_error(struct nvc_error *err, int sys_errno, const char *step, const char *path,
-                          const char *what);
+int nvc_cgroup_perm_error(struct nvc_error *err, int sys_errno, const char *step, const char *path, const char *what);
 
 /* ---- v2 knobs, for tests only ---------------------------------------------------------- */
 

@@ -28,8 +28,8 @@ int nvc_cgroup_v1_allow(const struct nvc_cgroup_dir *dir, const struct nvc_devic
     }
     for (size_t i = 0; i < n; i++) {
         char line[64];
-        int len = snprintf(line, sizeof(line), "%c %u:%u %s", rules[i].type, rules[i].major, rules[i].minor,
-                           rules[i].access);
+        int len =
+            snprintf(line, sizeof(line), "%c %u:%u %s", rules[i].type, rules[i].major, rules[i].minor, rules[i].access);
         ssize_t w = write(fd, line, (size_t)len);
         if (w == len)
             continue;

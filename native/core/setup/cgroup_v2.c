@@ -47,12 +47,12 @@ const char *nvc_cgroup_bpffs = "/sys/fs/bpf";
 int nvc_cgroup_v2_fail_at = -1;
 int nvc_cgroup_v2_no_replace;
 
-#define MAX_ATTACHED 64      /* the kernel's BPF_CGROUP_MAX_PROGS */
-#define MAX_COPY 100000      /* instructions of an old program we are willing to copy */
+#define MAX_ATTACHED 64     /* the kernel's BPF_CGROUP_MAX_PROGS */
+#define MAX_COPY     100000 /* instructions of an old program we are willing to copy */
 #define BPF_FS_MAGIC 0xcafe4a11UL
-#define PIN_DIR "nvc-ts"
-#define PIN_PREFIX "devcg-"
-#define PROG_NAME "nvc_devcg"
+#define PIN_DIR      "nvc-ts"
+#define PIN_PREFIX   "devcg-"
+#define PROG_NAME    "nvc_devcg"
 
 /* ---- our checks ----------------------------------------------------------------------- */
 
@@ -127,16 +127,14 @@ static int copyable(const struct bpf_insn *in, uint32_t n)
                 return 0;
             break;
         case BPF_ALU:
-        case BPF_ALU64:
-            break;
+        case BPF_ALU64: break;
         case BPF_JMP:
         case BPF_JMP32:
             if (op == BPF_CALL || op == NVC_BPF_JCOND || op == 0xf0 /* kernel's tail call */ ||
                 (op == BPF_EXIT && cls != BPF_JMP))
                 return 0;
             break;
-        default:
-            return 0;
+        default: return 0;
         }
     }
     return 1;
@@ -144,8 +142,8 @@ static int copyable(const struct bpf_insn *in, uint32_t n)
 
 /* The copy, loaded; or -1 with err filled. *unfit is set (and err left alone) when the old
  * program is not one we can copy; a copy the kernel refused fails with NVC_ERR_CGROUP. */
-static int build_copy(int old_fd, const struct nvc_device_rule *rules, size_t n, int *unfit, char *why,
-                      size_t whysz, struct nvc_error *err)
+static int build_copy(int old_fd, const struct nvc_device_rule *rules, size_t n, int *unfit, char *why, size_t whysz,
+                      struct nvc_error *err)
 {
     struct bpf_prog_info info;
     size_t nc = checks_len(rules, n);
@@ -195,8 +193,8 @@ static int open_bpffs(struct nvc_error *err)
         return fd;
     if (fd >= 0)
         close(fd);
-    return nvc_error_set(err, NVC_ERR_CGROUP, 0, "statfs", nvc_cgroup_bpffs,
-                         "no BPF file system is mounted at %s", nvc_cgroup_bpffs);
+    return nvc_error_set(err, NVC_ERR_CGROUP, 0, "statfs", nvc_cgroup_bpffs, "no BPF file system is mounted at %s",
+                         nvc_cgroup_bpffs);
 }
 
 int nvc_cgroup_v2_sweep(struct nvc_error *err)
@@ -322,9 +320,10 @@ static int build_one(struct slot *s, const struct nvc_device_rule *rules, size_t
     if (s->new_fd >= 0)
         return 0;
     if (why[0] && err->code == NVC_ERR_CGROUP)
-        nvc_error_wrap(err, "the container's device program can't be copied (%s), and chaining to it needs a "
-                            "pinned program array (mount a BPF file system: mount -t bpf bpf %s, or run with "
-                            "--no-cgroups)",
+        nvc_error_wrap(err,
+                       "the container's device program can't be copied (%s), and chaining to it needs a "
+                       "pinned program array (mount a BPF file system: mount -t bpf bpf %s, or run with "
+                       "--no-cgroups)",
                        why, nvc_cgroup_bpffs);
     return -1;
 }
@@ -391,8 +390,8 @@ int nvc_cgroup_v2_allow(const struct nvc_cgroup_dir *dir, const struct nvc_devic
         struct nvc_error e2;
         if (replace(dir, flags, slots[i].old_fd, slots[i].new_fd, -1, &e2) < 0) {
             size_t l = strlen(err->msg);
-            snprintf(err->msg + l, sizeof(err->msg) - l, "; putting device program %u back failed too: %s",
-                     ids[i], e2.msg);
+            snprintf(err->msg + l, sizeof(err->msg) - l, "; putting device program %u back failed too: %s", ids[i],
+                     e2.msg);
             slots[i].pin[0] = '\0'; /* our program stays attached: it still needs its array */
         }
     }

@@ -23,7 +23,7 @@
  * poll, the addon with libuv. */
 
 #define BACKSTOP_GRACE_MS 5000
-#define REAP_WAIT_MS 2000
+#define REAP_WAIT_MS      2000
 
 static int bad_request(struct nvc_error *err, const char *field, const char *why)
 {
@@ -138,8 +138,8 @@ static int interpret(const struct nvc_ldconfig_request *req, const struct nvc_ld
                  rep->error.msg);
         return 0;
     case NVC_LDCONFIG_SETUP_FAILED:
-        nvc_error_set(err, NVC_ERR_LDCONFIG, rep->error.sys_errno, rep->error.step, path, "cannot run ldconfig (%s): %s", bin,
-                      rep->error.msg);
+        nvc_error_set(err, NVC_ERR_LDCONFIG, rep->error.sys_errno, rep->error.step, path,
+                      "cannot run ldconfig (%s): %s", bin, rep->error.msg);
         break;
     default:
         return nvc_error_set(err, NVC_ERR_LDCONFIG, 0, "ldconfig", path,
@@ -286,8 +286,7 @@ int nvc_ldconfig_job_step(struct nvc_ldconfig_job *j, struct nvc_wait *w)
                 return 0;
             j->phase = OVER;
             continue;
-        case OVER:
-            return 1;
+        case OVER: return 1;
         }
     }
 }
@@ -314,8 +313,8 @@ int nvc_ldconfig_job_finish(struct nvc_ldconfig_job *j, struct nvc_ldconfig_resu
     return interpret(&j->req, &j->rep, res, err);
 }
 
-int nvc_ldconfig_run(const char *helper_path, const struct nvc_ldconfig_request *req,
-                     struct nvc_ldconfig_result *res, struct nvc_error *err)
+int nvc_ldconfig_run(const char *helper_path, const struct nvc_ldconfig_request *req, struct nvc_ldconfig_result *res,
+                     struct nvc_error *err)
 {
     struct nvc_ldconfig_job *j;
     struct nvc_wait w;

@@ -25,8 +25,8 @@
 #include "plan_codec.h"
 
 #define STOP_GRACE_MS 5000 /* after SIGTERM: time to roll back and report */
-#define EXIT_WAIT_MS 2000  /* after the result: time to exit */
-#define KILL_WAIT_MS 1000  /* after SIGKILL; past it a detached thread reaps */
+#define EXIT_WAIT_MS  2000 /* after the result: time to exit */
+#define KILL_WAIT_MS  1000 /* after SIGKILL; past it a detached thread reaps */
 
 unsigned nvc_plan_apply_timeout_ms = 30000;
 
@@ -208,8 +208,7 @@ int nvc_plan_job_step(struct nvc_plan_job *j, struct nvc_wait *w)
                 return 0;
             j->phase = OVER;
             continue;
-        case OVER:
-            return 1;
+        case OVER: return 1;
         }
         /* Past the deadline while sending or reading. */
         if (!j->stopped) {

@@ -19,8 +19,8 @@ const char *nvc_errcode_string(enum nvc_errcode code)
     return code_strings[code];
 }
 
-static void fill(struct nvc_error *err, enum nvc_errcode code, int sys_errno, const char *step,
-                 const char *path, const char *fmt, va_list ap)
+static void fill(struct nvc_error *err, enum nvc_errcode code, int sys_errno, const char *step, const char *path,
+                 const char *fmt, va_list ap)
 {
     nvc_error_clear(err);
     err->code = code;
@@ -30,8 +30,8 @@ static void fill(struct nvc_error *err, enum nvc_errcode code, int sys_errno, co
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 }
 
-int nvc_error_set(struct nvc_error *err, enum nvc_errcode code, int sys_errno, const char *step,
-                  const char *path, const char *fmt, ...)
+int nvc_error_set(struct nvc_error *err, enum nvc_errcode code, int sys_errno, const char *step, const char *path,
+                  const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

@@ -28,14 +28,14 @@ struct open_how {
     uint64_t resolve;
 };
 #define RESOLVE_NO_MAGICLINKS 0x02
-#define RESOLVE_IN_ROOT 0x10
+#define RESOLVE_IN_ROOT       0x10
 #endif
 #ifndef SYS_openat2
 #define SYS_openat2 437 /* same number on every architecture */
 #endif
 
-#define PROC_FS_MAGIC 0x9fa0 /* statfs f_type of procfs */
-#define PROC_ROOT_INODE 1    /* inode number of every procfs mount's top directory */
+#define PROC_FS_MAGIC   0x9fa0 /* statfs f_type of procfs */
+#define PROC_ROOT_INODE 1      /* inode number of every procfs mount's top directory */
 
 /* Bound on the text still to resolve: each followed link can add up to PATH_MAX. */
 #define WALK_TEXT_MAX (16 * PATH_MAX)
@@ -67,8 +67,7 @@ static int walk_fail(struct walk *w, int e, const char *comp)
 {
     errno = e;
     if (comp != NULL)
-        return nvc_error_sys(w->err, "open", w->orig, "cannot open %s inside the root (at \"%s\")",
-                             w->orig, comp);
+        return nvc_error_sys(w->err, "open", w->orig, "cannot open %s inside the root (at \"%s\")", w->orig, comp);
     return nvc_error_sys(w->err, "open", w->orig, "cannot open %s inside the root", w->orig);
 }
 
@@ -265,8 +264,7 @@ static int walk_follow(struct walk *w, int fd, const char *rest, char **text, in
         close(fd);
         errno = ELOOP;
         return nvc_error_sys(w->err, "open", w->orig,
-                             "refusing to follow a /proc magic link while resolving %s inside the root",
-                             w->orig);
+                             "refusing to follow a /proc magic link while resolving %s inside the root", w->orig);
     }
     n = readlinkat(fd, "", target, sizeof(target));
     close(fd);
@@ -402,8 +400,7 @@ static int use_fallback(void)
 #ifdef NVC_PATH_NO_OPENAT2
     return 1;
 #else
-    return nvc_path_force_fallback ||
-           atomic_load_explicit(&openat2_state, memory_order_relaxed) == OPENAT2_REFUSED;
+    return nvc_path_force_fallback || atomic_load_explicit(&openat2_state, memory_order_relaxed) == OPENAT2_REFUSED;
 #endif
 }
 
@@ -486,12 +483,9 @@ static int openat2_refused(int e)
 int nvc_path_openat2_usable(void)
 {
     switch (atomic_load_explicit(&openat2_state, memory_order_relaxed)) {
-    case OPENAT2_USABLE:
-        return 1;
-    case OPENAT2_REFUSED:
-        return 0;
-    default:
-        return -1;
+    case OPENAT2_USABLE: return 1;
+    case OPENAT2_REFUSED: return 0;
+    default: return -1;
     }
 }
 
@@ -532,9 +526,9 @@ int nvc_path_open_in_root(int rootfd, const char *path, int flags, struct nvc_er
         if (!openat2_refused(e)) {
             errno = e;
             if (e == ELOOP)
-                return nvc_error_sys(err, "openat2", path,
-                                     "cannot open %s inside the root (symlink loop, too many links or a /proc magic link)",
-                                     path);
+                return nvc_error_sys(
+                    err, "openat2", path,
+                    "cannot open %s inside the root (symlink loop, too many links or a /proc magic link)", path);
             return nvc_error_sys(err, "openat2", path, "cannot open %s inside the root", path);
         }
     }
@@ -564,8 +558,8 @@ static int fd_host_path(int fd, char *buf, size_t sz)
     return 0;
 }
 
-int nvc_path_fd_in_root(int rootfd, const char *root_host_path, int fd, const char *path_for_errors,
-                        char *out, size_t outsz, struct nvc_error *err)
+int nvc_path_fd_in_root(int rootfd, const char *root_host_path, int fd, const char *path_for_errors, char *out,
+                        size_t outsz, struct nvc_error *err)
 {
     char rootp[PATH_MAX], p[PATH_MAX];
     const char *shown = path_for_errors ? path_for_errors : "";
@@ -588,9 +582,8 @@ int nvc_path_fd_in_root(int rootfd, const char *root_host_path, int fd, const ch
     if (rl == 1) /* root "/" strips nothing */
         rl = 0;
     if (strncmp(p, rootp, rl) != 0 || (p[rl] != '/' && p[rl] != '\0'))
-        return nvc_error_set(err, NVC_ERR_PATH_ESCAPE, 0, "resolve", shown,
-                             "%s resolves to %s, outside of the root %s", shown, p,
-                             root_host_path ? root_host_path : rootp);
+        return nvc_error_set(err, NVC_ERR_PATH_ESCAPE, 0, "resolve", shown, "%s resolves to %s, outside of the root %s",
+                             shown, p, root_host_path ? root_host_path : rootp);
     rel = p[rl] != '\0' ? p + rl : "/";
     if (strlen(rel) >= outsz) {
         errno = ENAMETOOLONG;
@@ -621,8 +614,7 @@ int nvc_path_reopen(int opath_fd, int flags, const char *path_for_errors, struct
     return fd;
 }
 
-int nvc_path_open_regular_in_root(int rootfd, const char *path, const char *path_for_errors,
-                                  struct nvc_error *err)
+int nvc_path_open_regular_in_root(int rootfd, const char *path, const char *path_for_errors, struct nvc_error *err)
 {
     const char *shown = path_for_errors ? path_for_errors : path;
     struct stat st;
@@ -647,8 +639,8 @@ int nvc_path_open_regular_in_root(int rootfd, const char *path, const char *path
     return fd;
 }
 
-int nvc_path_resolve_in_root(int rootfd, const char *root_host_path, const char *path, char *out,
-                             size_t outsz, struct nvc_error *err)
+int nvc_path_resolve_in_root(int rootfd, const char *root_host_path, const char *path, char *out, size_t outsz,
+                             struct nvc_error *err)
 {
     int fd = nvc_path_open_in_root(rootfd, path, O_PATH, err);
     int r;

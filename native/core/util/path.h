@@ -69,8 +69,7 @@ int nvc_path_reopen(int opath_fd, int flags, const char *path_for_errors, struct
  * directory is never opened for I/O, whatever gets renamed in meanwhile. Returns the
  * fd; -1 with err filled when the lookup or the reopen fails; NVC_PATH_NOT_REGULAR
  * (with err filled) for anything but a regular file. path_for_errors may be NULL. */
-int nvc_path_open_regular_in_root(int rootfd, const char *path, const char *path_for_errors,
-                                  struct nvc_error *err);
+int nvc_path_open_regular_in_root(int rootfd, const char *path, const char *path_for_errors, struct nvc_error *err);
 
 /* The path of an fd opened inside the root, as an absolute path without the root
  * prefix (read from /proc/self/fd). Fails with NVC_ERR_PATH_ESCAPE when the fd is not
@@ -78,8 +77,8 @@ int nvc_path_open_regular_in_root(int rootfd, const char *path, const char *path
  * the file was removed. This is the re-check to make on a result of
  * nvc_path_open_in_root wherever a concurrent rename could matter. path_for_errors and
  * root_host_path only feed messages. */
-int nvc_path_fd_in_root(int rootfd, const char *root_host_path, int fd, const char *path_for_errors,
-                        char *out, size_t outsz, struct nvc_error *err);
+int nvc_path_fd_in_root(int rootfd, const char *root_host_path, int fd, const char *path_for_errors, char *out,
+                        size_t outsz, struct nvc_error *err);
 
 /* The real path of `path` inside the root, without the root prefix: with root
  * "/tmp/h", "/usr/lib/x/libcuda.so.1" gives "/usr/lib/x/libcuda.so.580.159.04".
@@ -87,8 +86,8 @@ int nvc_path_fd_in_root(int rootfd, const char *root_host_path, int fd, const ch
  * taken from the opened fd through nvc_path_fd_in_root, so a result moved out of the
  * root by a concurrent rename fails with NVC_ERR_PATH_ESCAPE rather than be returned.
  * Still only a snapshot: whoever opens the name later must resolve it in the root again. */
-int nvc_path_resolve_in_root(int rootfd, const char *root_host_path, const char *path, char *out,
-                             size_t outsz, struct nvc_error *err);
+int nvc_path_resolve_in_root(int rootfd, const char *root_host_path, const char *path, char *out, size_t outsz,
+                             struct nvc_error *err);
 
 /* root + path as one host path ("/" + "/etc" = "/etc", "/tmp/h/" + "/etc" = "/tmp/h/etc").
  * Purely textual, for messages and for handing host paths to others.

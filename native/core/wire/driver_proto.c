@@ -14,8 +14,7 @@ void nvc_proto_fail(struct nvc_wbuf *w, const struct nvc_error *e)
     nvc_wire_put_error(w, e);
 }
 
-int nvc_proto_open(const uint8_t *rec, size_t n, uint16_t *op, uint32_t *seq, struct nvc_rbuf *body,
-                   const char **why)
+int nvc_proto_open(const uint8_t *rec, size_t n, uint16_t *op, uint32_t *seq, struct nvc_rbuf *body, const char **why)
 {
     struct nvc_wire_header h;
 

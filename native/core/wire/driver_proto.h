@@ -18,9 +18,9 @@
 
 #include "wire.h"
 
-#define NVC_PROTO_MAGIC 0x4443564eu /* "NVCD" on the wire */
-#define NVC_PROTO_VERSION 2         /* 2: the wire layer's header, seq in the body, wire errors */
-#define NVC_PROTO_MAX_MSG 16384     /* a whole record */
+#define NVC_PROTO_MAGIC     0x4443564eu /* "NVCD" on the wire */
+#define NVC_PROTO_VERSION   2           /* 2: the wire layer's header, seq in the body, wire errors */
+#define NVC_PROTO_MAX_MSG   16384       /* a whole record */
 #define NVC_PROTO_NO_DEVICE UINT32_MAX
 
 enum nvc_op {
@@ -49,7 +49,6 @@ void nvc_proto_fail(struct nvc_wbuf *w, const struct nvc_error *e);
 
 /* Validates a received record (magic, version, size, length) and reads its sequence
  * number; on success body is positioned after it. Returns 0 or -1 with *why. */
-int nvc_proto_open(const uint8_t *rec, size_t n, uint16_t *op, uint32_t *seq, struct nvc_rbuf *body,
-                   const char **why);
+int nvc_proto_open(const uint8_t *rec, size_t n, uint16_t *op, uint32_t *seq, struct nvc_rbuf *body, const char **why);
 
 #endif

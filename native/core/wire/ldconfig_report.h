@@ -16,11 +16,11 @@
 
 #include "nvc_error.h"
 
-#define NVC_LDCONFIG_MAGIC 0x4c43564eu /* "NVCL" */
+#define NVC_LDCONFIG_MAGIC        0x4c43564eu /* "NVCL" */
 #define NVC_LDCONFIG_WIRE_VERSION 1
 #define NVC_LDCONFIG_FRAME_REPORT 1
-#define NVC_LDCONFIG_OUTPUT_MAX 4096
-#define NVC_LDCONFIG_REPORT_MAX 16384 /* a whole record: the output and the largest error fit */
+#define NVC_LDCONFIG_OUTPUT_MAX   4096
+#define NVC_LDCONFIG_REPORT_MAX   16384 /* a whole record: the output and the largest error fit */
 
 enum nvc_ldconfig_outcome {
     NVC_LDCONFIG_EXITED = 1,   /* status = exit code */

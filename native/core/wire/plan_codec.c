@@ -10,16 +10,16 @@
 
 /* ---- checks ----------------------------------------------------------------------- */
 
+/* clang-format off */
+static const char *const edit_kind_names[NVC_EDIT_END_] = {
+#define NVC_EDIT_KIND(name, NAME) [NVC_EDIT_##NAME] = #name,
+#include "nvc_vocabulary.def"
+};
+/* clang-format on */
+
 const char *nvc_edit_kind_name(enum nvc_edit_kind k)
 {
-    switch (k) {
-#define NVC_EDIT_KIND(name, NAME) \
-    case NVC_EDIT_##NAME:         \
-        return #name;
-#include "nvc_vocabulary.def"
-    default:
-        return "unknown";
-    }
+    return k > NVC_EDIT_INVALID_ && k < NVC_EDIT_END_ ? edit_kind_names[k] : "unknown";
 }
 
 /* Normalised absolute container path: the executor splits it into components itself
@@ -124,8 +124,8 @@ int nvc_plan_check(const struct nvc_plan *plan, struct nvc_error *err)
                              "the rootfs must be an absolute path shorter than PATH_MAX");
     /* (uid_t)-1 means "leave unchanged" to chown: never a real owner. */
     if (plan->uid == (uid_t)-1 || plan->gid == (gid_t)-1)
-        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "plan", NULL, "invalid owner %u:%u",
-                             (unsigned)plan->uid, (unsigned)plan->gid);
+        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "plan", NULL, "invalid owner %u:%u", (unsigned)plan->uid,
+                             (unsigned)plan->gid);
     if (plan->nedits > NVC_PLAN_MAX_EDITS)
         return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "plan", NULL, "%zu edits, more than the %u allowed",
                              plan->nedits, NVC_PLAN_MAX_EDITS);
@@ -186,8 +186,8 @@ int nvc_plan_encode(const struct nvc_plan *plan, uint8_t **buf, size_t *len, str
     }
     if (w_finish(&w, buf, len) < 0) {
         if (w.overflow == NVC_WIRE_TOO_LARGE)
-            return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "plan", NULL,
-                                 "the encoded plan exceeds %u bytes", NVC_PLAN_MAX_BYTES);
+            return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "plan", NULL, "the encoded plan exceeds %u bytes",
+                                 NVC_PLAN_MAX_BYTES);
         errno = ENOMEM;
         return nvc_error_sys(err, "plan", NULL, "cannot encode the plan");
     }
@@ -260,8 +260,8 @@ static const char *r_text(struct nvc_rbuf *r, struct arena *a, size_t max, int m
 int nvc_plan_frame_header(const uint8_t *hdr, uint16_t *type, uint32_t *body_len, const char **why)
 {
     struct nvc_wire_header h;
-    int rc = nvc_wire_parse_header(hdr, NVC_PLAN_MAGIC, NVC_PLAN_WIRE_VERSION, NVC_PLAN_MAX_BYTES - NVC_PLAN_FRAME_HEADER,
-                                   &h, why);
+    int rc = nvc_wire_parse_header(hdr, NVC_PLAN_MAGIC, NVC_PLAN_WIRE_VERSION,
+                                   NVC_PLAN_MAX_BYTES - NVC_PLAN_FRAME_HEADER, &h, why);
 
     *type = h.type;
     *body_len = h.len;

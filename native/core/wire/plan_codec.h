@@ -24,11 +24,11 @@
 #include "nvc_plan.h"
 #include "wire.h"
 
-#define NVC_PLAN_MAGIC 0x5043564eu /* "NVCP" */
+#define NVC_PLAN_MAGIC        0x5043564eu /* "NVCP" */
 #define NVC_PLAN_WIRE_VERSION 1
 #define NVC_PLAN_FRAME_HEADER NVC_WIRE_HEADER_SIZE
-#define NVC_PLAN_MAX_BYTES (4u * 1024 * 1024) /* a whole encoded plan, header included */
-#define NVC_PLAN_MAX_RESULT (64u * 1024)      /* a whole encoded result */
+#define NVC_PLAN_MAX_BYTES    (4u * 1024 * 1024) /* a whole encoded plan, header included */
+#define NVC_PLAN_MAX_RESULT   (64u * 1024)       /* a whole encoded result */
 /* Each bind holds a few fds in the executor until the plan is over: keep that bounded. */
 #define NVC_PLAN_MAX_EDITS 8192
 

@@ -189,8 +189,8 @@ void nvc_wire_put_error(struct nvc_wbuf *w, const struct nvc_error *e)
 
 /* ---- reading ---------------------------------------------------------------------- */
 
-int nvc_wire_parse_header(const uint8_t hdr[NVC_WIRE_HEADER_SIZE], uint32_t magic, uint16_t version,
-                          size_t max_body, struct nvc_wire_header *h, const char **why)
+int nvc_wire_parse_header(const uint8_t hdr[NVC_WIRE_HEADER_SIZE], uint32_t magic, uint16_t version, size_t max_body,
+                          struct nvc_wire_header *h, const char **why)
 {
     h->magic = load_u32(hdr);
     h->version = load_u16(hdr + 4);

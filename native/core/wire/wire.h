@@ -27,7 +27,7 @@
 #include "nvc_error.h"
 
 #define NVC_WIRE_HEADER_SIZE 12
-#define NVC_WIRE_ABSENT 0xffffffffu
+#define NVC_WIRE_ABSENT      0xffffffffu
 
 struct nvc_wire_header {
     uint32_t magic;
@@ -79,8 +79,8 @@ void nvc_wire_put_error(struct nvc_wbuf *w, const struct nvc_error *e);
 /* Checks a header's magic and version and that the body is at most max_body bytes.
  * Returns 0 with h filled, or -1 with a reason in *why. The frame type is the
  * protocol's business. */
-int nvc_wire_parse_header(const uint8_t hdr[NVC_WIRE_HEADER_SIZE], uint32_t magic, uint16_t version,
-                          size_t max_body, struct nvc_wire_header *h, const char **why);
+int nvc_wire_parse_header(const uint8_t hdr[NVC_WIRE_HEADER_SIZE], uint32_t magic, uint16_t version, size_t max_body,
+                          struct nvc_wire_header *h, const char **why);
 
 struct nvc_rbuf {
     const uint8_t *p;
@@ -102,8 +102,8 @@ int32_t nvc_wire_get_i32(struct nvc_rbuf *r);
 /* n raw bytes, or NULL (and r bad) when fewer are left. */
 const uint8_t *nvc_wire_get_raw(struct nvc_rbuf *r, size_t n);
 
-#define NVC_WIRE_TEXT 1      /* refuse NUL bytes */
-#define NVC_WIRE_OPTIONAL 2  /* "absent" is allowed (returns NULL with r still good) */
+#define NVC_WIRE_TEXT     1 /* refuse NUL bytes */
+#define NVC_WIRE_OPTIONAL 2 /* "absent" is allowed (returns NULL with r still good) */
 /* A length-prefixed field of at most max bytes: a pointer into the body and its length. */
 const uint8_t *nvc_wire_get_field(struct nvc_rbuf *r, size_t max, int flags, size_t *n);
 /* A str copied into out, NUL-terminated; longer than outsz - 1 bytes is an error. out is

@@ -75,8 +75,7 @@ int cgt_find_mounts(char *v1, size_t v1sz, char *v2, size_t v2sz)
         if (!dash || sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) != 2 ||
             sscanf(dash + 3, "%63s %255s %1023s", fstype, src, super) != 3 || strcmp(root, "/") != 0)
             continue;
-        if (!v1[0] && strcmp(fstype, "cgroup") == 0 &&
-            (strstr(super, ",devices") || strncmp(super, "devices", 7) == 0))
+        if (!v1[0] && strcmp(fstype, "cgroup") == 0 && (strstr(super, ",devices") || strncmp(super, "devices", 7) == 0))
             snprintf(v1, v1sz, "%s", mnt);
         if (!v2[0] && strcmp(fstype, "cgroup2") == 0)
             snprintf(v2, v2sz, "%s", mnt);

@@ -48,7 +48,9 @@ int cgt_fake_proc(char *dir, size_t dirsz, pid_t pid, const char *cgroup_text, c
 /* A cgroup device program "allow these char devices (any access), deny the rest", as a
  * runtime would attach. with_helper adds a helper call at the start, which makes the
  * program one that can't be copied. Returns the program's fd. */
-struct cgt_dev { unsigned major, minor; };
+struct cgt_dev {
+    unsigned major, minor;
+};
 int cgt_runtime_prog(const struct cgt_dev *devs, size_t n, int with_helper);
 int cgt_attach(const char *cg, int prog_fd, uint32_t flags);
 

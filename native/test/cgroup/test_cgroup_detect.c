@@ -160,11 +160,12 @@ static int test_hidden_mount_falls_back(void)
     const char *real = a_cgroup2_mount();
     CHECK(real != NULL);
     /* The newest mount is tried first and, hidden (here: gone), the older one is used. */
-    snprintf(mi, sizeof(mi), "30 1 0:27 / %s rw - cgroup2 cgroup2 rw\n41 31 0:38 / /nonexistent/cg rw - cgroup2 cgroup2 rw\n",
-             real);
+    snprintf(mi, sizeof(mi),
+             "30 1 0:27 / %s rw - cgroup2 cgroup2 rw\n41 31 0:38 / /nonexistent/cg rw - cgroup2 cgroup2 rw\n", real);
     CHECK(allow_with("0::/\n", mi, &err) == 0);
     /* When none can be opened, the newest one's failure is reported. */
-    CHECK(allow_with("0::/\n", "30 1 0:27 / /tmp rw - cgroup2 cgroup2 rw\n41 31 0:38 / /nonexistent/cg rw - cgroup2 cgroup2 rw\n",
+    CHECK(allow_with("0::/\n",
+                     "30 1 0:27 / /tmp rw - cgroup2 cgroup2 rw\n41 31 0:38 / /nonexistent/cg rw - cgroup2 cgroup2 rw\n",
                      &err) == -1);
     CHECK(err.code == NVC_ERR_SYSTEM && err.sys_errno == ENOENT);
     CHECK_STR(err.path, "/nonexistent/cg");
@@ -211,7 +212,7 @@ static int test_rule_checks(void)
     struct nvc_error err;
     struct nvc_device_rule bad[] = {
         {'x', 1, 3, "rw"}, {'c', 4096, 0, "rw"}, {'c', 1, 1u << 20, "rw"}, {'c', 1, 3, ""},
-        {'c', 1, 3, "rx"}, {'c', 1, 3, "rr"},   {'c', 1, 3, "rwmr"},      {'c', 1, 3, NULL},
+        {'c', 1, 3, "rx"}, {'c', 1, 3, "rr"},    {'c', 1, 3, "rwmr"},      {'c', 1, 3, NULL},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         memset(&err, 0, sizeof(err));
@@ -227,12 +228,20 @@ static int test_rule_checks(void)
 int main(void)
 {
     static const struct test_case tests[] = {
-        TEST(test_v1_when_devices_listed),   TEST(test_v2_when_v1_devices_at_root), TEST(test_v2_when_only_unified),
-        TEST(test_neither),                  TEST(test_missing_process),
-        TEST(test_cgroup_outside_namespace), TEST(test_mount_root_above_namespace_rejected),
-        TEST(test_v1_without_devices_mount), TEST(test_mount_root_must_prefix_path),
-        TEST(test_hidden_mount_falls_back), TEST(test_mountinfo_escapes),        TEST(test_not_a_cgroup_fs),
-        TEST(test_dot_components_refused),   TEST(test_rule_checks),
+        TEST(test_v1_when_devices_listed),
+        TEST(test_v2_when_v1_devices_at_root),
+        TEST(test_v2_when_only_unified),
+        TEST(test_neither),
+        TEST(test_missing_process),
+        TEST(test_cgroup_outside_namespace),
+        TEST(test_mount_root_above_namespace_rejected),
+        TEST(test_v1_without_devices_mount),
+        TEST(test_mount_root_must_prefix_path),
+        TEST(test_hidden_mount_falls_back),
+        TEST(test_mountinfo_escapes),
+        TEST(test_not_a_cgroup_fs),
+        TEST(test_dot_components_refused),
+        TEST(test_rule_checks),
     };
     return RUN_TESTS(tests);
 }

@@ -44,8 +44,7 @@ static int allows(struct box *b, const struct nvc_device_rule *r, size_t n)
     struct nvc_error err;
     if (nvc_cgroup_allow("/proc", b->probe.pid, r, n, &err) == 0)
         return 0;
-    fprintf(stderr, "# nvc_cgroup_allow: %s [%s] %s (%s)\n", nvc_errcode_string(err.code), err.step, err.msg,
-            err.path);
+    fprintf(stderr, "# nvc_cgroup_allow: %s [%s] %s (%s)\n", nvc_errcode_string(err.code), err.step, err.msg, err.path);
     return -1;
 }
 

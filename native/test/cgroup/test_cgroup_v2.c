@@ -33,8 +33,8 @@ struct box {
 
 /* A fresh cgroup with the given runtime programs attached (each one allowing devs[i]),
  * and a probe inside. */
-static int box_open(struct box *b, int nprogs, const struct cgt_dev *const *devs, const size_t *ndevs,
-                    uint32_t flags, int with_helper)
+static int box_open(struct box *b, int nprogs, const struct cgt_dev *const *devs, const size_t *ndevs, uint32_t flags,
+                    int with_helper)
 {
     memset(b, 0, sizeof(*b));
     if (cgt_mkcgroup(v2root, b->cg, sizeof(b->cg)) < 0)
@@ -160,11 +160,26 @@ out:
     return r;
 }
 
-static int test_v2_copy_multi(void) { return run_wrap(BPF_F_ALLOW_MULTI, 0, 0); }
-static int test_v2_copy_single(void) { return run_wrap(0, 0, 0); }
-static int test_v2_copy_override(void) { return run_wrap(BPF_F_ALLOW_OVERRIDE, 0, 0); }
-static int test_v2_tail_call(void) { return run_wrap(BPF_F_ALLOW_MULTI, 1, 1); }
-static int test_v2_tail_call_single(void) { return run_wrap(0, 1, 1); }
+static int test_v2_copy_multi(void)
+{
+    return run_wrap(BPF_F_ALLOW_MULTI, 0, 0);
+}
+static int test_v2_copy_single(void)
+{
+    return run_wrap(0, 0, 0);
+}
+static int test_v2_copy_override(void)
+{
+    return run_wrap(BPF_F_ALLOW_OVERRIDE, 0, 0);
+}
+static int test_v2_tail_call(void)
+{
+    return run_wrap(BPF_F_ALLOW_MULTI, 1, 1);
+}
+static int test_v2_tail_call_single(void)
+{
+    return run_wrap(0, 1, 1);
+}
 
 /* Twice on one cgroup, chaining: our second program tail-calls our first. */
 static int test_v2_tail_chain_twice(void)
@@ -179,8 +194,8 @@ static int test_v2_tail_chain_twice(void)
         allow(&b, &full, 1, &err) < 0)
         goto out;
     if (cgt_probe_open(&b.probe, nodes.full, O_RDWR) != 0 || cgt_probe_open(&b.probe, nodes.zero, O_RDWR) != 0 ||
-        cgt_probe_open(&b.probe, nodes.null_, O_RDWR) != 0 ||
-        cgt_probe_open(&b.probe, nodes.fake, O_WRONLY) != EPERM || count_pins() != pins + 2)
+        cgt_probe_open(&b.probe, nodes.null_, O_RDWR) != 0 || cgt_probe_open(&b.probe, nodes.fake, O_WRONLY) != EPERM ||
+        count_pins() != pins + 2)
         goto out;
     r = 0;
 out:
@@ -231,8 +246,8 @@ static int test_v2_no_bpffs(void)
     nvc_cgroup_bpffs = nodes.dir; /* a plain directory */
     if (box_plain(&b, BPF_F_ALLOW_MULTI, 1) < 0)
         goto out;
-    if (nvc_cgroup_allow_version("/proc", b.probe.pid, 2, ZERO_AND_FAKE, 2, &err) != -1 ||
-        err.code != NVC_ERR_CGROUP || !strstr(err.msg, "mount -t bpf")) {
+    if (nvc_cgroup_allow_version("/proc", b.probe.pid, 2, ZERO_AND_FAKE, 2, &err) != -1 || err.code != NVC_ERR_CGROUP ||
+        !strstr(err.msg, "mount -t bpf")) {
         fprintf(stderr, "# got %s: %s\n", nvc_errcode_string(err.code), err.msg);
         goto out;
     }
@@ -270,10 +285,9 @@ static int run_two_programs(enum nvc_cgroup_v2_mode mode, int no_replace)
     }
     nvc_cgroup_v2_fail_at = -1;
     /* the same two (in either order: without BPF_F_REPLACE a program put back goes last) */
-    if (cgt_query(b.cg, ids, 8, NULL) != 2 || !((ids[0] == b.ids[0] && ids[1] == b.ids[1]) ||
-                                                 (ids[0] == b.ids[1] && ids[1] == b.ids[0]))) {
-        fprintf(stderr, "# programs after the failed attempt: %u %u, were %u %u\n", ids[0], ids[1], b.ids[0],
-                b.ids[1]);
+    if (cgt_query(b.cg, ids, 8, NULL) != 2 ||
+        !((ids[0] == b.ids[0] && ids[1] == b.ids[1]) || (ids[0] == b.ids[1] && ids[1] == b.ids[0]))) {
+        fprintf(stderr, "# programs after the failed attempt: %u %u, were %u %u\n", ids[0], ids[1], b.ids[0], b.ids[1]);
         goto out;
     }
     if (check_untouched(&b) < 0 || count_pins() != pins)
@@ -297,11 +311,23 @@ out:
     return r == 0 ? sweep_until(pins) : r;
 }
 
-static int test_v2_two_programs_copy(void) { return run_two_programs(NVC_CG2_COPY_ONLY, 0); }
-static int test_v2_two_programs_tail(void) { return run_two_programs(NVC_CG2_TAIL_ONLY, 0); }
+static int test_v2_two_programs_copy(void)
+{
+    return run_two_programs(NVC_CG2_COPY_ONLY, 0);
+}
+static int test_v2_two_programs_tail(void)
+{
+    return run_two_programs(NVC_CG2_TAIL_ONLY, 0);
+}
 /* as on kernels before 5.6: attach ours, then detach the old one */
-static int test_v2_two_programs_no_replace(void) { return run_two_programs(NVC_CG2_COPY_ONLY, 1); }
-static int test_v2_two_programs_tail_no_replace(void) { return run_two_programs(NVC_CG2_TAIL_ONLY, 1); }
+static int test_v2_two_programs_no_replace(void)
+{
+    return run_two_programs(NVC_CG2_COPY_ONLY, 1);
+}
+static int test_v2_two_programs_tail_no_replace(void)
+{
+    return run_two_programs(NVC_CG2_TAIL_ONLY, 1);
+}
 
 /* Nothing attached: every device is allowed already; attaching anything would deny. */
 static int test_v2_no_program(void)

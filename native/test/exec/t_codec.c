@@ -13,10 +13,9 @@
 static int same_edit(const struct nvc_edit *a, const struct nvc_edit *b)
 {
 #define SAME_STR(x) ((a->x == NULL && b->x == NULL) || (a->x && b->x && strcmp(a->x, b->x) == 0))
-    return a->kind == b->kind && SAME_STR(target) && SAME_STR(source) && SAME_STR(link) &&
-           a->data_len == b->data_len && (a->data_len == 0 || memcmp(a->data, b->data, a->data_len) == 0) &&
-           a->mode == b->mode && a->flags == b->flags && a->source_kind == b->source_kind && a->major == b->major &&
-           a->minor == b->minor;
+    return a->kind == b->kind && SAME_STR(target) && SAME_STR(source) && SAME_STR(link) && a->data_len == b->data_len &&
+           (a->data_len == 0 || memcmp(a->data, b->data, a->data_len) == 0) && a->mode == b->mode &&
+           a->flags == b->flags && a->source_kind == b->source_kind && a->major == b->major && a->minor == b->minor;
 #undef SAME_STR
 }
 
@@ -99,8 +98,8 @@ int test_codec_checks(void)
 {
     struct nvc_edit e[T_STD_EDITS], saved;
     struct nvc_plan plan;
-    static const char *bad_targets[] = {"relative/path", "/", "/usr//lib", "/usr/lib/", "/usr/../etc",
-                                        "/usr/./lib", "/..", "", NULL};
+    static const char *bad_targets[] = {"relative/path", "/",   "/usr//lib", "/usr/lib/", "/usr/../etc",
+                                        "/usr/./lib",    "/..", "",          NULL};
 
     t_std_plan(&plan, e, 1, "/r");
     for (size_t i = 0; i < sizeof(bad_targets) / sizeof(bad_targets[0]); i++) {
@@ -117,12 +116,12 @@ int test_codec_checks(void)
     e[3].target = longname;
     CHECK(rejects("component > NAME_MAX", &plan) == 0);
     e[3] = saved;
-#define MUTATE(field, value, what)                                                                                  \
-    do {                                                                                                            \
-        struct nvc_edit keep = e[IDX];                                                                              \
-        e[IDX].field = value;                                                                                       \
-        CHECK(rejects(what, &plan) == 0);                                                                           \
-        e[IDX] = keep;                                                                                              \
+#define MUTATE(field, value, what)                                                                                     \
+    do {                                                                                                               \
+        struct nvc_edit keep = e[IDX];                                                                                 \
+        e[IDX].field = value;                                                                                          \
+        CHECK(rejects(what, &plan) == 0);                                                                              \
+        e[IDX] = keep;                                                                                                 \
     } while (0)
 #define IDX 3 /* a bind */
     MUTATE(source, NULL, "bind without source");

@@ -26,9 +26,9 @@
 #include "tests.h"
 #include "tutil.h"
 
-#define LIBDIR "usr/lib/x86_64-linux-gnu"
-#define LIB LIBDIR "/libnvc-probe.so.1"
-#define C T_CANARY
+#define LIBDIR          "usr/lib/x86_64-linux-gnu"
+#define LIB             LIBDIR "/libnvc-probe.so.1"
+#define C               T_CANARY
 #define SYMLINK_REFUSED "exists and is a symlink; refusing to mount over a symlink"
 
 enum op_kind { OP_END = 0, OP_RM, OP_LINK, OP_DIR, OP_FILE, OP_FIFO, OP_HARDLINK, OP_CHAIN };
@@ -48,31 +48,54 @@ struct hcase {
 static const struct hcase cases[] = {
     {"usr -> / (absolute)", 0, OK, {{OP_RM, "usr", NULL}, {OP_LINK, "usr", "/"}}},
     {"usr -> canary (absolute host path)", 0, FAIL, {{OP_RM, "usr", NULL}, {OP_LINK, "usr", C}}},
-    {"usr -> ../../.. chain to canary", 0, FAIL,
+    {"usr -> ../../.. chain to canary",
+     0,
+     FAIL,
      {{OP_RM, "usr", NULL}, {OP_LINK, "usr", "../../../../../../../../tmp/nvc-exec-test/canary"}}},
     {"usr/lib -> / (absolute)", 0, OK, {{OP_RM, "usr/lib", NULL}, {OP_LINK, "usr/lib", "/"}}},
-    {"usr/lib -> ../../.. (clamped at the root)", 0, OK,
+    {"usr/lib -> ../../.. (clamped at the root)",
+     0,
+     OK,
      {{OP_RM, "usr/lib", NULL}, {OP_LINK, "usr/lib", "../../../../../../../.."}}},
-    {"libdir -> canary libdir (absolute)", 0, FAIL, {{OP_RM, LIBDIR, NULL}, {OP_LINK, LIBDIR, C "/usr/lib/x86_64-linux-gnu"}}},
-    {"libdir -> /proc/self/root/<canary>", 1, FAIL,
+    {"libdir -> canary libdir (absolute)",
+     0,
+     FAIL,
+     {{OP_RM, LIBDIR, NULL}, {OP_LINK, LIBDIR, C "/usr/lib/x86_64-linux-gnu"}}},
+    {"libdir -> /proc/self/root/<canary>",
+     1,
+     FAIL,
      {{OP_RM, LIBDIR, NULL}, {OP_LINK, LIBDIR, "/proc/self/root" C "/usr/lib/x86_64-linux-gnu"}}},
-    {"libdir -> /proc/1/root/<canary>", 1, FAIL,
+    {"libdir -> /proc/1/root/<canary>",
+     1,
+     FAIL,
      {{OP_RM, LIBDIR, NULL}, {OP_LINK, LIBDIR, "/proc/1/root" C "/usr/lib/x86_64-linux-gnu"}}},
     {"libdir -> /proc/self/fd/3", 1, FAIL, {{OP_RM, LIBDIR, NULL}, {OP_LINK, LIBDIR, "/proc/self/fd/3"}}},
-    {"libdir -> ../../../../etc (dotdot chain, stays inside)", 0, OK,
+    {"libdir -> ../../../../etc (dotdot chain, stays inside)",
+     0,
+     OK,
      {{OP_RM, LIBDIR, NULL}, {OP_LINK, LIBDIR, "../../../../../../../../../../../../etc"}}},
-    {"libdir -> /usr/lib/../../../../tmp/../etc", 0, OK,
+    {"libdir -> /usr/lib/../../../../tmp/../etc",
+     0,
+     OK,
      {{OP_RM, LIBDIR, NULL}, {OP_LINK, LIBDIR, "/usr/lib/../../../../../../tmp/../etc"}}},
-    {"libdir is a symlink loop pair", 0, FAIL,
-     {{OP_RM, LIBDIR, NULL}, {OP_LINK, LIBDIR, "loop1"}, {OP_LINK, "usr/lib/loop1", "loop2"},
+    {"libdir is a symlink loop pair",
+     0,
+     FAIL,
+     {{OP_RM, LIBDIR, NULL},
+      {OP_LINK, LIBDIR, "loop1"},
+      {OP_LINK, "usr/lib/loop1", "loop2"},
       {OP_LINK, "usr/lib/loop2", "loop1"}}},
     {"libdir is a chain of 45 links", 0, FAIL, {{OP_RM, LIBDIR, NULL}, {OP_CHAIN, LIBDIR, "45"}}},
     {"libdir is a dangling link", 0, FAIL, {{OP_RM, LIBDIR, NULL}, {OP_LINK, LIBDIR, "nonexistent"}}},
     {"libdir is a FIFO", 0, FAIL, {{OP_RM, LIBDIR, NULL}, {OP_FIFO, LIBDIR, NULL}}},
     {"usr/lib is a file", 0, FAIL, {{OP_RM, "usr/lib", NULL}, {OP_FILE, "usr/lib", NULL}}},
-    {"library placeholder -> host library (absolute)", 0, FAIL,
+    {"library placeholder -> host library (absolute)",
+     0,
+     FAIL,
      {{OP_LINK, LIB, C "/usr/lib/x86_64-linux-gnu/libnvc-probe.so.1"}}},
-    {"library placeholder -> ../../.. to a host file", 0, FAIL,
+    {"library placeholder -> ../../.. to a host file",
+     0,
+     FAIL,
      {{OP_LINK, LIB, "../../../../../../../tmp/nvc-exec-test/canary/file"}}},
     {"library placeholder -> /proc/self/root/etc/passwd", 1, FAIL, {{OP_LINK, LIB, "/proc/self/root/etc/passwd"}}},
     {"library placeholder is a dangling link", 0, FAIL, {{OP_LINK, LIB, "/nonexistent"}}},
@@ -83,12 +106,18 @@ static const struct hcase cases[] = {
     {"usr/bin -> /proc/self/exe", 1, FAIL, {{OP_RM, "usr/bin", NULL}, {OP_LINK, "usr/bin", "/proc/self/exe"}}},
     {"usr/share placeholder -> /", 0, FAIL, {{OP_LINK, "usr/share/nvc-probe", "/"}}},
     {"proc -> canary (absolute)", 0, FAIL, {{OP_RM, "proc", NULL}, {OP_LINK, "proc", C "/proc"}}},
-    {"proc -> /proc/self/root/proc (loops inside)", 0, FAIL,
+    {"proc -> /proc/self/root/proc (loops inside)",
+     0,
+     FAIL,
      {{OP_RM, "proc", NULL}, {OP_LINK, "proc", "/proc/self/root/proc"}}},
     {"proc/driver -> canary (absolute)", 0, FAIL, {{OP_DIR, "proc", NULL}, {OP_LINK, "proc/driver", C "/proc/driver"}}},
-    {"proc -> ../../.. to tmp (stays inside)", 0, OK,
+    {"proc -> ../../.. to tmp (stays inside)",
+     0,
+     OK,
      {{OP_RM, "proc", NULL}, {OP_LINK, "proc", "../../../../../../../../../tmp"}}},
-    {"proc/driver (tmpfs mount point) -> ../../.. to tmp", 0, FAIL,
+    {"proc/driver (tmpfs mount point) -> ../../.. to tmp",
+     0,
+     FAIL,
      {{OP_LINK, "proc/driver", "../../../../../../../../../tmp"}}},
     {"dev -> /dev (self loop)", 0, FAIL, {{OP_RM, "dev", NULL}, {OP_LINK, "dev", "/dev"}}},
     {"dev -> ../../../dev (relative self loop)", 0, FAIL, {{OP_RM, "dev", NULL}, {OP_LINK, "dev", "../../../../dev"}}},
@@ -192,8 +221,8 @@ int test_hostile_corpus(void)
             char rootfs[256];
             struct nvc_edit e[T_STD_EDITS];
             struct nvc_plan plan;
-            struct t_run r = {.rootfs = rootfs, .private_ = 1, .proc = cases[i].proc, .exec = t_exec_path(v),
-                              .plan = &plan};
+            struct t_run r = {
+                .rootfs = rootfs, .private_ = 1, .proc = cases[i].proc, .exec = t_exec_path(v), .plan = &plan};
             int ok;
 
             if (t_rootfs("hostile", rootfs, sizeof(rootfs)) < 0 || apply_ops(rootfs, cases[i].ops) < 0) {
@@ -311,8 +340,7 @@ static int race(const char *name, const char *real_rel, int real_is_dir, int ite
             struct nvc_plan plan;
             /* every third run with the slow executor: wide windows between steps */
             const char *exec = (it % 3 == 2) ? t_exec_slow_path(v) : t_exec_path(v);
-            struct t_run r = {.rootfs = rootfs, .private_ = 1, .proc = 1, .exec = exec, .plan = &plan,
-                              .skip_tree = 1};
+            struct t_run r = {.rootfs = rootfs, .private_ = 1, .proc = 1, .exec = exec, .plan = &plan, .skip_tree = 1};
             unsigned saved = nvc_plan_apply_timeout_ms;
             t_std_plan(&plan, e, 0, rootfs);
             if (it % 3 == 2) {

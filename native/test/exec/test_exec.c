@@ -234,8 +234,8 @@ static int mid_failure(int shared)
         char rootfs[256], dir[PATH_MAX];
         struct nvc_edit e[T_STD_EDITS + 3];
         struct nvc_plan plan;
-        struct t_run r = {.rootfs = rootfs, .private_ = !shared, .proc = !shared, .exec = t_exec_path(v),
-                          .plan = &plan};
+        struct t_run r = {
+            .rootfs = rootfs, .private_ = !shared, .proc = !shared, .exec = t_exec_path(v), .plan = &plan};
 
         fprintf(stderr, "# variant %s%s\n", t_variant_name(v), shared ? ", shared" : "");
         if (t_rootfs("midfail", rootfs, sizeof(rootfs)) < 0)
@@ -244,11 +244,12 @@ static int mid_failure(int shared)
         t_mkdirs(dir);
         t_std_plan(&plan, e, 0, rootfs);
         e[T_STD_EDITS] = (struct nvc_edit){.kind = NVC_EDIT_TMPFS, .target = "/opt/nvc/a/b", .mode = 0700};
-        e[T_STD_EDITS + 1] = (struct nvc_edit){.kind = NVC_EDIT_SYMLINK, .target = "/opt/nvc/a/link",
-                                               .link = "/usr/lib"};
+        e[T_STD_EDITS + 1] =
+            (struct nvc_edit){.kind = NVC_EDIT_SYMLINK, .target = "/opt/nvc/a/link", .link = "/usr/lib"};
         e[T_STD_EDITS + 2] = (struct nvc_edit){.kind = NVC_EDIT_BIND,
                                                .target = "/usr/lib/x86_64-linux-gnu/libnvc-late.so.1",
-                                               .source = T_SRC "/libnvc-probe.so.1", .source_kind = NVC_SRC_FILE,
+                                               .source = T_SRC "/libnvc-probe.so.1",
+                                               .source_kind = NVC_SRC_FILE,
                                                .flags = NVC_MNT_RDONLY};
         plan.nedits = T_STD_EDITS + 3;
         if (t_run_plan(&r) < 0)
@@ -286,7 +287,9 @@ int test_remount_rolled_back(void)
         char rootfs[256], dir[PATH_MAX];
         struct nvc_edit e[2] = {
             {.kind = NVC_EDIT_REMOUNT, .target = "/proc", .flags = NVC_MNT_RDONLY | NVC_MNT_NOEXEC},
-            {.kind = NVC_EDIT_BIND, .target = "/etc/dir", .source = T_SRC "/libnvc-probe.so.1",
+            {.kind = NVC_EDIT_BIND,
+             .target = "/etc/dir",
+             .source = T_SRC "/libnvc-probe.so.1",
              .source_kind = NVC_SRC_FILE},
         };
         struct nvc_plan plan = {.uid = 0, .gid = 0, .edits = e, .nedits = 2};
@@ -350,8 +353,12 @@ int test_source_checks(void)
         for (int v = 0; v < T_NVARIANTS; v++) {
             struct nvc_edit e[2] = {
                 {.kind = NVC_EDIT_TMPFS, .target = "/opt/first", .mode = 0755},
-                {.kind = NVC_EDIT_BIND, .target = "/usr/lib/x86_64-linux-gnu/x", .source = cases[i].source,
-                 .source_kind = cases[i].kind, .major = cases[i].major, .minor = cases[i].minor},
+                {.kind = NVC_EDIT_BIND,
+                 .target = "/usr/lib/x86_64-linux-gnu/x",
+                 .source = cases[i].source,
+                 .source_kind = cases[i].kind,
+                 .major = cases[i].major,
+                 .minor = cases[i].minor},
             };
             CHECK(run_expect("src", e, 2, v, NVC_ERR_INVALID_SOURCE, cases[i].msg, NULL) == 0);
         }
@@ -514,7 +521,8 @@ int test_client_failures(void)
     CHECK(nvc_plan_apply(path, &plan, &res, &err) < 0);
     CHECK(err.code == NVC_ERR_SERVICE_PROTOCOL);
 
-    CHECK(write_script("flood", "cat <&3 >/dev/null; head -c 200000 /dev/zero >&3 2>/dev/null", path, sizeof(path)) == 0);
+    CHECK(write_script("flood", "cat <&3 >/dev/null; head -c 200000 /dev/zero >&3 2>/dev/null", path, sizeof(path)) ==
+          0);
     CHECK(nvc_plan_apply(path, &plan, &res, &err) < 0);
     CHECK(err.code == NVC_ERR_SERVICE_PROTOCOL);
 
@@ -596,8 +604,7 @@ static int feed(const void *data, size_t len, int close_early)
     struct nvc_error rep;
     struct nvc_plan_result res;
     CHECK(got >= NVC_PLAN_FRAME_HEADER && nvc_plan_frame_header((uint8_t *)buf, &type, &body, &why) == 0);
-    CHECK(type == NVC_FRAME_ERROR &&
-          nvc_plan_decode_result(type, (uint8_t *)buf + 12, body, 0, &res, &rep, &why) == 1);
+    CHECK(type == NVC_FRAME_ERROR && nvc_plan_decode_result(type, (uint8_t *)buf + 12, body, 0, &res, &rep, &why) == 1);
     CHECK(rep.code == NVC_ERR_SERVICE_PROTOCOL || rep.code == NVC_ERR_INVALID_ARGUMENT);
     return 0;
 }

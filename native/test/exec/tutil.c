@@ -267,8 +267,8 @@ static void walk(int dfd, const char *rel, dev_t dev, int times, struct listing 
             link[n > 0 ? n : 0] = '\0';
         }
         if (times)
-            asprintf(&line, "%s %o %u:%u %lld ino=%lu mtime=%lld.%09ld -> %s", path, st.st_mode, st.st_uid,
-                     st.st_gid, (long long)(S_ISDIR(st.st_mode) ? 0 : st.st_size), (unsigned long)st.st_ino,
+            asprintf(&line, "%s %o %u:%u %lld ino=%lu mtime=%lld.%09ld -> %s", path, st.st_mode, st.st_uid, st.st_gid,
+                     (long long)(S_ISDIR(st.st_mode) ? 0 : st.st_size), (unsigned long)st.st_ino,
                      (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, link);
         else
             asprintf(&line, "%s %o %u:%u %lld ino=%lu -> %s", path, st.st_mode, st.st_uid, st.st_gid,
@@ -417,8 +417,8 @@ void t_container_stop(struct t_container *c)
 
 int t_rootfs(const char *name, char *out, size_t n)
 {
-    static const char *dirs[] = {"usr/lib/x86_64-linux-gnu", "usr/bin", "usr/share", "dev", "etc", "run", "proc",
-                                 "tmp", "lib"};
+    static const char *dirs[] = {
+        "usr/lib/x86_64-linux-gnu", "usr/bin", "usr/share", "dev", "etc", "run", "proc", "tmp", "lib"};
     snprintf(out, n, "%s/%s", T_BASE, name);
     t_rmrf(out);
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
@@ -436,44 +436,82 @@ void t_std_plan(struct nvc_plan *plan, struct nvc_edit *e, pid_t pid, const char
 {
     static const char params[] = "ModifyDeviceFiles: 0\n";
     memset(e, 0, sizeof(*e) * T_STD_EDITS);
-    e[0] = (struct nvc_edit){.kind = NVC_EDIT_TMPFS, .target = "/proc/driver", .mode = 0555,
+    e[0] = (struct nvc_edit){.kind = NVC_EDIT_TMPFS,
+                             .target = "/proc/driver",
+                             .mode = 0555,
                              .flags = NVC_MNT_NOSUID | NVC_MNT_NODEV | NVC_MNT_NOEXEC};
-    e[1] = (struct nvc_edit){.kind = NVC_EDIT_WRITE, .target = "/proc/driver/params", .data = params,
-                             .data_len = sizeof(params) - 1, .mode = 0444};
-    e[2] = (struct nvc_edit){.kind = NVC_EDIT_REMOUNT, .target = "/proc/driver",
+    e[1] = (struct nvc_edit){.kind = NVC_EDIT_WRITE,
+                             .target = "/proc/driver/params",
+                             .data = params,
+                             .data_len = sizeof(params) - 1,
+                             .mode = 0444};
+    e[2] = (struct nvc_edit){.kind = NVC_EDIT_REMOUNT,
+                             .target = "/proc/driver",
                              .flags = NVC_MNT_RDONLY | NVC_MNT_NOSUID | NVC_MNT_NODEV | NVC_MNT_NOEXEC};
-    e[3] = (struct nvc_edit){.kind = NVC_EDIT_BIND, .target = "/usr/lib/x86_64-linux-gnu/libnvc-probe.so.1",
-                             .source = T_SRC "/libnvc-probe.so.1", .source_kind = NVC_SRC_FILE,
+    e[3] = (struct nvc_edit){.kind = NVC_EDIT_BIND,
+                             .target = "/usr/lib/x86_64-linux-gnu/libnvc-probe.so.1",
+                             .source = T_SRC "/libnvc-probe.so.1",
+                             .source_kind = NVC_SRC_FILE,
                              .flags = NVC_MNT_RDONLY | NVC_MNT_NOSUID | NVC_MNT_NODEV};
-    e[4] = (struct nvc_edit){.kind = NVC_EDIT_SYMLINK, .target = "/usr/lib/x86_64-linux-gnu/libnvc-probe.so",
-                             .link = "libnvc-probe.so.1"};
-    e[5] = (struct nvc_edit){.kind = NVC_EDIT_BIND, .target = "/usr/bin/nvc-probe-smi",
-                             .source = T_SRC "/nvc-probe-smi", .source_kind = NVC_SRC_FILE,
+    e[4] = (struct nvc_edit){
+        .kind = NVC_EDIT_SYMLINK, .target = "/usr/lib/x86_64-linux-gnu/libnvc-probe.so", .link = "libnvc-probe.so.1"};
+    e[5] = (struct nvc_edit){.kind = NVC_EDIT_BIND,
+                             .target = "/usr/bin/nvc-probe-smi",
+                             .source = T_SRC "/nvc-probe-smi",
+                             .source_kind = NVC_SRC_FILE,
                              .flags = NVC_MNT_RDONLY | NVC_MNT_NOSUID | NVC_MNT_NODEV};
-    e[6] = (struct nvc_edit){.kind = NVC_EDIT_BIND, .target = "/dev/nvc-probe0", .source = "/dev/null",
-                             .source_kind = NVC_SRC_CHAR, .major = 1, .minor = 3,
+    e[6] = (struct nvc_edit){.kind = NVC_EDIT_BIND,
+                             .target = "/dev/nvc-probe0",
+                             .source = "/dev/null",
+                             .source_kind = NVC_SRC_CHAR,
+                             .major = 1,
+                             .minor = 3,
                              .flags = NVC_MNT_RDONLY | NVC_MNT_NOSUID | NVC_MNT_NOEXEC};
-    e[7] = (struct nvc_edit){.kind = NVC_EDIT_BIND, .target = "/usr/share/nvc-probe",
-                             .source = T_SRC "/nvc-probe-share", .source_kind = NVC_SRC_DIR,
+    e[7] = (struct nvc_edit){.kind = NVC_EDIT_BIND,
+                             .target = "/usr/share/nvc-probe",
+                             .source = T_SRC "/nvc-probe-share",
+                             .source_kind = NVC_SRC_DIR,
                              .flags = NVC_MNT_RDONLY | NVC_MNT_NOSUID | NVC_MNT_NODEV};
-    e[8] = (struct nvc_edit){.kind = NVC_EDIT_BIND, .target = "/etc/nvc-probe.d", .source = T_SRC "/nvc-probe-share",
-                             .source_kind = NVC_SRC_DIR, .flags = NVC_MNT_RDONLY | NVC_MNT_NOSUID | NVC_MNT_NODEV};
-    e[9] = (struct nvc_edit){.kind = NVC_EDIT_BIND, .target = "/run/nvc-probe/socket",
-                             .source = T_SRC "/nvc-probe.sock", .source_kind = NVC_SRC_SOCKET,
+    e[8] = (struct nvc_edit){.kind = NVC_EDIT_BIND,
+                             .target = "/etc/nvc-probe.d",
+                             .source = T_SRC "/nvc-probe-share",
+                             .source_kind = NVC_SRC_DIR,
+                             .flags = NVC_MNT_RDONLY | NVC_MNT_NOSUID | NVC_MNT_NODEV};
+    e[9] = (struct nvc_edit){.kind = NVC_EDIT_BIND,
+                             .target = "/run/nvc-probe/socket",
+                             .source = T_SRC "/nvc-probe.sock",
+                             .source_kind = NVC_SRC_SOCKET,
                              .flags = NVC_MNT_NOSUID | NVC_MNT_NODEV | NVC_MNT_NOEXEC};
-    *plan = (struct nvc_plan){.pid = pid, .rootfs = rootfs, .uid = 1000, .gid = 1000, .edits = e,
-                              .nedits = T_STD_EDITS};
+    *plan =
+        (struct nvc_plan){.pid = pid, .rootfs = rootfs, .uid = 1000, .gid = 1000, .edits = e, .nedits = T_STD_EDITS};
 }
 
 int t_host_clean(void)
 {
     static const char *paths[] = {
-        "/usr/lib/x86_64-linux-gnu/libnvc-probe.so.1", "/usr/lib/x86_64-linux-gnu/libnvc-probe.so",
-        "/usr/lib/libnvc-probe.so.1", "/lib/libnvc-probe.so.1", "/libnvc-probe.so.1", "/usr/bin/nvc-probe-smi",
-        "/dev/nvc-probe0", "/usr/share/nvc-probe", "/etc/nvc-probe.d", "/run/nvc-probe", "/proc/driver/params",
-        "/params", "/nvc-probe-smi", "/nvc-probe0", "/etc/libnvc-probe.so.1", "/tmp/libnvc-probe.so.1",
-        T_BASE "/libnvc-probe.so.1", T_CANARY "/libnvc-probe.so.1", T_CANARY "/libnvc-probe.so",
-        T_CANARY "/nvc-probe0", T_CANARY "/params", T_CANARY "/nvc-probe-smi", T_CANARY "/nvc-probe.d",
+        "/usr/lib/x86_64-linux-gnu/libnvc-probe.so.1",
+        "/usr/lib/x86_64-linux-gnu/libnvc-probe.so",
+        "/usr/lib/libnvc-probe.so.1",
+        "/lib/libnvc-probe.so.1",
+        "/libnvc-probe.so.1",
+        "/usr/bin/nvc-probe-smi",
+        "/dev/nvc-probe0",
+        "/usr/share/nvc-probe",
+        "/etc/nvc-probe.d",
+        "/run/nvc-probe",
+        "/proc/driver/params",
+        "/params",
+        "/nvc-probe-smi",
+        "/nvc-probe0",
+        "/etc/libnvc-probe.so.1",
+        "/tmp/libnvc-probe.so.1",
+        T_BASE "/libnvc-probe.so.1",
+        T_CANARY "/libnvc-probe.so.1",
+        T_CANARY "/libnvc-probe.so",
+        T_CANARY "/nvc-probe0",
+        T_CANARY "/params",
+        T_CANARY "/nvc-probe-smi",
+        T_CANARY "/nvc-probe.d",
     };
     int clean = 0;
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {

@@ -11,9 +11,9 @@
 #include "nvc_error.h"
 #include "nvc_plan.h"
 
-#define T_BASE "/tmp/nvc-exec-test"
+#define T_BASE   "/tmp/nvc-exec-test"
 #define T_CANARY T_BASE "/canary"
-#define T_SRC T_BASE "/host-src"
+#define T_SRC    T_BASE "/host-src"
 
 /* Executor variants: the real thing, the userspace resolver walk, and the walk plus
  * mount(2) through /proc/self/fd instead of the fd-based mount API. */
@@ -80,8 +80,8 @@ int t_host_clean(void);
  * exactly as before. The container is left running (t_run_end stops it). */
 struct t_run {
     const char *rootfs;
-    int private_; /* container namespace rprivate (else copied as is) */
-    int proc;     /* procfs at <rootfs>/proc in the container */
+    int private_;     /* container namespace rprivate (else copied as is) */
+    int proc;         /* procfs at <rootfs>/proc in the container */
     const char *exec; /* executor path */
     struct nvc_plan *plan;
     int skip_tree; /* races: the tree changes under the test's feet, do not compare it */

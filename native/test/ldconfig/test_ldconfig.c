@@ -37,9 +37,9 @@
 extern char **environ;
 
 #define MULTIARCH_REL "usr/lib/x86_64-linux-gnu"
-#define MULTIARCH "/" MULTIARCH_REL
+#define MULTIARCH     "/" MULTIARCH_REL
 #define EXTRA_DIR_REL "usr/local/nvtest/lib"
-#define EXTRA_DIR "/" EXTRA_DIR_REL
+#define EXTRA_DIR     "/" EXTRA_DIR_REL
 
 struct box {
     char dir[PATH_MAX];    /* temp dir holding everything */
@@ -204,8 +204,14 @@ static int run(struct box *b, const char *ldconfig, uid_t uid, gid_t gid, unsign
     char *cnt_before = b->cpid > 0 ? read_text(cpath) : NULL;
 
     struct nvc_ldconfig_request req = {
-        .pid = b->cpid, .rootfs = b->rootfs, .ldconfig = ldconfig, .dirs = dirs, .ndirs = 1,
-        .uid = uid, .gid = gid, .timeout_ms = timeout_ms,
+        .pid = b->cpid,
+        .rootfs = b->rootfs,
+        .ldconfig = ldconfig,
+        .dirs = dirs,
+        .ndirs = 1,
+        .uid = uid,
+        .gid = gid,
+        .timeout_ms = timeout_ms,
     };
     memset(err, 0, sizeof(*err));
     int rc = nvc_ldconfig_run(NVC_LC_HELPER, &req, res, err);
@@ -502,14 +508,14 @@ static const char *probe_value(const char *text, const char *key, char *out, siz
     return NULL;
 }
 
-#define PROBE_IS(text, key, want)                                                                      \
-    do {                                                                                               \
-        char v_[512];                                                                                  \
-        probe_value(text, key, v_, sizeof(v_));                                                        \
-        if (strcmp(v_, want) != 0) {                                                                   \
-            fprintf(stderr, "# %s:%d: probe %s = \"%s\", wanted \"%s\"\n", __FILE__, __LINE__, key, v_, want); \
-            return -1;                                                                                 \
-        }                                                                                              \
+#define PROBE_IS(text, key, want)                                                                                      \
+    do {                                                                                                               \
+        char v_[512];                                                                                                  \
+        probe_value(text, key, v_, sizeof(v_));                                                                        \
+        if (strcmp(v_, want) != 0) {                                                                                   \
+            fprintf(stderr, "# %s:%d: probe %s = \"%s\", wanted \"%s\"\n", __FILE__, __LINE__, key, v_, want);         \
+            return -1;                                                                                                 \
+        }                                                                                                              \
     } while (0)
 
 static int check_probe(struct box *b, uid_t uid, gid_t gid, const char *argv0, const char *exe)
@@ -721,20 +727,13 @@ static int test_child_kill(void)
 int main(void)
 {
     static const struct test_case tests[] = {
-        TEST(test_bad_requests),
-        TEST(test_host_ldconfig),
-        TEST(test_container_ldconfig),
-        TEST(test_unprivileged_owner),
-        TEST(test_own_namespace),
-        TEST(test_missing_ldconfig_is_a_warning),
-        TEST(test_wrapper_script),
-        TEST(test_failing_ldconfig),
-        TEST(test_unexecutable_ldconfig),
-        TEST(test_timeout_kills_everything),
-        TEST(test_confinement_probe),
-        TEST(test_hostile_etc_symlink),
-        TEST(test_host_binary_errors),
-        TEST(test_child_kill),
+        TEST(test_bad_requests),          TEST(test_host_ldconfig),
+        TEST(test_container_ldconfig),    TEST(test_unprivileged_owner),
+        TEST(test_own_namespace),         TEST(test_missing_ldconfig_is_a_warning),
+        TEST(test_wrapper_script),        TEST(test_failing_ldconfig),
+        TEST(test_unexecutable_ldconfig), TEST(test_timeout_kills_everything),
+        TEST(test_confinement_probe),     TEST(test_hostile_etc_symlink),
+        TEST(test_host_binary_errors),    TEST(test_child_kill),
     };
     if (geteuid() != 0)
         return suite_absent("root", "namespaces, mounts and chown");
