@@ -6,7 +6,7 @@ const path = require('node:path');
 const os = require('node:os');
 const { spawn, execFileSync } = require('node:child_process');
 const { waitFor } = require('./proc');
-const { cgroupFor } = require('./cgroup');
+const { cgroupFor, cgroupMounts } = require('./cgroup');
 
 /** A Debian-like rootfs with empty proc/dev/sys, an ld.so.conf, and nothing of the driver. */
 function makeRootfs(parent = os.tmpdir()) {
@@ -21,10 +21,11 @@ function makeRootfs(parent = os.tmpdir()) {
 
 /**
  * A process in a new, private mount namespace: the container's init. It is put in a device
- * cgroup of its own (v1 by default, 2 for the unified hierarchy), which stop() removes: the
- * tests never program the device cgroup of the test runner.
+ * cgroup of its own (cgroup: 1 or 2; by default v1 where a v1 devices hierarchy is mounted,
+ * else the unified one; null for none), which stop() removes: the tests never program the
+ * device cgroup of the test runner.
  */
-async function startContainer({ cgroup = 1 } = {}) {
+async function startContainer({ cgroup = cgroupMounts().v1 ? 1 : 2 } = {}) {
   const child = spawn('unshare', ['-m', '--propagation', 'private', 'sleep', '1000'], { stdio: 'ignore' });
   const self = fs.readlinkSync('/proc/self/ns/mnt');
   const ok = await waitFor(() => {
