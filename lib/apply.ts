@@ -3,13 +3,14 @@
  * then ldconfig, each through its native executor; and the plan filters the container needs
  * first (its procfs, the per-step API).
  */
-import { lstat, statfs } from 'node:fs/promises';
+import { statfs } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Container } from './container';
 import { binding, execPath, ldconfigHelperPath, type NativeEdit } from './native';
 import { fromNative } from './native-errors';
 import { PROC_DIR, type PlanStep } from './plan/items';
 import type { ContainerPlan } from './plan/mount-plan';
+import { pathExists } from './fs-probe';
 
 export interface ConfigureResult {
   plan: ContainerPlan;
@@ -19,15 +20,6 @@ export interface ConfigureResult {
   cgroupVersion: number | null;
   ldconfig: { ran: boolean; warning: string } | null;
   warnings: string[];
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const PROC_SUPER_MAGIC = 0x9fa0;
@@ -41,7 +33,7 @@ export async function dropProcfsEditsIfNoDriver(container: Container, plan: Cont
   const seen = container.pid ? path.join('/proc', String(container.pid), 'root', container.rootfs) : container.rootfs;
   try {
     const fs = await statfs(path.join(seen, 'proc'));
-    if (fs.type !== PROC_SUPER_MAGIC || (await exists(path.join(seen, 'proc/driver/nvidia')))) return plan;
+    if (fs.type !== PROC_SUPER_MAGIC || (await pathExists(path.join(seen, 'proc/driver/nvidia')))) return plan;
   } catch {
     return plan;
   }

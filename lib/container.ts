@@ -3,20 +3,12 @@
  * ldconfig, probed once when it is opened.
  */
 import { constants as fsConstants } from 'node:fs';
-import { access, lstat, stat } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { NvcError } from './errors';
 import type { ContainerLayout } from './plan/mount-plan';
 import { containerOptionsSchema, parseWith, type ContainerOptions } from './schema';
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { pathExists } from './fs-probe';
 
 /** A container to configure: where its rootfs is, whose files it holds, where libraries go. */
 export class Container {
@@ -54,14 +46,14 @@ export async function openContainer(options: ContainerOptions): Promise<Containe
     });
   }
   const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
-  const debian = await exists(path.join(seen, 'etc/debian_version'));
+  const debian = await pathExists(path.join(seen, 'etc/debian_version'));
   let libsDir = `/usr/lib/${arch}-linux-gnu`;
   let libs32Dir = arch === 'x86_64' ? '/usr/lib/i386-linux-gnu' : '/var/empty';
   if (!debian) {
     libsDir = '/usr/lib64';
-    libs32Dir = (await exists(path.join(seen, 'usr/lib32'))) ? '/usr/lib32' : '/usr/lib';
+    libs32Dir = (await pathExists(path.join(seen, 'usr/lib32'))) ? '/usr/lib32' : '/usr/lib';
   }
-  const ldconfig = o.ldconfig ?? ((await exists('/sbin/ldconfig.real')) ? '@/sbin/ldconfig.real' : '@/sbin/ldconfig');
+  const ldconfig = o.ldconfig ?? ((await pathExists('/sbin/ldconfig.real')) ? '@/sbin/ldconfig.real' : '@/sbin/ldconfig');
   return new Container(
     pid,
     o.rootfs,

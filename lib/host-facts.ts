@@ -6,10 +6,11 @@
  * them (ctx.host): the defaults live in one place, native/core/driver-client/context.c.
  */
 import { existsSync } from 'node:fs';
-import { lstat, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { HostPaths } from './native';
 import type { Device, DriverInfo } from './types';
+import { pathExists } from './fs-probe';
 
 /** One `gpu<minor>/... <capMinor>` line of <procRoot>/driver/nvidia-caps/mig-minors. */
 export interface MigMinor {
@@ -57,15 +58,6 @@ async function readOptional(file: string): Promise<string | undefined> {
   }
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** /dev/nvidia0 -> <devRoot>/nvidia0 */
 export function devSource(devRoot: string, devPath: string): string {
   return path.join(devRoot, devPath.replace(/^\/dev\/?/, ''));
@@ -95,7 +87,7 @@ export async function readHostFacts(paths: HostPaths, driver: DriverInfo, device
     devices.map(async (d) => {
       // The driver names the directory with an 8- or a 4-digit PCI domain, depending on its version.
       for (const name of [d.busId, d.busId.slice(4)]) {
-        if (await exists(path.join(nv, 'gpus', name))) {
+        if (await pathExists(path.join(nv, 'gpus', name))) {
           gpuProcDirs[d.busId] = name;
           return;
         }
