@@ -28,8 +28,6 @@ export interface PlanHostFacts {
   migMinors: Record<number, number[]>;
   /** For each requested IMEX channel: whether its node exists under the dev root (absent: assumed present). */
   imexNodes?: Record<number, boolean>;
-  /** Other device nodes known absent (a /dev path -> false); absent: assumed present. */
-  nodes?: Record<string, boolean>;
 }
 
 function selectionFacts(driver: DriverInfo, host: PlanHostFacts): SelectionFacts {
@@ -42,10 +40,10 @@ function selectionFacts(driver: DriverInfo, host: PlanHostFacts): SelectionFacts
     procFiles: host.procFiles,
     gpuProcDirs: host.gpuProcDirs,
     migMinors,
+    // Only an IMEX channel's absence changes a plan; other probes only inform the list.
     nodeExists: (devPath) => {
       const m = imex.exec(devPath);
-      if (m) return host.imexNodes?.[Number(m[1])] !== false;
-      return host.nodes?.[devPath] !== false;
+      return m === null || host.imexNodes?.[Number(m[1])] !== false;
     },
   };
 }
