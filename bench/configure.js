@@ -20,7 +20,6 @@ const { values } = parseArgs({
 const N = Number(values.containers);
 const REQUEST = { devices: '0', capabilities: ['compute', 'utility'], noCgroups: true };
 
-
 async function withContainer(fn) {
   const rootfs = makeRootfs();
   const c = await startContainer();
@@ -44,7 +43,10 @@ async function main() {
   const ctx = await init(options);
   try {
     const samples = { total: [], noLdconfig: [] };
-    for (const [key, extra] of [['total', {}], ['noLdconfig', { noLdconfig: true }]]) {
+    for (const [key, extra] of [
+      ['total', {}],
+      ['noLdconfig', { noLdconfig: true }],
+    ]) {
       for (let i = 0; i < N; i++) {
         await withContainer(async (c, rootfs) => {
           const t = process.hrtime.bigint();
@@ -60,12 +62,18 @@ async function main() {
     stats.print('  of which without ldconfig', mounts, { width: 52, digits: 2 });
 
     const cli = path.resolve(__dirname, '../bin/nvc-ts.js');
-    const flags = values.real ? [] : ['--root', options.root, '--ldcache', options.ldcache, '--proc-root', options.procRoot, '--dev-root', options.devRoot, '--sys-root', options.sysRoot];
+    const flags = values.real
+      ? []
+      : ['--root', options.root, '--ldcache', options.ldcache, '--proc-root', options.procRoot, '--dev-root', options.devRoot, '--sys-root', options.sysRoot];
     const proc = [];
     for (let i = 0; i < Math.min(N, 10); i++) {
       await withContainer(async (c, rootfs) => {
         const t = process.hrtime.bigint();
-        const r = spawnSync(process.execPath, [cli, ...flags, 'configure', '--pid', String(c.pid), '--device=0', '--compute', '--utility', '--no-cgroups', rootfs], { encoding: 'utf8' });
+        const r = spawnSync(
+          process.execPath,
+          [cli, ...flags, 'configure', '--pid', String(c.pid), '--device=0', '--compute', '--utility', '--no-cgroups', rootfs],
+          { encoding: 'utf8' },
+        );
         proc.push(Number(process.hrtime.bigint() - t) / 1e6);
         if (r.status !== 0) throw new Error(`nvc-ts configure failed: ${r.stderr}`);
       });
@@ -77,7 +85,9 @@ async function main() {
     // The reference was timed on the GPU host: compare only there.
     if (values.real) {
       // The reference is a process per container; a Node runtime configures in process.
-      console.log(`  nvidia-container-cli configure there: 30-37 ms per container (a process each); in process ${(33.5 / total.median).toFixed(1)}x less, a whole nvc-ts configure process ${(whole.median / 33.5).toFixed(1)}x more`);
+      console.log(
+        `  nvidia-container-cli configure there: 30-37 ms per container (a process each); in process ${(33.5 / total.median).toFixed(1)}x less, a whole nvc-ts configure process ${(whole.median / 33.5).toFixed(1)}x more`,
+      );
     }
     console.log(`  ldconfig share of in-process configure: ${(((total.median - mounts.median) / total.median) * 100).toFixed(0)}%`);
   } finally {

@@ -19,7 +19,6 @@ const { values } = parseArgs({
 const N = Number(values.iterations);
 const P = Number(values.processes);
 
-
 async function timeAsync(fn, n) {
   const out = [];
   for (let i = 0; i < n; i++) {
@@ -80,8 +79,9 @@ async function main() {
     await ctx.shutdown();
 
     const cli = path.resolve(__dirname, '../bin/nvc-ts.js');
-    const flags = values.real ? [] : ['--root', options.root, '--ldcache', options.ldcache, '--proc-root', options.procRoot,
-      '--dev-root', options.devRoot, '--sys-root', options.sysRoot];
+    const flags = values.real
+      ? []
+      : ['--root', options.root, '--ldcache', options.ldcache, '--proc-root', options.procRoot, '--dev-root', options.devRoot, '--sys-root', options.sysRoot];
     const baseline = timeProcess([process.execPath, '-e', '0'], P);
     stats.print('node -e 0 (process baseline)', baseline);
     const info = timeProcess([process.execPath, cli, 'info', ...flags], P);
@@ -95,7 +95,9 @@ async function main() {
     // The reference was timed on the GPU host; against a mock NVML the ratio would mean nothing.
     if (values.real) {
       // The reference is a process per call; a Node runtime holds a context, so both views count.
-      console.log(`  nvidia-container-cli info: 32-37 ms per process on the GPU host; in-process here ${(34.5 / sum).toFixed(1)}x less, a whole nvc-ts info process ${(info.median / 34.5).toFixed(1)}x more (Node start: ${baseline.median.toFixed(0)} ms)`);
+      console.log(
+        `  nvidia-container-cli info: 32-37 ms per process on the GPU host; in-process here ${(34.5 / sum).toFixed(1)}x less, a whole nvc-ts info process ${(info.median / 34.5).toFixed(1)}x more (Node start: ${baseline.median.toFixed(0)} ms)`,
+      );
     }
     console.log(`  nvc-ts info process over node -e 0: +${(info.median - baseline.median).toFixed(1)} ms (${(info.median / baseline.median).toFixed(2)}x)`);
     if (values.real) {

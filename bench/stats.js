@@ -9,7 +9,9 @@ function summary(samples) {
 
 function print(name, st, { width = 44, digits = 3 } = {}) {
   const f = (x) => x.toFixed(digits).padStart(digits + 6);
-  console.log(`${name.padEnd(width)} n=${String(st.n).padStart(4)}  mean ${f(st.mean)} ms  median ${f(st.median)} ms  p95 ${f(st.p95)} ms  min ${f(st.min)} ms`);
+  console.log(
+    `${name.padEnd(width)} n=${String(st.n).padStart(4)}  mean ${f(st.mean)} ms  median ${f(st.median)} ms  p95 ${f(st.p95)} ms  min ${f(st.min)} ms`,
+  );
 }
 
 module.exports = { summary, print };

@@ -78,7 +78,14 @@ export async function applyPlan(container: Container, plan: ContainerPlan, procR
     }
     // The executor takes the edits without their origins.
     const edits: NativeEdit[] = plan.edits.map(({ origin: _origin, ...e }) => e);
-    const { outcomes } = await native.applyPlan({ execPath: execPath(), pid: container.pid, rootfs: container.rootfs, uid: container.uid, gid: container.gid, edits });
+    const { outcomes } = await native.applyPlan({
+      execPath: execPath(),
+      pid: container.pid,
+      rootfs: container.rootfs,
+      uid: container.uid,
+      gid: container.gid,
+      edits,
+    });
     let ldconfig: ConfigureResult['ldconfig'] = null;
     const warnings = [...plan.warnings];
     if (plan.ldconfig) {

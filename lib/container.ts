@@ -38,12 +38,16 @@ export async function openContainer(options: ContainerOptions): Promise<Containe
     await access(seen, fsConstants.F_OK);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', pid ? `container process ${pid} or its rootfs ${o.rootfs} is not there` : `rootfs ${o.rootfs} is not there`, {
-      field: pid ? 'pid' : 'rootfs',
-      ...(err.code !== undefined && { errno: err.code }),
-      path: err.path ?? seen,
-      hint: 'pass the pid of the container init (before pivot_root) and the host path of its rootfs',
-    });
+    throw new NvcError(
+      'ERR_NVC_INVALID_ARGUMENT',
+      pid ? `container process ${pid} or its rootfs ${o.rootfs} is not there` : `rootfs ${o.rootfs} is not there`,
+      {
+        field: pid ? 'pid' : 'rootfs',
+        ...(err.code !== undefined && { errno: err.code }),
+        path: err.path ?? seen,
+        hint: 'pass the pid of the container init (before pivot_root) and the host path of its rootfs',
+      },
+    );
   }
   const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
   const debian = await pathExists(path.join(seen, 'etc/debian_version'));
@@ -63,4 +67,3 @@ export async function openContainer(options: ContainerOptions): Promise<Containe
     ldconfig,
   );
 }
-

@@ -13,7 +13,6 @@ import { lowerToMountPlan, type ContainerPlan } from './plan/mount-plan';
 import { resolveRequest, selectItems } from './plan/select-items';
 import { configureRequestSchema, initOptionsSchema, parseWith, type InitOptions, type ConfigureRequestInput, type ContainerOptions } from './schema';
 
-
 function toFiles(files: RawDriverFile[]): DriverFile[] {
   return files.map((f) => ({
     path: f.path,
@@ -140,38 +139,66 @@ export class Context implements AsyncDisposable {
   }
 
   /** driver_mount: driver procfs, binaries, libraries, firmware, IPC, control devices. */
-  driverMount(container: Container, request: Omit<ConfigureRequestInput, 'devices' | 'migConfig' | 'migMonitor' | 'imexChannels'> = {}): Promise<ConfigureResult> {
+  driverMount(
+    container: Container,
+    request: Omit<ConfigureRequestInput, 'devices' | 'migConfig' | 'migMonitor' | 'imexChannels'> = {},
+  ): Promise<ConfigureResult> {
     return this.#step(container, request, ['driver']);
   }
 
   /** device_mount: one GPU's node and procfs directory (device: index, UUID or bus id). */
-  deviceMount(container: Container, device: string, request: Pick<ConfigureRequestInput, 'noCgroups' | 'noDevbind' | 'capabilities'> = {}): Promise<ConfigureResult> {
+  deviceMount(
+    container: Container,
+    device: string,
+    request: Pick<ConfigureRequestInput, 'noCgroups' | 'noDevbind' | 'capabilities'> = {},
+  ): Promise<ConfigureResult> {
     return this.#step(container, { ...request, devices: device }, ['device']);
   }
 
   /** The access capabilities of one MIG device (MIG UUID or gpu:mig). */
-  migDeviceAccessCapsMount(container: Container, migDevice: string, request: Pick<ConfigureRequestInput, 'noCgroups' | 'noDevbind'> = {}): Promise<ConfigureResult> {
+  migDeviceAccessCapsMount(
+    container: Container,
+    migDevice: string,
+    request: Pick<ConfigureRequestInput, 'noCgroups' | 'noDevbind'> = {},
+  ): Promise<ConfigureResult> {
     return this.#step(container, { ...request, devices: migDevice }, ['mig-access']);
   }
 
   /** MIG configuration capability, for the visible MIG-capable GPUs (default all). */
-  migConfigGlobalCapsMount(container: Container, devices = 'all', request: Pick<ConfigureRequestInput, 'noCgroups' | 'noDevbind'> = {}): Promise<ConfigureResult> {
+  migConfigGlobalCapsMount(
+    container: Container,
+    devices = 'all',
+    request: Pick<ConfigureRequestInput, 'noCgroups' | 'noDevbind'> = {},
+  ): Promise<ConfigureResult> {
     return this.#step(container, { ...request, devices, migConfig: 'all' }, ['mig-config']);
   }
 
   /** MIG monitoring capability, for the visible MIG-capable GPUs (default all). */
-  migMonitorGlobalCapsMount(container: Container, devices = 'all', request: Pick<ConfigureRequestInput, 'noCgroups' | 'noDevbind'> = {}): Promise<ConfigureResult> {
+  migMonitorGlobalCapsMount(
+    container: Container,
+    devices = 'all',
+    request: Pick<ConfigureRequestInput, 'noCgroups' | 'noDevbind'> = {},
+  ): Promise<ConfigureResult> {
     return this.#step(container, { ...request, devices, migMonitor: 'all' }, ['mig-monitor']);
   }
 
   /** The MIG minors of one GPU for config or monitor access (cgroup rules). */
-  deviceMigCapsMount(container: Container, device: string, kind: 'config' | 'monitor', request: Pick<ConfigureRequestInput, 'noCgroups' | 'noDevbind'> = {}): Promise<ConfigureResult> {
+  deviceMigCapsMount(
+    container: Container,
+    device: string,
+    kind: 'config' | 'monitor',
+    request: Pick<ConfigureRequestInput, 'noCgroups' | 'noDevbind'> = {},
+  ): Promise<ConfigureResult> {
     const which = kind === 'config' ? { migConfig: 'all' } : { migMonitor: 'all' };
     return this.#step(container, { ...request, devices: device, ...which }, [kind === 'config' ? 'mig-config' : 'mig-monitor']);
   }
 
   /** IMEX channels by id. */
-  imexChannelMount(container: Container, channels: string | string[], request: Pick<ConfigureRequestInput, 'noCgroups' | 'noDevbind'> = {}): Promise<ConfigureResult> {
+  imexChannelMount(
+    container: Container,
+    channels: string | string[],
+    request: Pick<ConfigureRequestInput, 'noCgroups' | 'noDevbind'> = {},
+  ): Promise<ConfigureResult> {
     return this.#step(container, { ...request, imexChannels: channels }, ['imex']);
   }
 

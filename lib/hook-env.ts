@@ -280,22 +280,26 @@ export function interpretContainerEnv(input: HookEnvInput, config: HookEnvConfig
 // OCI state and config.json
 
 /** The OCI state the runtime writes on a hook's stdin. Unknown fields are kept. */
-export const OciStateSchema = z.object({
-  ociVersion: z.string(),
-  id: z.string().min(1),
-  status: z.string(),
-  pid: z.number().int().positive(),
-  bundle: z.string().min(1),
-  annotations: z.record(z.string(), z.string()).optional(),
-}).passthrough();
+export const OciStateSchema = z
+  .object({
+    ociVersion: z.string(),
+    id: z.string().min(1),
+    status: z.string(),
+    pid: z.number().int().positive(),
+    bundle: z.string().min(1),
+    annotations: z.record(z.string(), z.string()).optional(),
+  })
+  .passthrough();
 export type OciState = z.infer<typeof OciStateSchema>;
 
-export const OciHookSchema = z.object({
-  path: z.string().min(1),
-  args: z.array(z.string()).optional(),
-  env: z.array(z.string()).optional(),
-  timeout: z.number().int().optional(),
-}).passthrough();
+export const OciHookSchema = z
+  .object({
+    path: z.string().min(1),
+    args: z.array(z.string()).optional(),
+    env: z.array(z.string()).optional(),
+    timeout: z.number().int().optional(),
+  })
+  .passthrough();
 export type OciHook = z.infer<typeof OciHookSchema>;
 
 /**
@@ -303,37 +307,46 @@ export type OciHook = z.infer<typeof OciHookSchema>;
  * bounding set) in rc1..rc4.
  */
 export const OciCapabilitiesSchema = z.union([
-  z.object({
-    bounding: z.array(z.string()).optional(),
-    effective: z.array(z.string()).optional(),
-    inheritable: z.array(z.string()).optional(),
-    permitted: z.array(z.string()).optional(),
-    ambient: z.array(z.string()).optional(),
-  }).passthrough(),
+  z
+    .object({
+      bounding: z.array(z.string()).optional(),
+      effective: z.array(z.string()).optional(),
+      inheritable: z.array(z.string()).optional(),
+      permitted: z.array(z.string()).optional(),
+      ambient: z.array(z.string()).optional(),
+    })
+    .passthrough(),
   z.array(z.string()),
 ]);
 
 /** The parts of config.json the hook reads; everything else is kept as is. */
-export const OciConfigSchema = z.object({
-  ociVersion: z.string().optional(),
-  root: z.object({ path: z.string().min(1), readonly: z.boolean().optional() }).passthrough().optional(),
-  process: z
-    .object({
-      env: z.array(z.string()).optional(),
-      capabilities: OciCapabilitiesSchema.optional(),
-    }).passthrough()
-    .optional(),
-  hooks: z
-    .object({
-      prestart: z.array(OciHookSchema).optional(),
-      createRuntime: z.array(OciHookSchema).optional(),
-      createContainer: z.array(OciHookSchema).optional(),
-      startContainer: z.array(OciHookSchema).optional(),
-      poststart: z.array(OciHookSchema).optional(),
-      poststop: z.array(OciHookSchema).optional(),
-    }).passthrough()
-    .optional(),
-}).passthrough();
+export const OciConfigSchema = z
+  .object({
+    ociVersion: z.string().optional(),
+    root: z
+      .object({ path: z.string().min(1), readonly: z.boolean().optional() })
+      .passthrough()
+      .optional(),
+    process: z
+      .object({
+        env: z.array(z.string()).optional(),
+        capabilities: OciCapabilitiesSchema.optional(),
+      })
+      .passthrough()
+      .optional(),
+    hooks: z
+      .object({
+        prestart: z.array(OciHookSchema).optional(),
+        createRuntime: z.array(OciHookSchema).optional(),
+        createContainer: z.array(OciHookSchema).optional(),
+        startContainer: z.array(OciHookSchema).optional(),
+        poststart: z.array(OciHookSchema).optional(),
+        poststop: z.array(OciHookSchema).optional(),
+      })
+      .passthrough()
+      .optional(),
+  })
+  .passthrough();
 export type OciConfig = z.infer<typeof OciConfigSchema>;
 
 function parseJson<T>(what: string, schema: z.ZodType<T>, text: string | Buffer): T {

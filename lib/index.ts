@@ -17,7 +17,17 @@ export { selectDevices } from './select';
 export { Container, openContainer } from './container';
 export type { ConfigureResult } from './apply';
 export type { HostFacts, HostFactsNeeds } from './host-facts';
-export { planContainer, type ContainerPlan, type Edit, type EditOrigin, type DeviceRule, type PlanStep, type Item, type ItemRole, type Selection } from './plan';
+export {
+  planContainer,
+  type ContainerPlan,
+  type Edit,
+  type EditOrigin,
+  type DeviceRule,
+  type PlanStep,
+  type Item,
+  type ItemRole,
+  type Selection,
+} from './plan';
 export { checkRequirements, parseRequirement } from './require';
 export { interpretContainerEnv } from './hook-env';
 export { hookTargetFromOci, hookTargetFromStateText, type HookTarget, type HookOptions } from './hook';

@@ -67,9 +67,29 @@ export type NativeEdit = Edit extends infer E ? (E extends Edit ? Omit<E, 'origi
 
 export interface NativeBinding {
   init(config: NativeInitConfig): Promise<NativeContextHandle>;
-  applyPlan(plan: { execPath: string; pid: number; rootfs: string; uid: number; gid: number; edits: NativeEdit[] }): Promise<{ outcomes: ('done' | 'skipped')[] }>;
-  cgroupAllow(request: { procRoot?: string; pid: number; rules: { type: 'c' | 'b'; major: number; minor: number; access: string }[] }): Promise<{ version: number }>;
-  ldconfig(request: { helperPath: string; pid: number; rootfs: string; ldconfig: string; dirs: string[]; uid: number; gid: number; timeoutMs?: number }): Promise<{ ran: boolean; warning: string }>;
+  applyPlan(plan: {
+    execPath: string;
+    pid: number;
+    rootfs: string;
+    uid: number;
+    gid: number;
+    edits: NativeEdit[];
+  }): Promise<{ outcomes: ('done' | 'skipped')[] }>;
+  cgroupAllow(request: {
+    procRoot?: string;
+    pid: number;
+    rules: { type: 'c' | 'b'; major: number; minor: number; access: string }[];
+  }): Promise<{ version: number }>;
+  ldconfig(request: {
+    helperPath: string;
+    pid: number;
+    rootfs: string;
+    ldconfig: string;
+    dirs: string[];
+    uid: number;
+    gid: number;
+    timeoutMs?: number;
+  }): Promise<{ ran: boolean; warning: string }>;
   errorCodes(): string[];
   /** The host paths init would use for these options, defaults filled in by the C side (their one home). */
   resolveHost(config: Omit<NativeInitConfig, 'driverPath'>): HostPaths;

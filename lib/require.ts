@@ -85,16 +85,12 @@ const ALLOWED_OPS_TEXT = OPERATORS.join(', ');
 const UPGRADE_HINT = ', please update your driver to a newer version, or use an earlier cuda container';
 
 function invalid(expression: string, reason: string): NvcError {
-  return new NvcError(
-    'ERR_NVC_INVALID_REQUIREMENT',
-    `invalid expression ${JSON.stringify(expression)}: ${reason}`,
-    {
-      field: 'require',
-      hint:
-        'write alternatives separated by spaces, each a comma-separated list of <name><op><value> terms; ' +
-        `names: ${NAMES.join(', ')}; operators: ${ALLOWED_OPS_TEXT}; e.g. "cuda>=12.0 brand=tesla,driver>=535"`,
-    },
-  );
+  return new NvcError('ERR_NVC_INVALID_REQUIREMENT', `invalid expression ${JSON.stringify(expression)}: ${reason}`, {
+    field: 'require',
+    hint:
+      'write alternatives separated by spaces, each a comma-separated list of <name><op><value> terms; ' +
+      `names: ${NAMES.join(', ')}; operators: ${ALLOWED_OPS_TEXT}; e.g. "cuda>=12.0 brand=tesla,driver>=535"`,
+  });
 }
 
 function parseTerm(expression: string, text: string): RequirementTerm {
@@ -128,11 +124,7 @@ function parseTerm(expression: string, text: string): RequirementTerm {
       return invalidTerm(expression, text, `brand can only be compared with = or !=, not ${JSON.stringify(op)}`);
     }
   } else if (!VERSION.test(value)) {
-    return invalidTerm(
-      expression,
-      text,
-      `the value ${JSON.stringify(value)} is not a version (digits separated by single dots, e.g. 12.4)`,
-    );
+    return invalidTerm(expression, text, `the value ${JSON.stringify(value)} is not a version (digits separated by single dots, e.g. 12.4)`);
   }
   return { text, name: name as RequirementName, op, value };
 }
@@ -277,9 +269,7 @@ function evaluateTerm(
   }
   if (!present(actual)) return null;
   const ok =
-    term.name === 'brand'
-      ? (actual.toLowerCase() === term.value.toLowerCase()) === (term.op === '=')
-      : holds(term.op, compareVersions(actual, term.value));
+    term.name === 'brand' ? (actual.toLowerCase() === term.value.toLowerCase()) === (term.op === '=') : holds(term.op, compareVersions(actual, term.value));
   return ok ? null : { term, actual, explanation: explain(term, actual) };
 }
 

@@ -17,9 +17,7 @@ const idSchema = z.number().int('must be an integer').min(0, 'must be >= 0').max
 
 /** "UID[:GID]" with numbers or names, or explicit ids. */
 export const userSchema = z.union([
-  z
-    .string()
-    .regex(/^[A-Za-z0-9_.][A-Za-z0-9_.-]*(:[A-Za-z0-9_.][A-Za-z0-9_.-]*)?$/, 'must look like UID[:GID] or NAME[:GROUP]'),
+  z.string().regex(/^[A-Za-z0-9_.][A-Za-z0-9_.-]*(:[A-Za-z0-9_.][A-Za-z0-9_.-]*)?$/, 'must look like UID[:GID] or NAME[:GROUP]'),
   z.object({ uid: idSchema, gid: idSchema }).strict(),
 ]);
 
@@ -111,4 +109,3 @@ export function parseWith<T extends z.ZodTypeAny>(schema: T, value: unknown, pre
   if (!r.success) throw invalid(r.error.issues[0] ?? { path: [], message: 'invalid' }, prefix, wholeValue);
   return r.data as z.output<T>;
 }
-

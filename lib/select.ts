@@ -34,8 +34,7 @@ export type MigCapsKind = 'mig-config' | 'mig-monitor';
 export const IMEX_CHANNEL_LIMIT = 1 << 20;
 
 const DEVICE_HINT =
-  'Use `all`, a GPU index, a GPU-/MIG- UUID, a PCI bus id (domain:bus:device.0) or a <gpu>:<mig> index pair; ' +
-  '`nvc-ts info` lists the GPUs of this host.';
+  'Use `all`, a GPU index, a GPU-/MIG- UUID, a PCI bus id (domain:bus:device.0) or a <gpu>:<mig> index pair; ' + '`nvc-ts info` lists the GPUs of this host.';
 
 function tokens(spec: string | string[] | undefined): string[] {
   if (spec === undefined) return [];
@@ -152,11 +151,7 @@ export function parseMigCapsSpec(kind: MigCapsKind, spec: string | string[] | un
 }
 
 /** The GPUs whose MIG capabilities `--mig-config all` / `--mig-monitor all` expose, among the visible devices. */
-export function selectMigCapsDevices(
-  kind: MigCapsKind,
-  spec: string | string[] | undefined,
-  visible: DeviceSelection,
-): MigCapsSelection {
+export function selectMigCapsDevices(kind: MigCapsKind, spec: string | string[] | undefined, visible: DeviceSelection): MigCapsSelection {
   const result: MigCapsSelection = { gpus: [], all: false };
   const token = parseMigCapsSpec(kind, spec);
   if (token === null) return result;

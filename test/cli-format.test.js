@@ -2,13 +2,7 @@
 // Output of `nvc-ts info` and `nvc-ts list`, fed with hand-made DriverInfo/Device objects (no native addon needed).
 const assert = require('node:assert/strict');
 const { formatInfoText, formatInfoCsv, formatInfoJson } = require('../dist/cli/commands/info.js');
-const {
-  buildListing,
-  formatListText,
-  formatListJson,
-  parseListFlags,
-  countListWords,
-} = require('../dist/cli/commands/list.js');
+const { buildListing, formatListText, formatListJson, parseListFlags, countListWords } = require('../dist/cli/commands/list.js');
 const { parseMigMinors } = require('../dist/host-facts.js');
 const { formatError, formatUsageError, UsageError } = require('../dist/cli/format-error.js');
 const { NvcError } = require('../dist/errors.js');
@@ -28,11 +22,7 @@ function driver(overrides = {}) {
     libraries: [file(`${LIB}/libnvidia-ml.so.${VER}`), file(`${LIB}/libcuda.so.${VER}`)],
     libraries32: [file(`${LIB32}/libcuda.so.${VER}`)],
     binaries: [file('/usr/bin/nvidia-smi'), file('/usr/bin/nvidia-persistenced')],
-    ipcs: [
-      file('/run/nvidia-persistenced/socket'),
-      file('/run/nvidia-fabricmanager/socket'),
-      file('/tmp/nvidia-mps'),
-    ],
+    ipcs: [file('/run/nvidia-persistenced/socket'), file('/run/nvidia-fabricmanager/socket'), file('/tmp/nvidia-mps')],
     firmware: [file(`/lib/firmware/nvidia/${VER}/gsp_ga10x.bin`), file(`/lib/firmware/nvidia/${VER}/gsp_tu10x.bin`)],
     deviceNodes: [
       { path: '/dev/nvidiactl', major: 195, minor: 255, exists: true },
@@ -77,25 +67,11 @@ function gpu(index, minor, extra) {
 }
 
 function devices() {
-  const migs = [
-    mig(0, 0, 1, 0, 'MIG-aaaaaaaa-0000-0000-0000-000000000000', 21, 22),
-    mig(0, 1, 2, 0, 'MIG-bbbbbbbb-0000-0000-0000-000000000000', 30, null),
-  ];
-  return [
-    gpu(0, 0, { mig: { capable: true, enabled: true, capsPath: `${CAPS}/gpu0`, devices: migs } }),
-    gpu(1, 2),
-  ];
+  const migs = [mig(0, 0, 1, 0, 'MIG-aaaaaaaa-0000-0000-0000-000000000000', 21, 22), mig(0, 1, 2, 0, 'MIG-bbbbbbbb-0000-0000-0000-000000000000', 30, null)];
+  return [gpu(0, 0, { mig: { capable: true, enabled: true, capsPath: `${CAPS}/gpu0`, devices: migs } }), gpu(1, 2)];
 }
 
-const MIG_MINORS = [
-  'config 1',
-  'monitor 2',
-  'gpu0/gi0/access 3',
-  'gpu0/gi0/ci0/access 4',
-  'gpu2/gi0/access 66',
-  'gpu20/gi0/access 300',
-  '',
-].join('\n');
+const MIG_MINORS = ['config 1', 'monitor 2', 'gpu0/gi0/access 3', 'gpu0/gi0/ci0/access 4', 'gpu2/gi0/access 66', 'gpu20/gi0/access 300', ''].join('\n');
 
 /** Flags as main() would pass them: values plus the option tokens of the words given after `list`. */
 function flagsOf(words) {
@@ -173,9 +149,7 @@ describe('info formatting', () => {
     const text = formatInfoJson(driver(), devices());
     assert.ok(text.startsWith('{\n  "driver": {\n    "version": "580.159.04",\n    "cudaVersion": "13.0"\n  },'));
     const json = JSON.parse(text);
-    assert.deepEqual(Object.keys(json.devices[0]), [
-      'index', 'minor', 'model', 'brand', 'uuid', 'busId', 'architecture', 'deviceNode', 'mig',
-    ]);
+    assert.deepEqual(Object.keys(json.devices[0]), ['index', 'minor', 'model', 'brand', 'uuid', 'busId', 'architecture', 'deviceNode', 'mig']);
     assert.equal(json.devices[1].deviceNode, '/dev/nvidia2');
     assert.deepEqual(json.devices[0].mig.devices[1], {
       index: 1,
@@ -208,10 +182,7 @@ const text = (...groups) => `${groups.flat().join('\n')}\n`;
 
 describe('list selection rules and order', () => {
   it('no options: devices (all), MIG access caps, binaries, libraries, 32-bit libraries, IPCs, firmware', () => {
-    assert.equal(
-      listText([]),
-      text(DRIVER_NODES, '/dev/nvidia0', '/dev/nvidia2', MIG_ACCESS, BINARIES, LIBRARIES, LIBRARIES32, IPCS, FIRMWARE),
-    );
+    assert.equal(listText([]), text(DRIVER_NODES, '/dev/nvidia0', '/dev/nvidia2', MIG_ACCESS, BINARIES, LIBRARIES, LIBRARIES32, IPCS, FIRMWARE));
   });
 
   it('absent uvm-tools is left out, absent nvidia-modeset is printed (the reference synthesises it)', () => {
@@ -224,9 +195,17 @@ describe('list selection rules and order', () => {
     assert.equal(
       listText(['--imex-channel=0,7']),
       text(
-        DRIVER_NODES, '/dev/nvidia0', '/dev/nvidia2', MIG_ACCESS,
-        '/dev/nvidia-caps-imex-channels/channel0', '/dev/nvidia-caps-imex-channels/channel7',
-        BINARIES, LIBRARIES, LIBRARIES32, IPCS, FIRMWARE,
+        DRIVER_NODES,
+        '/dev/nvidia0',
+        '/dev/nvidia2',
+        MIG_ACCESS,
+        '/dev/nvidia-caps-imex-channels/channel0',
+        '/dev/nvidia-caps-imex-channels/channel7',
+        BINARIES,
+        LIBRARIES,
+        LIBRARIES32,
+        IPCS,
+        FIRMWARE,
       ),
     );
   });
@@ -291,9 +270,15 @@ describe('list selection rules and order', () => {
     assert.equal(
       listText(['--device=all', '--mig-config=all']),
       text(
-        DRIVER_NODES, '/dev/nvidia0', '/dev/nvidia2',
-        `${CAPS}/mig/config`, '/dev/nvidia-caps/nvidia-cap1',
-        `${CAPS}/gpu0`, '/dev/nvidia-caps', '/dev/nvidia-caps/nvidia-cap3', '/dev/nvidia-caps/nvidia-cap4',
+        DRIVER_NODES,
+        '/dev/nvidia0',
+        '/dev/nvidia2',
+        `${CAPS}/mig/config`,
+        '/dev/nvidia-caps/nvidia-cap1',
+        `${CAPS}/gpu0`,
+        '/dev/nvidia-caps',
+        '/dev/nvidia-caps/nvidia-cap3',
+        '/dev/nvidia-caps/nvidia-cap4',
       ),
     );
   });
@@ -364,7 +349,10 @@ describe('list --json', () => {
   it('default selection in JSON lists every group', () => {
     const input = { driver: driver(), devices: devices(), flags: flagsOf(['--json']), migMinors: [], nodeExists: () => true };
     const json = JSON.parse(formatListJson(buildListing(input)));
-    assert.deepEqual(json.migCaps, MIG_ACCESS.filter((p) => p.startsWith('/proc')));
+    assert.deepEqual(
+      json.migCaps,
+      MIG_ACCESS.filter((p) => p.startsWith('/proc')),
+    );
     assert.deepEqual(json.libraries32, LIBRARIES32);
     assert.deepEqual(json.firmware, FIRMWARE);
   });
@@ -403,7 +391,10 @@ describe('error formatting', () => {
   it('missing driver names the ld cache and root and suggests flags and --simulate', () => {
     const err = new NvcError('ERR_NVC_DRIVER_NOT_FOUND', 'libnvidia-ml.so.1 not found in ldcache');
     const out = formatError(err, { ...ctx, phase: 'initialization' });
-    assert.match(out, /^nvc-ts: initialization error: libnvidia-ml\.so\.1 was not found, looking in the ld cache \/etc\/ld\.so\.cache under the driver root \/run\/nvidia\/driver\./);
+    assert.match(
+      out,
+      /^nvc-ts: initialization error: libnvidia-ml\.so\.1 was not found, looking in the ld cache \/etc\/ld\.so\.cache under the driver root \/run\/nvidia\/driver\./,
+    );
     assert.match(out, /--root/);
     assert.match(out, /--ldcache/);
     assert.match(out, /--nvml/);
@@ -412,11 +403,11 @@ describe('error formatting', () => {
   });
 
   it("keeps the library's own not-found message when it names the root, then its hint", () => {
-    const err = new NvcError(
-      'ERR_NVC_DRIVER_NOT_FOUND',
-      'libnvidia-ml.so.1 was not found in /etc/ld.so.cache under the driver root /run/nvidia/driver',
-      { syscall: 'ldcache', path: '/run/nvidia/driver/etc/ld.so.cache', hint: 'install the NVIDIA driver, or use --root' },
-    );
+    const err = new NvcError('ERR_NVC_DRIVER_NOT_FOUND', 'libnvidia-ml.so.1 was not found in /etc/ld.so.cache under the driver root /run/nvidia/driver', {
+      syscall: 'ldcache',
+      path: '/run/nvidia/driver/etc/ld.so.cache',
+      hint: 'install the NVIDIA driver, or use --root',
+    });
     assert.equal(
       formatError(err, { ...ctx, phase: 'initialization' }),
       'nvc-ts: initialization error: libnvidia-ml.so.1 was not found in /etc/ld.so.cache under the driver root ' +
@@ -459,7 +450,18 @@ describe('main() without a driver', () => {
     const out = { stdout: '', stderr: '' };
     return {
       out,
-      io: { stdout: { write: (s) => { out.stdout += s; } }, stderr: { write: (s) => { out.stderr += s; } } },
+      io: {
+        stdout: {
+          write: (s) => {
+            out.stdout += s;
+          },
+        },
+        stderr: {
+          write: (s) => {
+            out.stderr += s;
+          },
+        },
+      },
     };
   }
 

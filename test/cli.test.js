@@ -18,7 +18,6 @@ function run(args, env = process.env) {
   });
 }
 
-
 describe('nvc-ts CLI on the simulated host', function () {
   this.timeout(60000);
 
@@ -84,8 +83,15 @@ describe('nvc-ts CLI on the simulated host', function () {
       first(/nvidia-persistenced\/socket$/),
       first(/^\/lib\/firmware\/nvidia\/580\.159\.04\/gsp_/),
     ];
-    assert.ok(order.every((i) => i >= 0), `missing group in:\n${stdout}`);
-    assert.deepEqual([...order].sort((a, b) => a - b), order, `out of order:\n${stdout}`);
+    assert.ok(
+      order.every((i) => i >= 0),
+      `missing group in:\n${stdout}`,
+    );
+    assert.deepEqual(
+      [...order].sort((a, b) => a - b),
+      order,
+      `out of order:\n${stdout}`,
+    );
   });
 
   it('list --device=1:0 --json groups the MIG device', async () => {
@@ -146,30 +152,78 @@ describe('nvc-ts list: the forms compared with nvidia-container-cli 1.17', funct
   const L32 = '/usr/lib/i386-linux-gnu';
   const V = '580.159.04';
   const libs64 = [
-    'libnvidia-ml', 'libnvidia-cfg', 'libcuda', 'libcudadebugger', 'libnvidia-opencl', 'libnvidia-gpucomp',
-    'libnvidia-ptxjitcompiler', 'libnvidia-allocator', 'libnvidia-pkcs11-openssl3', 'libnvidia-nvvm', 'libnvidia-ngx',
-    'libvdpau_nvidia', 'libnvidia-encode', 'libnvidia-opticalflow', 'libnvcuvid', 'libnvidia-eglcore', 'libnvidia-glcore',
-    'libnvidia-tls', 'libnvidia-glsi', 'libnvidia-fbc', 'libnvidia-rtcore', 'libnvoptix', 'libGLX_nvidia', 'libEGL_nvidia',
-    'libGLESv2_nvidia', 'libGLESv1_CM_nvidia', 'libnvidia-glvkspirv',
+    'libnvidia-ml',
+    'libnvidia-cfg',
+    'libcuda',
+    'libcudadebugger',
+    'libnvidia-opencl',
+    'libnvidia-gpucomp',
+    'libnvidia-ptxjitcompiler',
+    'libnvidia-allocator',
+    'libnvidia-pkcs11-openssl3',
+    'libnvidia-nvvm',
+    'libnvidia-ngx',
+    'libvdpau_nvidia',
+    'libnvidia-encode',
+    'libnvidia-opticalflow',
+    'libnvcuvid',
+    'libnvidia-eglcore',
+    'libnvidia-glcore',
+    'libnvidia-tls',
+    'libnvidia-glsi',
+    'libnvidia-fbc',
+    'libnvidia-rtcore',
+    'libnvoptix',
+    'libGLX_nvidia',
+    'libEGL_nvidia',
+    'libGLESv2_nvidia',
+    'libGLESv1_CM_nvidia',
+    'libnvidia-glvkspirv',
   ].map((n) => `${L}/${n}.so.${V}`);
   const libs32 = [
-    'libcuda', 'libnvidia-opencl', 'libnvidia-gpucomp', 'libnvidia-ptxjitcompiler', 'libnvidia-allocator', 'libvdpau_nvidia',
-    'libnvidia-encode', 'libnvidia-opticalflow', 'libnvcuvid', 'libnvidia-eglcore', 'libnvidia-glcore', 'libnvidia-tls',
-    'libnvidia-glsi', 'libnvidia-fbc', 'libGLX_nvidia', 'libEGL_nvidia', 'libGLESv2_nvidia', 'libGLESv1_CM_nvidia',
+    'libcuda',
+    'libnvidia-opencl',
+    'libnvidia-gpucomp',
+    'libnvidia-ptxjitcompiler',
+    'libnvidia-allocator',
+    'libvdpau_nvidia',
+    'libnvidia-encode',
+    'libnvidia-opticalflow',
+    'libnvcuvid',
+    'libnvidia-eglcore',
+    'libnvidia-glcore',
+    'libnvidia-tls',
+    'libnvidia-glsi',
+    'libnvidia-fbc',
+    'libGLX_nvidia',
+    'libEGL_nvidia',
+    'libGLESv2_nvidia',
+    'libGLESv1_CM_nvidia',
     'libnvidia-glvkspirv',
   ].map((n) => `${L32}/${n}.so.${V}`);
-  const bins = ['nvidia-smi', 'nvidia-debugdump', 'nvidia-persistenced', 'nv-fabricmanager', 'nvidia-cuda-mps-control', 'nvidia-cuda-mps-server'].map((b) => `/usr/bin/${b}`);
+  const bins = ['nvidia-smi', 'nvidia-debugdump', 'nvidia-persistenced', 'nv-fabricmanager', 'nvidia-cuda-mps-control', 'nvidia-cuda-mps-server'].map(
+    (b) => `/usr/bin/${b}`,
+  );
   const ctl = ['/dev/nvidiactl', '/dev/nvidia-uvm', '/dev/nvidia-uvm-tools', '/dev/nvidia-modeset'];
   const mig = [
-    '/proc/driver/nvidia/capabilities/gpu1/mig/gi1/access', '/proc/driver/nvidia/capabilities/gpu1/mig/gi1/ci0/access',
-    '/dev/nvidia-caps/nvidia-cap147', '/dev/nvidia-caps/nvidia-cap148',
-    '/proc/driver/nvidia/capabilities/gpu1/mig/gi2/access', '/proc/driver/nvidia/capabilities/gpu1/mig/gi2/ci0/access',
-    '/dev/nvidia-caps/nvidia-cap156', '/dev/nvidia-caps/nvidia-cap157',
+    '/proc/driver/nvidia/capabilities/gpu1/mig/gi1/access',
+    '/proc/driver/nvidia/capabilities/gpu1/mig/gi1/ci0/access',
+    '/dev/nvidia-caps/nvidia-cap147',
+    '/dev/nvidia-caps/nvidia-cap148',
+    '/proc/driver/nvidia/capabilities/gpu1/mig/gi2/access',
+    '/proc/driver/nvidia/capabilities/gpu1/mig/gi2/ci0/access',
+    '/dev/nvidia-caps/nvidia-cap156',
+    '/dev/nvidia-caps/nvidia-cap157',
   ];
   const tail = [
-    ...bins, ...libs64, ...libs32,
-    '/run/nvidia-persistenced/socket', '/run/nvidia-fabricmanager/socket', '/tmp/nvidia-mps',
-    `/lib/firmware/nvidia/${V}/gsp_ga10x.bin`, `/lib/firmware/nvidia/${V}/gsp_tu10x.bin`,
+    ...bins,
+    ...libs64,
+    ...libs32,
+    '/run/nvidia-persistenced/socket',
+    '/run/nvidia-fabricmanager/socket',
+    '/tmp/nvidia-mps',
+    `/lib/firmware/nvidia/${V}/gsp_ga10x.bin`,
+    `/lib/firmware/nvidia/${V}/gsp_tu10x.bin`,
   ];
   const lines = async (args) => {
     const r = await run(['--simulate', 'list', ...args]);
@@ -188,7 +242,13 @@ describe('nvc-ts list: the forms compared with nvidia-container-cli 1.17', funct
   });
   it('--imex-channel=7', async () => {
     assert.deepEqual(await lines(['--imex-channel=7']), [
-      ...ctl, '/dev/nvidia0', '/dev/nvidia1', '/dev/nvidia2', ...mig, '/dev/nvidia-caps-imex-channels/channel7', ...tail,
+      ...ctl,
+      '/dev/nvidia0',
+      '/dev/nvidia1',
+      '/dev/nvidia2',
+      ...mig,
+      '/dev/nvidia-caps-imex-channels/channel7',
+      ...tail,
     ]);
   });
 });

@@ -25,11 +25,9 @@ const POOL = 4; // libuv's default UV_THREADPOOL_SIZE (the tests leave it unset)
  */
 function gatedHelper(dir, name, real) {
   const script = path.join(dir, name);
-  fs.writeFileSync(
-    script,
-    `#!/bin/sh\n: > '${dir}/started.'$$\nwhile [ ! -e '${dir}/gate' ]; do /bin/sleep 0.02; done\nexec '${real}' "$@"\n`,
-    { mode: 0o755 },
-  );
+  fs.writeFileSync(script, `#!/bin/sh\n: > '${dir}/started.'$$\nwhile [ ! -e '${dir}/gate' ]; do /bin/sleep 0.02; done\nexec '${real}' "$@"\n`, {
+    mode: 0o755,
+  });
   return script;
 }
 
@@ -89,14 +87,15 @@ describe('helper waits do not hold libuv pool threads', function () {
       await waitFor(() => startedCount(dir) === N, 10000, 10);
       const probe = path.join(dir, 'probe');
       fs.writeFileSync(probe, 'still responsive');
-      const quick = [
-        ctx.deviceInfo().then((d) => (order.push('deviceInfo'), d)),
-        fs.promises.readFile(probe, 'utf8').then((t) => (order.push('readFile'), t)),
-      ];
+      const quick = [ctx.deviceInfo().then((d) => (order.push('deviceInfo'), d)), fs.promises.readFile(probe, 'utf8').then((t) => (order.push('readFile'), t))];
       const [devices, text] = await Promise.all(quick);
       assert.ok(devices.length > 0);
       assert.equal(text, 'still responsive');
-      assert.deepEqual(order, order.filter((e) => e !== 'held'), `nothing held up settled first: ${order.join(', ')}`);
+      assert.deepEqual(
+        order,
+        order.filter((e) => e !== 'held'),
+        `nothing held up settled first: ${order.join(', ')}`,
+      );
       fs.writeFileSync(path.join(dir, 'gate'), '');
       const results = await Promise.all(held);
       assert.deepEqual(order.slice(2), Array(N).fill('held'));
@@ -183,10 +182,7 @@ describe('driver-service waits do not hold libuv pool threads', function () {
           (e) => (order.push('held'), e),
         ),
       );
-      const quick = [
-        ctx.deviceInfo().then((d) => (order.push('deviceInfo'), d)),
-        fs.promises.readFile(probe, 'utf8').then((t) => (order.push('readFile'), t)),
-      ];
+      const quick = [ctx.deviceInfo().then((d) => (order.push('deviceInfo'), d)), fs.promises.readFile(probe, 'utf8').then((t) => (order.push('readFile'), t))];
       const [devices, text] = await Promise.all(quick);
       assert.equal(devices.length, healthy.spec.gpus.length);
       assert.equal(text, 'still responsive');

@@ -116,28 +116,84 @@ describe('configure (mount namespaces, simulated host)', function () {
       title: 'graphics with GPUs 0 and 2: graphics libraries and the application profile (mode 0555, mask of both)',
       request: { capabilities: ['graphics'], devices: '0,2' },
       want: { capabilities: ['graphics'], gpus: [0, 2] },
-      check: (inside) => assert.match(fs.readFileSync(inside('/etc/nvidia/nvidia-application-profiles-rc.d/10-container.conf'), 'utf8'), /EGLVisibleDGPUDevices", 0x5\]/),
+      check: (inside) =>
+        assert.match(fs.readFileSync(inside('/etc/nvidia/nvidia-application-profiles-rc.d/10-container.conf'), 'utf8'), /EGLVisibleDGPUDevices", 0x5\]/),
     },
     { title: 'ngx', request: { capabilities: ['ngx'] }, want: { capabilities: ['ngx'] } },
-    { title: 'compute and utility with compat32: the 32-bit libraries too', request: { capabilities: ['compute', 'utility'], compat32: true }, want: { capabilities: ['compute', 'utility'], compat32: true } },
+    {
+      title: 'compute and utility with compat32: the 32-bit libraries too',
+      request: { capabilities: ['compute', 'utility'], compat32: true },
+      want: { capabilities: ['compute', 'utility'], compat32: true },
+    },
     {
       title: 'all capabilities but display, all GPUs (and so every MIG device)',
       request: { capabilities: ALL, compat32: true, devices: 'all' },
-      want: { capabilities: ALL, compat32: true, gpus: [0, 1, 2], migs: [[1, 0], [1, 1]] },
+      want: {
+        capabilities: ALL,
+        compat32: true,
+        gpus: [0, 1, 2],
+        migs: [
+          [1, 0],
+          [1, 1],
+        ],
+      },
     },
     { title: 'GPU 2 by PCI bus id', request: { devices: '0000:00:08.0' }, want: { gpus: [2] } },
     { title: 'GPU 0 by UUID', request: { devices: 'GPU-4f1c2a9e-7d3b-5e60-a8c1-93b2d4e5f601' }, want: { gpus: [0] } },
     { title: 'a MIG device by index pair: its parent GPU and access caps', request: { devices: '1:0' }, want: { gpus: [1], migs: [[1, 0]] } },
     { title: 'a MIG device by UUID', request: { devices: 'MIG-9f8e7d6c-5b4a-5c3d-8e2f-1a0b9c8d7e6f' }, want: { gpus: [1], migs: [[1, 1]] } },
-    { title: 'mig-config all: the capabilities, /dev/nvidia-caps, the config minor and every MIG minor of GPU 1', request: { devices: 'all', migConfig: 'all' }, want: { gpus: [0, 1, 2], migs: [[1, 0], [1, 1]], migConfig: true } },
-    { title: 'mig-monitor all on GPU 1: the monitor minor and its MIG minors', request: { devices: '1', migMonitor: 'all' }, want: { gpus: [1], migMonitor: true } },
-    { title: 'mig-config and mig-monitor together', request: { devices: '0,1', migConfig: 'all', migMonitor: 'all' }, want: { gpus: [0, 1], migConfig: true, migMonitor: true } },
-    { title: 'no-devbind: no device binds, the rules stay', request: { devices: '0', capabilities: ['compute'], noDevbind: true }, want: { gpus: [0], capabilities: ['compute'], noDevbind: true } },
-    { title: 'no-devbind with mig-config: no /dev/nvidia-caps bind', request: { devices: '1', migConfig: 'all', noDevbind: true }, want: { gpus: [1], migConfig: true, noDevbind: true } },
-    { title: 'no-cgroups: every mount, no rule, the cgroup untouched', request: { devices: '0,1:1', capabilities: ['compute', 'utility'], noCgroups: true }, want: { gpus: [0, 1], migs: [[1, 1]], capabilities: ['compute', 'utility'], noCgroups: true } },
-    { title: 'no-persistenced: no persistenced socket', request: { capabilities: ['utility'], noPersistenced: true }, want: { capabilities: ['utility'], noPersistenced: true } },
-    { title: 'no-fabricmanager: no fabricmanager socket', request: { capabilities: ['utility'], noFabricmanager: true }, want: { capabilities: ['utility'], noFabricmanager: true } },
-    { title: 'no-gsp-firmware: no firmware', request: { capabilities: ['compute'], noGspFirmware: true }, want: { capabilities: ['compute'], noGspFirmware: true } },
+    {
+      title: 'mig-config all: the capabilities, /dev/nvidia-caps, the config minor and every MIG minor of GPU 1',
+      request: { devices: 'all', migConfig: 'all' },
+      want: {
+        gpus: [0, 1, 2],
+        migs: [
+          [1, 0],
+          [1, 1],
+        ],
+        migConfig: true,
+      },
+    },
+    {
+      title: 'mig-monitor all on GPU 1: the monitor minor and its MIG minors',
+      request: { devices: '1', migMonitor: 'all' },
+      want: { gpus: [1], migMonitor: true },
+    },
+    {
+      title: 'mig-config and mig-monitor together',
+      request: { devices: '0,1', migConfig: 'all', migMonitor: 'all' },
+      want: { gpus: [0, 1], migConfig: true, migMonitor: true },
+    },
+    {
+      title: 'no-devbind: no device binds, the rules stay',
+      request: { devices: '0', capabilities: ['compute'], noDevbind: true },
+      want: { gpus: [0], capabilities: ['compute'], noDevbind: true },
+    },
+    {
+      title: 'no-devbind with mig-config: no /dev/nvidia-caps bind',
+      request: { devices: '1', migConfig: 'all', noDevbind: true },
+      want: { gpus: [1], migConfig: true, noDevbind: true },
+    },
+    {
+      title: 'no-cgroups: every mount, no rule, the cgroup untouched',
+      request: { devices: '0,1:1', capabilities: ['compute', 'utility'], noCgroups: true },
+      want: { gpus: [0, 1], migs: [[1, 1]], capabilities: ['compute', 'utility'], noCgroups: true },
+    },
+    {
+      title: 'no-persistenced: no persistenced socket',
+      request: { capabilities: ['utility'], noPersistenced: true },
+      want: { capabilities: ['utility'], noPersistenced: true },
+    },
+    {
+      title: 'no-fabricmanager: no fabricmanager socket',
+      request: { capabilities: ['utility'], noFabricmanager: true },
+      want: { capabilities: ['utility'], noFabricmanager: true },
+    },
+    {
+      title: 'no-gsp-firmware: no firmware',
+      request: { capabilities: ['compute'], noGspFirmware: true },
+      want: { capabilities: ['compute'], noGspFirmware: true },
+    },
   ];
   for (const c of cases) {
     it(c.title, async () => {
@@ -184,7 +240,10 @@ describe('configure (mount namespaces, simulated host)', function () {
   it('display on a host without nvidia-modeset is refused, naming the module', async () => {
     const ct = await ctx.container({ pid: cnt.pid, rootfs });
     const before = snapshot(rootfs);
-    await assert.rejects(ctx.configure(ct, { capabilities: ['display'] }), (e) => e instanceof NvcError && /nvidia_modeset kernel module is not loaded/.test(e.message));
+    await assert.rejects(
+      ctx.configure(ct, { capabilities: ['display'] }),
+      (e) => e instanceof NvcError && /nvidia_modeset kernel module is not loaded/.test(e.message),
+    );
     assert.deepEqual(snapshot(rootfs), before);
     assert.equal(mountsUnder(cnt.pid, rootfs).size, 0);
   });
@@ -200,7 +259,10 @@ describe('configure (mount namespaces, simulated host)', function () {
       assert.match(e.message, /libnvidia-opticalflow\.so\.580\.159\.04/);
       return true;
     });
-    assert.deepEqual(mountinfo(cnt.pid).map((m) => m.mountPoint), mountsBefore);
+    assert.deepEqual(
+      mountinfo(cnt.pid).map((m) => m.mountPoint),
+      mountsBefore,
+    );
     assert.deepEqual(snapshot(rootfs), before);
   });
 
@@ -213,7 +275,12 @@ describe('configure (mount namespaces, simulated host)', function () {
     await ctx.deviceMount(ct, '2');
     await ctx.migDeviceAccessCapsMount(ct, '1:1');
     mounts = mountsUnder(cnt.pid, rootfs);
-    for (const p of ['/dev/nvidia2', '/proc/driver/nvidia/gpus/0000:00:08.0', '/proc/driver/nvidia/capabilities/gpu1/mig/gi2/access', '/dev/nvidia-caps/nvidia-cap156']) {
+    for (const p of [
+      '/dev/nvidia2',
+      '/proc/driver/nvidia/gpus/0000:00:08.0',
+      '/proc/driver/nvidia/capabilities/gpu1/mig/gi2/access',
+      '/dev/nvidia-caps/nvidia-cap156',
+    ]) {
       assert.ok(mounts.has(p), `${p} mounted`);
     }
     assert.ok(!mounts.has('/dev/nvidia1'), 'the MIG step alone does not bind the parent GPU');
@@ -250,14 +317,22 @@ describe('configure (mount namespaces, simulated host)', function () {
     const cli = path.resolve(__dirname, '../bin/nvc-ts.js');
     const o = host.options;
     const globals = ['--root', o.root, '--ldcache', o.ldcache, '--proc-root', o.procRoot, '--dev-root', o.devRoot, '--sys-root', o.sysRoot];
-    const dry = spawnSync(process.execPath, [cli, ...globals, 'configure', '--pid', String(cnt.pid), '--device=0', '--compute', '--dry-run', '--json', rootfs], { encoding: 'utf8' });
+    const dry = spawnSync(
+      process.execPath,
+      [cli, ...globals, 'configure', '--pid', String(cnt.pid), '--device=0', '--compute', '--dry-run', '--json', rootfs],
+      { encoding: 'utf8' },
+    );
     assert.equal(dry.status, 0, dry.stderr);
     const planned = JSON.parse(dry.stdout);
     assert.equal(planned.applied, false);
     assert.ok(planned.plan.edits.some((e) => e.kind === 'bind' && e.target === '/dev/nvidia0'));
     assert.equal(mountsUnder(cnt.pid, rootfs).size, 0);
 
-    const real = spawnSync(process.execPath, [cli, ...globals, 'configure', '--pid', String(cnt.pid), '--device=0', '--compute', '--utility', '--no-ldconfig', rootfs], { encoding: 'utf8' });
+    const real = spawnSync(
+      process.execPath,
+      [cli, ...globals, 'configure', '--pid', String(cnt.pid), '--device=0', '--compute', '--utility', '--no-ldconfig', rootfs],
+      { encoding: 'utf8' },
+    );
     assert.equal(real.status, 0, real.stderr);
     assert.ok(mountsUnder(cnt.pid, rootfs).has('/dev/nvidia0'));
     assert.ok(mountsUnder(cnt.pid, rootfs).has(`${LIBDIR}/libcuda.so.580.159.04`));
@@ -371,9 +446,29 @@ describe('configure on a host whose GPU minors are not their indices', function 
     },
     { title: 'MIG device 2:1 (on the third GPU): caps of gpu9/gi5/ci1', request: { devices: '2:1' }, want: { gpus: [2], migs: [[2, 1]] } },
     { title: 'MIG device 0:0 by UUID', request: { devices: 'MIG-11111111-aaaa-5bbb-8ccc-000000000403' }, want: { gpus: [0], migs: [[0, 0]] } },
-    { title: 'mig-config on all GPUs: MIG minors of GPUs 4, 0 and 9 (not of the T4)', request: { devices: 'all', migConfig: 'all' }, want: { gpus: [0, 1, 2, 3], migs: [[0, 0], [2, 0], [2, 1]], migConfig: true } },
-    { title: 'mig-monitor on GPU 2: its minors (gpu9) and the monitor minor', request: { devices: '2', migMonitor: 'all' }, want: { gpus: [2], migMonitor: true } },
-    { title: 'mig-config on the MIG-disabled GPU 1 (minor 0): its minors all the same', request: { devices: '1', migConfig: 'all' }, want: { gpus: [1], migConfig: true } },
+    {
+      title: 'mig-config on all GPUs: MIG minors of GPUs 4, 0 and 9 (not of the T4)',
+      request: { devices: 'all', migConfig: 'all' },
+      want: {
+        gpus: [0, 1, 2, 3],
+        migs: [
+          [0, 0],
+          [2, 0],
+          [2, 1],
+        ],
+        migConfig: true,
+      },
+    },
+    {
+      title: 'mig-monitor on GPU 2: its minors (gpu9) and the monitor minor',
+      request: { devices: '2', migMonitor: 'all' },
+      want: { gpus: [2], migMonitor: true },
+    },
+    {
+      title: 'mig-config on the MIG-disabled GPU 1 (minor 0): its minors all the same',
+      request: { devices: '1', migConfig: 'all' },
+      want: { gpus: [1], migConfig: true },
+    },
   ];
   for (const c of cases) {
     it(c.title, async () => {

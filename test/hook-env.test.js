@@ -100,11 +100,7 @@ describe('hook-env: §10.7 vectors (default config)', () => {
   });
 
   it('NVIDIA_MIG_CONFIG_DEVICES=all in an unprivileged container → fails', () => {
-    invalidArg(
-      () => interpret(['NVIDIA_VISIBLE_DEVICES=all', 'NVIDIA_MIG_CONFIG_DEVICES=all'], false),
-      'NVIDIA_MIG_CONFIG_DEVICES',
-      /non-privileged/,
-    );
+    invalidArg(() => interpret(['NVIDIA_VISIBLE_DEVICES=all', 'NVIDIA_MIG_CONFIG_DEVICES=all'], false), 'NVIDIA_MIG_CONFIG_DEVICES', /non-privileged/);
   });
 
   it('NVIDIA_IMEX_CHANNELS=all → no --imex-channel', () => {
@@ -166,12 +162,12 @@ describe('hook-env: NVIDIA_DRIVER_CAPABILITIES (§5.2)', () => {
   });
 
   it('legacy image: unset → all supported; set → as given', () => {
-    assert.deepEqual(interpret(['CUDA_VERSION=11.0']).capabilities, DRIVER_CAPABILITIES.filter((c) => c !== 'compat32'));
-    assert.deepEqual(interpret(['CUDA_VERSION=11.0', 'NVIDIA_DRIVER_CAPABILITIES=utility']).capabilities, ['utility']);
     assert.deepEqual(
-      interpret(['CUDA_VERSION=11.0'], false, { supportedCapabilities: 'compute,utility' }).capabilities,
-      ['compute', 'utility'],
+      interpret(['CUDA_VERSION=11.0']).capabilities,
+      DRIVER_CAPABILITIES.filter((c) => c !== 'compat32'),
     );
+    assert.deepEqual(interpret(['CUDA_VERSION=11.0', 'NVIDIA_DRIVER_CAPABILITIES=utility']).capabilities, ['utility']);
+    assert.deepEqual(interpret(['CUDA_VERSION=11.0'], false, { supportedCapabilities: 'compute,utility' }).capabilities, ['compute', 'utility']);
   });
 
   it('capability names are case-sensitive', () => {
@@ -214,10 +210,7 @@ describe('hook-env: requirements (§5.2)', () => {
   });
 
   it('legacy images get cuda>=<major.minor> after their own requirements', () => {
-    assert.deepEqual(interpret(['CUDA_VERSION=10.0.130', 'NVIDIA_REQUIRE_DRIVER=driver>=410']).requirements, [
-      'driver>=410',
-      'cuda>=10.0',
-    ]);
+    assert.deepEqual(interpret(['CUDA_VERSION=10.0.130', 'NVIDIA_REQUIRE_DRIVER=driver>=410']).requirements, ['driver>=410', 'cuda>=10.0']);
     assert.deepEqual(interpret(['CUDA_VERSION=v12']).requirements, ['cuda>=12.0']);
     assert.deepEqual(interpret(['CUDA_VERSION=12.4']).requirements, ['cuda>=12.4']);
     assert.deepEqual(interpret(['CUDA_VERSION=12.4.1-rc1']).requirements, ['cuda>=12.4']);
@@ -284,8 +277,9 @@ describe('hook-env: OCI state and config.json', () => {
     assert.deepEqual(parseOciState(Buffer.from(JSON.stringify({ ...state, extra: 1 }))).extra, 1);
     assert.equal(OciStateSchema.safeParse({ ...state, pid: 0 }).success, false);
     assert.throws(() => parseOciState('{'), { code: 'ERR_NVC_INVALID_ARGUMENT' });
-    assert.throws(() => parseOciState(JSON.stringify({ ...state, bundle: undefined })), (e) =>
-      e.code === 'ERR_NVC_INVALID_ARGUMENT' && /bundle/.test(e.message),
+    assert.throws(
+      () => parseOciState(JSON.stringify({ ...state, bundle: undefined })),
+      (e) => e.code === 'ERR_NVC_INVALID_ARGUMENT' && /bundle/.test(e.message),
     );
   });
 
@@ -305,7 +299,10 @@ describe('hook-env: OCI state and config.json', () => {
     const c = parseOciConfig(JSON.stringify(config));
     assert.deepEqual(c, config);
     assert.ok(OciConfigSchema.safeParse({}).success);
-    assert.throws(() => parseOciConfig(JSON.stringify({ process: { env: 'x' } })), (e) => /process\.env/.test(e.message));
+    assert.throws(
+      () => parseOciConfig(JSON.stringify({ process: { env: 'x' } })),
+      (e) => /process\.env/.test(e.message),
+    );
     assert.throws(() => parseOciConfig(JSON.stringify({ hooks: { prestart: [{}] } })), { code: 'ERR_NVC_INVALID_ARGUMENT' });
   });
 
@@ -355,19 +352,31 @@ describe('hook-env: exact errors', () => {
       message: 'input.env must be an array of "NAME=value" strings',
       field: 'env',
     };
-    assert.deepEqual(errorOf(() => interpretContainerEnv(null)), expected);
-    assert.deepEqual(errorOf(() => interpretContainerEnv({ env: 'NVIDIA_VISIBLE_DEVICES=all' })), expected);
-    assert.deepEqual(errorOf(() => interpretContainerEnv({})), expected);
+    assert.deepEqual(
+      errorOf(() => interpretContainerEnv(null)),
+      expected,
+    );
+    assert.deepEqual(
+      errorOf(() => interpretContainerEnv({ env: 'NVIDIA_VISIBLE_DEVICES=all' })),
+      expected,
+    );
+    assert.deepEqual(
+      errorOf(() => interpretContainerEnv({})),
+      expected,
+    );
   });
 
   it('unknown capabilities: all of them listed, with the allowed words and the hint', () => {
-    assert.deepEqual(errorOf(() => interpret([devs, 'NVIDIA_DRIVER_CAPABILITIES=foo,compute,bar'])), {
-      name: 'NvcError',
-      code: 'ERR_NVC_INVALID_ARGUMENT',
-      message: `NVIDIA_DRIVER_CAPABILITIES=foo,compute,bar: unsupported capabilities found: "foo", "bar" ${ALLOWED}`,
-      field: 'NVIDIA_DRIVER_CAPABILITIES',
-      hint: 'fix NVIDIA_DRIVER_CAPABILITIES in the image or container environment',
-    });
+    assert.deepEqual(
+      errorOf(() => interpret([devs, 'NVIDIA_DRIVER_CAPABILITIES=foo,compute,bar'])),
+      {
+        name: 'NvcError',
+        code: 'ERR_NVC_INVALID_ARGUMENT',
+        message: `NVIDIA_DRIVER_CAPABILITIES=foo,compute,bar: unsupported capabilities found: "foo", "bar" ${ALLOWED}`,
+        field: 'NVIDIA_DRIVER_CAPABILITIES',
+        hint: 'fix NVIDIA_DRIVER_CAPABILITIES in the image or container environment',
+      },
+    );
   });
 
   it('unknown words are reported before unsupported ones', () => {
@@ -396,29 +405,38 @@ describe('hook-env: exact errors', () => {
   });
 
   it('bad configuration words name the option', () => {
-    assert.deepEqual(errorOf(() => interpret([devs], false, { supportedCapabilities: 'compute,bogus' })), {
-      name: 'NvcError',
-      code: 'ERR_NVC_INVALID_ARGUMENT',
-      message: `config supported-driver-capabilities: unknown driver capability "bogus" ${ALLOWED}`,
-      field: 'supported-driver-capabilities',
-    });
-    assert.deepEqual(errorOf(() => interpret([devs], false, { defaultCapabilities: ['utility', 'Compute'] })), {
-      name: 'NvcError',
-      code: 'ERR_NVC_INVALID_ARGUMENT',
-      message: `config default-driver-capabilities: unknown driver capability "Compute" ${ALLOWED}`,
-      field: 'default-driver-capabilities',
-    });
+    assert.deepEqual(
+      errorOf(() => interpret([devs], false, { supportedCapabilities: 'compute,bogus' })),
+      {
+        name: 'NvcError',
+        code: 'ERR_NVC_INVALID_ARGUMENT',
+        message: `config supported-driver-capabilities: unknown driver capability "bogus" ${ALLOWED}`,
+        field: 'supported-driver-capabilities',
+      },
+    );
+    assert.deepEqual(
+      errorOf(() => interpret([devs], false, { defaultCapabilities: ['utility', 'Compute'] })),
+      {
+        name: 'NvcError',
+        code: 'ERR_NVC_INVALID_ARGUMENT',
+        message: `config default-driver-capabilities: unknown driver capability "Compute" ${ALLOWED}`,
+        field: 'default-driver-capabilities',
+      },
+    );
   });
 
   it('MIG variables in unprivileged containers: message with the value, and the hint', () => {
     for (const v of ['NVIDIA_MIG_CONFIG_DEVICES', 'NVIDIA_MIG_MONITOR_DEVICES']) {
-      assert.deepEqual(errorOf(() => interpret([devs, `${v}=0,1`], false)), {
-        name: 'NvcError',
-        code: 'ERR_NVC_INVALID_ARGUMENT',
-        message: `cannot set ${v} in a non-privileged container (${v}=0,1)`,
-        field: v,
-        hint: 'run the container privileged (with CAP_SYS_ADMIN) or unset the variable',
-      });
+      assert.deepEqual(
+        errorOf(() => interpret([devs, `${v}=0,1`], false)),
+        {
+          name: 'NvcError',
+          code: 'ERR_NVC_INVALID_ARGUMENT',
+          message: `cannot set ${v} in a non-privileged container (${v}=0,1)`,
+          field: v,
+          hint: 'run the container privileged (with CAP_SYS_ADMIN) or unset the variable',
+        },
+      );
     }
   });
 
@@ -429,22 +447,25 @@ describe('hook-env: exact errors', () => {
   });
 
   it('malformed CUDA_VERSION: message and hint', () => {
-    assert.deepEqual(errorOf(() => interpret(['CUDA_VERSION=twelve'])), {
-      name: 'NvcError',
-      code: 'ERR_NVC_INVALID_ARGUMENT',
-      message:
-        'CUDA_VERSION=twelve: not a version (expected major.minor.patch, e.g. 11.2.1); ' +
-        'it is needed to derive the implicit cuda>= requirement of images without NVIDIA_REQUIRE_CUDA',
-      field: 'CUDA_VERSION',
-      hint: 'set NVIDIA_REQUIRE_CUDA or NVIDIA_DISABLE_REQUIRE=true, or fix CUDA_VERSION',
-    });
+    assert.deepEqual(
+      errorOf(() => interpret(['CUDA_VERSION=twelve'])),
+      {
+        name: 'NvcError',
+        code: 'ERR_NVC_INVALID_ARGUMENT',
+        message:
+          'CUDA_VERSION=twelve: not a version (expected major.minor.patch, e.g. 11.2.1); ' +
+          'it is needed to derive the implicit cuda>= requirement of images without NVIDIA_REQUIRE_CUDA',
+        field: 'CUDA_VERSION',
+        hint: 'set NVIDIA_REQUIRE_CUDA or NVIDIA_DISABLE_REQUIRE=true, or fix CUDA_VERSION',
+      },
+    );
   });
 });
 
 describe('hook-env: CUDA_VERSION forms (semantic versions)', () => {
   const req = (v) => interpret([`CUDA_VERSION=${v}`]).requirements;
   const ok = {
-    '0': 'cuda>=0.0',
+    0: 'cuda>=0.0',
     '0.0.0': 'cuda>=0.0',
     '10.20.30': 'cuda>=10.20',
     '1.10.0': 'cuda>=1.10',
@@ -453,16 +474,36 @@ describe('hook-env: CUDA_VERSION forms (semantic versions)', () => {
     '12.4.1-rc.1+b-2': 'cuda>=12.4',
     '12.4.1-RC.1-x': 'cuda>=12.4',
     '12.4.1-0A.z': 'cuda>=12.4',
-    '4294967295': 'cuda>=4294967295.0',
-    '1.4294967295': 'cuda>=1.4294967295',
-    '99': 'cuda>=99.0',
+    4294967295: 'cuda>=4294967295.0',
+    1.4294967295: 'cuda>=1.4294967295',
+    99: 'cuda>=99.0',
   };
   for (const [v, r] of Object.entries(ok)) {
     it(`${v} → ${r}`, () => assert.deepEqual(req(v), [r]));
   }
   const bad = [
-    '012', '12.04', '12.4.01', 'V12', 'vv12', 'v', '12.', '.12', '12.4-rc1', '12.4.1-', '12.4.1+', '12.4.1-rc_1',
-    '12.4.1+b_1', '4294967296', '1.4294967296', ' 12.4', '12.4 ', 'x12', '12x', '-12', '1a.2', '12.4.1-rc!',
+    '012',
+    '12.04',
+    '12.4.01',
+    'V12',
+    'vv12',
+    'v',
+    '12.',
+    '.12',
+    '12.4-rc1',
+    '12.4.1-',
+    '12.4.1+',
+    '12.4.1-rc_1',
+    '12.4.1+b_1',
+    '4294967296',
+    '1.4294967296',
+    ' 12.4',
+    '12.4 ',
+    'x12',
+    '12x',
+    '-12',
+    '1a.2',
+    '12.4.1-rc!',
   ];
   for (const v of bad) {
     it(`${JSON.stringify(v)} is rejected`, () => {
@@ -524,7 +565,12 @@ describe('hook-env: environment details', () => {
     assert.deepEqual(interpret([devs], false, { defaultCapabilities: ['video', 'compat32'], supportedCapabilities: ['video'] }).capabilities, ['video']);
     assert.equal(interpret([devs], false, { defaultCapabilities: ['video', 'compat32'], supportedCapabilities: ['video'] }).compat32, false);
     assert.deepEqual(interpret([devs, 'NVIDIA_DRIVER_CAPABILITIES=all'], false, { supportedCapabilities: ['all'] }).capabilities, [
-      'compute', 'display', 'graphics', 'ngx', 'utility', 'video',
+      'compute',
+      'display',
+      'graphics',
+      'ngx',
+      'utility',
+      'video',
     ]);
     assert.deepEqual(interpret([devs], false, { supportedCapabilities: ' utility , compute ' }).capabilities, ['compute', 'utility']);
     assert.deepEqual(interpret([devs], false, { defaultCapabilities: '' }).capabilities, []);
@@ -593,33 +639,42 @@ describe('hook-env: OCI schemas reject what the hook cannot use', () => {
     rejects({ ...state, annotations: 'x' });
   });
 
-  it('parse errors name the state, the paths and zod\'s reasons', () => {
-    assert.deepEqual(errorOf(() => parseOciState('[]')), {
-      name: 'NvcError',
-      code: 'ERR_NVC_INVALID_ARGUMENT',
-      message: 'OCI state is malformed: (root): Expected object, received array',
-      field: 'OCI state',
-    });
-    assert.deepEqual(errorOf(() => parseOciState(JSON.stringify({ ...state, id: '', pid: 'x' }))), {
-      name: 'NvcError',
-      code: 'ERR_NVC_INVALID_ARGUMENT',
-      message: 'OCI state is malformed: id: String must contain at least 1 character(s); pid: Expected number, received string',
-      field: 'OCI state',
-    });
+  it("parse errors name the state, the paths and zod's reasons", () => {
+    assert.deepEqual(
+      errorOf(() => parseOciState('[]')),
+      {
+        name: 'NvcError',
+        code: 'ERR_NVC_INVALID_ARGUMENT',
+        message: 'OCI state is malformed: (root): Expected object, received array',
+        field: 'OCI state',
+      },
+    );
+    assert.deepEqual(
+      errorOf(() => parseOciState(JSON.stringify({ ...state, id: '', pid: 'x' }))),
+      {
+        name: 'NvcError',
+        code: 'ERR_NVC_INVALID_ARGUMENT',
+        message: 'OCI state is malformed: id: String must contain at least 1 character(s); pid: Expected number, received string',
+        field: 'OCI state',
+      },
+    );
     const e = errorOf(() => parseOciState(Buffer.from('{"a":')));
     assert.equal(e.field, 'OCI state');
     assert.match(e.message, /^OCI state is not valid JSON: \S/);
     assert.equal(errorOf(() => parseOciConfig('nope')).field, 'config.json');
     assert.match(errorOf(() => parseOciConfig('nope')).message, /^config\.json is not valid JSON: /);
-    assert.deepEqual(errorOf(() => parseOciConfig(JSON.stringify({ root: { path: '' } }))), {
-      name: 'NvcError',
-      code: 'ERR_NVC_INVALID_ARGUMENT',
-      message: 'config.json is malformed: root.path: String must contain at least 1 character(s)',
-      field: 'config.json',
-    });
+    assert.deepEqual(
+      errorOf(() => parseOciConfig(JSON.stringify({ root: { path: '' } }))),
+      {
+        name: 'NvcError',
+        code: 'ERR_NVC_INVALID_ARGUMENT',
+        message: 'config.json is malformed: root.path: String must contain at least 1 character(s)',
+        field: 'config.json',
+      },
+    );
   });
 
-  it('the errors keep zod\'s error, or the JSON error, as cause', () => {
+  it("the errors keep zod's error, or the JSON error, as cause", () => {
     try {
       parseOciState('{');
     } catch (err) {

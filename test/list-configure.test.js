@@ -65,7 +65,11 @@ describe('list and configure --dry-run name the same host files', function () {
   ];
   for (const shape of shapes) {
     it(shape.title, () => {
-      const listed = new Set(cli(['list', '--libraries', '--binaries', '--ipcs', '--firmwares', ...shape.args]).trim().split('\n'));
+      const listed = new Set(
+        cli(['list', '--libraries', '--binaries', '--ipcs', '--firmwares', ...shape.args])
+          .trim()
+          .split('\n'),
+      );
       // list prints /dev/nvidia-modeset as the reference does (a node it synthesises); only
       // display, not asked for here, would give it.
       listed.delete('/dev/nvidia-modeset');

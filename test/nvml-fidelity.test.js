@@ -111,10 +111,20 @@ describe('NVML fidelity: sparse MIG slots', function () {
   it('refuses slots the mock cannot hold', async function () {
     const gpu = { ...A100, migDevices: [{ uuid: 'MIG-a', gpuInstance: 1, computeInstance: 0 }] };
     for (const m of [{ slot: 8 }, { slot: -1 }, { slot: 1.5 }]) {
-      await rejects(createSimulatedHost({ nvml: 'missing', gpus: [{ ...gpu, migDevices: [{ ...gpu.migDevices[0], ...m }] }] }), 'ERR_NVC_INVALID_ARGUMENT', /slot/);
+      await rejects(
+        createSimulatedHost({ nvml: 'missing', gpus: [{ ...gpu, migDevices: [{ ...gpu.migDevices[0], ...m }] }] }),
+        'ERR_NVC_INVALID_ARGUMENT',
+        /slot/,
+      );
     }
     // The second device's default slot is its position, 1, which the first one already holds.
-    const clash = { ...gpu, migDevices: [{ uuid: 'MIG-a', gpuInstance: 1, computeInstance: 0, slot: 1 }, { uuid: 'MIG-b', gpuInstance: 2, computeInstance: 0 }] };
+    const clash = {
+      ...gpu,
+      migDevices: [
+        { uuid: 'MIG-a', gpuInstance: 1, computeInstance: 0, slot: 1 },
+        { uuid: 'MIG-b', gpuInstance: 2, computeInstance: 0 },
+      ],
+    };
     await rejects(createSimulatedHost({ nvml: 'missing', gpus: [clash] }), 'ERR_NVC_INVALID_ARGUMENT', /slot 1 used twice/);
   });
 });
@@ -196,9 +206,17 @@ describe('NVML fidelity: answers longer than the documented buffers', function (
   });
 
   it('so is a GPU UUID, and a MIG device UUID (naming its slot)', async function () {
-    await expectTooLong({ gpus: [H100, A100, { ...T4, uuid: `GPU-${'f'.repeat(120)}` }] }, /^nvmlDeviceGetUUID failed for GPU 2: buffer too small/, 'nvmlDeviceGetUUID');
+    await expectTooLong(
+      { gpus: [H100, A100, { ...T4, uuid: `GPU-${'f'.repeat(120)}` }] },
+      /^nvmlDeviceGetUUID failed for GPU 2: buffer too small/,
+      'nvmlDeviceGetUUID',
+    );
     const migDevices = [A100.migDevices[0], { ...A100.migDevices[1], uuid: `MIG-${'e'.repeat(100)}` }];
-    await expectTooLong({ gpus: [H100, { ...A100, migDevices }, T4] }, /^nvmlDeviceGetUUID failed for GPU 1: buffer too small: MIG device 1's answer/, 'nvmlDeviceGetUUID');
+    await expectTooLong(
+      { gpus: [H100, { ...A100, migDevices }, T4] },
+      /^nvmlDeviceGetUUID failed for GPU 1: buffer too small: MIG device 1's answer/,
+      'nvmlDeviceGetUUID',
+    );
   });
 });
 
@@ -226,7 +244,11 @@ describe('NVML fidelity: versioned symbols', function () {
   });
 
   it('prefers the newest variant while it is there', async function () {
-    const faults = ['nvmlInit', 'nvmlDeviceGetCount', 'nvmlDeviceGetHandleByIndex', 'nvmlDeviceGetPciInfo_v2', 'nvmlDeviceGetPciInfo'].map((fn) => ({ fn, kind: 'error', code: 15 }));
+    const faults = ['nvmlInit', 'nvmlDeviceGetCount', 'nvmlDeviceGetHandleByIndex', 'nvmlDeviceGetPciInfo_v2', 'nvmlDeviceGetPciInfo'].map((fn) => ({
+      fn,
+      kind: 'error',
+      code: 15,
+    }));
     await withContext({ faults }, async (ctx) => {
       assert.deepEqual(await ctx.deviceInfo(), reference);
     });
@@ -246,9 +268,12 @@ describe('NVML fidelity: versioned symbols', function () {
     await withContext({ hiddenSymbols: ['nvmlDeviceGetCount_v2'] }, async (ctx) => {
       assert.deepEqual(await ctx.deviceInfo(), reference);
     });
-    await withContext({ hiddenSymbols: ['nvmlDeviceGetCount_v2'], faults: [{ fn: 'nvmlDeviceGetHandleByIndex', kind: 'error', code: 15, device: 1 }] }, async (ctx) => {
-      await rejects(ctx.deviceInfo(), 'ERR_NVC_NVML', /^nvmlDeviceGetHandleByIndex failed for GPU 1:/);
-    });
+    await withContext(
+      { hiddenSymbols: ['nvmlDeviceGetCount_v2'], faults: [{ fn: 'nvmlDeviceGetHandleByIndex', kind: 'error', code: 15, device: 1 }] },
+      async (ctx) => {
+        await rejects(ctx.deviceInfo(), 'ERR_NVC_NVML', /^nvmlDeviceGetHandleByIndex failed for GPU 1:/);
+      },
+    );
     // Neither generation complete: a load error, not a mixed pair.
     await withHost({ hiddenSymbols: ['nvmlDeviceGetCount_v2', 'nvmlDeviceGetHandleByIndex'] }, async (h) => {
       const e = await rejects(

@@ -61,7 +61,9 @@ describe('init options', () => {
 
 describe('error codes', () => {
   it('the addon and the TypeScript layer declare the same codes', () => {
-    const native = binding().errorCodes().filter((c) => c !== 'OK');
+    const native = binding()
+      .errorCodes()
+      .filter((c) => c !== 'OK');
     const ts = NVC_ERROR_CODES.filter((c) => native.includes(c));
     assert.deepEqual(ts, native);
     for (const c of native) assert.ok(NVC_ERROR_CODES.includes(c), `${c} missing in lib/errors.ts`);
@@ -81,7 +83,14 @@ describe('init options: one list across the facade and the addon', () => {
   });
   it('host path defaults come from the native side: resolveHost fills them in', () => {
     assert.deepEqual(binding().resolveHost({}), { root: '/', ldcache: '/etc/ld.so.cache', procRoot: '/proc', devRoot: '/dev', sysRoot: '/sys', nvmlPath: '' });
-    assert.deepEqual(binding().resolveHost({ root: '/drv', sysRoot: '/s' }), { root: '/drv', ldcache: '/etc/ld.so.cache', procRoot: '/drv/proc', devRoot: '/drv/dev', sysRoot: '/s', nvmlPath: '' });
+    assert.deepEqual(binding().resolveHost({ root: '/drv', sysRoot: '/s' }), {
+      root: '/drv',
+      ldcache: '/etc/ld.so.cache',
+      procRoot: '/drv/proc',
+      devRoot: '/drv/dev',
+      sysRoot: '/s',
+      nvmlPath: '',
+    });
     assert.throws(() => binding().resolveHost({ root: 'relative' }), /root/);
   });
 });

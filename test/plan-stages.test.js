@@ -59,11 +59,17 @@ describe('planner stages: host facts, selection, lowerings', function () {
     const gpu1 = facts.devices[1];
     const mig = gpu1.mig.devices[1];
     const byRole = (role) => items.filter((i) => i.role === role);
-    assert.deepEqual(byRole('gpu-device').map((i) => [i.path, i.device.uuid, i.device.kind]), [
-      ['/dev/nvidia0', gpu0.uuid, 'gpu'],
-      ['/dev/nvidia1', gpu1.uuid, 'gpu'],
-    ]);
-    assert.deepEqual(byRole('gpu-procfs').map((i) => i.device.uuid), [gpu0.uuid, gpu1.uuid]);
+    assert.deepEqual(
+      byRole('gpu-device').map((i) => [i.path, i.device.uuid, i.device.kind]),
+      [
+        ['/dev/nvidia0', gpu0.uuid, 'gpu'],
+        ['/dev/nvidia1', gpu1.uuid, 'gpu'],
+      ],
+    );
+    assert.deepEqual(
+      byRole('gpu-procfs').map((i) => i.device.uuid),
+      [gpu0.uuid, gpu1.uuid],
+    );
     assert.deepEqual(
       byRole('mig-access').map((i) => [i.path, i.device.uuid, i.device.kind, i.device.migIndex]),
       [
@@ -71,10 +77,16 @@ describe('planner stages: host facts, selection, lowerings', function () {
         [`${mig.ciCapsPath}/access`, mig.uuid, 'mig', mig.index],
       ],
     );
-    assert.deepEqual(byRole('mig-cap-device').map((i) => i.node.minor), [mig.giCapMinor, mig.ciCapMinor]);
+    assert.deepEqual(
+      byRole('mig-cap-device').map((i) => i.node.minor),
+      [mig.giCapMinor, mig.ciCapMinor],
+    );
     for (const role of ['library', 'library32', 'binary', 'firmware', 'ipc-socket', 'ipc-dir', 'control-device', 'proc-file']) {
       assert.ok(byRole(role).length > 0, `some ${role}`);
-      assert.ok(byRole(role).every((i) => i.device === null), `${role} items are common`);
+      assert.ok(
+        byRole(role).every((i) => i.device === null),
+        `${role} items are common`,
+      );
     }
     // Copy mode takes driver files by role: MIG access files are never among them.
     const driverFiles = items.filter((i) => ['library', 'library32', 'binary', 'firmware'].includes(i.role));
@@ -88,10 +100,16 @@ describe('planner stages: host facts, selection, lowerings', function () {
     const debian = lowerToMountPlan(selection, DEBIAN, OPTIONS);
     const lib64 = lowerToMountPlan(selection, LIB64, OPTIONS);
     const binds = (plan) => plan.edits.filter((e) => e.kind === 'bind');
-    assert.deepEqual(binds(debian).map((e) => e.source), binds(lib64).map((e) => e.source));
+    assert.deepEqual(
+      binds(debian).map((e) => e.source),
+      binds(lib64).map((e) => e.source),
+    );
     assert.ok(binds(debian).some((e) => e.target === '/usr/lib/x86_64-linux-gnu/libcuda.so.580.159.04'));
     assert.ok(binds(lib64).some((e) => e.target === '/usr/lib64/libcuda.so.580.159.04'));
-    assert.ok(binds(lib64).some((e) => e.target === '/usr/lib/libcuda.so.580.159.04'), '32-bit libraries in /usr/lib');
+    assert.ok(
+      binds(lib64).some((e) => e.target === '/usr/lib/libcuda.so.580.159.04'),
+      '32-bit libraries in /usr/lib',
+    );
     assert.deepEqual(debian.cgroupRules, lib64.cgroupRules);
   });
 
@@ -112,7 +130,10 @@ describe('planner stages: host facts, selection, lowerings', function () {
   });
 
   it('the list lowering prints the same selection for every capability', () => {
-    const selection = selectItems(facts, resolveRequest(facts, { ...REQUEST, capabilities: ['utility', 'compute', 'video', 'graphics', 'display', 'ngx'], devices: '1' }));
+    const selection = selectItems(
+      facts,
+      resolveRequest(facts, { ...REQUEST, capabilities: ['utility', 'compute', 'video', 'graphics', 'display', 'ngx'], devices: '1' }),
+    );
     const entries = lowerToListing(selection, { devices: true, imexChannels: false, binaries: false, libraries: false, ipcs: false, firmwares: false });
     assert.deepEqual(
       entries.map((e) => e.path),

@@ -208,13 +208,7 @@ function nvcError(fn, expected) {
 describe('planContainer: driver_mount (study §4.2, §10.2)', () => {
   it('no capability, no GPU: procfs copy, firmware, nvidiactl only, then the seal', () => {
     const p = plan({});
-    assert.deepEqual(table(p), [
-      procTmpfs,
-      ...procWrites,
-      ...firmware,
-      dev('driver', '/dev/nvidiactl', 195, 255),
-      seal,
-    ]);
+    assert.deepEqual(table(p), [procTmpfs, ...procWrites, ...firmware, dev('driver', '/dev/nvidiactl', 195, 255), seal]);
     assert.deepEqual(p.cgroupRules, [rule('driver', 195, 255, '/dev/nvidiactl')]);
     assert.deepEqual(p.ldconfig, { path: '@/sbin/ldconfig', dirs: [LIB] });
     assert.deepEqual(p.warnings, []);
@@ -357,7 +351,10 @@ describe('planContainer: driver_mount (study §4.2, §10.2)', () => {
 
   it('without compat32 the 32-bit libraries are not mounted', () => {
     const p = plan({ capabilities: ['compute', 'graphics'] });
-    assert.deepEqual(targets(p).filter((t) => t.startsWith(LIB32)), []);
+    assert.deepEqual(
+      targets(p).filter((t) => t.startsWith(LIB32)),
+      [],
+    );
     assert.deepEqual(p.ldconfig.dirs, [LIB]);
   });
 
@@ -370,7 +367,10 @@ describe('planContainer: driver_mount (study §4.2, §10.2)', () => {
       ],
     });
     const p = plan({ capabilities: ['compute', 'video', 'graphics'] }, drv);
-    assert.deepEqual(p.edits.filter((e) => e.kind === 'symlink'), []);
+    assert.deepEqual(
+      p.edits.filter((e) => e.kind === 'symlink'),
+      [],
+    );
     assert.equal(p.edits.filter((e) => e.kind === 'bind' && e.target.startsWith(`${LIB}/libxlib`)).length, 3);
   });
 
@@ -448,7 +448,12 @@ describe('planContainer: procfs copy and params rewrite (study §10.3)', () => {
   it('only params is rewritten: version and registry are copied verbatim', () => {
     const odd = 'ModifyDeviceFiles: 1\n';
     const p = plan({}, driver(), host({ procFiles: { params: odd, version: odd, registry: odd } }));
-    assert.deepEqual(table(p).slice(1, 4).map((e) => e.data), ['ModifyDeviceFiles: 0\n', odd, odd]);
+    assert.deepEqual(
+      table(p)
+        .slice(1, 4)
+        .map((e) => e.data),
+      ['ModifyDeviceFiles: 0\n', odd, odd],
+    );
   });
 
   it('missing procfs files are skipped with a warning each; the tmpfs and the seal stay', () => {
@@ -463,17 +468,23 @@ describe('planContainer: procfs copy and params rewrite (study §10.3)', () => {
 
   it('an empty file is copied (empty is not missing)', () => {
     const p = plan({}, driver(), host({ procFiles: { params: '', version: '', registry: '' } }));
-    assert.deepEqual(p.edits.slice(1, 4).map((e) => [e.target, e.data]), [
-      [`${PROC}/params`, ''],
-      [`${PROC}/version`, ''],
-      [`${PROC}/registry`, ''],
-    ]);
+    assert.deepEqual(
+      p.edits.slice(1, 4).map((e) => [e.target, e.data]),
+      [
+        [`${PROC}/params`, ''],
+        [`${PROC}/version`, ''],
+        [`${PROC}/registry`, ''],
+      ],
+    );
     assert.deepEqual(p.warnings, []);
   });
 
   it('only the missing one is warned about', () => {
     const p = plan({}, driver(), host({ procFiles: { params: PARAMS_HOST, registry: REGISTRY_FILE } }));
-    assert.deepEqual(p.edits.slice(1, 3).map((e) => e.target), [`${PROC}/params`, `${PROC}/registry`]);
+    assert.deepEqual(
+      p.edits.slice(1, 3).map((e) => e.target),
+      [`${PROC}/params`, `${PROC}/registry`],
+    );
     assert.deepEqual(p.warnings, ['/proc/driver/nvidia/version is missing on the host; the container gets none']);
   });
 });
@@ -500,7 +511,10 @@ describe('planContainer: options', () => {
 
   it('both together leave the MPS directory', () => {
     const p = plan({ capabilities: ['utility', 'compute'], noPersistenced: true, noFabricmanager: true });
-    assert.deepEqual(targets(p).filter((t) => t.startsWith('/run/') || t.startsWith('/tmp/')), ['/tmp/nvidia-mps']);
+    assert.deepEqual(
+      targets(p).filter((t) => t.startsWith('/run/') || t.startsWith('/tmp/')),
+      ['/tmp/nvidia-mps'],
+    );
   });
 
   it('noCgroups: every bind stays, no rule at all', () => {
@@ -522,8 +536,14 @@ describe('planContainer: options', () => {
     const withBinds = plan(req);
     const p = plan({ ...req, noDevbind: true });
     assert.deepEqual(p.cgroupRules, withBinds.cgroupRules);
-    assert.deepEqual(table(p), table(withBinds).filter((e) => e.sourceKind !== 'char'));
-    assert.deepEqual(p.edits.filter((e) => e.target.startsWith('/dev/')), []);
+    assert.deepEqual(
+      table(p),
+      table(withBinds).filter((e) => e.sourceKind !== 'char'),
+    );
+    assert.deepEqual(
+      p.edits.filter((e) => e.target.startsWith('/dev/')),
+      [],
+    );
   });
 
   it('ldconfig null skips it; a container path is passed through', () => {
@@ -546,9 +566,10 @@ describe('planContainer: control devices (study §4.2 step 10)', () => {
   it('a missing control node is skipped with a warning', () => {
     const nodes = driver().deviceNodes.map((n) => (n.path === '/dev/nvidia-uvm-tools' || n.path === '/dev/nvidiactl' ? { ...n, exists: false } : n));
     const p = plan({ capabilities: ['compute'] }, driver({ deviceNodes: nodes }));
-    assert.deepEqual(table(p).filter((e) => e.sourceKind === 'char'), [
-      { step: 'driver', kind: 'bind', target: '/dev/nvidia-uvm', source: '/host/dev/nvidia-uvm', sourceKind: 'char', major: 508, minor: 0, flags: RO_DEV },
-    ]);
+    assert.deepEqual(
+      table(p).filter((e) => e.sourceKind === 'char'),
+      [{ step: 'driver', kind: 'bind', target: '/dev/nvidia-uvm', source: '/host/dev/nvidia-uvm', sourceKind: 'char', major: 508, minor: 0, flags: RO_DEV }],
+    );
     assert.deepEqual(rules(p), ['driver c 508:0 rw /dev/nvidia-uvm']);
     assert.deepEqual(p.warnings, [
       '/dev/nvidiactl is missing on the host; the container gets none',
@@ -578,14 +599,17 @@ describe('planContainer: device_mount per GPU (study §4.3, §10.5)', () => {
   it('GPU node and procfs dir per GPU, in request order; minors, not indices, name the nodes', () => {
     const [g4, g0, g9] = gpus();
     const p = plan({ gpus: [g4, g0, g9] });
-    assert.deepEqual(table(p).filter((e) => e.step === 'device'), [
-      dev('device', '/dev/nvidia4', 195, 4),
-      procDir('device', `${PROC}/gpus/00000000:3b:00.0`),
-      dev('device', '/dev/nvidia0', 195, 0),
-      // The directory name the host has (4-digit domain) is the one bound.
-      procDir('device', `${PROC}/gpus/0000:86:00.0`),
-      dev('device', '/dev/nvidia9', 195, 9),
-    ]);
+    assert.deepEqual(
+      table(p).filter((e) => e.step === 'device'),
+      [
+        dev('device', '/dev/nvidia4', 195, 4),
+        procDir('device', `${PROC}/gpus/00000000:3b:00.0`),
+        dev('device', '/dev/nvidia0', 195, 0),
+        // The directory name the host has (4-digit domain) is the one bound.
+        procDir('device', `${PROC}/gpus/0000:86:00.0`),
+        dev('device', '/dev/nvidia9', 195, 9),
+      ],
+    );
     assert.deepEqual(p.warnings, ['/proc/driver/nvidia/gpus/00000000:af:00.0 is missing on the host; the container gets none']);
     assert.deepEqual(p.cgroupRules, [
       rule('driver', 195, 255, '/dev/nvidiactl'),
@@ -608,7 +632,10 @@ describe('planContainer: device_mount per GPU (study §4.3, §10.5)', () => {
   it('a GPU selected twice gets one bind and one rule', () => {
     const [g4] = gpus();
     const p = plan({ gpus: [g4, g4] });
-    assert.deepEqual(targets(p).filter((t) => t === '/dev/nvidia4'), ['/dev/nvidia4']);
+    assert.deepEqual(
+      targets(p).filter((t) => t === '/dev/nvidia4'),
+      ['/dev/nvidia4'],
+    );
     assert.deepEqual(rules(p), ['driver c 195:255 rw /dev/nvidiactl', 'device c 195:4 rw /dev/nvidia4']);
   });
 
@@ -616,9 +643,7 @@ describe('planContainer: device_mount per GPU (study §4.3, §10.5)', () => {
     const p = plan({ capabilities: ['graphics'], gpus: gpus() });
     const t = table(p);
     const profile = t.filter((e) => e.target.startsWith(`${PROFILES}/`));
-    assert.deepEqual(profile, [
-      { step: 'device', kind: 'write', target: `${PROFILES}/10-container.conf`, data: profileText('0x211'), mode: 0o555 },
-    ]);
+    assert.deepEqual(profile, [{ step: 'device', kind: 'write', target: `${PROFILES}/10-container.conf`, data: profileText('0x211'), mode: 0o555 }]);
     // The profile goes into the tmpfs made in driver_mount, before the per-GPU binds.
     assert.ok(t.indexOf(profile[0]) < t.findIndex((e) => e.target === '/dev/nvidia4'));
     assert.ok(t.findIndex((e) => e.target === PROFILES) < t.indexOf(profile[0]));
@@ -654,7 +679,10 @@ describe('planContainer: device_mount per GPU (study §4.3, §10.5)', () => {
   it('no profile without graphics/display, nor with graphics but no GPU', () => {
     assert.ok(!targets(plan({ capabilities: ['compute', 'utility'], gpus: gpus() })).some((t) => t.startsWith(PROFILES)));
     const noGpu = plan({ capabilities: ['graphics'] });
-    assert.deepEqual(targets(noGpu).filter((t) => t.startsWith(PROFILES)), [PROFILES]);
+    assert.deepEqual(
+      targets(noGpu).filter((t) => t.startsWith(PROFILES)),
+      [PROFILES],
+    );
   });
 });
 
@@ -664,35 +692,47 @@ describe('planContainer: MIG (study §4.4)', () => {
   it('per-MIG access: GI and CI access files and cap nodes; a GI shared by two CIs once', () => {
     const [g4, , g9] = gpus();
     const p = plan({ gpus: [g4, g9], migs: [...migsOf(g4), ...migsOf(g9)] });
-    assert.deepEqual(table(p).filter((e) => e.step === 'mig-access'), [
-      procFile('mig-access', `${CAPS}/gpu4/mig/gi1/access`),
-      dev('mig-access', '/dev/nvidia-caps/nvidia-cap57', 237, 57),
-      procFile('mig-access', `${CAPS}/gpu4/mig/gi1/ci0/access`),
-      dev('mig-access', '/dev/nvidia-caps/nvidia-cap58', 237, 58),
-      procFile('mig-access', `${CAPS}/gpu4/mig/gi1/ci1/access`),
-      dev('mig-access', '/dev/nvidia-caps/nvidia-cap59', 237, 59),
-      // GI cap minor unknown: the access file, but no node and no rule.
-      procFile('mig-access', `${CAPS}/gpu9/mig/gi2/access`),
-      procFile('mig-access', `${CAPS}/gpu9/mig/gi2/ci0/access`),
-      dev('mig-access', '/dev/nvidia-caps/nvidia-cap102', 237, 102),
-    ]);
-    assert.deepEqual(p.cgroupRules.filter((r) => r.step === 'mig-access'), [
-      rule('mig-access', 237, 57, '/dev/nvidia-caps/nvidia-cap57'),
-      rule('mig-access', 237, 58, '/dev/nvidia-caps/nvidia-cap58'),
-      rule('mig-access', 237, 59, '/dev/nvidia-caps/nvidia-cap59'),
-      rule('mig-access', 237, 102, '/dev/nvidia-caps/nvidia-cap102'),
-    ]);
+    assert.deepEqual(
+      table(p).filter((e) => e.step === 'mig-access'),
+      [
+        procFile('mig-access', `${CAPS}/gpu4/mig/gi1/access`),
+        dev('mig-access', '/dev/nvidia-caps/nvidia-cap57', 237, 57),
+        procFile('mig-access', `${CAPS}/gpu4/mig/gi1/ci0/access`),
+        dev('mig-access', '/dev/nvidia-caps/nvidia-cap58', 237, 58),
+        procFile('mig-access', `${CAPS}/gpu4/mig/gi1/ci1/access`),
+        dev('mig-access', '/dev/nvidia-caps/nvidia-cap59', 237, 59),
+        // GI cap minor unknown: the access file, but no node and no rule.
+        procFile('mig-access', `${CAPS}/gpu9/mig/gi2/access`),
+        procFile('mig-access', `${CAPS}/gpu9/mig/gi2/ci0/access`),
+        dev('mig-access', '/dev/nvidia-caps/nvidia-cap102', 237, 102),
+      ],
+    );
+    assert.deepEqual(
+      p.cgroupRules.filter((r) => r.step === 'mig-access'),
+      [
+        rule('mig-access', 237, 57, '/dev/nvidia-caps/nvidia-cap57'),
+        rule('mig-access', 237, 58, '/dev/nvidia-caps/nvidia-cap58'),
+        rule('mig-access', 237, 59, '/dev/nvidia-caps/nvidia-cap59'),
+        rule('mig-access', 237, 102, '/dev/nvidia-caps/nvidia-cap102'),
+      ],
+    );
   });
 
   it('per-MIG access without the nvidia-caps char device: access files only', () => {
     const [g4] = gpus();
     const p = plan({ gpus: [g4], migs: migsOf(g4) }, driver({ nvcapsMajor: null }));
-    assert.deepEqual(table(p).filter((e) => e.step === 'mig-access'), [
-      procFile('mig-access', `${CAPS}/gpu4/mig/gi1/access`),
-      procFile('mig-access', `${CAPS}/gpu4/mig/gi1/ci0/access`),
-      procFile('mig-access', `${CAPS}/gpu4/mig/gi1/ci1/access`),
-    ]);
-    assert.deepEqual(p.cgroupRules.filter((r) => r.step === 'mig-access'), []);
+    assert.deepEqual(
+      table(p).filter((e) => e.step === 'mig-access'),
+      [
+        procFile('mig-access', `${CAPS}/gpu4/mig/gi1/access`),
+        procFile('mig-access', `${CAPS}/gpu4/mig/gi1/ci0/access`),
+        procFile('mig-access', `${CAPS}/gpu4/mig/gi1/ci1/access`),
+      ],
+    );
+    assert.deepEqual(
+      p.cgroupRules.filter((r) => r.step === 'mig-access'),
+      [],
+    );
   });
 
   it('a cap minor equal to a GPU minor is a distinct rule (other major)', () => {
@@ -707,52 +747,69 @@ describe('planContainer: MIG (study §4.4)', () => {
     ]);
   });
 
-  it('mig-config: capabilities dir, /dev/nvidia-caps dir, the config minor and the GPUs\' MIG minors (looked up by GPU minor)', () => {
+  it("mig-config: capabilities dir, /dev/nvidia-caps dir, the config minor and the GPUs' MIG minors (looked up by GPU minor)", () => {
     const [g4, g0, g9] = gpus();
     const p = plan({ gpus: [g4, g0, g9], migs: migsOf(g4), migConfig: true, migConfigGpus: [g4, g9] });
-    assert.deepEqual(table(p).filter((e) => e.step.startsWith('mig-')), [
-      procDir('mig-config', CAPS),
-      { step: 'mig-config', kind: 'bind', target: '/dev/nvidia-caps', source: '/host/dev/nvidia-caps', sourceKind: 'dir', flags: ['nosuid', 'noexec'] },
-    ]);
-    assert.deepEqual(p.cgroupRules.filter((r) => r.step.startsWith('mig-')), [
-      rule('mig-config', 237, 1, '/proc/driver/nvidia/capabilities/mig/config'),
-      rule('mig-config', 237, 57, '/dev/nvidia-caps/nvidia-cap57'),
-      rule('mig-config', 237, 58, '/dev/nvidia-caps/nvidia-cap58'),
-      rule('mig-config', 237, 59, '/dev/nvidia-caps/nvidia-cap59'),
-      // minor 9 under 237 is not the same device as /dev/nvidia9 (195:9)
-      rule('mig-config', 237, 9, '/dev/nvidia-caps/nvidia-cap9'),
-      rule('mig-config', 237, 102, '/dev/nvidia-caps/nvidia-cap102'),
-    ]);
+    assert.deepEqual(
+      table(p).filter((e) => e.step.startsWith('mig-')),
+      [
+        procDir('mig-config', CAPS),
+        { step: 'mig-config', kind: 'bind', target: '/dev/nvidia-caps', source: '/host/dev/nvidia-caps', sourceKind: 'dir', flags: ['nosuid', 'noexec'] },
+      ],
+    );
+    assert.deepEqual(
+      p.cgroupRules.filter((r) => r.step.startsWith('mig-')),
+      [
+        rule('mig-config', 237, 1, '/proc/driver/nvidia/capabilities/mig/config'),
+        rule('mig-config', 237, 57, '/dev/nvidia-caps/nvidia-cap57'),
+        rule('mig-config', 237, 58, '/dev/nvidia-caps/nvidia-cap58'),
+        rule('mig-config', 237, 59, '/dev/nvidia-caps/nvidia-cap59'),
+        // minor 9 under 237 is not the same device as /dev/nvidia9 (195:9)
+        rule('mig-config', 237, 9, '/dev/nvidia-caps/nvidia-cap9'),
+        rule('mig-config', 237, 102, '/dev/nvidia-caps/nvidia-cap102'),
+      ],
+    );
   });
 
   it('mig-monitor uses the monitor minor and its own step', () => {
     const [, g0] = gpus();
     const p = plan({ gpus: [g0], migMonitor: true, migMonitorGpus: [g0] });
-    assert.deepEqual(table(p).filter((e) => e.step.startsWith('mig-')), [
-      procDir('mig-monitor', CAPS),
-      { step: 'mig-monitor', kind: 'bind', target: '/dev/nvidia-caps', source: '/host/dev/nvidia-caps', sourceKind: 'dir', flags: ['nosuid', 'noexec'] },
-    ]);
-    assert.deepEqual(rules(p).filter((r) => r.startsWith('mig-')), [
-      'mig-monitor c 237:2 rw /proc/driver/nvidia/capabilities/mig/monitor',
-      'mig-monitor c 237:12 rw /dev/nvidia-caps/nvidia-cap12',
-      'mig-monitor c 237:13 rw /dev/nvidia-caps/nvidia-cap13',
-    ]);
+    assert.deepEqual(
+      table(p).filter((e) => e.step.startsWith('mig-')),
+      [
+        procDir('mig-monitor', CAPS),
+        { step: 'mig-monitor', kind: 'bind', target: '/dev/nvidia-caps', source: '/host/dev/nvidia-caps', sourceKind: 'dir', flags: ['nosuid', 'noexec'] },
+      ],
+    );
+    assert.deepEqual(
+      rules(p).filter((r) => r.startsWith('mig-')),
+      [
+        'mig-monitor c 237:2 rw /proc/driver/nvidia/capabilities/mig/monitor',
+        'mig-monitor c 237:12 rw /dev/nvidia-caps/nvidia-cap12',
+        'mig-monitor c 237:13 rw /dev/nvidia-caps/nvidia-cap13',
+      ],
+    );
   });
 
   it('mig-config and mig-monitor together: the directories once, each cap minor once, config first', () => {
     const [g4] = gpus();
     const p = plan({ gpus: [g4], migConfig: true, migMonitor: true, migConfigGpus: [g4], migMonitorGpus: [g4] });
-    assert.deepEqual(table(p).filter((e) => e.step.startsWith('mig-')).map((e) => `${e.step} ${e.target}`), [
-      `mig-config ${CAPS}`,
-      'mig-config /dev/nvidia-caps',
-    ]);
-    assert.deepEqual(rules(p).filter((r) => r.startsWith('mig-')), [
-      'mig-config c 237:1 rw /proc/driver/nvidia/capabilities/mig/config',
-      'mig-config c 237:57 rw /dev/nvidia-caps/nvidia-cap57',
-      'mig-config c 237:58 rw /dev/nvidia-caps/nvidia-cap58',
-      'mig-config c 237:59 rw /dev/nvidia-caps/nvidia-cap59',
-      'mig-monitor c 237:2 rw /proc/driver/nvidia/capabilities/mig/monitor',
-    ]);
+    assert.deepEqual(
+      table(p)
+        .filter((e) => e.step.startsWith('mig-'))
+        .map((e) => `${e.step} ${e.target}`),
+      [`mig-config ${CAPS}`, 'mig-config /dev/nvidia-caps'],
+    );
+    assert.deepEqual(
+      rules(p).filter((r) => r.startsWith('mig-')),
+      [
+        'mig-config c 237:1 rw /proc/driver/nvidia/capabilities/mig/config',
+        'mig-config c 237:57 rw /dev/nvidia-caps/nvidia-cap57',
+        'mig-config c 237:58 rw /dev/nvidia-caps/nvidia-cap58',
+        'mig-config c 237:59 rw /dev/nvidia-caps/nvidia-cap59',
+        'mig-monitor c 237:2 rw /proc/driver/nvidia/capabilities/mig/monitor',
+      ],
+    );
     // The per-MIG access caps are not added when the whole config/monitor caps are given.
     assert.ok(!steps(p).includes('mig-access'));
   });
@@ -773,29 +830,49 @@ describe('planContainer: MIG (study §4.4)', () => {
       driver({ migConfigMinor: null, migMonitorMinor: null }),
       host({ migMinors: { 0: [12] } }),
     );
-    assert.deepEqual(rules(p).filter((r) => r.startsWith('mig-')), ['mig-config c 237:12 rw /dev/nvidia-caps/nvidia-cap12']);
+    assert.deepEqual(
+      rules(p).filter((r) => r.startsWith('mig-')),
+      ['mig-config c 237:12 rw /dev/nvidia-caps/nvidia-cap12'],
+    );
   });
 
   it('without the nvidia-caps char device: the procfs capabilities dir only, no /dev dir, no rule', () => {
     const [g4] = gpus();
     const p = plan({ gpus: [g4], migConfig: true, migMonitor: true, migConfigGpus: [g4], migMonitorGpus: [g4] }, driver({ nvcapsMajor: null }));
-    assert.deepEqual(table(p).filter((e) => e.step.startsWith('mig-')), [procDir('mig-config', CAPS)]);
-    assert.deepEqual(p.cgroupRules.filter((r) => r.step.startsWith('mig-')), []);
+    assert.deepEqual(
+      table(p).filter((e) => e.step.startsWith('mig-')),
+      [procDir('mig-config', CAPS)],
+    );
+    assert.deepEqual(
+      p.cgroupRules.filter((r) => r.step.startsWith('mig-')),
+      [],
+    );
   });
 
   it('noDevbind keeps the MIG rules but not the /dev/nvidia-caps dir; noCgroups the reverse', () => {
     const [g4] = gpus();
     const req = { gpus: [g4], migMonitor: true, migMonitorGpus: [g4] };
     const nb = plan({ ...req, noDevbind: true });
-    assert.deepEqual(table(nb).filter((e) => e.step.startsWith('mig-')), [procDir('mig-monitor', CAPS)]);
-    assert.deepEqual(rules(nb).filter((r) => r.startsWith('mig-')), [
-      'mig-monitor c 237:2 rw /proc/driver/nvidia/capabilities/mig/monitor',
-      'mig-monitor c 237:57 rw /dev/nvidia-caps/nvidia-cap57',
-      'mig-monitor c 237:58 rw /dev/nvidia-caps/nvidia-cap58',
-      'mig-monitor c 237:59 rw /dev/nvidia-caps/nvidia-cap59',
-    ]);
+    assert.deepEqual(
+      table(nb).filter((e) => e.step.startsWith('mig-')),
+      [procDir('mig-monitor', CAPS)],
+    );
+    assert.deepEqual(
+      rules(nb).filter((r) => r.startsWith('mig-')),
+      [
+        'mig-monitor c 237:2 rw /proc/driver/nvidia/capabilities/mig/monitor',
+        'mig-monitor c 237:57 rw /dev/nvidia-caps/nvidia-cap57',
+        'mig-monitor c 237:58 rw /dev/nvidia-caps/nvidia-cap58',
+        'mig-monitor c 237:59 rw /dev/nvidia-caps/nvidia-cap59',
+      ],
+    );
     const nc = plan({ ...req, noCgroups: true });
-    assert.deepEqual(table(nc).filter((e) => e.step.startsWith('mig-')).map((e) => e.target), [CAPS, '/dev/nvidia-caps']);
+    assert.deepEqual(
+      table(nc)
+        .filter((e) => e.step.startsWith('mig-'))
+        .map((e) => e.target),
+      [CAPS, '/dev/nvidia-caps'],
+    );
     assert.deepEqual(nc.cgroupRules, []);
   });
 });
@@ -846,7 +923,9 @@ describe('planContainer: IMEX channels (study §4.5)', () => {
       path: '/host/dev/nvidia-caps-imex-channels/channel12',
       hint: "create the channel's device node on the host (nvidia-modprobe -i 12, or the driver's NVreg_CreateImexChannel0 for channel 0), or drop the request",
     });
-    assert.ok(targets(plan({ imexChannels: [12] }, driver(), host({ imexNodes: { 1: false, 12: true } }))).includes('/dev/nvidia-caps-imex-channels/channel12'));
+    assert.ok(
+      targets(plan({ imexChannels: [12] }, driver(), host({ imexNodes: { 1: false, 12: true } }))).includes('/dev/nvidia-caps-imex-channels/channel12'),
+    );
   });
 
   it('a driver without IMEX support is an error when channels are requested, not otherwise', () => {
@@ -862,15 +941,19 @@ describe('planContainer: IMEX channels (study §4.5)', () => {
 describe('planContainer: a full request', () => {
   it('all capabilities, compat32, three GPUs, MIG config, an IMEX channel: the whole plan', () => {
     const [g4, g0, g9] = gpus();
-    const p = plan({
-      capabilities: ['utility', 'compute', 'video', 'graphics', 'display', 'ngx'],
-      compat32: true,
-      gpus: [g4, g0, g9],
-      migConfig: true,
-      migConfigGpus: [g4, g0, g9],
-      imexChannels: [1],
-      ldconfig: '/sbin/ldconfig',
-    }, driver(), host({ imexNodes: { 1: true } }));
+    const p = plan(
+      {
+        capabilities: ['utility', 'compute', 'video', 'graphics', 'display', 'ngx'],
+        compat32: true,
+        gpus: [g4, g0, g9],
+        migConfig: true,
+        migConfigGpus: [g4, g0, g9],
+        imexChannels: [1],
+        ldconfig: '/sbin/ldconfig',
+      },
+      driver(),
+      host({ imexNodes: { 1: true } }),
+    );
     assert.deepEqual(table(p), [
       procTmpfs,
       ...procWrites,
@@ -943,62 +1026,75 @@ describe('planContainer: a full request', () => {
     const [g4, g0] = gpus();
     const U4 = g4.uuid;
     const U0 = g0.uuid;
-    const p = plan({
-      capabilities: ['utility', 'compute', 'graphics', 'display'],
-      compat32: true,
-      gpus: [g4, g0],
-      migConfig: true,
-      migConfigGpus: [g4],
-      imexChannels: [1],
-    }, driver(), host({ imexNodes: { 1: true } }));
-    assert.deepEqual(p.edits.map((e) => `${e.origin.step} ${e.origin.role} ${e.origin.device} ${e.kind} ${e.target}`), [
-      `driver proc-file null tmpfs ${PROC}`,
-      `driver proc-file null write ${PROC}/params`,
-      `driver proc-file null write ${PROC}/version`,
-      `driver proc-file null write ${PROC}/registry`,
-      `driver app-profile-dir null tmpfs ${PROFILES}`,
-      'driver binary null bind /usr/bin/nvidia-smi',
-      'driver binary null bind /usr/bin/nvidia-cuda-mps-control',
-      `driver library null bind ${LIB}/libnvidia-ml.so.${V}`,
-      `driver library null symlink ${LIB}/libnvidia-ml.so.1`,
-      `driver library null bind ${LIB}/libcuda.so.${V}`,
-      `driver library null symlink ${LIB}/libcuda.so.1`,
-      `driver library null bind ${LIB}/libnvidia-ptxjitcompiler.so.${V}`,
-      `driver library null bind ${LIB}/libGLX_nvidia.so.${V}`,
-      `driver library null symlink ${LIB}/libGLX_nvidia.so.0`,
-      `driver library null symlink ${LIB}/libcuda.so`,
-      `driver library null symlink ${LIB}/libGLX_indirect.so.0`,
-      `driver library32 null bind ${LIB32}/libcuda.so.${V}`,
-      `driver library32 null symlink ${LIB32}/libcuda.so.1`,
-      `driver library32 null bind ${LIB32}/libGLX_nvidia.so.${V}`,
-      `driver library32 null symlink ${LIB32}/libGLX_nvidia.so.0`,
-      `driver library32 null symlink ${LIB32}/libcuda.so`,
-      `driver library32 null symlink ${LIB32}/libGLX_indirect.so.0`,
-      `driver firmware null bind /lib/firmware/nvidia/${V}/gsp_ga10x.bin`,
-      `driver firmware null bind /lib/firmware/nvidia/${V}/gsp_tu10x.bin`,
-      'driver ipc-socket null bind /run/nvidia-persistenced/socket',
-      'driver ipc-socket null bind /run/nvidia-fabricmanager/socket',
-      'driver ipc-dir null bind /tmp/nvidia-mps',
-      'driver control-device null bind /dev/nvidiactl',
-      'driver control-device null bind /dev/nvidia-uvm',
-      'driver control-device null bind /dev/nvidia-uvm-tools',
-      'driver control-device null bind /dev/nvidia-modeset',
-      `device app-profile null write ${PROFILES}/10-container.conf`,
-      `device gpu-device ${U4} bind /dev/nvidia4`,
-      `device gpu-procfs ${U4} bind ${PROC}/gpus/00000000:3b:00.0`,
-      `device gpu-device ${U0} bind /dev/nvidia0`,
-      `device gpu-procfs ${U0} bind ${PROC}/gpus/0000:86:00.0`,
-      `mig-config mig-caps-procfs null bind ${CAPS}`,
-      'mig-config mig-caps-devdir null bind /dev/nvidia-caps',
-      'imex imex-channel null bind /dev/nvidia-caps-imex-channels/channel1',
-      `seal proc-file null remount ${PROC}`,
-    ]);
+    const p = plan(
+      {
+        capabilities: ['utility', 'compute', 'graphics', 'display'],
+        compat32: true,
+        gpus: [g4, g0],
+        migConfig: true,
+        migConfigGpus: [g4],
+        imexChannels: [1],
+      },
+      driver(),
+      host({ imexNodes: { 1: true } }),
+    );
+    assert.deepEqual(
+      p.edits.map((e) => `${e.origin.step} ${e.origin.role} ${e.origin.device} ${e.kind} ${e.target}`),
+      [
+        `driver proc-file null tmpfs ${PROC}`,
+        `driver proc-file null write ${PROC}/params`,
+        `driver proc-file null write ${PROC}/version`,
+        `driver proc-file null write ${PROC}/registry`,
+        `driver app-profile-dir null tmpfs ${PROFILES}`,
+        'driver binary null bind /usr/bin/nvidia-smi',
+        'driver binary null bind /usr/bin/nvidia-cuda-mps-control',
+        `driver library null bind ${LIB}/libnvidia-ml.so.${V}`,
+        `driver library null symlink ${LIB}/libnvidia-ml.so.1`,
+        `driver library null bind ${LIB}/libcuda.so.${V}`,
+        `driver library null symlink ${LIB}/libcuda.so.1`,
+        `driver library null bind ${LIB}/libnvidia-ptxjitcompiler.so.${V}`,
+        `driver library null bind ${LIB}/libGLX_nvidia.so.${V}`,
+        `driver library null symlink ${LIB}/libGLX_nvidia.so.0`,
+        `driver library null symlink ${LIB}/libcuda.so`,
+        `driver library null symlink ${LIB}/libGLX_indirect.so.0`,
+        `driver library32 null bind ${LIB32}/libcuda.so.${V}`,
+        `driver library32 null symlink ${LIB32}/libcuda.so.1`,
+        `driver library32 null bind ${LIB32}/libGLX_nvidia.so.${V}`,
+        `driver library32 null symlink ${LIB32}/libGLX_nvidia.so.0`,
+        `driver library32 null symlink ${LIB32}/libcuda.so`,
+        `driver library32 null symlink ${LIB32}/libGLX_indirect.so.0`,
+        `driver firmware null bind /lib/firmware/nvidia/${V}/gsp_ga10x.bin`,
+        `driver firmware null bind /lib/firmware/nvidia/${V}/gsp_tu10x.bin`,
+        'driver ipc-socket null bind /run/nvidia-persistenced/socket',
+        'driver ipc-socket null bind /run/nvidia-fabricmanager/socket',
+        'driver ipc-dir null bind /tmp/nvidia-mps',
+        'driver control-device null bind /dev/nvidiactl',
+        'driver control-device null bind /dev/nvidia-uvm',
+        'driver control-device null bind /dev/nvidia-uvm-tools',
+        'driver control-device null bind /dev/nvidia-modeset',
+        `device app-profile null write ${PROFILES}/10-container.conf`,
+        `device gpu-device ${U4} bind /dev/nvidia4`,
+        `device gpu-procfs ${U4} bind ${PROC}/gpus/00000000:3b:00.0`,
+        `device gpu-device ${U0} bind /dev/nvidia0`,
+        `device gpu-procfs ${U0} bind ${PROC}/gpus/0000:86:00.0`,
+        `mig-config mig-caps-procfs null bind ${CAPS}`,
+        'mig-config mig-caps-devdir null bind /dev/nvidia-caps',
+        'imex imex-channel null bind /dev/nvidia-caps-imex-channels/channel1',
+        `seal proc-file null remount ${PROC}`,
+      ],
+    );
   });
 
   it('MIG access edits name the MIG device they serve', () => {
     const [g4] = gpus();
     const [a, b] = g4.mig.devices;
-    const p = plan({ gpus: [g4], migs: [{ gpu: g4, mig: a }, { gpu: g4, mig: b }] });
+    const p = plan({
+      gpus: [g4],
+      migs: [
+        { gpu: g4, mig: a },
+        { gpu: g4, mig: b },
+      ],
+    });
     assert.deepEqual(
       p.edits.filter((e) => e.origin.step === 'mig-access').map((e) => `${e.origin.role} ${e.origin.device} ${e.target}`),
       [

@@ -2,13 +2,7 @@
 // Requirement DSL: study §5.1 and every vector of §10.1, plus the messages we add.
 
 const assert = require('node:assert/strict');
-const {
-  parseRequirement,
-  checkRequirements,
-  evaluateRequirement,
-  compareVersions,
-  formatCudaVersion,
-} = require('../dist/require.js');
+const { parseRequirement, checkRequirements, evaluateRequirement, compareVersions, formatCudaVersion } = require('../dist/require.js');
 const { NvcError } = require('../dist/errors.js');
 
 const GPU = { label: 'GPU 0 (NVIDIA GeForce RTX 4090)', architecture: '8.9', brand: 'GeForce' };
@@ -119,11 +113,14 @@ describe('require: grammar and comparison details (§5.1)', () => {
     const r = parseRequirement('  cuda>=12.1  Brand=Tesla,,driver>=470,driver<471 ');
     assert.equal(r.clauses.length, 2);
     assert.equal(r.clauses[0].text, 'cuda>=12.1');
-    assert.deepEqual(r.clauses[1].terms.map((t) => [t.name, t.op, t.value]), [
-      ['brand', '=', 'Tesla'],
-      ['driver', '>=', '470'],
-      ['driver', '<', '471'],
-    ]);
+    assert.deepEqual(
+      r.clauses[1].terms.map((t) => [t.name, t.op, t.value]),
+      [
+        ['brand', '=', 'Tesla'],
+        ['driver', '>=', '470'],
+        ['driver', '<', '471'],
+      ],
+    );
   });
 
   it('treats tabs and newlines as clause separators', () => {
@@ -153,7 +150,19 @@ describe('require: grammar and comparison details (§5.1)', () => {
     check('cuda>11');
   });
 
-  for (const expr of ['>=12', 'cuda', 'cuda<>12', 'cuda!12', 'cuda>=12.', 'cuda>=.12', 'cuda>=1..2', 'brand<=tesla', 'brand>=tesla', 'cuda>=12 foo=1', 'brand=a=b']) {
+  for (const expr of [
+    '>=12',
+    'cuda',
+    'cuda<>12',
+    'cuda!12',
+    'cuda>=12.',
+    'cuda>=.12',
+    'cuda>=1..2',
+    'brand<=tesla',
+    'brand>=tesla',
+    'cuda>=12 foo=1',
+    'brand=a=b',
+  ]) {
     it(`rejects ${JSON.stringify(expr)}`, () => invalid(expr));
   }
 
@@ -175,7 +184,13 @@ describe('require: grammar and comparison details (§5.1)', () => {
     const r = parseRequirement('cuda>=12.8 brand=tesla,driver>=550');
     const ev = evaluateRequirement(r, FACTS, GPU);
     assert.equal(ev.satisfied, false);
-    assert.deepEqual(ev.failures.map((f) => [f.term.text, f.actual]), [['cuda>=12.8', '12.4'], ['brand=tesla', 'GeForce']]);
+    assert.deepEqual(
+      ev.failures.map((f) => [f.term.text, f.actual]),
+      [
+        ['cuda>=12.8', '12.4'],
+        ['brand=tesla', 'GeForce'],
+      ],
+    );
     assert.deepEqual(evaluateRequirement(r, { cudaVersion: '12.8' }, GPU), { satisfied: true, failures: [] });
   });
 });
@@ -187,10 +202,7 @@ describe('require: per-device evaluation and improved messages', () => {
     const facts = { ...FACTS, devices: [A100, GPU] };
     check('arch>=8.0', facts);
     const err = fails('arch>=8.6', facts);
-    assert.equal(
-      err.message,
-      'unsatisfied condition: arch>=8.6 (on GPU 1 (NVIDIA A100): arch>=8.6 needs compute capability 8.6 or higher, the GPU has 8.0)',
-    );
+    assert.equal(err.message, 'unsatisfied condition: arch>=8.6 (on GPU 1 (NVIDIA A100): arch>=8.6 needs compute capability 8.6 or higher, the GPU has 8.0)');
     const err2 = fails('brand=tesla', facts);
     assert.match(err2.message, /on GPU 0 \(NVIDIA GeForce RTX 4090\): brand=tesla needs brand tesla, the GPU is GeForce\)$/);
   });
@@ -235,8 +247,9 @@ describe('require: per-device evaluation and improved messages', () => {
     assert.throws(() => checkRequirements(['cuda>=12.0', 'driver<500', 'foo'], FACTS), {
       code: 'ERR_NVC_INVALID_REQUIREMENT',
     });
-    assert.throws(() => checkRequirements(['cuda>=12.0', 'driver<500'], FACTS), (e) =>
-      e.message.startsWith('unsatisfied condition: driver<500 '),
+    assert.throws(
+      () => checkRequirements(['cuda>=12.0', 'driver<500'], FACTS),
+      (e) => e.message.startsWith('unsatisfied condition: driver<500 '),
     );
   });
 
@@ -269,17 +282,20 @@ describe('require: exact messages of invalid expressions', () => {
   ];
   for (const [expr, reason] of cases) {
     it(`${JSON.stringify(expr)}: ${reason}`, () => {
-      assert.throws(() => parseRequirement(expr), (err) => {
-        assert.ok(err instanceof NvcError);
-        assert.deepEqual(err.toJSON(), {
-          name: 'NvcError',
-          code: 'ERR_NVC_INVALID_REQUIREMENT',
-          message: `invalid expression ${JSON.stringify(expr)}: ${reason}`,
-          field: 'require',
-          hint: HINT,
-        });
-        return true;
-      });
+      assert.throws(
+        () => parseRequirement(expr),
+        (err) => {
+          assert.ok(err instanceof NvcError);
+          assert.deepEqual(err.toJSON(), {
+            name: 'NvcError',
+            code: 'ERR_NVC_INVALID_REQUIREMENT',
+            message: `invalid expression ${JSON.stringify(expr)}: ${reason}`,
+            field: 'require',
+            hint: HINT,
+          });
+          return true;
+        },
+      );
     });
   }
 
@@ -300,22 +316,31 @@ describe('require: exact messages of invalid expressions', () => {
   });
 
   it('a non-string expression is an invalid argument', () => {
-    assert.throws(() => parseRequirement(42), (err) => {
-      assert.deepEqual(err.toJSON(), {
-        name: 'NvcError',
-        code: 'ERR_NVC_INVALID_ARGUMENT',
-        message: 'a requirement expression must be a string',
-        field: 'require',
-      });
-      return true;
-    });
+    assert.throws(
+      () => parseRequirement(42),
+      (err) => {
+        assert.deepEqual(err.toJSON(), {
+          name: 'NvcError',
+          code: 'ERR_NVC_INVALID_ARGUMENT',
+          message: 'a requirement expression must be a string',
+          field: 'require',
+        });
+        return true;
+      },
+    );
   });
 
   it('keeps the expression and each clause as written', () => {
     const r = parseRequirement(' CUDA>=12.1\t\tbrand=Tesla,,driver>=470 ');
     assert.equal(r.expression, ' CUDA>=12.1\t\tbrand=Tesla,,driver>=470 ');
-    assert.deepEqual(r.clauses.map((c) => c.text), ['CUDA>=12.1', 'brand=Tesla,,driver>=470']);
-    assert.deepEqual(r.clauses[1].terms.map((t) => t.text), ['brand=Tesla', 'driver>=470']);
+    assert.deepEqual(
+      r.clauses.map((c) => c.text),
+      ['CUDA>=12.1', 'brand=Tesla,,driver>=470'],
+    );
+    assert.deepEqual(
+      r.clauses[1].terms.map((t) => t.text),
+      ['brand=Tesla', 'driver>=470'],
+    );
   });
 });
 
@@ -396,15 +421,18 @@ describe('require: comparisons', () => {
 
   it('malformed facts are rejected, each naming itself', () => {
     const bad = (facts, device, field, value) =>
-      assert.throws(() => evaluateRequirement(parseRequirement('cuda>=1'), facts, device), (err) => {
-        assert.deepEqual(err.toJSON(), {
-          name: 'NvcError',
-          code: 'ERR_NVC_INVALID_ARGUMENT',
-          message: `${field} ${JSON.stringify(value)} is not a version (digits separated by dots)`,
-          field,
-        });
-        return true;
-      });
+      assert.throws(
+        () => evaluateRequirement(parseRequirement('cuda>=1'), facts, device),
+        (err) => {
+          assert.deepEqual(err.toJSON(), {
+            name: 'NvcError',
+            code: 'ERR_NVC_INVALID_ARGUMENT',
+            message: `${field} ${JSON.stringify(value)} is not a version (digits separated by dots)`,
+            field,
+          });
+          return true;
+        },
+      );
     bad({ cudaVersion: '12.x' }, undefined, 'cudaVersion', '12.x');
     bad({ cudaVersion: '12.4', driverVersion: 'r550' }, undefined, 'driverVersion', 'r550');
     bad({}, { label: 'GPU 0', architecture: 'sm_89' }, 'architecture', 'sm_89');
@@ -418,7 +446,10 @@ describe('require: comparisons', () => {
 describe('require: every explanation', () => {
   const DEV = { label: 'GPU 3 (NVIDIA A2)', architecture: '8.6', brand: 'Nvidia' };
   const facts = { cudaVersion: '12.4', driverVersion: '550.54.14', devices: [DEV] };
-  const why = (expr) => fails(expr, facts).message.replace(/^.* \(on GPU 3 \(NVIDIA A2\): /, '').replace(/\)$/, '');
+  const why = (expr) =>
+    fails(expr, facts)
+      .message.replace(/^.* \(on GPU 3 \(NVIDIA A2\): /, '')
+      .replace(/\)$/, '');
   const cases = [
     ['cuda=12.3', 'cuda=12.3 needs CUDA exactly 12.3, the driver provides 12.4'],
     ['cuda!=12.4', 'cuda!=12.4 needs CUDA anything but 12.4, the driver provides 12.4'],
@@ -499,7 +530,10 @@ describe('require: unsatisfied-requirement messages and hints', () => {
   it('for each device, every expression is checked before the next device', () => {
     const a = { label: 'GPU 0 (A)', architecture: '9.0', brand: 'Tesla' };
     const b = { label: 'GPU 1 (B)', architecture: '7.0', brand: 'GeForce' };
-    assert.throws(() => checkRequirements(['arch>=8', 'brand=geforce'], { devices: [a, b] }), (e) => e.message.startsWith('unsatisfied condition: brand=geforce (on GPU 0 (A)'));
+    assert.throws(
+      () => checkRequirements(['arch>=8', 'brand=geforce'], { devices: [a, b] }),
+      (e) => e.message.startsWith('unsatisfied condition: brand=geforce (on GPU 0 (A)'),
+    );
   });
 
   it('blank expressions among others are ignored', () => {
@@ -533,15 +567,18 @@ describe('require: formatCudaVersion', () => {
 
   it('rejects what is not a non-negative integer, naming the value', () => {
     for (const v of [-1, 1.5, Number.NaN, 2 ** 53]) {
-      assert.throws(() => formatCudaVersion(v), (err) => {
-        assert.deepEqual(err.toJSON(), {
-          name: 'NvcError',
-          code: 'ERR_NVC_INVALID_ARGUMENT',
-          message: `CUDA version ${String(v)} is not a non-negative integer`,
-          field: 'cudaVersion',
-        });
-        return true;
-      });
+      assert.throws(
+        () => formatCudaVersion(v),
+        (err) => {
+          assert.deepEqual(err.toJSON(), {
+            name: 'NvcError',
+            code: 'ERR_NVC_INVALID_ARGUMENT',
+            message: `CUDA version ${String(v)} is not a non-negative integer`,
+            field: 'cudaVersion',
+          });
+          return true;
+        },
+      );
     }
   });
 });

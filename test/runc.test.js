@@ -164,8 +164,14 @@ describe('runc with nvc-ts hook', function () {
       assert.match(procMount.split(' - ')[0], /\bro\b/, `read-only: ${procMount}`);
       assert.ok(lines.includes('params ModifyDeviceFiles: 0'), lines.filter((l) => l.startsWith('params ')).join('\n'));
       assert.ok(!lines.includes('params ModifyDeviceFiles: 1'));
-      assert.deepEqual(lines.filter((l) => l.startsWith('procgpu ')), ['procgpu 0000:00:06.0']);
-      assert.deepEqual(lines.filter((l) => l.startsWith('procmodel ')), ['procmodel NVIDIA H100 80GB HBM3']);
+      assert.deepEqual(
+        lines.filter((l) => l.startsWith('procgpu ')),
+        ['procgpu 0000:00:06.0'],
+      );
+      assert.deepEqual(
+        lines.filter((l) => l.startsWith('procmodel ')),
+        ['procmodel NVIDIA H100 80GB HBM3'],
+      );
       assert.match(lines.find((l) => l.startsWith('procwrite ')) || '', /Read-only file system/);
     });
   }

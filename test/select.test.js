@@ -1,12 +1,7 @@
 'use strict';
 // Device selection grammar (lib/select.ts), vectors of the study's §10.4 plus the reference's parsing corners.
 const assert = require('node:assert/strict');
-const {
-  selectDevices,
-  selectMigCapsDevices,
-  parseMigCapsSpec,
-  parseImexChannels,
-} = require('../dist/select.js');
+const { selectDevices, selectMigCapsDevices, parseMigCapsSpec, parseImexChannels } = require('../dist/select.js');
 const { NvcError } = require('../dist/errors.js');
 
 const CAPS = '/proc/driver/nvidia/capabilities';
@@ -163,21 +158,24 @@ describe('selectMigCapsDevices', () => {
 
   it('--mig-monitor has its own message', () => {
     const visible = selectDevices(host(), '0:1');
-    assert.throws(
-      () => selectMigCapsDevices('mig-monitor', 'all', visible),
-      /cannot enable mig-monitor with specific MIG devices selected/,
-    );
+    assert.throws(() => selectMigCapsDevices('mig-monitor', 'all', visible), /cannot enable mig-monitor with specific MIG devices selected/);
   });
 
   it('with --device=all selects the MIG-capable GPUs only', () => {
     const sel = selectMigCapsDevices('mig-config', 'all', selectDevices(host(), 'all'));
     assert.equal(sel.all, true);
-    assert.deepEqual(sel.gpus.map((g) => g.uuid), [GPU0_UUID]);
+    assert.deepEqual(
+      sel.gpus.map((g) => g.uuid),
+      [GPU0_UUID],
+    );
   });
 
   it('with whole GPUs selected', () => {
     const sel = selectMigCapsDevices('mig-monitor', 'all', selectDevices(host(), '1,0'));
-    assert.deepEqual(sel.gpus.map((g) => g.uuid), [GPU0_UUID]);
+    assert.deepEqual(
+      sel.gpus.map((g) => g.uuid),
+      [GPU0_UUID],
+    );
   });
 
   it('not given → nothing', () => {
@@ -220,10 +218,7 @@ describe('parseImexChannels', () => {
 describe('selectDevices: parsing corners of the reference (sscanf/strtoumax)', () => {
   // A host where domain and index matter: GPU 2 sits in PCI domain 0x10 on the same bus as GPU 1.
   function wide() {
-    return [
-      ...host(),
-      gpu(2, 7, '00000010:3b:00.0', 'GPU-22222222-3333-4444-5555-666666666666', [], false),
-    ];
+    return [...host(), gpu(2, 7, '00000010:3b:00.0', 'GPU-22222222-3333-4444-5555-666666666666', [], false)];
   }
   const pick = (spec, devices = wide()) => selectDevices(devices, spec).gpus.map((g) => g.index);
   const unknown = (spec, token = spec, devices = wide()) =>
@@ -309,9 +304,11 @@ describe('selectDevices: parsing corners of the reference (sscanf/strtoumax)', (
     assert.throws(
       () => selectDevices(host(), 'nope'),
       (err) => {
-        assert.equal(err.hint,
+        assert.equal(
+          err.hint,
           'Use `all`, a GPU index, a GPU-/MIG- UUID, a PCI bus id (domain:bus:device.0) or a <gpu>:<mig> index pair; ' +
-          '`nvc-ts info` lists the GPUs of this host.');
+            '`nvc-ts info` lists the GPUs of this host.',
+        );
         assert.equal(err.field, undefined);
         return true;
       },
@@ -379,14 +376,20 @@ describe('selectMigCapsDevices / parseMigCapsSpec: details', () => {
     const [g0] = host();
     const visible = { gpus: [], migs: g0.mig.devices.map((m) => ({ gpu: g0, mig: m })), all: true };
     const sel = selectMigCapsDevices('mig-config', 'all', visible);
-    assert.deepEqual(sel.gpus.map((g) => g.uuid), [GPU0_UUID]);
+    assert.deepEqual(
+      sel.gpus.map((g) => g.uuid),
+      [GPU0_UUID],
+    );
     assert.equal(sel.all, true);
   });
 
   it('only MIG-capable GPUs, in selection order, each once', () => {
     const devices = [...host(), gpu(2, 2, '00000000:5e:00.0', 'GPU-2', [], true)];
     const sel = selectMigCapsDevices('mig-monitor', 'all', selectDevices(devices, '2,1,0,2'));
-    assert.deepEqual(sel.gpus.map((g) => g.index), [2, 0]);
+    assert.deepEqual(
+      sel.gpus.map((g) => g.index),
+      [2, 0],
+    );
   });
 });
 

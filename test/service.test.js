@@ -55,7 +55,10 @@ describe('driver service lifecycle', function () {
     assert.equal(s.comm, 'nvc-ts-driver');
     assert.equal(s.ppid, process.pid);
     // Only its socket beyond stdio, stdio on /dev/null, and nothing of our environment.
-    assert.deepEqual(openFds(pid).sort((a, b) => a - b), [0, 1, 2, 3]);
+    assert.deepEqual(
+      openFds(pid).sort((a, b) => a - b),
+      [0, 1, 2, 3],
+    );
     for (const fd of [0, 1, 2]) assert.equal(fs.readlinkSync(`/proc/${pid}/fd/${fd}`), '/dev/null');
     assert.match(fs.readlinkSync(`/proc/${pid}/fd/3`), /^socket:/);
     assert.equal(fs.readFileSync(`/proc/${pid}/environ`, 'utf8'), '');
@@ -104,7 +107,16 @@ describe('driver service lifecycle', function () {
     };
     // Node and libuv open some fds lazily on first use: warm up before taking the baseline.
     for (let i = 0; i < 5; i++) await cycle(i);
-    const targets = () => new Map(openFds().map((fd) => { try { return [fd, fs.readlinkSync(`/proc/self/fd/${fd}`)]; } catch { return [fd, '?']; } }));
+    const targets = () =>
+      new Map(
+        openFds().map((fd) => {
+          try {
+            return [fd, fs.readlinkSync(`/proc/self/fd/${fd}`)];
+          } catch {
+            return [fd, '?'];
+          }
+        }),
+      );
     const before = targets();
     for (let i = 0; i < 200; i++) await cycle(i);
     const after = targets();

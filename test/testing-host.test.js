@@ -232,8 +232,19 @@ describe('nvc-ts/testing: simulated host', function () {
     } catch {
       if (GCC) {
         mockPath = path.join(work, 'libnvc-mock-nvml.so');
-        execFileSync(GCC, ['-std=gnu11', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', `-I${path.join(REPO, 'deps/nvml')}`,
-          '-o', mockPath, path.join(REPO, 'native/mock-nvml/mock_nvml.c'), '-ldl']);
+        execFileSync(GCC, [
+          '-std=gnu11',
+          '-Wall',
+          '-Wextra',
+          '-Werror',
+          '-shared',
+          '-fPIC',
+          `-I${path.join(REPO, 'deps/nvml')}`,
+          '-o',
+          mockPath,
+          path.join(REPO, 'native/mock-nvml/mock_nvml.c'),
+          '-ldl',
+        ]);
         mockNote = 'compiled by the test';
       }
     }
@@ -259,8 +270,14 @@ describe('nvc-ts/testing: simulated host', function () {
     it('has the default spec and paths', function () {
       assert.equal(host.spec.driverVersion, VER);
       assert.equal(host.spec.cudaVersion, 13000);
-      assert.deepEqual(host.spec.gpus.map((g) => g.name), ['NVIDIA H100 80GB HBM3', 'NVIDIA A100-SXM4-40GB', 'Tesla T4']);
-      assert.deepEqual(host.spec.gpus.map((g) => g.mig), ['disabled', 'enabled', 'unsupported']);
+      assert.deepEqual(
+        host.spec.gpus.map((g) => g.name),
+        ['NVIDIA H100 80GB HBM3', 'NVIDIA A100-SXM4-40GB', 'Tesla T4'],
+      );
+      assert.deepEqual(
+        host.spec.gpus.map((g) => g.mig),
+        ['disabled', 'enabled', 'unsupported'],
+      );
       assert.equal(host.root, path.join(host.dir, 'root'));
       assert.equal(host.procRoot, path.join(host.root, 'proc'));
       assert.equal(host.devRoot, path.join(host.root, 'dev'));
@@ -354,9 +371,21 @@ describe('nvc-ts/testing: simulated host', function () {
         assert.ok(has(`${lib.stem}.so`, 'libc6,x86-64', `${LIB}/${lib.stem}.so`), `64-bit ${lib.stem}.so`);
         assert.equal(has(soname, 'libc6', `${LIB32}/${soname}`), lib.compat32, `32-bit ${soname}`);
       }
-      for (const key of ['libcuda.so.1', 'libnvidia-ml.so.1', 'libnvidia-nvvm.so.4', 'libGLX_nvidia.so.0', 'libEGL_nvidia.so.0',
-        'libGLESv2_nvidia.so.2', 'libGLESv1_CM_nvidia.so.1', `libnvidia-glcore.so.${VER}`, `libnvidia-tls.so.${VER}`]) {
-        assert.ok(rows.some((r) => r[0] === key), key);
+      for (const key of [
+        'libcuda.so.1',
+        'libnvidia-ml.so.1',
+        'libnvidia-nvvm.so.4',
+        'libGLX_nvidia.so.0',
+        'libEGL_nvidia.so.0',
+        'libGLESv2_nvidia.so.2',
+        'libGLESv1_CM_nvidia.so.1',
+        `libnvidia-glcore.so.${VER}`,
+        `libnvidia-tls.so.${VER}`,
+      ]) {
+        assert.ok(
+          rows.some((r) => r[0] === key),
+          key,
+        );
       }
       // Decoys, each after the genuine entry of the same key.
       const cuda = rows.filter((r) => r[0] === 'libcuda.so.1' && r[1] === 'libc6,x86-64').map((r) => r[2]);
@@ -376,21 +405,27 @@ describe('nvc-ts/testing: simulated host', function () {
       assert.equal(res.status, 0, res.stderr);
       assert.doesNotMatch(res.stderr, /is not an ELF file|is for unknown machine|No such file/, res.stderr);
       const fmt = (r) => r.join(' ');
-      const theirs = ldconfigList(path.join(copy, 'etc/ld.so.cache')).map(fmt)
+      const theirs = ldconfigList(path.join(copy, 'etc/ld.so.cache'))
+        .map(fmt)
         // A mock built without -soname is also indexed under its file name.
         .filter((l) => !l.startsWith(`libnvidia-ml.so.${VER} `));
-      const ours = ldconfigList(path.join(host.root, 'etc/ld.so.cache')).map(fmt)
+      const ours = ldconfigList(path.join(host.root, 'etc/ld.so.cache'))
+        .map(fmt)
         .filter((l) => !l.includes('libcuda.so.535.104.05') && !l.includes(testing.DECOY_TLS_DIR));
       assert.deepEqual(ours, theirs);
     });
 
     it('reads a cache with the old ld.so-1.7.0 table in front', async function () {
       const file = path.join(work, 'old-and-new.cache');
-      await testing.writeLdCache(file, [
-        { key: 'libcuda.so.1', value: '/usr/lib64/libcuda.so.1', flags: testing.LDCACHE_FLAGS.X86_64 },
-        { key: 'libcuda.so.1', value: '/usr/lib/libcuda.so.1', flags: testing.LDCACHE_FLAGS.I386 },
-        { key: 'libc.so.5', value: '/lib/libc.so.5', flags: testing.LDCACHE_FLAGS.LIBC5 },
-      ], { withOldFormat: true });
+      await testing.writeLdCache(
+        file,
+        [
+          { key: 'libcuda.so.1', value: '/usr/lib64/libcuda.so.1', flags: testing.LDCACHE_FLAGS.X86_64 },
+          { key: 'libcuda.so.1', value: '/usr/lib/libcuda.so.1', flags: testing.LDCACHE_FLAGS.I386 },
+          { key: 'libc.so.5', value: '/lib/libc.so.5', flags: testing.LDCACHE_FLAGS.LIBC5 },
+        ],
+        { withOldFormat: true },
+      );
       const bytes = await fsp.readFile(file);
       assert.equal(bytes.toString('latin1', 0, 11), 'ld.so-1.7.0');
       assert.equal(bytes.toString('latin1', 16 + 3 * 12, 16 + 3 * 12 + 20), 'glibc-ld.so.cache1.1');
@@ -514,13 +549,22 @@ describe('nvc-ts/testing: simulated host', function () {
         assert.equal(rc(r, 'init'), 0);
         assert.ok(!r.rows.has('driver'));
       });
-      await withHost({ faults: [{ fn: 'nvmlDeviceGetName', kind: 'error', code: 15, device: 2 }, { fn: 'nvmlInit_v2', kind: 'error', code: 18, device: 0 }] }, {}, (h) => {
-        const r = probe(probeBin, nvml(h));
-        assert.equal(r.status, 0);
-        assert.equal(rc(r, 'init'), 0); // a device-scoped fault never fires on nvmlInit_v2
-        assert.equal(rc(r, 'gpu1-name'), 0);
-        assert.equal(rc(r, 'gpu2-name'), 15);
-      });
+      await withHost(
+        {
+          faults: [
+            { fn: 'nvmlDeviceGetName', kind: 'error', code: 15, device: 2 },
+            { fn: 'nvmlInit_v2', kind: 'error', code: 18, device: 0 },
+          ],
+        },
+        {},
+        (h) => {
+          const r = probe(probeBin, nvml(h));
+          assert.equal(r.status, 0);
+          assert.equal(rc(r, 'init'), 0); // a device-scoped fault never fires on nvmlInit_v2
+          assert.equal(rc(r, 'gpu1-name'), 0);
+          assert.equal(rc(r, 'gpu2-name'), 15);
+        },
+      );
       await withHost({ faults: [{ fn: 'nvmlInit_v2', kind: 'error', code: 18 }] }, {}, (h) => {
         const r = probe(probeBin, nvml(h));
         assert.equal(rc(r, 'init'), 18);
@@ -555,7 +599,10 @@ describe('nvc-ts/testing: simulated host', function () {
         assert.equal(rc(r, 'nvmlDeviceGetPciInfo_v2'), 0);
       });
       assert.throws(() => testing.hideDynamicSymbols(fs.readFileSync(mockPath), ['nvmlNope']), /does not define nvmlNope/);
-      assert.throws(() => testing.hideDynamicSymbols(Buffer.from('not an ELF file, not at all, no, not one bit of it, no.........'), ['nvmlInit']), /not an ELF file/);
+      assert.throws(
+        () => testing.hideDynamicSymbols(Buffer.from('not an ELF file, not at all, no, not one bit of it, no.........'), ['nvmlInit']),
+        /not an ELF file/,
+      );
     });
 
     it('answers MIG slots with gaps: the handle where a device sits, NOT_FOUND elsewhere', async function () {
@@ -584,8 +631,14 @@ describe('nvc-ts/testing: simulated host', function () {
     });
 
     it('fails nvmlInit_v2 with UNKNOWN on a malformed, missing or unreadable spec', async function () {
-      for (const text of ['driver 1\n', 'mock-nvml 1\ndriver 580.159.04\n', 'mock-nvml 1\ndriver 1\ncuda 1\ngpu 0\nname x\n',
-        'mock-nvml 1\ndriver 1\ncuda 1\nfault nvmlFoo crash\n', `mock-nvml 1\ndriver 1\ncuda 1\n${'x'.repeat(5000)}\n`, '\0\0\0']) {
+      for (const text of [
+        'driver 1\n',
+        'mock-nvml 1\ndriver 580.159.04\n',
+        'mock-nvml 1\ndriver 1\ncuda 1\ngpu 0\nname x\n',
+        'mock-nvml 1\ndriver 1\ncuda 1\nfault nvmlFoo crash\n',
+        `mock-nvml 1\ndriver 1\ncuda 1\n${'x'.repeat(5000)}\n`,
+        '\0\0\0',
+      ]) {
         await withHost({}, { nvmlSpecText: text }, (h) => {
           const r = probe(probeBin, nvml(h));
           assert.equal(r.status, 1, `${JSON.stringify(text.slice(0, 40))}: ${r.stdout}`);
@@ -607,7 +660,10 @@ describe('nvc-ts/testing: simulated host', function () {
       await withHost({ nvml: 'missing' }, {}, async (h) => {
         assert.equal(h.nvmlLibrary, null);
         const names = await fsp.readdir(path.join(h.root, LIB));
-        assert.deepEqual(names.filter((n) => n.startsWith('libnvidia-ml')), []);
+        assert.deepEqual(
+          names.filter((n) => n.startsWith('libnvidia-ml')),
+          [],
+        );
         if (LDCONFIG) assert.ok(!ldconfigList(path.join(h.root, 'etc/ld.so.cache')).some((r) => r[0].startsWith('libnvidia-ml')));
       });
       await withHost({ nvml: 'corrupt' }, {}, async (h) => {
@@ -629,11 +685,18 @@ describe('nvc-ts/testing: simulated host', function () {
       }
       requireFeature(this, 'mknod', host.deviceNodesCreated, 'root with CAP_MKNOD');
       const expect = [
-        ['nvidiactl', 195, 255, 0o666], ['nvidia0', 195, 0, 0o666], ['nvidia1', 195, 1, 0o666], ['nvidia2', 195, 2, 0o666],
-        ['nvidia-uvm', 238, 0, 0o666], ['nvidia-uvm-tools', 238, 1, 0o666],
-        ['nvidia-caps/nvidia-cap1', 241, 1, 0o400], ['nvidia-caps/nvidia-cap2', 241, 2, 0o444],
-        ['nvidia-caps/nvidia-cap147', 241, 147, 0o444], ['nvidia-caps/nvidia-cap148', 241, 148, 0o444],
-        ['nvidia-caps/nvidia-cap156', 241, 156, 0o444], ['nvidia-caps/nvidia-cap157', 241, 157, 0o444],
+        ['nvidiactl', 195, 255, 0o666],
+        ['nvidia0', 195, 0, 0o666],
+        ['nvidia1', 195, 1, 0o666],
+        ['nvidia2', 195, 2, 0o666],
+        ['nvidia-uvm', 238, 0, 0o666],
+        ['nvidia-uvm-tools', 238, 1, 0o666],
+        ['nvidia-caps/nvidia-cap1', 241, 1, 0o400],
+        ['nvidia-caps/nvidia-cap2', 241, 2, 0o444],
+        ['nvidia-caps/nvidia-cap147', 241, 147, 0o444],
+        ['nvidia-caps/nvidia-cap148', 241, 148, 0o444],
+        ['nvidia-caps/nvidia-cap156', 241, 156, 0o444],
+        ['nvidia-caps/nvidia-cap157', 241, 157, 0o444],
       ];
       for (const [rel, major, minor, mode] of expect) {
         const st = await fsp.stat(path.join(host.devRoot, rel), { bigint: true });
@@ -659,8 +722,16 @@ describe('nvc-ts/testing: simulated host', function () {
       );
       try {
         assert.equal(path.dirname(h.dir), work);
-        for (const rel of [LIB32, 'run/nvidia-persistenced', 'run/nvidia-fabricmanager', 'tmp/nvidia-mps', 'lib/firmware',
-          `${LIB}/libcuda.so.535.104.05`, `${LIB}/libnvidia-foo.so`, testing.DECOY_TLS_DIR]) {
+        for (const rel of [
+          LIB32,
+          'run/nvidia-persistenced',
+          'run/nvidia-fabricmanager',
+          'tmp/nvidia-mps',
+          'lib/firmware',
+          `${LIB}/libcuda.so.535.104.05`,
+          `${LIB}/libnvidia-foo.so`,
+          testing.DECOY_TLS_DIR,
+        ]) {
           await assert.rejects(fsp.lstat(path.join(h.root, rel)), { code: 'ENOENT' }, rel);
         }
         assert.deepEqual(await fsp.readdir(h.devRoot), []);
@@ -683,7 +754,10 @@ describe('nvc-ts/testing: simulated host', function () {
         { driverVersion: '580 1' },
       ];
       for (const spec of bad) {
-        await assert.rejects(testing.createSimulatedHost({ nvml: 'missing', ...spec }, { dir: parent }), { name: 'NvcError', code: 'ERR_NVC_INVALID_ARGUMENT' });
+        await assert.rejects(testing.createSimulatedHost({ nvml: 'missing', ...spec }, { dir: parent }), {
+          name: 'NvcError',
+          code: 'ERR_NVC_INVALID_ARGUMENT',
+        });
       }
       assert.deepEqual(await fsp.readdir(parent), []);
     });
@@ -691,7 +765,10 @@ describe('nvc-ts/testing: simulated host', function () {
     it('renders the mock spec from the host spec', function () {
       const text = testing.formatMockNvmlSpec({
         ...testing.defaultSimulatedHostSpec(),
-        faults: [{ fn: 'nvmlDeviceGetUUID', kind: 'exit', code: 3, device: 1 }, { fn: 'nvmlShutdown', kind: 'error', code: 999 }],
+        faults: [
+          { fn: 'nvmlDeviceGetUUID', kind: 'exit', code: 3, device: 1 },
+          { fn: 'nvmlShutdown', kind: 'error', code: 999 },
+        ],
         delays: [{ fn: 'nvmlInit_v2', ms: 20 }],
       });
       assert.match(text, /^pci 0x0000 0x00 0x06 0x233010de 0x16c110de$/m);

@@ -10,7 +10,7 @@ const { ITEM_ROLES } = require('../dist/plan/items.js');
 
 describe('vocabularies shared by C and TypeScript', () => {
   const native = binding().vocabulary();
-  it('edit kinds, source kinds and mount flags (nvc_vocabulary.def) equal the planner\'s', () => {
+  it("edit kinds, source kinds and mount flags (nvc_vocabulary.def) equal the planner's", () => {
     assert.deepEqual(native.editKinds, [...EDIT_KINDS]);
     assert.deepEqual(native.sourceKinds, [...SOURCE_KINDS]);
     assert.deepEqual(native.mountFlags, [...MOUNT_FLAGS]);

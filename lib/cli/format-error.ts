@@ -45,8 +45,7 @@ const FIND_DRIVER =
 
 const CODE_HINTS: Partial<Record<NvcErrorCode, string>> = {
   ERR_NVC_LDCACHE_INVALID: 'Regenerate it with ldconfig, or name the right file with --ldcache.',
-  ERR_NVC_VERSION_MISMATCH:
-    'The loaded kernel module and the user-space driver differ: reboot, or reload the nvidia kernel modules.',
+  ERR_NVC_VERSION_MISMATCH: 'The loaded kernel module and the user-space driver differ: reboot, or reload the nvidia kernel modules.',
   ERR_NVC_SERVICE_TIMEOUT: 'The driver service did not answer in time; raise the limit with --timeout SECONDS.',
   ERR_NVC_SERVICE_CRASHED: 'Run again with --debug FILE and report the log.',
   ERR_NVC_NATIVE_MISSING: 'Build the native addon with `npm run build`, or install a prebuilt package.',
@@ -80,10 +79,7 @@ function driverMissing(err: NvcError, ctx: ErrorContext): string {
   if (err.code === 'ERR_NVC_DRIVER_NOT_FOUND' && err.message.includes(ctx.root) && err.message.includes('libnvidia-ml')) {
     return ending(err.message);
   }
-  const found =
-    err.code === 'ERR_NVC_DRIVER_NOT_FOUND'
-      ? 'libnvidia-ml.so.1 was not found'
-      : `libnvidia-ml.so.1 could not be loaded (${err.message})`;
+  const found = err.code === 'ERR_NVC_DRIVER_NOT_FOUND' ? 'libnvidia-ml.so.1 was not found' : `libnvidia-ml.so.1 could not be loaded (${err.message})`;
   return `${found}, looking in the ld cache ${ctx.ldcache} under the driver root ${ctx.root}.`;
 }
 

@@ -16,13 +16,9 @@ export function packageVersion(): string {
 
 export function versionText(): string {
   const version = packageVersion();
-  return [
-    `cli-version: ${version}`,
-    `lib-version: ${version}`,
-    `build platform: ${process.platform}/${process.arch}`,
-    `node: ${process.version}`,
-    '',
-  ].join('\n');
+  return [`cli-version: ${version}`, `lib-version: ${version}`, `build platform: ${process.platform}/${process.arch}`, `node: ${process.version}`, ''].join(
+    '\n',
+  );
 }
 
 export function helpText(command?: BoundCommand): string {

@@ -93,12 +93,7 @@ async function whereOf(session: Session, opts: InitOptions): Promise<{ root: str
 }
 
 /** Runs the command; resolves to the exit status (0, or 1 after reporting the failure on stderr). */
-export async function execute(
-  run: (session: CommandSession) => Promise<void>,
-  invocation: Invocation,
-  io: CliIo,
-  log: DebugLog,
-): Promise<number> {
+export async function execute(run: (session: CommandSession) => Promise<void>, invocation: Invocation, io: CliIo, log: DebugLog): Promise<number> {
   const { globals } = invocation;
   let host: SimulatedHost | undefined;
   let opts = initOptionsOf(globals);

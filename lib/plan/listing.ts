@@ -69,7 +69,11 @@ function migCapsEntries(items: Item[], which: 'config' | 'monitor'): ListEntry[]
     out.push({ group: 'migCaps', path: gpu.path });
     if (!devdir) continue;
     out.push({ group: 'directories', path: NVCAPS_DEVICE_DIR });
-    out.push(...of(mine, 'mig-minor-device').filter((i) => i.device?.uuid === gpu.device?.uuid).map(nodeEntry));
+    out.push(
+      ...of(mine, 'mig-minor-device')
+        .filter((i) => i.device?.uuid === gpu.device?.uuid)
+        .map(nodeEntry),
+    );
   }
   return out;
 }

@@ -102,7 +102,8 @@ class Builder {
 
   /** A device node: bound (unless the runtime makes nodes) and allowed. */
   device(item: Item, major: number, minor: number): void {
-    if (!this.options.noDevbind) this.add({ kind: 'bind', target: item.path, source: item.hostPath as string, sourceKind: 'char', major, minor, flags: DEV_FLAGS }, item);
+    if (!this.options.noDevbind)
+      this.add({ kind: 'bind', target: item.path, source: item.hostPath as string, sourceKind: 'char', major, minor, flags: DEV_FLAGS }, item);
     this.allow(major, minor, item.path, item.step);
   }
 }
@@ -114,10 +115,14 @@ function missingOnHost(item: Item): string {
 /** Refuse what a container cannot do without: the display capability without nvidia-modeset, an IMEX channel without its node. */
 function refuseMissing(item: Item): void {
   if (item.role === 'control-device' && path.basename(item.path) === 'nvidia-modeset') {
-    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `the display capability needs ${item.path}, which this host lacks (the nvidia_modeset kernel module is not loaded)`, {
-      path: item.path,
-      hint: 'load the module (modprobe nvidia-modeset) or drop the display capability',
-    });
+    throw new NvcError(
+      'ERR_NVC_INVALID_ARGUMENT',
+      `the display capability needs ${item.path}, which this host lacks (the nvidia_modeset kernel module is not loaded)`,
+      {
+        path: item.path,
+        hint: 'load the module (modprobe nvidia-modeset) or drop the display capability',
+      },
+    );
   }
   if (item.role === 'imex-channel') {
     refuseImexWithoutDriver(item);

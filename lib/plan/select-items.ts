@@ -159,7 +159,13 @@ export function selectItems(facts: SelectionFacts, request: ResolvedRequest): Se
   for (const [role, libs] of libSets) {
     for (const lib of libs) {
       if (!wanted(lib, caps, 'library')) continue;
-      add({ role, path: lib.path, hostPath: rootSource(paths.root, lib.path), capabilities: lib.capabilities, ...(lib.soname !== undefined && { soname: lib.soname }) });
+      add({
+        role,
+        path: lib.path,
+        hostPath: rootSource(paths.root, lib.path),
+        capabilities: lib.capabilities,
+        ...(lib.soname !== undefined && { soname: lib.soname }),
+      });
     }
   }
   if (!request.noGspFirmware) {
@@ -175,9 +181,16 @@ export function selectItems(facts: SelectionFacts, request: ResolvedRequest): Se
   }
   for (const node of driver.deviceNodes) {
     const name = path.basename(node.path);
-    const needed = name === 'nvidiactl' || ((name === 'nvidia-uvm' || name === 'nvidia-uvm-tools') && computeLibs) || (name === 'nvidia-modeset' && caps.has('display'));
+    const needed =
+      name === 'nvidiactl' || ((name === 'nvidia-uvm' || name === 'nvidia-uvm-tools') && computeLibs) || (name === 'nvidia-modeset' && caps.has('display'));
     if (!needed) continue;
-    add({ role: 'control-device', path: node.path, hostPath: devSource(paths.devRoot, node.path), node: { major: node.major, minor: node.minor, exists: node.exists }, ...(!node.exists && { missing: true as const }) });
+    add({
+      role: 'control-device',
+      path: node.path,
+      hostPath: devSource(paths.devRoot, node.path),
+      node: { major: node.major, minor: node.minor, exists: node.exists },
+      ...(!node.exists && { missing: true as const }),
+    });
   }
 
   // device_mount, per GPU: with graphics the EGL profile of all of them, then each GPU's node
@@ -187,7 +200,13 @@ export function selectItems(facts: SelectionFacts, request: ResolvedRequest): Se
   for (const gpu of request.gpus) {
     const device = deviceTagOf(gpu);
     const n = gpu.deviceNode;
-    add({ role: 'gpu-device', path: n.path, hostPath: devSource(paths.devRoot, n.path), node: { major: n.major, minor: n.minor, exists: facts.nodeExists(n.path) }, device });
+    add({
+      role: 'gpu-device',
+      path: n.path,
+      hostPath: devSource(paths.devRoot, n.path),
+      node: { major: n.major, minor: n.minor, exists: facts.nodeExists(n.path) },
+      device,
+    });
     const dir = facts.gpuProcDirs[gpu.busId];
     if (dir) {
       const p = `${PROC_DIR}/gpus/${dir}`;
@@ -202,12 +221,21 @@ export function selectItems(facts: SelectionFacts, request: ResolvedRequest): Se
   if (!request.migConfig && !request.migMonitor) {
     for (const { gpu, mig } of request.migs) {
       const device = deviceTagOf(gpu, mig.index, mig.uuid);
-      for (const [capsPath, minor] of [[mig.giCapsPath, mig.giCapMinor], [mig.ciCapsPath, mig.ciCapMinor]] as const) {
+      for (const [capsPath, minor] of [
+        [mig.giCapsPath, mig.giCapMinor],
+        [mig.ciCapsPath, mig.ciCapMinor],
+      ] as const) {
         const access = `${capsPath}/access`;
         add({ role: 'mig-access', path: access, hostPath: procSource(paths.procRoot, access), device });
         if (driver.nvcapsMajor !== null && minor !== null) {
           const node = capNodePath(minor);
-          add({ role: 'mig-cap-device', path: node, hostPath: devSource(paths.devRoot, node), node: { major: driver.nvcapsMajor, minor, exists: facts.nodeExists(node) }, device });
+          add({
+            role: 'mig-cap-device',
+            path: node,
+            hostPath: devSource(paths.devRoot, node),
+            node: { major: driver.nvcapsMajor, minor, exists: facts.nodeExists(node) },
+            device,
+          });
         }
       }
     }
@@ -236,7 +264,14 @@ export function selectItems(facts: SelectionFacts, request: ResolvedRequest): Se
       for (const { gpuMinor, capMinor } of facts.migMinors) {
         if (gpuMinor !== gpu.minor) continue;
         const node = capNodePath(capMinor);
-        add({ role: 'mig-minor-device', path: node, hostPath: devSource(paths.devRoot, node), node: { major, minor: capMinor, exists: facts.nodeExists(node) }, migCaps: which, device });
+        add({
+          role: 'mig-minor-device',
+          path: node,
+          hostPath: devSource(paths.devRoot, node),
+          node: { major, minor: capMinor, exists: facts.nodeExists(node) },
+          migCaps: which,
+          device,
+        });
       }
     }
   }
@@ -245,7 +280,13 @@ export function selectItems(facts: SelectionFacts, request: ResolvedRequest): Se
   for (const id of request.imexChannels) {
     const node = imexNodePath(id);
     const exists = facts.nodeExists(node);
-    add({ role: 'imex-channel', path: node, hostPath: devSource(paths.devRoot, node), node: { major: driver.imexMajor, minor: id, exists }, ...(!exists && { missing: true as const }) });
+    add({
+      role: 'imex-channel',
+      path: node,
+      hostPath: devSource(paths.devRoot, node),
+      node: { major: driver.imexMajor, minor: id, exists },
+      ...(!exists && { missing: true as const }),
+    });
   }
 
   return { items, gpus: request.gpus, capabilities: request.capabilities, compat32: request.compat32 };

@@ -77,8 +77,7 @@ function deviceNodeList(spec: SimulatedHostSpec): DeviceNode[] {
 
 async function makeDeviceNodes(devRoot: string, nodes: DeviceNode[]): Promise<boolean> {
   await fsp.mkdir(path.join(devRoot, 'nvidia-caps'), { recursive: true });
-  const mk = (n: DeviceNode): Promise<void> =>
-    pExecFile('mknod', ['-m', n.mode.toString(8), path.join(devRoot, n.rel), 'c', String(n.major), String(n.minor)]);
+  const mk = (n: DeviceNode): Promise<void> => pExecFile('mknod', ['-m', n.mode.toString(8), path.join(devRoot, n.rel), 'c', String(n.major), String(n.minor)]);
   const [first, ...rest] = nodes;
   if (!first) return true;
   try {

@@ -150,7 +150,17 @@ export function buildElfSharedObject(opts: ElfSharedObjectOptions): Buffer {
   const hashIdx = sec({ name: '.hash', type: SHT_HASH, flags: SHF_ALLOC, offset: hashOff, size: hashSize, link: 0, info: 0, align: 4, entsize: 4 });
   const symIdx = sec({ name: '.dynsym', type: SHT_DYNSYM, flags: SHF_ALLOC, offset: symOff, size: symsize, link: 0, info: 1, align: word, entsize: symsize });
   const strIdx = sec({ name: '.dynstr', type: SHT_STRTAB, flags: SHF_ALLOC, offset: strOff, size: dynstrBytes.length, link: 0, info: 0, align: 1, entsize: 0 });
-  sec({ name: '.dynamic', type: SHT_DYNAMIC, flags: SHF_ALLOC | SHF_WRITE, offset: dynOff, size: dynSize, link: strIdx, info: 0, align: word, entsize: dynsize });
+  sec({
+    name: '.dynamic',
+    type: SHT_DYNAMIC,
+    flags: SHF_ALLOC | SHF_WRITE,
+    offset: dynOff,
+    size: dynSize,
+    link: strIdx,
+    info: 0,
+    align: word,
+    entsize: dynsize,
+  });
   const hashSec = sections[hashIdx - 1];
   const symSec = sections[symIdx - 1];
   if (hashSec) hashSec.link = symIdx;

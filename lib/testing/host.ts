@@ -62,10 +62,7 @@ export interface CreateSimulatedHostOptions {
 }
 
 /** Builds a simulated host in a fresh temporary directory. */
-export async function createSimulatedHost(
-  partial?: Partial<SimulatedHostSpec>,
-  opts: CreateSimulatedHostOptions = {},
-): Promise<SimulatedHost> {
+export async function createSimulatedHost(partial?: Partial<SimulatedHostSpec>, opts: CreateSimulatedHostOptions = {}): Promise<SimulatedHost> {
   const spec = withDefaults(partial);
   validateSpec(spec);
   const mockPath = spec.nvml === 'mock' ? await resolveMockPath(opts.mockNvmlPath) : null;

@@ -8,14 +8,7 @@ export { defaultSimulatedHostSpec, NVML_BRAND } from './spec';
 export type { SimulatedGpu, SimulatedMigDevice, NvmlFault, NvmlFaultKind, NvmlDelay, SimulatedHostSpec } from './spec';
 export { formatMockNvmlSpec } from './nvml-spec';
 export { migCapabilityMinor, SIMULATED_MAJORS, NVIDIACTL_MINOR, MIG_CONFIG_MINOR, MIG_MONITOR_MINOR } from './devices';
-export {
-  librarySoname,
-  SIMULATED_DRIVER_LIBRARIES,
-  LIB_DIR,
-  LIB32_DIR,
-  DECOY_TLS_DIR,
-  STALE_CUDA_VERSION,
-} from './libraries';
+export { librarySoname, SIMULATED_DRIVER_LIBRARIES, LIB_DIR, LIB32_DIR, DECOY_TLS_DIR, STALE_CUDA_VERSION } from './libraries';
 export type { SimulatedDriverLibrary } from './libraries';
 export { SIMULATED_BINARIES } from './driver-files';
 export { buildElfSharedObject } from './elf';

@@ -171,7 +171,9 @@ export async function installDriverLibraries(
     // GLVND's libGL, which depends on libGLdispatch and not on libnvidia-glcore.
     const gl = buildElfSharedObject({ machine: 'x86_64', soname: 'libGL.so.1', needed: ['libGLdispatch.so.0', 'libc.so.6'] });
     cache.push(...(await installLibrary(t, LIB_DIR, 'libGL.so.1.7.0', 'libGL.so.1', gl, LDCACHE_FLAGS.X86_64, null)));
-    cache.push(...(await installLibrary(t, LIB_DIR, 'libGLdispatch.so.0.0.0', 'libGLdispatch.so.0', elf('x86_64', 'libGLdispatch.so.0'), LDCACHE_FLAGS.X86_64, null)));
+    cache.push(
+      ...(await installLibrary(t, LIB_DIR, 'libGLdispatch.so.0.0.0', 'libGLdispatch.so.0', elf('x86_64', 'libGLdispatch.so.0'), LDCACHE_FLAGS.X86_64, null)),
+    );
   }
 
   // --- ld.so configuration and cache -------------------------------------------------------------

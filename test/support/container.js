@@ -28,13 +28,17 @@ function makeRootfs(parent = os.tmpdir()) {
 async function startContainer({ cgroup = cgroupMounts().v1 ? 1 : 2 } = {}) {
   const child = spawn('unshare', ['-m', '--propagation', 'private', 'sleep', '1000'], { stdio: 'ignore' });
   const self = fs.readlinkSync('/proc/self/ns/mnt');
-  const ok = await waitFor(() => {
-    try {
-      return fs.readlinkSync(`/proc/${child.pid}/ns/mnt`) !== self;
-    } catch {
-      return false;
-    }
-  }, 5000, 5);
+  const ok = await waitFor(
+    () => {
+      try {
+        return fs.readlinkSync(`/proc/${child.pid}/ns/mnt`) !== self;
+      } catch {
+        return false;
+      }
+    },
+    5000,
+    5,
+  );
   if (!ok) {
     child.kill('SIGKILL');
     throw new Error('unshare did not start a mount namespace');
@@ -141,7 +145,11 @@ function assertMounts(assert, pid, rootfs, expected) {
       assert.deepEqual({ majmin: m.majmin, root: m.root }, src, `${target} binds ${want.source}`);
     }
     for (const flag of ['ro', 'nosuid', 'nodev', 'noexec']) {
-      assert.equal(m.options.includes(flag), want.flags.includes(flag), `${target}: ${flag} ${want.flags.includes(flag) ? 'set' : 'not set'} (has ${m.options})`);
+      assert.equal(
+        m.options.includes(flag),
+        want.flags.includes(flag),
+        `${target}: ${flag} ${want.flags.includes(flag) ? 'set' : 'not set'} (has ${m.options})`,
+      );
     }
   }
 }

@@ -165,7 +165,8 @@ function expectedContainer(hostModel, request) {
       }
     }
   }
-  for (const id of request.imex || []) device(`/dev/nvidia-caps-imex-channels/channel${id}`, `${devRoot}/nvidia-caps-imex-channels/channel${id}`, MAJOR.imex, id);
+  for (const id of request.imex || [])
+    device(`/dev/nvidia-caps-imex-channels/channel${id}`, `${devRoot}/nvidia-caps-imex-channels/channel${id}`, MAJOR.imex, id);
   return { mounts, rules: [...rules].sort(), files };
 }
 

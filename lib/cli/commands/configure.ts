@@ -113,7 +113,11 @@ export function formatResultJson(result: ConfigureResult): string {
 export async function runConfigure(session: CommandSession, flags: ConfigureFlags): Promise<void> {
   const ctx = await session.context();
   const container = await session.phase('container', () =>
-    ctx.container({ rootfs: flags.rootfs, ...(flags.pid !== undefined && { pid: flags.pid }), ...(flags.ldconfig !== undefined && { ldconfig: flags.ldconfig }) }),
+    ctx.container({
+      rootfs: flags.rootfs,
+      ...(flags.pid !== undefined && { pid: flags.pid }),
+      ...(flags.ldconfig !== undefined && { ldconfig: flags.ldconfig }),
+    }),
   );
   const result = await session.phase('mount', () => ctx.configure(container, flags.request));
   if (flags.json) session.write(formatResultJson(result));

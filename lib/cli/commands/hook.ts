@@ -39,7 +39,8 @@ export const hookCommand: CommandSpec<HookFlags> = {
   },
   parse(values: OptionValues): HookFlags {
     const ldconfig = typeof values['ldconfig'] === 'string' ? values['ldconfig'] : undefined;
-    if (ldconfig !== undefined && !/^@?\//.test(ldconfig)) throw new UsageError(`option --ldconfig needs an absolute path (@ for a host binary), not '${ldconfig}'`);
+    if (ldconfig !== undefined && !/^@?\//.test(ldconfig))
+      throw new UsageError(`option --ldconfig needs an absolute path (@ for a host binary), not '${ldconfig}'`);
     return {
       ldconfig,
       noCgroups: values['no-cgroups'] === true,

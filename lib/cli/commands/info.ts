@@ -38,9 +38,7 @@ export function formatInfoCsv(driver: DriverInfo, devices: Device[]): string {
     `${driver.version},${driver.cudaVersion}`,
     '',
     'Device Index,Device Minor,Model,Brand,GPU UUID,Bus Location,Architecture',
-    ...devices.map((gpu, position) =>
-      [position, gpu.deviceNode.minor, gpu.model, gpu.brand, gpu.uuid, gpu.busId, gpu.architecture].join(','),
-    ),
+    ...devices.map((gpu, position) => [position, gpu.deviceNode.minor, gpu.model, gpu.brand, gpu.uuid, gpu.busId, gpu.architecture].join(',')),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -134,10 +132,7 @@ export const infoCommand: CommandSpec<InfoFlags> = {
     return { format: values['csv'] === true ? 'csv' : values['json'] === true ? 'json' : 'text' };
   },
   async run(session: CommandSession, flags: InfoFlags): Promise<void> {
-    const [driver, devices] = await session.phase('detection', async () => [
-      await session.driverInfo(),
-      await session.deviceInfo(),
-    ] as const);
+    const [driver, devices] = await session.phase('detection', async () => [await session.driverInfo(), await session.deviceInfo()] as const);
     session.write(formatInfo(flags.format, driver, devices));
   },
 };
