@@ -91,6 +91,9 @@ export interface Selection {
   compat32: boolean;
 }
 
+/** Host paths as the driver root itself shows them: what `list` prints (no host path is resolved). */
+export const DRIVER_ROOT_VIEW = { root: '/', procRoot: '/proc', devRoot: '/dev' } as const;
+
 export const PROC_DIR = '/proc/driver/nvidia';
 export const APP_PROFILE_DIR = '/etc/nvidia/nvidia-application-profiles-rc.d';
 export const APP_PROFILE_FILE = `${APP_PROFILE_DIR}/10-container.conf`;

@@ -4,6 +4,7 @@
  * (lib/plan/listing.ts) of the selection stage (lib/plan/select-items.ts) for every capability.
  */
 import type { HostFacts } from '../../host-facts';
+import { DRIVER_ROOT_VIEW } from '../../plan/items';
 import { formatListJson, formatListText, lowerToListing, type ListEntry } from '../../plan/listing';
 import { resolveRequest, selectItems, type SelectionFacts } from '../../plan/select-items';
 import { parseImexChannels, parseMigCapsSpec } from '../../select';
@@ -53,8 +54,8 @@ export function buildListing(input: ListInput): ListEntry[] {
     noFabricmanager: flags.noFabricmanager,
     noGspFirmware: flags.noGspFirmware,
   });
-  // list prints host paths as the driver root shows them; no host path is needed.
-  const facts: SelectionFacts = { ...input, paths: { root: '/', procRoot: '/proc', devRoot: '/dev' }, procFiles: {}, gpuProcDirs: {} };
+  // list prints paths as the driver root shows them; the proc files are not listed.
+  const facts: SelectionFacts = { ...input, paths: DRIVER_ROOT_VIEW, procFiles: {}, gpuProcDirs: {} };
   return lowerToListing(selectItems(facts, resolved), {
     devices: flags.devices !== null,
     imexChannels: flags.imexChannels !== null,
