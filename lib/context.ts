@@ -133,8 +133,9 @@ export class Context implements AsyncDisposable {
     return { plan, applied: true, ...(await applyPlan(container, plan)) };
   }
 
-  async #step(container: Container, request: ConfigureRequestInput, steps: readonly PlanStep[]): Promise<ConfigureResult> {
-    const plan = planSteps(await this.plan(container, { ...request, noLdconfig: true }), steps);
+  async #step(container: Container, request: ConfigureRequestInput, steps: readonly PlanStep[], rulesOnly = false): Promise<ConfigureResult> {
+    const stepPlan = planSteps(await this.plan(container, { ...request, noLdconfig: true }), steps);
+    const plan = rulesOnly ? { ...stepPlan, edits: [] } : stepPlan;
     return { plan, applied: true, ...(await applyPlan(container, plan)) };
   }
 
@@ -190,7 +191,8 @@ export class Context implements AsyncDisposable {
     request: Pick<ConfigureRequestInput, 'noCgroups' | 'noDevbind'> = {},
   ): Promise<ConfigureResult> {
     const which = kind === 'config' ? { migConfig: 'all' } : { migMonitor: 'all' };
-    return this.#step(container, { ...request, devices: device, ...which }, [kind === 'config' ? 'mig-config' : 'mig-monitor']);
+    // Only cgroup rules: the capabilities directories are what the global-caps steps give.
+    return this.#step(container, { ...request, devices: device, ...which }, [kind === 'config' ? 'mig-config' : 'mig-monitor'], true);
   }
 
   /** IMEX channels by id. */

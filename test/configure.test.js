@@ -476,6 +476,43 @@ describe('configure on a host whose GPU minors are not their indices', function 
       if (c.check) c.check((p) => path.join('/proc', String(cnt.pid), 'root', rootfs, p));
     });
   }
+
+  it('the MIG and IMEX steps of the step-by-step API: global caps once, per-GPU minors as rules only', async () => {
+    const ct = await ctx.container({ pid: cnt.pid, rootfs });
+    const caps = (want) => expectedContainer(hostModel, want).rules.filter((r) => r.startsWith('c 241:'));
+    await ctx.migConfigGlobalCapsMount(ct, '2');
+    assert.deepEqual([...mountsUnder(cnt.pid, rootfs).keys()].sort(), ['/dev/nvidia-caps', '/proc/driver/nvidia/capabilities']);
+    assert.deepEqual(cnt.cgroup.allowed(), caps({ gpus: [2], migConfig: true }));
+    // The monitor minors of GPU 0 (minor 4): rules, no second bind of the directories.
+    const r = await ctx.deviceMigCapsMount(ct, '0', 'monitor');
+    assert.deepEqual(r.plan.edits, []);
+    assert.equal(mountsUnder(cnt.pid, rootfs).size, 2);
+    assert.deepEqual(cnt.cgroup.allowed(), [...new Set([...caps({ gpus: [2], migConfig: true }), ...caps({ gpus: [0], migMonitor: true })])].sort());
+    const dir = path.join(host.devRoot, 'nvidia-caps-imex-channels');
+    fs.mkdirSync(dir, { recursive: true });
+    require('node:child_process').execFileSync('mknod', [path.join(dir, 'channel3'), 'c', '242', '3']);
+    try {
+      await ctx.imexChannelMount(ct, '3');
+      assert.ok(mountsUnder(cnt.pid, rootfs).has('/dev/nvidia-caps-imex-channels/channel3'));
+      assert.ok(cnt.cgroup.allowed().includes('c 242:3 rw'));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a container whose process is gone is refused, naming the pid and what to pass', async () => {
+    const gone = await startContainer({ cgroup: null });
+    const pid = gone.pid;
+    await gone.stop();
+    await assert.rejects(ctx.container({ pid, rootfs }), (e) => {
+      assert.equal(e.code, 'ERR_NVC_INVALID_ARGUMENT');
+      assert.equal(e.field, 'pid');
+      assert.match(e.message, new RegExp(`container process ${pid} or its rootfs ${rootfs} is not there`));
+      assert.match(e.hint, /pid of the container init/);
+      return true;
+    });
+    await assert.rejects(ctx.container({ rootfs: path.join(rootfs, 'absent') }), (e) => e.code === 'ERR_NVC_INVALID_ARGUMENT' && e.field === 'rootfs');
+  });
 });
 
 describe('configure on hosts without the optional driver files', function () {
