@@ -31,6 +31,10 @@ export type Edit = (
   | { kind: 'remount'; target: string; flags: MountFlag[] }
 ) & { origin: EditOrigin };
 
+// The union's kinds are exactly EDIT_KINDS (a compile error otherwise).
+type SameSet<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+export const EDIT_UNION_MATCHES_VOCABULARY: SameSet<Edit['kind'], EditKind> = true;
+
 export interface DeviceRule {
   type: 'c';
   major: number;
