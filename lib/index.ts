@@ -19,7 +19,15 @@ export type { ConfigureResult } from './apply';
 export type { HostFacts, HostFactsNeeds } from './host-facts';
 export {
   planContainer,
+  resolveRequest,
+  selectItems,
+  lowerToMountPlan,
+  lowerToListing,
   type ContainerPlan,
+  type ContainerLayout,
+  type MountPlanOptions,
+  type ResolvedRequest,
+  type SelectionRequest,
   type Edit,
   type EditOrigin,
   type DeviceRule,

@@ -12,7 +12,9 @@ import type { DriverInfo } from './types';
 export type { PlanStep, Item, ItemRole, ItemDevice, Selection } from './plan/items';
 export type { ContainerLayout, ContainerPlan, DeviceRule, Edit, EditOrigin, MountFlag, SourceKind, MountPlanOptions } from './plan/mount-plan';
 export type { ResolvedRequest, SelectionRequest } from './plan/select-items';
-export { applicationProfile, rewriteParams } from './plan/select-items';
+export { applicationProfile, rewriteParams, resolveRequest, selectItems } from './plan/select-items';
+export { lowerToMountPlan } from './plan/mount-plan';
+export { lowerToListing, type ListEntry, type ListingGroups } from './plan/listing';
 
 /** A resolved request with the container's choices: what planContainer takes. */
 export type ConfigureRequest = ResolvedRequest & MountPlanOptions;

@@ -4,12 +4,9 @@
 // consume it. What CDI and copy mode will need from the selection is checked here: per-device
 // tags, and roles that tell driver files from MIG access files.
 const assert = require('node:assert/strict');
-const { init } = require('../dist/index.js');
+// The stages are public: taken from the package's entry point, as a user would.
+const { init, resolveRequest, selectItems, lowerToMountPlan, lowerToListing, hookTargetFromOci } = require('../dist/index.js');
 const { createSimulatedHost } = require('../dist/testing/index.js');
-const { resolveRequest, selectItems } = require('../dist/plan/select-items.js');
-const { lowerToMountPlan } = require('../dist/plan/mount-plan.js');
-const { lowerToListing } = require('../dist/plan/listing.js');
-const { hookTargetFromOci } = require('../dist/hook.js');
 const { requireFeature, isRoot } = require('./support/features');
 
 const REQUEST = {
