@@ -18,6 +18,8 @@ extern "C" {
 #include "nvc_wait.h"
 }
 
+#include "uv_wait.h"
+
 namespace nvc_addon {
 
 class LoopJob {
@@ -64,10 +66,6 @@ class LoopJob {
   virtual void Abandon() = 0;                     // end the helper without waiting (teardown)
 
  private:
-  // Where poll(2) would not work on the fd (it never happens with sockets and pidfds),
-  // the job is looked at in short steps instead.
-  static constexpr int64_t kFallbackStepMs = 10;
-
   void Pump() {
     nvc_wait w;
     if (Step(&w)) {
@@ -76,21 +74,7 @@ class LoopJob {
       Close();
       return;
     }
-    int64_t delay = w.deadline - nvc_now_ms();
-    if (delay < 0) delay = 0;
-    if (w.fd >= 0) {
-      poll_ = new uv_poll_t;
-      if (uv_poll_init(loop_, poll_, w.fd) == 0) {
-        poll_->data = this;
-        int events = ((w.events & POLLIN) ? UV_READABLE : 0) | ((w.events & POLLOUT) ? UV_WRITABLE : 0);
-        uv_poll_start(poll_, events, OnPoll);
-      } else {
-        delete poll_;  // never initialised: nothing for libuv to close
-        poll_ = nullptr;
-        if (delay > kFallbackStepMs) delay = kFallbackStepMs;
-      }
-    }
-    uv_timer_start(timer_, OnTimer, static_cast<uint64_t>(delay), 0);
+    poll_ = ArmWait(loop_, timer_, w, this, OnPoll, OnTimer);
   }
 
   // Every wake-up ends the current wait. The poll handle is closed, not just stopped, before

@@ -27,6 +27,8 @@ extern "C" {
 #include "nvc.h"
 }
 
+#include "uv_wait.h"
+
 namespace nvc_addon {
 
 // Builds the JavaScript value of a call that succeeded, on the JavaScript thread.
@@ -140,10 +142,6 @@ class ServiceQueue {
         ->Queue();
   }
 
-  // Where poll(2) would not work on the fd (it never happens with sockets and pidfds), the call
-  // is looked at in short steps instead.
-  static constexpr int64_t kFallbackStepMs = 10;
-
   void Arm(const nvc_wait &w) {
     uv_loop_t *loop = nullptr;
     if (napi_get_uv_event_loop(env_, &loop) != napi_ok) {
@@ -157,22 +155,8 @@ class ServiceQueue {
       timer_->data = this;
       Opened();
     }
-    int64_t delay = w.deadline - nvc_now_ms();
-    if (delay < 0) delay = 0;
-    if (w.fd >= 0) {
-      poll_ = new uv_poll_t;
-      if (uv_poll_init(loop, poll_, w.fd) == 0) {
-        poll_->data = this;
-        Opened();
-        int events = ((w.events & POLLIN) ? UV_READABLE : 0) | ((w.events & POLLOUT) ? UV_WRITABLE : 0);
-        uv_poll_start(poll_, events, OnPoll);
-      } else {
-        delete poll_;  // never initialised: nothing for libuv to close
-        poll_ = nullptr;
-        if (delay > kFallbackStepMs) delay = kFallbackStepMs;
-      }
-    }
-    uv_timer_start(timer_, OnTimer, static_cast<uint64_t>(delay), 0);
+    poll_ = ArmWait(loop, timer_, w, this, OnPoll, OnTimer);
+    if (poll_ != nullptr) Opened();
   }
 
   // Every wake-up ends the current wait. The poll handle is closed, not just stopped: the call may
