@@ -93,6 +93,18 @@ Napi::Object DriverToJs(Napi::Env env, const nvc_driver_info *d) {
   return o;
 }
 
+// The host paths in force, every default filled in (the facade's HostPaths).
+Napi::Object HostPathsToJs(Napi::Env env, const nvc_host *h) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("root", h->root);
+  o.Set("ldcache", h->ldcache);
+  o.Set("procRoot", h->proc_root);
+  o.Set("devRoot", h->dev_root);
+  o.Set("sysRoot", h->sys_root);
+  o.Set("nvmlPath", h->nvml_path);
+  return o;
+}
+
 Napi::Array DevicesToJs(Napi::Env env, const nvc_device_info *info) {
   Napi::Array out = Napi::Array::New(env, info->ndevs);
   for (size_t i = 0; i < info->ndevs; i++) {
@@ -169,15 +181,7 @@ class NativeContext : public Napi::ObjectWrap<NativeContext> {
   Napi::Value Host(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!slot_) return env.Null();
-    const nvc_host *h = nvc_context_host(slot_->ctx);
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("root", h->root);
-    o.Set("ldcache", h->ldcache);
-    o.Set("procRoot", h->proc_root);
-    o.Set("devRoot", h->dev_root);
-    o.Set("sysRoot", h->sys_root);
-    o.Set("nvmlPath", h->nvml_path);
-    return o;
+    return HostPathsToJs(env, nvc_context_host(slot_->ctx));
   }
   std::shared_ptr<Slot> slot_;
 };
@@ -343,14 +347,7 @@ Napi::Value ResolveHost(const Napi::CallbackInfo &info) {
     MakeError(env, err).ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("root", host.root);
-  o.Set("ldcache", host.ldcache);
-  o.Set("procRoot", host.proc_root);
-  o.Set("devRoot", host.dev_root);
-  o.Set("sysRoot", host.sys_root);
-  o.Set("nvmlPath", host.nvml_path);
-  return o;
+  return HostPathsToJs(env, &host);
 }
 
 Napi::Value InitKeys(const Napi::CallbackInfo &info) {

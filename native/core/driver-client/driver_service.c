@@ -392,6 +392,6 @@ void nvc_service_abandon(struct nvc_service *svc)
     }
     /* Never waits: finalizers run on the JavaScript thread, and a process stuck in the
      * kernel is left to a detached reaping thread. */
-    nvc_child_kill(&svc->child, 0, NVC_CHILD_REAP_DETACHED, NULL);
+    nvc_child_kill(&svc->child, 0, NULL);
     release(svc);
 }

@@ -209,7 +209,7 @@ void nvc_ldconfig_job_free(struct nvc_ldconfig_job *j)
     /* A helper still waiting sees the hang-up and kills its child; reap it in the background. */
     nvc_child_close(&j->c);
     if (j->c.pid > 0)
-        nvc_child_kill(&j->c, 0, NVC_CHILD_REAP_DETACHED, NULL);
+        nvc_child_kill(&j->c, 0, NULL);
     free(j);
 }
 

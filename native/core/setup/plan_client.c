@@ -76,7 +76,7 @@ void nvc_plan_job_free(struct nvc_plan_job *j)
         /* Abandoned while it works: ask it to stop (it rolls the plan back), and let a
          * detached thread reap it. */
         kill(j->c.pid, SIGTERM);
-        nvc_child_kill(&j->c, 0, NVC_CHILD_REAP_DETACHED, NULL);
+        nvc_child_kill(&j->c, 0, NULL);
     }
     nvc_child_close(&j->c);
     free(j->plan);

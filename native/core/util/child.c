@@ -137,7 +137,7 @@ static void *reap_in_background(void *arg)
 }
 
 /* A process stuck in the kernel (a hung driver ioctl) may outlive SIGKILL for a while. */
-int nvc_child_kill(struct nvc_child *c, int wait_ms, enum nvc_child_linger linger, int *status)
+int nvc_child_kill(struct nvc_child *c, int wait_ms, int *status)
 {
     int st = 0, reaped = 1;
     pid_t pid = c->pid;
@@ -145,15 +145,13 @@ int nvc_child_kill(struct nvc_child *c, int wait_ms, enum nvc_child_linger linge
         return 0;
     kill(pid, SIGKILL);
     if (!nvc_child_wait(c, wait_ms, &st)) {
-        int detached = 0;
-        if (linger == NVC_CHILD_REAP_DETACHED) {
-            pthread_t t;
-            pthread_attr_t attr;
-            pthread_attr_init(&attr);
-            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-            detached = pthread_create(&t, &attr, reap_in_background, (void *)(intptr_t)pid) == 0;
-            pthread_attr_destroy(&attr);
-        }
+        pthread_t t;
+        pthread_attr_t attr;
+        int detached;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        detached = pthread_create(&t, &attr, reap_in_background, (void *)(intptr_t)pid) == 0;
+        pthread_attr_destroy(&attr);
         if (!detached)
             while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
                 ;
@@ -232,7 +230,7 @@ int nvc_child_end_step(struct nvc_child *c, struct nvc_child_end *e, struct nvc_
             continue;
         }
         /* Killed and still there: stuck in the kernel. Do not hold the caller for it. */
-        nvc_child_kill(c, 0, NVC_CHILD_REAP_DETACHED, NULL);
+        nvc_child_kill(c, 0, NULL);
         e->status = SIGKILL; /* the wait status of a process killed by SIGKILL */
         return 1;
     }

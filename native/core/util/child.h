@@ -21,12 +21,6 @@ struct nvc_child {
     int sock;  /* our end of the socketpair, -1 when closed */
 };
 
-/* After a SIGKILL that did not take within the wait: who reaps a process stuck in the kernel. */
-enum nvc_child_linger {
-    NVC_CHILD_REAP_DETACHED, /* a detached thread, so the caller does not block */
-    NVC_CHILD_REAP_BLOCKING, /* the caller, with a blocking waitpid */
-};
-
 void nvc_child_reset(struct nvc_child *c);
 
 /* Creates a socketpair of sock_type (close-on-exec) and spawns path with argv, its end at
@@ -41,10 +35,11 @@ int nvc_child_spawn(struct nvc_child *c, const char *path, char *const argv[], i
  * 0; also when there is no child to wait for), 0 while it still runs. */
 int nvc_child_wait(struct nvc_child *c, int timeout_ms, int *status);
 
-/* SIGKILL, then up to wait_ms for it to go; past that the process is handed to `linger`.
- * Either way pid is 0 afterwards. Returns 1 when it was reaped here (status, which may be
- * NULL, then says how it ended), 0 when a detached thread will reap it. */
-int nvc_child_kill(struct nvc_child *c, int wait_ms, enum nvc_child_linger linger, int *status);
+/* SIGKILL, then up to wait_ms for it to go; past that (a process stuck in the kernel) a
+ * detached thread reaps it, so the caller does not block (the caller itself only where no
+ * thread can be made). Either way pid is 0 afterwards. Returns 1 when it was reaped here
+ * (status, which may be NULL, then says how it ended), 0 when the thread will reap it. */
+int nvc_child_kill(struct nvc_child *c, int wait_ms, int *status);
 
 /* Closes the socket and the pidfd (whichever are still open). */
 void nvc_child_close(struct nvc_child *c);

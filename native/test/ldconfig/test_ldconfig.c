@@ -715,7 +715,7 @@ static int test_child_kill(void)
     memset(&c, 0, sizeof(c));
     CHECK(nvc_child_spawn(&c, sleep_bin, argv, SOCK_STREAM, 1, "sleep", &err) == 0);
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    reaped = nvc_child_kill(&c, 2000, NVC_CHILD_REAP_DETACHED, &st);
+    reaped = nvc_child_kill(&c, 2000, &st);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     nvc_child_close(&c);
     CHECK(reaped == 1);
