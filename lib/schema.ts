@@ -1,6 +1,6 @@
 /** zod schemas for every input accepted at the package boundary, and the one conversion of their issues to NvcError. */
 import * as path from 'node:path';
-import { z } from 'zod/v3';
+import { z } from 'zod';
 import { NvcError } from './errors';
 import { CAPABILITIES } from './types';
 
