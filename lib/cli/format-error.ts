@@ -22,6 +22,7 @@ export type Phase =
   | 'container'
   | 'mount'
   | 'ldcache'
+  | 'doctor'
   | 'shutdown';
 
 export interface ErrorContext {
