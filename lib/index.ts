@@ -39,3 +39,14 @@ export {
 export { checkRequirements, parseRequirement } from './require';
 export { interpretContainerEnv } from './hook-env';
 export { hookTargetFromOci, hookTargetFromStateText, type HookTarget, type HookOptions } from './hook';
+export {
+  runDoctor,
+  DOCTOR_CHECK_IDS,
+  doctorOptionsSchema,
+  type DoctorOptions,
+  type DoctorReport,
+  type CheckResult,
+  type CheckStatus,
+  type EvidenceValue,
+} from './doctor';
+export { DRIVER_STAMP_PATH, driverStampSchema, type DriverStamp } from './driver-stamp';
