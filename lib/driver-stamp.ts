@@ -5,7 +5,10 @@
  */
 import { z } from 'zod';
 
-export const DRIVER_STAMP_PATH = '/etc/nvc-ts/driver.json';
+export const DRIVER_STAMP_DIR = '/etc/nvc-ts';
+export const DRIVER_STAMP_PATH = `${DRIVER_STAMP_DIR}/driver.json`;
+/** Where install keeps what it replaced, for uninstall to restore. */
+export const DRIVER_STAMP_REPLACED_DIR = `${DRIVER_STAMP_DIR}/replaced`;
 
 export const driverStampSchema = z.object({
   schemaVersion: z.literal(1),
@@ -23,6 +26,24 @@ export const driverStampSchema = z.object({
       }),
     )
     .max(100000),
+  /** Install bookkeeping, for uninstall: links made, directories created, files replaced. */
+  links: z
+    .array(z.object({ path: z.string().startsWith('/'), target: z.string() }))
+    .max(100000)
+    .optional(),
+  createdDirs: z.array(z.string().startsWith('/')).max(100000).optional(),
+  /** What install moved aside, kept under /etc/nvc-ts/replaced/<backup>. */
+  replaced: z
+    .array(z.object({ path: z.string().startsWith('/'), backup: z.string().regex(/^[0-9]+$/) }))
+    .max(100000)
+    .optional(),
+  /** The image's own links that ldconfig removed or repointed during install, as they were. */
+  ldconfigChanged: z
+    .array(z.object({ path: z.string().startsWith('/'), target: z.string() }))
+    .max(100000)
+    .optional(),
+  /** The image's ld.so.cache before install (a backup name under replaced/), or null when it had none. */
+  ldcacheBackup: z.string().regex(/^[0-9]+$/).nullable().optional(),
 });
 
 export type DriverStamp = z.infer<typeof driverStampSchema>;

@@ -50,3 +50,7 @@ export {
   type EvidenceValue,
 } from './doctor';
 export { DRIVER_STAMP_PATH, driverStampSchema, type DriverStamp } from './driver-stamp';
+export { installRequestSchema, type InstallRequestInput } from './schema';
+export { lowerToInstallPlan, type InstallPlan, type InstallEntry } from './plan/install-plan';
+export type { InstallOutcome } from './install/install';
+export { uninstallDriver, type UninstallOutcome } from './install/uninstall';

@@ -95,6 +95,19 @@ export const configureRequestSchema = z
   .strict();
 export type ConfigureRequestInput = z.input<typeof configureRequestSchema>;
 
+/** Copy mode: which driver files to install into a root filesystem, and where they go. */
+export const installRequestSchema = configureRequestSchema
+  .pick({ capabilities: true, compat32: true, noGspFirmware: true, noLdconfig: true, dryRun: true })
+  .extend({
+    libsDir: absolutePathSchema.optional(),
+    libs32Dir: absolutePathSchema.optional(),
+    binsDir: absolutePathSchema.optional(),
+    /** "@/host/path" runs the host's ldconfig from a sealed copy; "/path" the image's own. */
+    ldconfig: containerOptionsSchema.shape.ldconfig,
+  })
+  .strict();
+export type InstallRequestInput = z.input<typeof installRequestSchema>;
+
 function invalid(issue: Pick<z.ZodIssue, 'path' | 'message'>, prefix: string, wholeValue: string): NvcError {
   const field = issue.path.map(String).join('.') || wholeValue;
   return new NvcError('ERR_NVC_INVALID_ARGUMENT', `invalid ${prefix} ${field}: ${issue.message}`, { field });

@@ -4,6 +4,7 @@ import { listCommand } from './commands/list';
 import { configureCommand } from './commands/configure';
 import { hookCommand } from './commands/hook';
 import { doctorCommand } from './commands/doctor';
+import { installCommand, uninstallCommand } from './commands/install';
 import type { CommandSession, CommandSpec, OptionToken, OptionValues } from './types';
 
 export interface BoundCommand {
@@ -22,4 +23,4 @@ function bind<F>(spec: CommandSpec<F>): BoundCommand {
 }
 
 /** In the order `nvc-ts --help` lists them. */
-export const COMMANDS: BoundCommand[] = [bind(infoCommand), bind(listCommand), bind(configureCommand), bind(hookCommand), bind(doctorCommand)];
+export const COMMANDS: BoundCommand[] = [bind(infoCommand), bind(listCommand), bind(configureCommand), bind(hookCommand), bind(doctorCommand), bind(installCommand), bind(uninstallCommand)];

@@ -31,6 +31,8 @@ function sha256(file: string): Promise<string> {
 async function changedFiles(root: string, files: Array<{ path: string; size: number; sha256: string }>): Promise<string[]> {
   const changed: string[] = [];
   for (const f of files) {
+    // The image's own ldconfig rewrites its cache whenever it installs something: not a change to report.
+    if (f.path === '/etc/ld.so.cache') continue;
     const host = await resolveInRoot(root, f.path);
     const st = host === null ? null : await fsp.lstat(host).catch(() => null);
     if (host === null || st === null || !st.isFile()) changed.push(`${f.path} (missing)`);
