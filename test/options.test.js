@@ -107,3 +107,14 @@ describe('schemas compose with the zod the package depends on', () => {
     assert.equal(app.safeParse({ nvc: { root: 'relative' }, request: {} }).success, false);
   });
 });
+
+describe('NvcError as a user sees it', () => {
+  it('inspects with the details it has and no row of undefined fields', () => {
+    const { inspect } = require('node:util');
+    const text = inspect(new NvcError('ERR_NVC_SYSTEM', 'boom', { path: '/x' }));
+    assert.match(text, /code: 'ERR_NVC_SYSTEM'/);
+    assert.match(text, /path: '\/x'/);
+    assert.doesNotMatch(text, /undefined/);
+    assert.deepEqual(Object.keys(new NvcError('ERR_NVC_SYSTEM', 'boom')), ['name', 'code']);
+  });
+});
