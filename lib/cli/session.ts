@@ -7,7 +7,7 @@ import { initOptionsSchema } from '../schema';
 import type { Device, DriverInfo } from '../types';
 import type { GlobalOptions, Invocation } from './args';
 import { elapsed, type DebugLog } from './debug-log';
-import { formatError, type Phase } from './format-error';
+import { formatError, formatErrorJson, type Phase } from './format-error';
 import type { CliIo, CommandSession } from './types';
 
 interface SimulatedHost {
@@ -129,6 +129,7 @@ export async function execute(run: (session: CommandSession) => Promise<void>, i
     const debug = globals.debugFile !== undefined;
     const where = await whereOf(session, opts);
     io.stderr.write(formatError(err, { phase: session.current, root: where.root, ldcache: where.ldcache, simulate: globals.simulate, debug }));
+    if (invocation.json) io.stdout.write(formatErrorJson(err, { phase: session.current }));
     log.line(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     return 1;
   } finally {
