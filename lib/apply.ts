@@ -3,6 +3,7 @@
  * then ldconfig, each through its native executor; and the plan filters the container needs
  * first (its procfs, the per-step API).
  */
+import { NvcError } from './errors';
 import { statfs } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Container } from './container';
@@ -64,7 +65,17 @@ export function planSteps(plan: ContainerPlan, steps: readonly PlanStep[]): Cont
  * rules, and a runtime aborts a container whose hook failed. An ldconfig failure leaves the
  * (complete) mounts in place and is reported as an error.
  */
+/** Configuring is a root job; say so before any system call answers EPERM or EACCES in its own words. */
+export function requireRoot(what: string): void {
+  if (typeof process.geteuid === 'function' && process.geteuid() !== 0) {
+    throw new NvcError('ERR_NVC_PERMISSION', `${what} needs root (uid 0 in its user namespace): it enters mount namespaces, mounts into the root filesystem and programs device cgroups`, {
+      hint: `run it as root; this process runs as uid ${process.geteuid()}`,
+    });
+  }
+}
+
 export async function applyPlan(container: Container, plan: ContainerPlan, procRoot = '/proc'): Promise<Omit<ConfigureResult, 'plan' | 'applied'>> {
+  requireRoot('configuring a container');
   const native = binding();
   let cgroupVersion: number | null = null;
   try {

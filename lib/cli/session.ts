@@ -2,6 +2,9 @@
  * Running a parsed command: set up the (possibly simulated) host, initialise the facade, run the command, report
  * failures with the phase they happened in, and always shut down and clean up.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import type { Context, InitOptions } from '../index';
 import { initOptionsSchema } from '../schema';
 import type { Device, DriverInfo } from '../types';
@@ -106,6 +109,7 @@ async function whereOf(session: Session, opts: InitOptions): Promise<{ root: str
 export async function execute(run: (session: CommandSession) => Promise<void>, invocation: Invocation, io: CliIo, log: DebugLog): Promise<number> {
   const { globals } = invocation;
   let host: SimulatedHost | undefined;
+  let removeOnSignal: (() => void) | undefined;
   let opts = initOptionsOf(globals);
   // Loaded on first use, not at the top, so that --help, --version and usage errors work without the native addon.
   const session = new Session(
@@ -116,9 +120,16 @@ export async function execute(run: (session: CommandSession) => Promise<void>, i
   );
   try {
     if (globals.simulate) {
+      // The host is built in a directory of its own, watched from before the first file is written.
+      const parent = mkdtempSync(path.join(tmpdir(), 'nvc-sim-run-'));
+      removeOnSignal = removeOnSignalOf(parent);
       host = await session.phase('initialization', async (): Promise<SimulatedHost> => {
         const testing = await import('../testing');
-        return testing.createSimulatedHost();
+        const built = await testing.createSimulatedHost(undefined, { dir: parent }).catch((e: unknown) => {
+          rmSync(parent, { recursive: true, force: true });
+          throw e;
+        });
+        return { ...built, cleanup: async () => rmSync(parent, { recursive: true, force: true }) };
       });
       opts = { ...host.options, ...opts };
     }
@@ -133,8 +144,29 @@ export async function execute(run: (session: CommandSession) => Promise<void>, i
     log.line(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     return 1;
   } finally {
+    removeOnSignal?.();
     await shutdown(session.ctx, host, io, log);
   }
+}
+
+/**
+ * Ctrl-C or a TERM during a --simulate run: the temporary host goes with the process (as 130/143,
+ * the shell's codes), rather than staying behind in /tmp.
+ */
+function removeOnSignalOf(dir: string): () => void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } finally {
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return () => {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  };
 }
 
 async function shutdown(ctx: Context | undefined, host: SimulatedHost | undefined, io: CliIo, log: DebugLog): Promise<void> {

@@ -162,7 +162,9 @@ export async function installDriver(rootfs: string, inputs: InstallInputs): Prom
     if (staging === null) throw new NvcError('ERR_NVC_SYSTEM', `the staging directory in ${rootfs} vanished`);
     const stage = staging;
 
-    // 1. Stage every file and link under names of our own.
+    // 1. Stage every file and link under names of our own. Owned by root when installing as root; a
+    // rootless image build keeps its own ids (root inside its user namespace).
+    const asRoot = typeof process.geteuid !== 'function' || process.geteuid() === 0;
     const staged: string[] = [];
     for (const [i, e] of entries.entries()) {
       const name = `f${i}`;
@@ -170,14 +172,14 @@ export async function installDriver(rootfs: string, inputs: InstallInputs): Prom
       if (e.kind === 'copy') {
         await fsp.copyFile(e.file as string, stage.at(name), constants.COPYFILE_EXCL);
         const mode = (await fsp.stat(e.file as string)).mode & 0o777;
-        await fsp.chown(stage.at(name), 0, 0);
+        if (asRoot) await fsp.chown(stage.at(name), 0, 0);
         await fsp.chmod(stage.at(name), mode);
       } else if (e.kind === 'symlink') {
         await fsp.symlink(e.target, stage.at(name));
-        await fsp.lchown(stage.at(name), 0, 0);
+        if (asRoot) await fsp.lchown(stage.at(name), 0, 0);
       } else {
         await fsp.writeFile(stage.at(name), e.data, { mode: e.mode, flag: 'wx' });
-        await fsp.chown(stage.at(name), 0, 0);
+        if (asRoot) await fsp.chown(stage.at(name), 0, 0);
         await fsp.chmod(stage.at(name), e.mode);
       }
     }

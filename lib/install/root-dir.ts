@@ -101,7 +101,7 @@ export class RootDir {
             }
             await fsp.mkdir(fdPath(parent.handle.fd, part), 0o755);
             const made = await fsp.open(fdPath(parent.handle.fd, part), O_DIR);
-            await made.chown(0, 0);
+            if (typeof process.geteuid !== 'function' || process.geteuid() === 0) await made.chown(0, 0);
             await made.chmod(0o755);
             stack.push({ handle: made, name: part });
             created.push(here());

@@ -2,6 +2,7 @@
  * `nvc-ts configure`: make a container's rootfs GPU-ready, as `nvidia-container-cli configure`
  * does: driver files, devices, MIG and IMEX capabilities, cgroup rules, ldconfig.
  */
+import { readlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ConfigureResult } from '../../apply';
 import type { ContainerPlan, Edit } from '../../plan/mount-plan';
@@ -65,6 +66,8 @@ export function parseConfigureFlags(values: OptionValues, positionals: string[])
     dryRun: values['dry-run'] === true,
   };
   const devices = list(values, 'device');
+  // `--device ''` (an unset shell variable) must not quietly mean "no GPU".
+  if (devices.some((d) => d.trim() === '')) throw new UsageError("option --device needs GPUs (indices, UUIDs, bus ids or all); for no GPU, leave --device out");
   if (devices.length > 0) request.devices = devices;
   const migConfig = one('mig-config');
   if (migConfig !== undefined) request.migConfig = migConfig;
@@ -81,9 +84,9 @@ function describe(edit: Edit): string {
     case 'bind':
       return `bind     ${edit.target} <- ${edit.source}${flags}`;
     case 'tmpfs':
-      return `tmpfs    ${edit.target} mode ${edit.mode.toString(8)}${flags}`;
+      return `tmpfs    ${edit.target} mode 0${edit.mode.toString(8)}${flags}`;
     case 'write':
-      return `write    ${edit.target} (${Buffer.byteLength(edit.data)} bytes, mode ${edit.mode.toString(8)})`;
+      return `write    ${edit.target} (${Buffer.byteLength(edit.data)} bytes, mode 0${edit.mode.toString(8)})`;
     case 'symlink':
       return `symlink  ${edit.target} -> ${edit.link}`;
     case 'remount':
@@ -111,6 +114,14 @@ export function formatResultJson(result: ConfigureResult): string {
   return `${JSON.stringify({ schemaVersion: JSON_SCHEMA_VERSION, ...result, plan }, null, 2)}\n`;
 }
 
+function namespaceOf(pid: string): string {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/mnt`);
+  } catch {
+    return 'mnt:[?]';
+  }
+}
+
 /** Shared by `configure` and `hook`: open the container, configure it, report. */
 export async function runConfigure(session: CommandSession, flags: ConfigureFlags): Promise<void> {
   const ctx = await session.context();
@@ -122,6 +133,9 @@ export async function runConfigure(session: CommandSession, flags: ConfigureFlag
     }),
   );
   const result = await session.phase('mount', () => ctx.configure(container, flags.request));
+  if (flags.pid === undefined && result.applied && !flags.json) {
+    session.warn(`no --pid: the mounts were made in this process's own mount namespace (${namespaceOf('self')}), under ${flags.rootfs}`);
+  }
   if (flags.json) session.write(formatResultJson(result));
   else if (!result.applied) session.write(formatPlanText(result.plan));
   for (const w of result.warnings) session.warn(w);
@@ -133,7 +147,12 @@ export const configureCommand: CommandSpec<ConfigureFlags> = {
   usage: [
     'nvc-ts [GLOBAL OPTIONS] configure [OPTIONS] ROOTFS',
     '',
-    '  -p, --pid PID            the container init process (its mount namespace is changed)',
+    '  Needs root. Without --device and capabilities a container gets no GPU and no driver library:',
+    '  name what it needs (e.g. --device=0 --compute --utility).',
+    '',
+    '  -p, --pid PID            the container init process (its mount namespace is changed); without',
+    "                           it, this process's own mount namespace is changed (for tools that",
+    '                           prepare a rootfs in a namespace of their own: `unshare -m nvc-ts configure ...`)',
     '  -d, --device IDS         GPUs: indices, GPU-/MIG- UUIDs, PCI bus ids, gpu:mig pairs, all',
     '  -c, --compute  -u, --utility  -v, --video  -g, --graphics  -D, --display  -n, --ngx  --compat32',
     '      --capabilities LIST  the same as a comma list (or all)',

@@ -9,6 +9,7 @@ import { formatListJson, formatListText, lowerToListing, type ListEntry } from '
 import { resolveRequest, selectItems, type SelectionFacts } from '../../plan/select-items';
 import { parseImexChannels, parseMigCapsSpec } from '../../select';
 import { CAPABILITIES } from '../../types';
+import { UsageError } from '../format-error';
 import type { CommandSession, CommandSpec, OptionToken, OptionValues } from '../types';
 
 export interface ListFlags {
@@ -119,6 +120,7 @@ export function parseListFlags(values: OptionValues, tokens: OptionToken[]): Lis
     noGspFirmware: flag('no-gsp-firmware'),
     json: flag('json'),
   };
+  if (flags.devices?.some((d) => d.trim() === '')) throw new UsageError("option --device needs GPUs (indices, UUIDs, bus ids or all); for no GPU, leave --device out");
   // Syntax errors in --mig-config/--mig-monitor do not depend on the host: report them before touching the driver.
   parseMigCapsSpec('mig-config', flags.migConfig ?? undefined);
   parseMigCapsSpec('mig-monitor', flags.migMonitor ?? undefined);
