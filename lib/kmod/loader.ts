@@ -176,6 +176,7 @@ export async function ensureKernelModules(opts: ResolvedKmodOptions, sys: KmodSy
       builtin: [],
       modules: [],
       problems: [],
+      missing: [],
       ok: true,
       searched: { driver: [], kernel: undefined },
       kernelConfig: state.config?.source,

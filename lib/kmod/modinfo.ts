@@ -62,7 +62,7 @@ export function moduleInfoFromImage(image: Buffer, path: string, compression: Mo
   const first = (key: string): string | undefined => pairs.find(([k]) => k === key)?.[1];
   const softdep = first('softdep') ?? '';
   const pre = /pre:\s*([^:]*?)(?:\s+post:|$)/.exec(softdep)?.[1] ?? '';
-  const exports = sectionBytes(elf, '__ksymtab_strings');
+  const ksymtabStrings = sectionBytes(elf, '__ksymtab_strings');
   return {
     name: moduleName(first('name') ?? fileName),
     path,
@@ -84,9 +84,9 @@ export function moduleInfoFromImage(image: Buffer, path: string, compression: Mo
     signed: image.subarray(image.length - SIGNATURE_TRAILER.length).toString('latin1') === SIGNATURE_TRAILER,
     undefinedSymbols: undefinedSymbols(elf),
     exportedSymbols:
-      exports === undefined
+      ksymtabStrings === undefined
         ? []
-        : exports
+        : ksymtabStrings
             .toString('latin1')
             .split('\0')
             .filter((s) => s !== ''),

@@ -10,6 +10,7 @@ import { moduleName, moduleNameOfFile } from './names';
 
 export interface ModuleTree {
   dir: string;
+  exists: boolean;
   /** Module name -> absolute path of its file. */
   files: Map<string, string>;
   /** From modules.dep: module name -> its dependencies' names (undefined without modules.dep). */
@@ -101,5 +102,9 @@ export async function readKernelTree(dir: string): Promise<ModuleTree> {
     const m = /^alias\s+symbol:(\S+)\s+(\S+)/.exec(line);
     if (m?.[1] !== undefined && m[2] !== undefined) symbols.set(m[1], moduleName(m[2]));
   }
-  return { dir, files, deps, builtin, symbols };
+  const exists = await fsp.stat(dir).then(
+    (st) => st.isDirectory(),
+    () => false,
+  );
+  return { dir, exists, files, deps, builtin, symbols };
 }

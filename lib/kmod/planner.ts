@@ -50,6 +50,8 @@ export interface ModulePlan {
   builtin: string[];
   modules: PlannedModule[];
   problems: PlanProblem[];
+  /** Dependencies the kernel does not provide (the 'missing' problems' modules). */
+  missing: string[];
   ok: boolean;
   /** Where module files were looked for. */
   searched: { driver: string[]; kernel: string | undefined };
@@ -84,7 +86,7 @@ function missingMessage(
   where: string,
 ): { message: string; configValue?: string } {
   const who = neededBy.length > 0 ? `needed by ${neededBy.join(', ')}` : 'requested';
-  let message = `${module} (${who}) is neither loaded, built into the kernel, nor available as a module (looked in ${where}); it must be provided by the kernel, built in or as a module`;
+  let message = `${module} (${who}) is not available in this kernel: it is neither loaded, built in, nor available as a module (looked in ${where}); it must be provided by the kernel, built in or as a module`;
   const value = option === undefined ? undefined : configText(config, option);
   if (option !== undefined && value !== undefined && config !== undefined) {
     if (value === 'not set' || value === 'n')
@@ -229,7 +231,8 @@ export async function planModules(opts: ResolvedKmodOptions, state?: KernelState
   const driver = await readDriverModules(driverDirs);
   const tree = kernelDir === undefined ? undefined : await readKernelTree(kernelDir);
   const targets = opts.modules ?? [...DEFAULT_TARGETS];
-  const searched = [...(driver.dir !== undefined ? [driver.dir] : driverDirs), ...(kernelDir === undefined ? [] : [kernelDir])];
+  const kernelDirNote = kernelDir === undefined ? [] : [tree?.exists === true ? kernelDir : `${kernelDir} (no such directory)`];
+  const searched = [...(driver.dir !== undefined ? [driver.dir] : driverDirs), ...kernelDirNote];
   const w: Walk = {
     state: kernel,
     driver: driver.files,
@@ -286,6 +289,7 @@ export async function planModules(opts: ResolvedKmodOptions, state?: KernelState
     builtin: [...w.builtin],
     modules,
     problems: w.problems,
+    missing: [...w.missing.keys()],
     ok: w.problems.length === 0,
     searched: { driver: driver.dir !== undefined ? [driver.dir] : driverDirs, kernel: kernelDir },
     kernelConfig: kernel.config?.source,
