@@ -22,6 +22,7 @@ export type Phase =
   | 'container'
   | 'mount'
   | 'ldcache'
+  | 'kernel-modules'
   | 'shutdown';
 
 export interface ErrorContext {

@@ -26,7 +26,18 @@ class Session implements CommandSession {
     /** Starts the driver service; called on first use only, so that a hook for a
      * container that wants no GPU never needs (or waits for) the driver. */
     private readonly start: () => Promise<Context>,
+    private readonly options: () => InitOptions,
   ) {}
+
+  hostOptions(): { root?: string; procRoot?: string; devRoot?: string; sysRoot?: string } {
+    const { root, procRoot, devRoot, sysRoot } = this.options();
+    return {
+      ...(root !== undefined && { root }),
+      ...(procRoot !== undefined && { procRoot }),
+      ...(devRoot !== undefined && { devRoot }),
+      ...(sysRoot !== undefined && { sysRoot }),
+    };
+  }
 
   context(): Promise<Context> {
     this.#starting ??= this.phase('initialization', this.start).then((ctx) => (this.ctx = ctx));
@@ -98,7 +109,12 @@ export async function execute(run: (session: CommandSession) => Promise<void>, i
   let host: SimulatedHost | undefined;
   let opts = initOptionsOf(globals);
   // Loaded on first use, not at the top, so that --help, --version and usage errors work without the native addon.
-  const session = new Session(io, log, async () => (await import('../index')).init(opts));
+  const session = new Session(
+    io,
+    log,
+    async () => (await import('../index')).init(opts),
+    () => opts,
+  );
   try {
     if (globals.simulate) {
       host = await session.phase('initialization', async (): Promise<SimulatedHost> => {

@@ -34,6 +34,11 @@ export interface CommandSession {
   write(text: string): void;
   /** One "nvc-ts: warning: ..." line on stderr. */
   warn(text: string): void;
+  /**
+   * The host paths given (--root, --proc-root, --dev-root, --sys-root, or the simulated host's), for
+   * commands that read the host without starting the driver service.
+   */
+  hostOptions(): { root?: string; procRoot?: string; devRoot?: string; sysRoot?: string };
 }
 
 export interface CommandSpec<F> {

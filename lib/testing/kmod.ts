@@ -190,7 +190,15 @@ export function drmModules(o: { release?: string; compression?: 'none' | 'xz' | 
   const vermagic = `${o.release ?? '6.18.44'} SMP preempt mod_unload modversions `;
   const c = o.compression === undefined ? {} : { compression: o.compression };
   return [
-    { dir: 'kernel/drivers/gpu/drm', file: 'drm', ...c, vermagic, depends: [], exportedSymbols: ['drm_dev_alloc', 'drm_dev_register'], undefinedSymbols: ['_printk'] },
+    {
+      dir: 'kernel/drivers/gpu/drm',
+      file: 'drm',
+      ...c,
+      vermagic,
+      depends: [],
+      exportedSymbols: ['drm_dev_alloc', 'drm_dev_register'],
+      undefinedSymbols: ['_printk'],
+    },
     {
       dir: 'kernel/drivers/gpu/drm',
       file: 'drm_kms_helper',
@@ -307,7 +315,12 @@ export async function createKmodHost(spec: KmodHostSpec): Promise<KmodHost> {
     }
     if (t.dep !== false) {
       const relOf = (name: string): string | undefined => written.find((w) => (w.m.name ?? w.m.file).replace(/-/g, '_') === name.replace(/-/g, '_'))?.rel;
-      const lines = written.map((w) => `${w.rel}: ${(w.m.depends ?? []).map(relOf).filter((r) => r !== undefined).join(' ')}`.trimEnd());
+      const lines = written.map((w) =>
+        `${w.rel}: ${(w.m.depends ?? [])
+          .map(relOf)
+          .filter((r) => r !== undefined)
+          .join(' ')}`.trimEnd(),
+      );
       await tree.write('modules.dep', `${lines.join('\n')}\n`);
     }
     await tree.write('modules.builtin', (t.builtin ?? []).map((b) => `${b}\n`).join(''));
@@ -357,7 +370,10 @@ export function gpuMachineKmodSpec(configAt: 'proc' | 'none' = 'proc'): KmodHost
     ],
     config: { CONFIG_MODULES: 'y', CONFIG_MODULE_SIG: 'y', CONFIG_DRM: 'not set', CONFIG_HDMI: 'not set' },
     configAt,
-    kallsyms: [...BASE_KERNEL_SYMBOLS, ...['nvUvmInterfaceRegisterGpu', 'nvidia_get_rm_ops', 'nvKmsKapiGetFunctionsTable_rm'].map((symbol) => ({ symbol, module: 'nvidia' }))],
+    kallsyms: [
+      ...BASE_KERNEL_SYMBOLS,
+      ...['nvUvmInterfaceRegisterGpu', 'nvidia_get_rm_ops', 'nvKmsKapiGetFunctionsTable_rm'].map((symbol) => ({ symbol, module: 'nvidia' })),
+    ],
     driverModules: nvidiaModules({ signed: false }),
     driverProc: gpuMachineProcSpec(),
   };
