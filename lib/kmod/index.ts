@@ -22,23 +22,23 @@ export { MODULE_INIT_COMPRESSED_FILE, nativeSyscalls } from './syscalls';
 export { assertPlanOk } from './planner';
 
 /** The load plan for options.modules (default nvidia, nvidia-uvm, nvidia-modeset, nvidia-drm); reads only. */
-export function planKernelModules(options: KmodOptions = {}): Promise<ModulePlan> {
+export async function planKernelModules(options: KmodOptions = {}): Promise<ModulePlan> {
   return planModules(parseKmodOptions(options));
 }
 
 /** Inserts what the plan needs, in order, then makes the device nodes (nodes: false skips them). */
-export function loadKernelModules(options: KmodOptions = {}, extra: { syscalls?: KmodSyscalls; nodes?: NodeOptions | false } = {}): Promise<LoadResult> {
+export async function loadKernelModules(options: KmodOptions = {}, extra: { syscalls?: KmodSyscalls; nodes?: NodeOptions | false } = {}): Promise<LoadResult> {
   const opts = parseKmodOptions(options);
   return loadModules(opts, extra.syscalls ?? nativeSyscalls(), extra.nodes ?? {});
 }
 
 /** Removes the modules (default: the loaded NVIDIA ones), users first; refuses while anything holds them. */
-export function unloadKernelModules(options: KmodOptions = {}, extra: { syscalls?: KmodSyscalls } = {}): Promise<UnloadResult> {
+export async function unloadKernelModules(options: KmodOptions = {}, extra: { syscalls?: KmodSyscalls } = {}): Promise<UnloadResult> {
   return unloadModules(parseKmodOptions(options), extra.syscalls ?? nativeSyscalls());
 }
 
 /** Makes the driver's device nodes and /dev/char links under the dev root; idempotent. */
-export function createNvidiaDeviceNodes(
+export async function createNvidiaDeviceNodes(
   host: Partial<KmodHost> = {},
   options: NodeOptions = {},
   extra: { syscalls?: KmodSyscalls } = {},
@@ -53,7 +53,7 @@ export function createNvidiaDeviceNodes(
 }
 
 /** init({ loadKernelModules }): load what compute (and display) needs; a no-op when it is all loaded. */
-export function ensureKernelModulesForInit(host: Partial<KmodHost>, display: boolean, syscalls: KmodSyscalls = nativeSyscalls()): Promise<LoadResult> {
+export async function ensureKernelModulesForInit(host: Partial<KmodHost>, display: boolean, syscalls: KmodSyscalls = nativeSyscalls()): Promise<LoadResult> {
   const opts = parseKmodOptions({
     ...(host.root !== undefined && { root: host.root }),
     ...(host.procRoot !== undefined && { procRoot: host.procRoot }),
