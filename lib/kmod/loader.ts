@@ -41,6 +41,7 @@ function refused(m: PlannedModule, err: unknown, undone: string[], undoFailed: s
     ENOENT: 'a symbol or dependency it needs is missing',
     EINVAL: 'a parameter or the module format was refused',
     EBUSY: 'the module is being loaded or removed by someone else',
+    ENOSYS: 'this kernel has no module support (CONFIG_MODULES off), or a sandbox hides the call',
   };
   const reason = errno === undefined ? (err instanceof Error ? err.message : String(err)) : `${errno}: ${why[errno] ?? e?.message ?? 'refused'}`;
   const undo = undone.length === 0 ? '' : `; removed again what this run had loaded (${undone.join(', ')})`;
