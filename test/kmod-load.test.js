@@ -118,7 +118,11 @@ describe('kmod: load and unload through the system-call layer', function () {
     const sys = fakeSyscalls(h);
     await assert.rejects(
       kmod.loadKernelModules(hostOptions(h, { modules: ['nvidia-drm'] }), { syscalls: sys }),
-      (e) => e instanceof NvcError && e.code === 'ERR_NVC_KERNEL_MODULE' && /drm \(needed by nvidia_drm\)/.test(e.message) && /CONFIG_DRM is not set/.test(e.message),
+      (e) =>
+        e instanceof NvcError &&
+        e.code === 'ERR_NVC_KERNEL_MODULE' &&
+        /drm \(needed by nvidia_drm\)/.test(e.message) &&
+        /CONFIG_DRM is not set/.test(e.message),
     );
     assert.deepEqual(sys.calls, []);
   });
@@ -176,9 +180,8 @@ describe('kmod: load and unload through the system-call layer', function () {
       ],
     });
     const sys = fakeSyscalls(h);
-    await assert.rejects(
-      kmod.unloadKernelModules(hostOptions(h, { modules: ['nvidia'] }), { syscalls: sys }),
-      (e) => /nvidia is used by nvidia_uvm, which is not being unloaded/.test(e.message),
+    await assert.rejects(kmod.unloadKernelModules(hostOptions(h, { modules: ['nvidia'] }), { syscalls: sys }), (e) =>
+      /nvidia is used by nvidia_uvm, which is not being unloaded/.test(e.message),
     );
     assert.deepEqual(sys.calls, []);
   });
@@ -223,7 +226,11 @@ describe('kmod: init({ loadKernelModules }) and -k/--load-kmods', function () {
   it('with nvidia and nvidia-uvm loaded and their nodes in place it makes no system call', async () => {
     const h = await t.createKmodHost({ ...t.gpuMachineKmodSpec(), driverModules: [] });
     try {
-      await kmod.createNvidiaDeviceNodes({ procRoot: h.procRoot, devRoot: h.devRoot, sysRoot: h.sysRoot }, {}, { syscalls: isRoot() ? kmod.nativeSyscalls() : fakeSyscalls(h) });
+      await kmod.createNvidiaDeviceNodes(
+        { procRoot: h.procRoot, devRoot: h.devRoot, sysRoot: h.sysRoot },
+        {},
+        { syscalls: isRoot() ? kmod.nativeSyscalls() : fakeSyscalls(h) },
+      );
       const sys = fakeSyscalls(h);
       const r = await kmod.ensureKernelModulesForInit(hostOptions(h), false, sys);
       assert.deepEqual(sys.calls, []);

@@ -44,7 +44,14 @@ describe('kmod: reading a module file (.modinfo, symbols, signature)', function 
         ['modeset', 'fbdev'],
       );
       assert.equal(info.signed, true);
-      assert.deepEqual(info.undefinedSymbols, ['_printk', 'nvKmsKapiGetFunctionsTable', 'drm_dev_alloc', 'drm_dev_register', 'drm_atomic_helper_check', 'drm_kms_helper_poll_init']);
+      assert.deepEqual(info.undefinedSymbols, [
+        '_printk',
+        'nvKmsKapiGetFunctionsTable',
+        'drm_dev_alloc',
+        'drm_dev_register',
+        'drm_atomic_helper_check',
+        'drm_kms_helper_poll_init',
+      ]);
     });
   }
 
@@ -66,7 +73,10 @@ describe('kmod: reading a module file (.modinfo, symbols, signature)', function 
     const file = await t.writeKernelModule(dir, { file: 'broken', compression: 'xz' });
     const bytes = fs.readFileSync(file);
     fs.writeFileSync(file, bytes.subarray(0, bytes.length - 20));
-    await assert.rejects(kmod.readModuleInfo(file), (e) => e.code === 'ERR_NVC_KERNEL_MODULE' && /cannot decompress/.test(e.message) && e.message.includes(file));
+    await assert.rejects(
+      kmod.readModuleInfo(file),
+      (e) => e.code === 'ERR_NVC_KERNEL_MODULE' && /cannot decompress/.test(e.message) && e.message.includes(file),
+    );
   });
 });
 
@@ -120,7 +130,11 @@ describe('kmod: planning the load order', function () {
     const h = await host({
       config: { ...FULL_CONFIG, CONFIG_DRM: 'y', CONFIG_DRM_KMS_HELPER: 'y' },
       driverModules: t.nvidiaModules(),
-      kernelTree: { modules: [], builtin: ['kernel/drivers/gpu/drm/drm.ko'], builtinModinfo: ['drm_kms_helper.file=drivers/gpu/drm/drm_kms_helper', 'drm_kms_helper.license=GPL'] },
+      kernelTree: {
+        modules: [],
+        builtin: ['kernel/drivers/gpu/drm/drm.ko'],
+        builtinModinfo: ['drm_kms_helper.file=drivers/gpu/drm/drm_kms_helper', 'drm_kms_helper.license=GPL'],
+      },
     });
     const plan = await kmod.planKernelModules(hostOptions(h));
     assert.equal(plan.ok, true, JSON.stringify(plan.problems));
@@ -155,7 +169,11 @@ describe('kmod: planning the load order', function () {
     before(plan.load, 'nvidia_modeset', 'nvidia_drm');
     assert.throws(
       () => kmod.assertPlanOk(plan),
-      (e) => e instanceof NvcError && e.code === 'ERR_NVC_KERNEL_MODULE' && /drm \(needed by nvidia_drm\)/.test(e.message) && /drm_kms_helper \(needed by nvidia_drm\)/.test(e.message),
+      (e) =>
+        e instanceof NvcError &&
+        e.code === 'ERR_NVC_KERNEL_MODULE' &&
+        /drm \(needed by nvidia_drm\)/.test(e.message) &&
+        /drm_kms_helper \(needed by nvidia_drm\)/.test(e.message),
     );
   });
 
@@ -167,7 +185,10 @@ describe('kmod: planning the load order', function () {
     const other = path.join(h.base, 'my-config');
     fs.writeFileSync(other, 'CONFIG_DRM=m\n');
     const named = await kmod.planKernelModules(hostOptions(h, { modules: ['nvidia-drm'], kernelConfig: other }));
-    assert.match(named.problems.find((p) => p.module === 'drm').message, /CONFIG_DRM=m in .*my-config, but drm\.ko is missing; install the kernel's modules package/);
+    assert.match(
+      named.problems.find((p) => p.module === 'drm').message,
+      /CONFIG_DRM=m in .*my-config, but drm\.ko is missing; install the kernel's modules package/,
+    );
   });
 
   it('a dependency missing without any kernel config: still refused, naming the option', async () => {
@@ -241,7 +262,10 @@ describe('kmod: planning the load order', function () {
       { symbol: 'drm_atomic_helper_check', provider: 'drm_kms_helper', configOption: 'CONFIG_DRM_KMS_HELPER' },
       { symbol: 'drm_kms_helper_poll_init', provider: 'drm_kms_helper', configOption: 'CONFIG_DRM_KMS_HELPER' },
     ]);
-    assert.match(p.message, /nvidia_drm needs 2 symbols the running kernel does not have: drm_atomic_helper_check, drm_kms_helper_poll_init from drm_kms_helper \(CONFIG_DRM_KMS_HELPER\)/);
+    assert.match(
+      p.message,
+      /nvidia_drm needs 2 symbols the running kernel does not have: drm_atomic_helper_check, drm_kms_helper_poll_init from drm_kms_helper \(CONFIG_DRM_KMS_HELPER\)/,
+    );
   });
 
   it("a missing symbol's provider comes from the kernel tree's modules.symbols when it has one", async () => {
