@@ -39,3 +39,24 @@ export {
 export { checkRequirements, parseRequirement } from './require';
 export { interpretContainerEnv } from './hook-env';
 export { hookTargetFromOci, hookTargetFromStateText, type HookTarget, type HookOptions } from './hook';
+export {
+  planKernelModules,
+  loadKernelModules,
+  unloadKernelModules,
+  createNvidiaDeviceNodes,
+  readModuleInfo,
+  kmodOptionsSchema,
+  nodeOptionsSchema,
+  nativeSyscalls,
+  MODULE_INIT_COMPRESSED_FILE,
+  type KmodOptions,
+  type KmodSyscalls,
+  type ModulePlan,
+  type PlannedModule,
+  type PlanProblem,
+  type LoadResult,
+  type UnloadResult,
+  type NodesResult,
+  type NodeOptions,
+  type ModuleInfo,
+} from './kmod';
