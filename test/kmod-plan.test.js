@@ -55,9 +55,10 @@ describe('kmod: reading a module file (.modinfo, symbols, signature)', function 
     });
   }
 
-  it('an unsigned module has no signature; exported symbols come from __ksymtab_strings', async () => {
-    const file = await t.writeKernelModule(dir, t.nvidiaModules()[0]);
+  it('an unsigned module has no signature; exported symbols come from __ksymtab_strings; weak undefined symbols are not needed', async () => {
+    const file = await t.writeKernelModule(dir, { ...t.nvidiaModules()[0], weakSymbols: ['optional_hook'] });
     const info = await kmod.readModuleInfo(file);
+    assert.deepEqual(info.undefinedSymbols, ['_printk', 'pci_register_driver', 'kfree']);
     assert.equal(info.signed, false);
     assert.deepEqual(info.depends, []);
     assert.ok(info.exportedSymbols.includes('nvUvmInterfaceRegisterGpu'));
@@ -296,6 +297,28 @@ describe('kmod: planning the load order', function () {
       p.symbols.map((s) => s.symbol),
       ['drm_dev_alloc', 'drm_dev_register', 'drm_atomic_helper_check', 'drm_kms_helper_poll_init'],
     );
+  });
+
+  it('without data symbols in kallsyms (no CONFIG_KALLSYMS_ALL) only symbols with a known provider are reported', async () => {
+    const uvm = { ...t.nvidiaModules().find((m) => m.file === 'nvidia-uvm'), undefinedSymbols: ['_printk', 'system_wq', 'drm_dev_alloc'] };
+    const spec = { loaded: [{ name: 'nvidia' }], driverModules: [uvm] };
+    const partial = await host({ ...spec, kallsyms: t.BASE_KERNEL_SYMBOLS });
+    const p1 = (await kmod.planKernelModules(hostOptions(partial, { modules: ['nvidia-uvm'] }))).problems.find((x) => x.kind === 'symbols');
+    // system_wq is a variable: a functions-only symbol table cannot tell whether the kernel has it.
+    assert.deepEqual(
+      p1.symbols.map((s) => s.symbol),
+      ['drm_dev_alloc'],
+    );
+    const complete = await host({ ...spec, kallsyms: [...t.BASE_KERNEL_SYMBOLS, 'jiffies'] });
+    const p2 = (await kmod.planKernelModules(hostOptions(complete, { modules: ['nvidia-uvm'] }))).problems.find((x) => x.kind === 'symbols');
+    assert.deepEqual(p2.symbols, [{ symbol: 'system_wq' }, { symbol: 'drm_dev_alloc', provider: 'drm', configOption: 'CONFIG_DRM' }]);
+    assert.match(p2.message, /system_wq from an unknown provider/);
+  });
+
+  it('no symbol check without a readable kallsyms', async () => {
+    const h = await host({ driverModules: t.nvidiaModules(), sysBuiltin: ['drm', 'drm_kms_helper'] });
+    const plan = await kmod.planKernelModules(hostOptions(h, { modules: ['nvidia-drm'] }));
+    assert.equal(plan.ok, true, JSON.stringify(plan.problems));
   });
 
   it('parameters are attached to their module', async () => {

@@ -23,7 +23,6 @@ export interface ElfObject {
 const SHT_SYMTAB = 2;
 const SHN_UNDEF = 0;
 const STB_GLOBAL = 1;
-const STB_WEAK = 2;
 
 function bad(label: string, why: string): NvcError {
   return new NvcError('ERR_NVC_KERNEL_MODULE', `${label} is not a kernel module: ${why}`, { path: label, hint: 'check the file, or reinstall the driver' });
@@ -70,7 +69,7 @@ export function sectionBytes(elf: ElfObject, name: string): Buffer | undefined {
   return s === undefined ? undefined : elf.bytes.subarray(s.offset, s.offset + s.size);
 }
 
-/** Global and weak symbols without a definition: what the kernel must resolve when it links the module. */
+/** Global symbols without a definition: what the kernel must resolve when it links the module (a weak one may stay unresolved). */
 export function undefinedSymbols(elf: ElfObject): string[] {
   const symtab = elf.sections.find((s) => s.type === SHT_SYMTAB);
   const strtab = symtab === undefined ? undefined : elf.sections[symtab.link];
@@ -84,7 +83,7 @@ export function undefinedSymbols(elf: ElfObject): string[] {
     const shndxAt = at + (is64 ? 6 : 14);
     const shndx = littleEndian ? bytes.readUInt16LE(shndxAt) : bytes.readUInt16BE(shndxAt);
     const bind = info >> 4;
-    if (shndx !== SHN_UNDEF || (bind !== STB_GLOBAL && bind !== STB_WEAK) || name === 0) continue;
+    if (shndx !== SHN_UNDEF || bind !== STB_GLOBAL || name === 0) continue;
     out.push(cString(bytes, strtab.offset + name));
   }
   return out;

@@ -191,15 +191,28 @@ function checkVermagic(w: Walk, info: ModuleInfo): void {
   }
 }
 
+/**
+ * Without CONFIG_KALLSYMS_ALL the symbol table lists functions only, so an exported variable
+ * (jiffies, system_wq...) would look missing: then only symbols with a known provider are reported.
+ */
+function kallsymsComplete(state: KernelState): boolean {
+  const known = state.kallsyms;
+  if (known === undefined) return false;
+  return state.config?.values.get('CONFIG_KALLSYMS_ALL') === 'y' || known.has('jiffies') || known.has('init_task');
+}
+
 function checkSymbols(w: Walk, plan: string[]): void {
   const known = w.state.kallsyms;
   if (known === undefined) return;
+  const complete = kallsymsComplete(w.state);
   const exported = new Set<string>();
   for (const name of plan) for (const s of w.info.get(name)?.exportedSymbols ?? []) exported.add(s);
   for (const name of plan) {
     const info = w.info.get(name);
     if (info === undefined) continue;
-    const lacking = info.undefinedSymbols.filter((s) => !known.has(s) && !exported.has(s));
+    const lacking = info.undefinedSymbols.filter(
+      (s) => !known.has(s) && !exported.has(s) && (complete || w.tree?.symbols.has(s) === true || providerOfSymbol(s) !== undefined),
+    );
     if (lacking.length === 0) continue;
     const symbols: MissingSymbol[] = lacking.map((symbol) => {
       const fromTree = w.tree?.symbols.get(symbol);

@@ -24,6 +24,8 @@ export interface FixtureModule {
   params?: string[];
   softdep?: string;
   undefinedSymbols?: string[];
+  /** Weak undefined symbols (the kernel may leave them unresolved). */
+  weakSymbols?: string[];
   exportedSymbols?: string[];
   signed?: boolean;
   compression?: 'none' | 'xz' | 'zstd';
@@ -63,12 +65,15 @@ export function buildKernelModule(m: FixtureModule): Buffer {
   const modinfo = Buffer.from(info.map((s) => `${s}\0`).join(''), 'latin1');
   const ksymtab = Buffer.from((m.exportedSymbols ?? []).map((s) => `${s}\0`).join(''), 'latin1');
   const strtab = new Strings();
-  const symbols = (m.undefinedSymbols ?? []).map((s) => strtab.add(s));
+  const symbols = [
+    ...(m.undefinedSymbols ?? []).map((s) => ({ name: strtab.add(s), info: 0x10 })), // STB_GLOBAL, STT_NOTYPE
+    ...(m.weakSymbols ?? []).map((s) => ({ name: strtab.add(s), info: 0x20 })), // STB_WEAK
+  ];
   const symtab = Buffer.alloc(24 * (symbols.length + 1));
-  symbols.forEach((nameOff, i) => {
+  symbols.forEach((sym, i) => {
     const at = 24 * (i + 1);
-    symtab.writeUInt32LE(nameOff, at);
-    symtab[at + 4] = 0x10; // STB_GLOBAL, STT_NOTYPE
+    symtab.writeUInt32LE(sym.name, at);
+    symtab[at + 4] = sym.info;
     symtab.writeUInt16LE(0, at + 6); // SHN_UNDEF
   });
   const strtabBytes = strtab.bytes();
