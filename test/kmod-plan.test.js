@@ -321,6 +321,15 @@ describe('kmod: planning the load order', function () {
     assert.equal(plan.ok, true, JSON.stringify(plan.problems));
   });
 
+  it('softdep pre: modules are loaded first when the kernel tree has them, and skipped when it does not', async () => {
+    const nvidia = { ...t.nvidiaModules()[0], softdep: 'pre: ecdh_generic,ecc' };
+    const ecc = { dir: 'kernel/crypto', file: 'ecc', depends: [] };
+    const h = await host({ driverModules: [nvidia], kernelTree: { modules: [ecc] } });
+    const plan = await kmod.planKernelModules(hostOptions(h, { modules: ['nvidia'] }));
+    assert.equal(plan.ok, true, JSON.stringify(plan.problems));
+    assert.deepEqual(plan.load, ['ecc', 'nvidia']);
+  });
+
   it('parameters are attached to their module', async () => {
     const h = await host({ sysBuiltin: ['drm', 'drm_kms_helper'], driverModules: t.nvidiaModules() });
     const plan = await kmod.planKernelModules(hostOptions(h, { modules: ['nvidia-drm'], params: { 'nvidia-drm': ['modeset=1', 'fbdev=1'] } }));

@@ -68,8 +68,9 @@ export function moduleInfoFromImage(image: Buffer, path: string, compression: Mo
     path,
     compression,
     depends: listField(first('depends')),
+    // "pre: a b" in kmod's syntax; some modules write "pre: a,b".
     softdepPre: pre
-      .split(/\s+/)
+      .split(/[\s,]+/)
       .filter((s) => s !== '')
       .map(moduleName),
     vermagic: first('vermagic'),
