@@ -245,6 +245,10 @@ describe('kmod: planning the load order', function () {
     const nowhere = path.join(h.base, 'nowhere');
     const explicit = await kmod.planKernelModules(hostOptions(h, { modules: ['nvidia-uvm'], modulesDir: nowhere, kernelModulesDir: nowhere }));
     assert.deepEqual(explicit.missing, ['nvidia_uvm']);
+    assert.match(
+      explicit.problems[0].message,
+      /nvidia_uvm \(requested\) is not loaded and none of the driver's module files was found for it \(looked in .*nowhere.*\): install the driver's kernel modules, or name their directory with --modules-dir/,
+    );
   });
 
   it('symbols the kernel lacks are named with their likely provider and config option', async () => {

@@ -10,7 +10,7 @@ import { configOptionOfModule, providerOfSymbol } from './config-options';
 import { readKernelState, type KernelConfig, type KernelState } from './kernel-state';
 import { readModuleInfo, type ModuleInfo } from './modinfo';
 import { readDriverModules, readKernelTree, type ModuleTree } from './module-tree';
-import { DEFAULT_TARGETS } from './names';
+import { DEFAULT_TARGETS, NVIDIA_MODULES } from './names';
 import type { ResolvedKmodOptions } from './options';
 
 export interface PlannedModule {
@@ -86,6 +86,11 @@ function missingMessage(
   where: string,
 ): { message: string; configValue?: string } {
   const who = neededBy.length > 0 ? `needed by ${neededBy.join(', ')}` : 'requested';
+  if ((NVIDIA_MODULES as readonly string[]).includes(module)) {
+    return {
+      message: `${module} (${who}) is not loaded and none of the driver's module files was found for it (looked in ${where}): install the driver's kernel modules, or name their directory with --modules-dir`,
+    };
+  }
   let message = `${module} (${who}) is not available in this kernel: it is neither loaded, built in, nor available as a module (looked in ${where}); it must be provided by the kernel, built in or as a module`;
   const value = option === undefined ? undefined : configText(config, option);
   if (option !== undefined && value !== undefined && config !== undefined) {
