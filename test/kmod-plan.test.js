@@ -287,6 +287,27 @@ describe('kmod: planning the load order', function () {
     assert.deepEqual(p.symbols, [{ symbol: 'ib_register_peer_memory_client', provider: 'ib_core', configOption: 'CONFIG_INFINIBAND' }]);
   });
 
+  it("without modules.symbols, a missing symbol's provider is found in the kernel tree's modules' exports", async () => {
+    const ib = { dir: 'kernel/drivers/infiniband/core', file: 'ib_core', depends: [], exportedSymbols: ['ib_register_peer_memory_client'] };
+    const other = { dir: 'kernel/drivers/net', file: 'peer_helper', depends: [], exportedSymbols: ['peer_helper_fn'] };
+    const peermem = {
+      ...t.nvidiaModules().find((m) => m.file === 'nvidia-peermem'),
+      depends: ['nvidia'],
+      undefinedSymbols: ['_printk', 'peer_helper_fn', 'ib_register_peer_memory_client'],
+    };
+    const h = await host({
+      loaded: [{ name: 'nvidia' }],
+      kallsyms: t.BASE_KERNEL_SYMBOLS,
+      driverModules: [peermem],
+      kernelTree: { modules: [ib, other], symbols: false },
+    });
+    const plan = await kmod.planKernelModules(hostOptions(h, { modules: ['nvidia-peermem'] }));
+    assert.deepEqual(plan.problems.find((x) => x.kind === 'symbols').symbols, [
+      { symbol: 'peer_helper_fn', provider: 'peer_helper' },
+      { symbol: 'ib_register_peer_memory_client', provider: 'ib_core', configOption: 'CONFIG_INFINIBAND' },
+    ]);
+  });
+
   it('symbols exported by a module earlier in the plan, or by a loaded module (kallsyms), are satisfied', async () => {
     const h = await host({
       loaded: [{ name: 'nvidia' }],
@@ -314,9 +335,15 @@ describe('kmod: planning the load order', function () {
       ['drm_dev_alloc'],
     );
     const complete = await host({ ...spec, kallsyms: [...t.BASE_KERNEL_SYMBOLS, 'jiffies'] });
-    const p2 = (await kmod.planKernelModules(hostOptions(complete, { modules: ['nvidia-uvm'] }))).problems.find((x) => x.kind === 'symbols');
-    assert.deepEqual(p2.symbols, [{ symbol: 'system_wq' }, { symbol: 'drm_dev_alloc', provider: 'drm', configOption: 'CONFIG_DRM' }]);
-    assert.match(p2.message, /system_wq from an unknown provider/);
+    const plan2 = await kmod.planKernelModules(hostOptions(complete, { modules: ['nvidia-uvm'] }));
+    // With data symbols listed, one without a known provider is a warning (loading will tell), not a refusal.
+    assert.deepEqual(plan2.problems.find((x) => x.kind === 'symbols').symbols, [{ symbol: 'drm_dev_alloc', provider: 'drm', configOption: 'CONFIG_DRM' }]);
+    assert.equal(plan2.warnings.length, 1);
+    assert.match(plan2.warnings[0], /nvidia_uvm needs symbol not in .*kallsyms: system_wq \(if the kernel lacks it, the load will fail\)/);
+    const onlyUnknown = await host({ loaded: [{ name: 'nvidia' }], driverModules: [{ ...uvm, undefinedSymbols: ['system_wq'] }], kallsyms: ['jiffies'] });
+    const plan3 = await kmod.planKernelModules(hostOptions(onlyUnknown, { modules: ['nvidia-uvm'] }));
+    assert.equal(plan3.ok, true);
+    assert.equal(plan3.warnings.length, 1);
   });
 
   it('no symbol check without a readable kallsyms', async () => {

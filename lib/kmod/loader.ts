@@ -177,6 +177,7 @@ export async function ensureKernelModules(opts: ResolvedKmodOptions, sys: KmodSy
       builtin: [],
       modules: [],
       problems: [],
+      warnings: [],
       missing: [],
       ok: true,
       searched: { driver: [], kernel: undefined },

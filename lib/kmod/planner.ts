@@ -50,6 +50,8 @@ export interface ModulePlan {
   builtin: string[];
   modules: PlannedModule[];
   problems: PlanProblem[];
+  /** Doubts that do not refuse the plan (symbols kallsyms lacks whose provider is unknown). */
+  warnings: string[];
   /** Dependencies the kernel does not provide (the 'missing' problems' modules). */
   missing: string[];
   ok: boolean;
@@ -116,6 +118,7 @@ interface Walk {
   builtin: Set<string>;
   missing: Map<string, Set<string>>;
   problems: PlanProblem[];
+  warnings: string[];
   visiting: string[];
   where: string;
 }
@@ -206,37 +209,63 @@ function kallsymsComplete(state: KernelState): boolean {
   return state.config?.values.get('CONFIG_KALLSYMS_ALL') === 'y' || known.has('jiffies') || known.has('init_task');
 }
 
-function checkSymbols(w: Walk, plan: string[]): void {
+/**
+ * Exported symbol -> module, from the kernel tree's modules' own __ksymtab_strings: what
+ * modules.symbols would say, for a tree depmod did not index. Read only when a symbol is missing.
+ */
+async function treeExports(w: Walk): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const [name, file] of w.tree?.files ?? []) {
+    try {
+      for (const s of (await readModuleInfo(file)).exportedSymbols) if (!out.has(s)) out.set(s, name);
+    } catch {
+      // A damaged file elsewhere in the tree says nothing about this plan.
+    }
+  }
+  return out;
+}
+
+async function checkSymbols(w: Walk, plan: string[]): Promise<void> {
   const known = w.state.kallsyms;
   if (known === undefined) return;
   const complete = kallsymsComplete(w.state);
   const exported = new Set<string>();
   for (const name of plan) for (const s of w.info.get(name)?.exportedSymbols ?? []) exported.add(s);
+  let scanned: Map<string, string> | undefined;
   for (const name of plan) {
     const info = w.info.get(name);
     if (info === undefined) continue;
-    const lacking = info.undefinedSymbols.filter(
-      (s) => !known.has(s) && !exported.has(s) && (complete || w.tree?.symbols.has(s) === true || providerOfSymbol(s) !== undefined),
-    );
-    if (lacking.length === 0) continue;
-    const symbols: MissingSymbol[] = lacking.map((symbol) => {
-      const fromTree = w.tree?.symbols.get(symbol);
+    const absent = info.undefinedSymbols.filter((s) => !known.has(s) && !exported.has(s));
+    if (absent.length === 0) continue;
+    if (scanned === undefined && w.tree !== undefined && w.tree.symbols.size === 0) scanned = await treeExports(w);
+    const symbols: MissingSymbol[] = absent.map((symbol) => {
+      const fromTree = w.tree?.symbols.get(symbol) ?? scanned?.get(symbol);
       const guess = providerOfSymbol(symbol);
       const provider = fromTree ?? guess?.module;
       const configOption = (provider === undefined ? undefined : configOptionOfModule(provider)) ?? guess?.option;
       return { symbol, ...(provider !== undefined && { provider }), ...(configOption !== undefined && { configOption }) };
     });
+    // A symbol whose provider we know is missing for sure; one we cannot place may only be a
+    // variable a functions-only kallsyms leaves out, or be named otherwise: loading will tell.
+    const placed = symbols.filter((x) => x.provider !== undefined);
+    const unplaced = symbols.filter((x) => x.provider === undefined).map((x) => x.symbol);
+    if (complete && unplaced.length > 0) {
+      w.warnings.push(
+        `${name} needs symbol${unplaced.length === 1 ? '' : 's'} not in ${path.join(w.opts.procRoot, 'kallsyms')}: ${unplaced.slice(0, 8).join(', ')}${unplaced.length > 8 ? ` and ${unplaced.length - 8} more` : ''} (if the kernel lacks ${unplaced.length === 1 ? 'it' : 'them'}, the load will fail)`,
+      );
+    }
+    if (placed.length === 0) continue;
     const byProvider = new Map<string, string[]>();
-    for (const s of symbols) {
-      const key = s.provider === undefined ? 'an unknown provider' : `${s.provider}${s.configOption === undefined ? '' : ` (${s.configOption})`}`;
-      byProvider.set(key, [...(byProvider.get(key) ?? []), s.symbol]);
+    for (const x of placed) {
+      const key = `${x.provider ?? ''}${x.configOption === undefined ? '' : ` (${x.configOption})`}`;
+      byProvider.set(key, [...(byProvider.get(key) ?? []), x.symbol]);
     }
     const parts = [...byProvider].map(([p, list]) => `${list.slice(0, 8).join(', ')}${list.length > 8 ? ` and ${list.length - 8} more` : ''} from ${p}`);
     w.problems.push({
       kind: 'symbols',
       module: name,
-      symbols,
-      message: `${name} needs ${lacking.length} symbol${lacking.length === 1 ? '' : 's'} the running kernel does not have: ${parts.join('; ')}`,
+      symbols: placed,
+      message: `${name} needs ${placed.length} symbol${placed.length === 1 ? '' : 's'} the running kernel does not have: ${parts.join('; ')}`,
     });
   }
 }
@@ -263,6 +292,7 @@ export async function planModules(opts: ResolvedKmodOptions, state?: KernelState
     builtin: new Set(),
     missing: new Map(),
     problems: [],
+    warnings: [],
     visiting: [],
     where: searched.join(', '),
   };
@@ -284,7 +314,7 @@ export async function planModules(opts: ResolvedKmodOptions, state?: KernelState
     const info = w.info.get(name);
     if (info !== undefined) checkVermagic(w, info);
   }
-  checkSymbols(w, w.order);
+  await checkSymbols(w, w.order);
   const modules = w.order.map((name): PlannedModule => {
     const info = w.info.get(name) as ModuleInfo;
     return {
@@ -307,6 +337,7 @@ export async function planModules(opts: ResolvedKmodOptions, state?: KernelState
     builtin: [...w.builtin],
     modules,
     problems: w.problems,
+    warnings: w.warnings,
     missing: [...w.missing.keys()],
     ok: w.problems.length === 0,
     searched: { driver: driver.dir !== undefined ? [driver.dir] : driverDirs, kernel: kernelDir },

@@ -154,6 +154,7 @@ export const modulesCommand: CommandSpec<ModulesFlags> = {
       case 'plan': {
         const plan = await session.phase('kernel-modules', () => kmod.planKernelModules(options));
         out(plan, formatPlanText(plan));
+        for (const w of plan.warnings) session.warn(w);
         // The plan is printed either way; a refused one also fails the command, naming why.
         kmod.assertPlanOk(plan);
         return;
@@ -162,6 +163,7 @@ export const modulesCommand: CommandSpec<ModulesFlags> = {
         const r: LoadResult = await session.phase('kernel-modules', () =>
           kmod.loadKernelModules(options, { nodes: flags.noNodes ? false : { imexChannels: flags.imexChannels } }),
         );
+        for (const w of r.plan.warnings) session.warn(w);
         const text = `${r.inserted.length === 0 ? 'Nothing to load: ' : `Loaded ${r.inserted.join(', ')}; `}already loaded: ${list(r.plan.alreadyLoaded)}\n${r.nodes === undefined ? '' : formatNodesText(r.nodes)}`;
         out({ load: r.plan.load, inserted: r.inserted, alreadyLoaded: r.plan.alreadyLoaded, builtin: r.plan.builtin, nodes: r.nodes ?? null }, text);
         return;
