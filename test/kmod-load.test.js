@@ -210,13 +210,28 @@ describe('kmod: load and unload through the system-call layer', function () {
       );
       assert.deepEqual(sys.calls, []);
       assert.deepEqual(loadedNames(h), ['nvidia_uvm', 'nvidia']);
+      // nvidia0 is nvidia's node: it does not keep nvidia-uvm from going.
+      const uvm = await kmod.unloadKernelModules(hostOptions(h, { modules: ['nvidia-uvm'] }), { syscalls: fakeSyscalls(h) });
+      assert.deepEqual(uvm.removed, ['nvidia_uvm']);
     } finally {
       holder.kill('SIGKILL');
     }
     // Once it is gone, the same unload goes through.
     await new Promise((resolve) => (holder.exitCode !== null || holder.signalCode !== null ? resolve() : holder.once('exit', resolve)));
     const r = await kmod.unloadKernelModules(hostOptions(h), { syscalls: fakeSyscalls(h) });
-    assert.deepEqual(r.removed, ['nvidia_uvm', 'nvidia']);
+    assert.deepEqual(r.removed, ['nvidia']);
+  });
+});
+
+describe('kmod: which nodes belong to which module', function () {
+  const { nodeOfModules } = require('../dist/kmod/holders.js');
+  it('nvidia has the GPU, control, capability and IMEX nodes; nvidia-uvm and nvidia-modeset their own', () => {
+    for (const rel of ['nvidia0', 'nvidia15', 'nvidiactl', 'nvidia-caps/nvidia-cap1', 'nvidia-caps-imex-channels/channel0'])
+      assert.equal(nodeOfModules(rel, ['nvidia']), true, rel);
+    for (const rel of ['nvidia-uvm', 'nvidia-uvm-tools', 'nvidia-modeset', 'nvidiafoo', 'dri/card0']) assert.equal(nodeOfModules(rel, ['nvidia']), false, rel);
+    assert.equal(nodeOfModules('nvidia-uvm-tools', ['nvidia_uvm']), true);
+    assert.equal(nodeOfModules('nvidia-modeset', ['nvidia_modeset']), true);
+    assert.equal(nodeOfModules('nvidia0', ['nvidia_drm']), false);
   });
 });
 

@@ -12,8 +12,20 @@ export interface NodeHolder {
   nodes: string[];
 }
 
-/** Processes with an open descriptor on <devRoot>/nvidia* (nvidia-caps/ included). */
-export async function processesHoldingNodes(procRoot: string, devRoot: string): Promise<NodeHolder[]> {
+/** The nodes each module serves, relative to the dev root (nvidia-drm's are under dri/, not ours to judge). */
+const NODES_OF: Record<string, RegExp> = {
+  nvidia: /^(nvidia\d+|nvidiactl|nvidia-caps\/.*|nvidia-caps-imex-channels\/.*)$/,
+  nvidia_uvm: /^nvidia-uvm(-tools)?$/,
+  nvidia_modeset: /^nvidia-modeset$/,
+};
+
+/** Whether a node (relative to the dev root) belongs to one of the modules. */
+export function nodeOfModules(rel: string, modules: string[]): boolean {
+  return modules.some((m) => NODES_OF[m]?.test(rel) === true);
+}
+
+/** Processes with an open descriptor on a node of the modules under the dev root. */
+export async function processesHoldingNodes(procRoot: string, devRoot: string, modules: string[]): Promise<NodeHolder[]> {
   let entries: string[];
   try {
     entries = await fsp.readdir(procRoot);
@@ -40,7 +52,7 @@ export async function processesHoldingNodes(procRoot: string, devRoot: string): 
         continue;
       }
       const rel = path.relative(devRoot, target);
-      if (!rel.startsWith('..') && !path.isAbsolute(rel) && /^nvidia/.test(rel)) nodes.add(target);
+      if (!rel.startsWith('..') && !path.isAbsolute(rel) && nodeOfModules(rel, modules)) nodes.add(target);
     }
     if (nodes.size === 0) continue;
     let command = '';

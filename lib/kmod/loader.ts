@@ -130,7 +130,7 @@ export async function unloadModules(opts: ResolvedKmodOptions, sys: KmodSyscalls
     }
   }
   if (present.length > 0) {
-    const holders = await processesHoldingNodes(opts.procRoot, opts.devRoot);
+    const holders = await processesHoldingNodes(opts.procRoot, opts.devRoot, order);
     if (holders.length > 0) problems.push(`processes hold the driver's device nodes: ${describeHolders(holders)}`);
   }
   if (problems.length > 0) {
