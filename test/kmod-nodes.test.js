@@ -153,6 +153,23 @@ describe('kmod: device nodes', function () {
     assert.match(cli.stderr, /nvidia1 is in the way: expected a character device 195:1, found a FIFO/);
   });
 
+  it('a failure part-way (mknod refused) removes what the call had made', async () => {
+    const real = kmod.nativeSyscalls();
+    const failing = {
+      ...real,
+      mknod: async (p, ...rest) => {
+        if (p.endsWith('/nvidia1')) throw Object.assign(new Error('mknod refused'), { code: 'ERR_NVC_SYSTEM', errno: 'EPERM' });
+        return real.mknod(p, ...rest);
+      },
+    };
+    await assert.rejects(kmod.createNvidiaDeviceNodes(paths(), {}, { syscalls: failing }), /mknod refused/);
+    assert.equal(fs.existsSync(h.devRoot), false, 'the dev root it made is gone too');
+    fs.mkdirSync(h.devRoot);
+    fs.writeFileSync(path.join(h.devRoot, 'keep'), 'x');
+    await assert.rejects(kmod.createNvidiaDeviceNodes(paths(), {}, { syscalls: failing }), /mknod refused/);
+    assert.deepEqual(listing(h.devRoot), ['keep file']);
+  });
+
   it('a node with other numbers, or a link to elsewhere, is refused naming both', async () => {
     fs.mkdirSync(path.join(h.devRoot, 'char'), { recursive: true });
     await kmod.nativeSyscalls().mknod(path.join(h.devRoot, 'nvidia0'), 0o666, 195, 5);

@@ -293,25 +293,49 @@ export async function createDeviceNodes(
     });
   }
   const result: NodesResult = { devRoot, nodes: [], links: [], directories: [], changed: false };
-  if (rootSt === null) {
-    await fsp.mkdir(devRoot, { recursive: true, mode: 0o755 });
-    result.directories.push(devRoot);
-  }
-  for (const step of steps) {
-    if (step.kind === 'dir') {
-      await fsp.mkdir(step.path, { mode: 0o755 });
-      result.directories.push(step.path);
-    } else if (step.kind === 'node') {
-      const n = step.node;
-      if (step.action === 'created') await sys.mknod(step.path, n.mode, n.major, n.minor);
-      // mknod's mode passes through the umask: set it (and the owner) explicitly.
-      if (step.fixOwner) await sys.chown(step.path, n.uid, n.gid);
-      if (step.fixMode) await sys.chmod(step.path, n.mode);
-      result.nodes.push({ path: step.path, major: n.major, minor: n.minor, mode: n.mode, uid: n.uid, gid: n.gid, action: step.action });
-    } else {
-      if (step.action === 'created') await sys.symlink(step.target, step.path);
-      result.links.push({ path: step.path, target: step.target, action: step.action });
+  // What this call made, so that a failure part-way leaves the dev root as it found it.
+  const made: Array<{ path: string; dir: boolean }> = [];
+  try {
+    if (rootSt === null) {
+      await fsp.mkdir(devRoot, { recursive: true, mode: 0o755 });
+      made.push({ path: devRoot, dir: true });
+      result.directories.push(devRoot);
     }
+    for (const step of steps) {
+      if (step.kind === 'dir') {
+        await fsp.mkdir(step.path, { mode: 0o755 });
+        made.push({ path: step.path, dir: true });
+        result.directories.push(step.path);
+      } else if (step.kind === 'node') {
+        const n = step.node;
+        if (step.action === 'created') {
+          await sys.mknod(step.path, n.mode, n.major, n.minor);
+          made.push({ path: step.path, dir: false });
+        }
+        // mknod's mode passes through the umask: set it (and the owner) explicitly.
+        if (step.fixOwner) await sys.chown(step.path, n.uid, n.gid);
+        if (step.fixMode) await sys.chmod(step.path, n.mode);
+        result.nodes.push({ path: step.path, major: n.major, minor: n.minor, mode: n.mode, uid: n.uid, gid: n.gid, action: step.action });
+      } else {
+        if (step.action === 'created') {
+          await sys.symlink(step.target, step.path);
+          made.push({ path: step.path, dir: false });
+        }
+        result.links.push({ path: step.path, target: step.target, action: step.action });
+      }
+    }
+  } catch (err) {
+    const left: string[] = [];
+    for (const m of made.reverse()) {
+      try {
+        await (m.dir ? fsp.rmdir(m.path) : fsp.unlink(m.path));
+      } catch {
+        left.push(m.path);
+      }
+    }
+    if (left.length === 0) throw err;
+    const message = err instanceof Error ? err.message : String(err);
+    throw new NvcError('ERR_NVC_ROLLBACK_INCOMPLETE', `${message}; and these could not be removed again: ${left.join(', ')}`, { cause: err });
   }
   result.changed = result.directories.length > 0 || result.nodes.some((n) => n.action !== 'unchanged') || result.links.some((l) => l.action !== 'unchanged');
   return result;
