@@ -218,6 +218,26 @@ describe('kmod: device nodes', function () {
   });
 });
 
+describe('kmod: device nodes agree with the simulated host', function () {
+  this.timeout(60000);
+  it("made in an empty dev root from the simulated host's proc files, they are the nodes the simulated host has", async function () {
+    requireFeature(this, 'root', isRoot(), 'mknod of character devices needs CAP_MKNOD');
+    const sim = await t.createSimulatedHost();
+    const devRoot = path.join(path.dirname(sim.options.devRoot), 'dev-made');
+    try {
+      const r = await kmod.createNvidiaDeviceNodes({ procRoot: sim.options.procRoot, sysRoot: sim.options.sysRoot, devRoot }, { links: false });
+      assert.equal(r.changed, true);
+      assert.deepEqual(listing(devRoot), listing(sim.options.devRoot));
+      // And on the simulated host's own /dev only the /dev/char links are new.
+      const own = await kmod.createNvidiaDeviceNodes({ procRoot: sim.options.procRoot, sysRoot: sim.options.sysRoot, devRoot: sim.options.devRoot });
+      assert.ok(own.nodes.every((n) => n.action === 'unchanged'));
+      assert.ok(own.links.length > 0 && own.links.every((l) => l.action === 'created'));
+    } finally {
+      await sim.cleanup();
+    }
+  });
+});
+
 describe('kmod: the GPU machine layout (no /lib/modules, plain .ko in /usr/local/nvidia/modules, no CONFIG_DRM, no NVML)', function () {
   this.timeout(60000);
 
