@@ -236,7 +236,7 @@ export async function init(options: InitOptions = {}): Promise<Context> {
   }
   const ids = user === undefined ? undefined : await resolveUser(user);
   try {
-    // Every option but user goes to the native side by its own name (a test checks the names agree).
+    // Every option but user and loadKernelModules goes to the native side by its own name (a test checks the names agree).
     const handle = await binding().init({ ...rest, ...(ids !== undefined && { uid: ids.uid, gid: ids.gid }), driverPath: driverServicePath() });
     return new Context(nativeHandle, handle);
   } catch (e) {

@@ -4,8 +4,6 @@
  * by the file name.
  */
 import { gunzipSync } from 'node:zlib';
-import { decompress as zstdDecompress } from 'fzstd';
-import { XzReadableStream } from 'xz-decompress';
 
 import { NvcError } from '../errors';
 
@@ -28,9 +26,13 @@ export async function decompressModule(bytes: Buffer, label: string): Promise<{ 
         return { image: bytes, compression };
       case 'gzip':
         return { image: gunzipSync(bytes), compression };
-      case 'zstd':
-        return { image: Buffer.from(zstdDecompress(bytes)), compression };
+      // Loaded on first use: importing nvc-ts should not load a decompressor (or its WebAssembly).
+      case 'zstd': {
+        const { decompress } = await import('fzstd');
+        return { image: Buffer.from(decompress(bytes)), compression };
+      }
       case 'xz': {
+        const { XzReadableStream } = await import('xz-decompress');
         const stream = new XzReadableStream(new Blob([bytes]).stream());
         return { image: Buffer.from(await new Response(stream).arrayBuffer()), compression };
       }
