@@ -316,6 +316,69 @@ describe('kmod: the GPU machine layout (no /lib/modules, plain .ko in /usr/local
     }
   });
 
+  it('modules load there for nvidia and nvidia-uvm: nothing to insert, the nodes are made (CLI, native layer)', async function () {
+    requireFeature(this, 'root', isRoot(), 'mknod of character devices needs CAP_MKNOD');
+    const h = await t.createKmodHost(t.gpuMachineKmodSpec());
+    try {
+      const r = await run([
+        '--root',
+        h.root,
+        '--proc-root',
+        h.procRoot,
+        '--sys-root',
+        h.sysRoot,
+        '--dev-root',
+        h.devRoot,
+        'modules',
+        'load',
+        '--json',
+        'nvidia',
+        'nvidia-uvm',
+      ]);
+      assert.equal(r.status, 0, r.stderr);
+      const out = JSON.parse(r.stdout);
+      assert.deepEqual(out.load, []);
+      assert.deepEqual(out.inserted, []);
+      assert.deepEqual([...out.alreadyLoaded].sort(), ['nvidia', 'nvidia_uvm']);
+      assert.equal(out.nodes.nodes.length, 7);
+      assert.ok(fs.lstatSync(path.join(h.devRoot, 'nvidia1')).isCharacterDevice());
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  it('modules load of nvidia-modeset goes to the kernel through the native layer; a refusal names the module and errno', async () => {
+    const h = await t.createKmodHost(t.gpuMachineKmodSpec());
+    try {
+      const r = await run([
+        '--root',
+        h.root,
+        '--proc-root',
+        h.procRoot,
+        '--sys-root',
+        h.sysRoot,
+        '--dev-root',
+        h.devRoot,
+        'modules',
+        'load',
+        '--param',
+        'nvidia-modeset.x=1',
+        'nvidia-modeset',
+      ]);
+      // The fixture is no loadable module: whatever this kernel says (no module support in a
+      // sandbox, no permission, bad format, bad signature), it refuses, and the CLI names it.
+      assert.equal(r.status, 1, r.stdout);
+      assert.match(
+        r.stderr,
+        /^nvc-ts: kernel-modules error: the kernel refused module nvidia_modeset \(.*nvidia-modeset\.ko\): (ENOSYS|EPERM|ENOEXEC|EKEYREJECTED|ENOKEY|EINVAL|EBADMSG|ENOENT)/,
+      );
+      assert.match(r.stderr, /dmesg/);
+      assert.equal(fs.readdirSync(h.devRoot).length, 0, 'no nodes after a failed load');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
   it('usage errors name the problem', async () => {
     for (const [args, re] of [
       [['modules'], /'modules' needs an action: plan, load, unload, nodes/],
