@@ -272,10 +272,15 @@ export class Context implements AsyncDisposable {
 
 /** Start a driver service for the host described by options and return its context. */
 export async function init(options: InitOptions = {}): Promise<Context> {
-  const { user, ...rest } = parseWith(initOptionsSchema, options, 'option', 'options');
+  const { user, loadKernelModules, ...rest } = parseWith(initOptionsSchema, options, 'option', 'options');
+  if (loadKernelModules !== undefined && loadKernelModules !== false) {
+    const { ensureKernelModulesForInit } = await import('./kmod');
+    const display = typeof loadKernelModules === 'object' && loadKernelModules.display === true;
+    await ensureKernelModulesForInit(rest, display);
+  }
   const ids = user === undefined ? undefined : await resolveUser(user);
   try {
-    // Every option but user goes to the native side by its own name (a test checks the names agree).
+    // Every option but user and loadKernelModules goes to the native side by its own name (a test checks the names agree).
     const handle = await binding().init({ ...rest, ...(ids !== undefined && { uid: ids.uid, gid: ids.gid }), driverPath: driverServicePath() });
     return new Context(nativeHandle, handle);
   } catch (e) {

@@ -20,6 +20,8 @@ export const NVC_ERROR_CODES = [
   'ERR_NVC_NATIVE_MISSING',
   'ERR_NVC_INVALID_REQUIREMENT',
   'ERR_NVC_REQUIREMENT_UNSATISFIED',
+  // Kernel modules: a plan that cannot be carried out, a module the kernel refused or that is in use.
+  'ERR_NVC_KERNEL_MODULE',
   // C core, cgroup device access (nvc_errors.def).
   'ERR_NVC_CGROUP',
   'ERR_NVC_PERMISSION',

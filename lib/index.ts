@@ -54,3 +54,24 @@ export { installRequestSchema, type InstallRequestInput } from './schema';
 export { lowerToInstallPlan, type InstallPlan, type InstallEntry } from './plan/install-plan';
 export type { InstallOutcome } from './install/install';
 export { uninstallDriver, type UninstallOutcome } from './install/uninstall';
+export {
+  planKernelModules,
+  loadKernelModules,
+  unloadKernelModules,
+  createNvidiaDeviceNodes,
+  readModuleInfo,
+  kmodOptionsSchema,
+  nodeOptionsSchema,
+  nativeSyscalls,
+  MODULE_INIT_COMPRESSED_FILE,
+  type KmodOptions,
+  type KmodSyscalls,
+  type ModulePlan,
+  type PlannedModule,
+  type PlanProblem,
+  type LoadResult,
+  type UnloadResult,
+  type NodesResult,
+  type NodeOptions,
+  type ModuleInfo,
+} from './kmod';

@@ -98,6 +98,15 @@ export interface NativeBinding {
   /** The names of native/include/nvc_vocabulary.def, in order. */
   vocabulary(): { editKinds: string[]; sourceKinds: string[]; mountFlags: string[]; capabilities: string[] };
   readonly version: string;
+  /** finit_module(2) on the file opened O_RDONLY; flags 0 or MODULE_INIT_COMPRESSED_FILE (4). */
+  finitModule(request: { path: string; params: string; flags: number }): Promise<void>;
+  /** init_module(2) with a decompressed image; label names it in errors. */
+  initModule(request: { image: Uint8Array; params: string; label: string }): Promise<void>;
+  /** delete_module(2) with O_NONBLOCK. */
+  deleteModule(request: { name: string }): Promise<void>;
+  /** mknod(2) of a character device; mode holds the permission bits only. */
+  mknod(request: { path: string; mode: number; major: number; minor: number }): Promise<void>;
+  symlink(request: { target: string; path: string }): Promise<void>;
 }
 
 interface NodeGypBuild {

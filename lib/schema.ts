@@ -45,6 +45,12 @@ export const initOptionsSchema = z
       .max(8191, 'must be at most 8191 characters')
       .refine((p) => !p.includes('\0'), 'must not contain a NUL byte')
       .optional(),
+    /**
+     * Load the driver's kernel modules before discovery, as nvidia-container-cli -k does: nvidia and
+     * nvidia-uvm (and nvidia-modeset with { display: true }), then their device nodes. A no-op when
+     * they are loaded and their nodes exist.
+     */
+    loadKernelModules: z.union([z.boolean(), z.object({ display: z.boolean().optional() }).strict()]).optional(),
   })
   .strict();
 

@@ -78,7 +78,8 @@ describe('error codes', () => {
 describe('init options: one list across the facade and the addon', () => {
   const { initOptionsSchema } = require('../dist/schema.js');
   it('the addon reads exactly the schema keys (user as uid/gid) plus the driver service path', () => {
-    const fromSchema = Object.keys(initOptionsSchema.shape).filter((k) => k !== 'user');
+    // user goes over as uid/gid; loadKernelModules is done in TypeScript before the service starts.
+    const fromSchema = Object.keys(initOptionsSchema.shape).filter((k) => k !== 'user' && k !== 'loadKernelModules');
     assert.deepEqual([...binding().initKeys()].sort(), [...fromSchema, 'uid', 'gid', 'driverPath'].sort());
   });
   it('host path defaults come from the native side: resolveHost fills them in', () => {

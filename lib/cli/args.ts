@@ -22,6 +22,7 @@ const GLOBAL_OPTIONS = {
   timeout: { type: 'string' },
   debug: { type: 'string', short: 'd' },
   simulate: { type: 'boolean' },
+  'load-kmods': { type: 'boolean', short: 'k' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const satisfies NonNullable<ParseArgsConfig['options']>;
@@ -42,6 +43,8 @@ export interface GlobalOptions {
   timeoutMs?: number;
   debugFile?: string;
   simulate: boolean;
+  /** -k/--load-kmods: load the driver's kernel modules (and make their nodes) before discovery. */
+  loadKernelModules?: boolean;
   help: boolean;
   version: boolean;
 }
@@ -164,6 +167,7 @@ function globalOptions(values: OptionValues): GlobalOptions {
     throw new UsageError(`option --debug takes a log file, and '${debug}' looks like a device list (to give GPUs, use --device after the command; to log to a file of that name, write ./${debug})`);
   }
   set('debugFile', debug);
+  if (values['load-kmods'] === true) opts.loadKernelModules = true;
   if (opts.simulate) {
     const clash = (['root', 'ldcache', 'proc-root', 'dev-root', 'sys-root'] as const).find((n) => values[n] !== undefined);
     if (clash !== undefined) throw new UsageError(`option --simulate cannot be combined with --${clash}`);

@@ -23,6 +23,7 @@ export type Phase =
   | 'mount'
   | 'ldcache'
   | 'doctor'
+  | 'kernel-modules'
   | 'shutdown';
 
 export interface ErrorContext {

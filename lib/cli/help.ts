@@ -34,6 +34,7 @@ export function helpText(command?: BoundCommand): string {
     '      --timeout SECONDS  limit for each driver service call',
     '  -d, --debug FILE       append timestamped debug lines to FILE',
     '      --simulate         run against a built-in simulated host (no GPU needed)',
+    '  -k, --load-kmods       load nvidia and nvidia-uvm (and make their nodes) first, when not loaded',
     '  -h, --help             show this help',
     '  -V, --version          show the version',
     '(After the command, global options take their long form only.)',

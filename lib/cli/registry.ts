@@ -5,6 +5,7 @@ import { configureCommand } from './commands/configure';
 import { hookCommand } from './commands/hook';
 import { doctorCommand } from './commands/doctor';
 import { installCommand, uninstallCommand } from './commands/install';
+import { modulesCommand } from './commands/modules';
 import type { CommandSession, CommandSpec, OptionToken, OptionValues } from './types';
 
 export interface BoundCommand {
@@ -23,4 +24,13 @@ function bind<F>(spec: CommandSpec<F>): BoundCommand {
 }
 
 /** In the order `nvc-ts --help` lists them. */
-export const COMMANDS: BoundCommand[] = [bind(infoCommand), bind(listCommand), bind(configureCommand), bind(hookCommand), bind(doctorCommand), bind(installCommand), bind(uninstallCommand)];
+export const COMMANDS: BoundCommand[] = [
+  bind(infoCommand),
+  bind(listCommand),
+  bind(configureCommand),
+  bind(hookCommand),
+  bind(doctorCommand),
+  bind(installCommand),
+  bind(uninstallCommand),
+  bind(modulesCommand),
+];

@@ -41,6 +41,16 @@ class Session implements CommandSession {
     this.exitStatus = status;
   }
 
+  hostOptions(): { root?: string; procRoot?: string; devRoot?: string; sysRoot?: string } {
+    const { root, procRoot, devRoot, sysRoot } = this.options();
+    return {
+      ...(root !== undefined && { root }),
+      ...(procRoot !== undefined && { procRoot }),
+      ...(devRoot !== undefined && { devRoot }),
+      ...(sysRoot !== undefined && { sysRoot }),
+    };
+  }
+
   context(): Promise<Context> {
     this.#starting ??= this.phase('initialization', this.start).then((ctx) => (this.ctx = ctx));
     return this.#starting;

@@ -38,6 +38,11 @@ export interface CommandSession {
   initOptions(): InitOptions;
   /** Exit with this status once the command returns (a command that reported a failure itself). */
   setExitStatus(status: number): void;
+  /**
+   * The host paths given (--root, --proc-root, --dev-root, --sys-root, or the simulated host's), for
+   * commands that read the host without starting the driver service.
+   */
+  hostOptions(): { root?: string; procRoot?: string; devRoot?: string; sysRoot?: string };
 }
 
 export interface CommandSpec<F> {

@@ -16,3 +16,16 @@ export { hideDynamicSymbols, MOCK_NVML_EXPORTS } from './symbols';
 export type { ElfMachine, ElfSharedObjectOptions } from './elf';
 export { buildLdCache, writeLdCache, sortLdCacheEntries, compareLibraryNames, abiTagOsVersion, LDCACHE_FLAGS } from './ldcache';
 export type { LdCacheEntry, LdCacheOptions } from './ldcache';
+export {
+  buildKernelModule,
+  writeKernelModule,
+  createKmodHost,
+  nvidiaModules,
+  drmModules,
+  gpuMachineKmodSpec,
+  gpuMachineProcSpec,
+  procModulesText,
+  BASE_KERNEL_SYMBOLS,
+  DRM_KERNEL_SYMBOLS,
+} from './kmod';
+export type { FixtureModule, KmodHostSpec, KmodHost, NvidiaModuleOptions } from './kmod';

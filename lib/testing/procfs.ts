@@ -123,6 +123,8 @@ export async function writeProcfs(procRoot: string, spec: SimulatedHostSpec): Pr
   const ver = spec.driverVersion;
   const p = new Tree(procRoot);
   await p.write('devices', procDevices(), 0o444);
+  // The driver's modules as the GPU machine has them loaded (nvc-ts -k finds nothing to do).
+  await p.write('modules', 'nvidia_uvm 2076672 0 - Live 0x0000000000000000\nnvidia 14393344 1 nvidia_uvm, Live 0x0000000000000000\n', 0o444);
   await p.write('driver/nvidia/params', `${PARAMS.join('\n')}\n`, 0o444);
   await p.write(
     'driver/nvidia/version',

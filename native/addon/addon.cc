@@ -379,6 +379,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("initKeys", Napi::Function::New<InitKeys>(env, "initKeys"));
   exports.Set("version", Napi::String::New(env, nvc_version()));
   nvc_addon::RegisterContainerFunctions(env, exports);
+  nvc_addon::RegisterKmodFunctions(env, exports);
   return exports;
 }
 
