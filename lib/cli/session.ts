@@ -81,7 +81,11 @@ class Session implements CommandSession {
     }
   }
 
+  /** Something was printed on stdout (with --json, the command's document: no second one for an error). */
+  wrote = false;
+
   write(text: string): void {
+    this.wrote = true;
     this.io.stdout.write(text);
   }
 
@@ -150,7 +154,7 @@ export async function execute(run: (session: CommandSession) => Promise<void>, i
     const debug = globals.debugFile !== undefined;
     const where = await whereOf(session, opts);
     io.stderr.write(formatError(err, { phase: session.current, root: where.root, ldcache: where.ldcache, simulate: globals.simulate, debug }));
-    if (invocation.json) io.stdout.write(formatErrorJson(err, { phase: session.current }));
+    if (invocation.json && !session.wrote) io.stdout.write(formatErrorJson(err, { phase: session.current }));
     log.line(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     return 1;
   } finally {

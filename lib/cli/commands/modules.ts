@@ -5,7 +5,7 @@
  */
 import { NvcError } from '../../errors';
 import type { KmodOptions, LoadResult, ModulePlan, NodesResult, UnloadResult } from '../../kmod';
-import { UsageError } from '../format-error';
+import { JSON_SCHEMA_VERSION, UsageError } from '../format-error';
 import type { CommandSession, CommandSpec, OptionValues } from '../types';
 
 const ACTIONS = ['plan', 'load', 'unload', 'nodes'] as const;
@@ -149,14 +149,27 @@ export const modulesCommand: CommandSpec<ModulesFlags> = {
       ...(flags.modules !== undefined && { modules: flags.modules }),
       params: flags.params,
     };
-    const out = (value: unknown, text: string): void => session.write(flags.json ? `${JSON.stringify(value, null, 2)}\n` : text);
+    const out = (value: object, text: string): void => session.write(flags.json ? `${JSON.stringify({ schemaVersion: JSON_SCHEMA_VERSION, ...value }, null, 2)}\n` : text);
     switch (flags.action) {
       case 'plan': {
         const plan = await session.phase('kernel-modules', () => kmod.planKernelModules(options));
-        out(plan, formatPlanText(plan));
         for (const w of plan.warnings) session.warn(w);
-        // The plan is printed either way; a refused one also fails the command, naming why.
-        kmod.assertPlanOk(plan);
+        if (!flags.json) {
+          out(plan, formatPlanText(plan));
+          // The plan is printed either way; a refused one also fails the command, naming why.
+          kmod.assertPlanOk(plan);
+          return;
+        }
+        // --json: one document, with the refusal in it as `error`; the usual paragraph on stderr.
+        let refusal: NvcError | null = null;
+        try {
+          kmod.assertPlanOk(plan);
+        } catch (e) {
+          if (!(e instanceof NvcError)) throw e;
+          refusal = e;
+        }
+        out(refusal === null ? plan : { ...plan, error: refusal.toJSON() }, '');
+        if (refusal !== null) throw refusal;
         return;
       }
       case 'load': {
