@@ -3,6 +3,7 @@ import { promises as fsp } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { buildElfExecutable } from './elf-exec';
+import { SIMULATED_EGL_PLATFORMS } from './libraries';
 import { driverLibDir, type SimulatedHostSpec } from './spec';
 import { buildElfSharedObject } from './elf';
 import type { Tree } from './tree';
@@ -60,18 +61,11 @@ function wrapperScript(target: string): string {
   return `#!/bin/sh\nexec ${shellQuote(target)} "$@"\n`;
 }
 
-/** EGL external platforms: JSON name, library SONAME, library file (versioned like egl-wayland's). */
-export const SIMULATED_EGL_PLATFORMS = [
-  ['10_nvidia_wayland.json', 'libnvidia-egl-wayland.so.1', 'libnvidia-egl-wayland.so.1.1.19'],
-  ['15_nvidia_gbm.json', 'libnvidia-egl-gbm.so.1', 'libnvidia-egl-gbm.so.1.1.2'],
-  ['20_nvidia_xcb.json', 'libnvidia-egl-xcb.so.1', 'libnvidia-egl-xcb.so.1.0.1'],
-  ['20_nvidia_xlib.json', 'libnvidia-egl-xlib.so.1', 'libnvidia-egl-xlib.so.1.0.1'],
-] as const;
-
 const json = (doc: unknown): string => `${JSON.stringify(doc, null, 4)}\n`;
 
 /**
- * The loaders' vendor files, the EGL platform libraries and the X server modules. In the driver
+ * The loaders' vendor files and the X server modules (the EGL platform libraries are installed
+ * with the others, libraries.ts, so that the ld.so cache lists them). In the driver
  * tree layout (spec.nvidiaTree) the tree's own copies name their libraries by absolute path, as
  * a driver built for one place does; /usr/share keeps copies with bare names.
  */
@@ -106,10 +100,6 @@ async function installGraphicsFiles(t: Tree, spec: SimulatedHostSpec): Promise<v
   }
   // Another vendor's platform file, which is not the driver's.
   await t.write('usr/share/egl/egl_external_platform.d/50_mesa.json', json({ file_format_version: '1.0.0', ICD: { library_path: 'libEGL_mesa.so.0' } }));
-  for (const [, soname, file] of SIMULATED_EGL_PLATFORMS) {
-    await t.write(path.posix.join(libDir, file), buildElfSharedObject({ machine: 'x86_64', soname }), 0o755);
-    await t.symlink(path.posix.join(libDir, soname), file);
-  }
   await t.write('etc/OpenCL/vendors/nvidia.icd', 'libnvidia-opencl.so.1\n');
   const xorg = spec.nvidiaTree ? `${libDir}/xorg/modules` : 'usr/lib/xorg/modules';
   await t.write(`${xorg}/drivers/nvidia_drv.so`, buildElfSharedObject({ machine: 'x86_64' }), 0o755);

@@ -58,6 +58,14 @@ export const SIMULATED_DRIVER_LIBRARIES: readonly SimulatedDriverLibrary[] = [
 ];
 
 export const LIB_DIR = '/usr/lib/x86_64-linux-gnu';
+
+/** EGL external platforms: JSON name, library SONAME, library file (versioned apart from the driver, like egl-wayland). */
+export const SIMULATED_EGL_PLATFORMS = [
+  ['10_nvidia_wayland.json', 'libnvidia-egl-wayland.so.1', 'libnvidia-egl-wayland.so.1.1.19'],
+  ['15_nvidia_gbm.json', 'libnvidia-egl-gbm.so.1', 'libnvidia-egl-gbm.so.1.1.2'],
+  ['20_nvidia_xcb.json', 'libnvidia-egl-xcb.so.1', 'libnvidia-egl-xcb.so.1.0.1'],
+  ['20_nvidia_xlib.json', 'libnvidia-egl-xlib.so.1', 'libnvidia-egl-xlib.so.1.0.1'],
+] as const;
 export const LIB32_DIR = '/usr/lib/i386-linux-gnu';
 /** Where the wrong-ABI libnvidia-tls decoy lives (not in ld.so.conf, only in the cache). */
 export const DECOY_TLS_DIR = '/usr/lib/x86_64-linux-gnu/nvidia-classic-tls';
@@ -145,6 +153,9 @@ export async function installDriverLibraries(
       nvmlLibrary = t.abs(path.posix.join(libDir, file));
     }
     cache.push(...(await installLibrary(t, libDir, file, soname, content, LDCACHE_FLAGS.X86_64, `${lib.stem}.so`)));
+  }
+  for (const [, soname, file] of SIMULATED_EGL_PLATFORMS) {
+    cache.push(...(await installLibrary(t, libDir, file, soname, elf('x86_64', soname), LDCACHE_FLAGS.X86_64, null)));
   }
   if (spec.nvml === 'mock') {
     const specRel = path.posix.join(libDir, 'libnvidia-ml.spec');
