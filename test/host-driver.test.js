@@ -78,6 +78,14 @@ describe('host driver: DRM nodes of the selected GPUs (nvidia-drm loaded)', func
   });
   const inside = (p) => path.join('/proc', String(cnt.pid), 'root', rootfs, p);
 
+  it('a simulated host refuses DRM numbers outside the DRM ranges or used twice, naming the field', async () => {
+    const spec = drmHostSpec();
+    spec.gpus[1].drm = { card: 2, render: 128 };
+    await assert.rejects(createSimulatedHost(spec), /gpus\[1\]\.drm\.card.*DRM minor 2 used twice/);
+    spec.gpus[1].drm = { card: 0, render: 12 };
+    await assert.rejects(createSimulatedHost(spec), /gpus\[1\]\.drm\.render.*\[128, 191\]/);
+  });
+
   it('the simulated host has the nodes, their sysfs entries and the module directory', () => {
     const st = fs.statSync(path.join(host.devRoot, 'dri/renderD129'));
     assert.ok(st.isCharacterDevice());

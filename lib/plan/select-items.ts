@@ -140,11 +140,12 @@ const DRM_CAPABILITIES: readonly Capability[] = ['graphics', 'video', 'display']
 /** Why the request gets no DRM node for some GPUs, and how to change that. */
 function drmWarnings(facts: SelectionFacts, request: ResolvedRequest): string[] {
   const drm = facts.drm;
-  const asked = request.capabilities.filter((c) => DRM_CAPABILITIES.includes(c));
+  const asked = DRM_CAPABILITIES.filter((c) => request.capabilities.includes(c));
   if (drm === undefined || asked.length === 0) return [];
   const without = request.gpus.filter((g) => (drm.nodes[g.busId] ?? []).length === 0);
   if (without.length === 0) return [];
-  const what = `the ${asked.join(', ')} capabilit${asked.length > 1 ? 'ies' : 'y'}`;
+  const names = asked.length > 1 ? `${asked.slice(0, -1).join(', ')} and ${asked[asked.length - 1]}` : asked.join('');
+  const what = `the ${names} capabilit${asked.length > 1 ? 'ies' : 'y'}`;
   if (!drm.moduleLoaded) {
     return [
       `${what} would give the GPUs' DRM nodes (/dev/dri), but the nvidia_drm kernel module is not loaded, so the container gets none; ` +
