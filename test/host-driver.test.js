@@ -377,11 +377,27 @@ describe("host driver: the GPU machine's driver tree (wrapper scripts, absolute 
     assert.match(r.stdout, /^GPU 0: NVIDIA H100 80GB HBM3 /m);
   });
 
-  it('list along a hook PATH names the ELF binaries', () => {
+  it('list along a hook PATH names the ELF binaries; the debug log says which wrappers were passed over', () => {
     const env = { ...process.env, PATH: HOOK_PATH };
-    const out = cli(host, ['list', '--binaries'], env).stdout.trim().split('\n');
+    const log = path.join(host.dir, 'debug.log');
+    const out = cli(host, ['--debug', log, 'list', '--binaries'], env).stdout.trim().split('\n');
     assert.ok(out.includes('/usr/local/nvidia/bin/nvidia-smi'), out.join('\n'));
     assert.ok(!out.includes('/usr/bin/nvidia-smi'));
+    const text = fs.readFileSync(log, 'utf8');
+    assert.match(
+      text,
+      /note: \/usr\/bin\/nvidia-smi is not an ELF executable \(a wrapper script\?\): passed over, the driver's \/usr\/local\/nvidia\/bin\/nvidia-smi is given instead/,
+    );
+  });
+
+  it("configure's plan carries the same notes (debug only, no warning)", async () => {
+    const ct = await ctx.container({ pid: cnt.pid, rootfs });
+    const plan = await ctx.plan(ct, { devices: '0', capabilities: ['utility'], noLdconfig: true });
+    assert.ok(
+      plan.notes.some((n) => n.startsWith('/usr/bin/nvidia-debugdump is not an ELF executable')),
+      plan.notes.join('\n'),
+    );
+    assert.ok(!plan.warnings.some((w) => /ELF/.test(w)));
   });
 
   it('graphics: vendor files naming /usr/local/nvidia/lib64 paths are given rewritten to the SONAME, which resolves inside', async () => {

@@ -34,6 +34,8 @@ export interface CommandSession {
   write(text: string): void;
   /** One "nvc-ts: warning: ..." line on stderr. */
   warn(text: string): void;
+  /** One line in the debug log only (nothing when there is no --debug FILE). */
+  note(text: string): void;
 }
 
 export interface CommandSpec<F> {

@@ -104,6 +104,8 @@ export interface Selection {
   compat32: boolean;
   /** What the host lacks for the request without making it fail (lowerings pass them on). */
   warnings: string[];
+  /** For the debug log only (e.g. a wrapper script passed over for the driver's binary). */
+  notes: string[];
 }
 
 /** Host paths as the driver root itself shows them: what `list` prints (no host path is resolved). */

@@ -67,6 +67,8 @@ export interface ContainerPlan {
   cgroupRules: DeviceRule[];
   ldconfig: { path: string; dirs: string[] } | null;
   warnings: string[];
+  /** For the debug log only (Selection.notes). */
+  notes: string[];
 }
 
 const LIB_FLAGS: MountFlag[] = ['ro', 'nosuid', 'nodev'];
@@ -267,5 +269,6 @@ export function lowerToMountPlan(selection: Selection, layout: ContainerLayout, 
     cgroupRules: b.rules,
     ldconfig: options.ldconfig === null ? null : { path: options.ldconfig, dirs },
     warnings: b.warnings,
+    notes: selection.notes,
   };
 }

@@ -60,7 +60,7 @@ export interface ResolvedRequest {
 /** The facts selection reads (a HostFacts, or a hand-made one in tests). */
 export type SelectionFacts = Pick<HostFacts, 'driver' | 'procFiles' | 'gpuProcDirs' | 'migMinors' | 'nodeExists'> &
   /** Absent in hand-made facts: no DRM nodes and no graphics files are selected then. */
-  Partial<Pick<HostFacts, 'drm' | 'graphics'>> & {
+  Partial<Pick<HostFacts, 'drm' | 'graphics' | 'notes'>> & {
     paths: Pick<HostFacts['paths'], 'root' | 'procRoot' | 'devRoot'>;
   };
 
@@ -356,5 +356,12 @@ export function selectItems(facts: SelectionFacts, request: ResolvedRequest): Se
     });
   }
 
-  return { items, gpus: request.gpus, capabilities: request.capabilities, compat32: request.compat32, warnings: drmWarnings(facts, request) };
+  return {
+    items,
+    gpus: request.gpus,
+    capabilities: request.capabilities,
+    compat32: request.compat32,
+    warnings: drmWarnings(facts, request),
+    notes: facts.notes ?? [],
+  };
 }

@@ -122,6 +122,7 @@ export async function runConfigure(session: CommandSession, flags: ConfigureFlag
   const result = await session.phase('mount', () => ctx.configure(container, flags.request));
   if (flags.json) session.write(formatResultJson(result));
   else if (!result.applied) session.write(formatPlanText(result.plan));
+  for (const n of result.plan.notes) session.note(n);
   for (const w of result.warnings) session.warn(w);
 }
 
