@@ -37,8 +37,8 @@ interface VendorFileSpec {
   capabilities: Capability[];
 }
 
-const SHARE_FILES: VendorFileSpec[] = [
-  { kind: 'egl-vendor', rel: 'glvnd/egl_vendor.d/10_nvidia.json', capabilities: ['graphics', 'display'] },
+const EGL_VENDOR: VendorFileSpec = { kind: 'egl-vendor', rel: 'glvnd/egl_vendor.d/10_nvidia.json', capabilities: ['graphics', 'display'] };
+const VULKAN_FILES: VendorFileSpec[] = [
   { kind: 'vulkan-icd', rel: 'vulkan/icd.d/nvidia_icd.json', capabilities: ['graphics', 'display'] },
   { kind: 'vulkan-layer', rel: 'vulkan/implicit_layer.d/nvidia_layers.json', capabilities: ['graphics', 'display'] },
 ];
@@ -151,11 +151,14 @@ export async function readGraphicsFacts(root: string, driver: Pick<DriverInfo, '
     return null;
   };
 
-  for (const spec of SHARE_FILES.slice(0, 1)) {
+  const addShareFile = async (spec: VendorFileSpec): Promise<void> => {
     const found = await firstOf(spec.rel);
     const parsed = found && rewriteVendorJson(found.text, known);
     if (found && parsed) files.push(vendorFile(spec, found.path, parsed.data));
-  }
+  };
+
+  // In the order EGL, its platforms, Vulkan: the vendor file first, then what it loads.
+  await addShareFile(EGL_VENDOR);
 
   // EGL external platforms: NVIDIA's JSONs of every share directory, the first of each name, with their library.
   const seen = new Set<string>();
@@ -175,11 +178,7 @@ export async function readGraphicsFacts(root: string, driver: Pick<DriverInfo, '
     }
   }
 
-  for (const spec of SHARE_FILES.slice(1)) {
-    const found = await firstOf(spec.rel);
-    const parsed = found && rewriteVendorJson(found.text, known);
-    if (found && parsed) files.push(vendorFile(spec, found.path, parsed.data));
-  }
+  for (const spec of VULKAN_FILES) await addShareFile(spec);
 
   for (const dir of [...libDirs.map((d) => path.posix.join(d, '../etc')), '/etc']) {
     const found = await readInRoot(root, path.posix.join(dir, OPENCL_ICD));

@@ -213,6 +213,29 @@ describe('host driver: DRM nodes of the selected GPUs (nvidia-drm loaded)', func
     assert.ok(json.graphics.includes('/usr/lib/xorg/modules/drivers/nvidia_drv.so'));
   });
 
+  it('a DRM node sysfs names but the dev root lacks: a warning, no bind, no link for it', async () => {
+    const node = path.join(host.devRoot, 'dri/renderD129');
+    fs.renameSync(node, `${node}.saved`);
+    try {
+      const ct = await ctx.container({ pid: cnt.pid, rootfs });
+      const plan = await ctx.plan(ct, { devices: '2', capabilities: ['graphics'], noLdconfig: true });
+      assert.ok(plan.warnings.includes('/dev/dri/renderD129 is missing on the host; the container gets none'), plan.warnings.join('\n'));
+      assert.deepEqual(
+        plan.edits.filter((e) => e.target.startsWith('/dev/dri/')).map((e) => [e.kind, e.target]),
+        [
+          ['bind', '/dev/dri/card1'],
+          ['symlink', '/dev/dri/by-path/pci-0000:00:08.0-card'],
+        ],
+      );
+      assert.deepEqual(
+        plan.cgroupRules.filter((r) => r.major === 226).map((r) => r.minor),
+        [1],
+      );
+    } finally {
+      fs.renameSync(`${node}.saved`, node);
+    }
+  });
+
   it('nvidia_drm loaded but a GPU without DRM nodes: a warning naming the GPU, the others still get theirs', async () => {
     const drmDir = path.join(host.sysRoot, 'bus/pci/devices/0000:00:06.0/drm');
     const saved = `${drmDir}.saved`;
