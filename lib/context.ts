@@ -243,7 +243,7 @@ export class Context implements AsyncDisposable {
   }
 
   async #ldconfigIn(container: Container, dirs: string[]): Promise<{ ran: boolean; warning: string }> {
-    const plan: ContainerPlan = { edits: [], cgroupRules: [], ldconfig: { path: container.ldconfig, dirs }, warnings: [] };
+    const plan: ContainerPlan = { edits: [], cgroupRules: [], ldconfig: { path: container.ldconfig, dirs }, warnings: [], notes: [] };
     const r = await applyPlan(container, plan);
     return r.ldconfig ?? { ran: false, warning: '' };
   }
@@ -252,7 +252,7 @@ export class Context implements AsyncDisposable {
   async ldcacheUpdate(container: Container, request: Pick<ConfigureRequestInput, 'compat32'> = {}): Promise<{ ran: boolean; warning: string }> {
     checkContainer(container);
     const dirs = [container.layout.libsDir, ...(request.compat32 ? [container.layout.libs32Dir] : [])];
-    const plan: ContainerPlan = { edits: [], cgroupRules: [], ldconfig: { path: container.ldconfig, dirs }, warnings: [] };
+    const plan: ContainerPlan = { edits: [], cgroupRules: [], ldconfig: { path: container.ldconfig, dirs }, warnings: [], notes: [] };
     const r = await applyPlan(container, plan);
     return r.ldconfig ?? { ran: false, warning: '' };
   }

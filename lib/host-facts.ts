@@ -11,6 +11,9 @@ import * as path from 'node:path';
 import type { HostPaths } from './native';
 import type { Device, DriverInfo } from './types';
 import { pathExists } from './fs-probe';
+import { binaryNotes } from './host-binaries';
+import { readDrmFacts, type DrmFacts } from './host-drm';
+import { readGraphicsFacts, type GraphicsFacts } from './host-graphics';
 
 /** One `gpu<minor>/... <capMinor>` line of <procRoot>/driver/nvidia-caps/mig-minors. */
 export interface MigMinor {
@@ -30,6 +33,12 @@ export interface HostFacts {
   migMinors: MigMinor[];
   /** Whether a device node (a /dev path) exists under the dev root. */
   nodeExists(devPath: string): boolean;
+  /** Each GPU's DRM nodes (sysfs), and whether nvidia-drm is loaded. */
+  drm: DrmFacts;
+  /** Vendor files and X server modules of the driver root (host-graphics.ts). */
+  graphics: GraphicsFacts;
+  /** What the debug log should say about the host (binaries passed over, host-binaries.ts). */
+  notes: string[];
 }
 
 /** What to read beyond the always-read facts. */
@@ -76,11 +85,14 @@ export function rootSource(root: string, inside: string): string {
 /** The proc files and probes, for a driver and devices the driver service reported. */
 export async function readHostFacts(paths: HostPaths, driver: DriverInfo, devices: Device[], needs: HostFactsNeeds): Promise<HostFacts> {
   const nv = path.join(paths.procRoot, 'driver/nvidia');
-  const [params, version, registry, migMinorsText] = await Promise.all([
+  const [params, version, registry, migMinorsText, drm, graphics, notes] = await Promise.all([
     readOptional(path.join(nv, 'params')),
     readOptional(path.join(nv, 'version')),
     readOptional(path.join(nv, 'registry')),
     needs.migMinors ? readOptional(path.join(paths.procRoot, MIG_MINORS_FILE)) : Promise.resolve(undefined),
+    readDrmFacts(paths.sysRoot, paths.devRoot, devices),
+    readGraphicsFacts(paths.root, driver),
+    binaryNotes(paths.root, driver.binaries),
   ]);
   const gpuProcDirs: Record<string, string | null> = {};
   await Promise.all(
@@ -107,5 +119,8 @@ export async function readHostFacts(paths: HostPaths, driver: DriverInfo, device
     gpuProcDirs,
     migMinors: migMinorsText === undefined ? [] : parseMigMinors(migMinorsText),
     nodeExists: (devPath) => existsSync(devSource(paths.devRoot, devPath)),
+    drm,
+    graphics,
+    notes,
   };
 }

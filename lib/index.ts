@@ -17,6 +17,8 @@ export { selectDevices } from './select';
 export { Container, openContainer } from './container';
 export type { ConfigureResult } from './apply';
 export type { HostFacts, HostFactsNeeds } from './host-facts';
+export type { DrmFacts, DrmNode } from './host-drm';
+export type { GraphicsFacts, GraphicsFile, GraphicsFileKind } from './host-graphics';
 export {
   planContainer,
   resolveRequest,

@@ -4,7 +4,9 @@
  * items -> one container's mount plan; plan/listing.ts: items -> `list`). planContainer runs
  * both for a container, from the facts a caller already has. Pure: no I/O.
  */
+import type { DrmFacts } from './host-drm';
 import type { MigMinor } from './host-facts';
+import type { GraphicsFacts } from './host-graphics';
 import { lowerToMountPlan, type ContainerLayout, type ContainerPlan, type MountPlanOptions } from './plan/mount-plan';
 import { selectItems, type ResolvedRequest, type SelectionFacts } from './plan/select-items';
 import type { DriverInfo } from './types';
@@ -30,6 +32,10 @@ export interface PlanHostFacts {
   migMinors: Record<number, number[]>;
   /** For each requested IMEX channel: whether its node exists under the dev root (absent: assumed present). */
   imexNodes?: Record<number, boolean>;
+  /** Each GPU's DRM nodes (host-drm.ts); absent: no DRM node is planned. */
+  drm?: DrmFacts;
+  /** The driver root's vendor files and X modules (host-graphics.ts); absent: none are planned. */
+  graphics?: GraphicsFacts;
 }
 
 function selectionFacts(driver: DriverInfo, host: PlanHostFacts): SelectionFacts {
@@ -42,6 +48,8 @@ function selectionFacts(driver: DriverInfo, host: PlanHostFacts): SelectionFacts
     procFiles: host.procFiles,
     gpuProcDirs: host.gpuProcDirs,
     migMinors,
+    ...(host.drm !== undefined && { drm: host.drm }),
+    ...(host.graphics !== undefined && { graphics: host.graphics }),
     // Only an IMEX channel's absence changes a plan; other probes only inform the list.
     nodeExists: (devPath) => {
       const m = imex.exec(devPath);

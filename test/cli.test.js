@@ -215,10 +215,29 @@ describe('nvc-ts list: the forms compared with nvidia-container-cli 1.17', funct
     '/dev/nvidia-caps/nvidia-cap156',
     '/dev/nvidia-caps/nvidia-cap157',
   ];
+  // Beyond the reference (its list has none of these): the EGL external platforms' libraries after
+  // the 64-bit libraries, the loaders' vendor files and X modules after the 32-bit ones.
+  const eglPlatformLibs = ['libnvidia-egl-wayland.so.1.1.19', 'libnvidia-egl-gbm.so.1.1.2', 'libnvidia-egl-xcb.so.1.0.1', 'libnvidia-egl-xlib.so.1.0.1'].map(
+    (n) => `${L}/${n}`,
+  );
+  const graphicsFiles = [
+    '/usr/share/glvnd/egl_vendor.d/10_nvidia.json',
+    '/usr/share/egl/egl_external_platform.d/10_nvidia_wayland.json',
+    '/usr/share/egl/egl_external_platform.d/15_nvidia_gbm.json',
+    '/usr/share/egl/egl_external_platform.d/20_nvidia_xcb.json',
+    '/usr/share/egl/egl_external_platform.d/20_nvidia_xlib.json',
+    '/usr/share/vulkan/icd.d/nvidia_icd.json',
+    '/usr/share/vulkan/implicit_layer.d/nvidia_layers.json',
+    '/etc/OpenCL/vendors/nvidia.icd',
+    '/usr/lib/xorg/modules/drivers/nvidia_drv.so',
+    `/usr/lib/xorg/modules/extensions/libglxserver_nvidia.so.${V}`,
+  ];
   const tail = [
     ...bins,
     ...libs64,
+    ...eglPlatformLibs,
     ...libs32,
+    ...graphicsFiles,
     '/run/nvidia-persistenced/socket',
     '/run/nvidia-fabricmanager/socket',
     '/tmp/nvidia-mps',
@@ -235,7 +254,7 @@ describe('nvc-ts list: the forms compared with nvidia-container-cli 1.17', funct
     assert.deepEqual(await lines([]), [...ctl, '/dev/nvidia0', '/dev/nvidia1', '/dev/nvidia2', ...mig, ...tail]);
   });
   it('--libraries --compat32', async () => {
-    assert.deepEqual(await lines(['--libraries', '--compat32']), [...libs64, ...libs32]);
+    assert.deepEqual(await lines(['--libraries', '--compat32']), [...libs64, ...eglPlatformLibs, ...libs32, ...graphicsFiles]);
   });
   it('--device=1 --binaries', async () => {
     assert.deepEqual(await lines(['--device=1', '--binaries']), [...ctl, '/dev/nvidia1', ...bins]);

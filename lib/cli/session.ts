@@ -92,6 +92,10 @@ class Session implements CommandSession {
   warn(text: string): void {
     this.io.stderr.write(`nvc-ts: warning: ${text}\n`);
   }
+
+  note(text: string): void {
+    this.log.line(`note: ${text}`);
+  }
 }
 
 /** The global options that are init options, by the schema's own keys. */

@@ -43,6 +43,8 @@ export interface CommandSession {
    * commands that read the host without starting the driver service.
    */
   hostOptions(): { root?: string; procRoot?: string; devRoot?: string; sysRoot?: string };
+  /** One line in the debug log only (nothing when there is no --debug FILE). */
+  note(text: string): void;
 }
 
 export interface CommandSpec<F> {

@@ -2,7 +2,7 @@
  * The copy-mode lowering: items -> the files and links that install the user-space driver into a
  * root filesystem (VM guests, image builders). Libraries go to the image's library directory with
  * their SONAME and development links, binaries to its bin directory, firmware where the driver
- * keeps it. No device node, mount, procfs edit or IPC socket: those belong to a running container.
+ * keeps it, the loaders' vendor files (EGL, Vulkan, OpenCL) and X modules where they are selected. No device node, mount, procfs edit or IPC socket: those belong to a running container.
  * Pure.
  */
 import * as path from 'node:path';
@@ -85,7 +85,13 @@ export function lowerToInstallPlan(selection: Selection, layout: ContainerLayout
         if (item.hostPath !== undefined) add({ kind: 'copy', path: path.posix.join(layout.binsDir, path.posix.basename(item.path)), source: item.hostPath, item });
         break;
       case 'firmware':
+      case 'xorg-module':
         if (item.hostPath !== undefined) add({ kind: 'copy', path: item.path, source: item.hostPath, item });
+        break;
+      case 'graphics-file':
+        // Loader vendor files: as rewritten for the image (library_path by SONAME), or copied as they are.
+        if (item.data !== undefined) add({ kind: 'write', path: item.path, data: item.data, mode: 0o644 });
+        else if (item.hostPath !== undefined) add({ kind: 'copy', path: item.path, source: item.hostPath, item });
         break;
       default:
         break;

@@ -45,6 +45,17 @@ export const ITEM_ROLES = [
   /** An nvidia-caps node of a GPU's MIG minors (allowed, not bound). */
   'mig-minor-device',
   'imex-channel',
+  /** A GPU's DRM node, /dev/dri/cardN or renderDN (graphics, video, display). */
+  'drm-device',
+  /** A GPU's /dev/dri/by-path link to its DRM node (link: the relative target). */
+  'drm-link',
+  /**
+   * A loader's vendor file (EGL, Vulkan, EGL external platform, OpenCL ICD): path is where the
+   * container gets it, hostPath the driver's file; data when its library path had to be rewritten.
+   */
+  'graphics-file',
+  /** An X server module (nvidia_drv.so, libglxserver_nvidia.so): path in the container, hostPath the driver's file. */
+  'xorg-module',
 ] as const;
 export type ItemRole = (typeof ITEM_ROLES)[number];
 
@@ -79,6 +90,8 @@ export interface Item {
   /** Driver files: the capabilities that select it. */
   capabilities?: Capability[];
   ipc?: IpcKind;
+  /** drm-link: the symlink's target, relative to the link's directory. */
+  link?: string;
   /** mig-caps-procfs, mig-global-cap, mig-gpu-caps, mig-caps-devdir, mig-minor-device: which capability asked for it. */
   migCaps?: 'config' | 'monitor';
 }
@@ -89,6 +102,10 @@ export interface Selection {
   gpus: Device[];
   capabilities: Capability[];
   compat32: boolean;
+  /** What the host lacks for the request without making it fail (lowerings pass them on). */
+  warnings: string[];
+  /** For the debug log only (e.g. a wrapper script passed over for the driver's binary). */
+  notes: string[];
 }
 
 /** Host paths as the driver root itself shows them: what `list` prints (no host path is resolved). */
@@ -100,6 +117,7 @@ export const APP_PROFILE_FILE = `${APP_PROFILE_DIR}/10-container.conf`;
 export const CAPS_PROC_DIR = '/proc/driver/nvidia/capabilities';
 export const MIG_CAPS_DIR = `${CAPS_PROC_DIR}/mig`;
 export const NVCAPS_DEVICE_DIR = '/dev/nvidia-caps';
+export const DRI_DIR = '/dev/dri';
 export const IMEX_CHANNEL_DIR = '/dev/nvidia-caps-imex-channels';
 
 export const capNodePath = (minor: number): string => `${NVCAPS_DEVICE_DIR}/nvidia-cap${minor}`;

@@ -1,13 +1,15 @@
 /**
  * The `list` lowering: items -> the host paths nvidia-container-cli 1.17's `list` prints, in
  * its order: driver device nodes, GPU nodes, MIG access caps, IMEX channels, MIG config and
- * monitor caps, binaries, libraries, 32-bit libraries, IPCs, firmware. Pure.
+ * monitor caps, binaries, libraries, 32-bit libraries, IPCs, firmware. Beyond the reference:
+ * each GPU's DRM nodes after the GPU nodes, and the loaders' vendor files and X server modules
+ * (with the libraries). Pure.
  */
 import { NVCAPS_DEVICE_DIR, capNodePath, type Item, type Selection } from './items';
 
 /** Which groups to print (the list command's flags). */
 export interface ListingGroups {
-  /** Device nodes and MIG access caps (`--device` given). */
+  /** Device nodes (DRM nodes too) and MIG access caps (`--device` given). */
   devices: boolean;
   imexChannels: boolean;
   binaries: boolean;
@@ -23,7 +25,7 @@ export interface ListedNode {
   exists: boolean;
 }
 
-export type ListGroup = 'deviceNodes' | 'migCaps' | 'directories' | 'binaries' | 'libraries' | 'libraries32' | 'ipcs' | 'firmware';
+export type ListGroup = 'deviceNodes' | 'migCaps' | 'directories' | 'binaries' | 'libraries' | 'libraries32' | 'graphics' | 'ipcs' | 'firmware';
 
 export interface ListEntry {
   group: ListGroup;
@@ -89,6 +91,7 @@ export function lowerToListing(selection: Selection, groups: ListingGroups): Lis
             .filter((i) => i.node?.exists || SYNTHESISED_NODES.has(i.path))
             .map(nodeEntry),
           ...of(items, 'gpu-device').map(nodeEntry),
+          ...of(items, 'drm-device').map(nodeEntry),
           ...migAccessEntries(items),
         ]
       : []),
@@ -98,6 +101,10 @@ export function lowerToListing(selection: Selection, groups: ListingGroups): Lis
     ...(groups.binaries ? files('binaries', 'binary') : []),
     ...(groups.libraries ? files('libraries', 'library') : []),
     ...(groups.libraries ? files('libraries32', 'library32') : []),
+    // Listed where the driver root has them (a vendor file's container path is the standard one).
+    ...(groups.libraries
+      ? items.filter((i) => i.role === 'graphics-file' || i.role === 'xorg-module').map((i) => ({ group: 'graphics' as const, path: i.hostPath ?? i.path }))
+      : []),
     ...(groups.ipcs ? files('ipcs', ['ipc-socket', 'ipc-dir']) : []),
     ...(groups.firmwares ? files('firmware', 'firmware') : []),
   ];
@@ -113,13 +120,15 @@ export interface ListJson {
   binaries: string[];
   libraries: string[];
   libraries32: string[];
+  /** Loader vendor files and X server modules (not in the reference's output). */
+  graphics: string[];
   ipcs: string[];
   firmware: string[];
 }
 
 /** Grouped, without duplicates; the /dev/nvidia-caps directory line of the text output has no group here. */
 export function listJson(entries: ListEntry[]): ListJson {
-  const out: ListJson = { deviceNodes: [], migCaps: [], binaries: [], libraries: [], libraries32: [], ipcs: [], firmware: [] };
+  const out: ListJson = { deviceNodes: [], migCaps: [], binaries: [], libraries: [], libraries32: [], graphics: [], ipcs: [], firmware: [] };
   const seen = new Set<string>();
   for (const entry of entries) {
     const key = `${entry.group}\0${entry.path}`;

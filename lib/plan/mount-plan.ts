@@ -67,6 +67,8 @@ export interface ContainerPlan {
   cgroupRules: DeviceRule[];
   ldconfig: { path: string; dirs: string[] } | null;
   warnings: string[];
+  /** For the debug log only (Selection.notes). */
+  notes: string[];
 }
 
 const LIB_FLAGS: MountFlag[] = ['ro', 'nosuid', 'nodev'];
@@ -147,6 +149,12 @@ function refuseImexWithoutDriver(item: Item): void {
 
 export function lowerToMountPlan(selection: Selection, layout: ContainerLayout, options: MountPlanOptions): ContainerPlan {
   const b = new Builder(options);
+  b.warnings.push(...selection.warnings);
+  // A vendor file given rewritten is written into a tmpfs over its directory (writes go only
+  // into the plan's own tmpfs): the image's files of that directory are hidden then.
+  const generatedDirs = new Set(
+    selection.items.filter((i) => i.role === 'graphics-file' && i.data !== undefined && !i.missing).map((i) => path.posix.dirname(i.path)),
+  );
   const common = { step: 'driver', role: 'proc-file', device: null } as const;
   b.add({ kind: 'tmpfs', target: PROC_DIR, mode: 0o555, flags: TMPFS_FLAGS }, common);
 
@@ -198,7 +206,21 @@ export function lowerToMountPlan(selection: Selection, layout: ContainerLayout, 
         break;
       }
       case 'firmware':
+      case 'xorg-module':
         b.add({ kind: 'bind', target: item.path, source, sourceKind: 'file', flags: LIB_FLAGS }, item);
+        break;
+      case 'graphics-file': {
+        const dir = path.posix.dirname(item.path);
+        if (generatedDirs.has(dir)) b.add({ kind: 'tmpfs', target: dir, mode: 0o755, flags: TMPFS_FLAGS }, item);
+        if (item.data !== undefined) b.add({ kind: 'write', target: item.path, data: item.data, mode: 0o444 }, item);
+        else b.add({ kind: 'bind', target: item.path, source, sourceKind: 'file', flags: PROC_FLAGS }, item);
+        break;
+      }
+      case 'drm-device':
+        b.device(item, item.node?.major as number, item.node?.minor as number);
+        break;
+      case 'drm-link':
+        b.add({ kind: 'symlink', target: item.path, link: item.link as string }, item);
         break;
       case 'ipc-socket':
       case 'ipc-dir':
@@ -247,5 +269,6 @@ export function lowerToMountPlan(selection: Selection, layout: ContainerLayout, 
     cgroupRules: b.rules,
     ldconfig: options.ldconfig === null ? null : { path: options.ldconfig, dirs },
     warnings: b.warnings,
+    notes: selection.notes,
   };
 }

@@ -4,6 +4,7 @@
  * (resolveRequest), so a refused request changes nothing anywhere.
  */
 import * as path from 'node:path';
+import { drmByPathLink } from '../host-drm';
 import { devSource, procSource, rootSource, type HostFacts } from '../host-facts';
 import { checkRequirements } from '../require';
 import { parseImexChannels, selectDevices, selectMigCapsDevices, type DeviceSelection, type MigSelection } from '../select';
@@ -57,9 +58,11 @@ export interface ResolvedRequest {
 }
 
 /** The facts selection reads (a HostFacts, or a hand-made one in tests). */
-export type SelectionFacts = Pick<HostFacts, 'driver' | 'procFiles' | 'gpuProcDirs' | 'migMinors' | 'nodeExists'> & {
-  paths: Pick<HostFacts['paths'], 'root' | 'procRoot' | 'devRoot'>;
-};
+export type SelectionFacts = Pick<HostFacts, 'driver' | 'procFiles' | 'gpuProcDirs' | 'migMinors' | 'nodeExists'> &
+  /** Absent in hand-made facts: no DRM nodes and no graphics files are selected then. */
+  Partial<Pick<HostFacts, 'drm' | 'graphics' | 'notes'>> & {
+    paths: Pick<HostFacts['paths'], 'root' | 'procRoot' | 'devRoot'>;
+  };
 
 function deviceLabel(d: Device): string {
   return `GPU ${d.index} (${d.model}, ${d.uuid})`;
@@ -131,11 +134,37 @@ export function applicationProfile(minors: number[]): string {
   ].join('\n');
 }
 
+/** The capabilities that want the GPUs' DRM nodes. */
+const DRM_CAPABILITIES: readonly Capability[] = ['graphics', 'video', 'display'];
+
+/** Why the request gets no DRM node for some GPUs, and how to change that. */
+function drmWarnings(facts: SelectionFacts, request: ResolvedRequest): string[] {
+  const drm = facts.drm;
+  const asked = DRM_CAPABILITIES.filter((c) => request.capabilities.includes(c));
+  if (drm === undefined || asked.length === 0) return [];
+  const without = request.gpus.filter((g) => (drm.nodes[g.busId] ?? []).length === 0);
+  if (without.length === 0) return [];
+  const names = asked.length > 1 ? `${asked.slice(0, -1).join(', ')} and ${asked[asked.length - 1]}` : asked.join('');
+  const what = `the ${names} capabilit${asked.length > 1 ? 'ies' : 'y'}`;
+  if (!drm.moduleLoaded) {
+    return [
+      `${what} would give the GPUs' DRM nodes (/dev/dri), but the nvidia_drm kernel module is not loaded, so the container gets none; ` +
+        'load it with modeset=1 (nvc-ts modules load nvidia-drm, or modprobe nvidia-drm modeset=1)',
+    ];
+  }
+  return without.map(
+    (g) =>
+      `${deviceLabel(g)} has no DRM node in sysfs (bus/pci/devices/${drm.sysBusIds[g.busId] ?? g.busId}/drm) although nvidia_drm is loaded; ` +
+      `the container gets no /dev/dri node for it (is nvidia_drm loaded with modeset=1?)`,
+  );
+}
+
 export function selectItems(facts: SelectionFacts, request: ResolvedRequest): Selection {
   const { driver, paths } = facts;
   const caps = new Set(request.capabilities);
   const graphics = caps.has('graphics') || caps.has('display');
   const computeLibs = caps.has('compute') || caps.has('video');
+  const drmNodes = DRM_CAPABILITIES.some((c) => caps.has(c));
   const items: Item[] = [];
   let step: PlanStep = 'driver';
   const add = (item: Omit<Item, 'step' | 'device'> & Partial<Pick<Item, 'device'>>): void => {
@@ -167,6 +196,27 @@ export function selectItems(facts: SelectionFacts, request: ResolvedRequest): Se
         ...(lib.soname !== undefined && { soname: lib.soname }),
       });
     }
+  }
+  // The EGL external platforms' libraries, then the loaders' vendor files and the X server modules.
+  for (const lib of facts.graphics?.libraries ?? []) {
+    if (!wanted(lib, caps, 'library')) continue;
+    add({
+      role: 'library',
+      path: lib.path,
+      hostPath: rootSource(paths.root, lib.path),
+      capabilities: lib.capabilities,
+      ...(lib.soname !== undefined && { soname: lib.soname }),
+    });
+  }
+  for (const file of facts.graphics?.files ?? []) {
+    if (!file.capabilities.some((c) => caps.has(c))) continue;
+    add({
+      role: file.kind === 'xorg-driver' || file.kind === 'xorg-glx' ? 'xorg-module' : 'graphics-file',
+      path: file.target,
+      hostPath: rootSource(paths.root, file.path),
+      capabilities: file.capabilities,
+      ...(file.data !== undefined && { data: file.data }),
+    });
   }
   if (!request.noGspFirmware) {
     for (const fw of driver.firmware) add({ role: 'firmware', path: fw.path, hostPath: rootSource(paths.root, fw.path) });
@@ -213,6 +263,23 @@ export function selectItems(facts: SelectionFacts, request: ResolvedRequest): Se
       add({ role: 'gpu-procfs', path: p, hostPath: procSource(paths.procRoot, p), device });
     } else {
       add({ role: 'gpu-procfs', path: `${PROC_DIR}/gpus/${gpu.busId}`, missing: true, device });
+    }
+    if (!drmNodes || facts.drm === undefined) continue;
+    const sysBus = facts.drm.sysBusIds[gpu.busId] ?? gpu.busId;
+    const linked = new Set<string>();
+    for (const n of facts.drm.nodes[gpu.busId] ?? []) {
+      add({
+        role: 'drm-device',
+        path: n.path,
+        hostPath: devSource(paths.devRoot, n.path),
+        node: { major: n.major, minor: n.minor, exists: n.exists },
+        device,
+        ...(!n.exists && { missing: true as const }),
+      });
+      // udev's by-path link names one node of each kind.
+      if (!n.exists || linked.has(n.kind)) continue;
+      linked.add(n.kind);
+      add({ role: 'drm-link', path: drmByPathLink(sysBus, n.kind), link: `../${n.name}`, device });
     }
   }
 
@@ -289,5 +356,12 @@ export function selectItems(facts: SelectionFacts, request: ResolvedRequest): Se
     });
   }
 
-  return { items, gpus: request.gpus, capabilities: request.capabilities, compat32: request.compat32 };
+  return {
+    items,
+    gpus: request.gpus,
+    capabilities: request.capabilities,
+    compat32: request.compat32,
+    warnings: drmWarnings(facts, request),
+    notes: facts.notes ?? [],
+  };
 }

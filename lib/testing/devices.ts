@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import type { SimulatedHostSpec } from './spec';
+import { gpuDrmNumbers, type SimulatedHostSpec } from './spec';
 
 /** Device numbers the simulated kernel driver uses (those of the GPU machine). */
 export const SIMULATED_MAJORS = {
@@ -15,6 +15,7 @@ export const SIMULATED_MAJORS = {
   nvidiaNvlink: 240,
   nvidiaCaps: 241,
   nvidiaCapsImexChannels: 242,
+  drm: 226,
 } as const;
 export const NVIDIACTL_MINOR = 255;
 export const MIG_CONFIG_MINOR = 1;
@@ -62,6 +63,12 @@ function deviceNodeList(spec: SimulatedHostSpec): DeviceNode[] {
     { rel: `nvidia-caps/nvidia-cap${MIG_CONFIG_MINOR}`, major: M.nvidiaCaps, minor: MIG_CONFIG_MINOR, mode: 0o400 },
     { rel: `nvidia-caps/nvidia-cap${MIG_MONITOR_MINOR}`, major: M.nvidiaCaps, minor: MIG_MONITOR_MINOR, mode: 0o444 },
   );
+  if (spec.nvidiaDrm) {
+    spec.gpus.forEach((_g, i) => {
+      const { card, render } = gpuDrmNumbers(spec, i);
+      nodes.push({ rel: `dri/card${card}`, major: M.drm, minor: card, mode: 0o660 }, { rel: `dri/renderD${render}`, major: M.drm, minor: render, mode: 0o666 });
+    });
+  }
   const seen = new Set<number>();
   for (const g of spec.gpus) {
     for (const m of g.migDevices ?? []) {
@@ -77,6 +84,7 @@ function deviceNodeList(spec: SimulatedHostSpec): DeviceNode[] {
 
 async function makeDeviceNodes(devRoot: string, nodes: DeviceNode[]): Promise<boolean> {
   await fsp.mkdir(path.join(devRoot, 'nvidia-caps'), { recursive: true });
+  if (nodes.some((n) => n.rel.startsWith('dri/'))) await fsp.mkdir(path.join(devRoot, 'dri'), { recursive: true });
   const mk = (n: DeviceNode): Promise<void> => pExecFile('mknod', ['-m', n.mode.toString(8), path.join(devRoot, n.rel), 'c', String(n.major), String(n.minor)]);
   const [first, ...rest] = nodes;
   if (!first) return true;
@@ -85,6 +93,7 @@ async function makeDeviceNodes(devRoot: string, nodes: DeviceNode[]): Promise<bo
   } catch {
     // No CAP_MKNOD (user namespace, unprivileged container): leave dev/ without nodes.
     await fsp.rm(path.join(devRoot, 'nvidia-caps'), { recursive: true, force: true });
+    await fsp.rm(path.join(devRoot, 'dri'), { recursive: true, force: true });
     return false;
   }
   await Promise.all(rest.map(mk));

@@ -9,7 +9,8 @@
  *   <dir>/root/etc/ld.so.cache options.ldcache is "/etc/ld.so.cache", a path inside root
  *   <dir>/root/proc            options.procRoot
  *   <dir>/root/dev             options.devRoot (char devices only when root and deviceNodes)
- *   <dir>/sys                  options.sysRoot
+ *   <dir>/sys                  options.sysRoot (with spec.nvidiaDrm: module/nvidia_drm and each GPU's
+ *                              bus/pci/devices/<bus>/drm/{cardN,renderDN}/dev)
  */
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
@@ -18,7 +19,7 @@ import { createDeviceNodes } from './devices';
 import { installDriverFiles } from './driver-files';
 import { installDriverLibraries, resolveMockPath } from './libraries';
 import { writeProcfs } from './procfs';
-import { withDefaults, type SimulatedHostSpec } from './spec';
+import { gpuDrmNumbers, hex, withDefaults, type SimulatedHostSpec } from './spec';
 import { Tree } from './tree';
 import { validateSpec } from './validate';
 
@@ -102,7 +103,19 @@ async function build(
   const deviceNodesCreated = await createDeviceNodes(devRoot, spec);
 
   // --- sysfs -----------------------------------------------------------------------------------
-  await new Tree(sysRoot).write('module/firmware_class/parameters/path', '\n');
+  const sys = new Tree(sysRoot);
+  await sys.write('module/firmware_class/parameters/path', '\n');
+  if (spec.nvidiaDrm) {
+    // nvidia-drm's sysfs: the module directory, and each GPU's DRM nodes under its PCI device.
+    await sys.mkdir('module/nvidia_drm/parameters');
+    await sys.write('module/nvidia_drm/parameters/modeset', 'Y\n');
+    for (const [i, g] of spec.gpus.entries()) {
+      const bus = `${hex(g.pci.domain, 4)}:${hex(g.pci.bus, 2)}:${hex(g.pci.device, 2)}.0`;
+      const { card, render } = gpuDrmNumbers(spec, i);
+      await sys.write(`bus/pci/devices/${bus}/drm/card${card}/dev`, `226:${card}\n`);
+      await sys.write(`bus/pci/devices/${bus}/drm/renderD${render}/dev`, `226:${render}\n`);
+    }
+  }
 
   const options: SimulatedHostPaths = { root, ldcache: '/etc/ld.so.cache', procRoot, devRoot, sysRoot };
   return {

@@ -9,7 +9,7 @@ import { mockNvmlLibraryPath } from '../native';
 import { buildElfSharedObject, type ElfMachine } from './elf';
 import { LDCACHE_FLAGS, writeLdCache, type LdCacheEntry } from './ldcache';
 import { formatMockNvmlSpec } from './nvml-spec';
-import type { SimulatedHostSpec } from './spec';
+import { driverLibDir, type SimulatedHostSpec } from './spec';
 import { hideDynamicSymbols } from './symbols';
 import type { Tree } from './tree';
 
@@ -58,6 +58,14 @@ export const SIMULATED_DRIVER_LIBRARIES: readonly SimulatedDriverLibrary[] = [
 ];
 
 export const LIB_DIR = '/usr/lib/x86_64-linux-gnu';
+
+/** EGL external platforms: JSON name, library SONAME, library file (versioned apart from the driver, like egl-wayland). */
+export const SIMULATED_EGL_PLATFORMS = [
+  ['10_nvidia_wayland.json', 'libnvidia-egl-wayland.so.1', 'libnvidia-egl-wayland.so.1.1.19'],
+  ['15_nvidia_gbm.json', 'libnvidia-egl-gbm.so.1', 'libnvidia-egl-gbm.so.1.1.2'],
+  ['20_nvidia_xcb.json', 'libnvidia-egl-xcb.so.1', 'libnvidia-egl-xcb.so.1.0.1'],
+  ['20_nvidia_xlib.json', 'libnvidia-egl-xlib.so.1', 'libnvidia-egl-xlib.so.1.0.1'],
+] as const;
 export const LIB32_DIR = '/usr/lib/i386-linux-gnu';
 /** Where the wrong-ABI libnvidia-tls decoy lives (not in ld.so.conf, only in the cache). */
 export const DECOY_TLS_DIR = '/usr/lib/x86_64-linux-gnu/nvidia-classic-tls';
@@ -126,6 +134,7 @@ export async function installDriverLibraries(
   nvmlSpecText: string | undefined,
 ): Promise<{ nvmlLibrary: string | null; nvmlSpecFile: string | null }> {
   const ver = spec.driverVersion;
+  const libDir = driverLibDir(spec);
   const cache: LdCacheEntry[] = [];
   const decoyCache: LdCacheEntry[] = [];
   let nvmlLibrary: string | null = null;
@@ -141,12 +150,15 @@ export async function installDriverLibraries(
       if (spec.nvml === 'missing') continue;
       if (spec.nvml === 'corrupt') content = corruptBytes();
       else if (mockPath !== null) content = hideDynamicSymbols(await fsp.readFile(mockPath), spec.hiddenSymbols ?? []);
-      nvmlLibrary = t.abs(path.posix.join(LIB_DIR, file));
+      nvmlLibrary = t.abs(path.posix.join(libDir, file));
     }
-    cache.push(...(await installLibrary(t, LIB_DIR, file, soname, content, LDCACHE_FLAGS.X86_64, `${lib.stem}.so`)));
+    cache.push(...(await installLibrary(t, libDir, file, soname, content, LDCACHE_FLAGS.X86_64, `${lib.stem}.so`)));
+  }
+  for (const [, soname, file] of SIMULATED_EGL_PLATFORMS) {
+    cache.push(...(await installLibrary(t, libDir, file, soname, elf('x86_64', soname), LDCACHE_FLAGS.X86_64, null)));
   }
   if (spec.nvml === 'mock') {
-    const specRel = path.posix.join(LIB_DIR, 'libnvidia-ml.spec');
+    const specRel = path.posix.join(libDir, 'libnvidia-ml.spec');
     await t.write(specRel, nvmlSpecText ?? formatMockNvmlSpec(spec));
     nvmlSpecFile = t.abs(specRel);
   }
@@ -159,26 +171,27 @@ export async function installDriverLibraries(
   }
   if (spec.decoys) {
     // A stale libcuda from an older driver, listed after the real one.
-    const stale = path.posix.join(LIB_DIR, `libcuda.so.${STALE_CUDA_VERSION}`);
+    const stale = path.posix.join(libDir, `libcuda.so.${STALE_CUDA_VERSION}`);
     await t.write(stale, elf('x86_64', 'libcuda.so.1'), 0o755);
     decoyCache.push({ key: 'libcuda.so.1', value: stale, flags: LDCACHE_FLAGS.X86_64 });
     // A library without the driver version in its name.
-    cache.push(...(await installLibrary(t, LIB_DIR, 'libnvidia-foo.so', 'libnvidia-foo.so', elf('x86_64', 'libnvidia-foo.so'), LDCACHE_FLAGS.X86_64, null)));
+    cache.push(...(await installLibrary(t, libDir, 'libnvidia-foo.so', 'libnvidia-foo.so', elf('x86_64', 'libnvidia-foo.so'), LDCACHE_FLAGS.X86_64, null)));
     // The pre-TLS libnvidia-tls (ABI tag Linux 2.2.0) in a directory of its own.
     const tls = path.posix.join(DECOY_TLS_DIR, `libnvidia-tls.so.${ver}`);
     await t.write(tls, elf('x86_64', `libnvidia-tls.so.${ver}`, [2, 2, 0]), 0o755);
     decoyCache.push({ key: `libnvidia-tls.so.${ver}`, value: tls, flags: LDCACHE_FLAGS.X86_64 });
     // GLVND's libGL, which depends on libGLdispatch and not on libnvidia-glcore.
     const gl = buildElfSharedObject({ machine: 'x86_64', soname: 'libGL.so.1', needed: ['libGLdispatch.so.0', 'libc.so.6'] });
-    cache.push(...(await installLibrary(t, LIB_DIR, 'libGL.so.1.7.0', 'libGL.so.1', gl, LDCACHE_FLAGS.X86_64, null)));
+    cache.push(...(await installLibrary(t, libDir, 'libGL.so.1.7.0', 'libGL.so.1', gl, LDCACHE_FLAGS.X86_64, null)));
     cache.push(
-      ...(await installLibrary(t, LIB_DIR, 'libGLdispatch.so.0.0.0', 'libGLdispatch.so.0', elf('x86_64', 'libGLdispatch.so.0'), LDCACHE_FLAGS.X86_64, null)),
+      ...(await installLibrary(t, libDir, 'libGLdispatch.so.0.0.0', 'libGLdispatch.so.0', elf('x86_64', 'libGLdispatch.so.0'), LDCACHE_FLAGS.X86_64, null)),
     );
   }
 
   // --- ld.so configuration and cache -------------------------------------------------------------
   await t.write('etc/ld.so.conf', 'include /etc/ld.so.conf.d/*.conf\n');
   await t.write('etc/ld.so.conf.d/x86_64-linux-gnu.conf', `# Multiarch support\n${LIB_DIR}\n`);
+  if (libDir !== LIB_DIR) await t.write('etc/ld.so.conf.d/nvidia.conf', `${libDir}\n`);
   if (spec.compat32) await t.write('etc/ld.so.conf.d/i386-linux-gnu.conf', `# Multiarch support\n${LIB32_DIR}\n`);
   // Decoy entries go last among equal keys: a reader keeping the last match must still filter them out.
   await writeLdCache(t.abs('etc/ld.so.cache'), [...cache, ...decoyCache]);

@@ -37,6 +37,8 @@ export interface SimulatedGpu {
   pciSubsystemId?: number;
   /** nvmlDeviceGetPersistenceMode's answer (default 'on', as on the GPU machine). */
   persistenceMode?: 'on' | 'off' | 'unsupported';
+  /** Numbers of its DRM nodes cardN / renderDN when the spec has nvidiaDrm (default: card = position, render = 128 + position). */
+  drm?: { card: number; render: number };
 }
 
 export type NvmlFaultKind = 'crash' | 'abort' | 'hang' | 'exit' | 'error';
@@ -85,6 +87,27 @@ export interface SimulatedHostSpec {
    * Any of the mock's exports (MOCK_NVML_EXPORTS) may be named.
    */
   hiddenSymbols?: string[];
+  /**
+   * nvidia-drm loaded (default false, as on the GPU machine): sys/module/nvidia_drm, each GPU's
+   * sys/bus/pci/devices/<bus>/drm/{cardN,renderDN}/dev and, with deviceNodes, dev/dri/ nodes (226:N).
+   */
+  nvidiaDrm?: boolean;
+  /**
+   * The GPU machine's driver tree (default false): libraries in usr/local/nvidia/lib64, the real
+   * binaries in usr/local/nvidia/bin with usr/bin/nvidia-* shell wrappers that exec them, vendor
+   * files in usr/local/nvidia/share naming their libraries by absolute path, X modules beside the libraries.
+   */
+  nvidiaTree?: boolean;
+}
+
+/** Where a simulated host's 64-bit driver libraries live. */
+export function driverLibDir(spec: Pick<SimulatedHostSpec, 'nvidiaTree'>): string {
+  return spec.nvidiaTree ? '/usr/local/nvidia/lib64' : '/usr/lib/x86_64-linux-gnu';
+}
+
+/** A GPU's DRM node numbers (card minor N, render minor 128 + M). */
+export function gpuDrmNumbers(spec: SimulatedHostSpec, position: number): { card: number; render: number } {
+  return spec.gpus[position]?.drm ?? { card: position, render: 128 + position };
 }
 
 /** nvmlBrandType_t values. */
@@ -162,6 +185,8 @@ export function defaultSimulatedHostSpec(): SimulatedHostSpec {
     deviceNodes: true,
     decoys: true,
     nvml: 'mock',
+    nvidiaDrm: false,
+    nvidiaTree: false,
   };
 }
 

@@ -68,6 +68,7 @@ export function validateSpec(spec: SimulatedHostSpec): void {
   checkInt('cudaVersion', spec.cudaVersion, 0, 0x7fffffff);
   if (!Array.isArray(spec.gpus) || spec.gpus.length > 64) throw invalid('gpus', 'expected at most 64 GPUs');
   const minors = new Set<number>();
+  const drmMinors = new Set<number>();
   spec.gpus.forEach((g, i) => {
     const f = `gpus[${i}]`;
     checkText(`${f}.name`, g.name, TEXT_LIMIT);
@@ -102,6 +103,18 @@ export function validateSpec(spec: SimulatedHostSpec): void {
     });
     if (g.pciDeviceId !== undefined) checkInt(`${f}.pciDeviceId`, g.pciDeviceId, 0, 0xffffffff);
     if (g.pciSubsystemId !== undefined) checkInt(`${f}.pciSubsystemId`, g.pciSubsystemId, 0, 0xffffffff);
+    if (g.drm !== undefined) {
+      // The DRM core's ranges: primary (card) nodes from 0, render nodes from 128, 64 each.
+      const card = checkInt(`${f}.drm.card`, g.drm.card, 0, 63);
+      const render = checkInt(`${f}.drm.render`, g.drm.render, 128, 191);
+      for (const [name, n] of [
+        ['card', card],
+        ['render', render],
+      ] as const) {
+        if (drmMinors.has(n)) throw invalid(`${f}.drm.${name}`, `DRM minor ${n} used twice`);
+        drmMinors.add(n);
+      }
+    }
   });
   (spec.faults ?? []).forEach((fault, i) => {
     const f = `faults[${i}]`;

@@ -104,12 +104,18 @@ static int build_rest(void)
 
     if (
         /* binaries */
-        fx_write_str(R, "usr/local/nvidia/bin/nvidia-smi", "ELF nvidia-smi") < 0 ||
+        fx_write_str(R, "usr/local/nvidia/bin/nvidia-smi", "\177ELF nvidia-smi") < 0 ||
         fx_write_str(R, "usr/bin/nvidia-smi", "#!/bin/sh\nexec /usr/local/nvidia/bin/nvidia-smi \"$@\"\n") < 0 ||
-        fx_write_str(R, "usr/bin/nvidia-debugdump", "x") < 0 ||
+        fx_write_str(R, "usr/bin/nvidia-debugdump", "\177ELF") < 0 ||
         fx_mkdirs(R, "usr/local/nvidia/bin/nvidia-persistenced") < 0 ||
-        fx_write_str(R, "usr/bin/nvidia-persistenced", "x") < 0 ||
-        fx_write_str(R, "opt/mps/nvidia-cuda-mps-control", "x") < 0 ||
+        fx_write_str(R, "usr/bin/nvidia-persistenced", "\177ELF") < 0 ||
+        fx_write_str(R, "opt/mps/nvidia-cuda-mps-control", "\177ELF") < 0 ||
+        /* A wrapper script first on PATH, the real binary only in the bin directory
+         * beside the libraries' (L/../bin), which PATH does not name. */
+        fx_write_str(R, "usr/bin/nv-fabricmanager", "#!/bin/sh\nexec /usr/lib/bin/nv-fabricmanager \"$@\"\n") < 0 ||
+        fx_write_str(R, "usr/lib/bin/nv-fabricmanager", "\177ELF fm") < 0 ||
+        /* A script and nothing else: no binary at all. */
+        fx_write_str(R, "usr/bin/nvidia-cuda-mps-server", "#!/bin/sh\nexit 0\n") < 0 ||
         fx_symlink(R, "sbin/nvidia-cuda-mps-control", "/opt/mps/nvidia-cuda-mps-control") < 0 ||
         fx_write_str(R, "relative/dir/nv-fabricmanager", "x") < 0 ||
         fx_write_str(T, "bin/nvidia-cuda-mps-server", "outside") < 0 ||
@@ -312,6 +318,7 @@ static int test_binaries_and_ipcs(void)
         {"/usr/local/nvidia/bin/nvidia-smi", NVC_CAP_UTILITY, NULL},
         {"/usr/bin/nvidia-debugdump", NVC_CAP_UTILITY, NULL},
         {"/usr/bin/nvidia-persistenced", NVC_CAP_UTILITY, NULL},
+        {"/usr/lib/bin/nv-fabricmanager", NVC_CAP_UTILITY, NULL},
         {"/opt/mps/nvidia-cuda-mps-control", NVC_CAP_COMPUTE, NULL},
     };
     static const struct want ipcs_env[] = {

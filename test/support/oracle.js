@@ -50,8 +50,21 @@ const BINARIES = [
   ['nvidia-cuda-mps-server', 'compute'],
 ];
 
+/** The loaders' vendor files of the simulated host (all in /usr/share, naming libraries by bare name there). */
+const VENDOR_FILES = [
+  'glvnd/egl_vendor.d/10_nvidia.json',
+  'egl/egl_external_platform.d/10_nvidia_wayland.json',
+  'egl/egl_external_platform.d/15_nvidia_gbm.json',
+  'egl/egl_external_platform.d/20_nvidia_xcb.json',
+  'egl/egl_external_platform.d/20_nvidia_xlib.json',
+  'vulkan/icd.d/nvidia_icd.json',
+  'vulkan/implicit_layer.d/nvidia_layers.json',
+];
+/** The EGL external platforms' library files (lib/testing SIMULATED_EGL_PLATFORMS). */
+const EGL_PLATFORM_LIBRARIES = ['libnvidia-egl-wayland.so.1.1.19', 'libnvidia-egl-gbm.so.1.1.2', 'libnvidia-egl-xcb.so.1.0.1', 'libnvidia-egl-xlib.so.1.0.1'];
+
 /** Character device majors the simulated host uses (lib/testing SIMULATED_MAJORS). */
-const MAJOR = { nvidia: 195, uvm: 238, caps: 241, imex: 242 };
+const MAJOR = { nvidia: 195, uvm: 238, caps: 241, imex: 242, drm: 226 };
 const NVIDIACTL_MINOR = 255;
 const MIG_CONFIG_MINOR = 1;
 const MIG_MONITOR_MINOR = 2;
@@ -108,6 +121,11 @@ function expectedContainer(hostModel, request) {
     bind(`${LIBDIR}/${stem}.so.${ver}`, `${root}${LIBDIR}/${stem}.so.${ver}`, F.lib);
     if (request.compat32 && has32 && spec.compat32 !== false) bind(`${LIB32DIR}/${stem}.so.${ver}`, `${root}${LIB32DIR}/${stem}.so.${ver}`, F.lib);
   }
+  if (graphics) {
+    for (const lib of EGL_PLATFORM_LIBRARIES) bind(`${LIBDIR}/${lib}`, `${root}${LIBDIR}/${lib}`, F.lib);
+    for (const rel of VENDOR_FILES) bind(`/usr/share/${rel}`, `${root}/usr/share/${rel}`, F.proc);
+  }
+  if (has('compute')) bind('/etc/OpenCL/vendors/nvidia.icd', `${root}/etc/OpenCL/vendors/nvidia.icd`, F.proc);
   if (spec.firmware !== false && !request.noGspFirmware) {
     for (const fw of ['gsp_ga10x.bin', 'gsp_tu10x.bin']) bind(`/lib/firmware/nvidia/${ver}/${fw}`, `${root}/lib/firmware/nvidia/${ver}/${fw}`, F.lib);
   }
@@ -128,6 +146,13 @@ function expectedContainer(hostModel, request) {
     device(`/dev/nvidia${g.minor}`, `${devRoot}/nvidia${g.minor}`, MAJOR.nvidia, g.minor);
     const dir = `/proc/driver/nvidia/gpus/${busProcName(g)}`;
     bind(dir, `${procRoot}/driver/nvidia/gpus/${busProcName(g)}`, F.proc);
+    // With nvidia-drm, the GPU's DRM nodes for graphics, video and display (lib/testing gpuDrmNumbers).
+    if (spec.nvidiaDrm && (graphics || has('video'))) {
+      const position = spec.gpus.indexOf(g);
+      const drm = g.drm || { card: position, render: 128 + position };
+      device(`/dev/dri/card${drm.card}`, `${devRoot}/dri/card${drm.card}`, MAJOR.drm, drm.card);
+      device(`/dev/dri/renderD${drm.render}`, `${devRoot}/dri/renderD${drm.render}`, MAJOR.drm, drm.render);
+    }
   }
   const files = new Map();
   if (graphics && gpus.length > 0) {
@@ -175,4 +200,4 @@ function eglMask(minors) {
   return `0x${minors.reduce((m, minor) => m | (1n << BigInt(minor)), 0n).toString(16)}`;
 }
 
-module.exports = { expectedContainer, capMinor, eglMask, busProcName, LIBDIR, LIB32DIR, LIBRARIES, BINARIES, MAJOR };
+module.exports = { expectedContainer, capMinor, eglMask, busProcName, LIBDIR, LIB32DIR, LIBRARIES, BINARIES, MAJOR, VENDOR_FILES, EGL_PLATFORM_LIBRARIES };

@@ -138,6 +138,7 @@ export async function runConfigure(session: CommandSession, flags: ConfigureFlag
   }
   if (flags.json) session.write(formatResultJson(result));
   else if (!result.applied) session.write(formatPlanText(result.plan));
+  for (const n of result.plan.notes) session.note(n);
   for (const w of result.warnings) session.warn(w);
 }
 

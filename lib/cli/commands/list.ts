@@ -167,6 +167,7 @@ export const listCommand: CommandSpec<ListFlags> = {
   async run(session: CommandSession, flags: ListFlags): Promise<void> {
     const ctx = await session.context();
     const facts = await session.phase('detection', () => ctx.hostFacts({ migMinors: flags.migConfig !== null || flags.migMonitor !== null }));
+    for (const n of facts.notes) session.note(n);
     const entries = await session.phase('device', () => buildListing({ ...facts, flags }));
     session.write(flags.json ? formatListJson(entries) : formatListText(entries));
   },

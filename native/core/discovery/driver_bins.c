@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
-/* Driver binaries (searched along bin_path inside the root) and the IPC sockets and
- * directories of persistenced, fabricmanager and MPS. */
+/* Driver binaries (searched along bin_path inside the root, then in the bin directory
+ * beside each directory of the driver's libraries) and the IPC sockets and directories
+ * of persistenced, fabricmanager and MPS. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -27,8 +28,29 @@ static const struct {
     {"nvidia-cuda-mps-server", NVC_CAP_COMPUTE},
 };
 
+/* Whether the regular file behind an O_PATH fd starts with the ELF magic. Some hosts put
+ * shell wrappers named like the driver's binaries first on PATH (/usr/bin/nvidia-smi
+ * exec'ing /usr/local/nvidia/bin/nvidia-smi); mounted into a container such a wrapper
+ * only fails, so only a real executable is taken. Unreadable counts as not ELF. */
+static int is_elf(int opath_fd, const char *path)
+{
+    static const unsigned char magic[4] = {0x7f, 'E', 'L', 'F'};
+    unsigned char head[4];
+    struct nvc_error tmp;
+    ssize_t n;
+    int fd = nvc_path_reopen(opath_fd, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, path, &tmp);
+
+    if (fd < 0)
+        return 0;
+    do
+        n = pread(fd, head, sizeof(head), 0);
+    while (n < 0 && errno == EINTR);
+    close(fd);
+    return n == (ssize_t)sizeof(head) && memcmp(head, magic, sizeof(magic)) == 0;
+}
+
 /* Look for name in one directory of the search path. Returns 1 and the real path when
- * a regular file is there, 0 when not, -1 on a real error. */
+ * an ELF regular file is there, 0 when not, -1 on a real error. */
 static int find_in_dir(int rootfd, const struct nvc_host *host, const char *dir, size_t dirlen, const char *name,
                        char *real, size_t realsz, struct nvc_error *err)
 {
@@ -47,8 +69,8 @@ static int find_in_dir(int rootfd, const struct nvc_host *host, const char *dir,
         *err = tmp;
         return -1;
     }
-    /* A directory or socket of that name is not the binary: keep searching. */
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    /* A directory or socket of that name, or a script, is not the binary: keep searching. */
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !is_elf(fd, cand)) {
         close(fd);
         return 0;
     }
@@ -63,11 +85,13 @@ static int find_in_dir(int rootfd, const struct nvc_host *host, const char *dir,
     return 1;
 }
 
-/* bin_path order matters: on hosts where /usr/bin/nvidia-smi is a wrapper script the
- * real binary's directory comes first in PATH. Empty and relative entries are skipped:
- * they would mean "the current directory", which has no meaning inside the root. */
-static int find_bin(int rootfd, const struct nvc_host *host, const char *name, char *real, size_t realsz,
-                    struct nvc_error *err)
+/* bin_path first (in its order), then <libdir>/../bin for each directory of the driver's
+ * libraries: a hook run with a standard PATH (as runtimes run hooks) does not name a
+ * driver tree such as /usr/local/nvidia/bin, whose binaries sit beside its lib64. Empty
+ * and relative PATH entries are skipped: they would mean "the current directory", which
+ * has no meaning inside the root. */
+static int find_bin(int rootfd, const struct nvc_host *host, const struct nvc_driver_info *info, const char *name,
+                    char *real, size_t realsz, struct nvc_error *err)
 {
     const char *p = host->bin_path;
 
@@ -82,6 +106,29 @@ static int find_bin(int rootfd, const struct nvc_host *host, const char *name, c
         }
         p = *end ? end + 1 : end;
     }
+    for (size_t i = 0; i < info->nlibs; i++) {
+        const char *lib = info->libs[i].path;
+        const char *slash = strrchr(lib, '/');
+        char dir[PATH_MAX];
+        int n, seen = 0, r;
+
+        if (slash == NULL || slash == lib)
+            continue;
+        /* Libraries of one directory come together: look at each directory once. */
+        for (size_t j = 0; j < i && !seen; j++) {
+            const char *other = info->libs[j].path;
+            const char *os = strrchr(other, '/');
+            seen = os != NULL && os - other == slash - lib && strncmp(other, lib, (size_t)(slash - lib)) == 0;
+        }
+        if (seen)
+            continue;
+        n = snprintf(dir, sizeof(dir), "%.*s/../bin", (int)(slash - lib), lib);
+        if (n < 0 || (size_t)n >= sizeof(dir))
+            continue;
+        r = find_in_dir(rootfd, host, dir, (size_t)n, name, real, realsz, err);
+        if (r != 0)
+            return r;
+    }
     return 0;
 }
 
@@ -89,7 +136,7 @@ int nvc_drv_binaries(int rootfd, const struct nvc_host *host, struct nvc_driver_
 {
     for (size_t i = 0; i < sizeof(driver_bins) / sizeof(driver_bins[0]); i++) {
         char real[PATH_MAX];
-        int r = find_bin(rootfd, host, driver_bins[i].name, real, sizeof(real), err);
+        int r = find_bin(rootfd, host, info, driver_bins[i].name, real, sizeof(real), err);
 
         if (r < 0)
             return -1;
