@@ -73,7 +73,7 @@ describe('CLI output on the simulated host is unchanged (golden files)', functio
       const r = spawnSync(process.execPath, [CLI, '--simulate', ...argv], { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       const out = r.stdout
-        .replace(/\/tmp\/nvc-sim-[A-Za-z0-9]+/g, '<SIM>')
+        .replace(/\/tmp\/nvc-sim-[A-Za-z0-9]+(\/nvc-sim-[A-Za-z0-9]+)?/g, '<SIM>')
         .split(rootfs)
         .join('<ROOTFS>')
         .split(`--pid=${process.pid}`)

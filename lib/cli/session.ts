@@ -139,7 +139,7 @@ export async function execute(run: (session: CommandSession) => Promise<void>, i
   try {
     if (globals.simulate) {
       // The host is built in a directory of its own, watched from before the first file is written.
-      const parent = mkdtempSync(path.join(tmpdir(), 'nvc-sim-run-'));
+      const parent = mkdtempSync(path.join(tmpdir(), 'nvc-sim-'));
       removeOnSignal = removeOnSignalOf(parent);
       host = await session.phase('initialization', async (): Promise<SimulatedHost> => {
         const testing = await import('../testing');
