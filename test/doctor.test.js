@@ -118,7 +118,7 @@ describe('doctor: host checks', function () {
     fs.chmodSync(path.join(host.devRoot, 'nvidia0'), 0o600);
     const checks = await doctorOn(host, { only: ['device-nodes'] });
     assert.equal(checks['device-nodes'].status, 'warn');
-    assert.match(checks['device-nodes'].summary, /nvidia0 has mode 0600, the driver's DeviceFileMode is 0666/);
+    assert.match(checks['device-nodes'].summary, /nvidia0 has mode 0600, the driver's is 0666/);
   });
 
   it('no persistence mode and no nvidia-persistenced: a warning about seconds per start', async () => {

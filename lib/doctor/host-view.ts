@@ -12,7 +12,7 @@ import { init } from '../context';
 import { NvcError } from '../errors';
 import type { Device, DriverInfo } from '../types';
 import type { DoctorOptions } from './types';
-import { readOptionalText, readRegularText, UnreadableFile } from './read';
+import { readOptionalText, readRegularText, UnreadableFile } from '../bounded-read';
 import { resolveInRoot } from './in-root';
 
 export interface LoadedModule {

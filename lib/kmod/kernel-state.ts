@@ -6,6 +6,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { readTextOrUndefined as readText } from '../bounded-read';
 
 export interface LoadedModule {
   name: string;
@@ -44,13 +45,6 @@ export interface KernelStateOptions {
   withKallsyms?: boolean;
 }
 
-async function readText(file: string): Promise<string | undefined> {
-  try {
-    return await fsp.readFile(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
 
 /** <proc>/modules: "name size refcount deps state address", deps "a,b," or "-". */
 export function parseProcModules(text: string): Map<string, LoadedModule> {

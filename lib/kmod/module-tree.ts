@@ -5,6 +5,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
+import { readTextOrUndefined as readText } from '../bounded-read';
 
 import { moduleName, moduleNameOfFile } from './names';
 
@@ -20,13 +21,6 @@ export interface ModuleTree {
   symbols: Map<string, string>;
 }
 
-async function readText(file: string): Promise<string | undefined> {
-  try {
-    return await fsp.readFile(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
 
 /** Every *.ko[.xz|.zst|.gz] below dir (symbolic links to directories are not followed). */
 async function scanModules(dir: string, depth = 8): Promise<Map<string, string>> {

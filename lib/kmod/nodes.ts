@@ -7,6 +7,7 @@
 import { promises as fsp, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
+import { devMajor, devMinor, readTextOrUndefined as readText } from '../bounded-read';
 
 import { NvcError } from '../errors';
 import { parseWith } from '../schema';
@@ -64,13 +65,6 @@ export const nodeOptionsSchema = z
   .strict();
 export type NodeOptions = z.input<typeof nodeOptionsSchema>;
 
-async function readText(file: string): Promise<string | undefined> {
-  try {
-    return await fsp.readFile(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
 
 /** "Character devices:" section of <proc>/devices: name -> major. */
 export function parseCharMajors(text: string): Map<string, number> {
@@ -200,12 +194,7 @@ function kindOf(st: Stats): string {
   return 'something else';
 }
 
-export function devMajor(rdev: number): number {
-  return Math.floor(rdev / 256) & 0xfff;
-}
-export function devMinor(rdev: number): number {
-  return (rdev & 0xff) | (Math.floor(rdev / 4096) & ~0xff & 0xfffff);
-}
+export { devMajor, devMinor };
 
 async function lstatOrNull(p: string): Promise<Stats | null> {
   try {

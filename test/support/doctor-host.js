@@ -6,6 +6,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { createSimulatedHost } = require('../../dist/testing/index.js');
+const { createNvidiaDeviceNodes } = require('../../dist/index.js');
 
 const DRM_MAJOR = 226;
 
@@ -41,15 +42,8 @@ async function healthyHost(partial = {}) {
     mknod(path.join(devRoot, 'dri', `renderD${128 + i}`), DRM_MAJOR, 128 + i);
   });
   write(path.join(procRoot, '1/comm'), 'systemd\n');
-  const charDir = path.join(devRoot, 'char');
-  fs.mkdirSync(charDir, { recursive: true });
-  for (const name of fs.readdirSync(devRoot)) {
-    const st = fs.lstatSync(path.join(devRoot, name));
-    if (!st.isCharacterDevice() || !name.startsWith('nvidia')) continue;
-    const major = Math.floor(st.rdev / 256) & 0xfff;
-    const minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
-    fs.symlinkSync(`../${name}`, path.join(charDir, `${major}:${minor}`));
-  }
+  // Every node and /dev/char link the driver's state calls for, as `nvc-ts modules nodes` makes them.
+  await createNvidiaDeviceNodes({ root, procRoot, devRoot, sysRoot });
   fs.mkdirSync(path.join(root, 'sbin'), { recursive: true });
   fs.copyFileSync(fs.realpathSync('/sbin/ldconfig'), path.join(root, 'sbin/ldconfig'));
   fs.chmodSync(path.join(root, 'sbin/ldconfig'), 0o755);

@@ -6,7 +6,7 @@
 import { promises as fsp, constants } from 'node:fs';
 import * as path from 'node:path';
 import { result, type Check } from '../check';
-import { readOptionalText } from '../read';
+import { readOptionalText } from '../../bounded-read';
 import type { EvidenceValue } from '../types';
 
 const CAP_SYS_ADMIN = 21n;

@@ -11,7 +11,7 @@ import { result, type Check } from '../check';
 import { parseCgroupMounts } from './cgroups';
 import { parseLdCache } from '../../ldcache-reader';
 import { resolveInRoot } from '../in-root';
-import { devMajor, devMinor, lstatOrNull, readOptionalText, readRegularText } from '../read';
+import { devMajor, devMinor, lstatOrNull, readOptionalText, readRegularText } from '../../bounded-read';
 import { parseKeyValues, versionOfFile, VERSION_SONAMES, type HostView } from '../host-view';
 import type { CheckStatus, EvidenceValue } from '../types';
 

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { promises as fsp } from 'node:fs';
 import { result, type Check } from '../check';
 import { expectedNodes } from '../expected-nodes';
-import { readOptionalText } from '../read';
+import { readOptionalText } from '../../bounded-read';
 import type { EvidenceValue } from '../types';
 
 export const devCharCheck: Check = {

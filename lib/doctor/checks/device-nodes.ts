@@ -1,21 +1,17 @@
 /** Each NVIDIA device node present under the dev root with the right type, numbers, mode and owner. */
 import { octal, result, worst, type Check } from '../check';
 import { expectedNodes } from '../expected-nodes';
-import { devMajor, devMinor, kindOf, lstatOrNull } from '../read';
+import { devMajor, devMinor, kindOf, lstatOrNull } from '../../bounded-read';
 import type { CheckStatus, EvidenceValue } from '../types';
 
 export const deviceNodesCheck: Check = {
   id: 'device-nodes',
   scope: 'host',
   async run(view) {
-    const [{ nodes, problems }, params] = await Promise.all([expectedNodes(view), view.params()]);
+    const { nodes, problems } = await expectedNodes(view);
     const evidence: Record<string, EvidenceValue> = {};
     const statuses: CheckStatus[] = problems.length ? ['fail'] : [];
     const findings = [...problems];
-    const mode = params.has('DeviceFileMode') ? Number(params.get('DeviceFileMode')) : null;
-    const uid = params.has('DeviceFileUID') ? Number(params.get('DeviceFileUID')) : null;
-    const gid = params.has('DeviceFileGID') ? Number(params.get('DeviceFileGID')) : null;
-    if (mode !== null) evidence[view.proc('driver/nvidia/params')] = `DeviceFileMode ${octal(mode)}, DeviceFileUID ${uid}, DeviceFileGID ${gid}`;
     if (nodes.length === 0) return result('device-nodes', 'skip', 'no NVIDIA device is registered in /proc/devices', evidence);
     for (const node of nodes) {
       const file = view.dev(node.name);
@@ -23,7 +19,7 @@ export const deviceNodesCheck: Check = {
       const want = `char ${node.major}:${node.minor}`;
       if (st === null) {
         statuses.push('fail');
-        findings.push(`${file} is missing (${node.reason})`);
+        findings.push(`${file} is missing`);
         evidence[file] = `missing, want ${want}`;
         continue;
       }
@@ -37,17 +33,17 @@ export const deviceNodesCheck: Check = {
       evidence[file] = `${got} ${octal(st.mode)} ${st.uid}:${st.gid}`;
       if (got !== want) {
         statuses.push('fail');
-        findings.push(`${file} is ${got}, want ${want} (${node.reason})`);
+        findings.push(`${file} is ${got}, want ${want}`);
         continue;
       }
-      // nvidia-uvm-tools and the control nodes follow the same DeviceFile* parameters.
-      if (mode !== null && (st.mode & 0o777) !== (mode & 0o777)) {
+      // The modes and owners the driver gives its nodes (DeviceFile* parameters, the capabilities' own modes).
+      if ((st.mode & 0o777) !== node.mode) {
         statuses.push('warn');
-        findings.push(`${file} has mode ${octal(st.mode & 0o777)}, the driver's DeviceFileMode is ${octal(mode)}`);
+        findings.push(`${file} has mode ${octal(st.mode & 0o777)}, the driver's is ${octal(node.mode)}`);
       }
-      if ((uid !== null && st.uid !== uid) || (gid !== null && st.gid !== gid)) {
+      if (st.uid !== node.uid || st.gid !== node.gid) {
         statuses.push('warn');
-        findings.push(`${file} is owned by ${st.uid}:${st.gid}, the driver's DeviceFileUID:GID is ${uid}:${gid}`);
+        findings.push(`${file} is owned by ${st.uid}:${st.gid}, the driver's owner is ${node.uid}:${node.gid}`);
       }
     }
     const status = worst(statuses.length ? statuses : ['pass']);

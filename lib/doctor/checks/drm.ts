@@ -1,7 +1,7 @@
 /** Each GPU's DRM nodes (card and render) by PCI bus id, present under /dev/dri with sysfs's numbers. */
 import * as path from 'node:path';
 import { result, type Check } from '../check';
-import { devMajor, devMinor, kindOf, lstatOrNull, readOptionalText, readdirOrEmpty } from '../read';
+import { devMajor, devMinor, kindOf, lstatOrNull, readOptionalText, readdirOrEmpty } from '../../bounded-read';
 import type { EvidenceValue } from '../types';
 
 export const drmCheck: Check = {

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import { result, type Check } from '../check';
-import { readOptionalText, readdirOrEmpty } from '../read';
+import { readOptionalText, readdirOrEmpty } from '../../bounded-read';
 import type { EvidenceValue } from '../types';
 
 export const firmwareCheck: Check = {

@@ -3,7 +3,8 @@
  * without it), and for display and /dev/dri nvidia_modeset and nvidia_drm (with modeset=1).
  */
 import { result, worst, type Check } from '../check';
-import { readOptionalText } from '../read';
+import { readOptionalText } from '../../bounded-read';
+import { planKernelModules } from '../../kmod';
 import type { CheckStatus, EvidenceValue } from '../types';
 
 export const modulesCheck: Check = {
@@ -44,6 +45,17 @@ export const modulesCheck: Check = {
         statuses.push('warn');
         problems.push('nvidia_drm is loaded without modeset=1: no DRM KMS (Wayland, GBM and some video paths fail)');
         fixes.push('reload it with `modeset=1` (options nvidia-drm modeset=1 in /etc/modprobe.d)');
+      }
+    }
+    // What `nvc-ts modules plan` would do for the modules not loaded, and why it cannot when it cannot.
+    const absent = [!nvidia && 'nvidia', !uvm && 'nvidia-uvm', !modeset && 'nvidia-modeset', !drm && 'nvidia-drm'].filter((m): m is string => m !== false);
+    if (absent.length > 0) {
+      try {
+        const plan = await planKernelModules({ root: view.paths.root, procRoot: view.paths.procRoot, sysRoot: view.paths.sysRoot, modules: absent });
+        evidence['modules plan'] = plan.ok ? `would load ${plan.load.join(', ') || 'nothing'}` : `refused: ${plan.problems.map((p) => p.message).join('; ')}`;
+        if (!plan.ok) fixes.push(`\`nvc-ts modules plan ${absent.join(' ')}\` explains what this kernel lacks`);
+      } catch (e) {
+        evidence['modules plan'] = `could not plan: ${e instanceof Error ? e.message : String(e)}`;
       }
     }
     const status = worst(statuses.length ? statuses : ['pass']);

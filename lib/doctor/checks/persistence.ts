@@ -3,7 +3,7 @@
  * last client leaves, and every container start pays seconds of re-initialisation.
  */
 import { result, type Check } from '../check';
-import { lstatOrNull } from '../read';
+import { lstatOrNull } from '../../bounded-read';
 import type { EvidenceValue } from '../types';
 
 export const persistenceCheck: Check = {

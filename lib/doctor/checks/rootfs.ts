@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { result, type Check } from '../check';
 import { DRIVER_STAMP_PATH, driverStampSchema } from '../../driver-stamp';
 import { resolveInRoot } from '../in-root';
-import { readRegularText } from '../read';
+import { readRegularText } from '../../bounded-read';
 import { versionOfFile } from '../host-view';
 import { cachedVersions } from './container';
 import type { EvidenceValue } from '../types';

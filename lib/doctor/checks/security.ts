@@ -1,6 +1,6 @@
 /** Security modules and sandboxes that change device access: SELinux, AppArmor, NVSwitch device-file handling, WSL. */
 import { result, type Check } from '../check';
-import { lstatOrNull, readOptionalText, readdirOrEmpty } from '../read';
+import { lstatOrNull, readOptionalText, readdirOrEmpty } from '../../bounded-read';
 import type { EvidenceValue } from '../types';
 
 export const securityCheck: Check = {

@@ -57,6 +57,15 @@ export async function readOptionalText(path: string, maxBytes = DEFAULT_MAX_BYTE
   }
 }
 
+/** The text, or undefined when the file cannot be read for any reason (absent, not a regular file, too large). */
+export async function readTextOrUndefined(path: string, maxBytes = 256 << 20): Promise<string | undefined> {
+  try {
+    return await readRegularText(path, maxBytes);
+  } catch {
+    return undefined;
+  }
+}
+
 export async function lstatOrNull(path: string): Promise<import('node:fs').Stats | null> {
   try {
     return await fsp.lstat(path);
