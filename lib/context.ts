@@ -1,6 +1,6 @@
 /** The handle on one driver service: discovery calls, and shutdown. */
 import * as path from 'node:path';
-import { binding, driverServicePath, type HostPaths, type NativeContextHandle, type RawDriverFile, type RawDriverInfo } from './native';
+import { binding, cdiHookPath, driverServicePath, type HostPaths, type NativeContextHandle, type RawDriverFile, type RawDriverInfo } from './native';
 import { fromNative } from './native-errors';
 import { NvcError } from './errors';
 import { resolveUser } from './user';
@@ -9,6 +9,7 @@ import { applyPlan, dropProcfsEditsIfNoDriver, planSteps, type ConfigureResult }
 import { Container as ContainerClass, openContainer, type Container } from './container';
 import { readHostFacts, type HostFacts, type HostFactsNeeds } from './host-facts';
 import type { PlanStep } from './plan/items';
+import { generateCdiSpec, type CdiGenerateOptions, type GenerateDeps, type GeneratedSpec } from './cdi/generate';
 import { lowerToMountPlan, type ContainerPlan } from './plan/mount-plan';
 import { resolveRequest, selectItems } from './plan/select-items';
 import { configureRequestSchema, initOptionsSchema, parseWith, type InitOptions, type ConfigureRequestInput, type ContainerOptions } from './schema';
@@ -211,6 +212,15 @@ export class Context implements AsyncDisposable {
     const plan: ContainerPlan = { edits: [], cgroupRules: [], ldconfig: { path: container.ldconfig, dirs }, warnings: [] };
     const r = await applyPlan(container, plan);
     return r.ldconfig ?? { ran: false, warning: '' };
+  }
+
+  /**
+   * A CDI spec for this host: one device per GPU and MIG device (and `all`), the driver files
+   * of the requested capabilities in the common edits (lib/cdi/generate.ts).
+   */
+  async cdiSpec(options: CdiGenerateOptions = {}, deps: Partial<GenerateDeps> = {}): Promise<GeneratedSpec> {
+    this.#checkOpen();
+    return generateCdiSpec(await this.hostFacts(), options, { defaultHookPath: cdiHookPath, ...deps });
   }
 
   /** Stops the driver service (nvmlShutdown, then terminate/kill) and reaps it. Idempotent. */
