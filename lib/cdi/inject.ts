@@ -46,10 +46,14 @@ function completeNode(node: CdiDeviceNode, file: string): Required<Pick<OciDevic
     try {
       st = statSync(hostPath);
     } catch (cause) {
-      throw new NvcError('ERR_NVC_SYSTEM', `${file}: device node ${node.path}: cannot stat ${hostPath} to fill in its type and numbers`, { path: hostPath, cause });
+      throw new NvcError('ERR_NVC_SYSTEM', `${file}: device node ${node.path}: cannot stat ${hostPath} to fill in its type and numbers`, {
+        path: hostPath,
+        cause,
+      });
     }
     const hostType = st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : st.isFIFO() ? 'p' : null;
-    if (hostType === null) throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${file}: device node ${node.path}: ${hostPath} is not a device node`, { path: hostPath });
+    if (hostType === null)
+      throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${file}: device node ${node.path}: ${hostPath} is not a device node`, { path: hostPath });
     type ??= hostType;
     // Linux's dev_t encoding (new_encode_dev): 12 bits of major above 8 of minor, the rest of minor above.
     major ??= Math.floor(st.rdev / 256) & 0xfff;
@@ -110,15 +114,28 @@ export function applyEdits(config: OciConfig, edits: CdiContainerEdits | undefin
   if (edits.mounts !== undefined && edits.mounts.length > 0) {
     const mounts = (config.mounts ??= []).filter((m) => !edits.mounts?.some((e) => e.containerPath === m.destination));
     for (const m of edits.mounts) {
-      mounts.push({ destination: m.containerPath, source: m.hostPath, ...(m.type !== undefined && { type: m.type }), ...(m.options !== undefined && { options: [...m.options] }) });
+      mounts.push({
+        destination: m.containerPath,
+        source: m.hostPath,
+        ...(m.type !== undefined && { type: m.type }),
+        ...(m.options !== undefined && { options: [...m.options] }),
+      });
     }
     // Parents before children, otherwise stable: a bind under a directory must come after it.
-    config.mounts = mounts.map((m, i) => ({ m, i })).sort((a, b) => depth(a.m.destination) - depth(b.m.destination) || a.i - b.i).map(({ m }) => m);
+    config.mounts = mounts
+      .map((m, i) => ({ m, i }))
+      .sort((a, b) => depth(a.m.destination) - depth(b.m.destination) || a.i - b.i)
+      .map(({ m }) => m);
   }
   for (const h of edits.hooks ?? []) {
     config.hooks ??= {};
     const list = (config.hooks[h.hookName] ??= []);
-    list.push({ path: h.path, ...(h.args !== undefined && { args: [...h.args] }), ...(h.env !== undefined && { env: [...h.env] }), ...(h.timeout !== undefined && { timeout: h.timeout }) });
+    list.push({
+      path: h.path,
+      ...(h.args !== undefined && { args: [...h.args] }),
+      ...(h.env !== undefined && { env: [...h.env] }),
+      ...(h.timeout !== undefined && { timeout: h.timeout }),
+    });
   }
   if (edits.intelRdt !== undefined) {
     config.linux ??= {};
@@ -136,7 +153,8 @@ export interface InjectOptions {
 
 /** Applies the named devices (vendor/class=name) to config in place; returns config. All names are resolved before anything changes. */
 export async function injectCdiDevices(config: OciConfig, deviceNames: string[], options: InjectOptions = {}): Promise<OciConfig> {
-  if (deviceNames.length === 0) throw new NvcError('ERR_NVC_INVALID_ARGUMENT', 'no CDI device named', { field: 'device', hint: 'name at least one device, e.g. nvidia.com/gpu=0' });
+  if (deviceNames.length === 0)
+    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', 'no CDI device named', { field: 'device', hint: 'name at least one device, e.g. nvidia.com/gpu=0' });
   const dirs = options.specDirs ?? DEFAULT_SPEC_DIRS;
   const reg = await loadRegistry(dirs);
   const picked = [...new Set(deviceNames)].map((n) => resolveDevice(reg, n, dirs));
@@ -159,7 +177,10 @@ export async function injectCdiFile(configFile: string, deviceNames: string[], o
   try {
     config = JSON.parse(await fsp.readFile(configFile, 'utf8')) as OciConfig;
   } catch (cause) {
-    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${configFile}: cannot read an OCI config (${cause instanceof Error ? cause.message : String(cause)})`, { path: configFile, cause });
+    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${configFile}: cannot read an OCI config (${cause instanceof Error ? cause.message : String(cause)})`, {
+      path: configFile,
+      cause,
+    });
   }
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {
     throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${configFile}: not an OCI config (a JSON object)`, { path: configFile });

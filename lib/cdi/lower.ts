@@ -155,7 +155,14 @@ export function lowerToCdi(selection: Selection, devices: Device[], options: Low
       return;
     }
     for (const n of nodes) if (!allNodes.some((a) => a.path === n.path)) allNodes.push(n);
-    for (const name of names) cdiDevices.push({ name, containerEdits: nodeEdits(nodes.map((n) => ({ ...n })), options.nodeAccess) });
+    for (const name of names)
+      cdiDevices.push({
+        name,
+        containerEdits: nodeEdits(
+          nodes.map((n) => ({ ...n })),
+          options.nodeAccess,
+        ),
+      });
   };
   for (const gpu of devices) {
     const gpuNodes = byDevice.get(`gpu:${gpu.uuid}`) ?? [];
@@ -172,7 +179,14 @@ export function lowerToCdi(selection: Selection, devices: Device[], options: Low
       );
     }
   }
-  if (allNodes.length > 0) cdiDevices.push({ name: ALL_DEVICE, containerEdits: nodeEdits(allNodes.map((n) => ({ ...n })), options.nodeAccess) });
+  if (allNodes.length > 0)
+    cdiDevices.push({
+      name: ALL_DEVICE,
+      containerEdits: nodeEdits(
+        allNodes.map((n) => ({ ...n })),
+        options.nodeAccess,
+      ),
+    });
 
   const common: CdiContainerEdits = { ...nodeEdits(commonNodes, options.nodeAccess), mounts, hooks };
   if (commonNodes.length === 0) delete common.deviceNodes;

@@ -25,7 +25,10 @@ export function parseSpecText(text: string, file: string): CdiSpec {
   try {
     doc = parseYaml(text);
   } catch (cause) {
-    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${file}: not YAML or JSON: ${cause instanceof Error ? cause.message : String(cause)}`, { path: file, cause });
+    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${file}: not YAML or JSON: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      path: file,
+      cause,
+    });
   }
   const r = cdiSpecSchema.safeParse(doc);
   if (!r.success) {

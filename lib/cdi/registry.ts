@@ -36,7 +36,11 @@ const SPEC_FILE = /\.(json|ya?ml)$/i;
 /** Reads one file as a spec. */
 export async function loadSpecFile(file: string, priority = 0): Promise<LoadedSpec> {
   const text = await fsp.readFile(file, 'utf8').catch((cause: NodeJS.ErrnoException) => {
-    throw new NvcError('ERR_NVC_SYSTEM', `cannot read ${file} (${cause.code ?? cause.message})`, { path: file, cause, ...(cause.code !== undefined && { errno: cause.code }) });
+    throw new NvcError('ERR_NVC_SYSTEM', `cannot read ${file} (${cause.code ?? cause.message})`, {
+      path: file,
+      cause,
+      ...(cause.code !== undefined && { errno: cause.code }),
+    });
   });
   return { file, priority, spec: parseSpecText(text, file) };
 }
@@ -87,7 +91,10 @@ const QUALIFIED = /^([A-Za-z0-9][A-Za-z0-9.-]*\/[A-Za-z0-9][A-Za-z0-9._-]*)=([A-
 /** The spec and device a name stands for; errors for a malformed, unknown or conflicting name. */
 export function resolveDevice(reg: CdiRegistry, name: string, dirs: readonly string[]): { spec: LoadedSpec; device: CdiDevice } {
   if (!QUALIFIED.test(name)) {
-    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${name}: not a fully qualified CDI device name`, { field: 'device', hint: 'name devices as vendor/class=name, e.g. nvidia.com/gpu=0' });
+    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${name}: not a fully qualified CDI device name`, {
+      field: 'device',
+      hint: 'name devices as vendor/class=name, e.g. nvidia.com/gpu=0',
+    });
   }
   const found = reg.devices.get(name);
   if (found === undefined || found.length === 0) {

@@ -119,7 +119,9 @@ export function settleVersion(spec: CdiSpec, requested: 'auto' | string, ceiling
     }
     const needed = minimumVersion(spec);
     if (compareVersions(requested, needed) < 0) {
-      const why = versionFeatures(spec).filter((f) => compareVersions(f.version, requested) > 0).map((f) => `${f.feature} (${f.version})`);
+      const why = versionFeatures(spec)
+        .filter((f) => compareVersions(f.version, requested) > 0)
+        .map((f) => `${f.feature} (${f.version})`);
       throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `cdiVersion ${requested} cannot carry this spec: it uses ${why.join(', ')}`, {
         field: 'cdi-version',
         hint: `use --cdi-version auto or ${needed} or later`,

@@ -3,6 +3,7 @@ import { infoCommand } from './commands/info';
 import { listCommand } from './commands/list';
 import { configureCommand } from './commands/configure';
 import { hookCommand } from './commands/hook';
+import { cdiCommand } from './commands/cdi';
 import type { CommandSession, CommandSpec, OptionToken, OptionValues } from './types';
 
 export interface BoundCommand {
@@ -21,4 +22,4 @@ function bind<F>(spec: CommandSpec<F>): BoundCommand {
 }
 
 /** In the order `nvc-ts --help` lists them. */
-export const COMMANDS: BoundCommand[] = [bind(infoCommand), bind(listCommand), bind(configureCommand), bind(hookCommand)];
+export const COMMANDS: BoundCommand[] = [bind(infoCommand), bind(listCommand), bind(configureCommand), bind(hookCommand), bind(cdiCommand)];

@@ -1,0 +1,170 @@
+/**
+ * `nvc-ts cdi SUBCOMMAND`: Container Device Interface specs (lib/cdi/).
+ *   generate  a spec for this host          inject  CDI devices into an OCI config.json
+ *   list      the device names of the specs  check   specs against the live host
+ */
+import { generateCdiSpec } from '../../cdi/generate';
+import { injectCdiFile } from '../../cdi/inject';
+import { formatOfFile, formatSpec, writeFileAtomic, type SpecFormat } from '../../cdi/output';
+import { DEFAULT_SPEC_DIRS, loadRegistry } from '../../cdi/registry';
+import { NAME_STRATEGIES, type NameStrategy } from '../../cdi/naming';
+import { cdiHookPath } from '../../native';
+import { CAPABILITIES, type Capability } from '../../types';
+import { UsageError } from '../format-error';
+import type { CommandSession, CommandSpec, OptionValues } from '../types';
+
+const SUBCOMMANDS = ['generate', 'inject', 'list'] as const;
+type Sub = (typeof SUBCOMMANDS)[number];
+
+export interface CdiFlags {
+  sub: Sub;
+  format: SpecFormat;
+  output: string | undefined;
+  vendor: string;
+  class: string;
+  strategies: NameStrategy[];
+  capabilities: Capability[];
+  profile: 'default' | 'gvisor';
+  cdiVersion: string;
+  hookPath: string | undefined;
+  devices: string[];
+  specDirs: string[];
+  config: string | undefined;
+}
+
+function strings(values: OptionValues, name: string): string[] {
+  const v = values[name];
+  if (v === undefined) return [];
+  return (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string');
+}
+
+function one(values: OptionValues, name: string): string | undefined {
+  const v = values[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v === '') throw new UsageError(`option --${name} needs a value`);
+  return v;
+}
+
+export function parseCdiFlags(values: OptionValues, positionals: string[]): CdiFlags {
+  const sub = positionals[0];
+  if (sub === undefined || !(SUBCOMMANDS as readonly string[]).includes(sub)) {
+    throw new UsageError(
+      sub === undefined ? `cdi needs a subcommand (${SUBCOMMANDS.join(', ')})` : `unknown cdi subcommand '${sub}' (use ${SUBCOMMANDS.join(', ')})`,
+    );
+  }
+  const config = positionals[1];
+  if (sub !== 'inject' && config !== undefined) throw new UsageError(`unexpected argument '${config}' for 'cdi ${sub}'`);
+  if (sub === 'inject' && config === undefined) throw new UsageError('cdi inject needs the OCI config: nvc-ts cdi inject --device NAME CONFIG_JSON');
+  const output = one(values, 'output');
+  const formatValue = one(values, 'format');
+  if (formatValue !== undefined && formatValue !== 'json' && formatValue !== 'yaml')
+    throw new UsageError(`option --format: use json or yaml, not '${formatValue}'`);
+  const strategies = strings(values, 'device-name-strategy').flatMap((s) => s.split(','));
+  for (const s of strategies)
+    if (!(NAME_STRATEGIES as readonly string[]).includes(s))
+      throw new UsageError(`option --device-name-strategy: use ${NAME_STRATEGIES.join(', ')}, not '${s}'`);
+  const caps = new Set<Capability>();
+  for (const word of strings(values, 'capabilities').flatMap((s) => s.split(','))) {
+    const w = word.trim();
+    if (w === '') continue;
+    if (w === 'all') CAPABILITIES.forEach((c) => caps.add(c));
+    else if ((CAPABILITIES as readonly string[]).includes(w)) caps.add(w as Capability);
+    else throw new UsageError(`option --capabilities: unknown capability '${w}' (use ${CAPABILITIES.join(', ')} or all)`);
+  }
+  const profile = one(values, 'profile') ?? 'default';
+  if (profile !== 'default' && profile !== 'gvisor') throw new UsageError(`option --profile: use default or gvisor, not '${profile}'`);
+  const devices = strings(values, 'device');
+  if (sub === 'inject' && devices.length === 0) throw new UsageError('cdi inject needs at least one --device vendor/class=name');
+  return {
+    sub: sub as Sub,
+    format: (formatValue as SpecFormat | undefined) ?? (output === undefined ? null : formatOfFile(output)) ?? 'yaml',
+    output,
+    vendor: one(values, 'vendor') ?? 'nvidia.com',
+    class: one(values, 'class') ?? 'gpu',
+    strategies: strategies.length > 0 ? (strategies as NameStrategy[]) : ['index', 'uuid'],
+    capabilities: caps.size > 0 ? CAPABILITIES.filter((c) => caps.has(c)) : [...CAPABILITIES],
+    profile,
+    cdiVersion: one(values, 'cdi-version') ?? 'auto',
+    hookPath: one(values, 'hook-path'),
+    devices,
+    specDirs: strings(values, 'spec-dir'),
+    config,
+  };
+}
+
+async function runGenerate(session: CommandSession, flags: CdiFlags): Promise<void> {
+  const ctx = await session.context();
+  const facts = await session.phase('detection', () => ctx.hostFacts());
+  const { spec, warnings } = await session.phase('device', () =>
+    generateCdiSpec(
+      facts,
+      {
+        vendor: flags.vendor,
+        class: flags.class,
+        deviceNameStrategies: flags.strategies,
+        capabilities: flags.capabilities,
+        profile: flags.profile,
+        cdiVersion: flags.cdiVersion,
+        ...(flags.hookPath !== undefined && { hookPath: flags.hookPath }),
+      },
+      { defaultHookPath: cdiHookPath },
+    ),
+  );
+  for (const w of warnings) session.warn(w);
+  const text = formatSpec(spec, flags.format);
+  if (flags.output === undefined) session.write(text);
+  else await session.phase('output', () => writeFileAtomic(flags.output as string, text));
+}
+
+export const cdiCommand: CommandSpec<CdiFlags> = {
+  name: 'cdi',
+  summary: 'Container Device Interface specs: generate, inject, list',
+  usage: [
+    'nvc-ts [GLOBAL OPTIONS] cdi generate [--format json|yaml] [--output FILE] [--vendor nvidia.com] [--class gpu]',
+    '         [--device-name-strategy index|uuid|type-index]... [--capabilities LIST] [--profile default|gvisor]',
+    '         [--cdi-version auto|X.Y.Z] [--hook-path PATH]',
+    'nvc-ts cdi inject --device vendor/class=name... [--spec-dir DIR]... [--output FILE] CONFIG_JSON',
+    'nvc-ts cdi list [--spec-dir DIR]...',
+    '',
+    `  Spec dirs default to ${DEFAULT_SPEC_DIRS.join(' and ')} (the later wins).`,
+    '  --cdi-version auto writes the lowest version the spec needs that the installed podman, containerd,',
+    '  crio and docker read, leaving out optional fields (with a warning) that they would refuse.',
+  ],
+  options: {
+    format: { type: 'string' },
+    output: { type: 'string' },
+    vendor: { type: 'string' },
+    class: { type: 'string' },
+    'device-name-strategy': { type: 'string', multiple: true },
+    capabilities: { type: 'string', multiple: true },
+    profile: { type: 'string' },
+    'cdi-version': { type: 'string' },
+    'hook-path': { type: 'string' },
+    device: { type: 'string', multiple: true },
+    'spec-dir': { type: 'string', multiple: true },
+  },
+  positionals: 2,
+  parse: (values, _tokens, positionals) => parseCdiFlags(values, positionals),
+  async run(session: CommandSession, flags: CdiFlags): Promise<void> {
+    const dirs = flags.specDirs.length > 0 ? flags.specDirs : [...DEFAULT_SPEC_DIRS];
+    switch (flags.sub) {
+      case 'generate':
+        return runGenerate(session, flags);
+      case 'inject':
+        return session.phase('container', () =>
+          injectCdiFile(flags.config as string, flags.devices, { specDirs: dirs, ...(flags.output !== undefined && { output: flags.output }) }),
+        );
+      case 'list': {
+        const reg = await session.phase('input', () => loadRegistry(dirs));
+        for (const p of reg.problems) session.warn(p.message);
+        session.write(
+          [...reg.devices.keys()]
+            .sort()
+            .map((n) => `${n}\n`)
+            .join(''),
+        );
+        return;
+      }
+    }
+  },
+};
