@@ -46,10 +46,7 @@ for (const mig of [true, false]) {
     }
     for (const { strategy, profile, caps } of cases) {
       it(`is schema-valid: strategy ${strategy}, profile ${profile}, capabilities ${caps ? caps.join(',') : 'all'}`, async function () {
-        const { spec } = await ctx.cdiSpec(
-          { deviceNameStrategies: [strategy], profile, ...(caps && { capabilities: caps }) },
-          noEngines,
-        );
+        const { spec } = await ctx.cdiSpec({ deviceNameStrategies: [strategy], profile, ...(caps && { capabilities: caps }) }, noEngines);
         assert.ok(validate(spec), JSON.stringify(validate.errors));
         const names = spec.devices.map((d) => d.name);
         const devices = await ctx.deviceInfo();
@@ -69,13 +66,22 @@ for (const mig of [true, false]) {
             assert.equal(caps.length, profile === 'gvisor' ? 0 : 2, 'gi and ci access nodes (none under gVisor)');
           }
         }
-        assert.equal(mig, names.some((n) => n.includes(':') || n.startsWith('MIG-')), 'MIG devices exactly where MIG is on');
+        assert.equal(
+          mig,
+          names.some((n) => n.includes(':') || n.startsWith('MIG-')),
+          'MIG devices exactly where MIG is on',
+        );
         assert.ok(names.includes('all'));
         const common = spec.containerEdits;
         const allNodes = [...(common.deviceNodes ?? []), ...spec.devices.flatMap((d) => d.containerEdits.deviceNodes ?? [])].map((n) => n.path);
         if (profile === 'gvisor') {
           for (const p of allNodes) assert.match(p, /^\/dev\/(nvidiactl|nvidia-uvm|nvidia\d+)$/);
-          assert.ok(!common.mounts.some((m) => m.containerPath.startsWith('/proc') || /nvidia-persistenced\/socket|nvidia-fabricmanager\/socket|\/tmp\/nvidia-mps/.test(m.containerPath)), 'no IPC, nothing under /proc');
+          assert.ok(
+            !common.mounts.some(
+              (m) => m.containerPath.startsWith('/proc') || /nvidia-persistenced\/socket|nvidia-fabricmanager\/socket|\/tmp\/nvidia-mps/.test(m.containerPath),
+            ),
+            'no IPC, nothing under /proc',
+          );
           assert.ok(!common.hooks.some((h) => h.args.includes('disable-device-node-modification')));
         } else {
           for (const m of common.mounts.filter((x) => /socket$/.test(x.containerPath))) assert.deepEqual(m.options, ['nosuid', 'nodev', 'noexec', 'bind']);
@@ -93,7 +99,11 @@ for (const mig of [true, false]) {
 }
 
 describe('cdi generate: cdiVersion', function () {
-  const base = () => ({ cdiVersion: '0.3.0', kind: 'nvidia.com/gpu', devices: [{ name: 'gpu0', containerEdits: { deviceNodes: [{ path: '/dev/nvidia0' }] } }] });
+  const base = () => ({
+    cdiVersion: '0.3.0',
+    kind: 'nvidia.com/gpu',
+    devices: [{ name: 'gpu0', containerEdits: { deviceNodes: [{ path: '/dev/nvidia0' }] } }],
+  });
   const cases = [
     ['nothing beyond the first version', (s) => s, '0.3.0'],
     ['mounts[].type', (s) => ((s.containerEdits = { mounts: [{ hostPath: '/a', containerPath: '/a', type: 'bind' }] }), s), '0.4.0'],
@@ -118,7 +128,14 @@ describe('cdi generate: cdiVersion', function () {
     assert.equal(old.version, '0.3.0');
     assert.match(old.warnings.join('\n'), /additionalGids.*podman 4\.3\.1 reads CDI specs up to 0\.5\.0/);
     const s2 = structuredClone(s);
-    const recent = settleVersion(s2, 'auto', lowestCeiling([{ engine: 'podman', version: '5.1.0' }, { engine: 'containerd', version: '1.7.16' }]));
+    const recent = settleVersion(
+      s2,
+      'auto',
+      lowestCeiling([
+        { engine: 'podman', version: '5.1.0' },
+        { engine: 'containerd', version: '1.7.16' },
+      ]),
+    );
     assert.equal(recent.version, '0.7.0');
     assert.deepEqual(s2.devices[0].containerEdits.additionalGids, [44]);
   });
