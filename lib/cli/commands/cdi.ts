@@ -3,7 +3,12 @@
  *   generate  a spec for this host          inject  CDI devices into an OCI config.json
  *   list      the device names of the specs  check   specs against the live host
  */
+import { checkSpecs } from '../../cdi/check';
+import { probeInstalledEngines } from '../../cdi/engines';
 import { generateCdiSpec } from '../../cdi/generate';
+import { NvcError } from '../../errors';
+import { loadSpecFile } from '../../cdi/registry';
+import { refreshSpec } from '../../cdi/refresh';
 import { injectCdiFile } from '../../cdi/inject';
 import { formatOfFile, formatSpec, writeFileAtomic, type SpecFormat } from '../../cdi/output';
 import { DEFAULT_SPEC_DIRS, loadRegistry } from '../../cdi/registry';
@@ -13,7 +18,7 @@ import { CAPABILITIES, type Capability } from '../../types';
 import { UsageError } from '../format-error';
 import type { CommandSession, CommandSpec, OptionValues } from '../types';
 
-const SUBCOMMANDS = ['generate', 'inject', 'list'] as const;
+const SUBCOMMANDS = ['generate', 'inject', 'list', 'check', 'refresh'] as const;
 type Sub = (typeof SUBCOMMANDS)[number];
 
 export interface CdiFlags {
@@ -30,6 +35,8 @@ export interface CdiFlags {
   devices: string[];
   specDirs: string[];
   config: string | undefined;
+  spec: string | undefined;
+  waitMs: number;
 }
 
 function strings(values: OptionValues, name: string): string[] {
@@ -43,6 +50,12 @@ function one(values: OptionValues, name: string): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || v === '') throw new UsageError(`option --${name} needs a value`);
   return v;
+}
+
+function parseWait(text: string | undefined): number {
+  if (text === undefined) return 30000;
+  if (!/^\d+(\.\d+)?$/.test(text)) throw new UsageError(`option --wait needs seconds, not '${text}'`);
+  return Math.round(Number(text) * 1000);
 }
 
 export function parseCdiFlags(values: OptionValues, positionals: string[]): CdiFlags {
@@ -89,6 +102,8 @@ export function parseCdiFlags(values: OptionValues, positionals: string[]): CdiF
     devices,
     specDirs: strings(values, 'spec-dir'),
     config,
+    spec: one(values, 'spec'),
+    waitMs: parseWait(one(values, 'wait')),
   };
 }
 
@@ -125,6 +140,8 @@ export const cdiCommand: CommandSpec<CdiFlags> = {
     '         [--cdi-version auto|X.Y.Z] [--hook-path PATH]',
     'nvc-ts cdi inject --device vendor/class=name... [--spec-dir DIR]... [--output FILE] CONFIG_JSON',
     'nvc-ts cdi list [--spec-dir DIR]...',
+    'nvc-ts cdi check [--spec FILE | --spec-dir DIR...]    exit 1 with one line per problem',
+    'nvc-ts cdi refresh --output FILE [--wait SECONDS] [generate options]',
     '',
     `  Spec dirs default to ${DEFAULT_SPEC_DIRS.join(' and ')} (the later wins).`,
     '  --cdi-version auto writes the lowest version the spec needs that the installed podman, containerd,',
@@ -142,6 +159,8 @@ export const cdiCommand: CommandSpec<CdiFlags> = {
     'hook-path': { type: 'string' },
     device: { type: 'string', multiple: true },
     'spec-dir': { type: 'string', multiple: true },
+    spec: { type: 'string' },
+    wait: { type: 'string' },
   },
   positionals: 2,
   parse: (values, _tokens, positionals) => parseCdiFlags(values, positionals),
@@ -154,6 +173,47 @@ export const cdiCommand: CommandSpec<CdiFlags> = {
         return session.phase('container', () =>
           injectCdiFile(flags.config as string, flags.devices, { specDirs: dirs, ...(flags.output !== undefined && { output: flags.output }) }),
         );
+      case 'check': {
+        const specs = await session.phase('input', async () => {
+          if (flags.spec !== undefined) return [await loadSpecFile(flags.spec)];
+          const reg = await loadRegistry(dirs);
+          for (const p of reg.problems) session.warn(p.message);
+          return reg.specs;
+        });
+        const ctx = await session.context();
+        const facts = await session.phase('detection', () => ctx.hostFacts());
+        const problems = checkSpecs({ specs, facts, engines: await probeInstalledEngines() });
+        session.write(problems.map((p) => `${p}\n`).join(''));
+        if (problems.length > 0)
+          throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${problems.length} problem(s) in the CDI specs`, { hint: 'regenerate them with nvc-ts cdi refresh' });
+        return;
+      }
+      case 'refresh': {
+        if (flags.output === undefined) throw new UsageError('cdi refresh needs --output FILE (e.g. /var/run/cdi/nvidia.yaml)');
+        const ctx = await session.context();
+        const output = flags.output;
+        return session.phase('device', async () =>
+          refreshSpec(
+            () => ctx.hostFacts(),
+            {
+              output,
+              waitMs: flags.waitMs,
+              engines: flags.cdiVersion === 'auto' ? await probeInstalledEngines() : [],
+              generate: {
+                vendor: flags.vendor,
+                class: flags.class,
+                deviceNameStrategies: flags.strategies,
+                capabilities: flags.capabilities,
+                profile: flags.profile,
+                cdiVersion: flags.cdiVersion,
+                ...(flags.hookPath !== undefined && { hookPath: flags.hookPath }),
+              },
+            },
+            { defaultHookPath: cdiHookPath },
+            (w) => session.warn(w),
+          ),
+        );
+      }
       case 'list': {
         const reg = await session.phase('input', () => loadRegistry(dirs));
         for (const p of reg.problems) session.warn(p.message);

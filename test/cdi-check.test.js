@@ -1,0 +1,92 @@
+'use strict';
+// `cdi check` compares specs with the live (simulated) host and never changes them;
+// `cdi refresh` writes only when the driver's nodes are there, keeping the last good spec.
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const YAML = require('yaml');
+const { createSimulatedHost } = require('../dist/testing/index.js');
+const { requireFeature, isRoot } = require('./support/features');
+const { hostArgs, cli, tmpdir } = require('./support/cdi');
+
+describe('cdi check and refresh (simulated host)', function () {
+  let host;
+  let dir;
+  before(async function () {
+    requireFeature(this, 'root', isRoot(), 'the simulated host needs real device nodes');
+    host = await createSimulatedHost();
+    dir = tmpdir('nvc-cdi-check-');
+  });
+  after(async () => {
+    if (host) await host.cleanup();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('passes a fresh spec, fails one whose library of the old driver version is gone (naming it), and never changes the spec', function () {
+    const fresh = path.join(dir, 'fresh.yaml');
+    const gen = cli([...hostArgs(host), 'cdi', 'generate', '--output', fresh]);
+    assert.equal(gen.status, 0, gen.stderr);
+    const ok = cli([...hostArgs(host), 'cdi', 'check', '--spec', fresh]);
+    assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+
+    const stale = path.join(dir, 'stale.yaml');
+    const spec = YAML.parse(fs.readFileSync(fresh, 'utf8'));
+    const lib = spec.containerEdits.mounts.find((m) => m.containerPath.endsWith('/libcuda.so.1'));
+    const old = lib.hostPath.replace('580.159.04', '575.51.03');
+    lib.hostPath = old;
+    fs.writeFileSync(stale, YAML.stringify(spec));
+    const before = fs.readFileSync(stale);
+    const mtime = fs.statSync(stale).mtimeMs;
+    const bad = cli([...hostArgs(host), 'cdi', 'check', '--spec', stale]);
+    assert.equal(bad.status, 1);
+    const lines = bad.stdout.trim().split('\n');
+    assert.deepEqual(lines, [`${stale}: common edits: ${old}: missing (mounted at ${lib.containerPath})`]);
+    assert.deepEqual(fs.readFileSync(stale), before);
+    assert.equal(fs.statSync(stale).mtimeMs, mtime);
+  });
+
+  it('fails a spec whose GPU node numbers disagree with the host, naming the device', function () {
+    const file = path.join(dir, 'numbers.json');
+    assert.equal(cli([...hostArgs(host), 'cdi', 'generate', '--format', 'json', '--output', file]).status, 0);
+    const spec = JSON.parse(fs.readFileSync(file, 'utf8'));
+    spec.devices.find((d) => d.name === '0').containerEdits.deviceNodes[0].minor = 7;
+    fs.writeFileSync(file, JSON.stringify(spec));
+    const r = cli([...hostArgs(host), 'cdi', 'check', '--spec', file]);
+    assert.equal(r.status, 1);
+    assert.match(r.stdout, new RegExp(`${file}: device nvidia.com/gpu=0: .*nvidia0: device 195:7 in the spec, 195:0 on the host`));
+  });
+
+  it('refresh refuses to write while a GPU node is missing and keeps the previous spec; writes once it is back', function () {
+    const out = path.join(dir, 'nvidia.yaml');
+    fs.writeFileSync(out, 'previous spec\n');
+    const node = path.join(host.devRoot, 'nvidia0');
+    const saved = path.join(dir, 'nvidia0.saved');
+    fs.renameSync(node, saved);
+    try {
+      const r = cli([...hostArgs(host), 'cdi', 'refresh', '--output', out, '--wait', '0']);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /driver is not ready .*nvidia0.*previous spec is kept/);
+      assert.equal(fs.readFileSync(out, 'utf8'), 'previous spec\n');
+    } finally {
+      fs.renameSync(saved, node);
+    }
+    const r = cli([...hostArgs(host), 'cdi', 'refresh', '--output', out, '--wait', '0']);
+    assert.equal(r.status, 0, r.stderr);
+    const spec = YAML.parse(fs.readFileSync(out, 'utf8'));
+    assert.ok(spec.devices.some((d) => d.name === '0'));
+    assert.equal(cli([...hostArgs(host), 'cdi', 'check', '--spec', out]).status, 0);
+  });
+
+  it('list prints the names the specs provide', function () {
+    const listDir = tmpdir('nvc-cdi-list-');
+    try {
+      assert.equal(cli([...hostArgs(host), 'cdi', 'generate', '--device-name-strategy', 'type-index', '--output', path.join(listDir, 'a.yaml')]).status, 0);
+      const r = cli(['cdi', 'list', '--spec-dir', listDir]);
+      assert.equal(r.status, 0, r.stderr);
+      const names = r.stdout.trim().split('\n');
+      assert.ok(names.includes('nvidia.com/gpu=gpu0') && names.includes('nvidia.com/gpu=mig1:0') && names.includes('nvidia.com/gpu=all'), names.join(' '));
+    } finally {
+      fs.rmSync(listDir, { recursive: true, force: true });
+    }
+  });
+});
