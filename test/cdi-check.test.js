@@ -7,7 +7,9 @@ const path = require('node:path');
 const YAML = require('yaml');
 const { createSimulatedHost } = require('../dist/testing/index.js');
 const { requireFeature, isRoot } = require('./support/features');
-const { hostArgs, cli, tmpdir } = require('./support/cdi');
+const { spawn, execFileSync } = require('node:child_process');
+const { hostArgs, cli, tmpdir, BIN } = require('./support/cdi');
+const { waitFor } = require('./support/proc');
 
 describe('cdi check and refresh (simulated host)', function () {
   let host;
@@ -75,6 +77,42 @@ describe('cdi check and refresh (simulated host)', function () {
     const spec = YAML.parse(fs.readFileSync(out, 'utf8'));
     assert.ok(spec.devices.some((d) => d.name === '0'));
     assert.equal(cli([...hostArgs(host), 'cdi', 'check', '--spec', out]).status, 0);
+  });
+
+  it('refresh --watch regenerates when a device node appears and on SIGHUP, and ends on SIGTERM', async function () {
+    const out = path.join(dir, 'watched.yaml');
+    const modeset = path.join(host.devRoot, 'nvidia-modeset');
+    const child = spawn(process.execPath, [BIN, ...hostArgs(host), 'cdi', 'refresh', '--watch', '--poll-interval', '0.2', '--output', out], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    const nodesIn = () => {
+      try {
+        const spec = YAML.parse(fs.readFileSync(out, 'utf8'));
+        return (spec.containerEdits.deviceNodes || []).map((n) => n.path);
+      } catch {
+        return null;
+      }
+    };
+    try {
+      assert.ok(await waitFor(() => nodesIn() !== null, 30000, 50), `first spec written: ${stderr}`);
+      assert.ok(!nodesIn().includes('/dev/nvidia-modeset'), 'no modeset node yet');
+      execFileSync('mknod', ['-m', '666', modeset, 'c', '195', '254']);
+      assert.ok(await waitFor(() => (nodesIn() || []).includes('/dev/nvidia-modeset'), 30000, 50), `regenerated with the new node: ${stdout} ${stderr}`);
+      fs.writeFileSync(out, 'overwritten\n');
+      child.kill('SIGHUP');
+      assert.ok(await waitFor(() => /refreshed \(SIGHUP\)/.test(stdout), 30000, 50), `refreshed on SIGHUP: ${stdout} ${stderr}`);
+      assert.ok(nodesIn() !== null, 'rewritten on SIGHUP');
+      child.kill('SIGTERM');
+      assert.deepEqual(await exited, { code: 0, signal: null }, stderr);
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(modeset, { force: true });
+    }
   });
 
   it('list prints the names the specs provide', function () {

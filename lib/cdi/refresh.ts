@@ -28,17 +28,24 @@ export interface RefreshOptions {
 
 export async function refreshSpec(readFacts: () => Promise<HostFacts>, options: RefreshOptions, deps: GenerateDeps, warn: (s: string) => void): Promise<void> {
   const deadline = Date.now() + options.waitMs;
-  let facts = await readFacts();
+  let facts: HostFacts | null = null;
   for (;;) {
-    const missing = facts.devices.length === 0 ? ['no GPU reported by the driver'] : missingDriverNodes(facts);
-    if (missing.length === 0) break;
+    let missing: string[];
+    try {
+      facts = await readFacts();
+      missing = facts.devices.length === 0 ? ['no GPU reported by the driver'] : missingDriverNodes(facts);
+    } catch (e) {
+      // A driver that is loading (or not loaded yet) fails discovery: that is not ready either.
+      facts = null;
+      missing = [e instanceof Error ? e.message : String(e)];
+    }
+    if (facts !== null && missing.length === 0) break;
     if (Date.now() >= deadline) {
       throw new NvcError('ERR_NVC_SYSTEM', `the driver is not ready (${missing.join(', ')}): ${options.output} was not written, the previous spec is kept`, {
         hint: 'load the driver (and create its device nodes), or wait longer with --wait SECONDS',
       });
     }
     await sleep(500);
-    facts = await readFacts();
   }
   const { spec, warnings } = await generateCdiSpec(facts, options.generate, { ...deps, probeEngines: async () => options.engines });
   warnings.forEach(warn);

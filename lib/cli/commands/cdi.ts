@@ -5,7 +5,9 @@
  */
 import { checkSpecs } from '../../cdi/check';
 import { probeInstalledEngines } from '../../cdi/engines';
-import { generateCdiSpec } from '../../cdi/generate';
+import { generateCdiSpec, type CdiGenerateOptions } from '../../cdi/generate';
+import { watchDriver } from '../../cdi/watch';
+import type { HostFacts } from '../../host-facts';
 import { NvcError } from '../../errors';
 import { loadSpecFile } from '../../cdi/registry';
 import { refreshSpec } from '../../cdi/refresh';
@@ -37,6 +39,8 @@ export interface CdiFlags {
   config: string | undefined;
   spec: string | undefined;
   waitMs: number;
+  watch: boolean;
+  pollMs: number;
 }
 
 function strings(values: OptionValues, name: string): string[] {
@@ -52,9 +56,9 @@ function one(values: OptionValues, name: string): string | undefined {
   return v;
 }
 
-function parseWait(text: string | undefined): number {
-  if (text === undefined) return 30000;
-  if (!/^\d+(\.\d+)?$/.test(text)) throw new UsageError(`option --wait needs seconds, not '${text}'`);
+function parseWait(text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  if (!/^\d+(\.\d+)?$/.test(text)) throw new UsageError(`option needs seconds, not '${text}'`);
   return Math.round(Number(text) * 1000);
 }
 
@@ -103,28 +107,89 @@ export function parseCdiFlags(values: OptionValues, positionals: string[]): CdiF
     specDirs: strings(values, 'spec-dir'),
     config,
     spec: one(values, 'spec'),
-    waitMs: parseWait(one(values, 'wait')),
+    waitMs: parseWait(one(values, 'wait'), 30000),
+    watch: values['watch'] === true,
+    pollMs: Math.max(100, parseWait(one(values, 'poll-interval'), 5000)),
   };
+}
+
+function generateOptions(flags: CdiFlags): CdiGenerateOptions {
+  return {
+    vendor: flags.vendor,
+    class: flags.class,
+    deviceNameStrategies: flags.strategies,
+    capabilities: flags.capabilities,
+    profile: flags.profile,
+    cdiVersion: flags.cdiVersion,
+    ...(flags.hookPath !== undefined && { hookPath: flags.hookPath }),
+  };
+}
+
+/** Resolves on SIGTERM or SIGINT: a watching refresh then ends normally. */
+function stopSignal(): { stopped: Promise<'stop'>; dispose(): void } {
+  let resolve: (v: 'stop') => void = () => undefined;
+  const stopped = new Promise<'stop'>((r) => (resolve = r));
+  const on = (): void => resolve('stop');
+  process.on('SIGTERM', on);
+  process.on('SIGINT', on);
+  return {
+    stopped,
+    dispose() {
+      process.off('SIGTERM', on);
+      process.off('SIGINT', on);
+    },
+  };
+}
+
+async function runRefresh(session: CommandSession, flags: CdiFlags): Promise<void> {
+  if (flags.output === undefined) throw new UsageError('cdi refresh needs --output FILE (e.g. /var/run/cdi/nvidia.yaml)');
+  const output = flags.output;
+  // Each refresh starts a driver service of its own: after a driver upgrade the old one knows only the old driver.
+  const readFacts = async (): Promise<HostFacts> => {
+    const c = await session.freshContext();
+    try {
+      return await c.hostFacts();
+    } finally {
+      await c.shutdown();
+    }
+  };
+  const once = async (): Promise<void> =>
+    refreshSpec(
+      readFacts,
+      { output, waitMs: flags.waitMs, engines: flags.cdiVersion === 'auto' ? await probeInstalledEngines() : [], generate: generateOptions(flags) },
+      { defaultHookPath: cdiHookPath },
+      (w) => session.warn(w),
+    );
+  if (!flags.watch) return session.phase('device', once);
+
+  const probe = await session.freshContext();
+  const { procRoot, devRoot, sysRoot } = probe.host;
+  await probe.shutdown();
+  const stop = stopSignal();
+  const watcher = await watchDriver({ procRoot, devRoot, sysRoot }, flags.pollMs);
+  try {
+    let reason = 'start';
+    for (;;) {
+      try {
+        await once();
+        session.write(`${output} refreshed (${reason})\n`);
+      } catch (e) {
+        session.warn(e instanceof Error ? e.message : String(e));
+      }
+      const next = await Promise.race([watcher.next(), stop.stopped]);
+      if (next === 'stop') return;
+      reason = next;
+    }
+  } finally {
+    watcher.close();
+    stop.dispose();
+  }
 }
 
 async function runGenerate(session: CommandSession, flags: CdiFlags): Promise<void> {
   const ctx = await session.context();
   const facts = await session.phase('detection', () => ctx.hostFacts());
-  const { spec, warnings } = await session.phase('device', () =>
-    generateCdiSpec(
-      facts,
-      {
-        vendor: flags.vendor,
-        class: flags.class,
-        deviceNameStrategies: flags.strategies,
-        capabilities: flags.capabilities,
-        profile: flags.profile,
-        cdiVersion: flags.cdiVersion,
-        ...(flags.hookPath !== undefined && { hookPath: flags.hookPath }),
-      },
-      { defaultHookPath: cdiHookPath },
-    ),
-  );
+  const { spec, warnings } = await session.phase('device', () => generateCdiSpec(facts, generateOptions(flags), { defaultHookPath: cdiHookPath }));
   for (const w of warnings) session.warn(w);
   const text = formatSpec(spec, flags.format);
   if (flags.output === undefined) session.write(text);
@@ -141,7 +206,9 @@ export const cdiCommand: CommandSpec<CdiFlags> = {
     'nvc-ts cdi inject --device vendor/class=name... [--spec-dir DIR]... [--output FILE] CONFIG_JSON',
     'nvc-ts cdi list [--spec-dir DIR]...',
     'nvc-ts cdi check [--spec FILE | --spec-dir DIR...]    exit 1 with one line per problem',
-    'nvc-ts cdi refresh --output FILE [--wait SECONDS] [generate options]',
+    'nvc-ts cdi refresh --output FILE [--wait SECONDS] [--watch [--poll-interval SECONDS]] [generate options]',
+    "  refresh writes only once the driver's nodes exist and the new spec checks clean; --watch regenerates",
+    '  when the driver changes (version, modules, device nodes, MIG instances) and on SIGHUP.',
     '',
     `  Spec dirs default to ${DEFAULT_SPEC_DIRS.join(' and ')} (the later wins).`,
     '  --cdi-version auto writes the lowest version the spec needs that the installed podman, containerd,',
@@ -161,6 +228,8 @@ export const cdiCommand: CommandSpec<CdiFlags> = {
     'spec-dir': { type: 'string', multiple: true },
     spec: { type: 'string' },
     wait: { type: 'string' },
+    watch: { type: 'boolean' },
+    'poll-interval': { type: 'string' },
   },
   positionals: 2,
   parse: (values, _tokens, positionals) => parseCdiFlags(values, positionals),
@@ -188,32 +257,8 @@ export const cdiCommand: CommandSpec<CdiFlags> = {
           throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${problems.length} problem(s) in the CDI specs`, { hint: 'regenerate them with nvc-ts cdi refresh' });
         return;
       }
-      case 'refresh': {
-        if (flags.output === undefined) throw new UsageError('cdi refresh needs --output FILE (e.g. /var/run/cdi/nvidia.yaml)');
-        const ctx = await session.context();
-        const output = flags.output;
-        return session.phase('device', async () =>
-          refreshSpec(
-            () => ctx.hostFacts(),
-            {
-              output,
-              waitMs: flags.waitMs,
-              engines: flags.cdiVersion === 'auto' ? await probeInstalledEngines() : [],
-              generate: {
-                vendor: flags.vendor,
-                class: flags.class,
-                deviceNameStrategies: flags.strategies,
-                capabilities: flags.capabilities,
-                profile: flags.profile,
-                cdiVersion: flags.cdiVersion,
-                ...(flags.hookPath !== undefined && { hookPath: flags.hookPath }),
-              },
-            },
-            { defaultHookPath: cdiHookPath },
-            (w) => session.warn(w),
-          ),
-        );
-      }
+      case 'refresh':
+        return runRefresh(session, flags);
       case 'list': {
         const reg = await session.phase('input', () => loadRegistry(dirs));
         for (const p of reg.problems) session.warn(p.message);
