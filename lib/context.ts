@@ -9,7 +9,8 @@ import { applyPlan, dropProcfsEditsIfNoDriver, planSteps, type ConfigureResult }
 import { Container as ContainerClass, openContainer, type Container } from './container';
 import { readHostFacts, type HostFacts, type HostFactsNeeds } from './host-facts';
 import type { PlanStep } from './plan/items';
-import { generateCdiSpec, type CdiGenerateOptions, type GenerateDeps, type GeneratedSpec } from './cdi/generate';
+import { generateCdiSpec, type CdiGenerateOptions, type GenerateDeps } from './cdi/generate';
+import type { CdiSpec } from './cdi/spec';
 import { lowerToMountPlan, type ContainerPlan } from './plan/mount-plan';
 import { resolveRequest, selectItems } from './plan/select-items';
 import { configureRequestSchema, initOptionsSchema, parseWith, type InitOptions, type ConfigureRequestInput, type ContainerOptions } from './schema';
@@ -216,11 +217,18 @@ export class Context implements AsyncDisposable {
 
   /**
    * A CDI spec for this host: one device per GPU and MIG device (and `all`), the driver files
-   * of the requested capabilities in the common edits (lib/cdi/generate.ts).
+   * of the requested capabilities in the common edits (lib/cdi/generate.ts). What it had to
+   * leave out goes to deps.onWarning (default: process.emitWarning).
    */
-  async cdiSpec(options: CdiGenerateOptions = {}, deps: Partial<GenerateDeps> = {}): Promise<GeneratedSpec> {
+  async cdiSpec(
+    options: CdiGenerateOptions = {},
+    deps: Partial<Omit<GenerateDeps, 'defaultHookPath'>> & { onWarning?: (text: string) => void } = {},
+  ): Promise<CdiSpec> {
     this.#checkOpen();
-    return generateCdiSpec(await this.hostFacts(), options, { defaultHookPath: cdiHookPath, ...deps });
+    const { onWarning = (text: string) => process.emitWarning(text, 'NvcCdiWarning'), ...rest } = deps;
+    const { spec, warnings } = await generateCdiSpec(await this.hostFacts(), options, { defaultHookPath: cdiHookPath, ...rest });
+    warnings.forEach((w) => onWarning(w));
+    return spec;
   }
 
   /** Stops the driver service (nvmlShutdown, then terminate/kill) and reaps it. Idempotent. */

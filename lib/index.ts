@@ -39,3 +39,13 @@ export {
 export { checkRequirements, parseRequirement } from './require';
 export { interpretContainerEnv } from './hook-env';
 export { hookTargetFromOci, hookTargetFromStateText, type HookTarget, type HookOptions } from './hook';
+export {
+  injectCdiDevices,
+  checkSpecs as checkCdiSpecs,
+  loadRegistry as loadCdiRegistry,
+  cdiSpecSchema,
+  minimumVersion as minimumCdiVersion,
+  type CdiSpec,
+  type CdiGenerateOptions,
+  type OciConfig,
+} from './cdi';

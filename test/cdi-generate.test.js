@@ -11,6 +11,7 @@ const { createSimulatedHost, defaultSimulatedHostSpec } = require('../dist/testi
 const { minimumVersion, settleVersion } = require('../dist/cdi/version.js');
 const { lowestCeiling, parseEngineVersion } = require('../dist/cdi/engines.js');
 const { hostArgs, cli, tmpdir } = require('./support/cdi');
+const { requireFeature, isRoot } = require('./support/features');
 
 const SCHEMA_DIR = path.join(__dirname, 'fixtures/cdi-schema');
 
@@ -20,7 +21,7 @@ function validator() {
   return ajv.compile(JSON.parse(fs.readFileSync(path.join(SCHEMA_DIR, 'schema.json'), 'utf8')));
 }
 
-const noEngines = { probeEngines: async () => [], defaultHookPath: () => '/usr/libexec/nvc-ts-cdi-hook' };
+const noEngines = { probeEngines: async () => [], onWarning: () => undefined };
 
 for (const mig of [true, false]) {
   describe(`cdi generate (simulated host, ${mig ? 'with' : 'without'} MIG)`, function () {
@@ -46,7 +47,7 @@ for (const mig of [true, false]) {
     }
     for (const { strategy, profile, caps } of cases) {
       it(`is schema-valid: strategy ${strategy}, profile ${profile}, capabilities ${caps ? caps.join(',') : 'all'}`, async function () {
-        const { spec } = await ctx.cdiSpec({ deviceNameStrategies: [strategy], profile, ...(caps && { capabilities: caps }) }, noEngines);
+        const spec = await ctx.cdiSpec({ deviceNameStrategies: [strategy], profile, ...(caps && { capabilities: caps }) }, noEngines);
         assert.ok(validate(spec), JSON.stringify(validate.errors));
         const names = spec.devices.map((d) => d.name);
         const devices = await ctx.deviceInfo();
@@ -150,6 +151,35 @@ describe('cdi generate: cdiVersion', function () {
     assert.equal(parseEngineVersion('containerd', 'containerd containerd.io 1.7.16 83031836b2cf55637d7abf847b17134c51b38e53\n'), '1.7.16');
     assert.equal(parseEngineVersion('crio', 'crio version 1.30.2\nVersion:  1.30.2\n'), '1.30.2');
     assert.equal(parseEngineVersion('docker', 'Docker version 26.1.0, build 9714adc\n'), '26.1.0');
+  });
+});
+
+describe('cdi generate: device nodes that are not world-rw', function () {
+  let host;
+  let ctx;
+  before(async function () {
+    requireFeature(this, 'root', isRoot(), 'real device nodes need root');
+    host = await createSimulatedHost();
+    ctx = await init(host.options);
+    const node = path.join(host.devRoot, 'nvidia0');
+    fs.chmodSync(node, 0o660);
+    fs.chownSync(node, 0, 44);
+  });
+  after(async () => {
+    if (ctx) await ctx.shutdown();
+    if (host) await host.cleanup();
+  });
+  it("get the node's group in additionalGids (0.7.0), left out with a warning where podman 4.3 is installed", async function () {
+    const spec = await ctx.cdiSpec({}, noEngines);
+    const dev0 = spec.devices.find((d) => d.name === '0');
+    assert.deepEqual(dev0.containerEdits.additionalGids, [44]);
+    assert.equal(spec.cdiVersion, '0.7.0');
+    assert.ok(validator()(spec));
+    const warnings = [];
+    const old = await ctx.cdiSpec({}, { probeEngines: async () => [{ engine: 'podman', version: '4.3.1' }], onWarning: (w) => warnings.push(w) });
+    assert.equal(old.cdiVersion, '0.5.0');
+    assert.ok(old.devices.every((d) => d.containerEdits.additionalGids === undefined));
+    assert.match(warnings.join('\n'), /left out additionalGids .*podman 4\.3\.1 reads CDI specs up to 0\.5\.0/);
   });
 });
 

@@ -51,7 +51,7 @@ describe('nvc-ts-cdi-hook (mount namespaces, simulated host)', function () {
   const inContainer = (p) => path.join('/proc', String(cnt.pid), 'root', rootfs, p);
 
   it('default profile: SONAME link made, ld.so.cache updated, params copy with ModifyDeviceFiles: 0 over /proc/driver/nvidia/params', async function () {
-    const { spec } = await ctx.cdiSpec({ capabilities: ['compute', 'utility'] }, { probeEngines: async () => [] });
+    const spec = await ctx.cdiSpec({ capabilities: ['compute', 'utility'] }, { probeEngines: async () => [] });
     const hooks = spec.containerEdits.hooks;
     assert.deepEqual(
       hooks.map((h) => h.args[1]),
@@ -85,7 +85,7 @@ describe('nvc-ts-cdi-hook (mount namespaces, simulated host)', function () {
   });
 
   it('gvisor profile: every hook exits 0 on a rootfs without procfs', async function () {
-    const { spec } = await ctx.cdiSpec({ profile: 'gvisor' }, { probeEngines: async () => [] });
+    const spec = await ctx.cdiSpec({ profile: 'gvisor' }, { probeEngines: async () => [] });
     assert.ok(spec.containerEdits.hooks.length > 0);
     for (const h of spec.containerEdits.hooks) {
       const r = runHook(h);
