@@ -38,7 +38,7 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
     return 0;
   }
   if (invocation.run === undefined) {
-    io.stderr.write(formatUsageError(new UsageError('missing command (info, list, configure or hook)')));
+    io.stderr.write(formatUsageError(new UsageError('missing command (info, list, configure, hook or cdi)')));
     return 2;
   }
   let log: DebugLog;
