@@ -218,3 +218,65 @@ describe('cdi generate (CLI)', function () {
     assert.match(r.stderr, /--profile: use default or gvisor/);
   });
 });
+
+describe('cdi lowering: items of roles it does not know', function () {
+  const { lowerToCdi } = require('../dist/cdi/lower.js');
+  it('a node with a device goes to that device (and all), a common file to the common mounts, read-only', function () {
+    const gpu = { index: 0, minor: 0, uuid: 'GPU-x', mig: { devices: [] } };
+    const device = { kind: 'gpu', uuid: 'GPU-x', index: 0 };
+    const items = [
+      { role: 'gpu-device', step: 'device', path: '/dev/nvidia0', hostPath: '/dev/nvidia0', device, node: { major: 195, minor: 0, exists: true } },
+      {
+        role: 'drm-render',
+        step: 'device',
+        path: '/dev/dri/renderD128',
+        hostPath: '/h/dev/dri/renderD128',
+        device,
+        node: { major: 226, minor: 128, exists: true },
+      },
+      {
+        role: 'graphics-config',
+        step: 'driver',
+        path: '/usr/share/vulkan/icd.d/nvidia_icd.json',
+        hostPath: '/h/usr/share/vulkan/icd.d/nvidia_icd.json',
+        device: null,
+      },
+    ];
+    const out = lowerToCdi({ items, gpus: [gpu], capabilities: ['graphics'], compat32: false }, [gpu], {
+      kind: 'nvidia.com/gpu',
+      strategies: ['index'],
+      profile: 'default',
+      hookPath: '/h',
+      procRoot: '/proc',
+      nodeAccess: () => null,
+    });
+    const dev0 = out.devices.find((d) => d.name === '0');
+    assert.deepEqual(
+      dev0.containerEdits.deviceNodes.map((n) => n.path),
+      ['/dev/nvidia0', '/dev/dri/renderD128'],
+    );
+    assert.equal(dev0.containerEdits.deviceNodes[1].hostPath, '/h/dev/dri/renderD128');
+    assert.deepEqual(out.devices.find((d) => d.name === 'all').containerEdits.deviceNodes.length, 2);
+    assert.deepEqual(out.containerEdits.mounts, [
+      {
+        hostPath: '/h/usr/share/vulkan/icd.d/nvidia_icd.json',
+        containerPath: '/usr/share/vulkan/icd.d/nvidia_icd.json',
+        type: 'bind',
+        options: ['ro', 'nosuid', 'nodev', 'bind'],
+      },
+    ]);
+    const gv = lowerToCdi({ items, gpus: [gpu], capabilities: ['graphics'], compat32: false }, [gpu], {
+      kind: 'nvidia.com/gpu',
+      strategies: ['index'],
+      profile: 'gvisor',
+      hookPath: '/h',
+      procRoot: '/proc',
+      nodeAccess: () => null,
+    });
+    assert.deepEqual(
+      gv.devices.find((d) => d.name === '0').containerEdits.deviceNodes.map((n) => n.path),
+      ['/dev/nvidia0'],
+      'no DRM node under gVisor',
+    );
+  });
+});

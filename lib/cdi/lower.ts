@@ -39,6 +39,8 @@ const BIN_MOUNT = ['ro', 'nosuid', 'nodev', 'bind'];
 const FIRMWARE_MOUNT = ['ro', 'nosuid', 'nodev', 'noexec', 'bind'];
 /** Sockets must be writable to connect to (nvidia-container-toolkit 1.18.2 had to learn that too). */
 const IPC_MOUNT = ['nosuid', 'nodev', 'noexec', 'bind'];
+/** Any other driver file (new roles included): read-only. */
+const DEFAULT_MOUNT = ['ro', 'nosuid', 'nodev', 'bind'];
 
 const HOOK_ARGV0 = 'nvc-ts-cdi-hook';
 
@@ -66,11 +68,6 @@ function gidsFor(nodes: CdiDeviceNode[], access: LowerOptions['nodeAccess']): nu
   return [...gids].sort((a, b) => a - b);
 }
 
-function nodeEdits(nodes: CdiDeviceNode[], access: LowerOptions['nodeAccess']): CdiContainerEdits {
-  const gids = gidsFor(nodes, access);
-  return { deviceNodes: nodes, ...(gids.length > 0 && { additionalGids: gids }) };
-}
-
 /** Libraries are mounted at their SONAME path, so that no symlink hook is needed for the loader to find them. */
 function libraryTarget(item: Item): string {
   return item.soname === undefined ? item.path : path.join(path.dirname(item.path), item.soname);
@@ -85,16 +82,32 @@ const MOUNT_OPTIONS: Partial<Record<ItemRole, string[]>> = {
   'ipc-dir': IPC_MOUNT,
 };
 
+/** What one device (or the common edits) collects. */
+interface EditsAcc {
+  nodes: CdiDeviceNode[];
+  mounts: CdiMount[];
+}
+
+function addUnique<T>(list: T[], value: T, key: (v: T) => string): void {
+  if (!list.some((v) => key(v) === key(value))) list.push(value);
+}
+const nodeKey = (n: CdiDeviceNode): string => n.path;
+const mountKey = (m: CdiMount): string => m.containerPath;
+
 export function lowerToCdi(selection: Selection, devices: Device[], options: LowerOptions): LoweredSpec {
   const warnings: string[] = [];
   const gvisor = options.profile === 'gvisor';
   const nodeAllowed = (p: string): boolean => !gvisor || GVISOR_NODE.test(p);
 
-  // Per-device nodes, by device.
-  const byDevice = new Map<string, CdiDeviceNode[]>();
-  const commonNodes: CdiDeviceNode[] = [];
-  const mounts: CdiMount[] = [];
-  const seenTargets = new Set<string>();
+  const common: EditsAcc = { nodes: [], mounts: [] };
+  const byDevice = new Map<string, EditsAcc>();
+  const accFor = (device: Item['device']): EditsAcc => {
+    if (device === null) return common;
+    const key = deviceKey(device);
+    const acc = byDevice.get(key) ?? { nodes: [], mounts: [] };
+    byDevice.set(key, acc);
+    return acc;
+  };
   const libDirs: string[] = [];
   const links: string[] = [];
 
@@ -107,27 +120,21 @@ export function lowerToCdi(selection: Selection, devices: Device[], options: Low
         warnings.push(`${item.hostPath ?? item.path} does not exist on this host (yet): left out of the spec`);
         continue;
       }
-      const node = toDeviceNode(withNode);
-      if (item.device === null) {
-        if (!commonNodes.some((n) => n.path === node.path)) commonNodes.push(node);
-      } else {
-        const key = deviceKey(item.device);
-        const list = byDevice.get(key) ?? [];
-        if (!list.some((n) => n.path === node.path)) list.push(node);
-        byDevice.set(key, list);
-      }
+      addUnique(accFor(item.device).nodes, toDeviceNode(withNode), nodeKey);
       continue;
     }
-    if (item.device !== null || item.hostPath === undefined) continue;
+    // Generated files (no host path) have no CDI form; procfs is the container's own (and
+    // gVisor serves it itself); IPC cannot be bound into gVisor.
+    if (item.hostPath === undefined || item.path.startsWith('/proc/') || item.path.startsWith('/dev/')) continue;
     if (gvisor && (item.role === 'ipc-socket' || item.role === 'ipc-dir')) continue;
-    if (item.path.startsWith('/proc/')) continue; // gVisor serves /proc itself; runc's procfs is the container's own.
-    const opts = MOUNT_OPTIONS[item.role];
-    if (opts === undefined) continue;
-    const containerPath = item.role === 'library' || item.role === 'library32' ? libraryTarget(item) : item.path;
-    if (seenTargets.has(containerPath)) continue;
-    seenTargets.add(containerPath);
-    mounts.push({ hostPath: item.hostPath, containerPath, type: 'bind', options: [...opts] });
-    if (item.role === 'library' || item.role === 'library32') {
+    const isLib = item.role === 'library' || item.role === 'library32';
+    const containerPath = isLib ? libraryTarget(item) : item.path;
+    addUnique(
+      accFor(item.device).mounts,
+      { hostPath: item.hostPath, containerPath, type: 'bind', options: [...(MOUNT_OPTIONS[item.role] ?? DEFAULT_MOUNT)] },
+      mountKey,
+    );
+    if (isLib) {
       const dir = path.dirname(containerPath);
       if (!libDirs.includes(dir)) libDirs.push(dir);
       // The development name the CUDA runtime's loader also tries.
@@ -147,48 +154,48 @@ export function lowerToCdi(selection: Selection, devices: Device[], options: Low
     hook(['disable-device-node-modification', ...(options.procRoot !== '/proc' ? ['--params', params] : [])]);
   }
 
+  const toEdits = (acc: EditsAcc): CdiContainerEdits => {
+    const gids = gidsFor(acc.nodes, options.nodeAccess);
+    return {
+      ...(acc.nodes.length > 0 && { deviceNodes: acc.nodes.map((n) => ({ ...n })) }),
+      ...(acc.mounts.length > 0 && { mounts: acc.mounts.map((m) => ({ ...m, ...(m.options && { options: [...m.options] }) })) }),
+      ...(gids.length > 0 && { additionalGids: gids }),
+    };
+  };
   const cdiDevices: CdiDevice[] = [];
-  const allNodes: CdiDeviceNode[] = [];
-  const addDevice = (names: string[], nodes: CdiDeviceNode[]): void => {
-    if (nodes.length === 0) {
+  const all: EditsAcc = { nodes: [], mounts: [] };
+  const addDevice = (names: string[], parts: EditsAcc[]): void => {
+    const acc: EditsAcc = { nodes: [], mounts: [] };
+    for (const p of parts) {
+      p.nodes.forEach((n) => addUnique(acc.nodes, n, nodeKey));
+      p.mounts.forEach((m) => addUnique(acc.mounts, m, mountKey));
+    }
+    if (acc.nodes.length === 0) {
       warnings.push(`device ${names.join('/')} has no device node: left out of the spec`);
       return;
     }
-    for (const n of nodes) if (!allNodes.some((a) => a.path === n.path)) allNodes.push(n);
-    for (const name of names)
-      cdiDevices.push({
-        name,
-        containerEdits: nodeEdits(
-          nodes.map((n) => ({ ...n })),
-          options.nodeAccess,
-        ),
-      });
+    acc.nodes.forEach((n) => addUnique(all.nodes, n, nodeKey));
+    acc.mounts.forEach((m) => addUnique(all.mounts, m, mountKey));
+    for (const name of names) cdiDevices.push({ name, containerEdits: toEdits(acc) });
   };
+  const none: EditsAcc = { nodes: [], mounts: [] };
   for (const gpu of devices) {
-    const gpuNodes = byDevice.get(`gpu:${gpu.uuid}`) ?? [];
+    const gpuAcc = byDevice.get(`gpu:${gpu.uuid}`) ?? none;
     addDevice(
       options.strategies.map((s) => gpuName(s, gpu)),
-      gpuNodes,
+      [gpuAcc],
     );
     for (const mig of gpu.mig.devices) {
-      const own = byDevice.get(`mig:${mig.uuid}`) ?? [];
-      if (own.length === 0 && !gvisor) warnings.push(`MIG device ${gpu.index}:${mig.index} has no access capability node`);
+      const own = byDevice.get(`mig:${mig.uuid}`) ?? none;
+      if (own.nodes.length === 0 && !gvisor) warnings.push(`MIG device ${gpu.index}:${mig.index} has no access capability node`);
+      // A MIG device is used through its parent GPU's node.
       addDevice(
         options.strategies.map((s) => migName(s, gpu, mig)),
-        [...gpuNodes, ...own],
+        [gpuAcc, own],
       );
     }
   }
-  if (allNodes.length > 0)
-    cdiDevices.push({
-      name: ALL_DEVICE,
-      containerEdits: nodeEdits(
-        allNodes.map((n) => ({ ...n })),
-        options.nodeAccess,
-      ),
-    });
+  if (all.nodes.length > 0) cdiDevices.push({ name: ALL_DEVICE, containerEdits: toEdits(all) });
 
-  const common: CdiContainerEdits = { ...nodeEdits(commonNodes, options.nodeAccess), mounts, hooks };
-  if (commonNodes.length === 0) delete common.deviceNodes;
-  return { kind: options.kind, devices: cdiDevices, containerEdits: common, warnings };
+  return { kind: options.kind, devices: cdiDevices, containerEdits: { ...toEdits(common), ...(hooks.length > 0 && { hooks }) }, warnings };
 }
