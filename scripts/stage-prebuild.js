@@ -7,7 +7,7 @@ const path = require('node:path');
 const root = path.resolve(__dirname, '..');
 const dir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
 const release = path.join(root, 'build', 'Release');
-for (const file of ['nvc-ts-driver', 'nvc-ts-exec', 'nvc-ts-ldconfig', 'libnvc-mock-nvml.so']) {
+for (const file of ['nvc-ts-driver', 'nvc-ts-exec', 'nvc-ts-ldconfig', 'nvc-ts-cdi-hook', 'libnvc-mock-nvml.so']) {
   const from = path.join(release, file);
   if (!fs.existsSync(from)) throw new Error(`${from} is missing: run the native build first`);
   fs.copyFileSync(from, path.join(dir, file));
