@@ -47,6 +47,40 @@ describe('cdi check and refresh (simulated host)', function () {
     assert.equal(fs.statSync(stale).mtimeMs, mtime);
   });
 
+  it('fails a spec naming a library of another driver version that is still on disk, and a directory where a library belongs', function () {
+    const file = path.join(dir, 'new', 'sub', 'other.json');
+    const gen = cli([...hostArgs(host), 'cdi', 'generate', '--format', 'json', '--output', file]);
+    assert.equal(gen.status, 0, `the spec directory is created: ${gen.stderr}`);
+    const spec = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const mounts = spec.containerEdits.mounts;
+    const cuda = mounts.find((m) => m.containerPath.endsWith('/libcuda.so.1'));
+    const older = cuda.hostPath.replace('580.159.04', '575.51.03');
+    fs.copyFileSync(cuda.hostPath, older);
+    cuda.hostPath = older;
+    const ml = mounts.find((m) => m.containerPath.endsWith('/libnvidia-ml.so.1'));
+    ml.hostPath = host.root;
+    fs.writeFileSync(file, JSON.stringify(spec));
+    try {
+      const r = cli([...hostArgs(host), 'cdi', 'check', '--spec', file]);
+      assert.equal(r.status, 1);
+      assert.deepEqual(
+        r.stdout.trim().split('\n').sort(),
+        [
+          `${file}: common edits: ${host.root}: expected a regular file (mounted at ${ml.containerPath})`,
+          `${file}: common edits: ${older}: library of driver 575.51.03, the running driver is 580.159.04`,
+        ].sort(),
+      );
+    } finally {
+      fs.rmSync(older);
+    }
+  });
+
+  it('refuses options that do not apply to the subcommand', function () {
+    const r = cli(['cdi', 'list', '--vendor', 'x.com']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /option --vendor does not apply to 'cdi list'/);
+  });
+
   it('fails a spec whose GPU node numbers disagree with the host, naming the device', function () {
     const file = path.join(dir, 'numbers.json');
     assert.equal(cli([...hostArgs(host), 'cdi', 'generate', '--format', 'json', '--output', file]).status, 0);

@@ -5,7 +5,7 @@
  * control and uvm nodes are there; DRM nodes where nvidia-drm is loaded; the cdiVersion
  * carries the content and is readable by the installed engines. One line per problem.
  */
-import { accessSync, constants, existsSync, lstatSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { HostFacts } from '../host-facts';
 import { lowestCeiling, type EngineVersion } from './engines';
@@ -43,13 +43,21 @@ function checkEdits(edits: CdiContainerEdits | undefined, where: string, driverV
     }
   }
   for (const m of edits.mounts ?? []) {
-    if (!existsSync(m.hostPath)) {
+    let st;
+    try {
+      st = statSync(m.hostPath);
+    } catch {
       out.push(`${where}: ${m.hostPath}: missing (mounted at ${m.containerPath})`);
+      continue;
+    }
+    // A library or binary must be a file (a directory there would shadow the image's path).
+    if (/\.so(\.|$)|\/bin\//.test(m.containerPath) && !st.isFile()) {
+      out.push(`${where}: ${m.hostPath}: expected a regular file (mounted at ${m.containerPath})`);
       continue;
     }
     const v = LIB_VERSION.exec(path.basename(m.hostPath))?.[1];
     // Only a full x.y.z names a driver release; libraries like libnvidia-nvvm.so.4 do not.
-    if (v !== undefined && /^\d+\.\d+\.\d+$/.test(v) && lstatSync(m.hostPath).isFile() && v !== driverVersion) {
+    if (v !== undefined && /^\d+\.\d+\.\d+$/.test(v) && v !== driverVersion) {
       out.push(`${where}: ${m.hostPath}: library of driver ${v}, the running driver is ${driverVersion}`);
     }
   }

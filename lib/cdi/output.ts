@@ -51,6 +51,8 @@ export async function writeFileAtomic(file: string, text: string): Promise<void>
   const dir = path.dirname(path.resolve(file));
   const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
+    // /var/run/cdi does not exist until something writes a spec there.
+    await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
     const fh = await fsp.open(tmp, 'wx', 0o644);
     try {
       await fh.writeFile(text);

@@ -62,6 +62,17 @@ function parseWait(text: string | undefined, fallback: number): number {
   return Math.round(Number(text) * 1000);
 }
 
+const GENERATE_OPTIONS = ['format', 'output', 'vendor', 'class', 'device-name-strategy', 'capabilities', 'profile', 'cdi-version', 'hook-path'];
+
+/** The options each subcommand takes: any other is a usage error, not silently ignored. */
+const SUB_OPTIONS: Record<Sub, string[]> = {
+  generate: GENERATE_OPTIONS,
+  inject: ['device', 'spec-dir', 'output'],
+  list: ['spec-dir'],
+  check: ['spec', 'spec-dir'],
+  refresh: [...GENERATE_OPTIONS.filter((o) => o !== 'format'), 'wait', 'watch', 'poll-interval'],
+};
+
 export function parseCdiFlags(values: OptionValues, positionals: string[]): CdiFlags {
   const sub = positionals[0];
   if (sub === undefined || !(SUBCOMMANDS as readonly string[]).includes(sub)) {
@@ -69,6 +80,9 @@ export function parseCdiFlags(values: OptionValues, positionals: string[]): CdiF
       sub === undefined ? `cdi needs a subcommand (${SUBCOMMANDS.join(', ')})` : `unknown cdi subcommand '${sub}' (use ${SUBCOMMANDS.join(', ')})`,
     );
   }
+  const stray = Object.keys(values).find((k) => values[k] !== undefined && !SUB_OPTIONS[sub as Sub].includes(k));
+  if (stray !== undefined) throw new UsageError(`option --${stray} does not apply to 'cdi ${sub}'`);
+  if (values['spec'] !== undefined && values['spec-dir'] !== undefined) throw new UsageError('cdi check takes --spec or --spec-dir, not both');
   const config = positionals[1];
   if (sub !== 'inject' && config !== undefined) throw new UsageError(`unexpected argument '${config}' for 'cdi ${sub}'`);
   if (sub === 'inject' && config === undefined) throw new UsageError('cdi inject needs the OCI config: nvc-ts cdi inject --device NAME CONFIG_JSON');
