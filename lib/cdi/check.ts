@@ -74,9 +74,15 @@ export interface CheckInput {
   specs: LoadedSpec[];
   facts: Pick<HostFacts, 'driver' | 'devices' | 'paths'>;
   engines: EngineVersion[];
+  /**
+   * What the host's devices must find in the specs (default: all of it). A gVisor profile
+   * names no MIG capability node, and a selection without DRM items names no DRM node: a
+   * refresh checks its own spec against what its profile can give.
+   */
+  expect?: { migCaps: boolean; drm: boolean };
 }
 
-export function checkSpecs({ specs, facts, engines }: CheckInput): string[] {
+export function checkSpecs({ specs, facts, engines, expect = { migCaps: true, drm: true } }: CheckInput): string[] {
   const out: string[] = [];
   if (specs.length === 0) return ['no CDI spec found'];
   const ceiling = lowestCeiling(engines);
@@ -100,7 +106,7 @@ export function checkSpecs({ specs, facts, engines }: CheckInput): string[] {
   const where = specs.map((s) => s.file).join(', ');
   for (const gpu of facts.devices) {
     if (!allNodes.has(gpu.deviceNode.path)) out.push(`${where}: GPU ${gpu.index} (${gpu.uuid}): no device with ${gpu.deviceNode.path}`);
-    for (const mig of gpu.mig.devices) {
+    for (const mig of expect.migCaps ? gpu.mig.devices : []) {
       for (const minor of [mig.giCapMinor, mig.ciCapMinor]) {
         const p = minor === null ? null : `/dev/nvidia-caps/nvidia-cap${minor}`;
         if (p !== null && !allNodes.has(p)) out.push(`${where}: MIG device ${gpu.index}:${mig.index} (${mig.uuid}): no device with ${p}`);
@@ -110,7 +116,7 @@ export function checkSpecs({ specs, facts, engines }: CheckInput): string[] {
   if (facts.devices.length > 0) {
     for (const control of ['/dev/nvidiactl', '/dev/nvidia-uvm']) if (!allNodes.has(control)) out.push(`${where}: ${control}: not in any spec`);
   }
-  if (existsSync(path.join(facts.paths.sysRoot, 'module/nvidia_drm')) && ![...allNodes].some((n) => n.startsWith('/dev/dri/'))) {
+  if (expect.drm && existsSync(path.join(facts.paths.sysRoot, 'module/nvidia_drm')) && ![...allNodes].some((n) => n.startsWith('/dev/dri/'))) {
     out.push(`${where}: nvidia-drm is loaded but no spec names a /dev/dri node`);
   }
   return out;
