@@ -99,6 +99,28 @@ for (const mig of [true, false]) {
   });
 }
 
+describe('cdi generate: compat32', function () {
+  let host;
+  let ctx;
+  before(async () => {
+    host = await createSimulatedHost();
+    ctx = await init(host.options);
+  });
+  after(async () => {
+    if (ctx) await ctx.shutdown();
+    if (host) await host.cleanup();
+  });
+  it('adds the 32-bit libraries (at their SONAME paths) and their directory to update-ldcache only when asked', async function () {
+    const i386 = (spec) => spec.containerEdits.mounts.filter((m) => m.containerPath.includes('/i386-linux-gnu/')).map((m) => path.basename(m.containerPath));
+    const without = await ctx.cdiSpec({ capabilities: ['compute'] }, noEngines);
+    assert.deepEqual(i386(without), []);
+    const withIt = await ctx.cdiSpec({ capabilities: ['compute'], compat32: true }, noEngines);
+    assert.ok(i386(withIt).includes('libcuda.so.1'), i386(withIt).join(' '));
+    const ld = withIt.containerEdits.hooks.find((h) => h.args[1] === 'update-ldcache');
+    assert.ok(ld.args.includes('/usr/lib/i386-linux-gnu'), ld.args.join(' '));
+  });
+});
+
 describe('cdi generate: cdiVersion', function () {
   const base = () => ({
     cdiVersion: '0.3.0',

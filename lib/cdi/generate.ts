@@ -29,6 +29,8 @@ export const cdiGenerateOptionsSchema = z
       .array(z.enum(CAPABILITIES))
       .min(1, 'at least one capability')
       .default([...CAPABILITIES]),
+    /** The 32-bit libraries as well (NVIDIA_DRIVER_CAPABILITIES' compat32). */
+    compat32: z.boolean().default(false),
     profile: z.enum(['default', 'gvisor']).default('default'),
     /** 'auto': the lowest version the content needs and every installed engine reads. */
     cdiVersion: z.string().default('auto'),
@@ -69,7 +71,7 @@ export async function generateCdiSpec(facts: HostFacts, input: CdiGenerateOption
   const resolved = resolveRequest(facts, {
     ...(facts.devices.length > 0 && { devices: 'all' }),
     capabilities,
-    compat32: false,
+    compat32: o.compat32,
     require: [],
     noPersistenced: false,
     noFabricmanager: false,

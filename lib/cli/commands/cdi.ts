@@ -31,6 +31,7 @@ export interface CdiFlags {
   class: string;
   strategies: NameStrategy[];
   capabilities: Capability[];
+  compat32: boolean;
   profile: 'default' | 'gvisor';
   cdiVersion: string;
   hookPath: string | undefined;
@@ -95,12 +96,14 @@ export function parseCdiFlags(values: OptionValues, positionals: string[]): CdiF
     if (!(NAME_STRATEGIES as readonly string[]).includes(s))
       throw new UsageError(`option --device-name-strategy: use ${NAME_STRATEGIES.join(', ')}, not '${s}'`);
   const caps = new Set<Capability>();
+  let compat32 = false;
   for (const word of strings(values, 'capabilities').flatMap((s) => s.split(','))) {
     const w = word.trim();
     if (w === '') continue;
-    if (w === 'all') CAPABILITIES.forEach((c) => caps.add(c));
+    if (w === 'compat32') compat32 = true;
+    else if (w === 'all') CAPABILITIES.forEach((c) => caps.add(c));
     else if ((CAPABILITIES as readonly string[]).includes(w)) caps.add(w as Capability);
-    else throw new UsageError(`option --capabilities: unknown capability '${w}' (use ${CAPABILITIES.join(', ')} or all)`);
+    else throw new UsageError(`option --capabilities: unknown capability '${w}' (use ${CAPABILITIES.join(', ')}, compat32 or all)`);
   }
   const profile = one(values, 'profile') ?? 'default';
   if (profile !== 'default' && profile !== 'gvisor') throw new UsageError(`option --profile: use default or gvisor, not '${profile}'`);
@@ -114,6 +117,7 @@ export function parseCdiFlags(values: OptionValues, positionals: string[]): CdiF
     class: one(values, 'class') ?? 'gpu',
     strategies: strategies.length > 0 ? (strategies as NameStrategy[]) : ['index', 'uuid'],
     capabilities: caps.size > 0 ? CAPABILITIES.filter((c) => caps.has(c)) : [...CAPABILITIES],
+    compat32,
     profile,
     cdiVersion: one(values, 'cdi-version') ?? 'auto',
     hookPath: one(values, 'hook-path'),
@@ -133,6 +137,7 @@ function generateOptions(flags: CdiFlags): CdiGenerateOptions {
     class: flags.class,
     deviceNameStrategies: flags.strategies,
     capabilities: flags.capabilities,
+    compat32: flags.compat32,
     profile: flags.profile,
     cdiVersion: flags.cdiVersion,
     ...(flags.hookPath !== undefined && { hookPath: flags.hookPath }),
