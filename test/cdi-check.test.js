@@ -165,3 +165,31 @@ describe('cdi check and refresh (simulated host)', function () {
     }
   });
 });
+
+describe('cdi refresh --watch: the driver fingerprint', function () {
+  const { driverFingerprint } = require('../dist/cdi/watch.js');
+  let host;
+  before(async () => {
+    host = await createSimulatedHost();
+  });
+  after(async () => {
+    if (host) await host.cleanup();
+  });
+  const paths = () => ({ root: host.root, ldcache: host.ldcache, procRoot: host.procRoot, devRoot: host.devRoot, sysRoot: host.sysRoot });
+  const changes = [
+    ['the driver version', () => fs.appendFileSync(path.join(host.procRoot, 'driver/nvidia/version'), 'x\n')],
+    ['a module loaded', () => fs.mkdirSync(path.join(host.sysRoot, 'module/nvidia_drm'), { recursive: true })],
+    ['a MIG instance', () => fs.mkdirSync(path.join(host.procRoot, 'driver/nvidia/capabilities/gpu1/mig/gi9/ci0'), { recursive: true })],
+    ['the persistenced socket', () => fs.rmSync(path.join(host.root, 'run/nvidia-persistenced/socket'), { force: true })],
+    ['the ld.so.cache', () => fs.appendFileSync(path.join(host.root, host.ldcache), '\0')],
+    ['a device node', () => fs.writeFileSync(path.join(host.devRoot, 'nvidia9'), '')],
+  ];
+  for (const [what, change] of changes) {
+    it(`changes with ${what}`, async function () {
+      const before = await driverFingerprint(paths());
+      assert.equal(await driverFingerprint(paths()), before, 'stable while nothing changes');
+      change();
+      assert.notEqual(await driverFingerprint(paths()), before);
+    });
+  }
+});

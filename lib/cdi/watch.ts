@@ -1,14 +1,19 @@
 /**
  * What `cdi refresh --watch` watches: a fingerprint of the driver's state (its version, the
- * kernel modules loaded, the device nodes, the MIG instances), taken by polling because
+ * kernel modules loaded, the device nodes, the MIG instances, the daemons' sockets, the driver
+ * root's ld.so.cache that package installs rewrite), taken by polling because
  * procfs and sysfs do not notify, and taken at once when the dev directories change
  * (fs.watch where it works). A change of fingerprint, or SIGHUP, asks for a refresh.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 
 export interface DriverStatePaths {
+  /** The driver root: its IPC sockets and its ld.so.cache (rewritten when driver packages change). */
+  root: string;
+  /** The ld cache's path inside the root. */
+  ldcache: string;
   procRoot: string;
   devRoot: string;
   sysRoot: string;
@@ -43,8 +48,28 @@ async function migInstances(procRoot: string): Promise<string[]> {
   return out;
 }
 
+/** Whether each path exists, and for files their size and modification time. */
+async function presence(paths: string[]): Promise<string[]> {
+  return Promise.all(
+    paths.map(async (p) => {
+      try {
+        const st = await stat(p);
+        return `${p} ${st.isFile() ? `${st.size}@${st.mtimeMs}` : 'present'}`;
+      } catch {
+        return `${p} absent`;
+      }
+    }),
+  );
+}
+
 export async function driverFingerprint(p: DriverStatePaths): Promise<string> {
-  const [version, modules, nodes, caps, dri, mig, migMinors] = await Promise.all([
+  const [files, version, modules, nodes, caps, dri, mig, migMinors] = await Promise.all([
+    presence([
+      path.join(p.root, p.ldcache),
+      path.join(p.root, 'run/nvidia-persistenced/socket'),
+      path.join(p.root, 'run/nvidia-fabricmanager/socket'),
+      path.join(p.root, 'tmp/nvidia-mps'),
+    ]),
     text(path.join(p.procRoot, 'driver/nvidia/version')),
     list(path.join(p.sysRoot, 'module'), /^nvidia/),
     list(p.devRoot, /^nvidia/),
@@ -53,7 +78,7 @@ export async function driverFingerprint(p: DriverStatePaths): Promise<string> {
     migInstances(p.procRoot),
     text(path.join(p.procRoot, 'driver/nvidia-caps/mig-minors')),
   ]);
-  return JSON.stringify({ version, modules, nodes, caps, dri, mig, migMinors: migMinors.length });
+  return JSON.stringify({ files, version, modules, nodes, caps, dri, mig, migMinors: migMinors.length });
 }
 
 export interface DriverWatch {

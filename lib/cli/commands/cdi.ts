@@ -182,10 +182,10 @@ async function runRefresh(session: CommandSession, flags: CdiFlags): Promise<voi
   if (!flags.watch) return session.phase('device', once);
 
   const probe = await session.freshContext();
-  const { procRoot, devRoot, sysRoot } = probe.host;
+  const { root, ldcache, procRoot, devRoot, sysRoot } = probe.host;
   await probe.shutdown();
   const stop = stopSignal();
-  const watcher = await watchDriver({ procRoot, devRoot, sysRoot }, flags.pollMs);
+  const watcher = await watchDriver({ root, ldcache, procRoot, devRoot, sysRoot }, flags.pollMs);
   try {
     let reason = 'start';
     for (;;) {
