@@ -8,7 +8,7 @@ const YAML = require('yaml');
 const { createSimulatedHost } = require('../dist/testing/index.js');
 const { requireFeature, isRoot } = require('./support/features');
 const { spawn, execFileSync } = require('node:child_process');
-const { hostArgs, cli, tmpdir, BIN } = require('./support/cdi');
+const { hostArgs, cli, tmpdir, BIN, which } = require('./support/cdi');
 const { waitFor } = require('./support/proc');
 
 describe('cdi check and refresh (simulated host)', function () {
@@ -73,6 +73,31 @@ describe('cdi check and refresh (simulated host)', function () {
     } finally {
       fs.rmSync(older);
     }
+  });
+
+  it('fails a spec whose cdiVersion the installed podman cannot read, or that is below what its content needs', function () {
+    requireFeature(this, 'podman', which('podman') !== null, 'apt-get install podman');
+    const version = /(\d+\.\d+\.\d+)/.exec(execFileSync('podman', ['--version'], { encoding: 'utf8' }))[1];
+    const file = path.join(dir, 'gids.json');
+    assert.equal(cli([...hostArgs(host), 'cdi', 'generate', '--format', 'json', '--output', file]).status, 0);
+    const spec = JSON.parse(fs.readFileSync(file, 'utf8'));
+    spec.devices[0].containerEdits.additionalGids = [44];
+    spec.cdiVersion = '0.5.0';
+    fs.writeFileSync(file, JSON.stringify(spec));
+    const low = cli([...hostArgs(host), 'cdi', 'check', '--spec', file]);
+    assert.equal(low.status, 1);
+    assert.match(low.stdout, /cdiVersion 0\.5\.0 is below the 0\.7\.0 its content needs/);
+    // netDevices need 1.1.0, which no podman release this code knows reads.
+    delete spec.devices[0].containerEdits.additionalGids;
+    spec.containerEdits.netDevices = [{ hostInterfaceName: 'eth0', name: 'eth1' }];
+    spec.cdiVersion = '1.1.0';
+    fs.writeFileSync(file, JSON.stringify(spec));
+    const high = cli([...hostArgs(host), 'cdi', 'check', '--spec', file]);
+    assert.equal(high.status, 1);
+    assert.match(
+      high.stdout,
+      new RegExp(`${file}: cdiVersion 1\\.1\\.0 cannot be read by podman ${version.replace(/\./g, '\\.')} \\(it reads up to 0\\.[567]\\.0\\)`),
+    );
   });
 
   it('refuses options that do not apply to the subcommand', function () {
