@@ -18,6 +18,7 @@ const LIBDIR = '/usr/lib/x86_64-linux-gnu';
 describe('cdi generate + podman (simulated host)', function () {
   let host;
   let dir;
+  let createdSpecDir = false;
   const specFile = `/var/run/cdi/nvc-ts-test-${process.pid}.yaml`;
   before(async function () {
     requireFeature(this, 'root', isRoot(), 'podman runs rootful here');
@@ -34,12 +35,14 @@ describe('cdi generate + podman (simulated host)', function () {
   });
   after(async () => {
     fs.rmSync(specFile, { force: true });
+    // The directory too, when this test made it and nothing else has put a file there since.
+    if (createdSpecDir && fs.readdirSync(path.dirname(specFile)).length === 0) fs.rmdirSync(path.dirname(specFile));
     if (host) await host.cleanup();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('gives GPU 0, the driver libraries and libcuda.so.1, and no other GPU', function () {
-    fs.mkdirSync(path.dirname(specFile), { recursive: true });
+    createdSpecDir = fs.mkdirSync(path.dirname(specFile), { recursive: true }) !== undefined;
     const gen = cli([...hostArgs(host), 'cdi', 'generate', '--capabilities', 'compute,utility', '--output', specFile]);
     assert.equal(gen.status, 0, gen.stderr);
     const rootfs = path.join(dir, 'rootfs');
