@@ -13,7 +13,17 @@ import { generateCdiSpec, type CdiGenerateOptions, type GenerateDeps } from './c
 import type { CdiSpec } from './cdi/spec';
 import { lowerToMountPlan, type ContainerPlan } from './plan/mount-plan';
 import { resolveRequest, selectItems } from './plan/select-items';
-import { configureRequestSchema, initOptionsSchema, parseWith, type InitOptions, type ConfigureRequestInput, type ContainerOptions } from './schema';
+import {
+  configureRequestSchema,
+  initOptionsSchema,
+  installRequestSchema,
+  parseWith,
+  type InitOptions,
+  type ConfigureRequestInput,
+  type ContainerOptions,
+  type InstallRequestInput,
+} from './schema';
+import { installDriver, type InstallOutcome } from './install/install';
 
 function toFiles(files: RawDriverFile[]): DriverFile[] {
   return files.map((f) => ({
@@ -204,6 +214,40 @@ export class Context implements AsyncDisposable {
     request: Pick<ConfigureRequestInput, 'noCgroups' | 'noDevbind'> = {},
   ): Promise<ConfigureResult> {
     return this.#step(container, { ...request, imexChannels: channels }, ['imex']);
+  }
+
+  /**
+   * Copy mode: install the user-space driver that `request` selects into the root filesystem
+   * `rootfs` as files (no mounts, no device nodes), with a version stamp; see lib/install/.
+   */
+  async install(rootfs: string, request: InstallRequestInput = {}): Promise<InstallOutcome> {
+    this.#checkOpen();
+    const r = parseWith(installRequestSchema, request, 'install option');
+    const container = await openContainer({
+      rootfs,
+      ...(r.libsDir !== undefined && { libsDir: r.libsDir }),
+      ...(r.libs32Dir !== undefined && { libs32Dir: r.libs32Dir }),
+      ...(r.binsDir !== undefined && { binsDir: r.binsDir }),
+      ...(r.ldconfig !== undefined && { ldconfig: r.ldconfig }),
+    });
+    const facts = await this.hostFacts();
+    const configure = parseWith(configureRequestSchema, { capabilities: r.capabilities, compat32: r.compat32, noGspFirmware: r.noGspFirmware }, 'install option');
+    const selection = selectItems(facts, resolveRequest(facts, configure));
+    return installDriver(container.rootfs, {
+      container,
+      selection,
+      driverRoot: this.host.root,
+      driverVersion: facts.driver.version,
+      cudaVersion: facts.driver.cudaVersion,
+      dryRun: r.dryRun,
+      ldconfig: r.noLdconfig ? null : (dirs) => this.#ldconfigIn(container, dirs),
+    });
+  }
+
+  async #ldconfigIn(container: Container, dirs: string[]): Promise<{ ran: boolean; warning: string }> {
+    const plan: ContainerPlan = { edits: [], cgroupRules: [], ldconfig: { path: container.ldconfig, dirs }, warnings: [] };
+    const r = await applyPlan(container, plan);
+    return r.ldconfig ?? { ran: false, warning: '' };
   }
 
   /** ldcache update: run the container's configured ldconfig over its library directories. */

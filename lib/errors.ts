@@ -51,34 +51,29 @@ export interface NvcErrorDetails {
   cause?: unknown;
 }
 
+const DETAIL_KEYS = ['errno', 'syscall', 'path', 'nvmlReturn', 'nvmlName', 'field', 'hint'] as const;
+
 export class NvcError extends Error {
   override name = 'NvcError';
   readonly code: NvcErrorCode;
-  readonly errno?: string;
-  readonly syscall?: string;
-  readonly path?: string;
-  readonly nvmlReturn?: number;
-  readonly nvmlName?: string;
-  readonly field?: string;
-  readonly hint?: string;
+  // `declare`: set only when given, so that an error shows (and inspects as) just the details it has.
+  declare readonly errno?: string;
+  declare readonly syscall?: string;
+  declare readonly path?: string;
+  declare readonly nvmlReturn?: number;
+  declare readonly nvmlName?: string;
+  declare readonly field?: string;
+  declare readonly hint?: string;
 
   constructor(code: NvcErrorCode, message: string, details: NvcErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.code = code;
-    if (details.errno !== undefined) this.errno = details.errno;
-    if (details.syscall !== undefined) this.syscall = details.syscall;
-    if (details.path !== undefined) this.path = details.path;
-    if (details.nvmlReturn !== undefined) this.nvmlReturn = details.nvmlReturn;
-    if (details.nvmlName !== undefined) this.nvmlName = details.nvmlName;
-    if (details.field !== undefined) this.field = details.field;
-    if (details.hint !== undefined) this.hint = details.hint;
+    for (const key of DETAIL_KEYS) if (details[key] !== undefined) (this as unknown as Record<string, unknown>)[key] = details[key];
   }
 
   toJSON(): Record<string, unknown> {
     const out: Record<string, unknown> = { name: this.name, code: this.code, message: this.message };
-    for (const key of ['errno', 'syscall', 'path', 'nvmlReturn', 'nvmlName', 'field', 'hint'] as const) {
-      if (this[key] !== undefined) out[key] = this[key];
-    }
+    for (const key of DETAIL_KEYS) if (this[key] !== undefined) out[key] = this[key];
     return out;
   }
 }

@@ -6,7 +6,7 @@
  * host.
  */
 
-import { z } from 'zod/v3';
+import { z } from 'zod';
 import { NvcError } from './errors';
 import { CAPABILITIES, type Capability } from './types';
 

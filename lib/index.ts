@@ -40,6 +40,21 @@ export { checkRequirements, parseRequirement } from './require';
 export { interpretContainerEnv } from './hook-env';
 export { hookTargetFromOci, hookTargetFromStateText, type HookTarget, type HookOptions } from './hook';
 export {
+  runDoctor,
+  DOCTOR_CHECK_IDS,
+  doctorOptionsSchema,
+  type DoctorOptions,
+  type DoctorReport,
+  type CheckResult,
+  type CheckStatus,
+  type EvidenceValue,
+} from './doctor';
+export { DRIVER_STAMP_PATH, driverStampSchema, type DriverStamp } from './driver-stamp';
+export { installRequestSchema, type InstallRequestInput } from './schema';
+export { lowerToInstallPlan, type InstallPlan, type InstallEntry } from './plan/install-plan';
+export type { InstallOutcome } from './install/install';
+export { uninstallDriver, type UninstallOutcome } from './install/uninstall';
+export {
   injectCdiDevices,
   checkSpecs as checkCdiSpecs,
   loadRegistry as loadCdiRegistry,

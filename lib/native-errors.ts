@@ -36,7 +36,8 @@ const HINTS: Partial<Record<NvcErrorCode, string>> = {
     'install the NVIDIA driver, or point --root/--ldcache at the driver root that has it (e.g. /run/nvidia/driver), or --nvml at the library; `nvc-ts info --simulate` shows a working host',
   ERR_NVC_LDCACHE_INVALID: 'regenerate the cache with `ldconfig` (inside the driver root: `ldconfig -r ROOT`)',
   ERR_NVC_NVML_LOAD_FAILED: 'the file is not a usable libnvidia-ml.so.1 for this machine: reinstall the driver or fix --nvml',
-  ERR_NVC_VERSION_MISMATCH: 'the kernel module and the user-space driver differ: reboot, or reload the nvidia modules after the driver upgrade',
+  ERR_NVC_VERSION_MISMATCH:
+    'the kernel module and the user-space driver differ: reboot, or reload the nvidia modules after the driver upgrade; `nvc-ts doctor` (or runDoctor()) shows both versions and what holds /dev/nvidia* open',
   ERR_NVC_SERVICE_TIMEOUT: 'NVML is slow or stuck (is nvidia-persistenced running? hosts with many GPUs without persistence mode need a longer --timeout)',
   ERR_NVC_SERVICE_CRASHED: 'NVML crashed inside the driver service (Node was not affected): check `dmesg` and the driver installation',
   ERR_NVC_SERVICE_START: 'the driver service could not start: check that nvc-ts-driver is beside the addon and executable',

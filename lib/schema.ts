@@ -1,6 +1,6 @@
 /** zod schemas for every input accepted at the package boundary, and the one conversion of their issues to NvcError. */
 import * as path from 'node:path';
-import { z } from 'zod/v3';
+import { z } from 'zod';
 import { NvcError } from './errors';
 import { CAPABILITIES } from './types';
 
@@ -94,6 +94,19 @@ export const configureRequestSchema = z
   })
   .strict();
 export type ConfigureRequestInput = z.input<typeof configureRequestSchema>;
+
+/** Copy mode: which driver files to install into a root filesystem, and where they go. */
+export const installRequestSchema = configureRequestSchema
+  .pick({ capabilities: true, compat32: true, noGspFirmware: true, noLdconfig: true, dryRun: true })
+  .extend({
+    libsDir: absolutePathSchema.optional(),
+    libs32Dir: absolutePathSchema.optional(),
+    binsDir: absolutePathSchema.optional(),
+    /** "@/host/path" runs the host's ldconfig from a sealed copy; "/path" the image's own. */
+    ldconfig: containerOptionsSchema.shape.ldconfig,
+  })
+  .strict();
+export type InstallRequestInput = z.input<typeof installRequestSchema>;
 
 function invalid(issue: Pick<z.ZodIssue, 'path' | 'message'>, prefix: string, wholeValue: string): NvcError {
   const field = issue.path.map(String).join('.') || wholeValue;

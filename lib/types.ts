@@ -67,6 +67,8 @@ export interface Device {
   /** Compute capability, e.g. "9.0". */
   architecture: string;
   deviceNode: { path: string; major: number; minor: number };
+  /** NVML's persistence mode; null where the GPU or library cannot say. */
+  persistenceMode: boolean | null;
   mig: {
     capable: boolean;
     enabled: boolean;

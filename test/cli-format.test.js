@@ -147,7 +147,7 @@ describe('info formatting', () => {
 
   it('JSON output has the documented shape, 2-space indented', () => {
     const text = formatInfoJson(driver(), devices());
-    assert.ok(text.startsWith('{\n  "driver": {\n    "version": "580.159.04",\n    "cudaVersion": "13.0"\n  },'));
+    assert.ok(text.startsWith('{\n  "schemaVersion": 1,\n  "driver": {\n    "version": "580.159.04",\n    "cudaVersion": "13.0"\n  },'));
     const json = JSON.parse(text);
     assert.deepEqual(Object.keys(json.devices[0]), ['index', 'minor', 'model', 'brand', 'uuid', 'busId', 'architecture', 'deviceNode', 'mig']);
     assert.equal(json.devices[1].deviceNode, '/dev/nvidia2');
@@ -483,7 +483,30 @@ describe('main() without a driver', () => {
       assert.equal(await main(argv, io), 2);
       assert.match(out.stderr, pattern);
       assert.equal(out.stderr.split('\n').length, 2);
-      assert.equal(out.stdout, '');
+      if (argv.includes('--json')) {
+        // --json: the same failure as JSON on stdout, for programs.
+        const json = JSON.parse(out.stdout);
+        assert.equal(json.schemaVersion, 1);
+        assert.equal(json.error.code, 'ERR_NVC_USAGE');
+        assert.match(json.error.message, pattern.source.startsWith('^') ? /./ : pattern);
+      } else {
+        assert.equal(out.stdout, '');
+      }
+    });
+  }
+
+  const suggestions = [
+    [['confgure'], /unknown command 'confgure' \(did you mean 'configure'\?\)/],
+    [['info', '--jsn'], /unknown option '--jsn' \(did you mean --json\?\)/],
+    [['configure', '--devcie', '0', '/x'], /did you mean --device\?/],
+    [['--timeout', '-3', 'info'], /option --timeout needs a positive number of seconds, not '-3'/],
+    [['-d', '0', 'list'], /option --debug takes a log file, and '0' looks like a device list/],
+  ];
+  for (const [argv, pattern] of suggestions) {
+    it(`says what was meant: nvc-ts ${argv.join(' ')}`, async () => {
+      const { out, io } = capture();
+      assert.equal(await main(argv, io), 2);
+      assert.match(out.stderr, pattern);
     });
   }
 

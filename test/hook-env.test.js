@@ -645,7 +645,7 @@ describe('hook-env: OCI schemas reject what the hook cannot use', () => {
       {
         name: 'NvcError',
         code: 'ERR_NVC_INVALID_ARGUMENT',
-        message: 'OCI state is malformed: (root): Expected object, received array',
+        message: 'OCI state is malformed: (root): Invalid input: expected object, received array',
         field: 'OCI state',
       },
     );
@@ -654,7 +654,7 @@ describe('hook-env: OCI schemas reject what the hook cannot use', () => {
       {
         name: 'NvcError',
         code: 'ERR_NVC_INVALID_ARGUMENT',
-        message: 'OCI state is malformed: id: String must contain at least 1 character(s); pid: Expected number, received string',
+        message: 'OCI state is malformed: id: Too small: expected string to have >=1 characters; pid: Invalid input: expected number, received string',
         field: 'OCI state',
       },
     );
@@ -668,7 +668,7 @@ describe('hook-env: OCI schemas reject what the hook cannot use', () => {
       {
         name: 'NvcError',
         code: 'ERR_NVC_INVALID_ARGUMENT',
-        message: 'config.json is malformed: root.path: String must contain at least 1 character(s)',
+        message: 'config.json is malformed: root.path: Too small: expected string to have >=1 characters',
         field: 'config.json',
       },
     );

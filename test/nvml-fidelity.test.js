@@ -306,3 +306,26 @@ describe('NVML fidelity: versioned symbols', function () {
     await rejects(createSimulatedHost({ nvml: 'missing', hiddenSymbols: ['nvmlDeviceGetFoo'] }), 'ERR_NVC_INVALID_ARGUMENT', /hiddenSymbols\[0\]/);
   });
 });
+
+describe('NVML fidelity: persistence mode', () => {
+  it('deviceInfo carries each GPU persistence mode, null where NVML cannot say, and never fails over it', async () => {
+    const spec = defaultSimulatedHostSpec();
+    spec.gpus[0].persistenceMode = 'off';
+    spec.gpus[2].persistenceMode = 'unsupported';
+    await withContext(spec, async (ctx) => {
+      const devices = await ctx.deviceInfo();
+      assert.deepEqual(
+        devices.map((d) => d.persistenceMode),
+        [false, true, null],
+      );
+    });
+  });
+
+  it('a library without nvmlDeviceGetPersistenceMode still serves devices (mode unknown)', async () => {
+    await withContext({ hiddenSymbols: ['nvmlDeviceGetPersistenceMode'] }, async (ctx) => {
+      const devices = await ctx.deviceInfo();
+      assert.equal(devices.length, 3);
+      assert.ok(devices.every((d) => d.persistenceMode === null));
+    });
+  });
+});

@@ -94,3 +94,27 @@ describe('init options: one list across the facade and the addon', () => {
     assert.throws(() => binding().resolveHost({ root: 'relative' }), /root/);
   });
 });
+
+describe('schemas compose with the zod the package depends on', () => {
+  it('an application schema can embed initOptionsSchema and configureRequestSchema', () => {
+    const { z } = require('zod');
+    const { initOptionsSchema, configureRequestSchema } = require('../dist/schema.js');
+    const app = z.object({ nvc: initOptionsSchema, request: configureRequestSchema });
+    const parsed = app.parse({ nvc: { root: '/', timeoutMs: 5 }, request: { capabilities: ['compute'] } });
+    assert.equal(parsed.nvc.timeoutMs, 5);
+    assert.deepEqual(parsed.request.capabilities, ['compute']);
+    assert.equal(parsed.request.noCgroups, false);
+    assert.equal(app.safeParse({ nvc: { root: 'relative' }, request: {} }).success, false);
+  });
+});
+
+describe('NvcError as a user sees it', () => {
+  it('inspects with the details it has and no row of undefined fields', () => {
+    const { inspect } = require('node:util');
+    const text = inspect(new NvcError('ERR_NVC_SYSTEM', 'boom', { path: '/x' }));
+    assert.match(text, /code: 'ERR_NVC_SYSTEM'/);
+    assert.match(text, /path: '\/x'/);
+    assert.doesNotMatch(text, /undefined/);
+    assert.deepEqual(Object.keys(new NvcError('ERR_NVC_SYSTEM', 'boom')), ['name', 'code']);
+  });
+});

@@ -3,7 +3,7 @@
  * capabilities) -> CDI lowering -> version settled against what the installed engines read.
  */
 import { statSync } from 'node:fs';
-import { z } from 'zod/v3';
+import { z } from 'zod';
 import { NvcError } from '../errors';
 import type { HostFacts } from '../host-facts';
 import { resolveRequest, selectItems } from '../plan/select-items';

@@ -3,7 +3,7 @@
  * SPEC.md): the types generation writes and the zod schema that reads specs back from disk
  * (inject, check, list). Loading is strict as the CDI loaders are: an unknown field is an error.
  */
-import { z } from 'zod/v3';
+import { z } from 'zod';
 
 const uint32 = z.number().int().min(0).max(0xffffffff);
 

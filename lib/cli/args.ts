@@ -2,11 +2,13 @@
  * Command-line parsing: global options before the command (long or short), then the command's own options with
  * the global long options still accepted, as nvidia-container-cli allows.
  */
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 import { UsageError } from './format-error';
 import { COMMANDS, type BoundCommand } from './registry';
+import { closest } from './suggest';
 import type { CommandSession, OptionToken, OptionValues } from './types';
 
 const GLOBAL_OPTIONS = {
@@ -46,6 +48,8 @@ export interface GlobalOptions {
 
 export interface Invocation {
   globals: GlobalOptions;
+  /** The command was asked for JSON (--json): failures are printed as JSON on stdout too. */
+  json?: boolean;
   command?: BoundCommand;
   run?: (session: CommandSession) => Promise<void>;
 }
@@ -70,14 +74,49 @@ function findCommandIndex(argv: string[]): number {
   return -1;
 }
 
+/**
+ * `--timeout -3` and `-d -1`: a value that starts with a dash and a digit is the option's value
+ * (there is no option named by a digit), passed on as `--opt=-3` so that its own check explains it.
+ */
+function attachDashValues(args: string[], options: NonNullable<ParseArgsConfig['options']>): string[] {
+  const out: string[] = [];
+  const takesValue = (word: string): string | undefined => {
+    if (word.startsWith('--')) return options[word.slice(2)]?.type === 'string' ? word : undefined;
+    if (/^-[^-]$/.test(word)) {
+      const long = Object.entries(options).find(([, o]) => o.short === word.slice(1) && o.type === 'string');
+      return long ? `--${long[0]}` : undefined;
+    }
+    return undefined;
+  };
+  for (let i = 0; i < args.length; i++) {
+    const word = args[i] as string;
+    const next = args[i + 1];
+    const long = takesValue(word);
+    if (long !== undefined && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${long}=${next}`);
+      i++;
+    } else {
+      out.push(word);
+    }
+  }
+  return out;
+}
+
 function parseOrUsage(config: ParseArgsConfig): ReturnType<typeof parseArgs> {
   try {
-    return parseArgs({ ...config, strict: true });
+    return parseArgs({ ...config, args: attachDashValues([...(config.args ?? [])], config.options ?? {}), strict: true });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     // Node's messages name the option; keep their first sentence.
     const first = (message.split(/\.\s/)[0] ?? message).replace(/\.$/, '');
-    throw new UsageError(first.charAt(0).toLowerCase() + first.slice(1));
+    let text = first.charAt(0).toLowerCase() + first.slice(1);
+    const unknown = /^unknown option '(-{1,2})([^']+)'/.exec(text);
+    if (unknown) {
+      const names = Object.keys(config.options ?? {});
+      const guess = unknown[1] === '--' ? closest(unknown[2] as string, names) : undefined;
+      if (guess !== undefined) text += ` (did you mean --${guess}?)`;
+    }
+    throw new UsageError(text);
   }
 }
 
@@ -119,7 +158,12 @@ function globalOptions(values: OptionValues): GlobalOptions {
   set('nvmlPath', hostPath('nvml'));
   set('user', stringOption(values, 'user'));
   set('timeoutMs', parseTimeout(stringOption(values, 'timeout')));
-  set('debugFile', stringOption(values, 'debug'));
+  const debug = stringOption(values, 'debug');
+  // `-d 0 list`: with -d meaning --debug before the command, a device list here is a slip, not a file name.
+  if (debug !== undefined && /^(\d+(,\d+)*|all|none|void)$/.test(debug) && !existsSync(debug)) {
+    throw new UsageError(`option --debug takes a log file, and '${debug}' looks like a device list (to give GPUs, use --device after the command; to log to a file of that name, write ./${debug})`);
+  }
+  set('debugFile', debug);
   if (opts.simulate) {
     const clash = (['root', 'ldcache', 'proc-root', 'dev-root', 'sys-root'] as const).find((n) => values[n] !== undefined);
     if (clash !== undefined) throw new UsageError(`option --simulate cannot be combined with --${clash}`);
@@ -140,7 +184,8 @@ export function parseCommandLine(argv: string[]): Invocation {
     // Still honour --help/--version given before an unknown word.
     const globals = globalOptions(preValues);
     if (globals.help || globals.version) return { globals };
-    throw new UsageError(`unknown command '${name}'`);
+    const guess = closest(name, COMMANDS.map((c) => c.spec.name));
+    throw new UsageError(`unknown command '${name}'${guess === undefined ? '' : ` (did you mean '${guess}'?)`}`);
   }
   const overlap = Object.keys(command.spec.options).filter((n) => n in GLOBAL_LONG_OPTIONS);
   if (overlap.length > 0) throw new Error(`internal: command options shadow global options: ${overlap.join(', ')}`);
@@ -167,5 +212,6 @@ export function parseCommandLine(argv: string[]): Invocation {
   }
   const globals = globalOptions(globalValues);
   if (globals.help || globals.version) return { globals, command };
-  return { globals, command, run: command.prepare(commandValues, tokens, post.positionals) };
+  const json = commandValues['json'] === true;
+  return { globals, command, json, run: command.prepare(commandValues, tokens, post.positionals) };
 }

@@ -4,8 +4,12 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 export class DebugLog {
   private fd: number | null;
 
+  /** Whether the log is stderr (`-` or /dev/stderr), which is never closed. */
+  private readonly toStderr: boolean;
+
   constructor(file: string | undefined) {
-    this.fd = file === undefined ? null : openSync(file, 'a');
+    this.toStderr = file === '-' || file === '/dev/stderr';
+    this.fd = file === undefined ? null : this.toStderr ? 2 : openSync(file, 'a');
   }
 
   line(message: string): void {
@@ -19,6 +23,7 @@ export class DebugLog {
   }
 
   close(): void {
+    if (this.toStderr) this.fd = null;
     if (this.fd !== null) {
       try {
         closeSync(this.fd);

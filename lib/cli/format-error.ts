@@ -22,6 +22,7 @@ export type Phase =
   | 'container'
   | 'mount'
   | 'ldcache'
+  | 'doctor'
   | 'shutdown';
 
 export interface ErrorContext {
@@ -136,4 +137,20 @@ export function formatError(err: unknown, ctx: ErrorContext): string {
   let text = `${prefix} ${describe(err, ctx).join(' ')}${code}\n`;
   if (ctx.debug) text += `${stackOf(err).join('\n')}\n`;
   return text;
+}
+
+/** The JSON schema version of every `--json` output, errors included. */
+export const JSON_SCHEMA_VERSION = 1;
+
+/** A failure as `--json` prints it on stdout (the paragraph still goes to stderr). */
+export function formatErrorJson(err: unknown, ctx: Pick<ErrorContext, 'phase'> & { usage?: boolean }): string {
+  const phase = phaseOf(err, ctx.phase);
+  const error: Record<string, unknown> = ctx.usage
+    ? { code: 'ERR_NVC_USAGE', message: err instanceof Error ? err.message : String(err) }
+    : isNvcError(err)
+      ? { ...err.toJSON() }
+      : { code: 'ERR_NVC_INTERNAL', message: err instanceof Error ? err.message : String(err) };
+  delete error.name;
+  if (phase !== undefined) error.phase = phase;
+  return `${JSON.stringify({ schemaVersion: JSON_SCHEMA_VERSION, error }, null, 2)}\n`;
 }

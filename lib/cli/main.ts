@@ -7,7 +7,7 @@
 import { isNvcError, type NvcError } from '../errors';
 import { parseCommandLine, type Invocation } from './args';
 import { DebugLog } from './debug-log';
-import { formatUsageError, UsageError } from './format-error';
+import { formatErrorJson, formatUsageError, UsageError } from './format-error';
 import { helpText, packageVersion, versionText } from './help';
 import { execute } from './session';
 import type { CliIo } from './types';
@@ -23,6 +23,7 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
     if (err instanceof UsageError || isNvcError(err)) {
       const flagged = err instanceof UsageError ? err : optionValueError(err);
       io.stderr.write(formatUsageError(flagged));
+      if (argv.includes('--json')) io.stdout.write(formatErrorJson(flagged, { usage: true }));
       return 2;
     }
     io.stderr.write(`nvc-ts: internal error: ${err instanceof Error ? err.message : String(err)}\n`);

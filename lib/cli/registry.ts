@@ -3,6 +3,8 @@ import { infoCommand } from './commands/info';
 import { listCommand } from './commands/list';
 import { configureCommand } from './commands/configure';
 import { hookCommand } from './commands/hook';
+import { doctorCommand } from './commands/doctor';
+import { installCommand, uninstallCommand } from './commands/install';
 import { cdiCommand } from './commands/cdi';
 import type { CommandSession, CommandSpec, OptionToken, OptionValues } from './types';
 
@@ -22,4 +24,13 @@ function bind<F>(spec: CommandSpec<F>): BoundCommand {
 }
 
 /** In the order `nvc-ts --help` lists them. */
-export const COMMANDS: BoundCommand[] = [bind(infoCommand), bind(listCommand), bind(configureCommand), bind(hookCommand), bind(cdiCommand)];
+export const COMMANDS: BoundCommand[] = [
+  bind(infoCommand),
+  bind(listCommand),
+  bind(configureCommand),
+  bind(hookCommand),
+  bind(doctorCommand),
+  bind(installCommand),
+  bind(uninstallCommand),
+  bind(cdiCommand),
+];

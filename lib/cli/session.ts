@@ -7,7 +7,7 @@ import { initOptionsSchema } from '../schema';
 import type { Device, DriverInfo } from '../types';
 import type { GlobalOptions, Invocation } from './args';
 import { elapsed, type DebugLog } from './debug-log';
-import { formatError, type Phase } from './format-error';
+import { formatError, formatErrorJson, type Phase } from './format-error';
 import type { CliIo, CommandSession } from './types';
 
 interface SimulatedHost {
@@ -18,6 +18,7 @@ interface SimulatedHost {
 class Session implements CommandSession {
   current: Phase | undefined;
   ctx: Context | undefined;
+  exitStatus = 0;
   #starting: Promise<Context> | undefined;
 
   constructor(
@@ -26,7 +27,16 @@ class Session implements CommandSession {
     /** Starts the driver service; called on first use only, so that a hook for a
      * container that wants no GPU never needs (or waits for) the driver. */
     private readonly start: () => Promise<Context>,
+    private readonly options: () => InitOptions,
   ) {}
+
+  initOptions(): InitOptions {
+    return this.options();
+  }
+
+  setExitStatus(status: number): void {
+    this.exitStatus = status;
+  }
 
   context(): Promise<Context> {
     this.#starting ??= this.phase('initialization', this.start).then((ctx) => (this.ctx = ctx));
@@ -102,7 +112,12 @@ export async function execute(run: (session: CommandSession) => Promise<void>, i
   let host: SimulatedHost | undefined;
   let opts = initOptionsOf(globals);
   // Loaded on first use, not at the top, so that --help, --version and usage errors work without the native addon.
-  const session = new Session(io, log, async () => (await import('../index')).init(opts));
+  const session = new Session(
+    io,
+    log,
+    async () => (await import('../index')).init(opts),
+    () => opts,
+  );
   try {
     if (globals.simulate) {
       host = await session.phase('initialization', async (): Promise<SimulatedHost> => {
@@ -113,11 +128,12 @@ export async function execute(run: (session: CommandSession) => Promise<void>, i
     }
     log.line(`options: ${JSON.stringify({ ...opts, simulate: globals.simulate, command: invocation.command?.spec.name })}`);
     await run(session);
-    return 0;
+    return session.exitStatus;
   } catch (err) {
     const debug = globals.debugFile !== undefined;
     const where = await whereOf(session, opts);
     io.stderr.write(formatError(err, { phase: session.current, root: where.root, ldcache: where.ldcache, simulate: globals.simulate, debug }));
+    if (invocation.json) io.stdout.write(formatErrorJson(err, { phase: session.current }));
     log.line(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     return 1;
   } finally {

@@ -4,7 +4,7 @@
  */
 import type { ParseArgsConfig } from 'node:util';
 
-import type { Context } from '../index';
+import type { Context, InitOptions } from '../index';
 import type { Device, DriverInfo } from '../types';
 import type { Phase } from './format-error';
 
@@ -36,6 +36,10 @@ export interface CommandSession {
   write(text: string): void;
   /** One "nvc-ts: warning: ..." line on stderr. */
   warn(text: string): void;
+  /** The init options the global options (and --simulate) give, for commands that run their own checks. */
+  initOptions(): InitOptions;
+  /** Exit with this status once the command returns (a command that reported a failure itself). */
+  setExitStatus(status: number): void;
 }
 
 export interface CommandSpec<F> {

@@ -135,5 +135,6 @@ export function listJson(entries: ListEntry[]): ListJson {
 }
 
 export function formatListJson(entries: ListEntry[]): string {
-  return `${JSON.stringify(listJson(entries), null, 2)}\n`;
+  // schemaVersion: the CLI's JSON outputs all carry one (lib/cli/format-error.ts).
+  return `${JSON.stringify({ schemaVersion: 1, ...listJson(entries) }, null, 2)}\n`;
 }

@@ -24,6 +24,7 @@ export function formatMockNvmlSpec(spec: SimulatedHostSpec): string {
       `brand ${g.brand}`,
       `cc ${g.computeCapability[0]} ${g.computeCapability[1]}`,
     );
+    if (g.persistenceMode !== undefined) out.push(`persistence ${g.persistenceMode}`);
     const migs = g.migDevices ?? [];
     // Room for the highest slot: a real GPU's maximum is at least 7, and every slot lies below it.
     const max = Math.max(7, migs.length, ...migs.map((m) => (m.slot ?? -1) + 1));

@@ -35,6 +35,8 @@ export interface SimulatedGpu {
   /** PCI device id as NVML reports it, (device << 16) | vendor, e.g. 0x233010de. */
   pciDeviceId?: number;
   pciSubsystemId?: number;
+  /** nvmlDeviceGetPersistenceMode's answer (default 'on', as on the GPU machine). */
+  persistenceMode?: 'on' | 'off' | 'unsupported';
 }
 
 export type NvmlFaultKind = 'crash' | 'abort' | 'hang' | 'exit' | 'error';

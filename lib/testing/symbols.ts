@@ -28,6 +28,7 @@ export const MOCK_NVML_EXPORTS: readonly string[] = [
   'nvmlDeviceGetCudaComputeCapability',
   'nvmlDeviceGetBrand',
   'nvmlDeviceGetMinorNumber',
+  'nvmlDeviceGetPersistenceMode',
   'nvmlDeviceGetMigMode',
   'nvmlDeviceGetMaxMigDeviceCount',
   'nvmlDeviceGetMigDeviceHandleByIndex',

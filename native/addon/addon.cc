@@ -122,6 +122,10 @@ Napi::Array DevicesToJs(Napi::Env env, const nvc_device_info *info) {
     node.Set("major", d.node_major);
     node.Set("minor", d.node_minor);
     o.Set("deviceNode", node);
+    if (d.persistence_mode < 0)
+      o.Set("persistenceMode", env.Null());
+    else
+      o.Set("persistenceMode", d.persistence_mode == 1);
     Napi::Object mig = Napi::Object::New(env);
     mig.Set("capable", d.mig_capable != 0);
     mig.Set("enabled", d.mig_enabled != 0);

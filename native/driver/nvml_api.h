@@ -27,6 +27,7 @@ struct nvml_api {
     nvc_nvml_int_pair_fn device_cc;
     nvc_nvml_uint_fn device_brand;
     nvc_nvml_uint_fn device_minor;
+    nvc_nvml_uint_fn device_persistence;
     nvc_nvml_uint_pair_fn mig_mode;
     nvc_nvml_uint_fn max_mig_count;
     nvc_nvml_child_fn mig_handle;

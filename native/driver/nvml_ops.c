@@ -183,6 +183,8 @@ int nvml_api_load(struct nvml_api *api, const char *path, struct nvc_wbuf *reply
     api->device_cc = (nvc_nvml_int_pair_fn)must_sym(api->handle, "nvmlDeviceGetCudaComputeCapability", &missing);
     api->device_brand = (nvc_nvml_uint_fn)must_sym(api->handle, "nvmlDeviceGetBrand", &missing);
     api->device_minor = (nvc_nvml_uint_fn)must_sym(api->handle, "nvmlDeviceGetMinorNumber", &missing);
+    /* Diagnostic only (doctor): a library without it still serves containers. */
+    api->device_persistence = (nvc_nvml_uint_fn)dlsym(api->handle, "nvmlDeviceGetPersistenceMode");
     /* MIG arrived in later drivers: absence means "not MIG capable", not a broken library. */
     api->mig_mode = (nvc_nvml_uint_pair_fn)dlsym(api->handle, "nvmlDeviceGetMigMode");
     api->max_mig_count = (nvc_nvml_uint_fn)dlsym(api->handle, "nvmlDeviceGetMaxMigDeviceCount");
@@ -284,6 +286,18 @@ static int mig_mode(struct nvml_api *api, int sock, struct nvc_wbuf *reply, uint
     return 0;
 }
 
+/* Persistence mode is a diagnostic: a GPU that cannot say (NOT_SUPPORTED, an old library) is "unknown",
+ * never a failed device query. */
+static uint32_t persistence_mode(struct nvml_api *api, int sock, uint32_t index, nvc_nvml_device dev)
+{
+    unsigned mode = 0;
+
+    announce(sock, "nvmlDeviceGetPersistenceMode", index);
+    if (api->device_persistence == NULL || api->device_persistence(dev, &mode) != NVC_NVML_SUCCESS)
+        return NVC_PERSISTENCE_UNKNOWN;
+    return mode ? NVC_PERSISTENCE_ON : NVC_PERSISTENCE_OFF;
+}
+
 void nvml_op_device(struct nvml_api *api, int sock, uint32_t index, struct nvc_wbuf *reply)
 {
     nvc_nvml_device dev = NULL;
@@ -303,6 +317,7 @@ void nvml_op_device(struct nvml_api *api, int sock, uint32_t index, struct nvc_w
     CALL(api, sock, reply, index, api->device_cc, "nvmlDeviceGetCudaComputeCapability", dev, &cc_major, &cc_minor);
     CALL(api, sock, reply, index, api->device_brand, "nvmlDeviceGetBrand", dev, &brand);
     CALL(api, sock, reply, index, api->device_minor, "nvmlDeviceGetMinorNumber", dev, &minor);
+    uint32_t persistence = persistence_mode(api, sock, index, dev);
     if (mig_mode(api, sock, reply, index, dev, &capable, &current) < 0)
         return;
     if (capable && current == NVC_NVML_MIG_ENABLE)
@@ -358,6 +373,7 @@ void nvml_op_device(struct nvml_api *api, int sock, uint32_t index, struct nvc_w
     nvc_wire_put_i32(reply, cc_minor);
     nvc_wire_put_u32(reply, capable);
     nvc_wire_put_u32(reply, current == NVC_NVML_MIG_ENABLE);
+    nvc_wire_put_u32(reply, persistence);
     nvc_wire_put_u32(reply, nmig);
     if (migs.overflow != NVC_WIRE_OK)
         reply->overflow = NVC_WIRE_TOO_LARGE; /* helper_send turns it into an error reply */

@@ -35,6 +35,8 @@
  *   minor <n>                   required, the /dev/nvidia<n> minor
  *   brand <n>                   required, an nvmlBrandType_t value (2 Tesla, 14 NVIDIA...)
  *   cc <major> <minor>          required, CUDA compute capability
+ *   persistence on|off|unsupported
+ *                               GetPersistenceMode's answer (default on)
  *   mig unsupported             (default) GetMigMode answers NOT_SUPPORTED
  *   mig disabled [<max>]        MIG capable, mode 0; max MIG device count (default 7)
  *   mig enabled [<max>]         MIG capable, mode 1
@@ -85,7 +87,7 @@
  *   than the answer plus its NUL answer INSUFFICIENT_SIZE.
  *   MIG device handles are distinct from GPU handles. On a MIG handle: GetUUID,
  *   GetName, GetGpuInstanceId and GetComputeInstanceId answer for the MIG
- *   device; GetPciInfo_v3, GetBrand and GetCudaComputeCapability answer the
+ *   device; GetPciInfo_v3, GetBrand, GetPersistenceMode and GetCudaComputeCapability answer the
  *   parent's values; GetMinorNumber, GetMigMode, GetMaxMigDeviceCount and
  *   GetMigDeviceHandleByIndex answer NOT_SUPPORTED. On a GPU handle the instance
  *   id calls answer NOT_SUPPORTED.
@@ -149,6 +151,7 @@ DECLARE_AS(nvmlDeviceGetPciInfo, nvc_nvml_pci_fn);
 DECLARE_AS(nvmlDeviceGetCudaComputeCapability, nvc_nvml_int_pair_fn);
 DECLARE_AS(nvmlDeviceGetBrand, nvc_nvml_uint_fn);
 DECLARE_AS(nvmlDeviceGetMinorNumber, nvc_nvml_uint_fn);
+DECLARE_AS(nvmlDeviceGetPersistenceMode, nvc_nvml_uint_fn);
 DECLARE_AS(nvmlDeviceGetMigMode, nvc_nvml_uint_pair_fn);
 DECLARE_AS(nvmlDeviceGetMaxMigDeviceCount, nvc_nvml_uint_fn);
 DECLARE_AS(nvmlDeviceGetMigDeviceHandleByIndex, nvc_nvml_child_fn);
@@ -181,6 +184,7 @@ enum fn_id {
     F_HANDLE_BY_INDEX_V1,
     F_PCI_INFO_V2,
     F_PCI_INFO_V1,
+    F_PERSISTENCE_MODE,
     F_COUNT_OF_FNS
 };
 
@@ -209,10 +213,12 @@ static const char *const fn_names[F_COUNT_OF_FNS] = {
     [F_HANDLE_BY_INDEX_V1] = "nvmlDeviceGetHandleByIndex",
     [F_PCI_INFO_V2] = "nvmlDeviceGetPciInfo_v2",
     [F_PCI_INFO_V1] = "nvmlDeviceGetPciInfo",
+    [F_PERSISTENCE_MODE] = "nvmlDeviceGetPersistenceMode",
 };
 
 enum fault_kind { FAULT_CRASH, FAULT_ABORT, FAULT_HANG, FAULT_EXIT, FAULT_ERROR };
 enum mig_state { MIG_UNSUPPORTED, MIG_DISABLED, MIG_ENABLED };
+enum persistence_state { PERSISTENCE_ON, PERSISTENCE_OFF, PERSISTENCE_UNSUPPORTED };
 
 struct fault {
     enum fn_id fn;
@@ -251,6 +257,7 @@ struct gpu {
     unsigned int minor;
     unsigned int brand;
     int cc_major, cc_minor;
+    enum persistence_state persistence;
     enum mig_state mig;
     unsigned int max_mig;
     unsigned int nmig;
@@ -503,6 +510,15 @@ static int parse_line(struct parser *p, char *line)
         if (ntok != 3 || parse_int(tok[1], &g->cc_major) < 0 || parse_int(tok[2], &g->cc_minor) < 0)
             return spec_error(p, "usage: cc <major> <minor>");
         g->have_cc = true;
+    } else if (strcmp(tok[0], "persistence") == 0) {
+        if (ntok == 2 && strcmp(tok[1], "on") == 0)
+            g->persistence = PERSISTENCE_ON;
+        else if (ntok == 2 && strcmp(tok[1], "off") == 0)
+            g->persistence = PERSISTENCE_OFF;
+        else if (ntok == 2 && strcmp(tok[1], "unsupported") == 0)
+            g->persistence = PERSISTENCE_UNSUPPORTED;
+        else
+            return spec_error(p, "usage: persistence on|off|unsupported");
     } else if (strcmp(tok[0], "mig") == 0) {
         if (ntok == 2 && strcmp(tok[1], "unsupported") == 0) {
             g->mig = MIG_UNSUPPORTED;
@@ -1042,6 +1058,19 @@ nvc_nvml_return nvmlDeviceGetBrand(nvc_nvml_device device, unsigned int *type)
     if ((g = gpu_or_parent(device)) == NULL || type == NULL)
         return NVC_NVML_ERROR_INVALID_ARGUMENT;
     *type = g->brand;
+    return NVC_NVML_SUCCESS;
+}
+
+nvc_nvml_return nvmlDeviceGetPersistenceMode(nvc_nvml_device device, unsigned int *mode)
+{
+    struct gpu *g;
+
+    PROLOGUE(F_PERSISTENCE_MODE, device_of(device));
+    if ((g = gpu_or_parent(device)) == NULL || mode == NULL)
+        return NVC_NVML_ERROR_INVALID_ARGUMENT;
+    if (g->persistence == PERSISTENCE_UNSUPPORTED)
+        return NVC_NVML_ERROR_NOT_SUPPORTED;
+    *mode = g->persistence == PERSISTENCE_ON ? 1 : 0;
     return NVC_NVML_SUCCESS;
 }
 

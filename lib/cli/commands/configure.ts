@@ -7,7 +7,7 @@ import type { ConfigureResult } from '../../apply';
 import type { ContainerPlan, Edit } from '../../plan/mount-plan';
 import type { ConfigureRequestInput } from '../../schema';
 import { CAPABILITIES } from '../../types';
-import { UsageError } from '../format-error';
+import { JSON_SCHEMA_VERSION, UsageError } from '../format-error';
 import type { CommandSession, CommandSpec, OptionValues } from '../types';
 
 const ALL_CAPS = [...CAPABILITIES, 'compat32'] as const;
@@ -105,8 +105,10 @@ export function formatPlanText(plan: ContainerPlan): string {
  */
 export function formatResultJson(result: ConfigureResult): string {
   const { edits, cgroupRules, ldconfig, warnings } = result.plan;
-  const plan = { edits: edits.map(({ origin: _origin, ...e }) => e), steps: edits.map((e) => e.origin.step), cgroupRules, ldconfig, warnings };
-  return `${JSON.stringify({ ...result, plan }, null, 2)}\n`;
+  // Modes as octal strings ("0444"), as people read them.
+  const octal = (e: Record<string, unknown>) => (typeof e['mode'] === 'number' ? { ...e, mode: `0${(e['mode'] as number).toString(8)}` } : e);
+  const plan = { edits: edits.map(({ origin: _origin, ...e }) => octal(e)), steps: edits.map((e) => e.origin.step), cgroupRules, ldconfig, warnings };
+  return `${JSON.stringify({ schemaVersion: JSON_SCHEMA_VERSION, ...result, plan }, null, 2)}\n`;
 }
 
 /** Shared by `configure` and `hook`: open the container, configure it, report. */

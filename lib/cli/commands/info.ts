@@ -2,7 +2,7 @@
  * `nvc-ts info [--csv|--json]`: driver version and GPUs, printed line for line like `nvidia-container-cli info`.
  */
 import type { Device, DriverInfo } from '../../types';
-import { UsageError } from '../format-error';
+import { JSON_SCHEMA_VERSION, UsageError } from '../format-error';
 import type { CommandSession, CommandSpec, OptionValues } from '../types';
 
 export type InfoFormat = 'text' | 'csv' | 'json';
@@ -98,7 +98,7 @@ export function infoJson(driver: DriverInfo, devices: Device[]): InfoJson {
 }
 
 export function formatInfoJson(driver: DriverInfo, devices: Device[]): string {
-  return `${JSON.stringify(infoJson(driver, devices), null, 2)}\n`;
+  return `${JSON.stringify({ schemaVersion: JSON_SCHEMA_VERSION, ...infoJson(driver, devices) }, null, 2)}\n`;
 }
 
 export function formatInfo(format: InfoFormat, driver: DriverInfo, devices: Device[]): string {

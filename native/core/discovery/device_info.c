@@ -56,6 +56,8 @@ int nvc_device_decode(struct nvc_rbuf *r, struct nvc_device *d, struct nvc_error
     cc_minor = nvc_wire_get_i32(r);
     d->mig_capable = nvc_wire_get_u32(r) != 0;
     d->mig_enabled = nvc_wire_get_u32(r) != 0;
+    uint32_t persistence = nvc_wire_get_u32(r);
+    d->persistence_mode = persistence == NVC_PERSISTENCE_ON ? 1 : persistence == NVC_PERSISTENCE_OFF ? 0 : -1;
     nmig = nvc_wire_get_u32(r);
     /* Each MIG record is at least 16 bytes: a count beyond what is left is a lie. */
     if (r->bad || nmig > (r->len - r->off) / 16)

@@ -19,7 +19,7 @@
 #include "wire.h"
 
 #define NVC_PROTO_MAGIC     0x4443564eu /* "NVCD" on the wire */
-#define NVC_PROTO_VERSION   2           /* 2: the wire layer's header, seq in the body, wire errors */
+#define NVC_PROTO_VERSION   3           /* 3: persistence mode in NVC_OP_DEVICE's reply */
 #define NVC_PROTO_MAX_MSG   16384       /* a whole record */
 #define NVC_PROTO_NO_DEVICE UINT32_MAX
 
@@ -31,6 +31,9 @@ enum nvc_op {
     NVC_OP_DEVICE = 5,       /* u32 index -> one GPU and its MIG devices */
     NVC_OP_SHUTDOWN = 6,     /* nvmlShutdown, reply, exit */
 };
+
+/* A GPU's persistence mode in NVC_OP_DEVICE's reply; unknown where NVML cannot say. */
+enum nvc_persistence { NVC_PERSISTENCE_OFF = 0, NVC_PERSISTENCE_ON = 1, NVC_PERSISTENCE_UNKNOWN = 2 };
 
 /* Second field of every reply. */
 enum nvc_status {
