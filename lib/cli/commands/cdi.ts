@@ -40,6 +40,7 @@ export const cdiCommand: CommandSpec<CdiFlags> = {
     "  refresh writes only once the driver's nodes exist and the new spec checks clean; --watch regenerates",
     '  when the driver changes (version, modules, device nodes, MIG instances) and on SIGHUP.',
     '',
+    '  --capabilities: a comma list of utility, compute, video, graphics, display, ngx, compat32, or all (default).',
     `  Spec dirs default to ${DEFAULT_SPEC_DIRS.join(' and ')} (the later wins).`,
     '  --cdi-version auto writes the lowest version the spec needs that the installed podman, containerd,',
     '  crio and docker read, leaving out optional fields (with a warning) that they would refuse.',
