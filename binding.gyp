@@ -38,6 +38,13 @@
       "sources": ["<!@(ls -1 native/ldconfig/*.c)", "native/core/wire/wire.c", "native/core/wire/ldconfig_report.c", "native/core/util/error.c", "native/core/util/fdutil.c"]
     },
     {
+      "target_name": "nvc-ts-cdi-hook",
+      "type": "executable",
+      "#": "the hook CDI specs name: symlinks, ld.so.cache and the params copy at container creation",
+      "include_dirs": ["native/exec"],
+      "sources": ["<!@(ls -1 native/cdi-hook/*.c)", "native/exec/sysmount.c", "native/core/setup/ldconfig_client.c", "native/core/wire/wire.c", "native/core/wire/ldconfig_report.c", "native/core/util/path.c", "native/core/util/child.c", "native/core/util/error.c", "native/core/util/fdutil.c"]
+    },
+    {
       "target_name": "nvc-mock-nvml",
       "#": "an 'executable' linked with -shared: gyp then names it exactly libnvc-mock-nvml.so, which no .node loader mistakes for the addon",
       "type": "executable",

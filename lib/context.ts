@@ -1,6 +1,6 @@
 /** The handle on one driver service: discovery calls, and shutdown. */
 import * as path from 'node:path';
-import { binding, driverServicePath, type HostPaths, type NativeContextHandle, type RawDriverFile, type RawDriverInfo } from './native';
+import { binding, cdiHookPath, driverServicePath, type HostPaths, type NativeContextHandle, type RawDriverFile, type RawDriverInfo } from './native';
 import { fromNative } from './native-errors';
 import { NvcError } from './errors';
 import { resolveUser } from './user';
@@ -9,6 +9,8 @@ import { applyPlan, dropProcfsEditsIfNoDriver, planSteps, type ConfigureResult }
 import { Container as ContainerClass, openContainer, type Container } from './container';
 import { readHostFacts, type HostFacts, type HostFactsNeeds } from './host-facts';
 import type { PlanStep } from './plan/items';
+import { generateCdiSpec, type CdiGenerateOptions, type GenerateDeps } from './cdi/generate';
+import type { CdiSpec } from './cdi/spec';
 import { lowerToMountPlan, type ContainerPlan } from './plan/mount-plan';
 import { resolveRequest, selectItems } from './plan/select-items';
 import {
@@ -255,6 +257,22 @@ export class Context implements AsyncDisposable {
     const plan: ContainerPlan = { edits: [], cgroupRules: [], ldconfig: { path: container.ldconfig, dirs }, warnings: [], notes: [] };
     const r = await applyPlan(container, plan);
     return r.ldconfig ?? { ran: false, warning: '' };
+  }
+
+  /**
+   * A CDI spec for this host: one device per GPU and MIG device (and `all`), the driver files
+   * of the requested capabilities in the common edits (lib/cdi/generate.ts). What it had to
+   * leave out goes to deps.onWarning (default: process.emitWarning).
+   */
+  async cdiSpec(
+    options: CdiGenerateOptions = {},
+    deps: Partial<Omit<GenerateDeps, 'defaultHookPath'>> & { onWarning?: (text: string) => void } = {},
+  ): Promise<CdiSpec> {
+    this.#checkOpen();
+    const { onWarning = (text: string) => process.emitWarning(text, 'NvcCdiWarning'), ...rest } = deps;
+    const { spec, warnings } = await generateCdiSpec(await this.hostFacts(), options, { defaultHookPath: cdiHookPath, ...rest });
+    warnings.forEach((w) => onWarning(w));
+    return spec;
   }
 
   /** Stops the driver service (nvmlShutdown, then terminate/kill) and reaps it. Idempotent. */

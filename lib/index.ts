@@ -77,3 +77,13 @@ export {
   type NodeOptions,
   type ModuleInfo,
 } from './kmod';
+export {
+  injectCdiDevices,
+  checkSpecs as checkCdiSpecs,
+  loadRegistry as loadCdiRegistry,
+  cdiSpecSchema,
+  minimumVersion as minimumCdiVersion,
+  type CdiSpec,
+  type CdiGenerateOptions,
+  type OciConfig,
+} from './cdi';

@@ -173,3 +173,8 @@ export function ldconfigHelperPath(): string {
 export function mockNvmlLibraryPath(): string {
   return artifact('NVC_TS_MOCK_NVML', 'libnvc-mock-nvml.so');
 }
+
+/** The nvc-ts-cdi-hook executable that CDI specs name for their createContainer hooks. */
+export function cdiHookPath(): string {
+  return artifact('NVC_TS_CDI_HOOK', 'nvc-ts-cdi-hook');
+}

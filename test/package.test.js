@@ -87,9 +87,12 @@ describe('package: packed tarball, installed without a toolchain', function () {
   });
 
   it('the tarball has LICENSE, CHANGELOG and the prebuilt helpers, and no tests', function () {
-    for (const f of ['LICENSE', 'CHANGELOG.md', 'README.md', 'package.json', 'dist/index.js', 'dist/index.d.ts']) assert.ok(files.includes(f), `${f} is packed`);
+    for (const f of ['LICENSE', 'CHANGELOG.md', 'README.md', 'package.json', 'dist/index.js', 'dist/index.d.ts'])
+      assert.ok(files.includes(f), `${f} is packed`);
     const prebuilt = files.filter((f) => f.startsWith('prebuilds/')).map((f) => path.basename(f));
-    for (const f of ['nvc-ts-driver', 'nvc-ts-exec', 'nvc-ts-ldconfig', 'libnvc-mock-nvml.so']) assert.ok(prebuilt.includes(f), `prebuilds carry ${f}`);
+    for (const f of ['nvc-ts-driver', 'nvc-ts-exec', 'nvc-ts-ldconfig', 'nvc-ts-cdi-hook', 'libnvc-mock-nvml.so'])
+      assert.ok(prebuilt.includes(f), `prebuilds carry ${f}`);
+    for (const f of ['contrib/systemd/nvc-ts-cdi-refresh.service', 'contrib/systemd/nvc-ts-cdi-refresh.path']) assert.ok(files.includes(f), `${f} is packed`);
     assert.ok(
       prebuilt.some((f) => f.endsWith('.node')),
       'prebuilds carry the addon',

@@ -9,6 +9,7 @@ import { parseCommandLine, type Invocation } from './args';
 import { DebugLog } from './debug-log';
 import { formatErrorJson, formatUsageError, UsageError } from './format-error';
 import { helpText, packageVersion, versionText } from './help';
+import { COMMANDS } from './registry';
 import { execute } from './session';
 import type { CliIo } from './types';
 
@@ -39,7 +40,7 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
     return 0;
   }
   if (invocation.run === undefined) {
-    io.stderr.write(formatUsageError(new UsageError('missing command (info, list, configure, hook or modules)')));
+    io.stderr.write(formatUsageError(new UsageError(`missing command (${COMMANDS.map((c) => c.spec.name).join(', ')})`)));
     return 2;
   }
   let log: DebugLog;

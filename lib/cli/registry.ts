@@ -6,6 +6,7 @@ import { hookCommand } from './commands/hook';
 import { doctorCommand } from './commands/doctor';
 import { installCommand, uninstallCommand } from './commands/install';
 import { modulesCommand } from './commands/modules';
+import { cdiCommand } from './commands/cdi';
 import type { CommandSession, CommandSpec, OptionToken, OptionValues } from './types';
 
 export interface BoundCommand {
@@ -33,4 +34,5 @@ export const COMMANDS: BoundCommand[] = [
   bind(installCommand),
   bind(uninstallCommand),
   bind(modulesCommand),
+  bind(cdiCommand),
 ];

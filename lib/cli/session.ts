@@ -56,6 +56,10 @@ class Session implements CommandSession {
     return this.#starting;
   }
 
+  freshContext(): Promise<Context> {
+    return this.start();
+  }
+
   async driverInfo(): Promise<DriverInfo> {
     return (await this.context()).driverInfo();
   }

@@ -27,6 +27,8 @@ export interface OptionToken {
 export interface CommandSession {
   /** The facade context, started on first use (for commands that do more than discovery). */
   context(): Promise<Context>;
+  /** A context of the caller's own, which the caller shuts down: for a long-running command that must see a reloaded driver. */
+  freshContext(): Promise<Context>;
   driverInfo(): Promise<DriverInfo>;
   deviceInfo(): Promise<Device[]>;
   /** Run one step, timing it in the debug log and naming it in error messages. */

@@ -28,7 +28,7 @@ static int test_bytes_on_the_wire(void)
     /* Little-endian everywhere, whatever the host: the header, the sequence number, then
      * each field. */
     static const uint8_t want[] = {
-        'N',  'V',  'C',  'D',  2,   0,   NVC_OP_DRIVER, 0,   26,  0,   0,   0,             /* header, body 26 bytes */
+        'N',  'V',  'C',  'D',  3,   0,   NVC_OP_DRIVER, 0,   26,  0,   0,   0,             /* header, body 26 bytes */
         4,    3,    2,    1,                                                                /* u32 seq */
         0,    0,    0,    0,                                                                /* u32 status */
         10,   0,    0,    0,    '5', '8', '0',           '.', '1', '5', '9', '.', '0', '4', /* str: length then bytes */
