@@ -220,6 +220,24 @@ describe('doctor: host checks', function () {
     assert.match(drm.summary, new RegExp(`${card} is 226:7, sysfs says 226:2`));
   });
 
+  it('a stale CDI spec (a library of the old driver) fails cdi, naming the spec and the path; no spec at all is skipped', async () => {
+    host = await healthyHost();
+    const file = path.join(host.root, 'etc/cdi/nvidia.json');
+    const spec = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const lib = spec.containerEdits.mounts.find((m) => /libcuda\.so\.580/.test(m.hostPath));
+    lib.hostPath = lib.hostPath.replace('580.159.04', '550.54.15');
+    fs.writeFileSync(file, JSON.stringify(spec));
+    const before = fs.readFileSync(file);
+    let { cdi } = await doctorOn(host, { only: ['cdi'] });
+    assert.equal(cdi.status, 'fail');
+    assert.ok(cdi.evidence.problems.some((p) => p.includes(file) && p.includes('libcuda.so.550.54.15')), JSON.stringify(cdi.evidence.problems));
+    assert.match(cdi.fix, /nvc-ts cdi refresh/);
+    assert.deepEqual(fs.readFileSync(file), before, 'doctor never changes a spec');
+    fs.rmSync(file);
+    ({ cdi } = await doctorOn(host, { only: ['cdi'] }));
+    assert.equal(cdi.status, 'skip');
+  });
+
   it('SELinux enforcing and WSL are reported as warnings', async () => {
     host = await healthyHost();
     write(path.join(host.sysRoot, 'fs/selinux/enforce'), '1\n');

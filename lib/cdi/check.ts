@@ -56,8 +56,9 @@ function checkEdits(edits: CdiContainerEdits | undefined, where: string, driverV
       continue;
     }
     const v = LIB_VERSION.exec(path.basename(m.hostPath))?.[1];
-    // Only a full x.y.z names a driver release; libraries like libnvidia-nvvm.so.4 do not.
-    if (v !== undefined && /^\d+\.\d+\.\d+$/.test(v) && v !== driverVersion) {
+    // Only a full x.y.z with a driver branch (three digits and more) names a driver release: not
+    // libnvidia-nvvm.so.4, nor the EGL platform libraries' own versions (libnvidia-egl-wayland.so.1.1.19).
+    if (v !== undefined && /^\d{3,}\.\d+\.\d+$/.test(v) && v !== driverVersion) {
       out.push(`${where}: ${m.hostPath}: library of driver ${v}, the running driver is ${driverVersion}`);
     }
   }

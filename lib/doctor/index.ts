@@ -21,6 +21,7 @@ import { ldcacheCheck } from './checks/ldcache';
 import { cgroupsCheck } from './checks/cgroups';
 import { devCharCheck } from './checks/dev-char';
 import { securityCheck } from './checks/security';
+import { cdiCheck } from './checks/cdi';
 import { containerDevicesCheck, containerDriverCheck } from './checks/container';
 import { rootfsDriverCheck } from './checks/rootfs';
 
@@ -39,6 +40,7 @@ export const DOCTOR_CHECKS: readonly Check[] = [
   ldcacheCheck,
   cgroupsCheck,
   devCharCheck,
+  cdiCheck,
   securityCheck,
   containerDevicesCheck,
   containerDriverCheck,

@@ -6,7 +6,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { createSimulatedHost } = require('../../dist/testing/index.js');
-const { createNvidiaDeviceNodes } = require('../../dist/index.js');
+const { createNvidiaDeviceNodes, init } = require('../../dist/index.js');
 
 const DRM_MAJOR = 226;
 
@@ -44,6 +44,16 @@ async function healthyHost(partial = {}) {
   write(path.join(procRoot, '1/comm'), 'systemd\n');
   // Every node and /dev/char link the driver's state calls for, as `nvc-ts modules nodes` makes them.
   await createNvidiaDeviceNodes({ root, procRoot, devRoot, sysRoot });
+  // A fresh CDI spec where engines look for one (/etc/cdi under the driver root), on hosts whose NVML answers.
+  if (!(partial.faults ?? []).length) {
+    const ctx = await init(host.options);
+    try {
+      const spec = await ctx.cdiSpec({}, { onWarning: () => undefined });
+      write(path.join(root, 'etc/cdi/nvidia.json'), JSON.stringify(spec, null, 2));
+    } finally {
+      await ctx.shutdown();
+    }
+  }
   fs.mkdirSync(path.join(root, 'sbin'), { recursive: true });
   fs.copyFileSync(fs.realpathSync('/sbin/ldconfig'), path.join(root, 'sbin/ldconfig'));
   fs.chmodSync(path.join(root, 'sbin/ldconfig'), 0o755);

@@ -55,7 +55,7 @@ export const doctorCommand: CommandSpec<DoctorFlags> = {
     '  --only LIST          run only these checks (comma-separated ids)',
     '',
     '  Checks: versions nvml modules device-nodes drm persistence firmware binaries ldcache cgroups',
-    '  dev-char security; container-devices container-driver (--container); rootfs-driver (--rootfs).',
+    '  dev-char cdi security; container-devices container-driver (--container); rootfs-driver (--rootfs).',
     '  Exit status 1 when a check fails. NVML is loaded only in the driver service, bounded by --timeout.',
   ],
   options: {
