@@ -26,9 +26,9 @@ for t in sh cat ls grep sed touch; do ln -s busybox "$r/bin/$t"; done
 mknod -m 666 "$r/nodes/nvidia0" c 195 0
 
 (cd "$bundle" && runc spec)
-# The hook gets this shell's PATH, as a runtime passes the host's: the driver's binaries are
-# found where the host finds them (/usr/bin/nvidia-* are wrapper scripts on that host).
-PATH=/usr/local/nvidia/bin:$PATH node - "$bundle" "$(command -v node)" "$PWD/bin/nvc-ts.js" <<'EOF'
+# The hook gets a standard PATH, as runc passes hooks: /usr/bin/nvidia-* are wrapper scripts on that
+# host, and nvc-ts must mount the driver's ELF binaries from beside its libraries instead.
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$(dirname "$(command -v node)") node - "$bundle" "$(command -v node)" "$PWD/bin/nvc-ts.js" <<'EOF'
 const fs = require('fs');
 const [bundle, node, cli] = process.argv.slice(2);
 const file = `${bundle}/config.json`;
@@ -46,7 +46,7 @@ c.process.args = ['/bin/sh', '-c', [
   '(touch /proc/driver/nvidia/x) 2>&1 | sed "s/^/procwrite /"',
 ].join('; ')];
 c.root = { path: 'rootfs', readonly: false };
-c.hooks = { prestart: [{ path: node, args: ['node', cli, 'hook', '--ldconfig', '@/sbin/ldconfig.real'], env: [`PATH=${process.env.PATH}`] }] };
+c.hooks = { prestart: [{ path: node, args: ['node', cli, 'hook', '--ldconfig', '@/sbin/ldconfig.real'], env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'] }] };
 fs.writeFileSync(file, JSON.stringify(c, null, 2));
 EOF
 echo "=== runc run (cgroup $(stat -fc %T /sys/fs/cgroup)), NVIDIA_VISIBLE_DEVICES=1"
