@@ -270,6 +270,23 @@ describe('kmod: the GPU machine layout (no /lib/modules, plain .ko in /usr/local
     });
   }
 
+  it("a stub nvidia-drm (built without DRM: no depends, no drm symbol, as on the GPU machine) is still refused for the kernel's missing DRM", async () => {
+    const h = await t.createKmodHost(t.gpuMachineKmodSpec('proc', { stubDrm: true }));
+    try {
+      const r = await run(['--root', h.root, '--proc-root', h.procRoot, '--sys-root', h.sysRoot, 'modules', 'plan', '--json', 'nvidia-drm']);
+      assert.equal(r.status, 1, r.stdout);
+      const plan = JSON.parse(r.stdout);
+      assert.deepEqual(plan.modules.find((m) => m.name === 'nvidia_drm').depends, []);
+      assert.deepEqual(plan.missing, ['drm', 'drm_kms_helper']);
+      assert.equal(plan.error.code, 'ERR_NVC_KERNEL_MODULE');
+      assert.match(r.stderr, /drm \(needed by nvidia_drm\) is not available in this kernel/);
+      assert.match(r.stderr, /CONFIG_DRM is not set in .*\/proc\/config\.gz/);
+      assert.match(r.stderr, /drm_kms_helper \(needed by nvidia_drm\) is not available in this kernel/);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
   it('modules plan (the default targets) there: nvidia and nvidia-uvm loaded, nvidia-modeset loadable, nvidia-drm refused', async () => {
     const h = await t.createKmodHost(t.gpuMachineKmodSpec());
     try {

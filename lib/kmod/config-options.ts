@@ -39,6 +39,19 @@ const BY_SYMBOL_PREFIX: Array<[string, Provider]> = [
   ['backlight_', { option: 'CONFIG_BACKLIGHT_CLASS_DEVICE', module: 'backlight' }],
 ];
 
+/**
+ * Kernel modules a driver module cannot do its job without, whatever its .modinfo says: nvidia-drm
+ * built against a kernel without DRM loads as an empty shell (no `depends=drm`, no drm symbol) and
+ * makes no /dev/dri node, so the plan must still ask the kernel for DRM.
+ */
+const IMPLIED_DEPENDENCIES: Record<string, string[]> = {
+  nvidia_drm: ['drm', 'drm_kms_helper'],
+};
+
+export function impliedDependencies(name: string): string[] {
+  return IMPLIED_DEPENDENCIES[name] ?? [];
+}
+
 export function configOptionOfModule(name: string): string | undefined {
   return BY_MODULE[name];
 }

@@ -6,11 +6,11 @@
 import * as path from 'node:path';
 
 import { NvcError } from '../errors';
-import { configOptionOfModule, providerOfSymbol } from './config-options';
+import { configOptionOfModule, impliedDependencies, providerOfSymbol } from './config-options';
 import { readKernelState, type KernelConfig, type KernelState } from './kernel-state';
 import { readModuleInfo, type ModuleInfo } from './modinfo';
 import { readDriverModules, readKernelTree, type ModuleTree } from './module-tree';
-import { DEFAULT_TARGETS, NVIDIA_MODULES } from './names';
+import { DEFAULT_TARGETS, NVIDIA_MODULES, moduleName } from './names';
 import type { ResolvedKmodOptions } from './options';
 
 export interface PlannedModule {
@@ -178,7 +178,9 @@ async function visit(w: Walk, name: string, from: string | undefined, optional =
   const treeDeps = found.from === 'kernel' ? w.tree?.deps?.get(name) : undefined;
   w.visiting.push(name);
   for (const dep of info.softdepPre) if (fileOf(w, dep) !== undefined) await visit(w, dep, name, true);
-  for (const dep of treeDeps ?? info.depends) await visit(w, dep, name);
+  const deps = treeDeps ?? info.depends;
+  for (const dep of deps) await visit(w, dep, name);
+  for (const dep of impliedDependencies(name)) if (!deps.map(moduleName).includes(dep)) await visit(w, dep, name);
   w.visiting.pop();
   w.order.push(name);
 }

@@ -366,7 +366,11 @@ export function gpuMachineProcSpec(): SimulatedHostSpec {
  * driver's plain .ko files in /usr/local/nvidia/modules, nvidia and nvidia_uvm loaded, no
  * /sys/module/drm. configAt says whether /proc/config.gz exists there.
  */
-export function gpuMachineKmodSpec(configAt: 'proc' | 'none' = 'proc'): KmodHostSpec {
+/**
+ * The GPU machine's kernel. Its nvidia-drm.ko, built against this DRM-less kernel, is a stub: no
+ * `depends=`, no drm symbol (`stubDrm`, as read there); without it, the module of a DRM-capable build.
+ */
+export function gpuMachineKmodSpec(configAt: 'proc' | 'none' = 'proc', o: { stubDrm?: boolean } = {}): KmodHostSpec {
   return {
     release: '6.18.44',
     loaded: [
@@ -379,7 +383,9 @@ export function gpuMachineKmodSpec(configAt: 'proc' | 'none' = 'proc'): KmodHost
       ...BASE_KERNEL_SYMBOLS,
       ...['nvUvmInterfaceRegisterGpu', 'nvidia_get_rm_ops', 'nvKmsKapiGetFunctionsTable_rm'].map((symbol) => ({ symbol, module: 'nvidia' })),
     ],
-    driverModules: nvidiaModules({ signed: false }),
+    driverModules: o.stubDrm
+      ? nvidiaModules({ signed: false }).map((m) => (m.file === 'nvidia-drm' ? { ...m, depends: [], undefinedSymbols: ['_printk'] } : m))
+      : nvidiaModules({ signed: false }),
     driverProc: gpuMachineProcSpec(),
   };
 }
