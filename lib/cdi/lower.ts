@@ -94,6 +94,8 @@ function addUnique<T>(list: T[], value: T, key: (v: T) => string): void {
 const nodeKey = (n: CdiDeviceNode): string => n.path;
 const mountKey = (m: CdiMount): string => m.containerPath;
 
+const CONTAINER_BIN_DIR = '/usr/bin';
+
 export function lowerToCdi(selection: Selection, devices: Device[], options: LowerOptions): LoweredSpec {
   const warnings: string[] = [];
   const gvisor = options.profile === 'gvisor';
@@ -128,7 +130,9 @@ export function lowerToCdi(selection: Selection, devices: Device[], options: Low
     if (item.hostPath === undefined || item.path.startsWith('/proc/') || item.path.startsWith('/dev/')) continue;
     if (gvisor && (item.role === 'ipc-socket' || item.role === 'ipc-dir')) continue;
     const isLib = item.role === 'library' || item.role === 'library32';
-    const containerPath = isLib ? libraryTarget(item) : item.path;
+    // Binaries go where a container's PATH finds them (a driver kept in /usr/local/nvidia/bin would
+    // otherwise be mounted where no shell looks), as configure puts them.
+    const containerPath = isLib ? libraryTarget(item) : item.role === 'binary' ? path.join(CONTAINER_BIN_DIR, path.basename(item.path)) : item.path;
     addUnique(
       accFor(item.device).mounts,
       { hostPath: item.hostPath, containerPath, type: 'bind', options: [...(MOUNT_OPTIONS[item.role] ?? DEFAULT_MOUNT)] },
