@@ -8,6 +8,7 @@
 
 import { z } from 'zod/v3';
 import { NvcError } from './errors';
+import { IMEX_CHANNELS_PER_REQUEST_MAX } from './select';
 import { CAPABILITIES, type Capability } from './types';
 
 /** A driver capability as written in NVIDIA_DRIVER_CAPABILITIES: the library groups plus compat32. */
@@ -247,6 +248,13 @@ export function interpretContainerEnv(input: HookEnvInput, config: HookEnvConfig
 
   // IMEX channels follow the device-list rules, but "all" (and "none") request nothing.
   const imex = deviceRequest(env.get(IMEX_CHANNELS));
+  if (imex.kind === 'list' && imex.items.length > IMEX_CHANNELS_PER_REQUEST_MAX) {
+    throw invalidArg(
+      IMEX_CHANNELS,
+      `${IMEX_CHANNELS} names ${imex.items.length} channels; at most ${IMEX_CHANNELS_PER_REQUEST_MAX} are allowed per container`,
+      `ask for the channels the job uses (at most ${IMEX_CHANNELS_PER_REQUEST_MAX})`,
+    );
+  }
   const imexChannels = imex.kind === 'list' ? imex.items.join(',') : null;
 
   const caps = imageCapabilities(env, legacy, supported, defaults);

@@ -33,6 +33,13 @@ export type MigCapsKind = 'mig-config' | 'mig-monitor';
 /** Largest IMEX channel id plus one (the driver supports 2^20 channels). */
 export const IMEX_CHANNEL_LIMIT = 1 << 20;
 
+/**
+ * Most distinct IMEX channel ids one request may name. A job uses a handful of channels; the
+ * bound keeps an image's NVIDIA_IMEX_CHANNELS (or a command line) from making the hook, which
+ * runs as root on the host before the container starts, probe and bind a million nodes.
+ */
+export const IMEX_CHANNELS_PER_REQUEST_MAX = 256;
+
 const DEVICE_HINT =
   'Use `all`, a GPU index, a GPU-/MIG- UUID, a PCI bus id (domain:bus:device.0) or a <gpu>:<mig> index pair; ' + '`nvc-ts info` lists the GPUs of this host.';
 
@@ -171,12 +178,20 @@ export function selectMigCapsDevices(kind: MigCapsKind, spec: string | string[] 
 
 /** Parse `--imex-channel` values: comma lists of decimal channel ids below 2^20, in the order given. */
 export function parseImexChannels(spec: string | string[] | undefined): number[] {
+  const distinct = new Set<number>();
   return tokens(spec).map((token) => {
     const value = /^\d+$/.test(token) ? Number(token) : Number.NaN;
     if (!(value < IMEX_CHANNEL_LIMIT)) {
       throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `unsupported IMEX channel value: ${token}`, {
         field: 'imex-channel',
         hint: `IMEX channel ids are decimal numbers from 0 to ${IMEX_CHANNEL_LIMIT - 1}.`,
+      });
+    }
+    distinct.add(value);
+    if (distinct.size > IMEX_CHANNELS_PER_REQUEST_MAX) {
+      throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `too many IMEX channels requested: more than ${IMEX_CHANNELS_PER_REQUEST_MAX} distinct ids`, {
+        field: 'imex-channel',
+        hint: `request at most ${IMEX_CHANNELS_PER_REQUEST_MAX} IMEX channels per container.`,
       });
     }
     return value;
