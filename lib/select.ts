@@ -6,6 +6,7 @@
  * Everything here is pure: no I/O, no native code.
  */
 import { NvcError } from './errors';
+import { shorten } from './quote';
 import type { Device, MigDevice } from './types';
 
 export interface MigSelection {
@@ -137,7 +138,7 @@ export function selectDevices(devices: Device[], spec: string | string[]): Devic
       addMig(mig);
       continue;
     }
-    throw new NvcError('ERR_NVC_UNKNOWN_DEVICE', `${token}: unknown device`, { hint: DEVICE_HINT });
+    throw new NvcError('ERR_NVC_UNKNOWN_DEVICE', `${shorten(token)}: unknown device`, { hint: DEVICE_HINT });
   }
   return selection;
 }
@@ -149,7 +150,7 @@ export function selectDevices(devices: Device[], spec: string | string[]): Devic
 export function parseMigCapsSpec(kind: MigCapsKind, spec: string | string[] | undefined): string | null {
   for (const token of tokens(spec)) {
     if (sameText(token, 'all')) return token;
-    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${token}: only 'all' devices are currently supported`, {
+    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${shorten(token)}: only 'all' devices are currently supported`, {
       field: kind,
       hint: `--${kind} accepts only \`all\`.`,
     });
@@ -163,7 +164,7 @@ export function selectMigCapsDevices(kind: MigCapsKind, spec: string | string[] 
   const token = parseMigCapsSpec(kind, spec);
   if (token === null) return result;
   if (!visible.all && visible.migs.length > 0) {
-    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${token}: cannot enable ${kind} with specific MIG devices selected`, {
+    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${shorten(token)}: cannot enable ${kind} with specific MIG devices selected`, {
       field: kind,
       hint: `Select whole GPUs (or \`all\`) with --device when using --${kind}.`,
     });
@@ -182,7 +183,7 @@ export function parseImexChannels(spec: string | string[] | undefined): number[]
   return tokens(spec).map((token) => {
     const value = /^\d+$/.test(token) ? Number(token) : Number.NaN;
     if (!(value < IMEX_CHANNEL_LIMIT)) {
-      throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `unsupported IMEX channel value: ${token}`, {
+      throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `unsupported IMEX channel value: ${shorten(token)}`, {
         field: 'imex-channel',
         hint: `IMEX channel ids are decimal numbers from 0 to ${IMEX_CHANNEL_LIMIT - 1}.`,
       });

@@ -31,3 +31,106 @@ describe('hardening: IMEX channel requests are bounded (finding 1)', () => {
     assert.equal(r.imexChannels.split(',').length, max);
   });
 });
+
+describe('hardening: values from the image reach messages quoted and short (finding 3)', () => {
+  const { formatError } = require('../dist/cli/format-error.js');
+  const { formatInfoText, formatInfoCsv } = require('../dist/cli/commands/info.js');
+  const { DebugLog } = require('../dist/cli/debug-log.js');
+  const { NvcError } = require('../dist/errors.js');
+  const ctx = { root: '/', ldcache: '/etc/ld.so.cache', simulate: true, debug: false };
+  // No C0/C1 control character (ESC, CSI, BEL, line breaks) and no bidi override in what is printed.
+  // eslint-disable-next-line no-control-regex
+  const RAW = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+  const interpretError = (env) => {
+    try {
+      interpretContainerEnv({ env: ['NVIDIA_VISIBLE_DEVICES=all', ...env], privileged: true });
+    } catch (e) {
+      return e;
+    }
+    assert.fail('expected an error');
+  };
+
+  it('a million unknown NVIDIA_DRIVER_CAPABILITIES words give a short error that counts them', () => {
+    const err = interpretError([`NVIDIA_DRIVER_CAPABILITIES=${Array.from({ length: 1e6 }, (_, i) => `w${i}`).join(',')}`]);
+    assert.equal(err.code, 'ERR_NVC_INVALID_ARGUMENT');
+    assert.ok(err.message.length < 2048, `message of ${err.message.length} characters`);
+    assert.match(err.message, /"w0", .*and 999992 more/);
+    assert.match(err.message, /… \(\d+ bytes\)/);
+    assert.ok(formatError(err, ctx).length < 4096);
+  });
+
+  it('every image value in a hook-env message is escaped: no line break or escape sequence survives', () => {
+    const evil = 'x\nnvc-ts: info: all good\u001b[2J\u009b31m\r\u202e';
+    for (const env of [[`NVIDIA_DRIVER_CAPABILITIES=compute,${evil}`], [`NVIDIA_MIG_CONFIG_DEVICES=${evil}`], [`CUDA_VERSION=${evil}`]]) {
+      let err;
+      try {
+        interpretContainerEnv({ env: ['NVIDIA_VISIBLE_DEVICES=all', ...env], privileged: false });
+      } catch (e) {
+        err = e;
+      }
+      assert.ok(err instanceof NvcError, `${env} must fail`);
+      assert.doesNotMatch(err.message, RAW);
+      assert.match(err.message, /\\n/);
+      const text = formatError(err, ctx);
+      assert.equal(text.indexOf('\n'), text.length - 1, 'one line');
+    }
+  });
+
+  it('selection and requirement errors quote their tokens the same way', () => {
+    const { parseImexChannels } = require('../dist/select.js');
+    const { parseRequirement } = require('../dist/require.js');
+    const long = `1${'\u001b'.repeat(5000)}`;
+    assert.throws(
+      () => parseImexChannels(long),
+      (e) => !RAW.test(e.message) && e.message.length < 1024 && /\(\d+ bytes\)/.test(e.message),
+    );
+    assert.throws(
+      () => parseRequirement(`cuda>=${'9\n'.repeat(5000)}`),
+      (e) => !RAW.test(e.message) && e.message.length < 2048,
+    );
+  });
+
+  it('any error printed by the CLI is one line, whatever its message holds', () => {
+    for (const err of [new Error('a\nnvc-ts: fake line\u001b]0;title\u0007'), new NvcError('ERR_NVC_SYSTEM', 'x'.repeat(1e6) + '\n')]) {
+      const text = formatError(err, ctx);
+      assert.equal(text.indexOf('\n'), text.length - 1);
+      assert.doesNotMatch(text.slice(0, -1), RAW);
+      assert.ok(text.length < 8192);
+    }
+  });
+
+  it('NVML strings in info output are escaped (text and CSV)', () => {
+    const driver = { version: '550.1\u001b[2J', cudaVersion: '12.4' };
+    const gpu = {
+      index: 0,
+      minor: 0,
+      deviceNode: { path: '/dev/nvidia0', minor: 0 },
+      model: 'H100\u001b]0;owned\u0007\nDevice Index:  9',
+      brand: 'Tesla\u009b2J',
+      uuid: 'GPU-1',
+      busId: '00000000:01:00.0',
+      architecture: 'Hopper\u202e',
+      mig: { capable: false, enabled: false, devices: [] },
+    };
+    for (const text of [formatInfoText(driver, [gpu]), formatInfoCsv(driver, [gpu])]) {
+      assert.doesNotMatch(text, RAW);
+      assert.ok(!text.includes('\nDevice Index:  9'));
+      assert.match(text, /H100\\e\]0;owned\\x07\\nDevice Index/);
+    }
+  });
+
+  it('the debug log writes one line per message, escaped and bounded', () => {
+    const fs = require('node:fs');
+    const os = require('node:os');
+    const path = require('node:path');
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nvc-log-')), 'debug.log');
+    const log = new DebugLog(file);
+    log.line('value: a\nnvc-ts[1] forged\u001b[2J');
+    log.line('y'.repeat(1e6));
+    log.close();
+    const lines = fs.readFileSync(file, 'utf8').split('\n');
+    assert.equal(lines.length, 3);
+    assert.doesNotMatch(lines[0], RAW);
+    assert.ok(lines[1].length < 32768);
+  });
+});
