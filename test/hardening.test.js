@@ -134,3 +134,73 @@ describe('hardening: values from the image reach messages quoted and short (find
     assert.ok(lines[1].length < 32768);
   });
 });
+
+describe('hardening: hook inputs are regular files of bounded size (finding 6)', function () {
+  this.timeout(30000);
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const path = require('node:path');
+  const { execFileSync, spawn } = require('node:child_process');
+  const { hookTargetFromStateText } = require('../dist/hook.js');
+  const { CONFIG_JSON_MAX_BYTES, OCI_STATE_MAX_BYTES } = require('../dist/bounded-read.js');
+  let dir;
+  let bundle;
+  const state = () => JSON.stringify({ ociVersion: '1.0.2', id: 'x', status: 'creating', pid: process.pid, bundle });
+  const refused = (pattern) => (e) => e.code === 'ERR_NVC_INVALID_ARGUMENT' && e.field === 'config.json' && pattern.test(e.message);
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nvc-hook-input-'));
+    bundle = path.join(dir, 'bundle');
+    fs.mkdirSync(path.join(bundle, 'rootfs'), { recursive: true });
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('a config.json that is a FIFO is refused at once (no writer needed)', async () => {
+    execFileSync('mkfifo', [path.join(bundle, 'config.json')]);
+    await assert.rejects(hookTargetFromStateText(state()), refused(/is not a regular file/));
+  });
+
+  it('a config.json linking to a device (/dev/zero) or a directory is refused', async () => {
+    fs.symlinkSync('/dev/zero', path.join(bundle, 'config.json'));
+    await assert.rejects(hookTargetFromStateText(state()), refused(/is not a regular file/));
+    fs.unlinkSync(path.join(bundle, 'config.json'));
+    fs.mkdirSync(path.join(bundle, 'config.json'));
+    await assert.rejects(hookTargetFromStateText(state()), refused(/is not a regular file/));
+  });
+
+  it('a config.json over the documented maximum is refused, even when it is valid JSON', async () => {
+    const valid = JSON.stringify({ process: { env: ['PATH=/bin'] } });
+    fs.writeFileSync(path.join(bundle, 'config.json'), valid + ' '.repeat(CONFIG_JSON_MAX_BYTES + 1 - valid.length));
+    await assert.rejects(hookTargetFromStateText(state()), refused(/larger than 4194304 bytes/));
+    fs.writeFileSync(path.join(bundle, 'config.json'), valid + ' '.repeat(CONFIG_JSON_MAX_BYTES - valid.length));
+    assert.equal(await hookTargetFromStateText(state()), null);
+  });
+
+  const cli = (args, input) =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, [path.join(__dirname, '..', 'bin', 'nvc-ts.js'), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      child.stdin.on('error', () => undefined);
+      child.on('close', (status) => resolve({ status, stderr }));
+      if (input !== undefined) child.stdin.end(input);
+    });
+
+  it('an OCI state over 1 MiB on stdin is refused without reading it all', async () => {
+    fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify({ process: { env: ['PATH=/bin'] } }));
+    const big = state().replace(/}$/, `,"pad":"${'x'.repeat(OCI_STATE_MAX_BYTES)}"}`);
+    const r = await cli(['--root', dir, 'hook'], big);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /OCI state on stdin is larger than 1048576 bytes/);
+    // Below the bound the same state is read (a non-GPU container: nothing to do).
+    const ok = await cli(['--root', dir, 'hook'], state());
+    assert.equal(ok.status, 0, ok.stderr);
+  });
+
+  it('--state-file must be a regular file too', async () => {
+    execFileSync('mkfifo', [path.join(dir, 'state.fifo')]);
+    const r = await cli(['--root', dir, 'hook', '--state-file', path.join(dir, 'state.fifo')], '');
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /OCI state .*state\.fifo is not a regular file/);
+  });
+});
