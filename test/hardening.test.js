@@ -204,3 +204,61 @@ describe('hardening: hook inputs are regular files of bounded size (finding 6)',
     assert.match(r.stderr, /OCI state .*state\.fifo is not a regular file/);
   });
 });
+
+describe("hardening: a driver library's own processes end with the driver service (finding 7)", function () {
+  this.timeout(60000);
+  const fs = require('node:fs');
+  const { init } = require('../dist/index.js');
+  const { createSimulatedHost } = require('../dist/testing/index.js');
+  const { stat, alive, waitFor } = require('./support/proc');
+
+  /** Processes of the driver service's image started for this host (its --root is the host's). */
+  function driverProcesses(host) {
+    return fs
+      .readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .map(Number)
+      .filter((pid) => {
+        try {
+          return stat(pid)?.comm === 'nvc-ts-driver' && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(host.root) && alive(pid);
+        } catch {
+          return false;
+        }
+      });
+  }
+
+  async function check(spec, end) {
+    const host = await createSimulatedHost(spec);
+    let strays = [];
+    try {
+      const ctx = await init({ ...host.options, timeoutMs: 2000 });
+      const service = ctx.servicePid;
+      strays = driverProcesses(host).filter((p) => p !== service);
+      assert.equal(strays.length, 1, 'the mock NVML forked one sleeper at load');
+      await end(ctx);
+      assert.ok(await waitFor(() => strays.every((p) => !alive(p)), 5000), `left running: ${strays.filter(alive).join(', ')}`);
+    } finally {
+      for (const p of strays.filter(alive)) process.kill(p, 'SIGKILL');
+      await host.cleanup();
+    }
+  }
+
+  it('at shutdown', async () => {
+    await check({ faults: [{ fn: '@load', kind: 'fork' }] }, (ctx) => ctx.shutdown());
+  });
+
+  it('when the service is killed for not answering in time', async () => {
+    await check(
+      {
+        faults: [
+          { fn: '@load', kind: 'fork' },
+          { fn: 'nvmlDeviceGetCount_v2', kind: 'hang' },
+        ],
+      },
+      async (ctx) => {
+        await assert.rejects(ctx.deviceInfo(), (e) => e.code === 'ERR_NVC_SERVICE_TIMEOUT');
+        await ctx.shutdown();
+      },
+    );
+  });
+});

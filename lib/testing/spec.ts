@@ -37,7 +37,8 @@ export interface SimulatedGpu {
   pciSubsystemId?: number;
 }
 
-export type NvmlFaultKind = 'crash' | 'abort' | 'hang' | 'exit' | 'error';
+/** 'fork': the call forks a child that sleeps forever (a driver library's own helper), then goes on. */
+export type NvmlFaultKind = 'crash' | 'abort' | 'hang' | 'exit' | 'error' | 'fork';
 
 export interface NvmlFault {
   /** An NVML function name (e.g. "nvmlDeviceGetUUID"), or "@load" for the library's constructor. */

@@ -57,6 +57,9 @@
  *   fault <fn> hang [device <i>]         block forever (pause() in a loop)
  *   fault <fn> exit [<status>] [device <i>]  _exit(status), status defaults to 1
  *   fault <fn> error <code> [device <i>] return <code> (for nvmlErrorString: return NULL)
+ *   fault <fn> fork [device <i>]         fork a child that sleeps forever (pause()), as a
+ *                                        driver library starting a helper of its own would;
+ *                                        the call itself then goes on as usual
  *   delay <fn> <ms>                      sleep <ms> milliseconds on every call of <fn>
  *     <fn> is one of the NVML function names below, or `@load` (fault only,
  *     kinds crash/abort/hang/exit): act in the constructor, i.e. during dlopen.
@@ -211,7 +214,7 @@ static const char *const fn_names[F_COUNT_OF_FNS] = {
     [F_PCI_INFO_V1] = "nvmlDeviceGetPciInfo",
 };
 
-enum fault_kind { FAULT_CRASH, FAULT_ABORT, FAULT_HANG, FAULT_EXIT, FAULT_ERROR };
+enum fault_kind { FAULT_CRASH, FAULT_ABORT, FAULT_HANG, FAULT_EXIT, FAULT_ERROR, FAULT_FORK };
 enum mig_state { MIG_UNSUPPORTED, MIG_DISABLED, MIG_ENABLED };
 
 struct fault {
@@ -390,6 +393,8 @@ static int parse_fault(struct parser *p, char **tok, int ntok)
                 return spec_error(p, "bad exit status '%s'", tok[i]);
             ++i;
         }
+    } else if (strcmp(tok[2], "fork") == 0) {
+        f.kind = FAULT_FORK;
     } else if (strcmp(tok[2], "error") == 0) {
         f.kind = FAULT_ERROR;
         if (i >= ntok || parse_int(tok[i], &f.code) < 0 || f.code == NVC_NVML_SUCCESS)
@@ -728,6 +733,12 @@ static void act(const struct fault *f)
             pause();
     case FAULT_EXIT: _exit(f->code);
     case FAULT_ERROR: break;
+    case FAULT_FORK:
+        if (fork() == 0) {
+            for (;;)
+                pause();
+        }
+        break;
     }
 }
 
