@@ -81,6 +81,7 @@ export async function applyPlan(container: Container, plan: ContainerPlan, procR
     const { outcomes } = await native.applyPlan({
       execPath: execPath(),
       pid: container.pid,
+      pidStart: container.pidStart,
       rootfs: container.rootfs,
       uid: container.uid,
       gid: container.gid,
@@ -92,6 +93,7 @@ export async function applyPlan(container: Container, plan: ContainerPlan, procR
       ldconfig = await native.ldconfig({
         helperPath: ldconfigHelperPath(),
         pid: container.pid,
+        pidStart: container.pidStart,
         rootfs: container.rootfs,
         ldconfig: plan.ldconfig.path,
         dirs: plan.ldconfig.dirs,

@@ -3,7 +3,7 @@
  * ldconfig, probed once when it is opened.
  */
 import { constants as fsConstants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
+import { access, readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { NvcError } from './errors';
 import type { ContainerLayout } from './plan/mount-plan';
@@ -19,7 +19,22 @@ export class Container {
     readonly gid: number,
     readonly layout: ContainerLayout,
     readonly ldconfig: string,
+    /**
+     * The init process's start time (field 22 of /proc/<pid>/stat) when the container was
+     * opened; the helpers refuse a pid that names another process by then (0: unchecked).
+     */
+    readonly pidStart: number = 0,
   ) {}
+}
+
+/** Field 22 of /proc/<pid>/stat (the process's start time in clock ticks after boot). */
+export async function processStartTime(pid: number, procRoot = '/proc'): Promise<number> {
+  const text = await readFile(path.join(procRoot, String(pid), 'stat'), 'utf8');
+  // The command name may hold spaces and parentheses: fields are counted after the last ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const start = Number(fields[19]);
+  if (!Number.isSafeInteger(start)) throw new Error(`unexpected /proc/${pid}/stat`);
+  return start;
 }
 
 /**
@@ -33,7 +48,9 @@ export async function openContainer(options: ContainerOptions): Promise<Containe
   const pid = o.pid ?? 0;
   const seen = pid ? path.join('/proc', String(pid), 'root', o.rootfs) : o.rootfs;
   let owner;
+  let pidStart = 0;
   try {
+    if (pid) pidStart = await processStartTime(pid);
     owner = await stat(pid ? `/proc/${pid}` : o.rootfs);
     await access(seen, fsConstants.F_OK);
   } catch (e) {
@@ -65,5 +82,6 @@ export async function openContainer(options: ContainerOptions): Promise<Containe
     owner.gid,
     { libsDir: o.libsDir ?? libsDir, libs32Dir: o.libs32Dir ?? libs32Dir, binsDir: o.binsDir ?? '/usr/bin' },
     ldconfig,
+    pidStart,
   );
 }

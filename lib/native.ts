@@ -70,6 +70,8 @@ export interface NativeBinding {
   applyPlan(plan: {
     execPath: string;
     pid: number;
+    /** The container process's start time (stat field 22); a pid that now names another process is refused. */
+    pidStart?: number;
     rootfs: string;
     uid: number;
     gid: number;
@@ -83,6 +85,7 @@ export interface NativeBinding {
   ldconfig(request: {
     helperPath: string;
     pid: number;
+    pidStart?: number;
     rootfs: string;
     ldconfig: string;
     dirs: string[];

@@ -262,3 +262,70 @@ describe("hardening: a driver library's own processes end with the driver servic
     );
   });
 });
+
+describe('hardening: a container pid is held by its start time until every helper has entered it (finding 8)', function () {
+  this.timeout(60000);
+  const fs = require('node:fs');
+  const { spawn } = require('node:child_process');
+  const { openContainer } = require('../dist/container.js');
+  const { applyPlan } = require('../dist/apply.js');
+  const { binding, ldconfigHelperPath } = require('../dist/native.js');
+  const { makeRootfs, startContainer } = require('./support/container');
+  const { waitFor } = require('./support/proc');
+
+  /** A new process in a mount namespace of its own, made to get `pid` (ns_last_pid); null when another fork took it. */
+  async function respawnAt(pid) {
+    fs.writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
+    const child = spawn('unshare', ['-m', '--propagation', 'private', 'sleep', '1000'], { stdio: 'ignore' });
+    if (child.pid !== pid) {
+      child.kill('SIGKILL');
+      return null;
+    }
+    const self = fs.readlinkSync('/proc/self/ns/mnt');
+    await waitFor(() => {
+      try {
+        return fs.readlinkSync(`/proc/${pid}/ns/mnt`) !== self;
+      } catch {
+        return false;
+      }
+    });
+    return child;
+  }
+
+  it('the executor and the ldconfig helper refuse a pid that now names another process', async () => {
+    const rootfs = makeRootfs();
+    let imposter = null;
+    try {
+      let container;
+      for (let attempt = 0; attempt < 20 && imposter === null; attempt++) {
+        const init = await startContainer({ cgroup: null });
+        container = await openContainer({ pid: init.pid, rootfs });
+        assert.ok(container.pidStart > 0);
+        await init.stop();
+        imposter = await respawnAt(init.pid);
+      }
+      assert.ok(imposter !== null, 'could not recycle the pid (ns_last_pid)');
+      const plan = { edits: [], cgroupRules: [], ldconfig: null, warnings: [] };
+      await assert.rejects(applyPlan(container, plan), (e) => e.code === 'ERR_NVC_NAMESPACE' && /now names another process/.test(e.message));
+      await assert.rejects(
+        binding().ldconfig({
+          helperPath: ldconfigHelperPath(),
+          pid: container.pid,
+          pidStart: container.pidStart,
+          rootfs,
+          ldconfig: '@/sbin/ldconfig',
+          dirs: [],
+          uid: 0,
+          gid: 0,
+        }),
+        (e) => /now names another process/.test(e.message),
+      );
+      // The same pid with its own start time is accepted: the check is on identity, not on the pid.
+      const fresh = await openContainer({ pid: imposter.pid, rootfs });
+      await applyPlan(fresh, plan);
+    } finally {
+      if (imposter) imposter.kill('SIGKILL');
+      fs.rmSync(rootfs, { recursive: true, force: true });
+    }
+  });
+});

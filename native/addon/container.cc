@@ -47,6 +47,17 @@ uint32_t U32(Napi::Object o, const char *key, uint32_t fallback, bool required =
   return static_cast<uint32_t>(d);
 }
 
+// A non-negative integer up to 2^53 (a process start time in clock ticks).
+uint64_t U53(Napi::Object o, const char *key) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return 0;
+  if (!v.IsNumber()) throw ArgError{std::string(key) + " must be a number"};
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<uint64_t>(d)))
+    throw ArgError{std::string(key) + " must be an integer in 0..2^53-1"};
+  return static_cast<uint64_t>(d);
+}
+
 // The names of the edit vocabulary (nvc_vocabulary.def), in its order.
 struct Named {
   const char *name;
@@ -124,10 +135,11 @@ OwnedEdit ParseEdit(Napi::Object e) {
 
 class ApplyPlanJob : public LoopJob {
  public:
-  ApplyPlanJob(Napi::Env env, std::string exec, uint32_t pid, std::string rootfs, uint32_t uid, uint32_t gid,
-               std::vector<OwnedEdit> edits)
+  ApplyPlanJob(Napi::Env env, std::string exec, uint32_t pid, uint64_t pidStart, std::string rootfs, uint32_t uid,
+               uint32_t gid, std::vector<OwnedEdit> edits)
       : LoopJob(env, "nvc-ts:applyPlan"), exec_(std::move(exec)), rootfs_(std::move(rootfs)), edits_(std::move(edits)) {
     plan_.pid = static_cast<pid_t>(pid);
+    plan_.pid_start = pidStart;
     plan_.uid = uid;
     plan_.gid = gid;
   }
@@ -220,14 +232,15 @@ class CgroupWorker : public PromiseWorker {
 
 class LdconfigJob : public LoopJob {
  public:
-  LdconfigJob(Napi::Env env, std::string helper, uint32_t pid, std::string rootfs, std::string ldconfig,
-              std::vector<std::string> dirs, uint32_t uid, uint32_t gid, uint32_t timeoutMs)
+  LdconfigJob(Napi::Env env, std::string helper, uint32_t pid, uint64_t pidStart, std::string rootfs,
+              std::string ldconfig, std::vector<std::string> dirs, uint32_t uid, uint32_t gid, uint32_t timeoutMs)
       : LoopJob(env, "nvc-ts:ldconfig"),
         helper_(std::move(helper)),
         rootfs_(std::move(rootfs)),
         ldconfig_(std::move(ldconfig)),
         dirs_(std::move(dirs)) {
     req_.pid = static_cast<pid_t>(pid);
+    req_.pid_start = pidStart;
     req_.uid = uid;
     req_.gid = gid;
     req_.timeout_ms = timeoutMs;
@@ -287,8 +300,8 @@ Napi::Value ApplyPlan(const Napi::CallbackInfo &info) {
       if (!e.IsObject()) throw ArgError{"every edit must be an object"};
       owned.push_back(ParseEdit(e.As<Napi::Object>()));
     }
-    return (new ApplyPlanJob(env, Str(o, "execPath"), U32(o, "pid", 0), Str(o, "rootfs"), U32(o, "uid", 0),
-                             U32(o, "gid", 0), std::move(owned)))
+    return (new ApplyPlanJob(env, Str(o, "execPath"), U32(o, "pid", 0), U53(o, "pidStart"), Str(o, "rootfs"),
+                             U32(o, "uid", 0), U32(o, "gid", 0), std::move(owned)))
         ->Start();
   } catch (const ArgError &e) {
     return Reject(env, "applyPlan", e);
@@ -343,8 +356,9 @@ Napi::Value RunLdconfig(const Napi::CallbackInfo &info) {
       if (dir.find('\0') != std::string::npos) throw ArgError{"dirs must not contain NUL bytes"};
       dirs.push_back(std::move(dir));
     }
-    return (new LdconfigJob(env, Str(o, "helperPath"), U32(o, "pid", 0), Str(o, "rootfs"), Str(o, "ldconfig"),
-                            std::move(dirs), U32(o, "uid", 0), U32(o, "gid", 0), U32(o, "timeoutMs", 0)))
+    return (new LdconfigJob(env, Str(o, "helperPath"), U32(o, "pid", 0), U53(o, "pidStart"), Str(o, "rootfs"),
+                            Str(o, "ldconfig"), std::move(dirs), U32(o, "uid", 0), U32(o, "gid", 0),
+                            U32(o, "timeoutMs", 0)))
         ->Start();
   } catch (const ArgError &e) {
     return Reject(env, "ldconfig", e);

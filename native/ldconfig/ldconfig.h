@@ -12,13 +12,15 @@
  * the client one report. */
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "ldconfig_report.h"
 #include "nvc_ldconfig.h"
 
 struct lc_args {
-    pid_t pid; /* 0: our own mount namespace */
+    pid_t pid;          /* 0: our own mount namespace */
+    uint64_t pid_start; /* its start time as the caller saw it; 0: unchecked */
     const char *rootfs;
     const char *ldconfig; /* without the '@' */
     int host_binary;      /* 1 when the request had '@' */
