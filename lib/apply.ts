@@ -3,14 +3,11 @@
  * then ldconfig, each through its native executor; and the plan filters the container needs
  * first (its procfs, the per-step API).
  */
-import { statfs } from 'node:fs/promises';
-import * as path from 'node:path';
-import type { Container } from './container';
+import { probeContainerPaths, type Container } from './container';
 import { binding, execPath, ldconfigHelperPath, type NativeEdit } from './native';
 import { fromNative } from './native-errors';
 import { PROC_DIR, type PlanStep } from './plan/items';
 import type { ContainerPlan } from './plan/mount-plan';
-import { pathExists } from './fs-probe';
 
 export interface ConfigureResult {
   plan: ContainerPlan;
@@ -30,13 +27,13 @@ const PROC_SUPER_MAGIC = 0x9fa0;
  * procfs edits are dropped with a warning instead of failing the container.
  */
 export async function dropProcfsEditsIfNoDriver(container: Container, plan: ContainerPlan): Promise<ContainerPlan> {
-  const seen = container.pid ? path.join('/proc', String(container.pid), 'root', container.rootfs) : container.rootfs;
-  try {
-    const fs = await statfs(path.join(seen, 'proc'));
-    if (fs.type !== PROC_SUPER_MAGIC || (await pathExists(path.join(seen, 'proc/driver/nvidia')))) return plan;
-  } catch {
-    return plan;
-  }
+  // In the container's tree as the executor resolves it: an image whose /proc is a link
+  // leads to the runtime's procfs inside the rootfs, never to the host's /proc.
+  const [proc, nvidia] = await probeContainerPaths(container, [
+    { path: '/proc', follow: true },
+    { path: PROC_DIR, follow: false },
+  ]);
+  if (proc === undefined || nvidia === undefined || !proc.exists || proc.fsType !== PROC_SUPER_MAGIC || nvidia.exists) return plan;
   return {
     ...plan,
     edits: plan.edits.filter((e) => !(e.target === PROC_DIR || e.target.startsWith(`${PROC_DIR}/`))),

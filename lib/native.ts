@@ -82,6 +82,13 @@ export interface NativeBinding {
     pid: number;
     rules: { type: 'c' | 'b'; major: number; minor: number; access: string }[];
   }): Promise<{ version: number }>;
+  /** Paths of a container's tree as the executor will see them: in its mount namespace, resolved inside the rootfs. */
+  probeContainer(request: {
+    pid: number;
+    pidStart?: number;
+    rootfs: string;
+    paths: { path: string; follow: boolean }[];
+  }): Promise<{ exists: boolean; isDirectory: boolean; fsType: number; errno?: string }[]>;
   ldconfig(request: {
     helperPath: string;
     pid: number;

@@ -329,3 +329,60 @@ describe('hardening: a container pid is held by its start time until every helpe
     }
   });
 });
+
+describe("hardening: probes of a container's tree resolve inside its rootfs (finding 4)", function () {
+  this.timeout(60000);
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const path = require('node:path');
+  const { execFileSync } = require('node:child_process');
+  const { openContainer, probeContainerPaths } = require('../dist/container.js');
+  const { dropProcfsEditsIfNoDriver } = require('../dist/apply.js');
+  const { makeRootfs, startContainer } = require('./support/container');
+  let rootfs;
+  let hostDir;
+  let init;
+
+  beforeEach(async () => {
+    rootfs = makeRootfs();
+    hostDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nvc-host-etc-'));
+  });
+  afterEach(async () => {
+    if (init) await init.stop();
+    init = undefined;
+    fs.rmSync(rootfs, { recursive: true, force: true });
+    fs.rmSync(hostDir, { recursive: true, force: true });
+  });
+
+  it("an image's absolute link cannot reach a host file to steer the library layout (no oracle on host files)", async () => {
+    // The image's /etc points at a host directory that holds a debian_version.
+    fs.writeFileSync(path.join(hostDir, 'debian_version'), '12.0\n');
+    fs.rmSync(path.join(rootfs, 'etc'), { recursive: true });
+    fs.symlinkSync(hostDir, path.join(rootfs, 'etc'));
+    init = await startContainer({ cgroup: null });
+    const c = await openContainer({ pid: init.pid, rootfs });
+    assert.equal(c.layout.libsDir, '/usr/lib64', 'the host file decided the layout');
+    const [probe] = await probeContainerPaths(c, [{ path: '/etc/debian_version', follow: true }]);
+    assert.equal(probe.exists, false);
+    // The same link inside the rootfs is followed there: the check is on where links lead, not on links.
+    fs.mkdirSync(path.join(rootfs, hostDir), { recursive: true });
+    fs.writeFileSync(path.join(rootfs, hostDir, 'debian_version'), '12.0\n');
+    const inside = await openContainer({ pid: init.pid, rootfs });
+    assert.match(inside.layout.libsDir, /^\/usr\/lib\/[a-z0-9_]+-linux-gnu$/);
+  });
+
+  it("an image whose /proc links to the runtime's procfs: the procfs is found inside the rootfs", async () => {
+    fs.rmdirSync(path.join(rootfs, 'proc'));
+    fs.mkdirSync(path.join(rootfs, 'kproc'));
+    fs.symlinkSync('/kproc', path.join(rootfs, 'proc'));
+    init = await startContainer({ cgroup: null });
+    execFileSync('nsenter', ['-t', String(init.pid), '-m', 'mount', '-t', 'proc', 'proc', path.join(rootfs, 'kproc')]);
+    const c = await openContainer({ pid: init.pid, rootfs });
+    const edit = { kind: 'bind', target: '/proc/driver/nvidia/params', origin: { step: 'driver' } };
+    const plan = await dropProcfsEditsIfNoDriver(c, { edits: [edit], cgroupRules: [], ldconfig: null, warnings: [] });
+    // The procfs found is the kernel's: with an NVIDIA driver loaded it has driver/nvidia and the edit stays.
+    const kernelHasDriver = fs.existsSync('/proc/driver/nvidia');
+    assert.deepEqual(plan.edits, kernelHasDriver ? [edit] : []);
+    if (!kernelHasDriver) assert.match(plan.warnings.join('\n'), /procfs without driver\/nvidia/);
+  });
+});

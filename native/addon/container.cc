@@ -10,6 +10,7 @@
 
 extern "C" {
 #include "cgroup.h"
+#include "container_probe.h"
 #include "nvc.h"
 #include "nvc_ldconfig.h"
 #include "nvc_plan.h"
@@ -367,6 +368,77 @@ Napi::Value RunLdconfig(const Napi::CallbackInfo &info) {
 
 }  // namespace
 
+class ProbeWorker : public PromiseWorker {
+ public:
+  ProbeWorker(Napi::Env env, uint32_t pid, uint64_t pidStart, std::string rootfs, std::vector<std::string> paths,
+              std::vector<int> follow)
+      : PromiseWorker(env, "nvc-ts:probeContainer"),
+        pid_(pid),
+        pidStart_(pidStart),
+        rootfs_(std::move(rootfs)),
+        paths_(std::move(paths)),
+        items_(paths_.size()) {
+    for (size_t i = 0; i < paths_.size(); i++) items_[i].follow = follow[i];
+  }
+
+ protected:
+  int Run(nvc_error *err) override {
+    for (size_t i = 0; i < paths_.size(); i++) items_[i].path = paths_[i].c_str();
+    return nvc_container_probe(static_cast<pid_t>(pid_), pidStart_, rootfs_.c_str(), items_.data(), items_.size(), err);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Array out = Napi::Array::New(env, items_.size());
+    for (size_t i = 0; i < items_.size(); i++) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("exists", items_[i].exists != 0);
+      o.Set("isDirectory", items_[i].is_dir != 0);
+      o.Set("fsType", static_cast<double>(items_[i].fs_type));
+      if (items_[i].sys_errno != 0) {
+        const char *name = strerrorname_np(items_[i].sys_errno);
+        o.Set("errno", name ? name : std::to_string(items_[i].sys_errno));
+      }
+      out.Set(static_cast<uint32_t>(i), o);
+    }
+    return out;
+  }
+
+ private:
+  uint32_t pid_;
+  uint64_t pidStart_;
+  std::string rootfs_;
+  std::vector<std::string> paths_;
+  std::vector<nvc_probe_item> items_;
+};
+
+// probeContainer({ pid, pidStart, rootfs, paths: [{ path, follow }] }): each path as the
+// executor will see it (container_probe.h).
+Napi::Value ProbeContainer(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  try {
+    if (!info[0].IsObject()) throw ArgError{"request must be an object"};
+    Napi::Object o = info[0].As<Napi::Object>();
+    Napi::Value pv = o.Get("paths");
+    if (!pv.IsArray()) throw ArgError{"paths must be an array"};
+    Napi::Array arr = pv.As<Napi::Array>();
+    if (arr.Length() > NVC_PROBE_MAX_PATHS) throw ArgError{"too many paths"};
+    std::vector<std::string> paths;
+    std::vector<int> follow;
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      Napi::Value v = arr[i];
+      if (!v.IsObject()) throw ArgError{"every path must be an object"};
+      Napi::Object p = v.As<Napi::Object>();
+      paths.push_back(Str(p, "path", true));
+      Napi::Value f = p.Get("follow");
+      follow.push_back(f.IsBoolean() && f.As<Napi::Boolean>().Value() ? 1 : 0);
+    }
+    return (new ProbeWorker(env, U32(o, "pid", 0), U53(o, "pidStart"), Str(o, "rootfs", true), std::move(paths),
+                            std::move(follow)))
+        ->Start();
+  } catch (const ArgError &e) {
+    return Reject(env, "probeContainer", e);
+  }
+}
+
 template <size_t N>
 Napi::Array Names(Napi::Env env, const Named (&table)[N]) {
   Napi::Array out = Napi::Array::New(env);
@@ -390,6 +462,7 @@ Napi::Object RegisterContainerFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("applyPlan", Napi::Function::New<ApplyPlan>(env, "applyPlan"));
   exports.Set("cgroupAllow", Napi::Function::New<CgroupAllow>(env, "cgroupAllow"));
   exports.Set("ldconfig", Napi::Function::New<RunLdconfig>(env, "ldconfig"));
+  exports.Set("probeContainer", Napi::Function::New<ProbeContainer>(env, "probeContainer"));
   return exports;
 }
 

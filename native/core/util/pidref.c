@@ -68,6 +68,13 @@ static int same_start(pid_t pid, uint64_t expected, struct nvc_error *err)
 
 int nvc_pid_ns_open(pid_t pid, uint64_t expected_start, const char *ns, int *fd, struct nvc_error *err)
 {
+    char entry[32];
+    snprintf(entry, sizeof(entry), "ns/%s", ns);
+    return nvc_pid_open(pid, expected_start, entry, O_RDONLY, fd, err);
+}
+
+int nvc_pid_open(pid_t pid, uint64_t expected_start, const char *entry, int flags, int *fd, struct nvc_error *err)
+{
     char path[64];
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (pidfd < 0 && errno != ENOSYS)
@@ -75,18 +82,18 @@ int nvc_pid_ns_open(pid_t pid, uint64_t expected_start, const char *ns, int *fd,
                              "the container process %ld is not running", (long)pid);
     if (same_start(pid, expected_start, err) < 0)
         goto fail;
-    snprintf(path, sizeof(path), "/proc/%ld/ns/%s", (long)pid, ns);
-    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, entry);
+    *fd = open(path, flags | O_CLOEXEC);
     if (*fd < 0) {
-        nvc_error_set(err, NVC_ERR_NAMESPACE, errno, "open", path, "cannot open the %s namespace of process %ld: %s",
-                      ns, (long)pid, strerror(errno));
+        nvc_error_set(err, NVC_ERR_NAMESPACE, errno, "open", path, "cannot open %s of process %ld: %s", entry,
+                      (long)pid, strerror(errno));
         goto fail;
     }
     if (pidfd >= 0) {
         struct pollfd p = {.fd = pidfd, .events = POLLIN};
         if (poll(&p, 1, 0) != 0) {
             nvc_error_set(err, NVC_ERR_NAMESPACE, ESRCH, "pidfd_open", NULL,
-                          "the container process %ld exited while its namespace was opened", (long)pid);
+                          "the container process %ld exited while its %s was opened", (long)pid, entry);
             close(*fd);
             goto fail;
         }

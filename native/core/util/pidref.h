@@ -22,4 +22,8 @@ int nvc_pid_start_time(const char *proc, pid_t pid, uint64_t *start);
  * (O_CLOEXEC), -1 with err (NVC_ERR_NAMESPACE) set. */
 int nvc_pid_ns_open(pid_t pid, uint64_t expected_start, const char *ns, int *fd, struct nvc_error *err);
 
+/* The same for any entry of /proc/<pid> ("root": the process's root directory, through
+ * which its mount namespace's tree is walked), opened with flags | O_CLOEXEC. */
+int nvc_pid_open(pid_t pid, uint64_t expected_start, const char *entry, int flags, int *fd, struct nvc_error *err);
+
 #endif
