@@ -69,6 +69,7 @@ export async function applyPlan(container: Container, plan: ContainerPlan, procR
       const r = await native.cgroupAllow({
         procRoot,
         pid: container.pid,
+        pidStart: container.pidStart,
         rules: plan.cgroupRules.map(({ type, major, minor, access: a }) => ({ type, major, minor, access: a })),
       });
       cgroupVersion = r.version;

@@ -80,6 +80,7 @@ export interface NativeBinding {
   cgroupAllow(request: {
     procRoot?: string;
     pid: number;
+    pidStart?: number;
     rules: { type: 'c' | 'b'; major: number; minor: number; access: string }[];
   }): Promise<{ version: number }>;
   /** Paths of a container's tree as the executor will see them: in its mount namespace, resolved inside the rootfs. */

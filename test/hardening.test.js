@@ -272,6 +272,7 @@ describe('hardening: a container pid is held by its start time until every helpe
   const { binding, ldconfigHelperPath } = require('../dist/native.js');
   const { makeRootfs, startContainer } = require('./support/container');
   const { waitFor } = require('./support/proc');
+  const { cgroupFor, cgroupMounts } = require('./support/cgroup');
 
   /** A new process in a mount namespace of its own, made to get `pid` (ns_last_pid); null when another fork took it. */
   async function respawnAt(pid) {
@@ -295,6 +296,7 @@ describe('hardening: a container pid is held by its start time until every helpe
   it('the executor and the ldconfig helper refuse a pid that now names another process', async () => {
     const rootfs = makeRootfs();
     let imposter = null;
+    let imposterCgroup = null;
     try {
       let container;
       for (let attempt = 0; attempt < 20 && imposter === null; attempt++) {
@@ -305,6 +307,8 @@ describe('hardening: a container pid is held by its start time until every helpe
         imposter = await respawnAt(init.pid);
       }
       assert.ok(imposter !== null, 'could not recycle the pid (ns_last_pid)');
+      // A device cgroup of its own: whatever happens, the test runner's is never programmed.
+      imposterCgroup = cgroupFor(imposter.pid, cgroupMounts().v1 ? 1 : 2);
       const plan = { edits: [], cgroupRules: [], ldconfig: null, warnings: [] };
       await assert.rejects(applyPlan(container, plan), (e) => e.code === 'ERR_NVC_NAMESPACE' && /now names another process/.test(e.message));
       await assert.rejects(
@@ -320,11 +324,20 @@ describe('hardening: a container pid is held by its start time until every helpe
         }),
         (e) => /now names another process/.test(e.message),
       );
+      await assert.rejects(
+        binding().cgroupAllow({ pid: container.pid, pidStart: container.pidStart, rules: [{ type: 'c', major: 1, minor: 3, access: 'rw' }] }),
+        (e) => /now names another process/.test(e.message),
+      );
       // The same pid with its own start time is accepted: the check is on identity, not on the pid.
       const fresh = await openContainer({ pid: imposter.pid, rootfs });
       await applyPlan(fresh, plan);
     } finally {
-      if (imposter) imposter.kill('SIGKILL');
+      if (imposter) {
+        const gone = new Promise((resolve) => imposter.once('exit', resolve));
+        imposter.kill('SIGKILL');
+        await gone;
+      }
+      if (imposterCgroup) imposterCgroup.remove();
       fs.rmSync(rootfs, { recursive: true, force: true });
     }
   });

@@ -11,6 +11,7 @@
 extern "C" {
 #include "cgroup.h"
 #include "container_probe.h"
+#include "pidref.h"
 #include "nvc.h"
 #include "nvc_ldconfig.h"
 #include "nvc_plan.h"
@@ -202,20 +203,33 @@ class ApplyPlanJob : public LoopJob {
 
 class CgroupWorker : public PromiseWorker {
  public:
-  CgroupWorker(Napi::Env env, std::string procRoot, uint32_t pid, std::vector<std::string> access,
+  CgroupWorker(Napi::Env env, std::string procRoot, uint32_t pid, uint64_t pidStart, std::vector<std::string> access,
                std::vector<nvc_device_rule> rules)
       : PromiseWorker(env, "nvc-ts:cgroupAllow"),
         procRoot_(std::move(procRoot)),
         pid_(pid),
+        pidStart_(pidStart),
         access_(std::move(access)),
         rules_(std::move(rules)) {}
 
  protected:
   int Run(nvc_error *err) override {
     for (size_t i = 0; i < rules_.size(); i++) rules_[i].access = access_[i].c_str();
+    // The cgroup is read from <proc>/<pid>/cgroup: the pid must still name the process the
+    // caller opened (pidref.h), before the read and after it.
+    if (SameProcess(err) < 0) return -1;
     if (nvc_cgroup_version(procRoot_.c_str(), static_cast<pid_t>(pid_), &version_, err) < 0) return -1;
-    return nvc_cgroup_allow_version(procRoot_.c_str(), static_cast<pid_t>(pid_), version_, rules_.data(), rules_.size(),
-                                    err);
+    if (nvc_cgroup_allow_version(procRoot_.c_str(), static_cast<pid_t>(pid_), version_, rules_.data(), rules_.size(),
+                                 err) < 0)
+      return -1;
+    return SameProcess(err);
+  }
+  int SameProcess(nvc_error *err) {
+    uint64_t now = 0;
+    if (pidStart_ == 0) return 0;
+    if (nvc_pid_start_time(procRoot_.c_str(), static_cast<pid_t>(pid_), &now) == 0 && now == pidStart_) return 0;
+    return nvc_error_set(err, NVC_ERR_NAMESPACE, ESRCH, "stat", nullptr,
+                         "the container process %u exited and its pid now names another process (or none)", pid_);
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
@@ -226,6 +240,7 @@ class CgroupWorker : public PromiseWorker {
  private:
   std::string procRoot_;
   uint32_t pid_;
+  uint64_t pidStart_;
   std::vector<std::string> access_;
   std::vector<nvc_device_rule> rules_;
   int version_ = 0;
@@ -333,8 +348,8 @@ Napi::Value CgroupAllow(const Napi::CallbackInfo &info) {
       out.push_back(rule);
     }
     std::string procRoot = Str(o, "procRoot", false);
-    return (new CgroupWorker(env, procRoot.empty() ? "/proc" : procRoot, U32(o, "pid", 0, true), std::move(access),
-                             std::move(out)))
+    return (new CgroupWorker(env, procRoot.empty() ? "/proc" : procRoot, U32(o, "pid", 0, true), U53(o, "pidStart"),
+                             std::move(access), std::move(out)))
         ->Start();
   } catch (const ArgError &e) {
     return Reject(env, "cgroupAllow", e);
