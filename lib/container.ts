@@ -8,6 +8,7 @@ import { NvcError } from './errors';
 import type { ContainerLayout } from './plan/mount-plan';
 import { binding } from './native';
 import { fromNative } from './native-errors';
+import { shorten } from './quote';
 import { containerOptionsSchema, parseWith, type ContainerOptions } from './schema';
 import { pathExists } from './fs-probe';
 
@@ -92,7 +93,7 @@ export async function openContainer(options: ContainerOptions): Promise<Containe
     const errno = typeof err.errno === 'string' ? err.errno : err.code;
     throw new NvcError(
       'ERR_NVC_INVALID_ARGUMENT',
-      pid ? `container process ${pid} or its rootfs ${o.rootfs} is not there` : `rootfs ${o.rootfs} is not there`,
+      pid ? `container process ${pid} or its rootfs ${shorten(o.rootfs, 256)} is not there` : `rootfs ${shorten(o.rootfs, 256)} is not there`,
       {
         field: pid ? 'pid' : 'rootfs',
         ...(errno !== undefined && { errno }),

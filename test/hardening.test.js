@@ -99,6 +99,14 @@ describe('hardening: values from the image reach messages quoted and short (find
     }
   });
 
+  it('errors of the container API and of the native side escape the paths they name', async () => {
+    const { openContainer } = require('../dist/container.js');
+    const { fromNative } = require('../dist/native-errors.js');
+    await assert.rejects(openContainer({ rootfs: '/nonexistent\nnvc-ts: ok\u001b[2J' }), (e) => e.code === 'ERR_NVC_INVALID_ARGUMENT' && !RAW.test(e.message));
+    const err = fromNative(Object.assign(new Error(`cannot open /x\n${'\u009b'.repeat(10)}`), { code: 'ERR_NVC_SYSTEM' }));
+    assert.doesNotMatch(err.message, RAW);
+  });
+
   it('NVML strings in info output are escaped (text and CSV)', () => {
     const driver = { version: '550.1\u001b[2J', cudaVersion: '12.4' };
     const gpu = {
