@@ -218,9 +218,12 @@ describe("hardening: a driver library's own processes end with the driver servic
   const fs = require('node:fs');
   const { init } = require('../dist/index.js');
   const { createSimulatedHost } = require('../dist/testing/index.js');
-  const { stat, alive, waitFor } = require('./support/proc');
+  const { alive, waitFor } = require('./support/proc');
 
-  /** Processes of the driver service's image started for this host (its --root is the host's). */
+  /** The pid a process has in its innermost pid namespace (1: that namespace's init). */
+  const innermostPid = (pid) => /^NSpid:.*?(\d+)\s*$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+
+  /** Processes of the driver service's image started for this host (its --root is the host's), but the init of its pid namespace. */
   function driverProcesses(host) {
     return fs
       .readdirSync('/proc')
@@ -228,7 +231,8 @@ describe("hardening: a driver library's own processes end with the driver servic
       .map(Number)
       .filter((pid) => {
         try {
-          return stat(pid)?.comm === 'nvc-ts-driver' && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(host.root) && alive(pid);
+          const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+          return cmdline[0] === 'nvc-ts-driver' && cmdline.includes(host.root) && alive(pid) && innermostPid(pid) !== '1';
         } catch {
           return false;
         }
@@ -251,24 +255,27 @@ describe("hardening: a driver library's own processes end with the driver servic
     }
   }
 
-  it('at shutdown', async () => {
-    await check({ faults: [{ fn: '@load', kind: 'fork' }] }, (ctx) => ctx.shutdown());
-  });
+  for (const kind of ['fork', 'daemon']) {
+    const what = kind === 'fork' ? 'a forked child' : 'a child in a session of its own (setsid)';
+    it(`${what}, at shutdown`, async () => {
+      await check({ faults: [{ fn: '@load', kind }] }, (ctx) => ctx.shutdown());
+    });
 
-  it('when the service is killed for not answering in time', async () => {
-    await check(
-      {
-        faults: [
-          { fn: '@load', kind: 'fork' },
-          { fn: 'nvmlDeviceGetCount_v2', kind: 'hang' },
-        ],
-      },
-      async (ctx) => {
-        await assert.rejects(ctx.deviceInfo(), (e) => e.code === 'ERR_NVC_SERVICE_TIMEOUT');
-        await ctx.shutdown();
-      },
-    );
-  });
+    it(`${what}, when the service is killed for not answering in time`, async () => {
+      await check(
+        {
+          faults: [
+            { fn: '@load', kind },
+            { fn: 'nvmlDeviceGetCount_v2', kind: 'hang' },
+          ],
+        },
+        async (ctx) => {
+          await assert.rejects(ctx.deviceInfo(), (e) => e.code === 'ERR_NVC_SERVICE_TIMEOUT');
+          await ctx.shutdown();
+        },
+      );
+    });
+  }
 });
 
 describe('hardening: a container pid is held by its start time until every helper has entered it (finding 8)', function () {
