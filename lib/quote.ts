@@ -29,6 +29,14 @@ export function escapeControls(text: string): string {
   return text.replace(UNSAFE, escapeChar);
 }
 
+/**
+ * JSON text with the characters JSON.stringify leaves raw but a terminal may act on (DEL, C1
+ * controls, line separators, bidi overrides) written as \u escapes: still the same JSON.
+ */
+export function terminalSafeJson(json: string): string {
+  return json.replace(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** Text escaped and cut to `max` characters, saying how long it was. */
 export function shorten(text: string, max = QUOTE_MAX_CHARS): string {
   if (text.length <= max) return escapeControls(text);

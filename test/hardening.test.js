@@ -34,7 +34,7 @@ describe('hardening: IMEX channel requests are bounded (finding 1)', () => {
 
 describe('hardening: values from the image reach messages quoted and short (finding 3)', () => {
   const { formatError } = require('../dist/cli/format-error.js');
-  const { formatInfoText, formatInfoCsv } = require('../dist/cli/commands/info.js');
+  const { formatInfoText, formatInfoCsv, formatInfoJson } = require('../dist/cli/commands/info.js');
   const { DebugLog } = require('../dist/cli/debug-log.js');
   const { NvcError } = require('../dist/errors.js');
   const ctx = { root: '/', ldcache: '/etc/ld.so.cache', simulate: true, debug: false };
@@ -125,6 +125,11 @@ describe('hardening: values from the image reach messages quoted and short (find
       assert.ok(!text.includes('\nDevice Index:  9'));
       assert.match(text, /H100\\e\]0;owned\\x07\\nDevice Index/);
     }
+    // JSON stays JSON with the same strings, and shows none of them raw either.
+    const json = formatInfoJson(driver, [gpu]);
+    assert.doesNotMatch(json, RAW);
+    assert.equal(JSON.parse(json).devices[0].brand, gpu.brand);
+    assert.equal(JSON.parse(json).devices[0].architecture, gpu.architecture);
   });
 
   it('the debug log writes one line per message, escaped and bounded', () => {
@@ -319,6 +324,10 @@ describe('hardening: a container pid is held by its start time until every helpe
         container = await openContainer({ pid: init.pid, rootfs });
         assert.ok(container.pidStart > 0);
         await init.stop();
+        // Start times count clock ticks (10 ms): the imposter starts in a later tick, as any
+        // process that gets a pid back after the pid space wrapped around does. (Within one
+        // tick only root, writing ns_last_pid as here, can recycle a pid.)
+        await new Promise((resolve) => setTimeout(resolve, 30));
         imposter = await respawnAt(init.pid);
       }
       assert.ok(imposter !== null, 'could not recycle the pid (ns_last_pid)');

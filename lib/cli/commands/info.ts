@@ -1,7 +1,7 @@
 /**
  * `nvc-ts info [--csv|--json]`: driver version and GPUs, printed line for line like `nvidia-container-cli info`.
  */
-import { escapeControls } from '../../quote';
+import { escapeControls, terminalSafeJson } from '../../quote';
 import type { Device, DriverInfo } from '../../types';
 import { UsageError } from '../format-error';
 import type { CommandSession, CommandSpec, OptionValues } from '../types';
@@ -102,7 +102,7 @@ export function infoJson(driver: DriverInfo, devices: Device[]): InfoJson {
 }
 
 export function formatInfoJson(driver: DriverInfo, devices: Device[]): string {
-  return `${JSON.stringify(infoJson(driver, devices), null, 2)}\n`;
+  return `${terminalSafeJson(JSON.stringify(infoJson(driver, devices), null, 2))}\n`;
 }
 
 export function formatInfo(format: InfoFormat, driver: DriverInfo, devices: Device[]): string {
