@@ -29,13 +29,13 @@
       "target_name": "nvc-ts-exec",
       "type": "executable",
       "#": "the executor: applies a plan in the container's mount namespace",
-      "sources": ["<!@(ls -1 native/exec/*.c)", "native/core/wire/wire.c", "native/core/wire/plan_codec.c", "native/core/util/path.c", "native/core/util/error.c", "native/core/util/fdutil.c"]
+      "sources": ["<!@(ls -1 native/exec/*.c)", "native/core/wire/wire.c", "native/core/wire/plan_codec.c", "native/core/util/path.c", "native/core/util/error.c", "native/core/util/fdutil.c", "native/core/util/pidref.c"]
     },
     {
       "target_name": "nvc-ts-ldconfig",
       "type": "executable",
       "#": "the confined ldconfig runner",
-      "sources": ["<!@(ls -1 native/ldconfig/*.c)", "native/core/wire/wire.c", "native/core/wire/ldconfig_report.c", "native/core/util/error.c", "native/core/util/fdutil.c"]
+      "sources": ["<!@(ls -1 native/ldconfig/*.c)", "native/core/wire/wire.c", "native/core/wire/ldconfig_report.c", "native/core/util/error.c", "native/core/util/fdutil.c", "native/core/util/pidref.c"]
     },
     {
       "target_name": "nvc-ts-cdi-hook",

@@ -4,14 +4,11 @@
  * first (its procfs, the per-step API).
  */
 import { NvcError } from './errors';
-import { statfs } from 'node:fs/promises';
-import * as path from 'node:path';
-import type { Container } from './container';
+import { probeContainerPaths, type Container } from './container';
 import { binding, execPath, ldconfigHelperPath, type NativeEdit } from './native';
 import { fromNative } from './native-errors';
 import { PROC_DIR, type PlanStep } from './plan/items';
 import type { ContainerPlan } from './plan/mount-plan';
-import { pathExists } from './fs-probe';
 
 export interface ConfigureResult {
   plan: ContainerPlan;
@@ -31,13 +28,13 @@ const PROC_SUPER_MAGIC = 0x9fa0;
  * procfs edits are dropped with a warning instead of failing the container.
  */
 export async function dropProcfsEditsIfNoDriver(container: Container, plan: ContainerPlan): Promise<ContainerPlan> {
-  const seen = container.pid ? path.join('/proc', String(container.pid), 'root', container.rootfs) : container.rootfs;
-  try {
-    const fs = await statfs(path.join(seen, 'proc'));
-    if (fs.type !== PROC_SUPER_MAGIC || (await pathExists(path.join(seen, 'proc/driver/nvidia')))) return plan;
-  } catch {
-    return plan;
-  }
+  // In the container's tree as the executor resolves it: an image whose /proc is a link
+  // leads to the runtime's procfs inside the rootfs, never to the host's /proc.
+  const [proc, nvidia] = await probeContainerPaths(container, [
+    { path: '/proc', follow: true },
+    { path: PROC_DIR, follow: false },
+  ]);
+  if (proc === undefined || nvidia === undefined || !proc.exists || proc.fsType !== PROC_SUPER_MAGIC || nvidia.exists) return plan;
   return {
     ...plan,
     edits: plan.edits.filter((e) => !(e.target === PROC_DIR || e.target.startsWith(`${PROC_DIR}/`))),
@@ -83,6 +80,7 @@ export async function applyPlan(container: Container, plan: ContainerPlan, procR
       const r = await native.cgroupAllow({
         procRoot,
         pid: container.pid,
+        pidStart: container.pidStart,
         rules: plan.cgroupRules.map(({ type, major, minor, access: a }) => ({ type, major, minor, access: a })),
       });
       cgroupVersion = r.version;
@@ -92,6 +90,7 @@ export async function applyPlan(container: Container, plan: ContainerPlan, procR
     const { outcomes } = await native.applyPlan({
       execPath: execPath(),
       pid: container.pid,
+      pidStart: container.pidStart,
       rootfs: container.rootfs,
       uid: container.uid,
       gid: container.gid,
@@ -103,6 +102,7 @@ export async function applyPlan(container: Container, plan: ContainerPlan, procR
       ldconfig = await native.ldconfig({
         helperPath: ldconfigHelperPath(),
         pid: container.pid,
+        pidStart: container.pidStart,
         rootfs: container.rootfs,
         ldconfig: plan.ldconfig.path,
         dirs: plan.ldconfig.dirs,

@@ -8,6 +8,8 @@
 
 import { z } from 'zod';
 import { NvcError } from './errors';
+import { quote, quoteList, shorten } from './quote';
+import { IMEX_CHANNELS_PER_REQUEST_MAX } from './select';
 import { CAPABILITIES, type Capability } from './types';
 
 /** A driver capability as written in NVIDIA_DRIVER_CAPABILITIES: the library groups plus compat32. */
@@ -130,7 +132,7 @@ function configCaps(option: string, value: string | readonly DriverCapability[] 
     } else if (isDriverCapability(w)) {
       out.add(w);
     } else {
-      throw invalidArg(option, `config ${option}: unknown driver capability ${JSON.stringify(w)} (allowed: all, ${DRIVER_CAPABILITIES.join(', ')})`);
+      throw invalidArg(option, `config ${option}: unknown driver capability ${quote(w)} (allowed: all, ${DRIVER_CAPABILITIES.join(', ')})`);
     }
   }
   return out;
@@ -169,15 +171,14 @@ function imageCapabilities(
   if (unknown.length > 0) {
     throw invalidArg(
       DRIVER_CAPS,
-      `${DRIVER_CAPS}=${value}: unsupported capabilities found: ${unknown.map((w) => JSON.stringify(w)).join(', ')} ` +
-        `(allowed: all, ${DRIVER_CAPABILITIES.join(', ')})`,
+      `${DRIVER_CAPS}=${shorten(value ?? '')}: unsupported capabilities found: ${quoteList(unknown)} ` + `(allowed: all, ${DRIVER_CAPABILITIES.join(', ')})`,
       `fix ${DRIVER_CAPS} in the image or container environment`,
     );
   }
   if (unsupported.length > 0) {
     throw invalidArg(
       DRIVER_CAPS,
-      `${DRIVER_CAPS}=${value}: unsupported capabilities found: ${unsupported.map((w) => JSON.stringify(w)).join(', ')} ` +
+      `${DRIVER_CAPS}=${shorten(value ?? '')}: unsupported capabilities found: ${quoteList(unsupported)} ` +
         `are not enabled on this host (supported: ${[...supported].sort().join(', ') || 'none'})`,
       'remove them from the container environment, or add them to supported-driver-capabilities in the host configuration',
     );
@@ -195,7 +196,7 @@ function legacyCudaMajorMinor(value: string): string {
   if (m === null || major === undefined || Number(major) > 0xffffffff || Number(m[2] ?? '0') > 0xffffffff) {
     throw invalidArg(
       CUDA_VERSION,
-      `${CUDA_VERSION}=${value}: not a version (expected major.minor.patch, e.g. 11.2.1); it is needed to derive the implicit cuda>= requirement of images without ${REQUIRE_CUDA}`,
+      `${CUDA_VERSION}=${shorten(value)}: not a version (expected major.minor.patch, e.g. 11.2.1); it is needed to derive the implicit cuda>= requirement of images without ${REQUIRE_CUDA}`,
       `set ${REQUIRE_CUDA} or ${DISABLE_REQUIRE}=true, or fix ${CUDA_VERSION}`,
     );
   }
@@ -232,7 +233,7 @@ export function interpretContainerEnv(input: HookEnvInput, config: HookEnvConfig
   if (migConfig !== '' && !privileged) {
     throw invalidArg(
       MIG_CONFIG,
-      `cannot set ${MIG_CONFIG} in a non-privileged container (${MIG_CONFIG}=${migConfig})`,
+      `cannot set ${MIG_CONFIG} in a non-privileged container (${MIG_CONFIG}=${shorten(migConfig)})`,
       'run the container privileged (with CAP_SYS_ADMIN) or unset the variable',
     );
   }
@@ -240,13 +241,20 @@ export function interpretContainerEnv(input: HookEnvInput, config: HookEnvConfig
   if (migMonitor !== '' && !privileged) {
     throw invalidArg(
       MIG_MONITOR,
-      `cannot set ${MIG_MONITOR} in a non-privileged container (${MIG_MONITOR}=${migMonitor})`,
+      `cannot set ${MIG_MONITOR} in a non-privileged container (${MIG_MONITOR}=${shorten(migMonitor)})`,
       'run the container privileged (with CAP_SYS_ADMIN) or unset the variable',
     );
   }
 
   // IMEX channels follow the device-list rules, but "all" (and "none") request nothing.
   const imex = deviceRequest(env.get(IMEX_CHANNELS));
+  if (imex.kind === 'list' && imex.items.length > IMEX_CHANNELS_PER_REQUEST_MAX) {
+    throw invalidArg(
+      IMEX_CHANNELS,
+      `${IMEX_CHANNELS} names ${imex.items.length} channels; at most ${IMEX_CHANNELS_PER_REQUEST_MAX} are allowed per container`,
+      `ask for the channels the job uses (at most ${IMEX_CHANNELS_PER_REQUEST_MAX})`,
+    );
+  }
   const imexChannels = imex.kind === 'list' ? imex.items.join(',') : null;
 
   const caps = imageCapabilities(env, legacy, supported, defaults);
@@ -354,7 +362,7 @@ function parseJson<T>(what: string, schema: z.ZodType<T>, text: string | Buffer)
   try {
     value = JSON.parse(typeof text === 'string' ? text : text.toString('utf8'));
   } catch (cause) {
-    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${what} is not valid JSON: ${(cause as Error).message}`, { field: what, cause });
+    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${what} is not valid JSON: ${shorten((cause as Error).message, 200)}`, { field: what, cause });
   }
   const r = schema.safeParse(value);
   if (!r.success) {

@@ -4,8 +4,8 @@
  * what to configure for it, read from its NVIDIA_* environment as the toolkit's legacy hook
  * reads it.
  */
-import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { CONFIG_JSON_MAX_BYTES, readRegularFile } from './bounded-read';
 import { interpretContainerEnv, isPrivileged, parseOciConfig, parseOciState, type HookEnvConfig, type OciConfig, type OciState } from './hook-env';
 import type { ConfigureRequestInput } from './schema';
 
@@ -44,9 +44,14 @@ export function hookTargetFromOci(state: OciState, config: OciConfig, options: H
   };
 }
 
-/** The same from the OCI state's text (a hook's stdin): reads and checks the bundle's config.json. */
+/**
+ * The same from the OCI state's text (a hook's stdin): reads and checks the bundle's config.json,
+ * which must be a regular file of at most CONFIG_JSON_MAX_BYTES (4 MiB).
+ */
 export async function hookTargetFromStateText(stateText: string | Buffer, options: HookOptions = {}): Promise<HookTarget | null> {
   const state = parseOciState(stateText);
-  const config = parseOciConfig(await readFile(path.join(state.bundle, 'config.json')));
+  const config = parseOciConfig(
+    await readRegularFile(path.join(state.bundle, 'config.json'), { what: 'config.json', field: 'config.json', maxBytes: CONFIG_JSON_MAX_BYTES }),
+  );
   return hookTargetFromOci(state, config, options);
 }

@@ -1,4 +1,5 @@
 /** Turn the plain error objects the addon rejects with into NvcError, with a hint. */
+import { shorten } from './quote';
 import { NVC_ERROR_CODES, NvcError, type NvcErrorCode } from './errors';
 
 const NVML_RETURN_NAMES: Record<number, string> = {
@@ -80,7 +81,8 @@ export function fromNative(error: unknown): NvcError {
   if (error instanceof NvcError) return error;
   const e = (typeof error === 'object' && error !== null ? error : {}) as NativeErrorShape;
   const code: NvcErrorCode = isCode(e.code) ? e.code : 'ERR_NVC_SYSTEM';
-  const message = typeof e.message === 'string' ? e.message : String(error);
+  // The C side names paths of the container's tree and NVML's strings: escaped here like every outside value.
+  const message = shorten(typeof e.message === 'string' ? e.message : String(error), 2048);
   const nvmlReturn = typeof e.nvmlReturn === 'number' ? e.nvmlReturn : undefined;
   const details: ConstructorParameters<typeof NvcError>[2] = { cause: error };
   if (typeof e.errno === 'string') details.errno = e.errno;

@@ -70,6 +70,8 @@ export interface NativeBinding {
   applyPlan(plan: {
     execPath: string;
     pid: number;
+    /** The container process's start time (stat field 22); a pid that now names another process is refused. */
+    pidStart?: number;
     rootfs: string;
     uid: number;
     gid: number;
@@ -78,11 +80,20 @@ export interface NativeBinding {
   cgroupAllow(request: {
     procRoot?: string;
     pid: number;
+    pidStart?: number;
     rules: { type: 'c' | 'b'; major: number; minor: number; access: string }[];
   }): Promise<{ version: number }>;
+  /** Paths of a container's tree as the executor will see them: in its mount namespace, resolved inside the rootfs. */
+  probeContainer(request: {
+    pid: number;
+    pidStart?: number;
+    rootfs: string;
+    paths: { path: string; follow: boolean }[];
+  }): Promise<{ exists: boolean; isDirectory: boolean; fsType: number; errno?: string }[]>;
   ldconfig(request: {
     helperPath: string;
     pid: number;
+    pidStart?: number;
     rootfs: string;
     ldconfig: string;
     dirs: string[];

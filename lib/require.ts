@@ -15,6 +15,7 @@
  */
 
 import { NvcError } from './errors';
+import { quote } from './quote';
 
 export type RequirementName = 'cuda' | 'driver' | 'arch' | 'brand';
 export type RequirementOperator = '=' | '!=' | '<' | '<=' | '>' | '>=';
@@ -85,7 +86,7 @@ const ALLOWED_OPS_TEXT = OPERATORS.join(', ');
 const UPGRADE_HINT = ', please update your driver to a newer version, or use an earlier cuda container';
 
 function invalid(expression: string, reason: string): NvcError {
-  return new NvcError('ERR_NVC_INVALID_REQUIREMENT', `invalid expression ${JSON.stringify(expression)}: ${reason}`, {
+  return new NvcError('ERR_NVC_INVALID_REQUIREMENT', `invalid expression ${quote(expression)}: ${reason}`, {
     field: 'require',
     hint:
       'write alternatives separated by spaces, each a comma-separated list of <name><op><value> terms; ' +
@@ -107,30 +108,30 @@ function parseTerm(expression: string, text: string): RequirementTerm {
   }
   const name = rawName.toLowerCase();
   if (!(NAMES as readonly string[]).includes(name)) {
-    return invalidTerm(expression, text, `unknown name ${JSON.stringify(rawName)} (allowed names: ${NAMES.join(', ')})`);
+    return invalidTerm(expression, text, `unknown name ${quote(rawName)} (allowed names: ${NAMES.join(', ')})`);
   }
   if (!(OPERATORS as readonly string[]).includes(opText)) {
-    return invalidTerm(expression, text, `operator ${JSON.stringify(opText)} is not one of ${ALLOWED_OPS_TEXT}`);
+    return invalidTerm(expression, text, `operator ${quote(opText)} is not one of ${ALLOWED_OPS_TEXT}`);
   }
   const op = opText as RequirementOperator;
   if (value === '') {
-    return invalidTerm(expression, text, `it has no value after ${JSON.stringify(opText)}`);
+    return invalidTerm(expression, text, `it has no value after ${quote(opText)}`);
   }
   if (OPERATOR_CHARS.test(value)) {
-    return invalidTerm(expression, text, `the value ${JSON.stringify(value)} contains an operator character (<, >, = or !)`);
+    return invalidTerm(expression, text, `the value ${quote(value)} contains an operator character (<, >, = or !)`);
   }
   if (name === 'brand') {
     if (op !== '=' && op !== '!=') {
-      return invalidTerm(expression, text, `brand can only be compared with = or !=, not ${JSON.stringify(op)}`);
+      return invalidTerm(expression, text, `brand can only be compared with = or !=, not ${quote(op)}`);
     }
   } else if (!VERSION.test(value)) {
-    return invalidTerm(expression, text, `the value ${JSON.stringify(value)} is not a version (digits separated by single dots, e.g. 12.4)`);
+    return invalidTerm(expression, text, `the value ${quote(value)} is not a version (digits separated by single dots, e.g. 12.4)`);
   }
   return { text, name: name as RequirementName, op, value };
 }
 
 function invalidTerm(expression: string, term: string, reason: string): never {
-  throw invalid(expression, `in term ${JSON.stringify(term)}, ${reason}`);
+  throw invalid(expression, `in term ${quote(term)}, ${reason}`);
 }
 
 /** Parses one `--require` expression. Throws NvcError ERR_NVC_INVALID_REQUIREMENT. */
@@ -241,7 +242,7 @@ function present(v: string | undefined): v is string {
 
 function checkVersionFact(field: string, value: string): void {
   if (!VERSION.test(value)) {
-    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${field} ${JSON.stringify(value)} is not a version (digits separated by dots)`, {
+    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${field} ${quote(value)} is not a version (digits separated by dots)`, {
       field,
     });
   }
@@ -310,7 +311,7 @@ function unsatisfied(req: Requirement, evaluation: RequirementEvaluation, device
   const [firstFailure, ...others] = evaluation.failures as [RequirementTermFailure, ...RequirementTermFailure[]];
   let detail = (device ? `on ${device.label}: ` : '') + firstFailure.explanation;
   if (others.length > 0 && others.length <= MAX_LISTED_ALTERNATIVES) {
-    const parts = others.map((f, i) => `${JSON.stringify((req.clauses[i + 1] as RequirementClause).text)} (${f.explanation})`);
+    const parts = others.map((f, i) => `${quote((req.clauses[i + 1] as RequirementClause).text)} (${f.explanation})`);
     detail += `; the other alternative${others.length > 1 ? 's' : ''} failed too: ${parts.join('; ')}`;
   } else if (others.length > MAX_LISTED_ALTERNATIVES) {
     detail += `; none of the ${others.length} other alternatives matched either`;

@@ -6,6 +6,7 @@
  * Everything here is pure: no I/O, no native code.
  */
 import { NvcError } from './errors';
+import { shorten } from './quote';
 import type { Device, MigDevice } from './types';
 
 export interface MigSelection {
@@ -32,6 +33,13 @@ export type MigCapsKind = 'mig-config' | 'mig-monitor';
 
 /** Largest IMEX channel id plus one (the driver supports 2^20 channels). */
 export const IMEX_CHANNEL_LIMIT = 1 << 20;
+
+/**
+ * Most distinct IMEX channel ids one request may name. A job uses a handful of channels; the
+ * bound keeps an image's NVIDIA_IMEX_CHANNELS (or a command line) from making the hook, which
+ * runs as root on the host before the container starts, probe and bind a million nodes.
+ */
+export const IMEX_CHANNELS_PER_REQUEST_MAX = 256;
 
 const DEVICE_HINT =
   'Use `all`, a GPU index, a GPU-/MIG- UUID, a PCI bus id (domain:bus:device.0) or a <gpu>:<mig> index pair; ' + '`nvc-ts info` lists the GPUs of this host.';
@@ -130,7 +138,7 @@ export function selectDevices(devices: Device[], spec: string | string[]): Devic
       addMig(mig);
       continue;
     }
-    throw new NvcError('ERR_NVC_UNKNOWN_DEVICE', `${token}: unknown device`, { hint: DEVICE_HINT });
+    throw new NvcError('ERR_NVC_UNKNOWN_DEVICE', `${shorten(token)}: unknown device`, { hint: DEVICE_HINT });
   }
   return selection;
 }
@@ -142,7 +150,7 @@ export function selectDevices(devices: Device[], spec: string | string[]): Devic
 export function parseMigCapsSpec(kind: MigCapsKind, spec: string | string[] | undefined): string | null {
   for (const token of tokens(spec)) {
     if (sameText(token, 'all')) return token;
-    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${token}: only 'all' devices are currently supported`, {
+    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${shorten(token)}: only 'all' devices are currently supported`, {
       field: kind,
       hint: `--${kind} accepts only \`all\`.`,
     });
@@ -156,7 +164,7 @@ export function selectMigCapsDevices(kind: MigCapsKind, spec: string | string[] 
   const token = parseMigCapsSpec(kind, spec);
   if (token === null) return result;
   if (!visible.all && visible.migs.length > 0) {
-    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${token}: cannot enable ${kind} with specific MIG devices selected`, {
+    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${shorten(token)}: cannot enable ${kind} with specific MIG devices selected`, {
       field: kind,
       hint: `Select whole GPUs (or \`all\`) with --device when using --${kind}.`,
     });
@@ -171,12 +179,20 @@ export function selectMigCapsDevices(kind: MigCapsKind, spec: string | string[] 
 
 /** Parse `--imex-channel` values: comma lists of decimal channel ids below 2^20, in the order given. */
 export function parseImexChannels(spec: string | string[] | undefined): number[] {
+  const distinct = new Set<number>();
   return tokens(spec).map((token) => {
     const value = /^\d+$/.test(token) ? Number(token) : Number.NaN;
     if (!(value < IMEX_CHANNEL_LIMIT)) {
-      throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `unsupported IMEX channel value: ${token}`, {
+      throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `unsupported IMEX channel value: ${shorten(token)}`, {
         field: 'imex-channel',
         hint: `IMEX channel ids are decimal numbers from 0 to ${IMEX_CHANNEL_LIMIT - 1}.`,
+      });
+    }
+    distinct.add(value);
+    if (distinct.size > IMEX_CHANNELS_PER_REQUEST_MAX) {
+      throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `too many IMEX channels requested: more than ${IMEX_CHANNELS_PER_REQUEST_MAX} distinct ids`, {
+        field: 'imex-channel',
+        hint: `request at most ${IMEX_CHANNELS_PER_REQUEST_MAX} IMEX channels per container.`,
       });
     }
     return value;

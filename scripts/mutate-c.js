@@ -332,7 +332,7 @@ const MUTANTS = [
   ),
 
   // ---- core/util/child.c ---------------------------------------------------------------------------
-  M('child-kill-noop', 'native/core/util/child.c', 'nvc_child_kill sends no signal', 'kill(pid, SIGKILL);', 'kill(pid, 0);'),
+  M('child-kill-noop', 'native/core/util/child.c', 'nvc_child_kill sends no signal', 'nvc_child_signal_pid(pid, SIGKILL);', 'nvc_child_signal_pid(pid, 0);'),
 
   // ---- native/exec ----------------------------------------------------------------------------
   M(

@@ -1,5 +1,9 @@
 /** The `--debug FILE` log: timestamped lines appended synchronously, so that a crash still leaves them on disk. */
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { shorten } from '../quote';
+
+/** Longest message of one log line: values in it are not ours. */
+const LINE_MAX_CHARS = 16384;
 
 export class DebugLog {
   private fd: number | null;
@@ -14,7 +18,7 @@ export class DebugLog {
 
   line(message: string): void {
     if (this.fd === null) return;
-    const text = `${new Date().toISOString()} nvc-ts[${process.pid}] ${message}\n`;
+    const text = `${new Date().toISOString()} nvc-ts[${process.pid}] ${shorten(message, LINE_MAX_CHARS)}\n`;
     try {
       writeSync(this.fd, text);
     } catch {

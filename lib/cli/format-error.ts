@@ -3,6 +3,7 @@
  * Stack traces only with --debug.
  */
 import { isNvcError, type NvcError, type NvcErrorCode } from '../errors';
+import { escapeControls, shorten } from '../quote';
 
 /** A bad command line: exit status 2, printed as one line pointing at `nvc-ts --help`. */
 export class UsageError extends Error {
@@ -115,6 +116,11 @@ function describe(err: unknown, ctx: ErrorContext): string[] {
   return lines;
 }
 
+/** A stack keeps its lines; only what is inside them is escaped. */
+function escapeStack(stack: string): string {
+  return stack.split('\n').map(escapeControls).join('\n');
+}
+
 function stackOf(err: unknown): string[] {
   const out: string[] = [];
   let current: unknown = err;
@@ -130,13 +136,21 @@ function stackOf(err: unknown): string[] {
   return out;
 }
 
+/** Longest message of one error, in characters: the messages quote values short, this bounds whatever slipped through. */
+const MESSAGE_MAX_CHARS = 4096;
+
+/** A message as one line: a value with a line break or an escape sequence cannot forge a second line or drive the terminal. */
+function oneLine(text: string): string {
+  return shorten(text, MESSAGE_MAX_CHARS);
+}
+
 /** One paragraph, e.g. `nvc-ts: initialization error: libnvidia-ml.so.1 was not found, ... Install ...`. */
 export function formatError(err: unknown, ctx: ErrorContext): string {
   const phase = phaseOf(err, ctx.phase);
   const prefix = phase === undefined ? 'nvc-ts: error:' : `nvc-ts: ${phase} error:`;
   const code = isNvcError(err) ? ` [${err.code}]` : '';
-  let text = `${prefix} ${describe(err, ctx).join(' ')}${code}\n`;
-  if (ctx.debug) text += `${stackOf(err).join('\n')}\n`;
+  let text = `${prefix} ${oneLine(describe(err, ctx).join(' '))}${code}\n`;
+  if (ctx.debug) text += `${stackOf(err).map(escapeStack).join('\n')}\n`;
   return text;
 }
 

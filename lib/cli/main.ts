@@ -5,6 +5,7 @@
  * Exit status: 0 success, 1 operational failure, 2 usage error.
  */
 import { isNvcError, type NvcError } from '../errors';
+import { shorten } from '../quote';
 import { parseCommandLine, type Invocation } from './args';
 import { DebugLog } from './debug-log';
 import { formatErrorJson, formatUsageError, UsageError } from './format-error';
@@ -27,7 +28,7 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
       if (argv.includes('--json')) io.stdout.write(formatErrorJson(flagged, { usage: true }));
       return 2;
     }
-    io.stderr.write(`nvc-ts: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
+    io.stderr.write(`nvc-ts: internal error: ${shorten(err instanceof Error ? err.message : String(err), 4096)}\n`);
     return 1;
   }
   const { globals, command } = invocation;

@@ -41,7 +41,8 @@ export interface SimulatedGpu {
   drm?: { card: number; render: number };
 }
 
-export type NvmlFaultKind = 'crash' | 'abort' | 'hang' | 'exit' | 'error';
+/** 'fork': the call forks a child that sleeps forever (a driver library's own helper), then goes on; 'daemon': the same in a session of its own. */
+export type NvmlFaultKind = 'crash' | 'abort' | 'hang' | 'exit' | 'error' | 'fork' | 'daemon';
 
 export interface NvmlFault {
   /** An NVML function name (e.g. "nvmlDeviceGetUUID"), or "@load" for the library's constructor. */

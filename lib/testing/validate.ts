@@ -119,7 +119,7 @@ export function validateSpec(spec: SimulatedHostSpec): void {
   (spec.faults ?? []).forEach((fault, i) => {
     const f = `faults[${i}]`;
     if (!NVML_FUNCTIONS.has(fault.fn)) throw invalid(`${f}.fn`, `unknown NVML function ${JSON.stringify(fault.fn)}`);
-    if (!['crash', 'abort', 'hang', 'exit', 'error'].includes(fault.kind)) throw invalid(`${f}.kind`, 'unknown kind');
+    if (!['crash', 'abort', 'hang', 'exit', 'error', 'fork', 'daemon'].includes(fault.kind)) throw invalid(`${f}.kind`, 'unknown kind');
     if (fault.kind === 'error') {
       checkInt(`${f}.code`, fault.code, 1, 0x7fffffff);
       if (fault.fn === '@load') throw invalid(`${f}.kind`, "'@load' cannot return an error");

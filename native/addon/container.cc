@@ -10,6 +10,8 @@
 
 extern "C" {
 #include "cgroup.h"
+#include "container_probe.h"
+#include "pidref.h"
 #include "nvc.h"
 #include "nvc_ldconfig.h"
 #include "nvc_plan.h"
@@ -45,6 +47,17 @@ uint32_t U32(Napi::Object o, const char *key, uint32_t fallback, bool required =
   if (d < 0 || d > 4294967295.0 || d != static_cast<double>(static_cast<uint32_t>(d)))
     throw ArgError{std::string(key) + " must be an integer in 0..2^32-1"};
   return static_cast<uint32_t>(d);
+}
+
+// A non-negative integer up to 2^53 (a process start time in clock ticks).
+uint64_t U53(Napi::Object o, const char *key) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return 0;
+  if (!v.IsNumber()) throw ArgError{std::string(key) + " must be a number"};
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<uint64_t>(d)))
+    throw ArgError{std::string(key) + " must be an integer in 0..2^53-1"};
+  return static_cast<uint64_t>(d);
 }
 
 // The names of the edit vocabulary (nvc_vocabulary.def), in its order.
@@ -124,10 +137,11 @@ OwnedEdit ParseEdit(Napi::Object e) {
 
 class ApplyPlanJob : public LoopJob {
  public:
-  ApplyPlanJob(Napi::Env env, std::string exec, uint32_t pid, std::string rootfs, uint32_t uid, uint32_t gid,
-               std::vector<OwnedEdit> edits)
+  ApplyPlanJob(Napi::Env env, std::string exec, uint32_t pid, uint64_t pidStart, std::string rootfs, uint32_t uid,
+               uint32_t gid, std::vector<OwnedEdit> edits)
       : LoopJob(env, "nvc-ts:applyPlan"), exec_(std::move(exec)), rootfs_(std::move(rootfs)), edits_(std::move(edits)) {
     plan_.pid = static_cast<pid_t>(pid);
+    plan_.pid_start = pidStart;
     plan_.uid = uid;
     plan_.gid = gid;
   }
@@ -189,20 +203,33 @@ class ApplyPlanJob : public LoopJob {
 
 class CgroupWorker : public PromiseWorker {
  public:
-  CgroupWorker(Napi::Env env, std::string procRoot, uint32_t pid, std::vector<std::string> access,
+  CgroupWorker(Napi::Env env, std::string procRoot, uint32_t pid, uint64_t pidStart, std::vector<std::string> access,
                std::vector<nvc_device_rule> rules)
       : PromiseWorker(env, "nvc-ts:cgroupAllow"),
         procRoot_(std::move(procRoot)),
         pid_(pid),
+        pidStart_(pidStart),
         access_(std::move(access)),
         rules_(std::move(rules)) {}
 
  protected:
   int Run(nvc_error *err) override {
     for (size_t i = 0; i < rules_.size(); i++) rules_[i].access = access_[i].c_str();
+    // The cgroup is read from <proc>/<pid>/cgroup: the pid must still name the process the
+    // caller opened (pidref.h), before the read and after it.
+    if (SameProcess(err) < 0) return -1;
     if (nvc_cgroup_version(procRoot_.c_str(), static_cast<pid_t>(pid_), &version_, err) < 0) return -1;
-    return nvc_cgroup_allow_version(procRoot_.c_str(), static_cast<pid_t>(pid_), version_, rules_.data(), rules_.size(),
-                                    err);
+    if (nvc_cgroup_allow_version(procRoot_.c_str(), static_cast<pid_t>(pid_), version_, rules_.data(), rules_.size(),
+                                 err) < 0)
+      return -1;
+    return SameProcess(err);
+  }
+  int SameProcess(nvc_error *err) {
+    uint64_t now = 0;
+    if (pidStart_ == 0) return 0;
+    if (nvc_pid_start_time(procRoot_.c_str(), static_cast<pid_t>(pid_), &now) == 0 && now == pidStart_) return 0;
+    return nvc_error_set(err, NVC_ERR_NAMESPACE, ESRCH, "stat", nullptr,
+                         "the container process %u exited and its pid now names another process (or none)", pid_);
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
@@ -213,6 +240,7 @@ class CgroupWorker : public PromiseWorker {
  private:
   std::string procRoot_;
   uint32_t pid_;
+  uint64_t pidStart_;
   std::vector<std::string> access_;
   std::vector<nvc_device_rule> rules_;
   int version_ = 0;
@@ -220,14 +248,15 @@ class CgroupWorker : public PromiseWorker {
 
 class LdconfigJob : public LoopJob {
  public:
-  LdconfigJob(Napi::Env env, std::string helper, uint32_t pid, std::string rootfs, std::string ldconfig,
-              std::vector<std::string> dirs, uint32_t uid, uint32_t gid, uint32_t timeoutMs)
+  LdconfigJob(Napi::Env env, std::string helper, uint32_t pid, uint64_t pidStart, std::string rootfs,
+              std::string ldconfig, std::vector<std::string> dirs, uint32_t uid, uint32_t gid, uint32_t timeoutMs)
       : LoopJob(env, "nvc-ts:ldconfig"),
         helper_(std::move(helper)),
         rootfs_(std::move(rootfs)),
         ldconfig_(std::move(ldconfig)),
         dirs_(std::move(dirs)) {
     req_.pid = static_cast<pid_t>(pid);
+    req_.pid_start = pidStart;
     req_.uid = uid;
     req_.gid = gid;
     req_.timeout_ms = timeoutMs;
@@ -287,8 +316,8 @@ Napi::Value ApplyPlan(const Napi::CallbackInfo &info) {
       if (!e.IsObject()) throw ArgError{"every edit must be an object"};
       owned.push_back(ParseEdit(e.As<Napi::Object>()));
     }
-    return (new ApplyPlanJob(env, Str(o, "execPath"), U32(o, "pid", 0), Str(o, "rootfs"), U32(o, "uid", 0),
-                             U32(o, "gid", 0), std::move(owned)))
+    return (new ApplyPlanJob(env, Str(o, "execPath"), U32(o, "pid", 0), U53(o, "pidStart"), Str(o, "rootfs"),
+                             U32(o, "uid", 0), U32(o, "gid", 0), std::move(owned)))
         ->Start();
   } catch (const ArgError &e) {
     return Reject(env, "applyPlan", e);
@@ -319,8 +348,8 @@ Napi::Value CgroupAllow(const Napi::CallbackInfo &info) {
       out.push_back(rule);
     }
     std::string procRoot = Str(o, "procRoot", false);
-    return (new CgroupWorker(env, procRoot.empty() ? "/proc" : procRoot, U32(o, "pid", 0, true), std::move(access),
-                             std::move(out)))
+    return (new CgroupWorker(env, procRoot.empty() ? "/proc" : procRoot, U32(o, "pid", 0, true), U53(o, "pidStart"),
+                             std::move(access), std::move(out)))
         ->Start();
   } catch (const ArgError &e) {
     return Reject(env, "cgroupAllow", e);
@@ -343,8 +372,9 @@ Napi::Value RunLdconfig(const Napi::CallbackInfo &info) {
       if (dir.find('\0') != std::string::npos) throw ArgError{"dirs must not contain NUL bytes"};
       dirs.push_back(std::move(dir));
     }
-    return (new LdconfigJob(env, Str(o, "helperPath"), U32(o, "pid", 0), Str(o, "rootfs"), Str(o, "ldconfig"),
-                            std::move(dirs), U32(o, "uid", 0), U32(o, "gid", 0), U32(o, "timeoutMs", 0)))
+    return (new LdconfigJob(env, Str(o, "helperPath"), U32(o, "pid", 0), U53(o, "pidStart"), Str(o, "rootfs"),
+                            Str(o, "ldconfig"), std::move(dirs), U32(o, "uid", 0), U32(o, "gid", 0),
+                            U32(o, "timeoutMs", 0)))
         ->Start();
   } catch (const ArgError &e) {
     return Reject(env, "ldconfig", e);
@@ -352,6 +382,77 @@ Napi::Value RunLdconfig(const Napi::CallbackInfo &info) {
 }
 
 }  // namespace
+
+class ProbeWorker : public PromiseWorker {
+ public:
+  ProbeWorker(Napi::Env env, uint32_t pid, uint64_t pidStart, std::string rootfs, std::vector<std::string> paths,
+              std::vector<int> follow)
+      : PromiseWorker(env, "nvc-ts:probeContainer"),
+        pid_(pid),
+        pidStart_(pidStart),
+        rootfs_(std::move(rootfs)),
+        paths_(std::move(paths)),
+        items_(paths_.size()) {
+    for (size_t i = 0; i < paths_.size(); i++) items_[i].follow = follow[i];
+  }
+
+ protected:
+  int Run(nvc_error *err) override {
+    for (size_t i = 0; i < paths_.size(); i++) items_[i].path = paths_[i].c_str();
+    return nvc_container_probe(static_cast<pid_t>(pid_), pidStart_, rootfs_.c_str(), items_.data(), items_.size(), err);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Array out = Napi::Array::New(env, items_.size());
+    for (size_t i = 0; i < items_.size(); i++) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("exists", items_[i].exists != 0);
+      o.Set("isDirectory", items_[i].is_dir != 0);
+      o.Set("fsType", static_cast<double>(items_[i].fs_type));
+      if (items_[i].sys_errno != 0) {
+        const char *name = strerrorname_np(items_[i].sys_errno);
+        o.Set("errno", name ? name : std::to_string(items_[i].sys_errno));
+      }
+      out.Set(static_cast<uint32_t>(i), o);
+    }
+    return out;
+  }
+
+ private:
+  uint32_t pid_;
+  uint64_t pidStart_;
+  std::string rootfs_;
+  std::vector<std::string> paths_;
+  std::vector<nvc_probe_item> items_;
+};
+
+// probeContainer({ pid, pidStart, rootfs, paths: [{ path, follow }] }): each path as the
+// executor will see it (container_probe.h).
+Napi::Value ProbeContainer(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  try {
+    if (!info[0].IsObject()) throw ArgError{"request must be an object"};
+    Napi::Object o = info[0].As<Napi::Object>();
+    Napi::Value pv = o.Get("paths");
+    if (!pv.IsArray()) throw ArgError{"paths must be an array"};
+    Napi::Array arr = pv.As<Napi::Array>();
+    if (arr.Length() > NVC_PROBE_MAX_PATHS) throw ArgError{"too many paths"};
+    std::vector<std::string> paths;
+    std::vector<int> follow;
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      Napi::Value v = arr[i];
+      if (!v.IsObject()) throw ArgError{"every path must be an object"};
+      Napi::Object p = v.As<Napi::Object>();
+      paths.push_back(Str(p, "path", true));
+      Napi::Value f = p.Get("follow");
+      follow.push_back(f.IsBoolean() && f.As<Napi::Boolean>().Value() ? 1 : 0);
+    }
+    return (new ProbeWorker(env, U32(o, "pid", 0), U53(o, "pidStart"), Str(o, "rootfs", true), std::move(paths),
+                            std::move(follow)))
+        ->Start();
+  } catch (const ArgError &e) {
+    return Reject(env, "probeContainer", e);
+  }
+}
 
 template <size_t N>
 Napi::Array Names(Napi::Env env, const Named (&table)[N]) {
@@ -376,6 +477,7 @@ Napi::Object RegisterContainerFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("applyPlan", Napi::Function::New<ApplyPlan>(env, "applyPlan"));
   exports.Set("cgroupAllow", Napi::Function::New<CgroupAllow>(env, "cgroupAllow"));
   exports.Set("ldconfig", Napi::Function::New<RunLdconfig>(env, "ldconfig"));
+  exports.Set("probeContainer", Napi::Function::New<ProbeContainer>(env, "probeContainer"));
   return exports;
 }
 

@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fdutil.h"
@@ -83,6 +86,43 @@ static int reset_process_state(void)
     nvc_fd_stdio_to_null();
     nvc_fd_close_above(SERVICE_FD);
     return fcntl(SERVICE_FD, F_SETFD, FD_CLOEXEC);
+}
+
+/* The init of the service's pid namespace: reaps what is reparented to it and dies with
+ * the service (parent-death signal; the service's pidfd for the window before it was set). */
+static void __attribute__((noreturn)) namespace_init(int service_pidfd)
+{
+    prctl(PR_SET_NAME, "nvc-ts-drv-init");
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        _exit(1);
+    syscall(SYS_close_range, 0U, (unsigned)service_pidfd - 1, 0U);
+    syscall(SYS_close_range, (unsigned)service_pidfd + 1, ~0U, 0U);
+    if (chdir("/") < 0)
+        _exit(1);
+    for (;;) {
+        struct pollfd p = {.fd = service_pidfd, .events = POLLIN};
+        if (poll(&p, 1, 1000) > 0)
+            _exit(0); /* the service is gone */
+        while (waitpid(-1, NULL, WNOHANG) > 0)
+            ;
+    }
+}
+
+/* Whatever the NVML library forks (as root, before the privilege drop) goes into a pid
+ * namespace of its own, whose init dies with this process: when the service ends, however
+ * it ends, the kernel kills everything left in that namespace, a descendant that left our
+ * process group (setsid) included. Where no pid namespace can be made (or no pidfd, before
+ * Linux 5.3), the client's kill of our process group is what remains. */
+static void contain_descendants(void)
+{
+    int self = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    if (self < 0)
+        return;
+    if (unshare(CLONE_NEWPID) == 0 && fork() == 0)
+        namespace_init(self);
+    /* A failed fork leaves a namespace without init, where NVML's own forks fail rather
+     * than escape. */
+    close(self);
 }
 
 /* The step is left empty: the core names the call that was under way. */
@@ -188,6 +228,7 @@ int main(int argc, char **argv)
     if (reset_process_state() < 0)
         return 2; /* no socket at fd 3: nobody to report to */
     prctl(PR_SET_NAME, "nvc-ts-driver");
+    contain_descendants();
 
     nvc_proto_begin(&ready, ready_storage, sizeof(ready_storage), NVC_OP_READY, 0);
     /* Load before chroot: the library and the glibc it needs are named by host paths. */

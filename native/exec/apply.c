@@ -48,7 +48,7 @@ static int prepare(struct exec_ctx *ctx, struct nvc_error *err)
 
     if (!exec_mount_api_available())
         ctx->legacy = 1;
-    if (plan->pid != 0 && exec_ns_open(plan->pid, &nsfd, err) < 0)
+    if (plan->pid != 0 && exec_ns_open(plan->pid, plan->pid_start, &nsfd, err) < 0)
         return -1;
     /* Sources are host paths: check and pin them while still in the host's namespace. */
     if (exec_sources_open(ctx, err) < 0)

@@ -69,7 +69,7 @@ extern volatile int exec_cancelled; /* set by SIGTERM/SIGINT/SIGHUP */
 
 /* ---- nsenter.c ---- */
 /* Opens /proc/<pid>/ns/mnt and refuses our own namespace. */
-int exec_ns_open(pid_t pid, int *nsfd, struct nvc_error *err);
+int exec_ns_open(pid_t pid, uint64_t pid_start, int *nsfd, struct nvc_error *err);
 int exec_ns_enter(int nsfd, pid_t pid, struct nvc_error *err);
 /* Opens the rootfs (after entering) and checks that /proc is usable there. */
 int exec_open_rootfs(struct exec_ctx *ctx, struct nvc_error *err);

@@ -1,6 +1,7 @@
 /* Entering the container's mount namespace, and finding the rootfs there. */
 #define _GNU_SOURCE
 #include "exec.h"
+#include "pidref.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,17 +14,16 @@
 
 #define PROC_SUPER_MAGIC_ 0x9fa0
 
-int exec_ns_open(pid_t pid, int *nsfd, struct nvc_error *err)
+int exec_ns_open(pid_t pid, uint64_t pid_start, int *nsfd, struct nvc_error *err)
 {
     char path[64];
     struct stat theirs, ours;
     int fd;
 
     snprintf(path, sizeof(path), "/proc/%ld/ns/mnt", (long)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return nvc_error_set(err, NVC_ERR_NAMESPACE, errno, "open", path,
-                             "cannot open the mount namespace of process %ld: %s", (long)pid, strerror(errno));
+    /* The namespace of the process the caller named, not of a recycled pid (pidref.h). */
+    if (nvc_pid_ns_open(pid, pid_start, "mnt", &fd, err) < 0)
+        return -1;
     if (fstat(fd, &theirs) < 0 || stat("/proc/self/ns/mnt", &ours) < 0) {
         int e = errno;
         close(fd);

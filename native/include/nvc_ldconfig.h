@@ -20,6 +20,7 @@
 
 struct nvc_ldconfig_request {
     pid_t pid;               /* container init (its mount namespace); 0 = our own namespace */
+    uint64_t pid_start;      /* its start time (stat field 22) when the caller looked; 0 = unchecked */
     const char *rootfs;      /* host path of the rootfs as seen in that namespace, pre-pivot */
     const char *ldconfig;    /* "@/sbin/ldconfig.real" = host binary; "/sbin/ldconfig" = the container's own */
     const char *const *dirs; /* container lib dirs passed to ldconfig after -f/-C */

@@ -6,6 +6,7 @@
  * is a path inside the container rootfs; every source is a host path. */
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "nvc_error.h"
@@ -52,7 +53,9 @@ struct nvc_edit {
 };
 
 struct nvc_plan {
-    pid_t pid;          /* container init; its mount namespace is the one changed. 0 = our own namespace */
+    pid_t pid; /* container init; its mount namespace is the one changed. 0 = our own namespace */
+    uint64_t
+        pid_start; /* its start time (stat field 22) when the caller looked: a recycled pid is refused; 0 = unchecked */
     const char *rootfs; /* host path of the rootfs as seen in that namespace (pre-pivot_root) */
     uid_t uid;          /* owner of created files and directories */
     gid_t gid;

@@ -138,10 +138,11 @@ static void enter_rootfs(const struct lc_args *a)
         SETUP_FAIL("chdir", "cannot enter the new root");
 }
 
-/* Cover the kernel interfaces the image's tree may expose (its own /proc, /sys, /dev as a
- * runtime mounted them, or nodes in the image) with our own read-only mounts. A directory
- * that is missing or not a plain directory (an image's symlink) is left alone: after the
- * pivot any such link can only lead inside the rootfs. */
+/* The runtime's kernel interfaces are detached already (lc_confine_mounts, by filesystem
+ * type wherever they are); what is left at /proc, /sys and /dev (the image's own nodes and
+ * files) is covered with our own read-only mounts. A path that is missing or not a plain
+ * directory (an image's symlink) is left alone: after the pivot any such link can only
+ * lead inside the rootfs, whose kernel interfaces are gone. */
 static void hide_kernel_interfaces(void)
 {
     const unsigned long ro = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
@@ -272,6 +273,9 @@ void lc_confined_child(const struct lc_args *a, const struct lc_child_fds *fds)
     umask(022);
 
     enter_rootfs(a);
+    char why[256];
+    if (lc_confine_mounts(a->host_binary, why, sizeof(why)) < 0)
+        SETUP_FAIL("mountinfo", "%s; ldconfig is not run", why);
     hide_kernel_interfaces();
     if (!a->host_binary)
         check_container_binary(a->ldconfig);

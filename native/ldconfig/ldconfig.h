@@ -12,13 +12,15 @@
  * the client one report. */
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "ldconfig_report.h"
 #include "nvc_ldconfig.h"
 
 struct lc_args {
-    pid_t pid; /* 0: our own mount namespace */
+    pid_t pid;          /* 0: our own mount namespace */
+    uint64_t pid_start; /* its start time as the caller saw it; 0: unchecked */
     const char *rootfs;
     const char *ldconfig; /* without the '@' */
     int host_binary;      /* 1 when the request had '@' */
@@ -53,6 +55,11 @@ int lc_seal_host_binary(const char *path, char *why, size_t whysz);
 
 /* confine.c: never returns. */
 void lc_confined_child(const struct lc_args *a, const struct lc_child_fds *fds) __attribute__((noreturn));
+
+/* mounts.c: in the confined child, after the pivot: detach every kernel interface
+ * (procfs, sysfs, ... found by filesystem type) and make every mount but the rootfs
+ * read-only, then check the table. 0, or -1 with errno and why filled in. */
+int lc_confine_mounts(int host_binary, char *why, size_t whysz);
 
 /* seccomp.c: the allow-list every confined ldconfig runs under. 0 or -1 with errno. */
 int lc_install_seccomp(void);

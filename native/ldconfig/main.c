@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "ldconfig.h"
 #include "fdutil.h"
+#include "pidref.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +22,7 @@
 
 /* nvc-ts-ldconfig: the supervisor. Started by the core (ldconfig_client.c) with an empty
  * environment, /dev/null on 0-2 and its report socket on fd 3:
- *   nvc-ts-ldconfig --pid N --rootfs DIR --ldconfig [@]PATH --uid U --gid G
+ *   nvc-ts-ldconfig --pid N [--pid-start S] --rootfs DIR --ldconfig [@]PATH --uid U --gid G
  *                   --timeout-ms T -- [DIR...]
  * It prepares what must come from the host (the sealed copy of a host ldconfig, the
  * container's mount namespace), forks the confined child into new namespaces, collects
@@ -77,6 +78,17 @@ static int parse_id(const char *s, long max, long *out)
     return 0;
 }
 
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-')
+        return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
 static void parse_args(int argc, char **argv, struct lc_args *a)
 {
     long pid = -1, uid = -1, gid = -1, timeout = -1;
@@ -89,6 +101,8 @@ static void parse_args(int argc, char **argv, struct lc_args *a)
         int bad = 0;
         if (!strcmp(k, "--pid"))
             bad = parse_id(v, INT_MAX, &pid);
+        else if (!strcmp(k, "--pid-start"))
+            bad = parse_u64(v, &a->pid_start);
         else if (!strcmp(k, "--uid"))
             bad = parse_id(v, (long)UINT32_MAX - 1, &uid);
         else if (!strcmp(k, "--gid"))
@@ -126,24 +140,14 @@ static void parse_args(int argc, char **argv, struct lc_args *a)
     a->timeout_ms = (unsigned)timeout;
 }
 
-/* The container's mount namespace, checked against a pidfd: if the process is still
- * alive after the open, the namespace is that process's and not a recycled pid's. */
-static int open_mntns(pid_t pid)
+/* The container's mount namespace, of the process the caller named (pid and start
+ * time) and not of a recycled pid's (pidref.h). */
+static int open_mntns(const struct lc_args *a)
 {
-    char path[64];
-    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (pidfd < 0 && errno != ENOSYS)
-        fail(errno, "pidfd_open", "the container process %ld is not running", (long)pid);
-    snprintf(path, sizeof(path), "/proc/%ld/ns/mnt", (long)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        fail(errno, "open", "cannot open the mount namespace of the container process %ld", (long)pid);
-    if (pidfd >= 0) {
-        struct pollfd p = {.fd = pidfd, .events = POLLIN};
-        if (poll(&p, 1, 0) != 0)
-            fail(ESRCH, "pidfd_open", "the container process %ld exited", (long)pid);
-        close(pidfd);
-    }
+    int fd;
+    struct nvc_error e;
+    if (nvc_pid_ns_open(a->pid, a->pid_start, "mnt", &fd, &e) < 0)
+        fail(e.sys_errno, e.step, "%s", e.msg);
     return fd;
 }
 
@@ -252,7 +256,7 @@ int main(int argc, char **argv)
     int exe = -1;
     if (a.host_binary && (exe = lc_seal_host_binary(a.ldconfig, why, sizeof(why))) < 0)
         fail(errno, "open", "%s", why);
-    int mntns = a.pid > 0 ? open_mntns(a.pid) : -1;
+    int mntns = a.pid > 0 ? open_mntns(&a) : -1;
 
     if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(life, O_CLOEXEC) < 0)
         fail(errno, "pipe2", "cannot create pipes");

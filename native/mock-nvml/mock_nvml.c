@@ -59,6 +59,10 @@
  *   fault <fn> hang [device <i>]         block forever (pause() in a loop)
  *   fault <fn> exit [<status>] [device <i>]  _exit(status), status defaults to 1
  *   fault <fn> error <code> [device <i>] return <code> (for nvmlErrorString: return NULL)
+ *   fault <fn> fork [device <i>]         fork a child that sleeps forever (pause()), as a
+ *                                        driver library starting a helper of its own would;
+ *                                        the call itself then goes on as usual
+ *   fault <fn> daemon [device <i>]       the same, the child in a session of its own (setsid)
  *   delay <fn> <ms>                      sleep <ms> milliseconds on every call of <fn>
  *     <fn> is one of the NVML function names below, or `@load` (fault only,
  *     kinds crash/abort/hang/exit): act in the constructor, i.e. during dlopen.
@@ -216,7 +220,7 @@ static const char *const fn_names[F_COUNT_OF_FNS] = {
     [F_PERSISTENCE_MODE] = "nvmlDeviceGetPersistenceMode",
 };
 
-enum fault_kind { FAULT_CRASH, FAULT_ABORT, FAULT_HANG, FAULT_EXIT, FAULT_ERROR };
+enum fault_kind { FAULT_CRASH, FAULT_ABORT, FAULT_HANG, FAULT_EXIT, FAULT_ERROR, FAULT_FORK, FAULT_DAEMON };
 enum mig_state { MIG_UNSUPPORTED, MIG_DISABLED, MIG_ENABLED };
 enum persistence_state { PERSISTENCE_ON, PERSISTENCE_OFF, PERSISTENCE_UNSUPPORTED };
 
@@ -397,6 +401,10 @@ static int parse_fault(struct parser *p, char **tok, int ntok)
                 return spec_error(p, "bad exit status '%s'", tok[i]);
             ++i;
         }
+    } else if (strcmp(tok[2], "fork") == 0) {
+        f.kind = FAULT_FORK;
+    } else if (strcmp(tok[2], "daemon") == 0) {
+        f.kind = FAULT_DAEMON;
     } else if (strcmp(tok[2], "error") == 0) {
         f.kind = FAULT_ERROR;
         if (i >= ntok || parse_int(tok[i], &f.code) < 0 || f.code == NVC_NVML_SUCCESS)
@@ -744,6 +752,15 @@ static void act(const struct fault *f)
             pause();
     case FAULT_EXIT: _exit(f->code);
     case FAULT_ERROR: break;
+    case FAULT_FORK:
+    case FAULT_DAEMON:
+        if (fork() == 0) {
+            if (f->kind == FAULT_DAEMON)
+                setsid();
+            for (;;)
+                pause();
+        }
+        break;
     }
 }
 

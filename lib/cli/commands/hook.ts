@@ -3,7 +3,7 @@
  * on stdin and the bundle's config.json, interprets the NVIDIA_* environment as the toolkit's
  * legacy hook does, and configures the container. Not a GPU container: does nothing.
  */
-import { readFile } from 'node:fs/promises';
+import { OCI_STATE_MAX_BYTES, readBoundedStream, readRegularFile } from '../../bounded-read';
 import { hookTargetFromStateText } from '../../hook';
 import { UsageError } from '../format-error';
 import type { CommandSession, CommandSpec, OptionValues } from '../types';
@@ -16,11 +16,7 @@ export interface HookFlags {
   stateFile: string | undefined;
 }
 
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
+const STATE_INPUT = { what: 'OCI state', field: 'OCI state', maxBytes: OCI_STATE_MAX_BYTES };
 
 export const hookCommand: CommandSpec<HookFlags> = {
   name: 'hook',
@@ -31,6 +27,7 @@ export const hookCommand: CommandSpec<HookFlags> = {
     '  Reads NVIDIA_VISIBLE_DEVICES, NVIDIA_DRIVER_CAPABILITIES, NVIDIA_REQUIRE_*, NVIDIA_DISABLE_REQUIRE,',
     '  NVIDIA_MIG_CONFIG_DEVICES, NVIDIA_MIG_MONITOR_DEVICES, NVIDIA_IMEX_CHANNELS and CUDA_VERSION from',
     '  the container config. Default ldconfig: @/sbin/ldconfig.real where it exists, else @/sbin/ldconfig.',
+    '  Inputs are bounded: the state at most 1 MiB, config.json a regular file of at most 4 MiB, each read within 10 s.',
   ],
   options: {
     ldconfig: { type: 'string' },
@@ -49,7 +46,8 @@ export const hookCommand: CommandSpec<HookFlags> = {
   },
   async run(session: CommandSession, flags: HookFlags): Promise<void> {
     const target = await session.phase('input', async () => {
-      const stateText = flags.stateFile === undefined ? await readStdin() : await readFile(flags.stateFile, 'utf8');
+      const stateText =
+        flags.stateFile === undefined ? await readBoundedStream(process.stdin, STATE_INPUT) : await readRegularFile(flags.stateFile, STATE_INPUT);
       return hookTargetFromStateText(stateText, { noCgroups: flags.noCgroups });
     });
     if (target === null) return; // not a GPU container

@@ -1,6 +1,7 @@
 /**
  * `nvc-ts info [--csv|--json]`: driver version and GPUs, printed line for line like `nvidia-container-cli info`.
  */
+import { escapeControls, terminalSafeJson } from '../../quote';
 import type { Device, DriverInfo } from '../../types';
 import { JSON_SCHEMA_VERSION, UsageError } from '../format-error';
 import type { CommandSession, CommandSpec, OptionValues } from '../types';
@@ -13,19 +14,22 @@ export interface InfoFlags {
 
 const label = (name: string): string => name.padEnd(15);
 
+/** NVML's strings come from the driver (or whatever stands in for it): shown escaped, never raw on a terminal. */
+const shown = (value: string): string => escapeControls(value);
+
 /** The reference's default layout: labels padded to 15 columns, one blank line before each GPU. */
 export function formatInfoText(driver: DriverInfo, devices: Device[]): string {
-  const lines = [`${label('NVRM version:')} ${driver.version}`, `${label('CUDA version:')} ${driver.cudaVersion}`];
+  const lines = [`${label('NVRM version:')} ${shown(driver.version)}`, `${label('CUDA version:')} ${shown(driver.cudaVersion)}`];
   devices.forEach((gpu, position) => {
     lines.push(
       '',
       `${label('Device Index:')} ${position}`,
       `${label('Device Minor:')} ${gpu.deviceNode.minor}`,
-      `${label('Model:')} ${gpu.model}`,
-      `${label('Brand:')} ${gpu.brand}`,
-      `${label('GPU UUID:')} ${gpu.uuid}`,
-      `${label('Bus Location:')} ${gpu.busId}`,
-      `${label('Architecture:')} ${gpu.architecture}`,
+      `${label('Model:')} ${shown(gpu.model)}`,
+      `${label('Brand:')} ${shown(gpu.brand)}`,
+      `${label('GPU UUID:')} ${shown(gpu.uuid)}`,
+      `${label('Bus Location:')} ${shown(gpu.busId)}`,
+      `${label('Architecture:')} ${shown(gpu.architecture)}`,
     );
   });
   return `${lines.join('\n')}\n`;
@@ -35,10 +39,10 @@ export function formatInfoText(driver: DriverInfo, devices: Device[]): string {
 export function formatInfoCsv(driver: DriverInfo, devices: Device[]): string {
   const lines = [
     'NVRM version,CUDA version',
-    `${driver.version},${driver.cudaVersion}`,
+    `${shown(driver.version)},${shown(driver.cudaVersion)}`,
     '',
     'Device Index,Device Minor,Model,Brand,GPU UUID,Bus Location,Architecture',
-    ...devices.map((gpu, position) => [position, gpu.deviceNode.minor, gpu.model, gpu.brand, gpu.uuid, gpu.busId, gpu.architecture].join(',')),
+    ...devices.map((gpu, position) => [position, gpu.deviceNode.minor, ...[gpu.model, gpu.brand, gpu.uuid, gpu.busId, gpu.architecture].map(shown)].join(',')),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -98,7 +102,7 @@ export function infoJson(driver: DriverInfo, devices: Device[]): InfoJson {
 }
 
 export function formatInfoJson(driver: DriverInfo, devices: Device[]): string {
-  return `${JSON.stringify({ schemaVersion: JSON_SCHEMA_VERSION, ...infoJson(driver, devices) }, null, 2)}\n`;
+  return `${terminalSafeJson(JSON.stringify({ schemaVersion: JSON_SCHEMA_VERSION, ...infoJson(driver, devices) }, null, 2))}\n`;
 }
 
 export function formatInfo(format: InfoFormat, driver: DriverInfo, devices: Device[]): string {

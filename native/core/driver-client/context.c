@@ -483,9 +483,7 @@ void nvc_context_abandon(struct nvc_context *ctx)
 
 void nvc_context_kill(struct nvc_context *ctx)
 {
-    pid_t pid = __atomic_load_n(&ctx->svc.child.pid, __ATOMIC_SEQ_CST);
-    if (pid > 0)
-        kill(pid, SIGKILL);
+    nvc_child_signal(&ctx->svc.child, SIGKILL);
 }
 
 pid_t nvc_service_pid(const struct nvc_context *ctx)

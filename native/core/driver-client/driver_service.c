@@ -249,7 +249,7 @@ int nvc_service_step(struct nvc_service *svc, struct nvc_wait *w)
                 nvc_child_wait_for(&svc->child, svc->deadline, w);
                 return 0;
             }
-            kill(svc->child.pid, SIGTERM);
+            nvc_child_signal(&svc->child, SIGTERM);
             begin_ending(svc, NVC_SVC_QUIET, TERM_GRACE_MS);
             continue;
         }

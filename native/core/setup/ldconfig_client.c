@@ -152,9 +152,10 @@ static int interpret(const struct nvc_ldconfig_request *req, const struct nvc_ld
 static int spawn_helper(struct nvc_child *c, const char *helper_path, const struct nvc_ldconfig_request *req,
                         struct nvc_error *err)
 {
-    char spid[24], suid[24], sgid[24], stimeout[24];
+    char spid[24], sstart[24], suid[24], sgid[24], stimeout[24];
     unsigned timeout = req->timeout_ms ? req->timeout_ms : NVC_LDCONFIG_DEFAULT_TIMEOUT_MS;
     snprintf(spid, sizeof(spid), "%ld", (long)req->pid);
+    snprintf(sstart, sizeof(sstart), "%llu", (unsigned long long)req->pid_start);
     snprintf(suid, sizeof(suid), "%lu", (unsigned long)req->uid);
     snprintf(sgid, sizeof(sgid), "%lu", (unsigned long)req->gid);
     snprintf(stimeout, sizeof(stimeout), "%u", timeout);
@@ -163,6 +164,7 @@ static int spawn_helper(struct nvc_child *c, const char *helper_path, const stru
     size_t n = 0;
     argv[n++] = "nvc-ts-ldconfig";
     argv[n++] = "--pid", argv[n++] = spid;
+    argv[n++] = "--pid-start", argv[n++] = sstart;
     argv[n++] = "--rootfs", argv[n++] = req->rootfs;
     argv[n++] = "--ldconfig", argv[n++] = req->ldconfig;
     argv[n++] = "--uid", argv[n++] = suid;

@@ -27,6 +27,21 @@ static void set_pid(struct nvc_child *c, pid_t pid)
     __atomic_store_n(&c->pid, pid, __ATOMIC_SEQ_CST);
 }
 
+void nvc_child_signal_pid(pid_t pid, int sig)
+{
+    if (pid <= 0)
+        return;
+    /* The group first: its id is the helper's pid, which stays ours until we reap the
+     * helper, and no stranger can take a group id while a member of ours holds it. */
+    kill(-pid, sig);
+    kill(pid, sig);
+}
+
+void nvc_child_signal(const struct nvc_child *c, int sig)
+{
+    nvc_child_signal_pid(__atomic_load_n(&c->pid, __ATOMIC_SEQ_CST), sig);
+}
+
 void nvc_child_reset(struct nvc_child *c)
 {
     set_pid(c, 0);
@@ -56,7 +71,9 @@ static int spawn(pid_t *pid, const char *path, char *const argv[], int child_soc
     }
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    /* Its own session, so its own process group: whatever it forks (a driver library's
+     * helper, started as root before the privilege drop) is ended with it. */
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
     int rc = posix_spawn(pid, path, &fa, &attr, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
@@ -109,6 +126,10 @@ int nvc_child_wait(struct nvc_child *c, int timeout_ms, int *status)
         int r = waitid(P_PID, (id_t)c->pid, &info, WEXITED | WNOHANG | WNOWAIT);
         if ((r == 0 && info.si_pid == c->pid) || (r < 0 && errno == ECHILD)) {
             pid_t pid = c->pid;
+            /* Gone but not reaped: its group id is still ours, so what it left behind
+             * (a forked child outliving it) is ended now, before the id can be reused. */
+            if (r == 0)
+                kill(-pid, SIGKILL);
             set_pid(c, 0);
             if (r == 0)
                 while (waitpid(pid, status, 0) < 0 && errno == EINTR)
@@ -143,7 +164,7 @@ int nvc_child_kill(struct nvc_child *c, int wait_ms, int *status)
     pid_t pid = c->pid;
     if (pid <= 0)
         return 0;
-    kill(pid, SIGKILL);
+    nvc_child_signal_pid(pid, SIGKILL);
     if (!nvc_child_wait(c, wait_ms, &st)) {
         pthread_t t;
         pthread_attr_t attr;
@@ -197,8 +218,7 @@ void nvc_child_wait_for(const struct nvc_child *c, int64_t deadline, struct nvc_
 
 static void send_kill(struct nvc_child *c, struct nvc_child_end *e)
 {
-    if (c->pid > 0)
-        kill(c->pid, SIGKILL);
+    nvc_child_signal(c, SIGKILL);
     e->killed = 1;
     e->deadline = nvc_now_ms() + e->kill_ms;
 }

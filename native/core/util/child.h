@@ -23,6 +23,12 @@ struct nvc_child {
 
 void nvc_child_reset(struct nvc_child *c);
 
+/* A helper runs in its own session and process group (its pgid is its pid): a signal goes
+ * to the whole group, so that what the helper forked ends with it. Only for an unreaped
+ * helper of ours (pid > 0); nothing for pid 0. */
+void nvc_child_signal(const struct nvc_child *c, int sig);
+void nvc_child_signal_pid(pid_t pid, int sig);
+
 /* Creates a socketpair of sock_type (close-on-exec) and spawns path with argv, its end at
  * NVC_CHILD_FD and, with null_stdio, stdin/stdout/stderr on /dev/null. Returns 0 with c
  * filled; -1 with err set when the socket cannot be made ("cannot create the <what>

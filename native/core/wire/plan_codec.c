@@ -164,6 +164,8 @@ int nvc_plan_encode(const struct nvc_plan *plan, uint8_t **buf, size_t *len, str
         return -1;
     w_start(&w, NVC_FRAME_PLAN, NVC_PLAN_MAX_BYTES);
     nvc_wire_put_u32(&w, (uint32_t)plan->pid);
+    nvc_wire_put_u32(&w, (uint32_t)(plan->pid_start >> 32));
+    nvc_wire_put_u32(&w, (uint32_t)plan->pid_start);
     nvc_wire_put_str(&w, plan->rootfs);
     nvc_wire_put_u32(&w, (uint32_t)plan->uid);
     nvc_wire_put_u32(&w, (uint32_t)plan->gid);
@@ -306,6 +308,8 @@ int nvc_plan_decode(const uint8_t *body, size_t len, struct nvc_plan_decoded *ou
     }
     out->arena = a.p;
     out->plan.pid = (pid_t)nvc_wire_get_i32(&r);
+    out->plan.pid_start = (uint64_t)nvc_wire_get_u32(&r) << 32;
+    out->plan.pid_start |= nvc_wire_get_u32(&r);
     out->plan.rootfs = r_text(&r, &a, PATH_MAX - 1, 0);
     out->plan.uid = (uid_t)nvc_wire_get_u32(&r);
     out->plan.gid = (gid_t)nvc_wire_get_u32(&r);

@@ -25,7 +25,7 @@
 #include "wire.h"
 
 #define NVC_PLAN_MAGIC        0x5043564eu /* "NVCP" */
-#define NVC_PLAN_WIRE_VERSION 1
+#define NVC_PLAN_WIRE_VERSION 2
 #define NVC_PLAN_FRAME_HEADER NVC_WIRE_HEADER_SIZE
 #define NVC_PLAN_MAX_BYTES    (4u * 1024 * 1024) /* a whole encoded plan, header included */
 #define NVC_PLAN_MAX_RESULT   (64u * 1024)       /* a whole encoded result */

@@ -25,7 +25,7 @@ done
 mkdir -p "$out"
 warn="-std=gnu11 -Wall -Wextra -Werror"
 inc="-I$native/include -I$native/core/discovery -I$native/core/driver-client -I$native/core/wire -I$native/core/setup -I$native/core/util -I$native/exec -I$native/test -I$here"
-exec_src="$native/exec/*.c $native/core/wire/plan_codec.c $native/core/wire/wire.c $native/core/util/path.c $native/core/util/error.c $native/core/util/fdutil.c"
+exec_src="$native/exec/*.c $native/core/wire/plan_codec.c $native/core/wire/wire.c $native/core/util/path.c $native/core/util/error.c $native/core/util/fdutil.c $native/core/util/pidref.c"
 
 # shellcheck disable=SC2086
 $cc $warn -O3 -D_FORTIFY_SOURCE=2 -fstack-protector-strong $inc $exec_src -o "$out/nvc-ts-exec.O3"

@@ -18,7 +18,7 @@ $cc $base -static -o "$out/probe" "$here/probe.c" # static: no sanitizers
 # shellcheck disable=SC2086
 $cc $flags -Wno-error=format-truncation -I"$native/include" -c -o "$out/error.o" "$native/core/util/error.c"
 # shellcheck disable=SC2086
-$cc $flags -I"$native/include" -I"$native/core/discovery" -I"$native/core/driver-client" -I"$native/core/wire" -I"$native/core/setup" -I"$native/core/util" -o "$out/nvc-ts-ldconfig" "$native"/ldconfig/*.c "$native/core/util/fdutil.c" \
+$cc $flags -I"$native/include" -I"$native/core/discovery" -I"$native/core/driver-client" -I"$native/core/wire" -I"$native/core/setup" -I"$native/core/util" -o "$out/nvc-ts-ldconfig" "$native"/ldconfig/*.c "$native/core/util/fdutil.c" "$native/core/util/pidref.c" \
     "$native/core/wire/ldconfig_report.c" "$native/core/wire/wire.c" "$out/error.o"
 # shellcheck disable=SC2086
 $cc $flags -I"$native/include" -I"$native/core/discovery" -I"$native/core/driver-client" -I"$native/core/wire" -I"$native/core/setup" -I"$native/core/util" \

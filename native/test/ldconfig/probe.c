@@ -59,6 +59,28 @@ static void try_open(int out, const char *key, const char *path, int flags)
         close(fd);
 }
 
+/* The filesystem types of the mounts it sees, in mountinfo's order. */
+static void list_fstypes(int out)
+{
+    char buf[65536];
+    int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    dprintf(out, "fstypes=");
+    buf[n > 0 ? n : 0] = '\0';
+    for (char *line = buf; n > 0 && *line;) {
+        char *end = strchr(line, '\n');
+        char *dash = strstr(line, " - ");
+        if (dash != NULL && (end == NULL || dash < end))
+            dprintf(out, "%.*s,", (int)strcspn(dash + 3, " \n"), dash + 3);
+        if (end == NULL)
+            break;
+        line = end + 1;
+    }
+    dprintf(out, "\n");
+}
+
 int main(int argc, char **argv)
 {
     static const char *const ns[] = {"pid", "net", "ipc", "uts", "mnt", "cgroup"};
@@ -96,6 +118,11 @@ int main(int argc, char **argv)
     list_dir(out, "fds", "/proc/self/fd");
     list_dir(out, "dev", "/dev");
     list_dir(out, "sys", "/sys");
+    list_fstypes(out);
+    int w = open("/mps/owned", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    dprintf(out, "write_bind=%d\n", w >= 0 ? 0 : errno);
+    if (w >= 0)
+        close(w);
     dprintf(out, "--- status\n");
     copy_file(out, "/proc/self/status");
     close(out);

@@ -46,6 +46,7 @@ struct box {
     char rootfs[PATH_MAX]; /* dir/rootfs */
     pid_t cpid;            /* the container process (its mount namespace) */
     int mounted;           /* proc/sys/tmp mounted in the container's namespace */
+    const char *sysfs_at;  /* where the runtime mounts sysfs (default "sys") */
 };
 
 /* ---- fixtures ---- */
@@ -159,7 +160,7 @@ static int start_container(struct box *b)
         fprintf(stderr, "# the container never got its own mount namespace\n");
         return -1;
     }
-    if (nsenter_mount(b, "proc", "proc") < 0 || nsenter_mount(b, "sysfs", "sys") < 0 ||
+    if (nsenter_mount(b, "proc", "proc") < 0 || nsenter_mount(b, "sysfs", b->sysfs_at ? b->sysfs_at : "sys") < 0 ||
         nsenter_mount(b, "tmpfs", "tmp") < 0)
         return -1;
     b->mounted = 1;
@@ -664,6 +665,63 @@ static int body_host_binary_errors(struct box *b)
     return 0;
 }
 
+/* The image's /sys is a link to a directory where the runtime mounted sysfs, and the
+ * runtime bound a host directory read-write into the rootfs (as the MPS pipe directory
+ * is): ldconfig, the image's or the host's, sees no sysfs (found by type, not by path)
+ * and cannot write into the bind. */
+static int body_hostile_mounts(struct box *b)
+{
+    struct nvc_ldconfig_result res;
+    struct nvc_error err;
+    int leak;
+    char hostdir[PATH_MAX], mps[PATH_MAX], owned[PATH_MAX + 8], host_probe[PATH_MAX], pid[24];
+    CHECK(fx_mkdirs(b->rootfs, "mps") == 0 && fx_mkdirs(b->dir, "host-mps") == 0);
+    CHECK(fx_path(hostdir, sizeof(hostdir), "%s/host-mps", b->dir) == 0);
+    CHECK(fx_path(mps, sizeof(mps), "%s/mps", b->rootfs) == 0);
+    CHECK(fx_path(owned, sizeof(owned), "%s/owned", hostdir) == 0);
+    snprintf(pid, sizeof(pid), "%ld", (long)b->cpid);
+    char *bind[] = {"nsenter", "-t", pid, "-m", "mount", "--bind", hostdir, mps, NULL};
+    CHECK(fx_run(bind) == 0);
+    CHECK(copy_file(NVC_LC_PROBE, b->rootfs, "sbin/ldconfig", 0755) == 0);
+    CHECK(copy_file(NVC_LC_PROBE, b->dir, "probe", 0755) == 0);
+    CHECK(fx_path(host_probe, sizeof(host_probe), "@%s/probe", b->dir) == 0);
+    const char *const bins[] = {"/sbin/ldconfig", host_probe};
+    for (size_t i = 0; i < 2; i++) {
+        char path[PATH_MAX], types[512], sys[512], wrote[64];
+        CHECK(run(b, bins[i], 0, 0, 0, &res, &err, &leak) == 0);
+        CHECK(!leak && res.ran == 1);
+        CHECK(fx_path(path, sizeof(path), "%s/probe.out", b->rootfs) == 0);
+        char *text = read_text(path);
+        CHECK(text != NULL);
+        unlink(path);
+        probe_value(text, "fstypes", types, sizeof(types));
+        probe_value(text, "sys", sys, sizeof(sys));
+        probe_value(text, "write_bind", wrote, sizeof(wrote));
+        free(text);
+        fprintf(stderr, "# %s: fstypes %s; /sys lists \"%s\"; write into the bind: %s\n", bins[i], types, sys, wrote);
+        CHECK(strstr(types, "sysfs") == NULL); /* found by type, though /sys is a link */
+        CHECK(sys[0] == '\0');
+        CHECK(strcmp(wrote, "30") == 0); /* EROFS */
+        CHECK(access(owned, F_OK) < 0 && errno == ENOENT);
+    }
+    return 0;
+}
+
+static int test_hostile_mounts(void)
+{
+    struct box b;
+    char sys[PATH_MAX];
+    int rc = -1;
+    if (box_open(&b, 0) == 0 && fx_path(sys, sizeof(sys), "%s/sys", b.rootfs) == 0 && rmdir(sys) == 0 &&
+        symlink("/ksys", sys) == 0 && fx_mkdirs(b.rootfs, "ksys") == 0) {
+        b.sysfs_at = "ksys";
+        if (start_container(&b) == 0)
+            rc = body_hostile_mounts(&b);
+    }
+    box_close(&b);
+    return rc;
+}
+
 static int test_host_binary_errors(void)
 {
     return with_box(0, 1, body_host_binary_errors);
@@ -734,6 +792,7 @@ int main(void)
         TEST(test_unexecutable_ldconfig), TEST(test_timeout_kills_everything),
         TEST(test_confinement_probe),     TEST(test_hostile_etc_symlink),
         TEST(test_host_binary_errors),    TEST(test_child_kill),
+        TEST(test_hostile_mounts),
     };
     if (geteuid() != 0)
         return suite_absent("root", "namespaces, mounts and chown");
