@@ -302,3 +302,35 @@ describe('cdi lowering: items of roles it does not know', function () {
     );
   });
 });
+
+describe('cdi generate: each GPU carries its own DRM nodes', function () {
+  let host;
+  let ctx;
+  before(async function () {
+    requireFeature(this, 'root', isRoot(), 'mknod of the DRM nodes needs CAP_MKNOD');
+    const spec = defaultSimulatedHostSpec();
+    // Card numbers that do not follow the GPU order, as on hosts with another display adapter.
+    spec.gpus[0].drm = { card: 3, render: 130 };
+    spec.gpus[1].drm = { card: 1, render: 128 };
+    spec.gpus[2].drm = { card: 2, render: 129 };
+    host = await createSimulatedHost({ ...spec, nvidiaDrm: true });
+    ctx = await init(host.options);
+  });
+  after(async () => {
+    if (ctx) await ctx.shutdown();
+    if (host) await host.cleanup();
+  });
+
+  it('graphics: /dev/dri/cardN and renderDN of GPU i in device i only, with DRM numbers', async () => {
+    const spec = await ctx.cdiSpec({ capabilities: ['graphics', 'utility'] }, noEngines);
+    const drmOf = (name) =>
+      (spec.devices.find((d) => d.name === name).containerEdits.deviceNodes ?? [])
+        .filter((n) => n.path.startsWith('/dev/dri/'))
+        .map((n) => `${n.path} ${n.type} ${n.major}:${n.minor}`);
+    assert.deepEqual(drmOf('0'), ['/dev/dri/card3 c 226:3', '/dev/dri/renderD130 c 226:130']);
+    assert.deepEqual(drmOf('1'), ['/dev/dri/card1 c 226:1', '/dev/dri/renderD128 c 226:128']);
+    assert.deepEqual(drmOf('2'), ['/dev/dri/card2 c 226:2', '/dev/dri/renderD129 c 226:129']);
+    assert.deepEqual((spec.containerEdits.deviceNodes ?? []).filter((n) => n.path.startsWith('/dev/dri/')), [], 'no DRM node is common');
+    assert.equal(drmOf('all').length, 6);
+  });
+});
