@@ -24,6 +24,7 @@ import {
   type InstallRequestInput,
 } from './schema';
 import { installDriver, type InstallOutcome } from './install/install';
+import { guestModuleCopies, runDepmod } from './install/guest-modules';
 
 function toFiles(files: RawDriverFile[]): DriverFile[] {
   return files.map((f) => ({
@@ -241,6 +242,8 @@ export class Context implements AsyncDisposable {
       cudaVersion: facts.driver.cudaVersion,
       dryRun: r.dryRun,
       ldconfig: r.noLdconfig ? null : (dirs) => this.#ldconfigIn(container, dirs),
+      guestModules:
+        r.modules === undefined ? null : { release: r.modules, copies: await guestModuleCopies(this.host.root, r.modules, r.modulesDir), depmod: runDepmod },
     });
   }
 

@@ -110,6 +110,13 @@ export const installRequestSchema = configureRequestSchema
     binsDir: absolutePathSchema.optional(),
     /** "@/host/path" runs the host's ldconfig from a sealed copy; "/path" the image's own. */
     ldconfig: containerOptionsSchema.shape.ldconfig,
+    /** A guest kernel release: also install the driver's kernel modules for it (vermagic checked) and run depmod. */
+    modules: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$/, 'must be a kernel release, e.g. 6.8.0-45-generic')
+      .optional(),
+    /** Where the driver's modules for that release are (default: where the driver root keeps them). */
+    modulesDir: absolutePathSchema.optional(),
   })
   .strict();
 export type InstallRequestInput = z.input<typeof installRequestSchema>;

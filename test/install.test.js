@@ -273,3 +273,93 @@ describe('install: hostile image layouts never write outside the rootfs', functi
     });
   }
 });
+
+describe('install --modules: a guest kernel release', function () {
+  this.timeout(120000);
+  const RELEASE = '6.1.0-42-guest';
+  let host;
+  let ctx;
+  const dirs = [];
+  before(async function () {
+    const { requireFeature } = require('./support/features');
+    requireFeature(this, 'depmod', spawnSync('sh', ['-c', 'command -v depmod || test -x /usr/sbin/depmod || test -x /sbin/depmod']).status === 0, "kmod's depmod (apt-get install kmod)");
+    host = await createSimulatedHost();
+    ctx = await init(host.options);
+  });
+  after(async () => {
+    if (ctx) await ctx.shutdown();
+    if (host) await host.cleanup();
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  /** The driver's modules built for `release`, where a driver root keeps them. */
+  async function driverModules(release, extra = {}) {
+    const { nvidiaModules, writeKernelModule } = require('../dist/testing/index.js');
+    const dir = path.join(host.root, 'usr/local/nvidia/modules');
+    fs.rmSync(dir, { recursive: true, force: true });
+    for (const m of nvidiaModules({ release, ...extra })) await writeKernelModule(dir, m);
+    return dir;
+  }
+
+  it('copies the modules into lib/modules/RELEASE/extra, runs depmod; depmod -n and the module planner accept the tree; uninstall restores', async () => {
+    await driverModules(RELEASE);
+    const dir = makeRootfs();
+    dirs.push(dir);
+    const before = tree(dir);
+    const r = await ctx.install(dir, { capabilities: ['compute', 'utility'], modules: RELEASE });
+    assert.equal(r.stamp.kernelRelease, RELEASE);
+    const extra = path.join(dir, 'lib/modules', RELEASE, 'extra');
+    assert.deepEqual(fs.readdirSync(extra).sort(), ['nvidia-drm.ko', 'nvidia-modeset.ko', 'nvidia-peermem.ko', 'nvidia-uvm.ko', 'nvidia.ko']);
+    const dep = fs.readFileSync(path.join(dir, 'lib/modules', RELEASE, 'modules.dep'), 'utf8');
+    assert.match(dep, /^extra\/nvidia-uvm\.ko: extra\/nvidia\.ko$/m);
+    assert.ok(r.stamp.files.some((f) => f.path === `/lib/modules/${RELEASE}/modules.dep`), 'the index is in the stamp');
+    const dry = spawnSync('depmod', ['-n', '-b', dir, RELEASE], { encoding: 'utf8', env: { PATH: '/usr/sbin:/sbin:/usr/bin:/bin' } });
+    assert.equal(dry.status, 0, dry.stderr);
+    assert.match(dry.stdout, /extra\/nvidia-modeset\.ko: extra\/nvidia\.ko/);
+    // The planner, pointed at the installed tree of a guest that runs that release and has nothing loaded.
+    const { planKernelModules } = require('../dist/index.js');
+    const guestProc = fs.mkdtempSync(path.join(os.tmpdir(), 'nvc-guest-proc-'));
+    dirs.push(guestProc);
+    fs.mkdirSync(path.join(guestProc, 'sys/kernel'), { recursive: true });
+    fs.writeFileSync(path.join(guestProc, 'sys/kernel/osrelease'), `${RELEASE}\n`);
+    fs.writeFileSync(path.join(guestProc, 'modules'), '');
+    const plan = await planKernelModules({
+      root: dir,
+      procRoot: guestProc,
+      sysRoot: path.join(guestProc, 'sys'),
+      kernelModulesDir: path.join(dir, 'lib/modules', RELEASE),
+      modulesDir: extra,
+      modules: ['nvidia', 'nvidia-uvm', 'nvidia-modeset'],
+    });
+    assert.equal(plan.ok, true, JSON.stringify(plan.problems));
+    assert.deepEqual(plan.load, ['nvidia', 'nvidia_uvm', 'nvidia_modeset']);
+    await uninstallDriver(dir);
+    assert.deepEqual(tree(dir), before);
+  });
+
+  it("modules built for another release are refused, naming it, and the rootfs is left as it was", async () => {
+    await driverModules('6.1.0-41-guest');
+    const dir = makeRootfs();
+    dirs.push(dir);
+    const before = tree(dir);
+    await assert.rejects(
+      ctx.install(dir, { capabilities: ['compute'], modules: RELEASE }),
+      (e) => e instanceof NvcError && e.code === 'ERR_NVC_KERNEL_MODULE' && /nvidia \(nvidia\.ko\) was built for 6\.1\.0-41-guest/.test(e.message) && e.message.includes(RELEASE),
+    );
+    assert.deepEqual(tree(dir), before);
+  });
+
+  it("an image whose /lib is an absolute link out of it: depmod is not run over the host's tree, and the rootfs is restored", async () => {
+    await driverModules(RELEASE);
+    const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'nvc-guest-outside-'));
+    dirs.push(outside);
+    const dir = makeRootfs();
+    dirs.push(dir);
+    fs.symlinkSync(outside, path.join(dir, 'lib'));
+    const before = tree(dir);
+    const outsideBefore = tree(outside);
+    await assert.rejects(ctx.install(dir, { capabilities: ['compute'], modules: RELEASE }), (e) => e instanceof NvcError && e.code === 'ERR_NVC_PATH_ESCAPE');
+    assert.deepEqual(tree(outside), outsideBefore, 'nothing written outside');
+    assert.deepEqual(tree(dir), before);
+  });
+});

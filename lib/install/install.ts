@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { NvcError } from '../errors';
 import type { Container } from '../container';
 import type { Selection } from '../plan/items';
-import { lowerToInstallPlan, type InstallEntry, type InstallPlan } from '../plan/install-plan';
+import { lowerToInstallPlan, type InstallCopy, type InstallEntry, type InstallPlan } from '../plan/install-plan';
 import { DRIVER_STAMP_DIR, DRIVER_STAMP_PATH, DRIVER_STAMP_REPLACED_DIR, type DriverStamp } from '../driver-stamp';
 import { fdPath, RootDir, type InRootDir } from './root-dir';
 import { Transaction } from './transaction';
@@ -34,6 +34,8 @@ export interface InstallInputs {
   dryRun: boolean;
   /** Runs ldconfig over the library directories of the root (null: skip). */
   ldconfig: ((dirs: string[]) => Promise<{ ran: boolean; warning: string }>) | null;
+  /** A guest kernel's modules (copies into lib/modules/<release>/extra), indexed by depmod after. */
+  guestModules: { release: string; copies: InstallCopy[]; depmod: (rootfs: string, release: string) => Promise<void> } | null;
 }
 
 const LDCACHE = '/etc/ld.so.cache';
@@ -139,6 +141,14 @@ async function restoreLink(root: RootDir, link: { path: string; target: string }
 export async function installDriver(rootfs: string, inputs: InstallInputs): Promise<InstallOutcome> {
   const plan = lowerToInstallPlan(inputs.selection, inputs.container.layout);
   const { entries, warnings } = await checkSources(plan, inputs.driverRoot);
+  // The guest's modules come from a directory named for them (maybe outside the driver root): they
+  // must be regular files where they are, and are copied as they are.
+  for (const c of inputs.guestModules?.copies ?? []) {
+    const s = await usableSource(path.dirname(c.source), c.source);
+    if ('skip' in s) throw new NvcError('ERR_NVC_KERNEL_MODULE', `the guest module ${s.skip}`, { path: c.source });
+    entries.push({ ...c, file: s.file });
+  }
+  plan.entries.push(...(inputs.guestModules?.copies ?? []));
   const checked: InstallPlan = { ...plan, entries, warnings: [...plan.warnings, ...warnings] };
   if (inputs.dryRun) return { rootfs, plan: checked, applied: false, stamp: null, warnings: checked.warnings };
 
@@ -191,7 +201,8 @@ export async function installDriver(rootfs: string, inputs: InstallInputs): Prom
     for (const [i, e] of entries.entries()) {
       const before = createdDirs.length;
       const dir = await root.dir(path.posix.dirname(e.path), createdDirs);
-      for (const made of createdDirs.slice(before).reverse()) tx.record(() => tx.rmdir(made));
+      // Recorded outermost first, so that the rollback (newest first) removes the innermost first.
+      for (const made of createdDirs.slice(before)) tx.record(() => tx.rmdir(made));
       if (dir === null) throw new NvcError('ERR_NVC_SYSTEM', `cannot reach ${path.posix.dirname(e.path)} in ${rootfs}`);
       try {
         const name = path.posix.basename(e.path);
@@ -234,7 +245,7 @@ export async function installDriver(rootfs: string, inputs: InstallInputs): Prom
           throw new NvcError('ERR_NVC_FILE_EXISTS', `${LDCACHE} in ${rootfs} is not a regular file`, { path: LDCACHE });
         }
       });
-      for (const made of [...etcCreated].reverse()) tx.record(() => tx.rmdir(made));
+      for (const made of etcCreated) tx.record(() => tx.rmdir(made));
       createdDirs.push(...etcCreated);
       const before = await listDirs(root, plan.ldconfigDirs);
       const r = await inputs.ldconfig(plan.ldconfigDirs);
@@ -255,10 +266,45 @@ export async function installDriver(rootfs: string, inputs: InstallInputs): Prom
       if (!r.ran && r.warning) warnings.push(r.warning);
     }
 
+    // 3b. A guest kernel's module index: depmod writes it under ROOTFS itself, so the path it will
+    // follow must be the one the in-root walk finds (no link of the image leading it elsewhere).
+    const depmodFiles: string[] = [];
+    if (inputs.guestModules != null) {
+      const release = inputs.guestModules.release;
+      const treeInside = `/lib/modules/${release}`;
+      const tree = await root.dir(treeInside);
+      if (tree === null) throw new NvcError('ERR_NVC_SYSTEM', `${treeInside} vanished in ${rootfs}`);
+      const resolvedInside = tree.path;
+      await tree.close();
+      const followed = await fsp.realpath(path.join(rootfs, treeInside)).catch(() => 'a path that does not exist');
+      if (followed !== path.join(await fsp.realpath(rootfs), resolvedInside)) {
+        throw new NvcError('ERR_NVC_PATH_ESCAPE', `${treeInside} in ${rootfs} leads, through the image's links, to ${followed}, not into the image: depmod is not run over it`, {
+          path: treeInside,
+          hint: "make the image's /lib (or /lib/modules) a relative link or a directory",
+        });
+      }
+      const before = await listDirs(root, [treeInside]);
+      // The index files the image had are kept for uninstall, as any file install replaces.
+      for (const [p, target] of before) {
+        if (target !== null || !/^modules\./.test(path.posix.basename(p))) continue;
+        const backup = String(backups++);
+        await withDir(root, treeInside, undefined, (d) => fsp.copyFile(d.at(path.posix.basename(p)), stage.at(`b${backup}`)));
+        replaced.push({ path: p, backup });
+        tx.record(() => withDir(root, treeInside, undefined, (d) => fsp.copyFile(stage.at(`b${backup}`), d.at(path.posix.basename(p)))));
+      }
+      await inputs.guestModules.depmod(rootfs, release);
+      const after = await listDirs(root, [treeInside]);
+      for (const [p, target] of after) {
+        if (target !== null || !/^modules\./.test(path.posix.basename(p))) continue;
+        depmodFiles.push(p);
+        if (!before.has(p)) tx.record(() => tx.unlink(p));
+      }
+    }
+
     // 4. The stamp, and what was replaced moved under /etc/nvc-ts/replaced.
     const stampDirs: string[] = [];
     await withDir(root, DRIVER_STAMP_REPLACED_DIR, stampDirs, async (keep) => {
-      for (const made of [...stampDirs].reverse()) tx.record(() => tx.rmdir(made));
+      for (const made of stampDirs) tx.record(() => tx.rmdir(made));
       const backupNames = [...replaced.map((r) => r.backup), ...(ldcacheBackup === null ? [] : [ldcacheBackup])];
       for (const b of backupNames) {
         await fsp.rename(stage.at(`b${b}`), keep.at(b));
@@ -275,6 +321,13 @@ export async function installDriver(rootfs: string, inputs: InstallInputs): Prom
       });
       files.push({ path: e.path, ...host });
     }
+    for (const p of depmodFiles) {
+      const host = await withDir(root, path.posix.dirname(p), undefined, async (d) => {
+        const name = path.posix.basename(p);
+        return { size: (await fsp.lstat(d.at(name))).size, sha256: await sha256File(d.at(name)) };
+      });
+      files.push({ path: p, ...host });
+    }
     if (inputs.ldconfig !== null) {
       const cache = await withDir(root, '/etc', undefined, async (d) =>
         (await fsp.lstat(d.at('ld.so.cache')).catch(() => null)) === null ? null : { size: (await fsp.lstat(d.at('ld.so.cache'))).size, sha256: await sha256File(d.at('ld.so.cache')) },
@@ -286,7 +339,7 @@ export async function installDriver(rootfs: string, inputs: InstallInputs): Prom
       driverVersion: inputs.driverVersion,
       cudaVersion: inputs.cudaVersion,
       capabilities: inputs.selection.capabilities,
-      kernelRelease: null,
+      kernelRelease: inputs.guestModules?.release ?? null,
       files,
       links: [...entries.filter((e): e is Extract<InstallEntry, { kind: 'symlink' }> => e.kind === 'symlink').map((e) => ({ path: e.path, target: e.target })), ...ldconfigLinks],
       createdDirs,

@@ -57,6 +57,8 @@ export const installCommand: CommandSpec<InstallFlags> = {
     '  -l, --ldconfig PATH      ldconfig to run: @/host/path or a path in the image',
     '      --no-ldconfig        leave the image\'s ld.so.cache alone',
     '      --no-gsp-firmware    no GSP firmware',
+    "      --modules RELEASE    also the driver's kernel modules for a guest kernel (lib/modules/RELEASE/extra,",
+    '                           vermagic checked, depmod run); --modules-dir DIR where they are',
     '      --dry-run            print what would be written',
     '      --json               print the result (and the stamp) as JSON',
     '',
@@ -76,6 +78,8 @@ export const installCommand: CommandSpec<InstallFlags> = {
     'libs-dir': { type: 'string' },
     'libs32-dir': { type: 'string' },
     'bins-dir': { type: 'string' },
+    modules: { type: 'string' },
+    'modules-dir': { type: 'string' },
     ldconfig: { type: 'string', short: 'l' },
     'no-ldconfig': { type: 'boolean' },
     'no-gsp-firmware': { type: 'boolean' },
@@ -90,6 +94,8 @@ export const installCommand: CommandSpec<InstallFlags> = {
     const libsDir = dirOption(values, 'libs-dir');
     const libs32Dir = dirOption(values, 'libs32-dir');
     const binsDir = dirOption(values, 'bins-dir');
+    const modules = typeof values['modules'] === 'string' ? values['modules'] : undefined;
+    const modulesDir = typeof values['modules-dir'] === 'string' ? path.resolve(values['modules-dir']) : undefined;
     return {
       rootfs,
       json: values['json'] === true,
@@ -103,6 +109,8 @@ export const installCommand: CommandSpec<InstallFlags> = {
         ...(libs32Dir !== undefined && { libs32Dir }),
         ...(binsDir !== undefined && { binsDir }),
         ...(ldconfig !== undefined && { ldconfig }),
+        ...(modules !== undefined && { modules }),
+        ...(modulesDir !== undefined && { modulesDir }),
       },
     };
   },
