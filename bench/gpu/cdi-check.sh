@@ -5,6 +5,8 @@
 # refused. Then container start times (runc run to exit) with no GPU, with the CDI spec, and with
 # `nvc-ts hook`, side by side in one run.
 set -u
+# GPU: the device injected (default 1, on the two-GPU host); the other's node is made inside and must be refused.
+GPU=${GPU:-1}; OTHER=$((1 - GPU))
 work=${WORK:-/tmp/nvc-cdi}
 rm -rf "$work"; mkdir -p "$work/cdi"
 gcc -static -O2 -o "$work/opencheck" bench/gpu/opencheck.c || exit 1
@@ -34,7 +36,7 @@ make_bundle() {
   cp "$work/opencheck" "$work/cudacheck" "$r/bin/"
   cp .gpu/rt/busybox "$r/bin/busybox"
   for t in sh cat ls grep sed true; do ln -sf busybox "$r/bin/$t"; done
-  mknod -m 666 "$r/nodes/nvidia0" c 195 0
+  mknod -m 666 "$r/nodes/nvidia$OTHER" c 195 $OTHER
   (cd "$bundle" && runc spec)
   node -e '
 const fs=require("fs"),[file,args]=process.argv.slice(1);const c=JSON.parse(fs.readFileSync(file,"utf8"));
@@ -42,22 +44,22 @@ c.process.terminal=false; c.process.args=JSON.parse(args); c.root={path:"rootfs"
 fs.writeFileSync(file,JSON.stringify(c,null,2));' "$bundle/config.json" "$args"
 }
 
-echo "=== runc with nvidia.com/gpu=1 injected by nvc-ts cdi inject"
-make_bundle "$work/gpu1" '["/bin/sh","-c","opencheck /dev/nvidia1 /dev/nvidiactl /dev/nvidia-uvm /nodes/nvidia0; ls /dev | grep nvidia | sed \"s/^/dev /\"; nvidia-smi -L; cudacheck"]'
-node bin/nvc-ts.js cdi inject --device nvidia.com/gpu=1 --spec-dir "$work/cdi" "$work/gpu1/config.json"; echo "inject rc=$?"
+echo "=== runc with nvidia.com/gpu=$GPU injected by nvc-ts cdi inject"
+make_bundle "$work/gpu1" "[\"/bin/sh\",\"-c\",\"opencheck /dev/nvidia$GPU /dev/nvidiactl /dev/nvidia-uvm /nodes/nvidia$OTHER; ls /dev | grep nvidia | sed 's/^/dev /'; nvidia-smi -L; cudacheck\"]"
+node bin/nvc-ts.js cdi inject --device nvidia.com/gpu=$GPU --spec-dir "$work/cdi" "$work/gpu1/config.json"; echo "inject rc=$?"
 node -e 'const c=require(process.argv[1]);console.log("linux.devices:",c.linux.devices.map(d=>`${d.path} ${d.major}:${d.minor}`).join(", "));console.log("allow rules:",c.linux.resources.devices.filter(r=>r.allow).map(r=>`${r.type} ${r.major}:${r.minor} ${r.access}`).join(", "));console.log("hooks:",Object.entries(c.hooks||{}).map(([k,v])=>`${k}: ${v.map(h=>h.args.slice(1,2)).join(",")}`).join("; "))' "$work/gpu1/config.json"
 runc run --bundle "$work/gpu1" "nvc-cdi-$$" 2>&1; echo "runc rc=$?"
 
 echo "=== start times: runc run to exit of /bin/true (no GPU, CDI gpu=1, nvc-ts hook gpu=1)"
 make_bundle "$work/plain" '["/bin/true"]'
 make_bundle "$work/cdi1" '["/bin/true"]'
-node bin/nvc-ts.js cdi inject --device nvidia.com/gpu=1 --spec-dir "$work/cdi" "$work/cdi1/config.json" >/dev/null
+node bin/nvc-ts.js cdi inject --device nvidia.com/gpu=$GPU --spec-dir "$work/cdi" "$work/cdi1/config.json" >/dev/null
 make_bundle "$work/hook1" '["/bin/true"]'
 node -e '
 const fs=require("fs"),[file,node,cli]=process.argv.slice(1);const c=JSON.parse(fs.readFileSync(file,"utf8"));
-c.process.env.push("NVIDIA_VISIBLE_DEVICES=1","NVIDIA_DRIVER_CAPABILITIES=compute,utility");
+c.process.env.push(`NVIDIA_VISIBLE_DEVICES=${process.argv[4]}`,"NVIDIA_DRIVER_CAPABILITIES=compute,utility");
 c.hooks={prestart:[{path:node,args:["node",cli,"hook","--ldconfig","@/sbin/ldconfig.real"],env:["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}]};
-fs.writeFileSync(file,JSON.stringify(c,null,2));' "$work/hook1/config.json" "$(command -v node)" "$PWD/bin/nvc-ts.js"
+fs.writeFileSync(file,JSON.stringify(c,null,2));' "$work/hook1/config.json" "$(command -v node)" "$PWD/bin/nvc-ts.js" "$GPU"
 for kind in plain cdi1 hook1; do
   times=()
   for i in 1 2 3 4 5 6 7; do

@@ -2,6 +2,7 @@
 # On the GPU host, from the project root after `source .gpu/enter.sh`: nvc-ts doctor as text and
 # JSON, then doctor --container on a runc container configured by `nvc-ts hook` (GPU 1).
 set -u
+GPU=${GPU:-1}
 echo "=== nvc-ts doctor"
 node bin/nvc-ts.js doctor; echo "doctor rc=$?"
 echo "=== nvc-ts doctor --json"
@@ -19,13 +20,13 @@ for l in libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0; do cp -L "/lib/x86_64-l
 cp -L /lib64/ld-linux-x86-64.so.2 "$r/lib64/"
 cp .gpu/rt/busybox "$r/bin/busybox"; ln -s busybox "$r/bin/sh"; ln -s busybox "$r/bin/sleep"
 (cd "$bundle" && runc spec)
-node - "$bundle" "$(command -v node)" "$PWD/bin/nvc-ts.js" <<'JS'
+node - "$bundle" "$(command -v node)" "$PWD/bin/nvc-ts.js" "$GPU" <<'JS'
 const fs = require('fs');
-const [bundle, node, cli] = process.argv.slice(2);
+const [bundle, node, cli, gpu] = process.argv.slice(2);
 const file = `${bundle}/config.json`;
 const c = JSON.parse(fs.readFileSync(file, 'utf8'));
 c.process.terminal = false;
-c.process.env.push('NVIDIA_VISIBLE_DEVICES=1', 'NVIDIA_DRIVER_CAPABILITIES=compute,utility');
+c.process.env.push(`NVIDIA_VISIBLE_DEVICES=${gpu}`, 'NVIDIA_DRIVER_CAPABILITIES=compute,utility');
 c.process.args = ['/bin/sleep', '120'];
 c.root = { path: 'rootfs', readonly: false };
 c.hooks = { prestart: [{ path: node, args: ['node', cli, 'hook', '--ldconfig', '@/sbin/ldconfig.real'], env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'] }] };

@@ -6,6 +6,8 @@
 # GPU, a CUDA kernel runs, and /proc/driver/nvidia is nvc-ts's sealed copy with only GPU 1's
 # directory. What test/runc.test.js checks on a simulated host, on the real driver.
 set -u
+# GPU: the one given (default 1, on the two-GPU host); the other's node is made inside and must be refused.
+GPU=${GPU:-1}; OTHER=$((1 - GPU))
 work=${WORK:-/tmp/nvc-runc}
 rm -rf "$work"; mkdir -p "$work"
 gcc -static -O2 -o "$work/opencheck" bench/gpu/opencheck.c || exit 1
@@ -23,20 +25,20 @@ cp -L /lib64/ld-linux-x86-64.so.2 "$r/lib64/"
 cp "$work/opencheck" "$work/cudacheck" "$r/bin/"
 cp .gpu/rt/busybox "$r/bin/busybox"
 for t in sh cat ls grep sed touch; do ln -s busybox "$r/bin/$t"; done
-mknod -m 666 "$r/nodes/nvidia0" c 195 0
+mknod -m 666 "$r/nodes/nvidia$OTHER" c 195 $OTHER
 
 (cd "$bundle" && runc spec)
 # The hook gets a standard PATH, as runc passes hooks: /usr/bin/nvidia-* are wrapper scripts on that
 # host, and nvc-ts must mount the driver's ELF binaries from beside its libraries instead.
-PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$(dirname "$(command -v node)") node - "$bundle" "$(command -v node)" "$PWD/bin/nvc-ts.js" <<'EOF'
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$(dirname "$(command -v node)") node - "$bundle" "$(command -v node)" "$PWD/bin/nvc-ts.js" "$GPU" "$OTHER" <<'EOF'
 const fs = require('fs');
-const [bundle, node, cli] = process.argv.slice(2);
+const [bundle, node, cli, gpu, other] = process.argv.slice(2);
 const file = `${bundle}/config.json`;
 const c = JSON.parse(fs.readFileSync(file, 'utf8'));
 c.process.terminal = false;
-c.process.env.push('NVIDIA_VISIBLE_DEVICES=1', 'NVIDIA_DRIVER_CAPABILITIES=compute,utility');
+c.process.env.push(`NVIDIA_VISIBLE_DEVICES=${gpu}`, 'NVIDIA_DRIVER_CAPABILITIES=compute,utility');
 c.process.args = ['/bin/sh', '-c', [
-  'opencheck /dev/nvidia1 /dev/nvidiactl /dev/nvidia-uvm /dev/nvidia-uvm-tools /nodes/nvidia0',
+  `opencheck /dev/nvidia${gpu} /dev/nvidiactl /dev/nvidia-uvm /dev/nvidia-uvm-tools /nodes/nvidia${other}`,
   'ls /dev | grep nvidia | sed "s/^/dev /"',
   'nvidia-smi -L',
   'cudacheck',
@@ -49,6 +51,6 @@ c.root = { path: 'rootfs', readonly: false };
 c.hooks = { prestart: [{ path: node, args: ['node', cli, 'hook', '--ldconfig', '@/sbin/ldconfig.real'], env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'] }] };
 fs.writeFileSync(file, JSON.stringify(c, null, 2));
 EOF
-echo "=== runc run (cgroup $(stat -fc %T /sys/fs/cgroup)), NVIDIA_VISIBLE_DEVICES=1"
+echo "=== runc run (cgroup $(stat -fc %T /sys/fs/cgroup)), NVIDIA_VISIBLE_DEVICES=$GPU"
 runc run --bundle "$bundle" "nvc-runc-check-$$" 2>&1
 echo "runc rc=$?"
