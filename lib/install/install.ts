@@ -5,8 +5,9 @@
  * uninstall; a failure at any step undoes every earlier one. The stamp at /etc/nvc-ts/driver.json
  * records the driver version and every file written with its SHA-256.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { constants, createReadStream, promises as fsp } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { constants, promises as fsp } from 'node:fs';
+import { sha256File } from '../file-hash';
 import * as path from 'node:path';
 import { NvcError } from '../errors';
 import type { Container } from '../container';
@@ -39,16 +40,6 @@ export interface InstallInputs {
 }
 
 const LDCACHE = '/etc/ld.so.cache';
-
-export function sha256File(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    createReadStream(file)
-      .on('data', (c) => h.update(c))
-      .on('error', reject)
-      .on('end', () => resolve(h.digest('hex')));
-  });
-}
 
 function within(parent: string, child: string): boolean {
   const rel = path.relative(parent, child);
@@ -158,16 +149,8 @@ export async function installDriver(rootfs: string, inputs: InstallInputs): Prom
   let staging: InRootDir | null = null;
   try {
     await withDir(root, '/', undefined, (top) => fsp.mkdir(top.at(stagingName), 0o700));
-    tx.record(async () => {
-      const top = await root.dir('/');
-      if (top) {
-        try {
-          await fsp.rm(top.at(stagingName), { recursive: true, force: true });
-        } finally {
-          await top.close();
-        }
-      }
-    });
+    const removeStaging = () => withDir(root, '/', undefined, (top) => fsp.rm(top.at(stagingName), { recursive: true, force: true }));
+    tx.record(removeStaging);
     staging = await root.dir(`/${stagingName}`);
     if (staging === null) throw new NvcError('ERR_NVC_SYSTEM', `the staging directory in ${rootfs} vanished`);
     const stage = staging;
@@ -353,14 +336,7 @@ export async function installDriver(rootfs: string, inputs: InstallInputs): Prom
 
     await staging.close();
     staging = null;
-    const top = await root.dir('/');
-    if (top) {
-      try {
-        await fsp.rm(top.at(stagingName), { recursive: true, force: true });
-      } finally {
-        await top.close();
-      }
-    }
+    await removeStaging();
     tx.commit();
     return { rootfs, plan: checked, applied: true, stamp, warnings };
   } catch (e) {

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { NvcError } from '../errors';
 import { DRIVER_STAMP_PATH, DRIVER_STAMP_REPLACED_DIR, driverStampSchema, type DriverStamp } from '../driver-stamp';
 import { RootDir, type InRootDir } from './root-dir';
-import { sha256File } from './install';
+import { sha256File } from '../file-hash';
 
 const MAX_STAMP = 16 << 20;
 const LDCACHE = '/etc/ld.so.cache';

@@ -13,6 +13,18 @@ import type { CommandSession, CommandSpec, OptionValues } from '../types';
 
 const ALL_CAPS = [...CAPABILITIES, 'compat32'] as const;
 
+/** The capability flags (the reference's short forms) and --capabilities, for every command that selects driver files. */
+export const CAPABILITY_OPTIONS = {
+  compute: { type: 'boolean', short: 'c' },
+  utility: { type: 'boolean', short: 'u' },
+  video: { type: 'boolean', short: 'v' },
+  graphics: { type: 'boolean', short: 'g' },
+  display: { type: 'boolean', short: 'D' },
+  ngx: { type: 'boolean', short: 'n' },
+  compat32: { type: 'boolean' },
+  capabilities: { type: 'string', multiple: true },
+} as const;
+
 export interface ConfigureFlags {
   pid: number | undefined;
   rootfs: string;
@@ -173,14 +185,7 @@ export const configureCommand: CommandSpec<ConfigureFlags> = {
     require: { type: 'string', short: 'r', multiple: true },
     ldconfig: { type: 'string', short: 'l' },
     'no-ldconfig': { type: 'boolean' },
-    compute: { type: 'boolean', short: 'c' },
-    utility: { type: 'boolean', short: 'u' },
-    video: { type: 'boolean', short: 'v' },
-    graphics: { type: 'boolean', short: 'g' },
-    display: { type: 'boolean', short: 'D' },
-    ngx: { type: 'boolean', short: 'n' },
-    compat32: { type: 'boolean' },
-    capabilities: { type: 'string', multiple: true },
+    ...CAPABILITY_OPTIONS,
     'no-cgroups': { type: 'boolean' },
     'no-devbind': { type: 'boolean' },
     'mig-config': { type: 'string' },

@@ -8,7 +8,7 @@ import type { UninstallOutcome } from '../../install/uninstall';
 import type { InstallRequestInput } from '../../schema';
 import { UsageError } from '../format-error';
 import type { CommandSession, CommandSpec, OptionValues } from '../types';
-import { parseCapabilities } from './configure';
+import { CAPABILITY_OPTIONS, parseCapabilities } from './configure';
 
 export interface InstallFlags {
   rootfs: string;
@@ -67,14 +67,7 @@ export const installCommand: CommandSpec<InstallFlags> = {
   ],
   options: {
     into: { type: 'string' },
-    compute: { type: 'boolean', short: 'c' },
-    utility: { type: 'boolean', short: 'u' },
-    video: { type: 'boolean', short: 'v' },
-    graphics: { type: 'boolean', short: 'g' },
-    display: { type: 'boolean', short: 'D' },
-    ngx: { type: 'boolean', short: 'n' },
-    compat32: { type: 'boolean' },
-    capabilities: { type: 'string', multiple: true },
+    ...CAPABILITY_OPTIONS,
     'libs-dir': { type: 'string' },
     'libs32-dir': { type: 'string' },
     'bins-dir': { type: 'string' },

@@ -36,12 +36,14 @@ function probe(procsFiles: string[], nodes: string[], timeoutMs: number): Promis
   });
 }
 
-function pidOf(view: HostView): number {
-  return view.options.container as number;
+const PROC = '/proc';
+
+/** The container's pid and its root as this machine's /proc shows it (container pids are this kernel's). */
+function containerOf(view: HostView): { pid: number; root: string } {
+  const pid = view.options.container as number;
+  return { pid, root: path.join(PROC, String(pid), 'root') };
 }
 
-/** Where this machine's /proc is for a container's pid: the real one (container pids are this kernel's). */
-const PROC = '/proc';
 
 interface ContainerNode {
   name: string;
@@ -65,8 +67,7 @@ export const containerDevicesCheck: Check = {
   id: 'container-devices',
   scope: 'container',
   async run(view) {
-    const pid = pidOf(view);
-    const root = path.join(PROC, String(pid), 'root');
+    const { pid, root } = containerOf(view);
     const evidence: Record<string, EvidenceValue> = {};
     const cgroupText = await readRegularText(path.join(PROC, String(pid), 'cgroup'));
     const mounts = parseCgroupMounts(await readRegularText(path.join(PROC, 'self/mountinfo')));
@@ -161,8 +162,7 @@ export const containerDriverCheck: Check = {
   id: 'container-driver',
   scope: 'container',
   async run(view) {
-    const pid = pidOf(view);
-    const root = path.join(PROC, String(pid), 'root');
+    const { pid, root } = containerOf(view);
     const evidence: Record<string, EvidenceValue> = {};
     const kernel = await view.kernelVersion();
     evidence['host kernel module'] = kernel;

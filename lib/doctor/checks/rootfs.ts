@@ -4,8 +4,8 @@
  * it lists is checked against its size and SHA-256); otherwise the versioned files that the image's
  * ld.so.cache, or its library directories, hold.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import { sha256File } from '../../file-hash';
 import * as path from 'node:path';
 import { result, type Check } from '../check';
 import { DRIVER_STAMP_PATH, driverStampSchema } from '../../driver-stamp';
@@ -18,16 +18,6 @@ import type { EvidenceValue } from '../types';
 const LIB_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib64', '/usr/local/nvidia/lib64'];
 const MAX_STAMP = 16 << 20;
 
-function sha256(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    createReadStream(file)
-      .on('data', (c) => h.update(c))
-      .on('error', reject)
-      .on('end', () => resolve(h.digest('hex')));
-  });
-}
-
 async function changedFiles(root: string, files: Array<{ path: string; size: number; sha256: string }>): Promise<string[]> {
   const changed: string[] = [];
   for (const f of files) {
@@ -37,7 +27,7 @@ async function changedFiles(root: string, files: Array<{ path: string; size: num
     const st = host === null ? null : await fsp.lstat(host).catch(() => null);
     if (host === null || st === null || !st.isFile()) changed.push(`${f.path} (missing)`);
     else if (st.size !== f.size) changed.push(`${f.path} (size ${st.size}, stamped ${f.size})`);
-    else if ((await sha256(host)) !== f.sha256) changed.push(`${f.path} (content)`);
+    else if ((await sha256File(host)) !== f.sha256) changed.push(`${f.path} (content)`);
   }
   return changed;
 }
