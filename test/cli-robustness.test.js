@@ -77,3 +77,30 @@ describe('CLI robustness', function () {
     }
   });
 });
+
+describe('hook as a person meets it', function () {
+  this.timeout(60000);
+
+  it('empty stdin: says a runtime runs it and passes the state there', () => {
+    const r = spawnSync(process.execPath, [CLI, 'hook'], { input: '', encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /hook got no OCI state on stdin: it is run by a container runtime/);
+  });
+
+  it('stdin a terminal: refused at once instead of waiting', () => {
+    // script(1) gives the command a pseudo-terminal as stdin.
+    const r = spawnSync('script', ['-qec', `${process.execPath} ${CLI} hook`, '/dev/null'], { encoding: 'utf8', timeout: 20000 });
+    assert.equal(r.status, 1, r.stdout);
+    assert.match(r.stdout, /stdin is a terminal here/);
+  });
+});
+
+describe('simulated hosts as disposables', function () {
+  it('Symbol.asyncDispose removes the host, as cleanup() does', async () => {
+    const { createSimulatedHost } = require('../dist/testing/index.js');
+    const host = await createSimulatedHost();
+    assert.ok(fs.existsSync(host.dir));
+    await host[Symbol.asyncDispose]();
+    assert.equal(fs.existsSync(host.dir), false);
+  });
+});

@@ -51,6 +51,8 @@ export interface SimulatedHost {
   /** Absolute path of the mock's spec file, or null unless nvml is 'mock'. */
   nvmlSpecFile: string | null;
   cleanup(): Promise<void>;
+  /** `await using host = await createSimulatedHost()` where explicit resource management is on: cleanup(). */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 export interface CreateSimulatedHostOptions {
@@ -131,5 +133,6 @@ async function build(
     nvmlLibrary,
     nvmlSpecFile,
     cleanup,
+    [Symbol.asyncDispose]: cleanup,
   };
 }
