@@ -14,6 +14,7 @@ import type { CdiSpec } from './cdi/spec';
 import { lowerToMountPlan, type ContainerPlan } from './plan/mount-plan';
 import { resolveRequest, selectItems } from './plan/select-items';
 import {
+  callOptionsSchema,
   configureRequestSchema,
   initOptionsSchema,
   installRequestSchema,
@@ -22,8 +23,11 @@ import {
   type ConfigureRequestInput,
   type ContainerOptions,
   type InstallRequestInput,
+  type CallOptions,
 } from './schema';
 import { installDriver, type InstallOutcome } from './install/install';
+import { emit, type NvcLogger } from './events';
+import { containerPlanSchema } from './plan/plan-schema';
 import { guestModuleCopies, runDepmod } from './install/guest-modules';
 
 function toFiles(files: RawDriverFile[]): DriverFile[] {
@@ -59,10 +63,13 @@ export class Context implements AsyncDisposable {
   readonly #native: NativeContextHandle;
   #shutdown: Promise<void> | undefined;
 
+  readonly #logger: NvcLogger | undefined;
+
   /** @internal Contexts are made by init(). */
-  constructor(token: typeof nativeHandle, handle: NativeContextHandle) {
+  constructor(token: typeof nativeHandle, handle: NativeContextHandle, logger?: NvcLogger) {
     if (token !== nativeHandle) throw new TypeError('use init() to create a Context');
     this.#native = handle;
+    this.#logger = logger;
   }
 
   /** pid of the driver service, null once it has stopped. */
@@ -79,22 +86,28 @@ export class Context implements AsyncDisposable {
   }
 
   /** Driver versions and the files, device nodes and IPC paths a container needs. */
-  async driverInfo(): Promise<DriverInfo> {
+  async driverInfo(options: CallOptions = {}): Promise<DriverInfo> {
     this.#checkOpen();
+    const call = callGuard(options, 'driverInfo');
     try {
-      return toDriverInfo(await this.#native.driverInfo());
+      return toDriverInfo(await call.race(this.#native.driverInfo()));
     } catch (e) {
       throw fromNative(e);
+    } finally {
+      call.done();
     }
   }
 
   /** Every GPU with its MIG devices, in NVML index order. */
-  async deviceInfo(): Promise<Device[]> {
+  async deviceInfo(options: CallOptions = {}): Promise<Device[]> {
     this.#checkOpen();
+    const call = callGuard(options, 'deviceInfo');
     try {
-      return await this.#native.deviceInfo();
+      return await call.race(this.#native.deviceInfo());
     } catch (e) {
       throw fromNative(e);
+    } finally {
+      call.done();
     }
   }
 
@@ -127,6 +140,13 @@ export class Context implements AsyncDisposable {
     const facts = await this.hostFacts({ migMinors: wantsMigMinors });
     const resolved = resolveRequest(facts, r);
     const selection = selectItems(facts, resolved);
+    emit(this.#logger, {
+      kind: 'selected',
+      rootfs: container.rootfs,
+      pid: container.pid,
+      gpus: selection.gpus.map((g) => ({ index: g.index, uuid: g.uuid })),
+      capabilities: [...selection.capabilities],
+    });
     const plan = lowerToMountPlan(selection, container.layout, {
       // Without a container process there is no cgroup to find.
       noCgroups: r.noCgroups || container.pid === 0,
@@ -140,10 +160,57 @@ export class Context implements AsyncDisposable {
    * Everything a GPU container needs, in the reference's order: requirements, device cgroup
    * rules, driver files, devices, MIG and IMEX capabilities (all or nothing), then ldconfig.
    */
-  async configure(container: Container, request: ConfigureRequestInput = {}): Promise<ConfigureResult> {
-    const plan = await this.plan(container, request);
-    if (request.dryRun) return { plan, applied: false, outcomes: [], cgroupVersion: null, ldconfig: null, warnings: plan.warnings };
-    return { plan, applied: true, ...(await applyPlan(container, plan)) };
+  async configure(container: Container, request: ConfigureRequestInput = {}, options: CallOptions = {}): Promise<ConfigureResult> {
+    const call = callGuard(options, 'configure');
+    try {
+      const plan = await call.race(this.plan(container, request));
+      if (request.dryRun) return { plan, applied: false, outcomes: [], cgroupVersion: null, ldconfig: null, warnings: plan.warnings };
+      return await this.#apply(container, plan, call);
+    } catch (e) {
+      if (e instanceof NvcError) emit(this.#logger, { kind: 'refused', rootfs: container.rootfs, code: e.code, message: e.message });
+      throw e;
+    } finally {
+      call.done();
+    }
+  }
+
+  /**
+   * Apply a plan from plan(), as it is or as the caller edited it: checked against the edit
+   * vocabulary first, then applied all or nothing as configure() applies its own.
+   */
+  async applyPlan(container: Container, plan: ContainerPlan, options: CallOptions = {}): Promise<ConfigureResult> {
+    this.#checkOpen();
+    checkContainer(container);
+    const checked = parseWith(containerPlanSchema, plan, 'plan') as ContainerPlan;
+    const call = callGuard(options, 'applyPlan');
+    try {
+      return await this.#apply(container, checked, call);
+    } catch (e) {
+      if (e instanceof NvcError) emit(this.#logger, { kind: 'refused', rootfs: container.rootfs, code: e.code, message: e.message });
+      throw e;
+    } finally {
+      call.done();
+    }
+  }
+
+  /** The last point a call can be abandoned is before its changes start: the executor is all or nothing. */
+  async #apply(container: Container, plan: ContainerPlan, call: CallGuard): Promise<ConfigureResult> {
+    call.check();
+    const result: ConfigureResult = { plan, applied: true, ...(await applyPlan(container, plan)) };
+    plan.edits.forEach((e, i) =>
+      emit(this.#logger, { kind: 'edit', rootfs: container.rootfs, edit: e.kind, target: e.target, step: e.origin.step, outcome: result.outcomes[i] ?? 'done' }),
+    );
+    if (plan.cgroupRules.length > 0) {
+      emit(this.#logger, {
+        kind: 'cgroup',
+        rootfs: container.rootfs,
+        rules: plan.cgroupRules.map((r) => `${r.type} ${r.major}:${r.minor} ${r.access}`),
+        version: result.cgroupVersion,
+      });
+    }
+    if (result.ldconfig !== null) emit(this.#logger, { kind: 'ldconfig', rootfs: container.rootfs, ...result.ldconfig });
+    for (const text of result.warnings) emit(this.#logger, { kind: 'warning', rootfs: container.rootfs, text });
+    return result;
   }
 
   async #step(container: Container, request: ConfigureRequestInput, steps: readonly PlanStep[], rulesOnly = false): Promise<ConfigureResult> {
@@ -293,7 +360,7 @@ export class Context implements AsyncDisposable {
 
 /** Start a driver service for the host described by options and return its context. */
 export async function init(options: InitOptions = {}): Promise<Context> {
-  const { user, loadKernelModules, ...rest } = parseWith(initOptionsSchema, options, 'option', 'options');
+  const { user, loadKernelModules, logger, ...rest } = parseWith(initOptionsSchema, options, 'option', 'options');
   if (loadKernelModules !== undefined && loadKernelModules !== false) {
     const { ensureKernelModulesForInit } = await import('./kmod');
     const display = typeof loadKernelModules === 'object' && loadKernelModules.display === true;
@@ -301,10 +368,63 @@ export async function init(options: InitOptions = {}): Promise<Context> {
   }
   const ids = user === undefined ? undefined : await resolveUser(user);
   try {
-    // Every option but user and loadKernelModules goes to the native side by its own name (a test checks the names agree).
+    // Every option but user, loadKernelModules and logger goes to the native side by its own name (a test checks the names agree).
     const handle = await binding().init({ ...rest, ...(ids !== undefined && { uid: ids.uid, gid: ids.gid }), driverPath: driverServicePath() });
-    return new Context(nativeHandle, handle);
+    return new Context(nativeHandle, handle, logger as NvcLogger | undefined);
   } catch (e) {
     throw fromNative(e);
   }
+}
+
+interface CallGuard {
+  /** Throws ERR_NVC_ABORTED once the signal fired or the time passed. */
+  check(): void;
+  /** The promise, or ERR_NVC_ABORTED as soon as the call is abandoned (the work itself goes on and is dropped). */
+  race<T>(work: Promise<T>): Promise<T>;
+  done(): void;
+}
+
+/** One call's AbortSignal and timeoutMs, as a guard checked between its stages. */
+function callGuard(options: CallOptions, what: string): CallGuard {
+  const o = parseWith(callOptionsSchema, options, 'call option', 'call options');
+  const controller = new AbortController();
+  const timer = o.timeoutMs === undefined ? undefined : setTimeout(() => controller.abort(new Error(`${what} took longer than ${o.timeoutMs} ms`)), o.timeoutMs);
+  timer?.unref();
+  const onAbort = () => controller.abort(o.signal?.reason);
+  if (o.signal?.aborted) controller.abort(o.signal.reason);
+  else o.signal?.addEventListener('abort', onAbort, { once: true });
+  const aborted = (): NvcError => {
+    const reason = controller.signal.reason as unknown;
+    const why = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason);
+    return new NvcError('ERR_NVC_ABORTED', `${what} was abandoned before it changed anything: ${why}`, {
+      cause: reason,
+      hint: 'the AbortSignal or timeoutMs of the call ended it; a configure already applying finishes (or rolls back) first',
+    });
+  };
+  return {
+    check() {
+      if (controller.signal.aborted) throw aborted();
+    },
+    race<T>(work: Promise<T>): Promise<T> {
+      if (controller.signal.aborted) return Promise.reject(aborted());
+      return new Promise<T>((resolve, reject) => {
+        const stop = () => reject(aborted());
+        controller.signal.addEventListener('abort', stop, { once: true });
+        work.then(
+          (v) => {
+            controller.signal.removeEventListener('abort', stop);
+            resolve(v);
+          },
+          (e: unknown) => {
+            controller.signal.removeEventListener('abort', stop);
+            reject(e);
+          },
+        );
+      });
+    },
+    done() {
+      if (timer !== undefined) clearTimeout(timer);
+      o.signal?.removeEventListener('abort', onAbort);
+    },
+  };
 }

@@ -17,6 +17,8 @@ export const NVC_ERROR_CODES = [
   'ERR_NVC_CONTEXT_CLOSED',
   // Raised by the TypeScript layer only.
   'ERR_NVC_UNKNOWN_DEVICE',
+  /** A call's AbortSignal fired, or its timeoutMs passed, before it changed anything. */
+  'ERR_NVC_ABORTED',
   'ERR_NVC_NATIVE_MISSING',
   'ERR_NVC_INVALID_REQUIREMENT',
   'ERR_NVC_REQUIREMENT_UNSATISFIED',

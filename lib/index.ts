@@ -87,3 +87,6 @@ export {
   type CdiGenerateOptions,
   type OciConfig,
 } from './cdi';
+export { EVENT_CHANNEL, type NvcEvent, type NvcLogger } from './events';
+export { containerPlanSchema } from './plan/plan-schema';
+export { callOptionsSchema, type CallOptions } from './schema';

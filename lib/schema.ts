@@ -51,6 +51,8 @@ export const initOptionsSchema = z
      * they are loaded and their nodes exist.
      */
     loadKernelModules: z.union([z.boolean(), z.object({ display: z.boolean().optional() }).strict()]).optional(),
+    /** Called with each event of the context's calls (what was selected, applied, skipped, refused); see lib/events.ts. */
+    logger: z.custom<(event: never) => void>((v) => typeof v === 'function', 'must be a function').optional(),
   })
   .strict();
 
@@ -135,3 +137,12 @@ export function parseWith<T extends z.ZodTypeAny>(schema: T, value: unknown, pre
   if (!r.success) throw invalid(r.error.issues[0] ?? { path: [], message: 'invalid' }, prefix, wholeValue);
   return r.data as z.output<T>;
 }
+
+/** Per call: an AbortSignal and/or a time limit, checked before each stage; a stage in flight finishes (or rolls back) first. */
+export const callOptionsSchema = z
+  .object({
+    signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal, 'must be an AbortSignal').optional(),
+    timeoutMs: z.number().int('must be an integer').min(1, 'must be >= 1').max(3_600_000, 'must be at most one hour').optional(),
+  })
+  .strict();
+export type CallOptions = z.input<typeof callOptionsSchema>;

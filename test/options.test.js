@@ -79,7 +79,7 @@ describe('init options: one list across the facade and the addon', () => {
   const { initOptionsSchema } = require('../dist/schema.js');
   it('the addon reads exactly the schema keys (user as uid/gid) plus the driver service path', () => {
     // user goes over as uid/gid; loadKernelModules is done in TypeScript before the service starts.
-    const fromSchema = Object.keys(initOptionsSchema.shape).filter((k) => k !== 'user' && k !== 'loadKernelModules');
+    const fromSchema = Object.keys(initOptionsSchema.shape).filter((k) => k !== 'user' && k !== 'loadKernelModules' && k !== 'logger');
     assert.deepEqual([...binding().initKeys()].sort(), [...fromSchema, 'uid', 'gid', 'driverPath'].sort());
   });
   it('host path defaults come from the native side: resolveHost fills them in', () => {
