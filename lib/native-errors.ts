@@ -34,17 +34,17 @@ const NVML_RETURN_NAMES: Record<number, string> = {
 
 const HINTS: Partial<Record<NvcErrorCode, string>> = {
   ERR_NVC_DRIVER_NOT_FOUND:
-    'install the NVIDIA driver, or point --root/--ldcache at the driver root that has it (e.g. /run/nvidia/driver), or --nvml at the library; `nvc-ts info --simulate` shows a working host',
+    'install the NVIDIA driver, or point `root` and `ldcache` at the driver root that has it (e.g. /run/nvidia/driver), or `nvmlPath` at the library; createSimulatedHost() from nvc-ts/testing builds a working host',
   ERR_NVC_LDCACHE_INVALID: 'regenerate the cache with `ldconfig` (inside the driver root: `ldconfig -r ROOT`)',
-  ERR_NVC_NVML_LOAD_FAILED: 'the file is not a usable libnvidia-ml.so.1 for this machine: reinstall the driver or fix --nvml',
+  ERR_NVC_NVML_LOAD_FAILED: 'the file is not a usable libnvidia-ml.so.1 for this machine: reinstall the driver or fix `nvmlPath`',
   ERR_NVC_VERSION_MISMATCH:
-    'the kernel module and the user-space driver differ: reboot, or reload the nvidia modules after the driver upgrade; `nvc-ts doctor` (or runDoctor()) shows both versions and what holds /dev/nvidia* open',
-  ERR_NVC_SERVICE_TIMEOUT: 'NVML is slow or stuck (is nvidia-persistenced running? hosts with many GPUs without persistence mode need a longer --timeout)',
+    'the kernel module and the user-space driver differ: reboot, or reload the nvidia modules after the driver upgrade; runDoctor() shows both versions and what holds /dev/nvidia* open',
+  ERR_NVC_SERVICE_TIMEOUT: 'NVML is slow or stuck (is nvidia-persistenced running? hosts with many GPUs without persistence mode need a longer `timeoutMs`)',
   ERR_NVC_SERVICE_CRASHED: 'NVML crashed inside the driver service (Node was not affected): check `dmesg` and the driver installation',
   ERR_NVC_SERVICE_START: 'the driver service could not start: check that nvc-ts-driver is beside the addon and executable',
   ERR_NVC_CONTEXT_CLOSED: 'create a new context with init()',
   ERR_NVC_LDCONFIG:
-    'the ldcache update failed: check the ldconfig named (use @/sbin/ldconfig.real for the host binary, or --no-ldconfig to skip) and its output above',
+    'the ldcache update failed: check the ldconfig named (use @/sbin/ldconfig.real for the host binary in `ldconfig`, or `noLdconfig` to skip) and its output above',
 };
 
 /** What to do about an NVML failure depends on which one it is. */

@@ -166,7 +166,7 @@ export function selectMigCapsDevices(kind: MigCapsKind, spec: string | string[] 
   if (!visible.all && visible.migs.length > 0) {
     throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${shorten(token)}: cannot enable ${kind} with specific MIG devices selected`, {
       field: kind,
-      hint: `Select whole GPUs (or \`all\`) with --device when using --${kind}.`,
+      hint: `Select whole GPUs (or \`all\`) with \`devices\` when using \`${kind === 'mig-config' ? 'migConfig' : 'migMonitor'}\`.`,
     });
   }
   const candidates = [...visible.gpus, ...visible.migs.map((m) => m.gpu)];

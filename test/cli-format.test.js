@@ -525,3 +525,28 @@ describe('main() without a driver', () => {
     assert.match(c.out.stdout, /^cli-version: \d+\.\d+\.\d+/);
   });
 });
+
+describe('hints: library option names, CLI flags', () => {
+  const { hintForCli } = require('../dist/option-names.js');
+  it('the CLI shows a library hint with its flags and phrases', () => {
+    assert.equal(
+      hintForCli('point `root` and `ldcache` at the driver root, or `nvmlPath` at the library; createSimulatedHost() from nvc-ts/testing builds a working host'),
+      'point `--root` and `--ldcache` at the driver root, or `--nvml` at the library; `nvc-ts info --simulate` shows a working host',
+    );
+    assert.equal(hintForCli('a longer `timeoutMs`; `all` stays'), 'a longer `--timeout (seconds)`; `all` stays');
+  });
+  it('the driver-not-found error of the library names options, the CLI paragraph names flags', async () => {
+    const { init, NvcError } = require('../dist/index.js');
+    const dir = require('node:fs').mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'nvc-empty-'));
+    try {
+      await assert.rejects(init({ root: dir }), (e) => e instanceof NvcError && /`root` and `ldcache`/.test(e.hint) && !/--root/.test(e.hint));
+      let stderr = '';
+      const io = { stdout: { write: () => undefined }, stderr: { write: (t) => (stderr += t) } };
+      assert.equal(await main(['info', '--root', dir], io), 1);
+      assert.match(stderr, /--root/);
+      assert.doesNotMatch(stderr, /createSimulatedHost/);
+    } finally {
+      require('node:fs').rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

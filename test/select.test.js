@@ -334,7 +334,8 @@ describe('selectMigCapsDevices / parseMigCapsSpec: details', () => {
             code: 'ERR_NVC_INVALID_ARGUMENT',
             message: `ALL: cannot enable ${kind} with specific MIG devices selected`,
             field: kind,
-            hint: `Select whole GPUs (or \`all\`) with --device when using --${kind}.`,
+            // The library names its options; the CLI shows the same hint with its flags.
+            hint: `Select whole GPUs (or \`all\`) with \`devices\` when using \`${kind === 'mig-config' ? 'migConfig' : 'migMonitor'}\`.`,
           });
           return true;
         },

@@ -124,7 +124,7 @@ export function settleVersion(spec: CdiSpec, requested: 'auto' | string, ceiling
         .map((f) => `${f.feature} (${f.version})`);
       throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `cdiVersion ${requested} cannot carry this spec: it uses ${why.join(', ')}`, {
         field: 'cdi-version',
-        hint: `use --cdi-version auto or ${needed} or later`,
+        hint: `use \`cdiVersion\` auto or ${needed} or later`,
       });
     }
     spec.cdiVersion = requested;

@@ -3,6 +3,7 @@
  * Stack traces only with --debug.
  */
 import { isNvcError, type NvcError, type NvcErrorCode } from '../errors';
+import { hintForCli } from '../option-names';
 import { escapeControls, shorten } from '../quote';
 
 /** A bad command line: exit status 2, printed as one line pointing at `nvc-ts --help`. */
@@ -106,12 +107,12 @@ function describe(err: unknown, ctx: ErrorContext): string[] {
   const lines: string[] = [];
   if ((err.code === 'ERR_NVC_DRIVER_NOT_FOUND' || err.code === 'ERR_NVC_NVML_LOAD_FAILED') && !ctx.simulate) {
     lines.push(driverMissing(err, ctx));
-    lines.push(sentence(err.hint ?? FIND_DRIVER));
+    lines.push(sentence(err.hint !== undefined ? hintForCli(err.hint) : FIND_DRIVER));
     return lines;
   }
   const place = where(err);
   lines.push(ending(place === '' ? err.message : `${err.message} (${place})`));
-  const hint = err.hint ?? CODE_HINTS[err.code];
+  const hint = err.hint !== undefined ? hintForCli(err.hint) : CODE_HINTS[err.code];
   if (hint !== undefined) lines.push(sentence(hint));
   return lines;
 }
@@ -163,7 +164,7 @@ export function formatErrorJson(err: unknown, ctx: Pick<ErrorContext, 'phase'> &
   const error: Record<string, unknown> = ctx.usage
     ? { code: 'ERR_NVC_USAGE', message: err instanceof Error ? err.message : String(err) }
     : isNvcError(err)
-      ? { ...err.toJSON() }
+      ? { ...err.toJSON(), ...(err.hint !== undefined && { hint: hintForCli(err.hint) }) }
       : { code: 'ERR_NVC_INTERNAL', message: err instanceof Error ? err.message : String(err) };
   delete error.name;
   if (phase !== undefined) error.phase = phase;

@@ -19,7 +19,7 @@ export async function guestModuleCopies(driverRoot: string, release: string, mod
   const wanted = [...files.entries()].filter(([name]) => (NVIDIA_MODULES as readonly string[]).includes(name));
   if (wanted.length === 0) {
     throw new NvcError('ERR_NVC_KERNEL_MODULE', `no NVIDIA kernel module found for the guest (looked in ${dirs.join(', ')})`, {
-      hint: 'install the driver with its kernel modules for that release, or name their directory (modulesDir, --modules-dir)',
+      hint: 'install the driver with its kernel modules for that release, or name their directory in `modulesDir`',
     });
   }
   const out: InstallCopy[] = [];

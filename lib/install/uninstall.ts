@@ -87,7 +87,7 @@ export async function uninstallDriver(rootfs: string, options: { force?: boolean
     const changed = await changedFiles(root, stamp);
     if (changed.length > 0 && !options.force) {
       throw new NvcError('ERR_NVC_FILE_EXISTS', `${changed.length} installed file(s) in ${rootfs} changed since installation: ${changed.slice(0, 10).join(', ')}${changed.length > 10 ? ', ...' : ''}`, {
-        hint: 'keep them by not uninstalling, or remove them anyway with --force (library: { force: true })',
+        hint: 'keep them by not uninstalling, or remove them anyway with `force`',
       });
     }
     const remove = async (p: string) => {

@@ -142,7 +142,7 @@ function refuseMissing(item: Item): void {
 function refuseImexWithoutDriver(item: Item): void {
   if (item.node?.major === null) {
     throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `IMEX channel ${item.node.minor} was requested but the driver exposes no nvidia-caps-imex-channels device`, {
-      hint: 'drop --imex-channel, or use a driver with IMEX support',
+      hint: 'drop `imexChannels`, or use a driver with IMEX support',
     });
   }
 }
