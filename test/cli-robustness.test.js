@@ -69,6 +69,24 @@ describe('CLI robustness', function () {
     }
   });
 
+  it('--debug logs the decisions: the selection, each edit with its outcome, ldconfig', () => {
+    const rootfs = makeRootfs();
+    const log = path.join(os.tmpdir(), `nvc-debug-${process.pid}.log`);
+    try {
+      const r = spawnSync('unshare', ['-m', '--propagation', 'private', process.execPath, CLI, '--simulate', '--debug', log, 'configure', '--device=0', '--compute', '--utility', '--no-cgroups', rootfs], {
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 0, r.stderr);
+      const text = fs.readFileSync(log, 'utf8');
+      assert.match(text, /event selected .*gpus=\[\{"index":0,/);
+      assert.match(text, /event edit .*edit=bind target=\/dev\/nvidia0 step=device outcome=done/);
+      assert.match(text, /event ldconfig .*ran=true/);
+    } finally {
+      fs.rmSync(rootfs, { recursive: true, force: true });
+      fs.rmSync(log, { force: true });
+    }
+  });
+
   it("--device '' is refused instead of meaning no GPU", () => {
     for (const argv of [['configure', '--device', '', '/x'], ['--simulate', 'list', '--device', '']]) {
       const r = spawnSync(process.execPath, [CLI, ...argv], { encoding: 'utf8' });

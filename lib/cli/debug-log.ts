@@ -16,6 +16,11 @@ export class DebugLog {
     this.fd = file === undefined ? null : this.toStderr ? 2 : openSync(file, 'a');
   }
 
+  /** Whether --debug was given. */
+  get enabled(): boolean {
+    return this.fd !== null;
+  }
+
   line(message: string): void {
     if (this.fd === null) return;
     const text = `${new Date().toISOString()} nvc-ts[${process.pid}] ${shorten(message, LINE_MAX_CHARS)}\n`;

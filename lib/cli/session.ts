@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Context, InitOptions } from '../index';
+import type { NvcEvent } from '../events';
 import { initOptionsSchema } from '../schema';
 import type { Device, DriverInfo } from '../types';
 import type { GlobalOptions, Invocation } from './args';
@@ -137,7 +138,9 @@ export async function execute(run: (session: CommandSession) => Promise<void>, i
   const session = new Session(
     io,
     log,
-    async () => (await import('../index')).init(opts),
+    // With --debug, the library's events (what was selected, each edit and its outcome, the cgroup
+    // rules, ldconfig, warnings, refusals) are the log's account of the decisions.
+    async () => (await import('../index')).init(log.enabled ? { ...opts, logger: (e) => log.line(`event ${describeEvent(e)}`) } : opts),
     () => opts,
   );
   try {
@@ -208,4 +211,11 @@ async function shutdown(ctx: Context | undefined, host: SimulatedHost | undefine
       io.stderr.write(`nvc-ts: warning: ${name} failed: ${message}\n`);
     }
   }
+}
+
+/** One debug-log line per event: its kind, then its fields (long lists are cut). */
+export function describeEvent(e: NvcEvent): string {
+  const { kind, ...rest } = e;
+  const fields = Object.entries(rest).map(([k, v]) => `${k}=${Array.isArray(v) ? `[${v.slice(0, 16).map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join(', ')}${v.length > 16 ? `, +${v.length - 16}` : ''}]` : String(v)}`);
+  return `${kind} ${fields.join(' ')}`;
 }
