@@ -11,7 +11,7 @@ import { COMMANDS, type BoundCommand } from './registry';
 import { closest } from './suggest';
 import type { CommandSession, OptionToken, OptionValues } from './types';
 
-const GLOBAL_OPTIONS = {
+export const GLOBAL_OPTIONS = {
   root: { type: 'string', short: 'r' },
   ldcache: { type: 'string', short: 'l' },
   'proc-root': { type: 'string' },

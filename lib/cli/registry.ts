@@ -6,6 +6,7 @@ import { hookCommand } from './commands/hook';
 import { doctorCommand } from './commands/doctor';
 import { installCommand, uninstallCommand } from './commands/install';
 import { modulesCommand } from './commands/modules';
+import { completionCommand } from './commands/completion';
 import { cdiCommand } from './commands/cdi';
 import type { CommandSession, CommandSpec, OptionToken, OptionValues } from './types';
 
@@ -34,5 +35,6 @@ export const COMMANDS: BoundCommand[] = [
   bind(installCommand),
   bind(uninstallCommand),
   bind(modulesCommand),
+  bind(completionCommand),
   bind(cdiCommand),
 ];
