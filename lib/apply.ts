@@ -3,7 +3,10 @@
  * then ldconfig, each through its native executor; and the plan filters the container needs
  * first (its procfs, the per-step API).
  */
+import * as path from 'node:path';
 import { NvcError } from './errors';
+import { readTextOrUndefined } from './bounded-read';
+import { parseMountinfo } from './mountinfo';
 import { probeContainerPaths, type Container } from './container';
 import { binding, execPath, ldconfigHelperPath, type NativeEdit } from './native';
 import { fromNative } from './native-errors';
@@ -71,8 +74,31 @@ export function requireRoot(what: string): void {
   }
 }
 
+/**
+ * A second configure of the same rootfs in the same namespace would stack mounts on mounts (and
+ * used to fail deep in the executor): refuse it up front, naming a target that is mounted already.
+ */
+async function refuseIfConfigured(container: Container, plan: ContainerPlan, procRoot: string): Promise<void> {
+  const mounted = plan.edits.filter((e) => e.kind === 'bind' || e.kind === 'tmpfs');
+  if (mounted.length === 0) return;
+  const text = await readTextOrUndefined(path.join(procRoot, container.pid ? String(container.pid) : 'self', 'mountinfo'), 64 << 20);
+  if (text === undefined) return;
+  const points = new Set(parseMountinfo(text).map((m) => m.mountPoint));
+  const taken = mounted.find((e) => points.has(path.join(container.rootfs, e.target)));
+  if (taken === undefined) return;
+  throw new NvcError(
+    'ERR_NVC_ALREADY_CONFIGURED',
+    `${container.rootfs} is already configured in ${container.pid ? `the mount namespace of process ${container.pid}` : "this process's mount namespace"}: ${taken.target} is a mount point there`,
+    {
+      path: path.join(container.rootfs, taken.target),
+      hint: 'configure a container once, before it starts; to give it other GPUs, start a new one (or a fresh rootfs)',
+    },
+  );
+}
+
 export async function applyPlan(container: Container, plan: ContainerPlan, procRoot = '/proc'): Promise<Omit<ConfigureResult, 'plan' | 'applied'>> {
   requireRoot('configuring a container');
+  await refuseIfConfigured(container, plan, procRoot);
   const native = binding();
   let cgroupVersion: number | null = null;
   try {

@@ -76,11 +76,17 @@ export async function readBounded(file: string, maxBytes: number, timeoutMs = IN
         if (!st.isFile()) throw new UnreadableFile(file, `not a regular file (${kindOf(st)})`, 'type');
         const tooLarge = () => new UnreadableFile(file, `larger than ${maxBytes} bytes`, 'size');
         if (st.size > maxBytes) throw tooLarge();
-        // procfs and sysfs report size 0; read one byte past the limit, so that growth is caught too.
-        const buf = Buffer.alloc(Math.min(maxBytes, Math.max(st.size, 4096)) + 1);
+        // procfs and sysfs report size 0 (and files may grow while read): the buffer grows as the
+        // file turns out longer, up to one byte past the limit, which is then refused.
+        let buf = Buffer.alloc(Math.min(maxBytes, Math.max(st.size, 4096)) + 1);
         let length = 0;
         for (;;) {
-          if (length === buf.length) throw tooLarge();
+          if (length === buf.length) {
+            if (length > maxBytes) throw tooLarge();
+            const bigger = Buffer.alloc(Math.min(maxBytes + 1, buf.length * 2));
+            buf.copy(bigger, 0, 0, length);
+            buf = bigger;
+          }
           const { bytesRead } = await handle.read(buf, length, buf.length - length, null);
           if (bytesRead === 0) break;
           length += bytesRead;

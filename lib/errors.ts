@@ -19,6 +19,8 @@ export const NVC_ERROR_CODES = [
   'ERR_NVC_UNKNOWN_DEVICE',
   /** A call's AbortSignal fired, or its timeoutMs passed, before it changed anything. */
   'ERR_NVC_ABORTED',
+  /** configure on a rootfs whose targets are already mounted in that namespace. */
+  'ERR_NVC_ALREADY_CONFIGURED',
   'ERR_NVC_NATIVE_MISSING',
   'ERR_NVC_INVALID_REQUIREMENT',
   'ERR_NVC_REQUIREMENT_UNSATISFIED',

@@ -158,3 +158,29 @@ describe('library: events, editable plans, abandoned calls', function () {
     }
   });
 });
+
+describe('library: a second configure of the same container', function () {
+  this.timeout(60000);
+  it('is refused up front, naming a target already mounted, and changes nothing', async function () {
+    requireFeature(this, 'root', isRoot(), 'mount namespaces need root');
+    const host = await createSimulatedHost();
+    const ctx = await init(host.options);
+    const c = await startContainer();
+    const rootfs = makeRootfs();
+    try {
+      const container = await ctx.container({ pid: c.pid, rootfs });
+      await ctx.configure(container, { ...REQUEST, noLdconfig: true });
+      const before = mountsUnder(c.pid, rootfs).size;
+      await assert.rejects(
+        ctx.configure(container, { ...REQUEST, noLdconfig: true }),
+        (e) => e instanceof NvcError && e.code === 'ERR_NVC_ALREADY_CONFIGURED' && e.message.includes(`process ${c.pid}`) && / is a mount point there/.test(e.message),
+      );
+      assert.equal(mountsUnder(c.pid, rootfs).size, before, 'no mount stacked');
+    } finally {
+      await ctx.shutdown();
+      await c.stop();
+      fs.rmSync(rootfs, { recursive: true, force: true });
+      await host.cleanup();
+    }
+  });
+});

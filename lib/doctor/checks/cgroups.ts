@@ -7,6 +7,7 @@ import { promises as fsp, constants } from 'node:fs';
 import * as path from 'node:path';
 import { result, type Check } from '../check';
 import { readOptionalText } from '../../bounded-read';
+import { parseMountinfo } from '../../mountinfo';
 import type { EvidenceValue } from '../types';
 
 const CAP_SYS_ADMIN = 21n;
@@ -19,16 +20,7 @@ export interface CgroupMount {
 }
 
 export function parseCgroupMounts(mountinfo: string): CgroupMount[] {
-  const out: CgroupMount[] = [];
-  for (const line of mountinfo.split('\n')) {
-    const sep = line.indexOf(' - ');
-    if (sep < 0) continue;
-    const left = line.slice(0, sep).split(' ');
-    const [fsType, , superOpts] = line.slice(sep + 3).split(' ');
-    if (fsType !== 'cgroup' && fsType !== 'cgroup2') continue;
-    out.push({ mountPoint: (left[4] ?? '').replace(/\\040/g, ' '), fsType, superOptions: (superOpts ?? '').split(',') });
-  }
-  return out;
+  return parseMountinfo(mountinfo).filter((m): m is CgroupMount => m.fsType === 'cgroup' || m.fsType === 'cgroup2');
 }
 
 /** The proc of this process: the driver's proc root when it has one (a real host), else this machine's. */
