@@ -157,10 +157,14 @@ describe('doctor: host checks', function () {
     assert.match(binaries.summary, /\/usr\/bin\/nvidia-smi is a wrapper script \(\/bin\/sh\) that execs \/usr\/local\/nvidia\/bin\/nvidia-smi/);
   });
 
-  it('no ldconfig in the root: binaries fails', async () => {
+  it('no ldconfig on this machine (the one configure runs): binaries fails', async () => {
     host = await healthyHost();
-    fs.rmSync(path.join(host.root, 'sbin/ldconfig'));
-    const { binaries } = await doctorOn(host, { only: ['binaries'] });
+    const o = host.options;
+    // A mount namespace of its own where /sbin and /usr/sbin are empty: ldconfig is gone, node is not.
+    const script = `mount -t tmpfs none /usr/sbin && { [ -L /sbin ] || mount -t tmpfs none /sbin; } && exec "$@"`;
+    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', process.execPath, CLI, 'doctor', '--json', '--only', 'binaries', '--root', o.root, '--proc-root', o.procRoot, '--dev-root', o.devRoot, '--sys-root', o.sysRoot], { encoding: 'utf8' });
+    assert.equal(r.status, 1, r.stderr);
+    const [binaries] = JSON.parse(r.stdout).checks;
     assert.equal(binaries.status, 'fail');
     assert.match(binaries.summary, /no runnable ldconfig/);
   });

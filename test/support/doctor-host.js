@@ -1,7 +1,7 @@
 'use strict';
 // A simulated host made whole for doctor: the kernel modules loaded (in /proc/modules and
 // /sys/module), nvidia-modeset and the DRM nodes of every GPU, a systemd PID 1 with the
-// /dev/char links, an ELF ldconfig and nvidia-smi. Tests then break one thing each.
+// /dev/char links, an ELF nvidia-smi. Tests then break one thing each.
 const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
@@ -54,9 +54,6 @@ async function healthyHost(partial = {}) {
       await ctx.shutdown();
     }
   }
-  fs.mkdirSync(path.join(root, 'sbin'), { recursive: true });
-  fs.copyFileSync(fs.realpathSync('/sbin/ldconfig'), path.join(root, 'sbin/ldconfig'));
-  fs.chmodSync(path.join(root, 'sbin/ldconfig'), 0o755);
   fs.rmSync(path.join(root, 'usr/bin/nvidia-smi'), { force: true });
   fs.copyFileSync('/bin/true', path.join(root, 'usr/bin/nvidia-smi'));
   fs.chmodSync(path.join(root, 'usr/bin/nvidia-smi'), 0o755);

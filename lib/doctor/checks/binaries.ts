@@ -1,5 +1,5 @@
 /**
- * nvidia-smi and ldconfig as the host has them. A wrapper script in place of nvidia-smi (as some
+ * nvidia-smi as the driver root has it, and ldconfig as this machine has it. A wrapper script in place of nvidia-smi (as some
  * distributions and the GPU machines ship) fails when mounted into a container; ldconfig is
  * what configure runs to make the driver's libraries findable in a container.
  */
@@ -68,10 +68,11 @@ export const binariesCheck: Check = {
     } else {
       findings.push(`nvidia-smi: ${smi.map(([p, k]) => `${p} (${describe(k)})`).join(', ')}`);
     }
+    // The ldconfig configure runs by default (`@/sbin/ldconfig[.real]`) is this machine's, whatever the driver root.
     const ldconfigs: Array<[string, Kind]> = [];
     for (const p of ['/sbin/ldconfig', '/sbin/ldconfig.real', '/usr/sbin/ldconfig']) {
-      const k = await executableKind(view.inRoot(p));
-      evidence[view.inRoot(p)] = describe(k);
+      const k = await executableKind(p);
+      evidence[p] = describe(k);
       if (k.kind === 'elf' || k.kind === 'script') ldconfigs.push([p, k]);
     }
     if (ldconfigs.length === 0) {
