@@ -198,7 +198,14 @@ export class Context implements AsyncDisposable {
     call.check();
     const result: ConfigureResult = { plan, applied: true, ...(await applyPlan(container, plan)) };
     plan.edits.forEach((e, i) =>
-      emit(this.#logger, { kind: 'edit', rootfs: container.rootfs, edit: e.kind, target: e.target, step: e.origin.step, outcome: result.outcomes[i] ?? 'done' }),
+      emit(this.#logger, {
+        kind: 'edit',
+        rootfs: container.rootfs,
+        edit: e.kind,
+        target: e.target,
+        step: e.origin.step,
+        outcome: result.outcomes[i] ?? 'done',
+      }),
     );
     if (plan.cgroupRules.length > 0) {
       emit(this.#logger, {
@@ -299,7 +306,11 @@ export class Context implements AsyncDisposable {
       ...(r.ldconfig !== undefined && { ldconfig: r.ldconfig }),
     });
     const facts = await this.hostFacts();
-    const configure = parseWith(configureRequestSchema, { capabilities: r.capabilities, compat32: r.compat32, noGspFirmware: r.noGspFirmware }, 'install option');
+    const configure = parseWith(
+      configureRequestSchema,
+      { capabilities: r.capabilities, compat32: r.compat32, noGspFirmware: r.noGspFirmware },
+      'install option',
+    );
     const selection = selectItems(facts, resolveRequest(facts, configure));
     return installDriver(container.rootfs, {
       container,
@@ -388,7 +399,8 @@ interface CallGuard {
 function callGuard(options: CallOptions, what: string): CallGuard {
   const o = parseWith(callOptionsSchema, options, 'call option', 'call options');
   const controller = new AbortController();
-  const timer = o.timeoutMs === undefined ? undefined : setTimeout(() => controller.abort(new Error(`${what} took longer than ${o.timeoutMs} ms`)), o.timeoutMs);
+  const timer =
+    o.timeoutMs === undefined ? undefined : setTimeout(() => controller.abort(new Error(`${what} took longer than ${o.timeoutMs} ms`)), o.timeoutMs);
   timer?.unref();
   const onAbort = () => controller.abort(o.signal?.reason);
   if (o.signal?.aborted) controller.abort(o.signal.reason);

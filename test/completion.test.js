@@ -25,14 +25,25 @@ describe('completion and man page', function () {
     fs.writeFileSync(file, out('bash'));
     try {
       const complete = (words) => {
-        const r = spawnSync('bash', ['-c', `source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _nvc_ts; printf '%s\\n' "\${COMPREPLY[@]}"`], { encoding: 'utf8' });
+        const r = spawnSync(
+          'bash',
+          [
+            '-c',
+            `source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _nvc_ts; printf '%s\\n' "\${COMPREPLY[@]}"`,
+          ],
+          { encoding: 'utf8' },
+        );
         assert.equal(r.status, 0, r.stderr);
         return r.stdout.split('\n').filter(Boolean).sort();
       };
-      assert.deepEqual(complete(['nvc-ts', '']).filter((w) => !w.startsWith('-')), COMMANDS.map((c) => c.spec.name).sort());
+      assert.deepEqual(
+        complete(['nvc-ts', '']).filter((w) => !w.startsWith('-')),
+        COMMANDS.map((c) => c.spec.name).sort(),
+      );
       for (const c of COMMANDS) {
         const offered = complete(['nvc-ts', c.spec.name, '--']);
-        for (const name of [...Object.keys(c.spec.options), ...Object.keys(GLOBAL_OPTIONS)]) assert.ok(offered.includes(`--${name}`), `${c.spec.name}: --${name}`);
+        for (const name of [...Object.keys(c.spec.options), ...Object.keys(GLOBAL_OPTIONS)])
+          assert.ok(offered.includes(`--${name}`), `${c.spec.name}: --${name}`);
       }
       assert.deepEqual(complete(['nvc-ts', 'doc']), ['doctor']);
     } finally {

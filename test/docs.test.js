@@ -10,7 +10,9 @@ const { spawnSync } = require('node:child_process');
 const ROOT = path.resolve(__dirname, '..');
 
 function files(dir, base = dir) {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name), base) : [path.relative(base, path.join(dir, e.name))]));
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name), base) : [path.relative(base, path.join(dir, e.name))]));
 }
 
 describe('docs/api', function () {
@@ -18,7 +20,10 @@ describe('docs/api', function () {
   it('is what typedoc makes of the sources now (regenerate with `npm run docs`)', () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nvc-docs-'));
     try {
-      const r = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typedoc/bin/typedoc'), '--out', out, '--logLevel', 'Error'], { cwd: ROOT, encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typedoc/bin/typedoc'), '--out', out, '--logLevel', 'Error'], {
+        cwd: ROOT,
+        encoding: 'utf8',
+      });
       assert.equal(r.status, 0, r.stdout + r.stderr);
       const committed = files(path.join(ROOT, 'docs/api')).sort();
       assert.deepEqual(files(out).sort(), committed);

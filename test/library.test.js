@@ -173,7 +173,11 @@ describe('library: a second configure of the same container', function () {
       const before = mountsUnder(c.pid, rootfs).size;
       await assert.rejects(
         ctx.configure(container, { ...REQUEST, noLdconfig: true }),
-        (e) => e instanceof NvcError && e.code === 'ERR_NVC_ALREADY_CONFIGURED' && e.message.includes(`process ${c.pid}`) && / is a mount point there/.test(e.message),
+        (e) =>
+          e instanceof NvcError &&
+          e.code === 'ERR_NVC_ALREADY_CONFIGURED' &&
+          e.message.includes(`process ${c.pid}`) &&
+          / is a mount point there/.test(e.message),
       );
       assert.equal(mountsUnder(c.pid, rootfs).size, before, 'no mount stacked');
     } finally {

@@ -16,7 +16,11 @@ function runnableBlocks(markdown) {
   const re = /<!-- runnable -->\n```(sh|js)\n([\s\S]*?)\n```/g;
   let m;
   while ((m = re.exec(markdown)) !== null) {
-    const heading = markdown.slice(0, m.index).match(/^#{2,3} .*$/gm)?.pop() ?? '(top)';
+    const heading =
+      markdown
+        .slice(0, m.index)
+        .match(/^#{2,3} .*$/gm)
+        ?.pop() ?? '(top)';
     out.push({ lang: m[1], code: m[2], heading: heading.replace(/^#+ /, '') });
   }
   return out;

@@ -71,7 +71,10 @@ export const containerPlanSchema = z
           .strict(),
       )
       .max(100_000),
-    ldconfig: z.object({ path: z.string().regex(/^@?\//, 'must be an absolute path, optionally prefixed by @').max(MAX_PATH), dirs: z.array(path).max(64) }).strict().nullable(),
+    ldconfig: z
+      .object({ path: z.string().regex(/^@?\//, 'must be an absolute path, optionally prefixed by @').max(MAX_PATH), dirs: z.array(path).max(64) })
+      .strict()
+      .nullable(),
     warnings: z.array(z.string().max(4096)).max(10_000),
     notes: z.array(z.string().max(4096)).max(10_000),
   })
