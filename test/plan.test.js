@@ -932,7 +932,7 @@ describe('planContainer: IMEX channels (study §4.5)', () => {
     nvcError(() => plan({ imexChannels: [2] }, driver({ imexMajor: null })), {
       code: 'ERR_NVC_INVALID_ARGUMENT',
       message: 'IMEX channel 2 was requested but the driver exposes no nvidia-caps-imex-channels device',
-      hint: 'drop --imex-channel, or use a driver with IMEX support',
+      hint: 'drop `imexChannels`, or use a driver with IMEX support',
     });
     assert.deepEqual(plan({}, driver({ imexMajor: null })).warnings, []);
   });
