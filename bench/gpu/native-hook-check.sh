@@ -1,0 +1,76 @@
+#!/bin/bash
+# On the GPU host, from the project root after `source .gpu/enter.sh`: the resident service and the
+# native client. `nvc-ts serve` runs in the background; a runc container whose prestart hook is the
+# native client (`nvc-ts-cli hook`, no Node start per container) runs nvidia-smi -L and a CUDA
+# kernel; then container start times side by side (no GPU, the native hook, the Node hook), the
+# client's configure as a whole process, and the benchmark suite on the real driver.
+set -u
+GPU=${GPU:-0}
+work=${WORK:-/tmp/nvc-native}
+rm -rf "$work"; mkdir -p "$work"
+/usr/local/cuda/bin/nvcc -O2 -cudart static -o "$work/cudacheck" .gpu/cudacheck.cu || exit 1
+client=$(node bin/nvc-ts.js paths --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).cli))')
+echo "client: $client"
+export NVC_TS_SOCKET=$work/nvc-ts.sock
+node bin/nvc-ts.js serve --socket "$NVC_TS_SOCKET" > "$work/serve.log" 2>&1 &
+serve=$!
+for i in $(seq 1 50); do [ -S "$NVC_TS_SOCKET" ] && break; sleep 0.1; done
+node bin/nvc-ts.js serve --check --socket "$NVC_TS_SOCKET"; echo "serve --check rc=$?"
+echo "=== nvidia-container-cli argv through the client: info"
+"$client" info | head -4
+
+make_bundle() {
+  local bundle=$1 args=$2 hook=$3
+  local r=$bundle/rootfs
+  mkdir -p "$r"/{bin,etc/ld.so.conf.d,proc,sys,dev,tmp,run,usr/bin,usr/lib/x86_64-linux-gnu,lib/x86_64-linux-gnu,lib64}
+  echo 12.0 > "$r/etc/debian_version"
+  printf 'include /etc/ld.so.conf.d/*.conf\n/lib/x86_64-linux-gnu\n' > "$r/etc/ld.so.conf"
+  for l in libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0 librt.so.1 libstdc++.so.6 libgcc_s.so.1; do cp -L "/lib/x86_64-linux-gnu/$l" "$r/lib/x86_64-linux-gnu/"; done
+  cp -L /lib64/ld-linux-x86-64.so.2 "$r/lib64/"
+  cp "$work/cudacheck" "$r/bin/"
+  cp .gpu/rt/busybox "$r/bin/busybox"
+  for t in sh true ls; do ln -sf busybox "$r/bin/$t"; done
+  (cd "$bundle" && runc spec)
+  node -e '
+const fs=require("fs"),[file,args,hook,gpu,node,cli,client,sock]=process.argv.slice(1);const c=JSON.parse(fs.readFileSync(file,"utf8"));
+c.process.terminal=false; c.process.args=JSON.parse(args); c.root={path:"rootfs",readonly:false};
+c.process.env.push(`NVIDIA_VISIBLE_DEVICES=${gpu}`,"NVIDIA_DRIVER_CAPABILITIES=compute,utility");
+const env=["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",`NVC_TS_SOCKET=${sock}`];
+if (hook==="native") c.hooks={prestart:[{path:client,args:["nvidia-container-cli","hook","--ldconfig","@/sbin/ldconfig.real"],env}]};
+if (hook==="node") c.hooks={prestart:[{path:node,args:["node",cli,"hook","--ldconfig","@/sbin/ldconfig.real"],env}]};
+fs.writeFileSync(file,JSON.stringify(c,null,2));' "$bundle/config.json" "$args" "$hook" "$GPU" "$(command -v node)" "$PWD/bin/nvc-ts.js" "$client" "$NVC_TS_SOCKET"
+}
+
+echo "=== runc with the native client as prestart hook (NVIDIA_VISIBLE_DEVICES=$GPU)"
+make_bundle "$work/gpu" '["/bin/sh","-c","nvidia-smi -L; cudacheck"]' native
+runc run --bundle "$work/gpu" "nvc-native-$$" 2>&1; echo "runc rc=$?"
+
+echo "=== start times: runc run to exit of /bin/true"
+for kind in plain native node; do
+  make_bundle "$work/$kind" '["/bin/true"]' "$kind"
+  times=()
+  for i in 1 2 3 4 5 6 7; do
+    rm -rf "$work/run"; cp -a "$work/$kind" "$work/run"
+    s=$(date +%s%N); runc run --bundle "$work/run" "nvc-t-$kind-$i" >/dev/null 2>&1; rc=$?; e=$(date +%s%N)
+    times+=($(( (e - s) / 1000 )))
+    [ $rc -eq 0 ] || echo "  $kind run $i rc=$rc"
+  done
+  med=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 4p)
+  echo "  $kind: median $((med / 1000)).$(( (med % 1000) / 100 )) ms (us: $(printf '%s\n' "${times[@]}" | sort -n | tr '\n' ' '))"
+done
+
+echo "=== the client's configure as a whole process (service running), 10 containers"
+times=()
+for i in $(seq 1 10); do
+  r=$work/c$i; mkdir -p "$r"/{etc,proc,dev,sys,tmp,usr/lib/x86_64-linux-gnu,usr/bin}; echo 12 > "$r/etc/debian_version"
+  unshare -m --propagation private sleep 30 & p=$!; sleep 0.05
+  s=$(date +%s%N); "$client" configure --pid "$p" --device=$GPU --compute --utility --no-cgroups --ldconfig=@/sbin/ldconfig.real "$r"; rc=$?; e=$(date +%s%N)
+  times+=($(( (e - s) / 1000 ))); kill $p
+  [ $rc -eq 0 ] || echo "  configure $i rc=$rc"
+done
+med=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 5p)
+echo "  nvc-ts-cli configure: median $((med / 1000)).$(( (med % 1000) / 100 )) ms (us: $(printf '%s\n' "${times[@]}" | sort -n | tr '\n' ' '))"
+kill $serve; wait $serve 2>/dev/null
+
+echo "=== npm run bench -- --real --quick (the suite on this driver)"
+node bench/suite.js --real --quick 2>&1 | grep -v "^$"
