@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
+import { normalizeCompatArgv } from './compat-argv';
 import { UsageError } from './format-error';
 import { COMMANDS, type BoundCommand } from './registry';
 import { closest } from './suggest';
@@ -23,6 +24,9 @@ const GLOBAL_OPTIONS = {
   debug: { type: 'string', short: 'd' },
   simulate: { type: 'boolean' },
   'load-kmods': { type: 'boolean', short: 'k' },
+  'no-create-imex-channels': { type: 'boolean' },
+  'no-pivot': { type: 'boolean', short: 'n' },
+  usage: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const satisfies NonNullable<ParseArgsConfig['options']>;
@@ -45,6 +49,12 @@ export interface GlobalOptions {
   simulate: boolean;
   /** -k/--load-kmods: load the driver's kernel modules (and make their nodes) before discovery. */
   loadKernelModules?: boolean;
+  /** --no-create-imex-channels: with -k, make no IMEX channel node on the host. */
+  noCreateImexChannels: boolean;
+  /** -n/--no-pivot: the ldconfig helper enters the rootfs by MS_MOVE + chroot instead of pivot_root (ramfs roots). */
+  noPivot: boolean;
+  /** --usage: print the short usage and exit. */
+  usage: boolean;
   help: boolean;
   version: boolean;
 }
@@ -142,6 +152,9 @@ function parseTimeout(text: string | undefined): number | undefined {
 function globalOptions(values: OptionValues): GlobalOptions {
   const opts: GlobalOptions = {
     simulate: values['simulate'] === true,
+    noCreateImexChannels: values['no-create-imex-channels'] === true,
+    noPivot: values['no-pivot'] === true,
+    usage: values['usage'] === true,
     help: values['help'] === true,
     version: values['version'] === true,
   };
@@ -164,7 +177,9 @@ function globalOptions(values: OptionValues): GlobalOptions {
   const debug = stringOption(values, 'debug');
   // `-d 0 list`: with -d meaning --debug before the command, a device list here is a slip, not a file name.
   if (debug !== undefined && /^(\d+(,\d+)*|all|none|void)$/.test(debug) && !existsSync(debug)) {
-    throw new UsageError(`option --debug takes a log file, and '${debug}' looks like a device list (to give GPUs, use --device after the command; to log to a file of that name, write ./${debug})`);
+    throw new UsageError(
+      `option --debug takes a log file, and '${debug}' looks like a device list (to give GPUs, use --device after the command; to log to a file of that name, write ./${debug})`,
+    );
   }
   set('debugFile', debug);
   if (values['load-kmods'] === true) opts.loadKernelModules = true;
@@ -175,7 +190,11 @@ function globalOptions(values: OptionValues): GlobalOptions {
   return opts;
 }
 
-export function parseCommandLine(argv: string[]): Invocation {
+export function parseCommandLine(given: string[]): Invocation {
+  const argv = normalizeCompatArgv(
+    given,
+    COMMANDS.map((c) => c.spec.name),
+  );
   const at = findCommandIndex(argv);
   const before = at < 0 ? argv : argv.slice(0, at).filter((w, i, all) => !(w === '--' && i === all.length - 1));
   const pre = parseOrUsage({ args: before, options: GLOBAL_OPTIONS, allowPositionals: false });
@@ -187,8 +206,11 @@ export function parseCommandLine(argv: string[]): Invocation {
   if (command === undefined) {
     // Still honour --help/--version given before an unknown word.
     const globals = globalOptions(preValues);
-    if (globals.help || globals.version) return { globals };
-    const guess = closest(name, COMMANDS.map((c) => c.spec.name));
+    if (globals.help || globals.version || globals.usage) return { globals };
+    const guess = closest(
+      name,
+      COMMANDS.map((c) => c.spec.name),
+    );
     throw new UsageError(`unknown command '${name}'${guess === undefined ? '' : ` (did you mean '${guess}'?)`}`);
   }
   const overlap = Object.keys(command.spec.options).filter((n) => n in GLOBAL_LONG_OPTIONS);
@@ -215,7 +237,7 @@ export function parseCommandLine(argv: string[]): Invocation {
     }
   }
   const globals = globalOptions(globalValues);
-  if (globals.help || globals.version) return { globals, command };
+  if (globals.help || globals.version || globals.usage) return { globals, command };
   const json = commandValues['json'] === true;
   return { globals, command, json, run: command.prepare(commandValues, tokens, post.positionals) };
 }

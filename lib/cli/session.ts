@@ -11,7 +11,7 @@ import type { Device, DriverInfo } from '../types';
 import type { GlobalOptions, Invocation } from './args';
 import { elapsed, type DebugLog } from './debug-log';
 import { formatError, formatErrorJson, type Phase } from './format-error';
-import type { CliIo, CommandSession } from './types';
+import type { CliIo, CommandSession, GlobalFlags } from './types';
 
 interface SimulatedHost {
   options: Partial<InitOptions>;
@@ -31,6 +31,7 @@ class Session implements CommandSession {
      * container that wants no GPU never needs (or waits for) the driver. */
     private readonly start: () => Promise<Context>,
     private readonly options: () => InitOptions,
+    readonly flags: GlobalFlags,
   ) {}
 
   initOptions(): InitOptions {
@@ -139,6 +140,7 @@ export async function execute(run: (session: CommandSession) => Promise<void>, i
     log,
     async () => (await import('../index')).init(opts),
     () => opts,
+    { loadKernelModules: globals.loadKernelModules === true, noCreateImexChannels: globals.noCreateImexChannels, noPivot: globals.noPivot },
   );
   try {
     if (globals.simulate) {

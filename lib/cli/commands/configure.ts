@@ -79,7 +79,7 @@ export function parseConfigureFlags(values: OptionValues, positionals: string[])
   };
   const devices = list(values, 'device');
   // `--device ''` (an unset shell variable) must not quietly mean "no GPU".
-  if (devices.some((d) => d.trim() === '')) throw new UsageError("option --device needs GPUs (indices, UUIDs, bus ids or all); for no GPU, leave --device out");
+  if (devices.some((d) => d.trim() === '')) throw new UsageError('option --device needs GPUs (indices, UUIDs, bus ids or all); for no GPU, leave --device out');
   if (devices.length > 0) request.devices = devices;
   const migConfig = one('mig-config');
   if (migConfig !== undefined) request.migConfig = migConfig;
@@ -134,9 +134,31 @@ function namespaceOf(pid: string): string {
   }
 }
 
+/**
+ * -k without --no-create-imex-channels: the requested IMEX channels get their host nodes made
+ * (after the modules are loaded), as the reference's loader does; numbers only (`all` names no node).
+ */
+async function createImexChannelNodes(session: CommandSession, request: ConfigureRequestInput): Promise<void> {
+  const { loadKernelModules, noCreateImexChannels } = session.flags;
+  const wanted = request.imexChannels === undefined ? [] : [request.imexChannels].flat().flatMap((v) => v.split(','));
+  const channels = wanted
+    .map((w) => w.trim())
+    .filter((w) => /^\d+$/.test(w))
+    .map(Number);
+  if (!loadKernelModules || channels.length === 0) return;
+  if (noCreateImexChannels) {
+    session.note(`--no-create-imex-channels: no host node made for IMEX channel(s) ${channels.join(',')}`);
+    return;
+  }
+  const { createNvidiaDeviceNodes } = await import('../../kmod');
+  const made = await createNvidiaDeviceNodes(session.hostOptions(), { imexChannels: channels, links: false, fixExisting: false });
+  for (const n of made.nodes) if (n.action === 'created') session.note(`--load-kmods: made ${n.path}`);
+}
+
 /** Shared by `configure` and `hook`: open the container, configure it, report. */
 export async function runConfigure(session: CommandSession, flags: ConfigureFlags): Promise<void> {
   const ctx = await session.context();
+  await session.phase('initialization', () => createImexChannelNodes(session, flags.request));
   const container = await session.phase('container', () =>
     ctx.container({
       rootfs: flags.rootfs,
