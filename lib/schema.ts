@@ -95,6 +95,12 @@ export const configureRequestSchema = z
     noGspFirmware: z.boolean().default(false),
     /** Skip the ldcache update. */
     noLdconfig: z.boolean().default(false),
+    /**
+     * CUDA forward compatibility with compute (lib/plan/cuda-compat.ts): the image's newer compat
+     * libraries go first on the ldconfig run ("ldconfig", the default), are linked into the
+     * library directory ("mount"), or are ignored ("disabled").
+     */
+    cudaCompatMode: z.enum(['mount', 'ldconfig', 'disabled']).default('ldconfig'),
     /** Compute and return the plan without changing anything. */
     dryRun: z.boolean().default(false),
   })
