@@ -65,9 +65,13 @@ export function planSteps(plan: ContainerPlan, steps: readonly PlanStep[]): Cont
 /** Configuring is a root job; say so before any system call answers EPERM or EACCES in its own words. */
 export function requireRoot(what: string): void {
   if (typeof process.geteuid === 'function' && process.geteuid() !== 0) {
-    throw new NvcError('ERR_NVC_PERMISSION', `${what} needs root (uid 0 in its user namespace): it enters mount namespaces, mounts into the root filesystem and programs device cgroups`, {
-      hint: `run it as root; this process runs as uid ${process.geteuid()}`,
-    });
+    throw new NvcError(
+      'ERR_NVC_PERMISSION',
+      `${what} needs root (uid 0 in its user namespace): it enters mount namespaces, mounts into the root filesystem and programs device cgroups`,
+      {
+        hint: `run it as root; this process runs as uid ${process.geteuid()}`,
+      },
+    );
   }
 }
 
@@ -108,6 +112,7 @@ export async function applyPlan(container: Container, plan: ContainerPlan, procR
         dirs: plan.ldconfig.dirs,
         uid: container.uid,
         gid: container.gid,
+        ...(container.noPivot && { noPivot: true }),
       });
       if (!ldconfig.ran && ldconfig.warning) warnings.push(ldconfig.warning);
     }

@@ -73,6 +73,11 @@ export const containerOptionsSchema = z
       .regex(/^@?\//, 'must be an absolute path, optionally prefixed by @ for a host binary')
       .refine((p) => !p.includes('\0'), 'must not contain a NUL byte')
       .optional(),
+    /**
+     * ldconfig enters the rootfs by moving it over / and chrooting (nvidia-container-cli
+     * --no-pivot), for a rootfs where pivot_root fails (ramfs/initramfs roots).
+     */
+    noPivot: z.boolean().optional(),
   })
   .strict();
 export type ContainerOptions = z.input<typeof containerOptionsSchema>;

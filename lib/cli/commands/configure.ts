@@ -184,6 +184,7 @@ export async function runConfigure(session: CommandSession, flags: ConfigureFlag
       rootfs: flags.rootfs,
       ...(flags.pid !== undefined && { pid: flags.pid }),
       ...(flags.ldconfig !== undefined && { ldconfig: flags.ldconfig }),
+      ...(session.flags.noPivot && { noPivot: true }),
     }),
   );
   const result = await session.phase('mount', () => ctx.configure(container, flags.request));
