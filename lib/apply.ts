@@ -65,13 +65,9 @@ export function planSteps(plan: ContainerPlan, steps: readonly PlanStep[]): Cont
 /** Configuring is a root job; say so before any system call answers EPERM or EACCES in its own words. */
 export function requireRoot(what: string): void {
   if (typeof process.geteuid === 'function' && process.geteuid() !== 0) {
-    throw new NvcError(
-      'ERR_NVC_PERMISSION',
-      `${what} needs root (uid 0 in its user namespace): it enters mount namespaces, mounts into the root filesystem and programs device cgroups`,
-      {
-        hint: `run it as root; this process runs as uid ${process.geteuid()}`,
-      },
-    );
+    throw new NvcError('ERR_NVC_PERMISSION', `${what} needs root (uid 0 in its user namespace): it enters mount namespaces, mounts into the root filesystem and programs device cgroups`, {
+      hint: `run it as root; this process runs as uid ${process.geteuid()}`,
+    });
   }
 }
 
