@@ -39,6 +39,8 @@ describe('argv: nvidia-container-cli forms, parsed', () => {
     assert.equal(parse('--user', 'nobody', 'info').globals.user, 'nobody');
     assert.equal(parse('-ku', 'info').globals.user, ownIds);
     assert.equal(parse('-ku', 'info').globals.loadKernelModules, true);
+    // A service parsing a client's argv names the client's ids.
+    assert.equal(parseCommandLine(['--user', 'info'], { uid: 1234, gid: 99 }).globals.user, '1234:99');
     // After the command, --user keeps its optional value; -u is the command's (--utility).
     const c = parse('configure', '--user', '--utility', '/rootfs');
     assert.equal(c.globals.user, ownIds);

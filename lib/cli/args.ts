@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
-import { normalizeCompatArgv } from './compat-argv';
+import { normalizeCompatArgv, type CallerIds } from './compat-argv';
 import { UsageError } from './format-error';
 import { COMMANDS, type BoundCommand } from './registry';
 import { closest } from './suggest';
@@ -190,10 +190,15 @@ function globalOptions(values: OptionValues): GlobalOptions {
   return opts;
 }
 
-export function parseCommandLine(given: string[]): Invocation {
+/**
+ * `caller`: whose ids a bare `--user` names, for a service parsing a client's argv (default:
+ * this process's effective ids).
+ */
+export function parseCommandLine(given: string[], caller?: CallerIds): Invocation {
   const argv = normalizeCompatArgv(
     given,
     COMMANDS.map((c) => c.spec.name),
+    caller,
   );
   const at = findCommandIndex(argv);
   const before = at < 0 ? argv : argv.slice(0, at).filter((w, i, all) => !(w === '--' && i === all.length - 1));

@@ -33,8 +33,15 @@ function isValue(word: string | undefined): word is string {
   return word !== undefined && (word === '-' || !word.startsWith('-'));
 }
 
+/** Whose ids `--user` without a value names: this process's, or (for a service parsing a client's argv) the client's. */
+export interface CallerIds {
+  uid: number;
+  gid: number;
+}
+
 /** The caller's own effective ids: what `--user` without a value stands for. */
-export function ownIds(): string {
+export function ownIds(caller?: CallerIds): string {
+  if (caller !== undefined) return `${caller.uid}:${caller.gid}`;
   const uid = typeof process.geteuid === 'function' ? process.geteuid() : 0;
   const gid = typeof process.getegid === 'function' ? process.getegid() : 0;
   return `${uid}:${gid}`;
@@ -44,9 +51,9 @@ export function ownIds(): string {
  * `--user`'s value from the word after it, or the caller's ids; returns the option word and how
  * many words it used.
  */
-function userOption(next: string | undefined, commands: readonly string[]): [string, number] {
+function userOption(next: string | undefined, commands: readonly string[], caller: CallerIds | undefined): [string, number] {
   if (next !== undefined && USER_VALUE.test(next) && !commands.includes(next)) return [`--user=${next}`, 2];
-  return [`--user=${ownIds()}`, 1];
+  return [`--user=${ownIds(caller)}`, 1];
 }
 
 /** Split `-kn`, `-ku1000`, `-d/tmp/log`: each letter a global option, a value letter taking the rest. */
@@ -75,7 +82,7 @@ function splitShortGroup(word: string): string[] | undefined {
   return out;
 }
 
-export function normalizeCompatArgv(argv: readonly string[], commands: readonly string[]): string[] {
+export function normalizeCompatArgv(argv: readonly string[], commands: readonly string[], caller?: CallerIds): string[] {
   const out: string[] = [];
   let beforeCommand = true;
   for (let i = 0; i < argv.length; i++) {
@@ -89,7 +96,7 @@ export function normalizeCompatArgv(argv: readonly string[], commands: readonly 
       continue;
     }
     if (word === '--user' || (beforeCommand && word === '-u')) {
-      const [option, used] = userOption(argv[i + 1], beforeCommand ? commands : []);
+      const [option, used] = userOption(argv[i + 1], beforeCommand ? commands : [], caller);
       out.push(option);
       i += used - 1;
       continue;
@@ -110,7 +117,7 @@ export function normalizeCompatArgv(argv: readonly string[], commands: readonly 
       // `-u` at the end of a group: its value may be the next word.
       if (parts[parts.length - 1] === '-u') {
         parts.pop();
-        const [option, used] = userOption(argv[i + 1], commands);
+        const [option, used] = userOption(argv[i + 1], commands, caller);
         parts.push(option);
         i += used - 1;
       }
