@@ -239,11 +239,7 @@ export class Context implements AsyncDisposable {
       ...(r.ldconfig !== undefined && { ldconfig: r.ldconfig }),
     });
     const facts = await this.hostFacts();
-    const configure = parseWith(
-      configureRequestSchema,
-      { capabilities: r.capabilities, compat32: r.compat32, noGspFirmware: r.noGspFirmware },
-      'install option',
-    );
+    const configure = parseWith(configureRequestSchema, { capabilities: r.capabilities, compat32: r.compat32, noGspFirmware: r.noGspFirmware }, 'install option');
     const selection = selectItems(facts, resolveRequest(facts, configure));
     return installDriver(container.rootfs, {
       container,
