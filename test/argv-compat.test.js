@@ -320,6 +320,13 @@ describe('argv: real callers and every global option (simulated host)', function
       }
     });
 
+    it('list --no-cntlibs (1.17.4) is accepted and changes nothing: list names host files only', () => {
+      const plain = ok(cli(['list']), 'list');
+      const with_ = ok(cli(['list', '--no-cntlibs']), 'list --no-cntlibs');
+      assert.equal(with_.stdout, plain.stdout);
+      assert.match(plain.stdout, /libcuda\.so\./);
+    });
+
     it('--usage and -? print usage and help, exit 0', () => {
       let r = cli(['--usage']);
       assert.equal(r.status, 0);
