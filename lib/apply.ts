@@ -138,6 +138,7 @@ export async function applyPlan(container: Container, plan: ContainerPlan, procR
         dirs: plan.ldconfig.dirs,
         uid: container.uid,
         gid: container.gid,
+        ...(container.noPivot && { noPivot: true }),
       });
       if (!ldconfig.ran && ldconfig.warning) warnings.push(ldconfig.warning);
     }

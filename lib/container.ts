@@ -26,6 +26,8 @@ export class Container {
      * opened; the helpers refuse a pid that names another process by then (0: unchecked).
      */
     readonly pidStart: number = 0,
+    /** ldconfig enters the rootfs by MS_MOVE + chroot instead of pivot_root (ContainerOptions.noPivot). */
+    readonly noPivot: boolean = false,
   ) {}
 }
 
@@ -118,5 +120,6 @@ export async function openContainer(options: ContainerOptions): Promise<Containe
     { libsDir: o.libsDir ?? libsDir, libs32Dir: o.libs32Dir ?? libs32Dir, binsDir: o.binsDir ?? '/usr/bin' },
     ldconfig,
     pidStart,
+    o.noPivot === true,
   );
 }

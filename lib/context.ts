@@ -12,6 +12,8 @@ import type { PlanStep } from './plan/items';
 import { generateCdiSpec, type CdiGenerateOptions, type GenerateDeps } from './cdi/generate';
 import type { CdiSpec } from './cdi/spec';
 import { lowerToMountPlan, type ContainerPlan } from './plan/mount-plan';
+import { applyCudaCompat, decideCudaCompat } from './plan/cuda-compat';
+import { findCudaCompatDirs } from './cuda-compat';
 import { resolveRequest, selectItems } from './plan/select-items';
 import {
   callOptionsSchema,
@@ -153,7 +155,12 @@ export class Context implements AsyncDisposable {
       noDevbind: r.noDevbind,
       ldconfig: r.noLdconfig ? null : container.ldconfig,
     });
-    return dropProcfsEditsIfNoDriver(container, plan);
+    // Forward compatibility is about the compute libraries, as in the reference.
+    const compat =
+      r.cudaCompatMode === 'disabled' || !resolved.capabilities.includes('compute')
+        ? plan
+        : applyCudaCompat(plan, container.layout.libsDir, decideCudaCompat(await findCudaCompatDirs(container), facts.driver.version), r.cudaCompatMode);
+    return dropProcfsEditsIfNoDriver(container, compat);
   }
 
   /**

@@ -100,6 +100,8 @@ export interface NativeBinding {
     uid: number;
     gid: number;
     timeoutMs?: number;
+    /** Enter the rootfs by MS_MOVE + chroot instead of pivot_root (a rootfs on ramfs/initramfs). */
+    noPivot?: boolean;
   }): Promise<{ ran: boolean; warning: string }>;
   errorCodes(): string[];
   /** The host paths init would use for these options, defaults filled in by the C side (their one home). */

@@ -75,6 +75,11 @@ export const containerOptionsSchema = z
       .regex(/^@?\//, 'must be an absolute path, optionally prefixed by @ for a host binary')
       .refine((p) => !p.includes('\0'), 'must not contain a NUL byte')
       .optional(),
+    /**
+     * ldconfig enters the rootfs by moving it over / and chrooting (nvidia-container-cli
+     * --no-pivot), for a rootfs where pivot_root fails (ramfs/initramfs roots).
+     */
+    noPivot: z.boolean().optional(),
   })
   .strict();
 export type ContainerOptions = z.input<typeof containerOptionsSchema>;
@@ -97,6 +102,12 @@ export const configureRequestSchema = z
     noGspFirmware: z.boolean().default(false),
     /** Skip the ldcache update. */
     noLdconfig: z.boolean().default(false),
+    /**
+     * CUDA forward compatibility with compute (lib/plan/cuda-compat.ts): the image's newer compat
+     * libraries go first on the ldconfig run ("ldconfig", the default), are linked into the
+     * library directory ("mount"), or are ignored ("disabled").
+     */
+    cudaCompatMode: z.enum(['mount', 'ldconfig', 'disabled']).default('ldconfig'),
     /** Compute and return the plan without changing anything. */
     dryRun: z.boolean().default(false),
   })

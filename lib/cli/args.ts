@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
+import { normalizeCompatArgv, type CallerIds } from './compat-argv';
 import { UsageError } from './format-error';
 import { COMMANDS, type BoundCommand } from './registry';
 import { closest } from './suggest';
@@ -23,6 +24,9 @@ export const GLOBAL_OPTIONS = {
   debug: { type: 'string', short: 'd' },
   simulate: { type: 'boolean' },
   'load-kmods': { type: 'boolean', short: 'k' },
+  'no-create-imex-channels': { type: 'boolean' },
+  'no-pivot': { type: 'boolean', short: 'n' },
+  usage: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const satisfies NonNullable<ParseArgsConfig['options']>;
@@ -45,6 +49,12 @@ export interface GlobalOptions {
   simulate: boolean;
   /** -k/--load-kmods: load the driver's kernel modules (and make their nodes) before discovery. */
   loadKernelModules?: boolean;
+  /** --no-create-imex-channels: with -k, make no IMEX channel node on the host. */
+  noCreateImexChannels: boolean;
+  /** -n/--no-pivot: the ldconfig helper enters the rootfs by MS_MOVE + chroot instead of pivot_root (ramfs roots). */
+  noPivot: boolean;
+  /** --usage: print the short usage and exit. */
+  usage: boolean;
   help: boolean;
   version: boolean;
 }
@@ -142,6 +152,9 @@ function parseTimeout(text: string | undefined): number | undefined {
 function globalOptions(values: OptionValues): GlobalOptions {
   const opts: GlobalOptions = {
     simulate: values['simulate'] === true,
+    noCreateImexChannels: values['no-create-imex-channels'] === true,
+    noPivot: values['no-pivot'] === true,
+    usage: values['usage'] === true,
     help: values['help'] === true,
     version: values['version'] === true,
   };
@@ -175,7 +188,13 @@ function globalOptions(values: OptionValues): GlobalOptions {
   return opts;
 }
 
-export function parseCommandLine(argv: string[]): Invocation {
+/**
+ * `caller`: whose ids a bare `--user` names, for a service parsing a client's argv (default:
+ * this process's effective ids).
+ */
+export function parseCommandLine(given: string[], caller?: CallerIds): Invocation {
+  const commandNames = COMMANDS.map((c) => c.spec.name);
+  const argv = normalizeCompatArgv(given, commandNames, caller);
   const at = findCommandIndex(argv);
   const before = at < 0 ? argv : argv.slice(0, at).filter((w, i, all) => !(w === '--' && i === all.length - 1));
   const pre = parseOrUsage({ args: before, options: GLOBAL_OPTIONS, allowPositionals: false });
@@ -187,7 +206,7 @@ export function parseCommandLine(argv: string[]): Invocation {
   if (command === undefined) {
     // Still honour --help/--version given before an unknown word.
     const globals = globalOptions(preValues);
-    if (globals.help || globals.version) return { globals };
+    if (globals.help || globals.version || globals.usage) return { globals };
     const guess = closest(name, COMMANDS.map((c) => c.spec.name));
     throw new UsageError(`unknown command '${name}'${guess === undefined ? '' : ` (did you mean '${guess}'?)`}`);
   }
@@ -215,7 +234,7 @@ export function parseCommandLine(argv: string[]): Invocation {
     }
   }
   const globals = globalOptions(globalValues);
-  if (globals.help || globals.version) return { globals, command };
+  if (globals.help || globals.version || globals.usage) return { globals, command };
   const json = commandValues['json'] === true;
   return { globals, command, json, run: command.prepare(commandValues, tokens, post.positionals) };
 }

@@ -21,6 +21,18 @@ export function versionText(): string {
   );
 }
 
+/** `--usage`: the synopsis only, as argp prints it. */
+export function usageText(command?: BoundCommand): string {
+  if (command !== undefined) return `${command.spec.usage.find((l) => l.trim() !== '') ?? ''}\n`;
+  return [
+    'Usage: nvc-ts [-k?nV] [-d FILE] [-l FILE] [-r PATH] [-u[UID[:GID]]] [--debug=FILE] [--ldcache=FILE]',
+    '              [--load-kmods] [--no-create-imex-channels] [--no-pivot] [--root=PATH] [--user[=UID[:GID]]]',
+    '              [--help] [--usage] [--version] COMMAND [ARG...]',
+    `Commands: ${COMMANDS.map((c) => c.spec.name).join(', ')}`,
+    '',
+  ].join('\n');
+}
+
 export function helpText(command?: BoundCommand): string {
   const globals = [
     'Global options (before or after the command):',
@@ -30,14 +42,23 @@ export function helpText(command?: BoundCommand): string {
     '      --dev-root PATH    device nodes to read (default <root>/dev)',
     '      --sys-root PATH    sysfs to read (default /sys)',
     '      --nvml FILE        libnvidia-ml.so.1 to load instead of the one in the ld cache',
-    '  -u, --user UID[:GID]   identity of the driver service (numbers or names)',
+    '  -u, --user[=UID[:GID]] identity of the driver service (numbers or names); --user alone: your',
+    '                         own effective ids',
     '      --timeout SECONDS  limit for each driver service call',
-    '  -d, --debug FILE       append timestamped debug lines to FILE',
+    '  -d, --debug FILE       append timestamped debug lines to FILE (- or /dev/stderr: stderr)',
     '      --simulate         run against a built-in simulated host (no GPU needed)',
     '  -k, --load-kmods       load nvidia and nvidia-uvm (and make their nodes) first, when not loaded',
-    '  -h, --help             show this help',
+    '      --no-create-imex-channels  with -k, make no IMEX channel node for --imex-channel',
+    '  -n, --no-pivot         ldconfig enters the rootfs by MS_MOVE + chroot, not pivot_root',
+    '                         (for a rootfs on ramfs/initramfs, where pivot_root fails)',
+    '  -h, -?, --help         show this help',
+    '      --usage            show a short usage message',
     '  -V, --version          show the version',
-    '(After the command, global options take their long form only.)',
+    'Short global options are read only before the command, as nvidia-container-cli does: after it,',
+    "the letters are the command's (-d is --debug before `configure` and --device after it; -u is",
+    '--user before it and --utility after it; -n is --no-pivot before and --ngx after; -r and -l are',
+    '--root and --ldcache before and --require and --ldconfig after). Long global options may follow',
+    'the command.',
   ];
   if (command !== undefined) return [...command.spec.usage, '', ...globals, ''].join('\n');
   return [

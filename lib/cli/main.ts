@@ -9,7 +9,7 @@ import { shorten } from '../quote';
 import { parseCommandLine, type Invocation } from './args';
 import { DebugLog } from './debug-log';
 import { formatErrorJson, formatUsageError, UsageError } from './format-error';
-import { helpText, packageVersion, versionText } from './help';
+import { helpText, packageVersion, usageText, versionText } from './help';
 import { COMMANDS } from './registry';
 import { execute } from './session';
 import type { CliIo } from './types';
@@ -34,6 +34,10 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
   const { globals, command } = invocation;
   if (globals.help) {
     io.stdout.write(helpText(command));
+    return 0;
+  }
+  if (globals.usage) {
+    io.stdout.write(usageText(command));
     return 0;
   }
   if (globals.version) {

@@ -12,7 +12,7 @@ import type { Device, DriverInfo } from '../types';
 import type { GlobalOptions, Invocation } from './args';
 import { elapsed, type DebugLog } from './debug-log';
 import { formatError, formatErrorJson, type Phase } from './format-error';
-import type { CliIo, CommandSession } from './types';
+import type { CliIo, CommandSession, GlobalFlags } from './types';
 
 interface SimulatedHost {
   options: Partial<InitOptions>;
@@ -32,6 +32,7 @@ class Session implements CommandSession {
      * container that wants no GPU never needs (or waits for) the driver. */
     private readonly start: () => Promise<Context>,
     private readonly options: () => InitOptions,
+    readonly flags: GlobalFlags,
   ) {}
 
   initOptions(): InitOptions {
@@ -142,6 +143,7 @@ export async function execute(run: (session: CommandSession) => Promise<void>, i
     // rules, ldconfig, warnings, refusals) are the log's account of the decisions.
     async () => (await import('../index')).init(log.enabled ? { ...opts, logger: (e) => log.line(`event ${describeEvent(e)}`) } : opts),
     () => opts,
+    { loadKernelModules: globals.loadKernelModules === true, noCreateImexChannels: globals.noCreateImexChannels, noPivot: globals.noPivot },
   );
   try {
     if (globals.simulate) {

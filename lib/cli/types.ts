@@ -47,6 +47,15 @@ export interface CommandSession {
   hostOptions(): { root?: string; procRoot?: string; devRoot?: string; sysRoot?: string };
   /** One line in the debug log only (nothing when there is no --debug FILE). */
   note(text: string): void;
+  /** Global options that are not init options but change what commands do. */
+  readonly flags: GlobalFlags;
+}
+
+/** nvidia-container-cli's global options that commands act on (see args.ts). */
+export interface GlobalFlags {
+  loadKernelModules: boolean;
+  noCreateImexChannels: boolean;
+  noPivot: boolean;
 }
 
 export interface CommandSpec<F> {

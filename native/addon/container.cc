@@ -249,7 +249,8 @@ class CgroupWorker : public PromiseWorker {
 class LdconfigJob : public LoopJob {
  public:
   LdconfigJob(Napi::Env env, std::string helper, uint32_t pid, uint64_t pidStart, std::string rootfs,
-              std::string ldconfig, std::vector<std::string> dirs, uint32_t uid, uint32_t gid, uint32_t timeoutMs)
+              std::string ldconfig, std::vector<std::string> dirs, uint32_t uid, uint32_t gid, uint32_t timeoutMs,
+              bool noPivot)
       : LoopJob(env, "nvc-ts:ldconfig"),
         helper_(std::move(helper)),
         rootfs_(std::move(rootfs)),
@@ -260,6 +261,7 @@ class LdconfigJob : public LoopJob {
     req_.uid = uid;
     req_.gid = gid;
     req_.timeout_ms = timeoutMs;
+    req_.no_pivot = noPivot ? 1 : 0;
   }
   ~LdconfigJob() override { nvc_ldconfig_job_free(job_); }
 
@@ -374,7 +376,8 @@ Napi::Value RunLdconfig(const Napi::CallbackInfo &info) {
     }
     return (new LdconfigJob(env, Str(o, "helperPath"), U32(o, "pid", 0), U53(o, "pidStart"), Str(o, "rootfs"),
                             Str(o, "ldconfig"), std::move(dirs), U32(o, "uid", 0), U32(o, "gid", 0),
-                            U32(o, "timeoutMs", 0)))
+                            U32(o, "timeoutMs", 0),
+                            o.Get("noPivot").IsBoolean() && o.Get("noPivot").As<Napi::Boolean>().Value()))
         ->Start();
   } catch (const ArgError &e) {
     return Reject(env, "ldconfig", e);

@@ -28,6 +28,7 @@ struct nvc_ldconfig_request {
     uid_t uid; /* container owner: ldconfig runs as uid:gid, supplementary groups cleared */
     gid_t gid;
     unsigned timeout_ms; /* 0: NVC_LDCONFIG_DEFAULT_TIMEOUT_MS */
+    int no_pivot;        /* 1: enter the rootfs by MS_MOVE + chroot (a ramfs root cannot be pivoted) */
 };
 
 struct nvc_ldconfig_result {

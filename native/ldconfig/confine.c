@@ -128,12 +128,22 @@ static void enter_rootfs(const struct lc_args *a)
     restrict_rootfs(a->rootfs, a->host_binary);
     if (chdir(a->rootfs) < 0)
         SETUP_FAIL("chdir", "cannot enter the rootfs %s", a->rootfs);
-    /* pivot_root(".", ".") stacks the old root on the new one; detaching it leaves no
-     * path back to the host's tree (a chroot would leave it one chroot away). */
-    if (syscall(SYS_pivot_root, ".", ".") < 0)
-        SETUP_FAIL("pivot_root", "cannot pivot into the rootfs %s", a->rootfs);
-    if (umount2(".", MNT_DETACH) < 0)
-        SETUP_FAIL("umount2", "cannot detach the old root");
+    if (a->no_pivot) {
+        /* A root on ramfs/initramfs cannot be pivoted away from: move the rootfs over /
+         * and chroot into it. The old root stays below, out of reach once the
+         * capabilities are dropped and the seccomp filter (no chroot) is in place. */
+        if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
+            SETUP_FAIL("mount", "cannot move the rootfs %s onto / (--no-pivot)", a->rootfs);
+        if (chroot(".") < 0)
+            SETUP_FAIL("chroot", "cannot enter the rootfs %s (--no-pivot)", a->rootfs);
+    } else {
+        /* pivot_root(".", ".") stacks the old root on the new one; detaching it leaves no
+         * path back to the host's tree (a chroot would leave it one chroot away). */
+        if (syscall(SYS_pivot_root, ".", ".") < 0)
+            SETUP_FAIL("pivot_root", "cannot pivot into the rootfs %s", a->rootfs);
+        if (umount2(".", MNT_DETACH) < 0)
+            SETUP_FAIL("umount2", "cannot detach the old root");
+    }
     if (chdir("/") < 0)
         SETUP_FAIL("chdir", "cannot enter the new root");
 }

@@ -29,6 +29,7 @@ struct lc_args {
     uid_t uid;
     gid_t gid;
     unsigned timeout_ms;
+    int no_pivot; /* MS_MOVE + chroot instead of pivot_root (nvidia-container-cli --no-pivot) */
 };
 
 /* Descriptors the confined child inherits. All are O_CLOEXEC: none survives exec. */

@@ -113,7 +113,11 @@ static void parse_args(int argc, char **argv, struct lc_args *a)
             a->rootfs = v;
         else if (!strcmp(k, "--ldconfig"))
             ldconfig = v;
-        else
+        else if (!strcmp(k, "--no-pivot")) {
+            long flag = -1;
+            bad = parse_id(v, 1, &flag);
+            a->no_pivot = flag == 1;
+        } else
             bad = 1;
         if (bad)
             fail(EINVAL, "usage", "bad argument %s %s", k, v);

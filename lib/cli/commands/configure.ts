@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import type { ConfigureResult } from '../../apply';
 import type { ContainerPlan, Edit } from '../../plan/mount-plan';
 import type { ConfigureRequestInput } from '../../schema';
+import { CUDA_COMPAT_MODES, type CudaCompatMode } from '../../plan/cuda-compat';
 import { CAPABILITIES } from '../../types';
 import { JSON_SCHEMA_VERSION, UsageError } from '../format-error';
 import type { CommandSession, CommandSpec, OptionValues } from '../types';
@@ -53,6 +54,24 @@ export function parseCapabilities(values: OptionValues): { capabilities: (typeof
   return { capabilities: CAPABILITIES.filter((c) => wanted.has(c)), compat32: wanted.has('compat32') };
 }
 
+/**
+ * --cuda-compat-mode (repeatable, as the reference's flag bits) and --no-cntlibs (its 1.17.4
+ * form of `disabled`): `disabled` wins; mount and ldconfig together are a contradiction.
+ */
+export function parseCudaCompatMode(values: OptionValues): CudaCompatMode {
+  const given = list(values, 'cuda-compat-mode');
+  for (const mode of given) {
+    if (!(CUDA_COMPAT_MODES as readonly string[]).includes(mode)) {
+      throw new UsageError(`option --cuda-compat-mode: unknown mode '${mode}' (use ${CUDA_COMPAT_MODES.join(', ')})`);
+    }
+  }
+  if (values['no-cntlibs'] === true || given.includes('disabled')) return 'disabled';
+  if (given.includes('mount') && given.includes('ldconfig')) {
+    throw new UsageError('option --cuda-compat-mode: give mount or ldconfig, not both');
+  }
+  return (given[0] as CudaCompatMode | undefined) ?? 'ldconfig';
+}
+
 export function parseConfigureFlags(values: OptionValues, positionals: string[]): ConfigureFlags {
   const rootfs = positionals[0];
   if (rootfs === undefined) throw new UsageError('configure needs the container rootfs: nvc-ts configure [OPTIONS] ROOTFS');
@@ -76,6 +95,7 @@ export function parseConfigureFlags(values: OptionValues, positionals: string[])
     noGspFirmware: values['no-gsp-firmware'] === true,
     noLdconfig: values['no-ldconfig'] === true,
     dryRun: values['dry-run'] === true,
+    cudaCompatMode: parseCudaCompatMode(values),
   };
   const devices = list(values, 'device');
   // `--device ''` (an unset shell variable) must not quietly mean "no GPU".
@@ -134,14 +154,37 @@ function namespaceOf(pid: string): string {
   }
 }
 
+/**
+ * -k without --no-create-imex-channels: the requested IMEX channels get their host nodes made
+ * (after the modules are loaded), as the reference's loader does; numbers only (`all` names no node).
+ */
+async function createImexChannelNodes(session: CommandSession, request: ConfigureRequestInput): Promise<void> {
+  const { loadKernelModules, noCreateImexChannels } = session.flags;
+  const wanted = request.imexChannels === undefined ? [] : [request.imexChannels].flat().flatMap((v) => v.split(','));
+  const channels = wanted
+    .map((w) => w.trim())
+    .filter((w) => /^\d+$/.test(w))
+    .map(Number);
+  if (!loadKernelModules || channels.length === 0) return;
+  if (noCreateImexChannels) {
+    session.note(`--no-create-imex-channels: no host node made for IMEX channel(s) ${channels.join(',')}`);
+    return;
+  }
+  const { createNvidiaDeviceNodes } = await import('../../kmod');
+  const made = await createNvidiaDeviceNodes(session.hostOptions(), { imexChannels: channels, links: false, fixExisting: false });
+  for (const n of made.nodes) if (n.action === 'created') session.note(`--load-kmods: made ${n.path}`);
+}
+
 /** Shared by `configure` and `hook`: open the container, configure it, report. */
 export async function runConfigure(session: CommandSession, flags: ConfigureFlags): Promise<void> {
   const ctx = await session.context();
+  await session.phase('initialization', () => createImexChannelNodes(session, flags.request));
   const container = await session.phase('container', () =>
     ctx.container({
       rootfs: flags.rootfs,
       ...(flags.pid !== undefined && { pid: flags.pid }),
       ...(flags.ldconfig !== undefined && { ldconfig: flags.ldconfig }),
+      ...(session.flags.noPivot && { noPivot: true }),
     }),
   );
   const result = await session.phase('mount', () => ctx.configure(container, flags.request));
@@ -176,6 +219,13 @@ export const configureCommand: CommandSpec<ConfigureFlags> = {
     '      --no-devbind         no device node binds (the runtime provides them); cgroup rules still added',
     '      --mig-config all     --mig-monitor all     --imex-channel IDS',
     '      --no-persistenced    --no-fabricmanager    --no-gsp-firmware',
+    '      --cuda-compat-mode=ldconfig|mount|disabled',
+    "                           with --compute, the image's CUDA forward-compat libraries",
+    '                           (/usr/local/cuda[-X.Y]/compat/libcuda.so.<version>), used only when',
+    '                           newer (by major) than the host driver: ldconfig (default) lists their',
+    '                           directory first to ldconfig; mount links them into the library',
+    '                           directory (no image file is mounted); disabled ignores them',
+    '      --no-cntlibs         the same as --cuda-compat-mode=disabled',
     '      --dry-run            print the edits instead of making them',
     '      --json               print the plan and result as JSON',
   ],
@@ -194,6 +244,8 @@ export const configureCommand: CommandSpec<ConfigureFlags> = {
     'no-persistenced': { type: 'boolean' },
     'no-fabricmanager': { type: 'boolean' },
     'no-gsp-firmware': { type: 'boolean' },
+    'cuda-compat-mode': { type: 'string', multiple: true },
+    'no-cntlibs': { type: 'boolean' },
     'dry-run': { type: 'boolean' },
     json: { type: 'boolean' },
   },

@@ -82,6 +82,8 @@ const LIST_OPTIONS = {
   'no-persistenced': { type: 'boolean' },
   'no-fabricmanager': { type: 'boolean' },
   'no-gsp-firmware': { type: 'boolean' },
+  // nvidia-container-cli 1.17.4's list took it too; list names host files only, never an image's compat libraries.
+  'no-cntlibs': { type: 'boolean' },
   json: { type: 'boolean' },
 } as const;
 
@@ -89,13 +91,13 @@ const strings = (value: OptionValues[string]): string[] | null =>
   Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : typeof value === 'string' ? [value] : null;
 
 /**
- * How many argv words the list options used (--json aside). The reference applies its defaults when that is 0,
+ * How many argv words the list options used (--json and --no-cntlibs aside). The reference applies its defaults when that is 0,
  * or when it is 1 and that word is `--imex-channel=IDS` (so `--imex-channel IDS`, two words, gets no defaults).
  */
 export function countListWords(tokens: OptionToken[]): number {
   const words = new Set<number>();
   for (const token of tokens) {
-    if (token.name === 'json') continue;
+    if (token.name === 'json' || token.name === 'no-cntlibs') continue;
     words.add(token.index);
     if (token.inlineValue === false) words.add(token.index + 1);
   }
@@ -158,6 +160,7 @@ export const listCommand: CommandSpec<ListFlags> = {
     '      --no-persistenced   leave out the nvidia-persistenced socket',
     '      --no-fabricmanager  leave out the nvidia-fabricmanager socket',
     '      --no-gsp-firmware   leave out GSP firmware',
+    '      --no-cntlibs        accepted as nvidia-container-cli 1.17.4 took it (list never names an image\'s CUDA compat libraries)',
     '      --json              JSON output grouped by kind',
     '',
     'With no option (or only --imex-channel=IDS): --device=all --libraries --binaries --ipcs --firmwares --compat32.',

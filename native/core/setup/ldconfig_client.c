@@ -170,6 +170,8 @@ static int spawn_helper(struct nvc_child *c, const char *helper_path, const stru
     argv[n++] = "--uid", argv[n++] = suid;
     argv[n++] = "--gid", argv[n++] = sgid;
     argv[n++] = "--timeout-ms", argv[n++] = stimeout;
+    if (req->no_pivot)
+        argv[n++] = "--no-pivot", argv[n++] = "1";
     argv[n++] = "--";
     for (size_t i = 0; i < req->ndirs; i++)
         argv[n++] = req->dirs[i];

@@ -193,6 +193,9 @@ static char *read_text(const char *path)
     return fx_read_file(path, &data, &len) == 0 ? data : NULL;
 }
 
+/* The runs of the *_no_pivot tests enter the rootfs by MS_MOVE + chroot (--no-pivot). */
+static int g_no_pivot;
+
 /* Run the request for box b and check that no mount leaked into the host's or the
  * container's namespace. Returns nvc_ldconfig_run's result; *leak set on a leak. */
 static int run(struct box *b, const char *ldconfig, uid_t uid, gid_t gid, unsigned timeout_ms,
@@ -213,6 +216,7 @@ static int run(struct box *b, const char *ldconfig, uid_t uid, gid_t gid, unsign
         .uid = uid,
         .gid = gid,
         .timeout_ms = timeout_ms,
+        .no_pivot = g_no_pivot,
     };
     memset(err, 0, sizeof(*err));
     int rc = nvc_ldconfig_run(NVC_LC_HELPER, &req, res, err);
@@ -618,6 +622,23 @@ static int test_confinement_probe(void)
     return with_box(0, 1, body_confinement_probe);
 }
 
+/* --no-pivot: the same results and the same confinement, entered by MS_MOVE + chroot. */
+static int test_host_ldconfig_no_pivot(void)
+{
+    g_no_pivot = 1;
+    int rc = with_box(0, 1, body_host_ldconfig);
+    g_no_pivot = 0;
+    return rc;
+}
+
+static int test_confinement_probe_no_pivot(void)
+{
+    g_no_pivot = 1;
+    int rc = with_box(0, 1, body_confinement_probe);
+    g_no_pivot = 0;
+    return rc;
+}
+
 /* The image's /etc is a link to a host directory: after the pivot it resolves inside the
  * rootfs, so neither kind of ldconfig reads or writes the host's files. */
 static int body_hostile_etc(struct box *b)
@@ -785,14 +806,23 @@ static int test_child_kill(void)
 int main(void)
 {
     static const struct test_case tests[] = {
-        TEST(test_bad_requests),          TEST(test_host_ldconfig),
-        TEST(test_container_ldconfig),    TEST(test_unprivileged_owner),
-        TEST(test_own_namespace),         TEST(test_missing_ldconfig_is_a_warning),
-        TEST(test_wrapper_script),        TEST(test_failing_ldconfig),
-        TEST(test_unexecutable_ldconfig), TEST(test_timeout_kills_everything),
-        TEST(test_confinement_probe),     TEST(test_hostile_etc_symlink),
-        TEST(test_host_binary_errors),    TEST(test_child_kill),
+        TEST(test_bad_requests),
+        TEST(test_host_ldconfig),
+        TEST(test_container_ldconfig),
+        TEST(test_unprivileged_owner),
+        TEST(test_own_namespace),
+        TEST(test_missing_ldconfig_is_a_warning),
+        TEST(test_wrapper_script),
+        TEST(test_failing_ldconfig),
+        TEST(test_unexecutable_ldconfig),
+        TEST(test_timeout_kills_everything),
+        TEST(test_confinement_probe),
+        TEST(test_hostile_etc_symlink),
+        TEST(test_host_binary_errors),
+        TEST(test_child_kill),
         TEST(test_hostile_mounts),
+        TEST(test_host_ldconfig_no_pivot),
+        TEST(test_confinement_probe_no_pivot),
     };
     if (geteuid() != 0)
         return suite_absent("root", "namespaces, mounts and chown");
