@@ -11,7 +11,11 @@ export class DebugLog {
   /** Whether the log is stderr (`-` or /dev/stderr), which is never closed. */
   private readonly toStderr: boolean;
 
-  constructor(file: string | undefined) {
+  /** stderr: where `-` and /dev/stderr go when it is not this process's own (the service's captured stderr of a request). */
+  constructor(
+    file: string | undefined,
+    private readonly stderr?: { write(chunk: string): unknown },
+  ) {
     this.toStderr = file === '-' || file === '/dev/stderr';
     this.fd = file === undefined ? null : this.toStderr ? 2 : openSync(file, 'a');
   }
@@ -20,7 +24,8 @@ export class DebugLog {
     if (this.fd === null) return;
     const text = `${new Date().toISOString()} nvc-ts[${process.pid}] ${shorten(message, LINE_MAX_CHARS)}\n`;
     try {
-      writeSync(this.fd, text);
+      if (this.toStderr && this.stderr !== undefined) this.stderr.write(text);
+      else writeSync(this.fd, text);
     } catch {
       // A debug log must never break the command.
     }

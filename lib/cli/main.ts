@@ -46,7 +46,7 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
   }
   let log: DebugLog;
   try {
-    log = new DebugLog(globals.debugFile);
+    log = new DebugLog(globals.debugFile, io.stderr === process.stderr ? undefined : io.stderr);
   } catch (err) {
     const reason = err instanceof Error && 'code' in err ? String(err.code) : String(err);
     io.stderr.write(`nvc-ts: error: cannot open the debug log ${globals.debugFile ?? ''} (${reason}); check the path given to --debug.\n`);

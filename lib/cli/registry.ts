@@ -7,6 +7,8 @@ import { doctorCommand } from './commands/doctor';
 import { installCommand, uninstallCommand } from './commands/install';
 import { modulesCommand } from './commands/modules';
 import { cdiCommand } from './commands/cdi';
+import { pathsCommand } from './commands/paths';
+import { serveCommand } from './commands/serve';
 import type { CommandSession, CommandSpec, OptionToken, OptionValues } from './types';
 
 export interface BoundCommand {
@@ -35,4 +37,6 @@ export const COMMANDS: BoundCommand[] = [
   bind(uninstallCommand),
   bind(modulesCommand),
   bind(cdiCommand),
+  bind(serveCommand),
+  bind(pathsCommand),
 ];

@@ -11,7 +11,7 @@ import type { Device, DriverInfo } from '../types';
 import type { GlobalOptions, Invocation } from './args';
 import { elapsed, type DebugLog } from './debug-log';
 import { formatError, formatErrorJson, type Phase } from './format-error';
-import type { CliIo, CommandSession } from './types';
+import type { CliIo, CommandSession, StdinInput } from './types';
 
 interface SimulatedHost {
   options: Partial<InitOptions>;
@@ -31,6 +31,7 @@ class Session implements CommandSession {
      * container that wants no GPU never needs (or waits for) the driver. */
     private readonly start: () => Promise<Context>,
     private readonly options: () => InitOptions,
+    private readonly fresh: () => Promise<Context> = start,
   ) {}
 
   initOptions(): InitOptions {
@@ -57,7 +58,7 @@ class Session implements CommandSession {
   }
 
   freshContext(): Promise<Context> {
-    return this.start();
+    return this.fresh();
   }
 
   async driverInfo(): Promise<DriverInfo> {
@@ -76,6 +77,7 @@ class Session implements CommandSession {
     try {
       const result = await fn();
       this.log.line(`${name}: done in ${elapsed(started)}`);
+      this.io.onPhase?.(name, Number(process.hrtime.bigint() - started) / 1e6);
       // A phase nested in another (initialization on first use) hands the name back.
       if (outer !== undefined) this.current = outer;
       return result;
@@ -100,6 +102,20 @@ class Session implements CommandSession {
   note(text: string): void {
     this.log.line(`note: ${text}`);
   }
+
+  stdin(): Promise<StdinInput> {
+    if (this.io.stdin !== undefined) return this.io.stdin();
+    return Promise.resolve({ isTTY: process.stdin.isTTY === true, stream: process.stdin });
+  }
+
+  /** Set when the context came from io.sharedContext: released, never shut down, at the end. */
+  release: (() => void) | undefined;
+}
+
+/** Same init options (key order aside): the run may use a context made with `shared`. */
+function sameInitOptions(a: InitOptions, b: InitOptions): boolean {
+  const norm = (o: InitOptions) => JSON.stringify(Object.entries(o).sort(([x], [y]) => (x < y ? -1 : 1)));
+  return norm(a) === norm(b);
 }
 
 /** The global options that are init options, by the schema's own keys. */
@@ -134,11 +150,20 @@ export async function execute(run: (session: CommandSession) => Promise<void>, i
   let removeOnSignal: (() => void) | undefined;
   let opts = initOptionsOf(globals);
   // Loaded on first use, not at the top, so that --help, --version and usage errors work without the native addon.
-  const session = new Session(
+  const fresh = async () => (await import('../index')).init(opts);
+  const shared = io.sharedContext;
+  const session: Session = new Session(
     io,
     log,
-    async () => (await import('../index')).init(opts),
+    async () => {
+      if (shared === undefined || globals.simulate || !sameInitOptions(opts, shared.options)) return fresh();
+      const held = await shared.acquire();
+      session.release = held.release;
+      log.line('initialization: the service context');
+      return held.context;
+    },
     () => opts,
+    fresh,
   );
   try {
     if (globals.simulate) {
@@ -167,7 +192,8 @@ export async function execute(run: (session: CommandSession) => Promise<void>, i
     return 1;
   } finally {
     removeOnSignal?.();
-    await shutdown(session.ctx, host, io, log);
+    if (session.release !== undefined) session.release();
+    await shutdown(session.release === undefined ? session.ctx : undefined, host, io, log);
   }
 }
 
