@@ -200,9 +200,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       },
     };
     const status = await requestCwd.run(request.cwd === '' ? '/' : request.cwd, () => main(request.argv, io));
-    const commandWord = request.argv.find((a) => !a.startsWith('-')) ?? '-';
     o.log(
-      `request #${id}: pid ${peer.pid} uid ${peer.uid} ${commandWord} exit ${status} in ${ms()} ms` +
+      `request #${id}: pid ${peer.pid} uid ${peer.uid} argv ${JSON.stringify(request.argv).slice(0, 300)} exit ${status} in ${ms()} ms` +
         ` (${phases.join(', ') || 'no phases'}; out ${size} bytes)${gone ? '; the client had gone: result dropped' : ''}`,
     );
     if (gone) return;

@@ -140,14 +140,20 @@ static int read_exact(int fd, unsigned char *p, size_t n)
     return 1;
 }
 
+/* Whether --debug was given: anywhere as --debug, before the command word as -d (after it, -d is configure's --device).
+ */
 static int debug_asked(int argc, char **argv)
 {
+    static const char *const commands[] = {"info",      "list",    "configure", "hook",  "doctor", "install",
+                                           "uninstall", "modules", "cdi",       "serve", "paths"};
+    int before_command = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--debug") == 0 || strncmp(argv[i], "--debug=", 8) == 0)
             return 1;
-        if (argv[i][0] != '-')
-            break; /* the command word: -d after it is configure's --device */
-        if (strcmp(argv[i], "-d") == 0 || (argv[i][1] == 'd' && argv[i][2] != '\0' && argv[i][1] != '-'))
+        for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++)
+            if (strcmp(argv[i], commands[c]) == 0)
+                before_command = 0;
+        if (before_command && argv[i][0] == '-' && argv[i][1] == 'd')
             return 1;
     }
     return 0;
