@@ -77,7 +77,8 @@ describe('runc: 50 parallel starts through the native hook and the service', fun
     for (let i = 0; i < COUNT; i++) {
       const bundle = path.join(dir, `b${i}`);
       const rootfs = path.join(bundle, 'rootfs');
-      for (const d of ['bin', 'etc/ld.so.conf.d', 'usr/lib/x86_64-linux-gnu', 'usr/bin', 'proc', 'dev', 'sys', 'tmp', 'run']) fs.mkdirSync(path.join(rootfs, d), { recursive: true });
+      for (const d of ['bin', 'etc/ld.so.conf.d', 'usr/lib/x86_64-linux-gnu', 'usr/bin', 'proc', 'dev', 'sys', 'tmp', 'run'])
+        fs.mkdirSync(path.join(rootfs, d), { recursive: true });
       fs.copyFileSync(busybox, path.join(rootfs, 'bin/busybox'));
       fs.chmodSync(path.join(rootfs, 'bin/busybox'), 0o755);
       for (const tool of ['sh', 'stat', 'readlink']) fs.symlinkSync('busybox', path.join(rootfs, 'bin', tool));
@@ -102,7 +103,9 @@ describe('runc: 50 parallel starts through the native hook and the service', fun
     }
 
     const results = await Promise.all(bundles.map((bundle, i) => runc(['run', '--bundle', bundle, `nvc-ts-serve-${process.pid}-${i}`])));
-    const failed = results.map((r, i) => ({ i, ...r })).filter((r) => r.status !== 0 || !r.stdout.includes('node c3:0') || !r.stdout.includes('link libcuda.so.580.159.04'));
+    const failed = results
+      .map((r, i) => ({ i, ...r }))
+      .filter((r) => r.status !== 0 || !r.stdout.includes('node c3:0') || !r.stdout.includes('link libcuda.so.580.159.04'));
     assert.deepEqual(
       failed.map((r) => `#${r.i}: ${r.status} ${r.stdout} ${r.stderr}`),
       [],

@@ -254,12 +254,26 @@ describe('nvc-ts serve and the native client', function () {
       const allowed = await run(CLIENT, [...globals, 'info', '--csv'], { ...opts, uid: 12345, gid: 12345 });
       assert.equal(allowed.status, 0, String(allowed.stderr));
       assert.match(String(allowed.stdout), /^NVRM version,CUDA version\n580\.159\.04,13\.0\n/);
+      // A debug log file would be opened by the root service: such a request is the caller's to run.
+      const logged = await run(CLIENT, [...globals, '--debug', path.join(dir, 'user.log'), 'info', '--csv'], { ...opts, uid: 12345, gid: 12345 });
+      assert.notEqual(logged.status, 0);
+      assert.match(String(logged.stderr), /cannot open the debug log .*user\.log \(EACCES\)/);
+      assert.ok(!fs.existsSync(path.join(dir, 'user.log')));
     } finally {
       await svc.stop();
     }
     // The default socket (0600, root) is closed to others: they get the Node CLI.
     const denied = await run(CLIENT, [...globals, '--debug=-', 'info', '--csv'], { env, uid: 65534, gid: 65534 });
     assert.match(String(denied.stderr), /no service \(.*Permission denied\)/);
+  });
+
+  it("leaves a caller in another mount namespace to the Node CLI (its paths and its namespace are not the service's)", async () => {
+    const viaNode = await node([...globals, 'info', '--csv']);
+    const inNs = await run('unshare', ['-m', '--propagation', 'private', CLIENT, ...globals, '--debug=-', 'info', '--csv'], { env });
+    assert.equal(inNs.status, 0, String(inNs.stderr));
+    assert.ok(inNs.stdout.equals(viaNode.stdout));
+    assert.match(String(inNs.stderr), /no service \(the service at .* declined: the caller is in another mount namespace/);
+    assert.match(fs.readFileSync(path.join(dir, 'service.log'), 'utf8'), /declined: pid \d+ is in mount namespace/);
   });
 
   it('answers a malformed request with an error and keeps serving', async () => {

@@ -12,7 +12,7 @@ export const HEADER_BYTES = 12;
 export const MAGIC = Buffer.from('NVCS', 'latin1');
 export const DEFAULT_SOCKET = '/run/nvc-ts/nvc-ts.sock';
 
-export const FrameType = { request: 1, needStdin: 2, stdin: 3, result: 4, error: 5, health: 6 } as const;
+export const FrameType = { request: 1, needStdin: 2, stdin: 3, result: 4, error: 5, health: 6, decline: 7 } as const;
 
 export const REQUEST_MAX_BYTES = 256 * 1024;
 export const STDIN_MAX_BYTES = 1024 * 1024;
@@ -54,6 +54,11 @@ export function encodeResult(status: number, stdout: Buffer, stderr: Buffer): Bu
 
 export function encodeError(message: string): Buffer {
   return encodeFrame(FrameType.error, blob(Buffer.from(message, 'utf8')));
+}
+
+/** The client runs the Node CLI itself: the service would not see what the caller sees. */
+export function encodeDecline(reason: string): Buffer {
+  return encodeFrame(FrameType.decline, blob(Buffer.from(reason, 'utf8')));
 }
 
 function malformed(what: string): NvcError {

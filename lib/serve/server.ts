@@ -4,15 +4,16 @@
  * what the Node CLI would. Connections are independent: a slow or broken client holds only its own.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { chmodSync, chownSync, mkdirSync, unlinkSync, lstatSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readlinkSync, unlinkSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { NvcError } from '../errors';
+import { parseCommandLine } from '../cli/args';
 import { main } from '../cli/main';
 import type { CliIo, StdinInput } from '../cli/types';
 import type { ServiceContext } from './shared-context';
-import { FrameReader, FrameType, RESULT_MAX_BYTES, decodeRequest, decodeStdin, encodeError, encodeFrame, encodeResult, type Frame } from './protocol';
+import { FrameReader, FrameType, RESULT_MAX_BYTES, decodeRequest, decodeStdin, encodeDecline, encodeError, encodeFrame, encodeResult, type Frame } from './protocol';
 
 /** The whole request must arrive within this; the hook's stdin within STDIN_TIMEOUT_MS of being asked for. */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -82,8 +83,28 @@ async function listen(server: net.Server, socket: string, mode: number): Promise
   chmodSync(socket, mode);
 }
 
+/** No --debug FILE other than stderr (a command line that does not parse is main()'s to report). */
+function stderrOnlyDebug(argv: string[]): boolean {
+  try {
+    const file = parseCommandLine(argv).globals.debugFile;
+    return file === undefined || file === '-' || file === '/dev/stderr';
+  } catch {
+    return true;
+  }
+}
+
+function mountNamespaceOf(pid: number | 'self'): string | undefined {
+  if (pid === 0) return undefined;
+  try {
+    return readlinkSync(`/proc/${pid}/ns/mnt`);
+  } catch {
+    return undefined;
+  }
+}
+
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
   patchCwd();
+  const ownMountNamespace = mountNamespaceOf('self');
   const stats = { requests: 0, refused: 0, malformed: 0, started: Date.now() };
   let sequence = 0;
   const server = net.createServer({ allowHalfOpen: false }, (conn) => {
@@ -119,6 +140,14 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       );
     }
 
+    // A caller in another mount namespace (enroot, Apptainer, a shell in a container) means other
+    // paths than ours, and configure without --pid means its own namespace: it runs the CLI itself.
+    const theirs = mountNamespaceOf(peer.pid);
+    if (theirs === undefined || theirs !== ownMountNamespace) {
+      o.log(`request #${id}: declined: pid ${peer.pid} is in mount namespace ${theirs ?? '(unknown)'}, the service in ${ownMountNamespace}`);
+      if (!gone) conn.end(encodeDecline(`the caller is in another mount namespace than the service (${theirs ?? 'unknown'})`));
+      return;
+    }
     const reader = new FrameReader();
     const waiting: Array<(f: Frame | Error) => void> = [];
     const queued: Array<Frame | Error> = [];
@@ -171,6 +200,12 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       return fail(`the nvc-ts service rejected the request: ${message}`);
     }
 
+    // A debug log is a file the service (root) would append to: for another caller, the CLI opens it as that caller.
+    if (peer.uid !== 0 && !stderrOnlyDebug(request.argv)) {
+      o.log(`request #${id}: declined: uid ${peer.uid} names a debug log file`);
+      if (!gone) conn.end(encodeDecline('a caller other than root names a debug log file'));
+      return;
+    }
     stats.requests++;
     const out: Buffer[] = [];
     const err: Buffer[] = [];

@@ -370,6 +370,16 @@ int main(int argc, char **argv)
             }
             return status;
         }
+        case NVCS_DECLINE: {
+            uint32_t n = len >= 4 ? get_u32(body) : 0;
+            if (n > len - 4 || n > 1024)
+                n = 0;
+            char why[1100];
+            snprintf(why, sizeof(why), "the service at %s declined: %.*s", path, (int)n, (const char *)body + 4);
+            free(body);
+            close(fd);
+            return exec_node_cli(argc, argv, why, debug);
+        }
         case NVCS_ERROR: {
             uint32_t n = len >= 4 ? get_u32(body) : 0;
             if (n > len - 4)

@@ -12,6 +12,8 @@ enum {
     NVCS_STDIN = 3,      /* client: u8 is-a-terminal, blob of at most NVCS_STDIN_MAX + 1 bytes */
     NVCS_RESULT = 4,     /* service: i32 exit status, blob stdout, blob stderr */
     NVCS_ERROR = 5,      /* service: the request was refused or malformed (str message) */
+    NVCS_HEALTH = 6,     /* `nvc-ts serve --check`: answered by a RESULT */
+    NVCS_DECLINE = 7,    /* service: run it yourself (str reason): the caller sees another host than the service */
 };
 
 #define NVCS_REQUEST_MAX (256u * 1024u)
