@@ -20,7 +20,7 @@ for (const entry of fs.readdirSync(release, { withFileTypes: true })) {
   fs.chmodSync(path.join(dir, entry.name), 0o755);
   staged.push(entry.name);
 }
-for (const needed of ['nvc-ts-driver', 'nvc-ts-exec', 'nvc-ts-ldconfig', 'nvc-ts-cdi-hook', 'libnvc-mock-nvml.so']) {
+for (const needed of ['nvc-ts-driver', 'nvc-ts-exec', 'nvc-ts-ldconfig', 'nvc-ts-cdi-hook', 'nvc-ts-cli', 'libnvc-mock-nvml.so']) {
   if (!staged.includes(needed)) throw new Error(`${path.join(release, needed)} is missing: run the native build first`);
 }
 for (const name of staged.sort()) console.log(`staged ${path.relative(root, path.join(dir, name))}`);

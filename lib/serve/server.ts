@@ -13,7 +13,18 @@ import { parseCommandLine } from '../cli/args';
 import { main } from '../cli/main';
 import type { CliIo, StdinInput } from '../cli/types';
 import type { ServiceContext } from './shared-context';
-import { FrameReader, FrameType, RESULT_MAX_BYTES, decodeRequest, decodeStdin, encodeDecline, encodeError, encodeFrame, encodeResult, type Frame } from './protocol';
+import {
+  FrameReader,
+  FrameType,
+  RESULT_MAX_BYTES,
+  decodeRequest,
+  decodeStdin,
+  encodeDecline,
+  encodeError,
+  encodeFrame,
+  encodeResult,
+  type Frame,
+} from './protocol';
 
 /** The whole request must arrive within this; the hook's stdin within STDIN_TIMEOUT_MS of being asked for. */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -109,7 +120,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   let sequence = 0;
   const server = net.createServer({ allowHalfOpen: false }, (conn) => {
     const id = ++sequence;
-    void handle(conn, id);
+    handle(conn, id).catch((e: unknown) => {
+      o.log(`request #${id}: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      conn.destroy();
+    });
   });
 
   async function handle(conn: net.Socket, id: number): Promise<void> {
