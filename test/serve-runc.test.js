@@ -11,7 +11,8 @@ const { requireFeature, isRoot } = require('./support/features');
 
 const ROOT = path.resolve(__dirname, '..');
 const BIN = path.join(ROOT, 'bin/nvc-ts.js');
-const CLIENT = path.join(ROOT, 'build/Release/nvc-ts-cli');
+// The client beside the addon the package loads (build/Release, or prebuilds/ once packed).
+const CLIENT = path.join(path.dirname(require('node-gyp-build').resolve(ROOT)), 'nvc-ts-cli');
 const COUNT = 50;
 
 function which(cmd) {

@@ -16,7 +16,8 @@ const { waitFor, alive } = require('./support/proc');
 
 const ROOT = path.resolve(__dirname, '..');
 const BIN = path.join(ROOT, 'bin/nvc-ts.js');
-const CLIENT = path.join(ROOT, 'build/Release/nvc-ts-cli');
+// The client beside the addon the package loads (build/Release, or prebuilds/ once packed).
+const CLIENT = path.join(path.dirname(require('node-gyp-build').resolve(ROOT)), 'nvc-ts-cli');
 const LIBDIR = '/usr/lib/x86_64-linux-gnu';
 
 /** Runs a program; resolves to { status, signal, stdout, stderr } (stdout/stderr as Buffers). */
@@ -259,6 +260,9 @@ describe('nvc-ts serve and the native client', function () {
       assert.notEqual(logged.status, 0);
       assert.match(String(logged.stderr), /cannot open the debug log .*user\.log \(EACCES\)/);
       assert.ok(!fs.existsSync(path.join(dir, 'user.log')));
+      // Commands beyond reading the host and configuring containers are the caller's own to run.
+      const doctor = await run(CLIENT, [...globals, '--debug=-', 'modules', 'nodes', '--json'], { ...opts, uid: 12345, gid: 12345 });
+      assert.match(String(doctor.stderr), /declined: a caller other than root runs 'modules' itself/);
     } finally {
       await svc.stop();
     }
@@ -274,6 +278,26 @@ describe('nvc-ts serve and the native client', function () {
     assert.ok(inNs.stdout.equals(viaNode.stdout));
     assert.match(String(inNs.stderr), /no service \(the service at .* declined: the caller is in another mount namespace/);
     assert.match(fs.readFileSync(path.join(dir, 'service.log'), 'utf8'), /declined: pid \d+ is in mount namespace/);
+  });
+
+  it('runs `serve` given to the client as the Node CLI, not inside the service', async () => {
+    const sock = path.join(dir, 'nested.sock');
+    const nested = spawn(CLIENT, [...globals, '--debug=-', 'serve', '--socket', sock], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    nested.stderr.on('data', (c) => (err += c));
+    try {
+      await new Promise((resolve, reject) => {
+        nested.stdout.once('data', (d) => (/listening on/.test(String(d)) ? resolve() : reject(new Error(String(d)))));
+        nested.once('exit', (code) => reject(new Error(`exited ${code}: ${err}`)));
+      });
+      assert.match(err, /declined: a service is not run inside a request/);
+      const check = await node(['serve', '--check', '--socket', sock]);
+      assert.equal(JSON.parse(String(check.stdout)).pid, nested.pid, 'the client exec()ed the Node CLI in its own process');
+    } finally {
+      nested.kill('SIGTERM');
+      await new Promise((resolve) => nested.once('exit', resolve));
+    }
+    assert.ok(alive(service.pid));
   });
 
   it('answers a malformed request with an error and keeps serving', async () => {
@@ -347,7 +371,7 @@ describe('nvc-ts serve and the native client', function () {
     // The executor is slowed by a wrapper so that the kill lands while it works on the plan.
     const mark = path.join(dir, 'exec-started');
     const wrapper = path.join(dir, 'slow-exec.sh');
-    const realExec = path.join(ROOT, 'build/Release/nvc-ts-exec');
+    const realExec = path.join(path.dirname(CLIENT), 'nvc-ts-exec');
     fs.writeFileSync(wrapper, `#!/bin/sh\ntouch ${mark}\nsleep 1\n${realExec} "$@"\necho $? > ${mark}.rc\n`, { mode: 0o755 });
     const sock = path.join(dir, 'kill.sock');
     const svc = await startService(globals, { socket: sock, env: { ...process.env, NVC_TS_EXEC: wrapper } });

@@ -16,6 +16,8 @@ export interface CliIo {
   stdin?: () => Promise<StdinInput>;
   /** A context someone else initialised and owns (`nvc-ts serve`), used when the run's init options are its own. */
   sharedContext?: SharedContext;
+  /** Who asked, when not this process (the service's client, by its peer credentials): `--user` without a value means its ids. */
+  caller?: { pid: number; uid: number; gid: number };
   /** Told each phase's duration (the service's per-request metrics). */
   onPhase?: (name: Phase, ms: number) => void;
 }

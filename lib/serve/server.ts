@@ -94,14 +94,30 @@ async function listen(server: net.Server, socket: string, mode: number): Promise
   chmodSync(socket, mode);
 }
 
-/** No --debug FILE other than stderr (a command line that does not parse is main()'s to report). */
-function stderrOnlyDebug(argv: string[]): boolean {
+/** What a caller other than root may have the service run: reading the host and configuring containers. */
+const NON_ROOT_COMMANDS = new Set(['info', 'list', 'configure', 'hook']);
+
+/**
+ * Why the service leaves a request to the client's own Node CLI, or undefined to run it: a
+ * service inside a request (or a watch that would answer only when it ends); for a caller other
+ * than root, a command beyond NON_ROOT_COMMANDS or a --debug FILE, which the service (root) would
+ * open. A command line that does not parse is main()'s to report, as the CLI reports it.
+ */
+export function declineReason(argv: string[], uid: number): string | undefined {
+  let invocation: ReturnType<typeof parseCommandLine>;
   try {
-    const file = parseCommandLine(argv).globals.debugFile;
-    return file === undefined || file === '-' || file === '/dev/stderr';
+    invocation = parseCommandLine(argv);
   } catch {
-    return true;
+    return undefined;
   }
+  const name = invocation.command?.spec.name;
+  if (name === 'serve' && !argv.includes('--check')) return 'a service is not run inside a request';
+  if (argv.includes('--watch')) return 'a watch answers only when it ends';
+  if (uid === 0) return undefined;
+  if (name !== undefined && !NON_ROOT_COMMANDS.has(name) && invocation.run !== undefined) return `a caller other than root runs '${name}' itself`;
+  const file = invocation.globals.debugFile;
+  if (file !== undefined && file !== '-' && file !== '/dev/stderr') return 'a caller other than root names a debug log file';
+  return undefined;
 }
 
 function mountNamespaceOf(pid: number | 'self'): string | undefined {
@@ -214,10 +230,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       return fail(`the nvc-ts service rejected the request: ${message}`);
     }
 
-    // A debug log is a file the service (root) would append to: for another caller, the CLI opens it as that caller.
-    if (peer.uid !== 0 && !stderrOnlyDebug(request.argv)) {
-      o.log(`request #${id}: declined: uid ${peer.uid} names a debug log file`);
-      if (!gone) conn.end(encodeDecline('a caller other than root names a debug log file'));
+    const declined = declineReason(request.argv, peer.uid);
+    if (declined !== undefined) {
+      o.log(`request #${id}: declined: uid ${peer.uid}: ${declined}`);
+      if (!gone) conn.end(encodeDecline(declined));
       return;
     }
     stats.requests++;
@@ -237,6 +253,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       stdout: sink(out),
       stderr: sink(err),
       sharedContext: o.shared,
+      caller: { pid: peer.pid, uid: peer.uid, gid: peer.gid },
       onPhase: (name, t) => phases.push(`${name} ${t.toFixed(1)} ms`),
       stdin: async (): Promise<StdinInput> => {
         if (gone) throw new NvcError('ERR_NVC_INVALID_ARGUMENT', 'the client went away before sending its stdin', { field: 'OCI state' });
