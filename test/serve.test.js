@@ -12,7 +12,7 @@ const { spawn, execFileSync } = require('node:child_process');
 const { createSimulatedHost } = require('../dist/testing/index.js');
 const { requireFeature, isRoot } = require('./support/features');
 const { makeRootfs, startContainer, mountsUnder } = require('./support/container');
-const { waitFor, alive } = require('./support/proc');
+const { waitFor, alive, childrenOf } = require('./support/proc');
 
 const ROOT = path.resolve(__dirname, '..');
 const BIN = path.join(ROOT, 'bin/nvc-ts.js');
@@ -350,11 +350,30 @@ describe('nvc-ts serve and the native client', function () {
     }
   });
 
+  it('replaces its context when the driver service behind it dies', async () => {
+    // Settled first on the current driver (an earlier test put the version file back).
+    assert.equal((await run(CLIENT, [...globals, 'info', '--csv'], { env })).status, 0);
+    const driver = childrenOf(service.pid).filter((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'nvc-ts-driver';
+      } catch {
+        return false;
+      }
+    });
+    assert.equal(driver.length, 1, `one driver service under the service: ${driver}`);
+    process.kill(driver[0], 'SIGKILL');
+    const r = await run(CLIENT, [...globals, 'info', '--csv'], { env });
+    assert.equal(r.status, 0, String(r.stderr));
+    assert.match(fs.readFileSync(path.join(dir, 'service.log'), 'utf8'), /the driver service of the context has stopped: new context/);
+  });
+
   it('nvc-ts paths --json names the native client and the helpers', async () => {
     const r = await run(CLIENT, ['paths', '--json'], { env });
     assert.equal(r.status, 0, String(r.stderr));
     const paths = JSON.parse(String(r.stdout));
-    assert.equal(fs.realpathSync(paths.cli), fs.realpathSync(CLIENT));
+    // Beside the addon the package loads, with the helpers (build/Release, or prebuilds/ once packed).
+    assert.equal(path.basename(paths.cli), 'nvc-ts-cli');
+    assert.equal(path.dirname(paths.cli), path.dirname(paths.exec));
     assert.equal(paths.node_cli, BIN);
     for (const key of ['cli', 'node_cli', 'driver', 'exec', 'ldconfig', 'cdi_hook']) {
       assert.ok(path.isAbsolute(paths[key]) && fs.existsSync(paths[key]), `${key}: ${paths[key]}`);

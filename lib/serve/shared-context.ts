@@ -11,10 +11,25 @@ import type { SharedContext } from '../cli/types';
 
 interface Generation {
   context: Promise<Context>;
+  /** Once started: a context whose driver service has stopped (crashed, killed) is replaced. */
+  started?: Context;
   /** The driver version file's text when the context was made ('' when absent). */
   stamp: string;
   holders: number;
   retired: boolean;
+}
+
+/** The context's driver service has exited (a zombie not yet reaped counts): its next exchange would fail. */
+async function driverServiceGone(ctx: Context): Promise<boolean> {
+  const pid = ctx.servicePid;
+  if (pid === null) return true;
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'Z' || state === 'X';
+  } catch {
+    return true;
+  }
 }
 
 export class ServiceContext implements SharedContext {
@@ -46,6 +61,10 @@ export class ServiceContext implements SharedContext {
 
   #fresh(stamp: string): Generation {
     const gen: Generation = { context: this.init(), stamp, holders: 0, retired: false };
+    gen.context.then(
+      (ctx) => (gen.started = ctx),
+      () => undefined,
+    );
     // A failed init is not kept: the next request tries again.
     gen.context.catch(() => {
       if (this.#current === gen) this.#current = undefined;
@@ -64,9 +83,14 @@ export class ServiceContext implements SharedContext {
     if (this.#closed) throw new Error('the service is stopping');
     const stamp = await this.#stamp();
     let gen = this.#current;
-    if (gen === undefined || gen.stamp !== stamp) {
+    const stopped = gen?.started !== undefined && (await driverServiceGone(gen.started));
+    if (gen === undefined || gen.stamp !== stamp || stopped) {
       if (gen !== undefined) {
-        this.log(`driver changed (${JSON.stringify(gen.stamp.split('\n')[0])} -> ${JSON.stringify(stamp.split('\n')[0])}): new context`);
+        this.log(
+          stopped
+            ? 'the driver service of the context has stopped: new context'
+            : `driver changed (${JSON.stringify(gen.stamp.split('\n')[0])} -> ${JSON.stringify(stamp.split('\n')[0])}): new context`,
+        );
         this.#retire(gen);
       }
       gen = this.#fresh(stamp);
