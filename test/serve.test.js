@@ -196,6 +196,49 @@ describe('nvc-ts serve and the native client', function () {
     assert.ok(viaClient.stdout.equals(viaNode.stdout));
   });
 
+  it('reports a broken or foreign reply cleanly, without running the command twice', async () => {
+    const replies = {
+      'bad magic': Buffer.from('HTTP/1.0 200 OK\r\n\r\nhello'),
+      'cut short': frame(4, Buffer.from([0, 0, 0])),
+      'lengths that do not add up': frame(4, Buffer.concat([Buffer.alloc(4), Buffer.from([0xff, 0xff, 0, 0]), Buffer.alloc(4)])),
+      'over the bound': (() => {
+        const f = frame(4);
+        f.writeUInt32LE(0xffffffff, 8);
+        return f;
+      })(),
+      'unknown type': frame(42),
+      nothing: Buffer.alloc(0),
+    };
+    const expected = {
+      'bad magic': /answered something that is not an nvc-ts reply of version 1/,
+      'cut short': /sent a malformed result/,
+      'lengths that do not add up': /sent a malformed result/,
+      'over the bound': /answered something that is not an nvc-ts reply/,
+      'unknown type': /sent an unknown frame type 42/,
+      nothing: /closed the connection before answering/,
+    };
+    for (const [name, reply] of Object.entries(replies)) {
+      const sock = path.join(dir, 'fake.sock');
+      fs.rmSync(sock, { force: true });
+      let requests = 0;
+      const fake = net.createServer((c) => {
+        requests++;
+        c.on('error', () => {});
+        c.once('data', () => c.end(reply));
+      });
+      await new Promise((resolve) => fake.listen(sock, resolve));
+      try {
+        const r = await run(CLIENT, ['info'], { env: { ...process.env, NVC_TS_SOCKET: sock } });
+        assert.equal(r.status, 1, `${name}: ${r.stderr}`);
+        assert.match(String(r.stderr), expected[name], name);
+        assert.equal(String(r.stdout), '', name);
+        assert.equal(requests, 1, `${name}: asked once, never run again through the Node CLI`);
+      } finally {
+        await new Promise((resolve) => fake.close(resolve));
+      }
+    }
+  });
+
   it('configures a container through the service', async () => {
     const rootfs = makeRootfs();
     const cnt = await startContainer();
@@ -362,6 +405,8 @@ describe('nvc-ts serve and the native client', function () {
     });
     assert.equal(driver.length, 1, `one driver service under the service: ${driver}`);
     process.kill(driver[0], 'SIGKILL');
+    // Dead (a zombie until the service reaps it) before the next request comes.
+    assert.ok(await waitFor(() => !alive(driver[0]), 5000));
     const r = await run(CLIENT, [...globals, 'info', '--csv'], { env });
     assert.equal(r.status, 0, String(r.stderr));
     assert.match(fs.readFileSync(path.join(dir, 'service.log'), 'utf8'), /the driver service of the context has stopped: new context/);

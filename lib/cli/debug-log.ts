@@ -1,5 +1,6 @@
 /** The `--debug FILE` log: timestamped lines appended synchronously, so that a crash still leaves them on disk. */
 import { closeSync, openSync, writeSync } from 'node:fs';
+import * as path from 'node:path';
 import { shorten } from '../quote';
 
 /** Longest message of one log line: values in it are not ours. */
@@ -17,7 +18,8 @@ export class DebugLog {
     private readonly stderr?: { write(chunk: string): unknown },
   ) {
     this.toStderr = file === '-' || file === '/dev/stderr';
-    this.fd = file === undefined ? null : this.toStderr ? 2 : openSync(file, 'a');
+    // Resolved here (not by the kernel) so that a service's request resolves it against its client's directory.
+    this.fd = file === undefined ? null : this.toStderr ? 2 : openSync(path.resolve(file), 'a');
   }
 
   line(message: string): void {

@@ -3,6 +3,7 @@
  * on stdin and the bundle's config.json, interprets the NVIDIA_* environment as the toolkit's
  * legacy hook does, and configures the container. Not a GPU container: does nothing.
  */
+import * as path from 'node:path';
 import { OCI_STATE_MAX_BYTES, readBoundedStream, readRegularFile } from '../../bounded-read';
 import { hookTargetFromStateText } from '../../hook';
 import { UsageError } from '../format-error';
@@ -54,7 +55,7 @@ export const hookCommand: CommandSpec<HookFlags> = {
         );
       }
       const stateText =
-        input !== undefined ? await readBoundedStream(input.stream, STATE_INPUT) : await readRegularFile(flags.stateFile as string, STATE_INPUT);
+        input !== undefined ? await readBoundedStream(input.stream, STATE_INPUT) : await readRegularFile(path.resolve(flags.stateFile as string), STATE_INPUT);
       if (stateText.length === 0) {
         throw new UsageError(
           'hook got no OCI state on stdin: it is run by a container runtime (a prestart or createRuntime hook), which passes the container state there',
