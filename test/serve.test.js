@@ -267,6 +267,9 @@ describe('nvc-ts serve and the native client', function () {
     const debug = await run(CLIENT, [...globals, '--debug=-', 'info'], { env: gone });
     assert.equal(debug.status, 0);
     assert.match(String(debug.stderr), /no service \(.*no-such\.sock: No such file or directory\): running the Node CLI/);
+    const check = await node(['serve', '--check', '--socket', gone.NVC_TS_SOCKET]);
+    assert.equal(check.status, 1);
+    assert.match(String(check.stderr), /no nvc-ts service answers on .*no-such\.sock/);
     const failing = await run(CLIENT, [...globals, 'list', '--device=9'], { env: gone });
     const failingNode = await node([...globals, 'list', '--device=9']);
     assert.equal(failing.status, failingNode.status);
