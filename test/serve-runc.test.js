@@ -64,7 +64,12 @@ describe('runc: 50 parallel starts through the native hook and the service', fun
     const globals = ['--root', o.root, '--ldcache', o.ldcache, '--proc-root', o.procRoot, '--dev-root', o.devRoot, '--sys-root', o.sysRoot];
     const socket = path.join(dir, 'nvc-ts.sock');
     const log = path.join(dir, 'service.log');
-    service = spawn(process.execPath, [BIN, ...globals, '--debug', log, 'serve', '--socket', socket], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // The hooks' PATH (runc gives them only their own env): the service answers clients of the same PATH.
+    const hookPath = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+    service = spawn(process.execPath, [BIN, ...globals, '--debug', log, 'serve', '--socket', socket], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, PATH: hookPath },
+    });
     await new Promise((resolve, reject) => {
       service.stdout.once('data', (d) => (/listening on/.test(String(d)) ? resolve() : reject(new Error(String(d)))));
       service.once('exit', (code) => reject(new Error(`serve exited ${code}`)));
@@ -95,7 +100,7 @@ describe('runc: 50 parallel starts through the native hook and the service', fun
           {
             path: CLIENT,
             args: ['nvc-ts-cli', 'hook', ...globals],
-            env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `NVC_TS_SOCKET=${socket}`],
+            env: [`PATH=${hookPath}`, `NVC_TS_SOCKET=${socket}`],
           },
         ],
       };

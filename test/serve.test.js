@@ -326,6 +326,16 @@ describe('nvc-ts serve and the native client', function () {
     assert.match(fs.readFileSync(path.join(dir, 'service.log'), 'utf8'), /declined: pid \d+ is in mount namespace/);
   });
 
+  it("leaves a caller whose PATH or NVC_TS_* overrides differ from the service's to the Node CLI", async () => {
+    const viaNode = await node([...globals, 'info', '--csv']);
+    for (const extra of [{ PATH: `/nonexistent:${process.env.PATH}` }, { NVC_TS_EXEC: '/nonexistent/exec' }, { CUDA_MPS_PIPE_DIRECTORY: '/tmp/mps' }]) {
+      const r = await run(CLIENT, [...globals, '--debug=-', 'info', '--csv'], { env: { ...env, ...extra } });
+      assert.equal(r.status, 0, String(r.stderr));
+      assert.ok(r.stdout.equals(viaNode.stdout));
+      assert.match(String(r.stderr), new RegExp(`declined: the caller's ${Object.keys(extra)[0]} is not the service's`));
+    }
+  });
+
   it('runs `serve` given to the client as the Node CLI, not inside the service', async () => {
     const sock = path.join(dir, 'nested.sock');
     const nested = spawn(CLIENT, [...globals, '--debug=-', 'serve', '--socket', sock], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -446,7 +456,7 @@ describe('nvc-ts serve and the native client', function () {
     const cnt = await startContainer();
     try {
       const pending = run(CLIENT, [...globals, 'configure', '--pid', String(cnt.pid), '--device=0', '--compute', '--utility', '--no-ldconfig', rootfs], {
-        env: { ...process.env, NVC_TS_SOCKET: sock },
+        env: { ...process.env, NVC_TS_SOCKET: sock, NVC_TS_EXEC: wrapper },
       });
       assert.ok(await waitFor(() => fs.existsSync(mark), 20000), 'the executor did not start');
       process.kill(svc.pid, 'SIGKILL');
@@ -457,7 +467,7 @@ describe('nvc-ts serve and the native client', function () {
       assert.notEqual(fs.readFileSync(`${mark}.rc`, 'utf8').trim(), '0', 'the executor reported success to nobody');
       assert.equal(mountsUnder(cnt.pid, rootfs).size, 0, [...mountsUnder(cnt.pid, rootfs).keys()].join(', '));
     } finally {
-      await svc.exited;
+      await svc.stop();
       await cnt.stop();
       fs.rmSync(rootfs, { recursive: true, force: true });
     }

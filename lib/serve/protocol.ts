@@ -133,6 +133,8 @@ class BodyReader {
 }
 
 const ARGS_MAX = 4096;
+/** The variables a client sends (native/client/client.c, env_sent). */
+const SENT_ENV = /^(NVC_TS_[A-Z0-9_]*|PATH|CUDA_MPS_PIPE_DIRECTORY)=/;
 const ENV_MAX = 256;
 
 export const requestSchema = z.object({
@@ -148,14 +150,7 @@ export const requestSchema = z.object({
         .refine((s) => !s.includes('\0'), 'no NUL in arguments'),
     )
     .max(ARGS_MAX),
-  env: z
-    .array(
-      z
-        .string()
-        .regex(/^NVC_TS_[A-Z0-9_]*=/, 'only NVC_TS_* variables')
-        .max(65536),
-    )
-    .max(ENV_MAX),
+  env: z.array(z.string().regex(SENT_ENV, 'only NVC_TS_*, PATH and CUDA_MPS_PIPE_DIRECTORY').max(65536)).max(ENV_MAX),
 });
 
 export type ClientRequest = z.infer<typeof requestSchema>;

@@ -94,6 +94,23 @@ async function listen(server: net.Server, socket: string, mode: number): Promise
   chmodSync(socket, mode);
 }
 
+/** Variables of the client's own that never change what the service would do. */
+const CLIENT_ONLY_ENV = new Set(['NVC_TS_SOCKET', 'NVC_TS_NODE', 'NVC_TS_NODE_CLI']);
+
+/**
+ * The first variable a run depends on whose value differs between the client and the service
+ * (helper overrides, PATH for the driver's binaries, the MPS pipe directory), or undefined.
+ */
+export function environmentDifference(env: string[], own: NodeJS.ProcessEnv = process.env): string | undefined {
+  const theirs = new Map(env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+  const names = new Set([...theirs.keys(), ...Object.keys(own).filter((k) => k.startsWith('NVC_TS_')), 'PATH', 'CUDA_MPS_PIPE_DIRECTORY']);
+  for (const name of names) {
+    if (CLIENT_ONLY_ENV.has(name)) continue;
+    if (theirs.get(name) !== own[name]) return name;
+  }
+  return undefined;
+}
+
 /** What a caller other than root may have the service run: reading the host and configuring containers. */
 const NON_ROOT_COMMANDS = new Set(['info', 'list', 'configure', 'hook']);
 
@@ -230,7 +247,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       return fail(`the nvc-ts service rejected the request: ${message}`);
     }
 
-    const declined = declineReason(request.argv, peer.uid);
+    const differs = environmentDifference(request.env);
+    const declined = differs !== undefined ? `the caller's ${differs} is not the service's` : declineReason(request.argv, peer.uid);
     if (declined !== undefined) {
       o.log(`request #${id}: declined: uid ${peer.uid}: ${declined}`);
       if (!gone) conn.end(encodeDecline(declined));

@@ -217,6 +217,14 @@ static int exec_node_cli(int argc, char **argv, const char *why, int debug)
     return 1;
 }
 
+/* The environment a run depends on: nvc-ts's own variables, PATH (driver binaries are looked up on
+ * it) and CUDA_MPS_PIPE_DIRECTORY; the service runs a request only where they are its own. */
+static int env_sent(const char *entry)
+{
+    return strncmp(entry, "NVC_TS_", 7) == 0 || strncmp(entry, "PATH=", 5) == 0 ||
+           strncmp(entry, "CUDA_MPS_PIPE_DIRECTORY=", 24) == 0;
+}
+
 static int send_request(int fd, int argc, char **argv)
 {
     struct buf b = {0};
@@ -230,11 +238,11 @@ static int send_request(int fd, int argc, char **argv)
         put_str(&b, argv[i], strlen(argv[i]));
     uint32_t envc = 0;
     for (char **e = environ; *e != NULL; e++)
-        if (strncmp(*e, "NVC_TS_", 7) == 0)
+        if (env_sent(*e))
             envc++;
     put_u32(&b, envc);
     for (char **e = environ; *e != NULL; e++)
-        if (strncmp(*e, "NVC_TS_", 7) == 0)
+        if (env_sent(*e))
             put_str(&b, *e, strlen(*e));
     frame_end(&b);
     int rc = b.failed || b.len > NVCS_REQUEST_MAX ? -2 : write_all(fd, b.data, b.len);
