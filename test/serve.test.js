@@ -194,6 +194,14 @@ describe('nvc-ts serve and the native client', function () {
     const viaNode = await node([...globals, 'info', '--csv']);
     assert.equal(viaClient.status, 0);
     assert.ok(viaClient.stdout.equals(viaNode.stdout));
+    // Other commands run in the service only from its own directory; elsewhere the client runs them.
+    const doctor = await new Promise((resolve) => {
+      const child = spawn(CLIENT, [...globals, '--debug=-', 'doctor', '--json'], { env, cwd: dir });
+      let err = '';
+      child.stderr.on('data', (c) => (err += c));
+      child.on('close', () => resolve(err));
+    });
+    assert.match(doctor, /declined: 'doctor' runs in the service only from the service's directory/);
   });
 
   it('reports a broken or foreign reply cleanly, without running the command twice', async () => {

@@ -114,13 +114,16 @@ export function environmentDifference(env: string[], own: NodeJS.ProcessEnv = pr
 /** What a caller other than root may have the service run: reading the host and configuring containers. */
 const NON_ROOT_COMMANDS = new Set(['info', 'list', 'configure', 'hook']);
 
+/** Commands whose relative paths are all resolved by path.resolve (the request's directory), none opened as given. */
+const CWD_SAFE_COMMANDS = new Set([...NON_ROOT_COMMANDS, 'paths']);
+
 /**
  * Why the service leaves a request to the client's own Node CLI, or undefined to run it: a
  * service inside a request (or a watch that would answer only when it ends); for a caller other
  * than root, a command beyond NON_ROOT_COMMANDS or a --debug FILE, which the service (root) would
  * open. A command line that does not parse is main()'s to report, as the CLI reports it.
  */
-export function declineReason(argv: string[], uid: number): string | undefined {
+export function declineReason(argv: string[], uid: number, sameCwd = true): string | undefined {
   let invocation: ReturnType<typeof parseCommandLine>;
   try {
     invocation = parseCommandLine(argv);
@@ -130,6 +133,9 @@ export function declineReason(argv: string[], uid: number): string | undefined {
   const name = invocation.command?.spec.name;
   if (name === 'serve' && !argv.includes('--check')) return 'a service is not run inside a request';
   if (argv.includes('--watch')) return 'a watch answers only when it ends';
+  // Relative paths of these commands all go through path.resolve, which sees the client's directory.
+  if (!sameCwd && name !== undefined && !CWD_SAFE_COMMANDS.has(name) && invocation.run !== undefined)
+    return `'${name}' runs in the service only from the service's directory`;
   if (uid === 0) return undefined;
   if (name !== undefined && !NON_ROOT_COMMANDS.has(name) && invocation.run !== undefined) return `a caller other than root runs '${name}' itself`;
   const file = invocation.globals.debugFile;
@@ -248,7 +254,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     }
 
     const differs = environmentDifference(request.env);
-    const declined = differs !== undefined ? `the caller's ${differs} is not the service's` : declineReason(request.argv, peer.uid);
+    const declined =
+      differs !== undefined ? `the caller's ${differs} is not the service's` : declineReason(request.argv, peer.uid, request.cwd === process.cwd());
     if (declined !== undefined) {
       o.log(`request #${id}: declined: uid ${peer.uid}: ${declined}`);
       if (!gone) conn.end(encodeDecline(declined));
