@@ -12,7 +12,7 @@
   "targets": [
     {
       "target_name": "nvc_ts",
-      "sources": ["native/addon/addon.cc", "native/addon/container.cc", "native/addon/kmod.cc", "<@(nvc_core_discovery)", "<@(nvc_core_driver_client)", "<@(nvc_core_wire)", "<@(nvc_core_setup)", "<@(nvc_core_util)"],
+      "sources": ["native/addon/addon.cc", "native/addon/container.cc", "native/addon/kmod.cc", "native/addon/peercred.cc", "<@(nvc_core_discovery)", "<@(nvc_core_driver_client)", "<@(nvc_core_wire)", "<@(nvc_core_setup)", "<@(nvc_core_util)"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden"],
@@ -43,6 +43,13 @@
       "#": "the hook CDI specs name: symlinks, ld.so.cache and the params copy at container creation",
       "include_dirs": ["native/exec"],
       "sources": ["<!@(ls -1 native/cdi-hook/*.c)", "native/exec/sysmount.c", "native/core/setup/ldconfig_client.c", "native/core/wire/wire.c", "native/core/wire/ldconfig_report.c", "native/core/util/path.c", "native/core/util/child.c", "native/core/util/error.c", "native/core/util/fdutil.c"]
+    },
+    {
+      "target_name": "nvc-ts-cli",
+      "type": "executable",
+      "#": "the native client of `nvc-ts serve` (installable as nvidia-container-cli); node's path is baked in as the fallback's default",
+      "defines": ["NVC_CLIENT_NODE=\"<!(node -p process.execPath)\""],
+      "sources": ["native/client/client.c"]
     },
     {
       "target_name": "nvc-mock-nvml",

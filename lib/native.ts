@@ -120,6 +120,8 @@ export interface NativeBinding {
   /** mknod(2) of a character device; mode holds the permission bits only. */
   mknod(request: { path: string; mode: number; major: number; minor: number }): Promise<void>;
   symlink(request: { target: string; path: string }): Promise<void>;
+  /** SO_PEERCRED of a connected unix socket. */
+  peerCredentials(fd: number): { pid: number; uid: number; gid: number };
 }
 
 interface NodeGypBuild {
@@ -191,3 +193,11 @@ export function mockNvmlLibraryPath(): string {
 export function cdiHookPath(): string {
   return artifact('NVC_TS_CDI_HOOK', 'nvc-ts-cdi-hook');
 }
+
+/** nvc-ts-cli, the native client of `nvc-ts serve` (installable as nvidia-container-cli). */
+export function clientPath(): string {
+  return artifact('NVC_TS_CLI', 'nvc-ts-cli');
+}
+
+/** The Node CLI's launcher. */
+export const nodeCliPath = path.join(packageRoot, 'bin', 'nvc-ts.js');

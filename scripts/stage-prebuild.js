@@ -9,6 +9,13 @@ const path = require('node:path');
 const root = path.resolve(__dirname, '..');
 const dir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
 const release = path.join(root, 'build', 'Release');
+// --from-build: make the prebuild folder from the current build without rebuilding (tests: a
+// rebuild would overwrite the addon a running test process has loaded, and crash it).
+if (process.argv.includes('--from-build')) {
+  const libc = process.report?.getReport?.().header?.glibcVersionRuntime ? 'glibc' : 'musl';
+  fs.mkdirSync(dir, { recursive: true });
+  fs.copyFileSync(path.join(release, 'nvc_ts.node'), path.join(dir, `nvc-ts.${libc}.node`));
+}
 if (!fs.existsSync(dir)) throw new Error(`${dir} is missing: prebuildify did not run`);
 const staged = [];
 for (const entry of fs.readdirSync(release, { withFileTypes: true })) {
@@ -20,7 +27,7 @@ for (const entry of fs.readdirSync(release, { withFileTypes: true })) {
   fs.chmodSync(path.join(dir, entry.name), 0o755);
   staged.push(entry.name);
 }
-for (const needed of ['nvc-ts-driver', 'nvc-ts-exec', 'nvc-ts-ldconfig', 'nvc-ts-cdi-hook', 'libnvc-mock-nvml.so']) {
+for (const needed of ['nvc-ts-driver', 'nvc-ts-exec', 'nvc-ts-ldconfig', 'nvc-ts-cdi-hook', 'nvc-ts-cli', 'libnvc-mock-nvml.so']) {
   if (!staged.includes(needed)) throw new Error(`${path.join(release, needed)} is missing: run the native build first`);
 }
 for (const name of staged.sort()) console.log(`staged ${path.relative(root, path.join(dir, name))}`);

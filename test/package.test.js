@@ -67,7 +67,9 @@ describe('package: packed tarball, installed without a toolchain', function () {
 
   before(function () {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nvc-pack-'));
-    run('npm', ['run', '--silent', 'prebuildify'], { cwd: root });
+    // The prebuild from the current build: `npm run prebuildify` would rebuild build/Release under
+    // the addon this test process (and every later test in it) has loaded.
+    run(process.execPath, [path.join(root, 'scripts/stage-prebuild.js'), '--from-build'], { cwd: root });
     // prepack would rebuild everything; the test suite has just built dist/ and build/.
     const packed = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', tmp], { cwd: root }));
     tarball = path.join(tmp, packed[0].filename);
@@ -90,7 +92,7 @@ describe('package: packed tarball, installed without a toolchain', function () {
     for (const f of ['LICENSE', 'CHANGELOG.md', 'README.md', 'package.json', 'dist/index.js', 'dist/index.d.ts'])
       assert.ok(files.includes(f), `${f} is packed`);
     const prebuilt = files.filter((f) => f.startsWith('prebuilds/')).map((f) => path.basename(f));
-    for (const f of ['nvc-ts-driver', 'nvc-ts-exec', 'nvc-ts-ldconfig', 'nvc-ts-cdi-hook', 'libnvc-mock-nvml.so'])
+    for (const f of ['nvc-ts-driver', 'nvc-ts-exec', 'nvc-ts-ldconfig', 'nvc-ts-cdi-hook', 'nvc-ts-cli', 'libnvc-mock-nvml.so'])
       assert.ok(prebuilt.includes(f), `prebuilds carry ${f}`);
     for (const f of ['contrib/systemd/nvc-ts-cdi-refresh.service', 'contrib/systemd/nvc-ts-cdi-refresh.path']) assert.ok(files.includes(f), `${f} is packed`);
     assert.ok(
@@ -123,6 +125,16 @@ describe('package: packed tarball, installed without a toolchain', function () {
     });
     assert.match(out, /^NVRM version:\s+\d+\.\d+/m);
     assert.match(out, /^Device Index:\s+0$/m);
+    // The native client that `nvc-ts paths` names finds the package's Node CLI when no service runs.
+    const paths = JSON.parse(
+      run(path.join(project, 'node_modules', '.bin', 'nvc-ts'), ['paths', '--json'], { cwd: project, env: { PATH: path.join(tmp, 'bin') } }),
+    );
+    assert.ok(paths.cli.startsWith(path.join(pkg, 'prebuilds')), paths.cli);
+    const viaClient = run(paths.cli, ['info', '--simulate'], {
+      cwd: project,
+      env: { PATH: path.join(tmp, 'bin'), NVC_TS_SOCKET: path.join(tmp, 'none.sock') },
+    });
+    assert.match(viaClient, /^Device Index:\s+0$/m);
   });
 
   for (const [mode, options] of Object.entries(MODES)) {

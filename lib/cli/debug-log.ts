@@ -1,5 +1,6 @@
 /** The `--debug FILE` log: timestamped lines appended synchronously, so that a crash still leaves them on disk. */
 import { closeSync, openSync, writeSync } from 'node:fs';
+import * as path from 'node:path';
 import { shorten } from '../quote';
 
 /** Longest message of one log line: values in it are not ours. */
@@ -11,9 +12,14 @@ export class DebugLog {
   /** Whether the log is stderr (`-` or /dev/stderr), which is never closed. */
   private readonly toStderr: boolean;
 
-  constructor(file: string | undefined) {
+  /** stderr: where `-` and /dev/stderr go when it is not this process's own (the service's captured stderr of a request). */
+  constructor(
+    file: string | undefined,
+    private readonly stderr?: { write(chunk: string): unknown },
+  ) {
     this.toStderr = file === '-' || file === '/dev/stderr';
-    this.fd = file === undefined ? null : this.toStderr ? 2 : openSync(file, 'a');
+    // Resolved here (not by the kernel) so that a service's request resolves it against its client's directory.
+    this.fd = file === undefined ? null : this.toStderr ? 2 : openSync(path.resolve(file), 'a');
   }
 
   /** Whether --debug was given. */
@@ -25,7 +31,8 @@ export class DebugLog {
     if (this.fd === null) return;
     const text = `${new Date().toISOString()} nvc-ts[${process.pid}] ${shorten(message, LINE_MAX_CHARS)}\n`;
     try {
-      writeSync(this.fd, text);
+      if (this.toStderr && this.stderr !== undefined) this.stderr.write(text);
+      else writeSync(this.fd, text);
     } catch {
       // A debug log must never break the command.
     }

@@ -20,7 +20,8 @@ export type { CliIo, CommandSession, CommandSpec, OptionToken, OptionValues } fr
 export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   let invocation: Invocation;
   try {
-    invocation = parseCommandLine(argv);
+    // Through the service, a bare --user means the client's ids, not the service's.
+    invocation = parseCommandLine(argv, io.caller === undefined ? undefined : { uid: io.caller.uid, gid: io.caller.gid });
   } catch (err) {
     if (err instanceof UsageError || isNvcError(err)) {
       const flagged = err instanceof UsageError ? err : optionValueError(err);
@@ -50,7 +51,7 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
   }
   let log: DebugLog;
   try {
-    log = new DebugLog(globals.debugFile);
+    log = new DebugLog(globals.debugFile, io.stderr === process.stderr ? undefined : io.stderr);
   } catch (err) {
     const reason = err instanceof Error && 'code' in err ? String(err.code) : String(err);
     io.stderr.write(`nvc-ts: error: cannot open the debug log ${globals.debugFile ?? ''} (${reason}); check the path given to --debug.\n`);

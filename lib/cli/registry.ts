@@ -8,6 +8,8 @@ import { installCommand, uninstallCommand } from './commands/install';
 import { modulesCommand } from './commands/modules';
 import { completionCommand } from './commands/completion';
 import { cdiCommand } from './commands/cdi';
+import { pathsCommand } from './commands/paths';
+import { serveCommand } from './commands/serve';
 import type { CommandSession, CommandSpec, OptionToken, OptionValues } from './types';
 
 export interface BoundCommand {
@@ -37,4 +39,6 @@ export const COMMANDS: BoundCommand[] = [
   bind(modulesCommand),
   bind(completionCommand),
   bind(cdiCommand),
+  bind(serveCommand),
+  bind(pathsCommand),
 ];

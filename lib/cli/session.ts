@@ -12,7 +12,7 @@ import type { Device, DriverInfo } from '../types';
 import type { GlobalOptions, Invocation } from './args';
 import { elapsed, type DebugLog } from './debug-log';
 import { formatError, formatErrorJson, type Phase } from './format-error';
-import type { CliIo, CommandSession, GlobalFlags } from './types';
+import type { CliIo, CommandSession, GlobalFlags, StdinInput } from './types';
 
 interface SimulatedHost {
   options: Partial<InitOptions>;
@@ -33,6 +33,7 @@ class Session implements CommandSession {
     private readonly start: () => Promise<Context>,
     private readonly options: () => InitOptions,
     readonly flags: GlobalFlags,
+    private readonly fresh: () => Promise<Context> = start,
   ) {}
 
   initOptions(): InitOptions {
@@ -59,7 +60,7 @@ class Session implements CommandSession {
   }
 
   freshContext(): Promise<Context> {
-    return this.start();
+    return this.fresh();
   }
 
   async driverInfo(): Promise<DriverInfo> {
@@ -78,6 +79,7 @@ class Session implements CommandSession {
     try {
       const result = await fn();
       this.log.line(`${name}: done in ${elapsed(started)}`);
+      this.io.onPhase?.(name, Number(process.hrtime.bigint() - started) / 1e6);
       // A phase nested in another (initialization on first use) hands the name back.
       if (outer !== undefined) this.current = outer;
       return result;
@@ -102,6 +104,20 @@ class Session implements CommandSession {
   note(text: string): void {
     this.log.line(`note: ${text}`);
   }
+
+  stdin(): Promise<StdinInput> {
+    if (this.io.stdin !== undefined) return this.io.stdin();
+    return Promise.resolve({ isTTY: process.stdin.isTTY === true, stream: process.stdin });
+  }
+
+  /** Set when the context came from io.sharedContext: released, never shut down, at the end. */
+  release: (() => void) | undefined;
+}
+
+/** Same init options (key order aside): the run may use a context made with `shared`. */
+function sameInitOptions(a: InitOptions, b: InitOptions): boolean {
+  const norm = (o: InitOptions) => JSON.stringify(Object.entries(o).sort(([x], [y]) => (x < y ? -1 : 1)));
+  return norm(a) === norm(b);
 }
 
 /** The global options that are init options, by the schema's own keys. */
@@ -136,14 +152,23 @@ export async function execute(run: (session: CommandSession) => Promise<void>, i
   let removeOnSignal: (() => void) | undefined;
   let opts = initOptionsOf(globals);
   // Loaded on first use, not at the top, so that --help, --version and usage errors work without the native addon.
-  const session = new Session(
+  // With --debug, the library's events (what was selected, each edit and its outcome, the cgroup
+  // rules, ldconfig, warnings, refusals) are the log's account of the decisions.
+  const fresh = async () => (await import('../index')).init(log.enabled ? { ...opts, logger: (e) => log.line(`event ${describeEvent(e)}`) } : opts);
+  const shared = io.sharedContext;
+  const session: Session = new Session(
     io,
     log,
-    // With --debug, the library's events (what was selected, each edit and its outcome, the cgroup
-    // rules, ldconfig, warnings, refusals) are the log's account of the decisions.
-    async () => (await import('../index')).init(log.enabled ? { ...opts, logger: (e) => log.line(`event ${describeEvent(e)}`) } : opts),
+    async () => {
+      if (shared === undefined || globals.simulate || !sameInitOptions(opts, shared.options)) return fresh();
+      const held = await shared.acquire();
+      session.release = held.release;
+      log.line('initialization: the service context');
+      return held.context;
+    },
     () => opts,
     { loadKernelModules: globals.loadKernelModules === true, noCreateImexChannels: globals.noCreateImexChannels, noPivot: globals.noPivot },
+    fresh,
   );
   try {
     if (globals.simulate) {
@@ -172,7 +197,8 @@ export async function execute(run: (session: CommandSession) => Promise<void>, i
     return 1;
   } finally {
     removeOnSignal?.();
-    await shutdown(session.ctx, host, io, log);
+    if (session.release !== undefined) session.release();
+    await shutdown(session.release === undefined ? session.ctx : undefined, host, io, log);
   }
 }
 

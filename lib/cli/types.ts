@@ -2,6 +2,7 @@
  * The contract between the CLI driver and its commands, kept apart so that commands/*.ts depend on it and not on
  * the entry point that imports them.
  */
+import type { Readable } from 'node:stream';
 import type { ParseArgsConfig } from 'node:util';
 
 import type { Context, InitOptions } from '../index';
@@ -11,6 +12,26 @@ import type { Phase } from './format-error';
 export interface CliIo {
   stdout: { write(chunk: string): unknown };
   stderr: { write(chunk: string): unknown };
+  /** Where `hook` reads its input (default process.stdin): the service passes the client's. */
+  stdin?: () => Promise<StdinInput>;
+  /** A context someone else initialised and owns (`nvc-ts serve`), used when the run's init options are its own. */
+  sharedContext?: SharedContext;
+  /** Who asked, when not this process (the service's client, by its peer credentials): `--user` without a value means its ids. */
+  caller?: { pid: number; uid: number; gid: number };
+  /** Told each phase's duration (the service's per-request metrics). */
+  onPhase?: (name: Phase, ms: number) => void;
+}
+
+export interface StdinInput {
+  isTTY: boolean;
+  stream: Readable;
+}
+
+export interface SharedContext {
+  /** The init options it was made with: a run with other options gets a context of its own. */
+  options: InitOptions;
+  /** The context for one run, held until release() (a refresh replaces it for later runs only). */
+  acquire(): Promise<{ context: Context; release(): void }>;
 }
 
 export type OptionValues = Record<string, string | boolean | Array<string | boolean> | undefined>;
@@ -47,6 +68,8 @@ export interface CommandSession {
   hostOptions(): { root?: string; procRoot?: string; devRoot?: string; sysRoot?: string };
   /** One line in the debug log only (nothing when there is no --debug FILE). */
   note(text: string): void;
+  /** The input a command reads (hook: the OCI state). */
+  stdin(): Promise<StdinInput>;
   /** Global options that are not init options but change what commands do. */
   readonly flags: GlobalFlags;
 }

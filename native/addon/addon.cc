@@ -380,6 +380,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("version", Napi::String::New(env, nvc_version()));
   nvc_addon::RegisterContainerFunctions(env, exports);
   nvc_addon::RegisterKmodFunctions(env, exports);
+  nvc_addon::RegisterPeerCredFunctions(env, exports);
   return exports;
 }
 

@@ -3,6 +3,7 @@
  * on stdin and the bundle's config.json, interprets the NVIDIA_* environment as the toolkit's
  * legacy hook does, and configures the container. Not a GPU container: does nothing.
  */
+import * as path from 'node:path';
 import { OCI_STATE_MAX_BYTES, readBoundedStream, readRegularFile } from '../../bounded-read';
 import { hookTargetFromStateText } from '../../hook';
 import { UsageError } from '../format-error';
@@ -47,13 +48,18 @@ export const hookCommand: CommandSpec<HookFlags> = {
   async run(session: CommandSession, flags: HookFlags): Promise<void> {
     const target = await session.phase('input', async () => {
       // A runtime pipes the state in; a person who typed `nvc-ts hook` would wait forever.
-      if (flags.stateFile === undefined && process.stdin.isTTY === true) {
-        throw new UsageError('hook reads the OCI state of a container on stdin, as runtimes run their hooks; stdin is a terminal here (pipe a state in, or give --state-file FILE)');
+      const input = flags.stateFile === undefined ? await session.stdin() : undefined;
+      if (input !== undefined && input.isTTY) {
+        throw new UsageError(
+          'hook reads the OCI state of a container on stdin, as runtimes run their hooks; stdin is a terminal here (pipe a state in, or give --state-file FILE)',
+        );
       }
       const stateText =
-        flags.stateFile === undefined ? await readBoundedStream(process.stdin, STATE_INPUT) : await readRegularFile(flags.stateFile, STATE_INPUT);
+        input !== undefined ? await readBoundedStream(input.stream, STATE_INPUT) : await readRegularFile(path.resolve(flags.stateFile as string), STATE_INPUT);
       if (stateText.length === 0) {
-        throw new UsageError('hook got no OCI state on stdin: it is run by a container runtime (a prestart or createRuntime hook), which passes the container state there');
+        throw new UsageError(
+          'hook got no OCI state on stdin: it is run by a container runtime (a prestart or createRuntime hook), which passes the container state there',
+        );
       }
       return hookTargetFromStateText(stateText, { noCgroups: flags.noCgroups });
     });
