@@ -5,7 +5,8 @@
 //   npm run fuzz -- --seconds N [--target NAME]... [--out DIR]
 //   npm run fuzz:smoke            (every target for a few seconds: CI)
 // Each target fuzzes into a working corpus under OUT/work/<target> (the committed seeds
-// in native/fuzz/corpus/<target> are read, never written); a crash, leak, UB report or
+// in native/fuzz/corpus/<target> are read, never written; OUT defaults to build-fuzz/, apart
+// from build/, which the test suite and node-gyp remove); a crash, leak, UB report or
 // timeout leaves its input in OUT/artifacts and fails the run. The summary gives the
 // executions of each target, the figure the fuzzing note reports.
 const { spawn, execFileSync } = require('node:child_process');
@@ -15,7 +16,7 @@ const path = require('node:path');
 const root = path.resolve(__dirname, '..');
 
 function parseArgs(argv) {
-  const opts = { seconds: 60, targets: [], out: path.join(root, 'build', 'fuzz') };
+  const opts = { seconds: 60, targets: [], out: path.join(root, 'build-fuzz') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
