@@ -5,10 +5,9 @@
 # The sanitized build lives in build-asan/ (its own node-gyp tree: binding.gyp, native/,
 # deps/ and node_modules/ linked in), found through NVC_TS_PREBUILD, so the ordinary
 # build/ stays as it is. node itself is not sanitized: the runtimes are preloaded, and
-# leak detection is off (node and V8 keep memory to the end by design; the helpers' leaks
-# are covered by npm run test:valgrind). Every report, of node or of any helper, goes to
-# a log file under build-asan/logs; the run fails when mocha fails or when any log holds a
-# report.
+# leak detection is off in node (node and V8 keep memory to the end by design). Every
+# report, of node or of any helper, goes to a log file under build-asan/logs; the run fails
+# when mocha fails or when any log holds a report.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/build-asan"
@@ -17,9 +16,33 @@ for f in binding.gyp native deps node_modules package.json; do
   ln -sfn "$root/$f" "$out/$f"
 done
 
+logs="$out/logs"
+
+# The helpers start with an empty environment (child.c, on purpose) and stderr on
+# /dev/null, so their sanitizer options are linked in: reports go to files under logs/.
+# LeakSanitizer cannot work in the confined ldconfig helper (its own pid namespace,
+# seccomp): leaks are checked in the driver service and the executor, and by valgrind.
+cat >"$out/sanitizer-defaults.c" <<EOF
+#include <string.h>
+extern char *program_invocation_short_name;
+const char *__asan_default_options(void);
+const char *__ubsan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return strcmp(program_invocation_short_name, "nvc-ts-ldconfig") == 0
+               ? "detect_leaks=0:halt_on_error=1:log_path=$logs/asan:log_exe_name=1"
+               : "detect_leaks=1:halt_on_error=1:log_path=$logs/asan:log_exe_name=1";
+}
+const char *__ubsan_default_options(void)
+{
+    return "print_stacktrace=1:halt_on_error=1:log_path=$logs/ubsan:log_exe_name=1";
+}
+EOF
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
 if [ "${NVC_ASAN_SKIP_BUILD:-}" != 1 ]; then
-  (cd "$out" && CFLAGS="$san" CXXFLAGS="$san" LDFLAGS="-fsanitize=address,undefined" npm run --silent build:native >"$out/build.log" 2>&1) || {
+  gcc -std=gnu11 -fPIC -c "$out/sanitizer-defaults.c" -o "$out/sanitizer-defaults.o"
+  (cd "$out" && CFLAGS="$san" CXXFLAGS="$san" LDFLAGS="-fsanitize=address,undefined $out/sanitizer-defaults.o" \
+    npm run --silent build:native >"$out/build.log" 2>&1) || {
     tail -40 "$out/build.log"
     echo "test:asan: the sanitized build failed (log: $out/build.log)" >&2
     exit 1
@@ -27,7 +50,6 @@ if [ "${NVC_ASAN_SKIP_BUILD:-}" != 1 ]; then
 fi
 (cd "$root" && npm run --silent build:ts)
 
-logs="$out/logs"
 rm -rf "$logs"
 mkdir -p "$logs"
 asan=$(gcc -print-file-name=libasan.so)
