@@ -23,15 +23,29 @@ logs="$out/logs"
 # LeakSanitizer cannot work in the confined ldconfig helper (its own pid namespace,
 # seccomp): leaks are checked in the driver service and the executor, and by valgrind.
 cat >"$out/sanitizer-defaults.c" <<EOF
-#include <string.h>
-extern char *program_invocation_short_name;
+#include <sys/syscall.h>
+#include <unistd.h>
 const char *__asan_default_options(void);
 const char *__ubsan_default_options(void);
+/* Called before libc is set up: only a raw system call and plain loops. */
+static int is_ldconfig_helper(void)
+{
+    static const char name[] = "nvc-ts-ldconfig";
+    char exe[4096];
+    long n = syscall(SYS_readlink, "/proc/self/exe", exe, sizeof(exe) - 1);
+    for (long i = 0; n > 0 && i + (long)sizeof(name) - 1 <= n; i++) {
+        long j = 0;
+        while (name[j] != '\\0' && exe[i + j] == name[j])
+            j++;
+        if (name[j] == '\\0')
+            return 1;
+    }
+    return 0;
+}
 const char *__asan_default_options(void)
 {
-    return strcmp(program_invocation_short_name, "nvc-ts-ldconfig") == 0
-               ? "detect_leaks=0:halt_on_error=1:log_path=$logs/asan:log_exe_name=1"
-               : "detect_leaks=1:halt_on_error=1:log_path=$logs/asan:log_exe_name=1";
+    return is_ldconfig_helper() ? "detect_leaks=0:halt_on_error=1:log_path=$logs/asan:log_exe_name=1"
+                                : "detect_leaks=1:halt_on_error=1:log_path=$logs/asan:log_exe_name=1";
 }
 const char *__ubsan_default_options(void)
 {
