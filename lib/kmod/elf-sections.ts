@@ -30,8 +30,12 @@ function bad(label: string, why: string): NvcError {
 
 export function parseElf(bytes: Buffer, label: string): ElfObject {
   if (bytes.length < 52 || bytes.readUInt32BE(0) !== 0x7f454c46) throw bad(label, 'no ELF header');
+  if ((bytes[4] !== 1 && bytes[4] !== 2) || (bytes[5] !== 1 && bytes[5] !== 2)) throw bad(label, 'unknown ELF class or byte order');
   const is64 = bytes[4] === 2;
   const littleEndian = bytes[5] === 1;
+  // Every field read below must lie inside the file: a cut or forged header is refused here,
+  // never left to a Buffer read that throws a RangeError (found by test/fuzz-properties.test.js).
+  if (is64 && bytes.length < 64) throw bad(label, 'truncated ELF header');
   const u16 = (o: number): number => (littleEndian ? bytes.readUInt16LE(o) : bytes.readUInt16BE(o));
   const u32 = (o: number): number => (littleEndian ? bytes.readUInt32LE(o) : bytes.readUInt32BE(o));
   const word = (o: number): number => (is64 ? Number(littleEndian ? bytes.readBigUInt64LE(o) : bytes.readBigUInt64BE(o)) : u32(o));
@@ -40,6 +44,7 @@ export function parseElf(bytes: Buffer, label: string): ElfObject {
   const shentsize = u16(is64 ? 0x3a : 0x2e);
   const shnum = u16(is64 ? 0x3c : 0x30);
   const shstrndx = u16(is64 ? 0x3e : 0x32);
+  if (shentsize < (is64 ? 64 : 40)) throw bad(label, `section header entries of ${shentsize} bytes are too small`);
   if (shoff === 0 || shnum === 0 || shoff + shnum * shentsize > bytes.length) throw bad(label, 'section header table out of range');
   const raw: Array<Omit<ElfSection, 'name'> & { nameOff: number }> = [];
   for (let i = 0; i < shnum; i++) {
@@ -76,6 +81,8 @@ export function undefinedSymbols(elf: ElfObject): string[] {
   if (symtab === undefined || strtab === undefined) return [];
   const { bytes, is64, littleEndian } = elf;
   const entsize = symtab.entsize || (is64 ? 24 : 16);
+  // Each entry's fields are read at fixed offsets: entries smaller than a symbol are not a symbol table.
+  if (entsize < (is64 ? 24 : 16)) return [];
   const out: string[] = [];
   for (let at = symtab.offset + entsize; at + entsize <= symtab.offset + symtab.size; at += entsize) {
     const name = littleEndian ? bytes.readUInt32LE(at) : bytes.readUInt32BE(at);

@@ -29,16 +29,19 @@ static int hexval(char ch)
     return -1;
 }
 
-/* Reads a string at c (on its opening quote); out may be NULL (skip). -2 malformed or too long. */
+/* Reads a string at c (on its opening quote); out may be NULL (skip). -2 malformed or too
+ * long, with c left on the opening quote: a caller may read the same string again (find
+ * skips a key too long for its buffer), and must never resume past a NUL met inside. */
 static int string(struct cur *c, char *out, size_t outsz)
 {
+    const char *p = c->p;
     size_t n = 0;
-    if (*c->p != '"')
+    if (*p != '"')
         return -2;
-    c->p++;
+    p++;
     for (;;) {
         unsigned cp;
-        char ch = *c->p++;
+        char ch = *p++;
         if (ch == '\0' || (unsigned char)ch < 0x20)
             return -2;
         if (ch == '"')
@@ -46,7 +49,7 @@ static int string(struct cur *c, char *out, size_t outsz)
         if (ch != '\\') {
             cp = (unsigned char)ch;
         } else {
-            ch = *c->p++;
+            ch = *p++;
             switch (ch) {
             case '"': cp = '"'; break;
             case '\\': cp = '\\'; break;
@@ -59,10 +62,10 @@ static int string(struct cur *c, char *out, size_t outsz)
             case 'u': {
                 int h[4];
                 for (int i = 0; i < 4; i++)
-                    if ((h[i] = hexval(c->p[i])) < 0)
+                    if ((h[i] = hexval(p[i])) < 0)
                         return -2;
                 cp = (unsigned)(h[0] << 12 | h[1] << 8 | h[2] << 4 | h[3]);
-                c->p += 4;
+                p += 4;
                 /* Paths never need code points beyond ASCII escapes; refuse the rest rather
                  * than decode surrogates wrongly. NUL would cut a path short. */
                 if (cp == 0 || cp > 0x7f)
@@ -80,6 +83,7 @@ static int string(struct cur *c, char *out, size_t outsz)
     }
     if (out != NULL)
         out[n] = '\0';
+    c->p = p;
     return 0;
 }
 

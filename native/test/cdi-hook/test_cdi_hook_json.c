@@ -76,9 +76,23 @@ static int test_depth(void)
     return 0;
 }
 
+/* Found by the cdi_json fuzz target: a key cut short by the end of the text made the
+ * reader retry it from past the terminating NUL and go on reading whatever memory followed.
+ * Here what follows is a well-formed member, which the reader used to find. */
+static int test_unterminated_key(void)
+{
+    static const char text[] = "{\"ab\0\"x\":0,\"pid\":7}";
+    long n = -1;
+
+    CHECK(hook_json_long(text, k_pid, &n) == -2);
+    CHECK(n == -1);
+    CHECK(hook_json_long("{\"i%Vot&", k_pid, &n) == -2);
+    return 0;
+}
+
 int main(void)
 {
-    static const struct test_case tests[] = {TEST(test_state), TEST(test_nested), TEST(test_refusals),
-                                             TEST(test_depth)};
+    static const struct test_case tests[] = {TEST(test_state), TEST(test_nested), TEST(test_refusals), TEST(test_depth),
+                                             TEST(test_unterminated_key)};
     return RUN_TESTS(tests);
 }

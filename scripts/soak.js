@@ -1,0 +1,165 @@
+#!/usr/bin/env node
+'use strict';
+// Soak (issue 11): N configure-and-teardown cycles on a simulated host, each into a fresh
+// fixture container (a process in its own mount namespace and device cgroup, an empty
+// rootfs), while the event loop keeps other calls in flight on the same context and worker
+// threads open, use and close contexts of their own.
+//   npm run soak -- --cycles N [--workers W] [--no-cgroups]
+// Fds, child processes, mounts and RSS are taken after a warm-up and at the end (workers
+// stopped, every call settled) and must not grow (RSS within a margin: V8's heap and the
+// allocator do not give every page back); descendant processes are watched all along and a
+// zombie that stays unreaped fails the run. Needs root (mount namespaces, cgroups), like the
+// tests; `npm run build` first.
+const fs = require('node:fs');
+const path = require('node:path');
+const { Worker } = require('node:worker_threads');
+const { parseArgs } = require('node:util');
+const { init } = require('../dist/index.js');
+const { createSimulatedHost } = require('../dist/testing/index.js');
+const { makeRootfs, startContainer } = require('../test/support/container.js');
+const { snapshot, descendants } = require('./soak/probe.js');
+
+const { values } = parseArgs({
+  options: {
+    cycles: { type: 'string', default: '100' },
+    workers: { type: 'string', default: '2' },
+    'no-cgroups': { type: 'boolean', default: false },
+    'rss-margin-mib': { type: 'string', default: '48' },
+  },
+});
+const cycles = Number(values.cycles);
+const workers = Number(values.workers);
+if (!Number.isInteger(cycles) || cycles < 1) throw new Error('--cycles takes a whole number, at least 1');
+if (!Number.isInteger(workers) || workers < 0) throw new Error('--workers takes a whole number');
+const WARMUP = Math.min(5, cycles);
+// A zombie is normal for the moment between a child's exit and its parent's wait: one still
+// there this long after it was first seen was never reaped.
+const ZOMBIE_GRACE_MS = 2000;
+const MIB = 1024 * 1024;
+
+const zombieSeen = new Map(); // "pid:comm" -> first seen (ms)
+const zombieFailures = [];
+function watchZombies() {
+  const now = Date.now();
+  const current = new Set();
+  for (const p of descendants()) {
+    if (p.state !== 'Z') continue;
+    const key = `${p.pid}:${p.comm}`;
+    current.add(key);
+    if (!zombieSeen.has(key)) zombieSeen.set(key, now);
+    else if (now - zombieSeen.get(key) > ZOMBIE_GRACE_MS && !zombieFailures.includes(key)) zombieFailures.push(key);
+  }
+  for (const key of zombieSeen.keys()) if (!current.has(key)) zombieSeen.delete(key);
+}
+
+function settle() {
+  if (global.gc) {
+    global.gc();
+    global.gc();
+  }
+  return new Promise((r) => setTimeout(r, 200));
+}
+
+function show(label, s) {
+  return `${label}: ${s.fds} fds, ${s.children} children (${s.descendants} descendants), ${s.mounts} mounts, RSS ${(s.rss / MIB).toFixed(1)} MiB`;
+}
+
+async function main() {
+  const host = await createSimulatedHost();
+  const request = { devices: '0', capabilities: ['compute', 'utility'], noCgroups: values['no-cgroups'] };
+  const ctx = await init(host.options);
+  const pool = [];
+  const timer = setInterval(watchZombies, 100);
+  let sideCalls = 0;
+  try {
+    const cycle = async () => {
+      const rootfs = makeRootfs();
+      const c = await startContainer(values['no-cgroups'] ? { cgroup: null } : {});
+      try {
+        const container = await ctx.container({ pid: c.pid, rootfs });
+        // Calls from the event loop in flight while configure runs, on the same context.
+        const side = Promise.all([ctx.deviceInfo(), ctx.driverInfo(), ctx.plan(container, request)]);
+        await ctx.configure(container, request);
+        await side;
+        sideCalls += 3;
+      } finally {
+        await c.stop();
+        fs.rmSync(rootfs, { recursive: true, force: true });
+      }
+      watchZombies();
+    };
+
+    // One phase: worker threads running, `n` cycles on the main thread, workers stopped.
+    // The warm-up is a phase too, so that the baseline already holds what a first worker
+    // thread and a first cycle leave behind for good (V8 isolates, lazily loaded code).
+    const phase = async (n, report) => {
+      for (let i = 0; i < workers; i++) {
+        const w = new Worker(path.join(__dirname, 'soak', 'worker.js'), { workerData: { options: host.options } });
+        const done = new Promise((resolve, reject) => {
+          w.once('message', resolve);
+          w.once('error', reject);
+        });
+        pool.push({ w, done });
+      }
+      for (let i = 0; i < n; i++) {
+        await cycle();
+        if (report && (i + 1) % Math.max(1, Math.floor(n / 10)) === 0) {
+          const s = snapshot();
+          console.log(`  cycle ${i + 1}/${n}: ${s.fds} fds, ${s.descendants} descendants, ${s.mounts} mounts, RSS ${(s.rss / MIB).toFixed(1)} MiB`);
+        }
+      }
+      let calls = 0;
+      for (const { w, done } of pool) {
+        w.postMessage('stop');
+        const r = await done;
+        if (r.error) throw new Error(`a worker thread failed: ${r.error}`);
+        calls += r.calls;
+        await w.terminate();
+      }
+      pool.length = 0;
+      return calls;
+    };
+
+    await phase(WARMUP, false);
+    await settle();
+    const before = snapshot();
+    console.log(show('before', before));
+    sideCalls = 0;
+    const started = Date.now();
+    const workerCalls = await phase(cycles, true);
+    await settle();
+    watchZombies();
+    const after = snapshot();
+    console.log(show('after ', after));
+    const seconds = (Date.now() - started) / 1000;
+    console.log(
+      `${cycles} cycles in ${seconds.toFixed(1)} s, ${sideCalls} concurrent event-loop calls, ${workerCalls} worker-thread calls in ${workers} workers`,
+    );
+
+    const problems = [];
+    for (const k of ['fds', 'children', 'descendants', 'mounts']) {
+      if (after[k] > before[k]) problems.push(`${k} grew from ${before[k]} to ${after[k]}`);
+    }
+    const margin = Number(values['rss-margin-mib']) * MIB;
+    if (after.rss > before.rss + margin)
+      problems.push(`RSS grew by ${((after.rss - before.rss) / MIB).toFixed(1)} MiB (margin ${values['rss-margin-mib']} MiB)`);
+    if (zombieFailures.length) problems.push(`zombies left unreaped: ${zombieFailures.join(', ')}`);
+    if (after.zombies.length) problems.push(`zombies at the end: ${after.zombies.map((z) => `${z.pid}:${z.comm}`).join(', ')}`);
+    if (problems.length) {
+      console.error(`soak FAILED: ${problems.join('; ')}`);
+      process.exitCode = 1;
+    } else {
+      console.log('soak passed: no growth in fds, processes or mounts, RSS within the margin, no zombie');
+    }
+  } finally {
+    clearInterval(timer);
+    for (const { w } of pool) await w.terminate();
+    await ctx.shutdown();
+    await host.cleanup();
+  }
+}
+
+main().catch((e) => {
+  console.error(`soak: ${e.stack || e}`);
+  process.exit(2);
+});
