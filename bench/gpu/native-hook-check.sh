@@ -12,7 +12,9 @@ rm -rf "$work"; mkdir -p "$work"
 client=$(node bin/nvc-ts.js paths --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).cli))')
 echo "client: $client"
 export NVC_TS_SOCKET=$work/nvc-ts.sock
-node bin/nvc-ts.js serve --socket "$NVC_TS_SOCKET" > "$work/serve.log" 2>&1 &
+# The service runs requests whose environment is its own: give it the PATH runtimes give hooks.
+HOOK_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+PATH=$HOOK_PATH "$(command -v node)" bin/nvc-ts.js serve --socket "$NVC_TS_SOCKET" > "$work/serve.log" 2>&1 &
 serve=$!
 for i in $(seq 1 50); do [ -S "$NVC_TS_SOCKET" ] && break; sleep 0.1; done
 node bin/nvc-ts.js serve --check --socket "$NVC_TS_SOCKET"; echo "serve --check rc=$?"
@@ -35,7 +37,7 @@ make_bundle() {
 const fs=require("fs"),[file,args,hook,gpu,node,cli,client,sock]=process.argv.slice(1);const c=JSON.parse(fs.readFileSync(file,"utf8"));
 c.process.terminal=false; c.process.args=JSON.parse(args); c.root={path:"rootfs",readonly:false};
 c.process.env.push(`NVIDIA_VISIBLE_DEVICES=${gpu}`,"NVIDIA_DRIVER_CAPABILITIES=compute,utility");
-const env=["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",`NVC_TS_SOCKET=${sock}`];
+const env=["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",`NVC_TS_SOCKET=${sock}`,`NVC_TS_NODE=${node}`];
 if (hook==="native") c.hooks={prestart:[{path:client,args:["nvidia-container-cli","hook","--ldconfig","@/sbin/ldconfig.real"],env}]};
 if (hook==="node") c.hooks={prestart:[{path:node,args:["node",cli,"hook","--ldconfig","@/sbin/ldconfig.real"],env}]};
 fs.writeFileSync(file,JSON.stringify(c,null,2));' "$bundle/config.json" "$args" "$hook" "$GPU" "$(command -v node)" "$PWD/bin/nvc-ts.js" "$client" "$NVC_TS_SOCKET"
