@@ -5,6 +5,7 @@
 # refused. Then container start times (runc run to exit) with no GPU, with the CDI spec, and with
 # `nvc-ts hook`, side by side in one run.
 set -u
+source "$(dirname "$0")/lib.sh"
 # GPU: the device injected (default 1, on the two-GPU host); the other's node is made inside and must be refused.
 GPU=${GPU:-1}; OTHER=$((1 - GPU))
 work=${WORK:-/tmp/nvc-cdi}
@@ -28,11 +29,7 @@ for (const m of (c.mounts||[]).filter(m=>/libcuda|nvidia-smi|libnvidia-ml/.test(
 make_bundle() {
   local bundle=$1 args=$2
   local r=$bundle/rootfs
-  mkdir -p "$r"/{bin,etc/ld.so.conf.d,proc,sys,dev,tmp,run,nodes,usr/bin,usr/lib/x86_64-linux-gnu,lib/x86_64-linux-gnu,lib64}
-  echo 12.0 > "$r/etc/debian_version"
-  printf 'include /etc/ld.so.conf.d/*.conf\n/lib/x86_64-linux-gnu\n' > "$r/etc/ld.so.conf"
-  for l in libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0 librt.so.1 libstdc++.so.6 libgcc_s.so.1; do cp -L "/lib/x86_64-linux-gnu/$l" "$r/lib/x86_64-linux-gnu/"; done
-  cp -L /lib64/ld-linux-x86-64.so.2 "$r/lib64/"
+  min_rootfs "$r"
   cp "$work/opencheck" "$work/cudacheck" "$r/bin/"
   cp .gpu/rt/busybox "$r/bin/busybox"
   for t in sh cat ls grep sed true; do ln -sf busybox "$r/bin/$t"; done
@@ -60,16 +57,4 @@ const fs=require("fs"),[file,node,cli]=process.argv.slice(1);const c=JSON.parse(
 c.process.env.push(`NVIDIA_VISIBLE_DEVICES=${process.argv[4]}`,"NVIDIA_DRIVER_CAPABILITIES=compute,utility");
 c.hooks={prestart:[{path:node,args:["node",cli,"hook","--ldconfig","@/sbin/ldconfig.real"],env:["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}]};
 fs.writeFileSync(file,JSON.stringify(c,null,2));' "$work/hook1/config.json" "$(command -v node)" "$PWD/bin/nvc-ts.js" "$GPU"
-for kind in plain cdi1 hook1; do
-  times=()
-  for i in 1 2 3 4 5 6 7; do
-    # A fresh copy each time: the hook and CDI edits leave a configured rootfs behind.
-    rm -rf "$work/run"; cp -a "$work/$kind" "$work/run"
-    s=$(date +%s%N); runc run --bundle "$work/run" "nvc-t-$kind-$i" >/dev/null 2>&1; rc=$?; e=$(date +%s%N)
-    times+=($(( (e - s) / 1000 )))
-    [ $rc -eq 0 ] || echo "  $kind run $i rc=$rc"
-  done
-  sorted=$(printf '%s\n' "${times[@]}" | sort -n | tr '\n' ' ')
-  med=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 4p)
-  echo "  $kind: median $((med / 1000)).$(( (med % 1000) / 100 )) ms (us: $sorted)"
-done
+for kind in plain cdi1 hook1; do time_starts "$work" "$kind"; done

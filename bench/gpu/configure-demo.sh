@@ -5,6 +5,7 @@
 # for runc's, and /proc is mounted in the container first, as runc does before its hooks), then run nvidia-smi -L and a CUDA kernel in the one given GPU 0, and show that
 # the one given no GPU cannot open /dev/nvidia0.
 set -u
+source "$(dirname "$0")/lib.sh"
 work=${WORK:-/tmp/nvc-demo}
 rm -rf "$work"; mkdir -p "$work"
 core="native/core/setup/cgroup_bpf.c native/core/setup/cgroup.c native/core/setup/cgroup_v1.c native/core/setup/cgroup_v2.c native/core/util/error.c"
@@ -14,13 +15,7 @@ gcc -static -O2 -o "$work/opencheck" bench/gpu/opencheck.c || exit 1
 
 make_rootfs() {
   local r=$1
-  mkdir -p "$r"/{bin,etc/ld.so.conf.d,proc,sys,dev,tmp,run,usr/bin,usr/lib/x86_64-linux-gnu,lib/x86_64-linux-gnu,lib64}
-  echo 12.0 > "$r/etc/debian_version"
-  printf 'include /etc/ld.so.conf.d/*.conf\n/lib/x86_64-linux-gnu\n' > "$r/etc/ld.so.conf"
-  for l in libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0 librt.so.1 libstdc++.so.6 libgcc_s.so.1; do
-    cp -L "/lib/x86_64-linux-gnu/$l" "$r/lib/x86_64-linux-gnu/"
-  done
-  cp -L /lib64/ld-linux-x86-64.so.2 "$r/lib64/"
+  min_rootfs "$r"
   cp "$work/opencheck" "$work/cudacheck" "$r/bin/"
 }
 

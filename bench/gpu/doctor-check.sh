@@ -2,6 +2,7 @@
 # On the GPU host, from the project root after `source .gpu/enter.sh`: nvc-ts doctor as text and
 # JSON, then doctor --container on a runc container configured by `nvc-ts hook` (GPU 1).
 set -u
+source "$(dirname "$0")/lib.sh"
 GPU=${GPU:-1}
 echo "=== nvc-ts doctor"
 node bin/nvc-ts.js doctor; echo "doctor rc=$?"
@@ -13,11 +14,7 @@ work=${WORK:-/tmp/nvc-doctor}
 rm -rf "$work"; mkdir -p "$work"
 bundle=$work/bundle
 r=$bundle/rootfs
-mkdir -p "$r"/{bin,etc/ld.so.conf.d,proc,sys,dev,tmp,run,usr/bin,usr/lib/x86_64-linux-gnu,lib/x86_64-linux-gnu,lib64}
-echo 12.0 > "$r/etc/debian_version"
-printf 'include /etc/ld.so.conf.d/*.conf\n/lib/x86_64-linux-gnu\n' > "$r/etc/ld.so.conf"
-for l in libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0; do cp -L "/lib/x86_64-linux-gnu/$l" "$r/lib/x86_64-linux-gnu/"; done
-cp -L /lib64/ld-linux-x86-64.so.2 "$r/lib64/"
+min_rootfs "$r"
 cp .gpu/rt/busybox "$r/bin/busybox"; ln -s busybox "$r/bin/sh"; ln -s busybox "$r/bin/sleep"
 (cd "$bundle" && runc spec)
 node - "$bundle" "$(command -v node)" "$PWD/bin/nvc-ts.js" "$GPU" <<'JS'

@@ -5,16 +5,11 @@
 # /proc): nvidia-smi -L and a CUDA kernel must run. doctor --rootfs passes it, and fails it once
 # its stamp names another driver version.
 set -u
+source "$(dirname "$0")/lib.sh"
 work=${WORK:-/tmp/nvc-install}
 rm -rf "$work"; mkdir -p "$work"
 r=$work/rootfs
-mkdir -p "$r"/{bin,etc/ld.so.conf.d,proc,sys,dev,tmp,run,usr/bin,usr/lib/x86_64-linux-gnu,lib/x86_64-linux-gnu,lib64}
-echo 12.0 > "$r/etc/debian_version"
-printf 'include /etc/ld.so.conf.d/*.conf\n/lib/x86_64-linux-gnu\n' > "$r/etc/ld.so.conf"
-for l in libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0 librt.so.1 libstdc++.so.6 libgcc_s.so.1; do
-  cp -L "/lib/x86_64-linux-gnu/$l" "$r/lib/x86_64-linux-gnu/"
-done
-cp -L /lib64/ld-linux-x86-64.so.2 "$r/lib64/"
+min_rootfs "$r"
 /usr/local/cuda/bin/nvcc -O2 -cudart static -o "$r/bin/cudacheck" .gpu/cudacheck.cu || exit 1
 
 echo "=== nvc-ts install --into ROOTFS --compute --utility"

@@ -5,6 +5,7 @@
 # kernel; then container start times side by side (no GPU, the native hook, the Node hook), the
 # client's configure as a whole process, and the benchmark suite on the real driver.
 set -u
+source "$(dirname "$0")/lib.sh"
 GPU=${GPU:-0}
 work=${WORK:-/tmp/nvc-native}
 rm -rf "$work"; mkdir -p "$work"
@@ -24,11 +25,7 @@ echo "=== nvidia-container-cli argv through the client: info"
 make_bundle() {
   local bundle=$1 args=$2 hook=$3
   local r=$bundle/rootfs
-  mkdir -p "$r"/{bin,etc/ld.so.conf.d,proc,sys,dev,tmp,run,usr/bin,usr/lib/x86_64-linux-gnu,lib/x86_64-linux-gnu,lib64}
-  echo 12.0 > "$r/etc/debian_version"
-  printf 'include /etc/ld.so.conf.d/*.conf\n/lib/x86_64-linux-gnu\n' > "$r/etc/ld.so.conf"
-  for l in libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0 librt.so.1 libstdc++.so.6 libgcc_s.so.1; do cp -L "/lib/x86_64-linux-gnu/$l" "$r/lib/x86_64-linux-gnu/"; done
-  cp -L /lib64/ld-linux-x86-64.so.2 "$r/lib64/"
+  min_rootfs "$r"
   cp "$work/cudacheck" "$r/bin/"
   cp .gpu/rt/busybox "$r/bin/busybox"
   for t in sh true ls; do ln -sf busybox "$r/bin/$t"; done
@@ -50,15 +47,7 @@ runc run --bundle "$work/gpu" "nvc-native-$$" 2>&1; echo "runc rc=$?"
 echo "=== start times: runc run to exit of /bin/true"
 for kind in plain native node; do
   make_bundle "$work/$kind" '["/bin/true"]' "$kind"
-  times=()
-  for i in 1 2 3 4 5 6 7; do
-    rm -rf "$work/run"; cp -a "$work/$kind" "$work/run"
-    s=$(date +%s%N); runc run --bundle "$work/run" "nvc-t-$kind-$i" >/dev/null 2>&1; rc=$?; e=$(date +%s%N)
-    times+=($(( (e - s) / 1000 )))
-    [ $rc -eq 0 ] || echo "  $kind run $i rc=$rc"
-  done
-  med=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 4p)
-  echo "  $kind: median $((med / 1000)).$(( (med % 1000) / 100 )) ms (us: $(printf '%s\n' "${times[@]}" | sort -n | tr '\n' ' '))"
+  time_starts "$work" "$kind"
 done
 
 echo "=== the client's configure as a whole process (service running), 10 containers"

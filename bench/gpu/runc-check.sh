@@ -6,6 +6,7 @@
 # GPU, a CUDA kernel runs, and /proc/driver/nvidia is nvc-ts's sealed copy with only GPU 1's
 # directory. What test/runc.test.js checks on a simulated host, on the real driver.
 set -u
+source "$(dirname "$0")/lib.sh"
 # GPU: the one given (default 1, on the two-GPU host); the other's node is made inside and must be refused.
 GPU=${GPU:-1}; OTHER=$((1 - GPU))
 work=${WORK:-/tmp/nvc-runc}
@@ -15,13 +16,7 @@ gcc -static -O2 -o "$work/opencheck" bench/gpu/opencheck.c || exit 1
 
 bundle=$work/bundle
 r=$bundle/rootfs
-mkdir -p "$r"/{bin,etc/ld.so.conf.d,proc,sys,dev,tmp,run,nodes,usr/bin,usr/lib/x86_64-linux-gnu,lib/x86_64-linux-gnu,lib64}
-echo 12.0 > "$r/etc/debian_version"
-printf 'include /etc/ld.so.conf.d/*.conf\n/lib/x86_64-linux-gnu\n' > "$r/etc/ld.so.conf"
-for l in libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0 librt.so.1 libstdc++.so.6 libgcc_s.so.1; do
-  cp -L "/lib/x86_64-linux-gnu/$l" "$r/lib/x86_64-linux-gnu/"
-done
-cp -L /lib64/ld-linux-x86-64.so.2 "$r/lib64/"
+min_rootfs "$r"
 cp "$work/opencheck" "$work/cudacheck" "$r/bin/"
 cp .gpu/rt/busybox "$r/bin/busybox"
 for t in sh cat ls grep sed touch; do ln -s busybox "$r/bin/$t"; done

@@ -1,0 +1,28 @@
+# Sourced by the GPU scripts: what their containers share.
+# min_rootfs DIR: a Debian-like rootfs with glibc and the C++ runtime copied from the host, empty
+# /proc, /sys, /dev, /tmp and /run, and an ld.so.conf that the confined ldconfig reads.
+min_rootfs() {
+  local r=$1 l
+  mkdir -p "$r"/{bin,etc/ld.so.conf.d,proc,sys,dev,tmp,run,nodes,usr/bin,usr/lib/x86_64-linux-gnu,lib/x86_64-linux-gnu,lib64}
+  echo 12.0 > "$r/etc/debian_version"
+  printf 'include /etc/ld.so.conf.d/*.conf\n/lib/x86_64-linux-gnu\n' > "$r/etc/ld.so.conf"
+  for l in libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0 librt.so.1 libstdc++.so.6 libgcc_s.so.1; do
+    cp -L "/lib/x86_64-linux-gnu/$l" "$r/lib/x86_64-linux-gnu/"
+  done
+  cp -L /lib64/ld-linux-x86-64.so.2 "$r/lib64/"
+}
+
+# time_starts WORK KIND: 7 runs of the bundle WORK/KIND (each from a fresh copy: hooks and CDI
+# edits leave a configured rootfs behind), runc run to exit; prints the median and every sample.
+time_starts() {
+  local work=$1 kind=$2 i s e rc med
+  local times=()
+  for i in 1 2 3 4 5 6 7; do
+    rm -rf "$work/run"; cp -a "$work/$kind" "$work/run"
+    s=$(date +%s%N); runc run --bundle "$work/run" "nvc-t-$kind-$i" >/dev/null 2>&1; rc=$?; e=$(date +%s%N)
+    times+=($(( (e - s) / 1000 )))
+    [ $rc -eq 0 ] || echo "  $kind run $i rc=$rc"
+  done
+  med=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 4p)
+  echo "  $kind: median $((med / 1000)).$(( (med % 1000) / 100 )) ms (us: $(printf '%s\n' "${times[@]}" | sort -n | tr '\n' ' '))"
+}
