@@ -55,7 +55,7 @@ times=()
 for i in $(seq 1 10); do
   r=$work/c$i; mkdir -p "$r"/{etc,proc,dev,sys,tmp,usr/lib/x86_64-linux-gnu,usr/bin}; echo 12 > "$r/etc/debian_version"
   unshare -m --propagation private sleep 30 & p=$!; sleep 0.05
-  s=$(date +%s%N); "$client" configure --pid "$p" --device=$GPU --compute --utility --no-cgroups --ldconfig=@/sbin/ldconfig.real "$r"; rc=$?; e=$(date +%s%N)
+  s=$(date +%s%N); PATH=$HOOK_PATH "$client" configure --pid "$p" --device=$GPU --compute --utility --no-cgroups --ldconfig=@/sbin/ldconfig.real "$r"; rc=$?; e=$(date +%s%N)
   times+=($(( (e - s) / 1000 ))); kill $p
   [ $rc -eq 0 ] || echo "  configure $i rc=$rc"
 done
