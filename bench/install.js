@@ -58,7 +58,9 @@ async function main() {
     stats.print('install compute+utility (no ldconfig)', s.noLdconfig, { width: 46, digits: 2 });
     stats.print('uninstall', s.uninstall, { width: 46, digits: 2 });
     stats.print(`floor: plain copy of the same files (${(bytes / 1e6).toFixed(1)} MB)`, s.floor, { width: 46, digits: 2 });
-    console.log(`\nratios (medians): install ${(s.install.median / s.floor.median).toFixed(1)}x the plain copy, ${(s.noLdconfig.median / s.floor.median).toFixed(1)}x without ldconfig`);
+    console.log(
+      `\nratios (medians): install ${(s.install.median / s.floor.median).toFixed(1)}x the plain copy, ${(s.noLdconfig.median / s.floor.median).toFixed(1)}x without ldconfig`,
+    );
   } finally {
     await ctx.shutdown();
     if (host) await host.cleanup();

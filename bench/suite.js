@@ -69,7 +69,12 @@ function scaledSpec(testing, gpus, migs) {
     return {
       ...g,
       mig: 'enabled',
-      migDevices: Array.from({ length: migs }, (_, m) => ({ uuid: `MIG-${hex(i, 8)}-${hex(m, 4)}-4000-8000-${hex(i * 16 + m, 12)}`, gpuInstance: m + 1, computeInstance: 0, profile: '1g.10gb' })),
+      migDevices: Array.from({ length: migs }, (_, m) => ({
+        uuid: `MIG-${hex(i, 8)}-${hex(m, 4)}-4000-8000-${hex(i * 16 + m, 12)}`,
+        gpuInstance: m + 1,
+        computeInstance: 0,
+        profile: '1g.10gb',
+      })),
     };
   });
   return base;
@@ -160,7 +165,11 @@ async function main() {
       for (let i = 0; i < Math.min(N, 10); i++) {
         await withContainer(async (c, rootfs) => {
           const t = process.hrtime.bigint();
-          const r = spawnSync(process.execPath, [CLI, ...flags, 'configure', '--pid', String(c.pid), '--device=0', '--compute', '--utility', '--no-cgroups', rootfs], { encoding: 'utf8' });
+          const r = spawnSync(
+            process.execPath,
+            [CLI, ...flags, 'configure', '--pid', String(c.pid), '--device=0', '--compute', '--utility', '--no-cgroups', rootfs],
+            { encoding: 'utf8' },
+          );
           proc.push(ms(t));
           if (r.status !== 0) throw new Error(`nvc-ts configure failed: ${r.stderr}`);
         });
@@ -178,7 +187,11 @@ async function main() {
         for (let i = 0; i < Math.min(N, 10); i++) {
           await withContainer(async (c, rootfs) => {
             const t = process.hrtime.bigint();
-            const r = spawnSync(values.ref, ['configure', '--device=0', '--compute', '--utility', '--no-cgroups', '--ldconfig=@/sbin/ldconfig.real', `--pid=${c.pid}`, rootfs], { encoding: 'utf8' });
+            const r = spawnSync(
+              values.ref,
+              ['configure', '--device=0', '--compute', '--utility', '--no-cgroups', '--ldconfig=@/sbin/ldconfig.real', `--pid=${c.pid}`, rootfs],
+              { encoding: 'utf8' },
+            );
             ref.push(ms(t));
             if (r.status !== 0) throw new Error(`${values.ref} failed: ${r.stderr}`);
           });
@@ -220,7 +233,8 @@ async function main() {
         const wall = ms(t);
         record(`${many} concurrent configures: each`, each);
         report.figures[`${many} concurrent configures: wall`] = { median: wall, p95: wall, min: wall, n: 1 };
-        if (!values.json) console.log(`${`${many} concurrent configures: wall`.padEnd(56)} ${wall.toFixed(1)} ms (${(wall / many).toFixed(2)} ms per container)`);
+        if (!values.json)
+          console.log(`${`${many} concurrent configures: wall`.padEnd(56)} ${wall.toFixed(1)} ms (${(wall / many).toFixed(2)} ms per container)`);
       } finally {
         for (const [c, rootfs] of containers) {
           await c.stop();

@@ -9,7 +9,9 @@ for (const stream of [process.stdout, process.stderr]) {
     if (err && err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     if (stream === process.stdout) {
       try {
-        process.stderr.write(`nvc-ts: error: cannot write the output (${err && err.code ? err.code : err}${err && err.code === 'ENOSPC' ? ': no space left on the device' : ''})\n`);
+        process.stderr.write(
+          `nvc-ts: error: cannot write the output (${err && err.code ? err.code : err}${err && err.code === 'ENOSPC' ? ': no space left on the device' : ''})\n`,
+        );
       } catch {
         // stderr is gone too
       }

@@ -122,7 +122,13 @@ export async function readRegularFile(file: string, o: BoundedReadOptions): Prom
     if (!(e instanceof UnreadableFile)) throw e;
     switch (e.reason) {
       case 'open':
-        throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `cannot open the ${o.what} ${where}`, { field: o.field, errno: e.why, syscall: 'open', path: file, cause: e });
+        throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `cannot open the ${o.what} ${where}`, {
+          field: o.field,
+          errno: e.why,
+          syscall: 'open',
+          path: file,
+          cause: e,
+        });
       case 'type':
         throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `the ${o.what} ${where} is not a regular file`, {
           field: o.field,
@@ -130,7 +136,10 @@ export async function readRegularFile(file: string, o: BoundedReadOptions): Prom
           hint: `the ${o.what} must be a regular file (not a FIFO, device, socket or directory)`,
         });
       case 'size':
-        throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${o.what} ${where} is larger than ${o.maxBytes} bytes`, { field: o.field, hint: `the ${o.what} must be at most ${o.maxBytes} bytes` });
+        throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${o.what} ${where} is larger than ${o.maxBytes} bytes`, {
+          field: o.field,
+          hint: `the ${o.what} must be at most ${o.maxBytes} bytes`,
+        });
       case 'time':
         throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${o.what} ${where} was not read within ${ms} ms`, {
           field: o.field,
@@ -144,7 +153,11 @@ export async function readRegularFile(file: string, o: BoundedReadOptions): Prom
 export async function readBoundedStream(stream: Readable, o: BoundedReadOptions): Promise<Buffer> {
   const ms = o.timeoutMs ?? INPUT_TIMEOUT_MS;
   const where = 'on stdin';
-  const tooLarge = () => new NvcError('ERR_NVC_INVALID_ARGUMENT', `${o.what} ${where} is larger than ${o.maxBytes} bytes`, { field: o.field, hint: `the ${o.what} must be at most ${o.maxBytes} bytes` });
+  const tooLarge = () =>
+    new NvcError('ERR_NVC_INVALID_ARGUMENT', `${o.what} ${where} is larger than ${o.maxBytes} bytes`, {
+      field: o.field,
+      hint: `the ${o.what} must be at most ${o.maxBytes} bytes`,
+    });
   return withDeadline(
     (async () => {
       const chunks: Buffer[] = [];

@@ -43,7 +43,11 @@ export const driverStampSchema = z.object({
     .max(100000)
     .optional(),
   /** The image's ld.so.cache before install (a backup name under replaced/), or null when it had none. */
-  ldcacheBackup: z.string().regex(/^[0-9]+$/).nullable().optional(),
+  ldcacheBackup: z
+    .string()
+    .regex(/^[0-9]+$/)
+    .nullable()
+    .optional(),
 });
 
 export type DriverStamp = z.infer<typeof driverStampSchema>;

@@ -330,7 +330,11 @@ describe('cdi generate: each GPU carries its own DRM nodes', function () {
     assert.deepEqual(drmOf('0'), ['/dev/dri/card3 c 226:3', '/dev/dri/renderD130 c 226:130']);
     assert.deepEqual(drmOf('1'), ['/dev/dri/card1 c 226:1', '/dev/dri/renderD128 c 226:128']);
     assert.deepEqual(drmOf('2'), ['/dev/dri/card2 c 226:2', '/dev/dri/renderD129 c 226:129']);
-    assert.deepEqual((spec.containerEdits.deviceNodes ?? []).filter((n) => n.path.startsWith('/dev/dri/')), [], 'no DRM node is common');
+    assert.deepEqual(
+      (spec.containerEdits.deviceNodes ?? []).filter((n) => n.path.startsWith('/dev/dri/')),
+      [],
+      'no DRM node is common',
+    );
     assert.equal(drmOf('all').length, 6);
   });
 });

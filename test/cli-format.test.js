@@ -530,7 +530,9 @@ describe('hints: library option names, CLI flags', () => {
   const { hintForCli } = require('../dist/option-names.js');
   it('the CLI shows a library hint with its flags and phrases', () => {
     assert.equal(
-      hintForCli('point `root` and `ldcache` at the driver root, or `nvmlPath` at the library; createSimulatedHost() from nvc-ts/testing builds a working host'),
+      hintForCli(
+        'point `root` and `ldcache` at the driver root, or `nvmlPath` at the library; createSimulatedHost() from nvc-ts/testing builds a working host',
+      ),
       'point `--root` and `--ldcache` at the driver root, or `--nvml` at the library; `nvc-ts info --simulate` shows a working host',
     );
     assert.equal(hintForCli('a longer `timeoutMs`; `all` stays'), 'a longer `--timeout (seconds)`; `all` stays');

@@ -21,7 +21,10 @@ describe('CLI robustness', function () {
         const child = spawn(process.execPath, [CLI, '--simulate', 'hook'], { env: { ...process.env, TMPDIR: tmp }, stdio: ['pipe', 'ignore', 'pipe'] });
         const started = Date.now();
         while (!fs.readdirSync(tmp).some((n) => n.startsWith('nvc-sim-')) && Date.now() - started < 20000) await new Promise((r) => setTimeout(r, 20));
-        assert.ok(fs.readdirSync(tmp).some((n) => n.startsWith('nvc-sim-')), 'the simulated host was built');
+        assert.ok(
+          fs.readdirSync(tmp).some((n) => n.startsWith('nvc-sim-')),
+          'the simulated host was built',
+        );
         const code = await new Promise((resolve) => {
           child.once('exit', (c) => resolve(c));
           child.kill(signal);
@@ -61,7 +64,11 @@ describe('CLI robustness', function () {
   it('configure without --pid says which mount namespace it changed', () => {
     const rootfs = makeRootfs();
     try {
-      const r = spawnSync('unshare', ['-m', '--propagation', 'private', process.execPath, CLI, '--simulate', 'configure', '--no-cgroups', '--no-ldconfig', rootfs], { encoding: 'utf8' });
+      const r = spawnSync(
+        'unshare',
+        ['-m', '--propagation', 'private', process.execPath, CLI, '--simulate', 'configure', '--no-cgroups', '--no-ldconfig', rootfs],
+        { encoding: 'utf8' },
+      );
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stderr, /no --pid: the mounts were made in this process's own mount namespace \(mnt:\[\d+\]\)/);
     } finally {
@@ -73,9 +80,28 @@ describe('CLI robustness', function () {
     const rootfs = makeRootfs();
     const log = path.join(os.tmpdir(), `nvc-debug-${process.pid}.log`);
     try {
-      const r = spawnSync('unshare', ['-m', '--propagation', 'private', process.execPath, CLI, '--simulate', '--debug', log, 'configure', '--device=0', '--compute', '--utility', '--no-cgroups', rootfs], {
-        encoding: 'utf8',
-      });
+      const r = spawnSync(
+        'unshare',
+        [
+          '-m',
+          '--propagation',
+          'private',
+          process.execPath,
+          CLI,
+          '--simulate',
+          '--debug',
+          log,
+          'configure',
+          '--device=0',
+          '--compute',
+          '--utility',
+          '--no-cgroups',
+          rootfs,
+        ],
+        {
+          encoding: 'utf8',
+        },
+      );
       assert.equal(r.status, 0, r.stderr);
       const text = fs.readFileSync(log, 'utf8');
       assert.match(text, /event selected .*gpus=\[\{"index":0,/);
@@ -88,7 +114,10 @@ describe('CLI robustness', function () {
   });
 
   it("--device '' is refused instead of meaning no GPU", () => {
-    for (const argv of [['configure', '--device', '', '/x'], ['--simulate', 'list', '--device', '']]) {
+    for (const argv of [
+      ['configure', '--device', '', '/x'],
+      ['--simulate', 'list', '--device', ''],
+    ]) {
       const r = spawnSync(process.execPath, [CLI, ...argv], { encoding: 'utf8' });
       assert.equal(r.status, 2);
       assert.match(r.stderr, /option --device needs GPUs/);

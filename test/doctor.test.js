@@ -41,14 +41,20 @@ describe('doctor: host checks', function () {
     host = await healthyHost();
     const checks = await doctorOn(host);
     for (const c of Object.values(checks)) assert.equal(c.status, 'pass', `${c.id}: ${c.summary} ${JSON.stringify(c.evidence)}`);
-    assert.deepEqual(Object.keys(checks), DOCTOR_CHECK_IDS.filter((id) => !id.startsWith('container-') && !id.startsWith('rootfs-')));
+    assert.deepEqual(
+      Object.keys(checks),
+      DOCTOR_CHECK_IDS.filter((id) => !id.startsWith('container-') && !id.startsWith('rootfs-')),
+    );
     const o = host.options;
     const r = cli(['doctor', '--json', '--root', o.root, '--proc-root', o.procRoot, '--dev-root', o.devRoot, '--sys-root', o.sysRoot]);
     assert.equal(r.status, 0, r.stderr);
     const json = JSON.parse(r.stdout);
     assert.equal(json.schemaVersion, 1);
     for (const c of json.checks) {
-      assert.deepEqual(Object.keys(c).filter((k) => k !== 'fix'), ['id', 'status', 'summary', 'evidence']);
+      assert.deepEqual(
+        Object.keys(c).filter((k) => k !== 'fix'),
+        ['id', 'status', 'summary', 'evidence'],
+      );
       assert.equal(c.status, 'pass');
     }
   });
@@ -162,7 +168,33 @@ describe('doctor: host checks', function () {
     const o = host.options;
     // A mount namespace of its own where /sbin and /usr/sbin are empty: ldconfig is gone, node is not.
     const script = `mount -t tmpfs none /usr/sbin && { [ -L /sbin ] || mount -t tmpfs none /sbin; } && exec "$@"`;
-    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', process.execPath, CLI, 'doctor', '--json', '--only', 'binaries', '--root', o.root, '--proc-root', o.procRoot, '--dev-root', o.devRoot, '--sys-root', o.sysRoot], { encoding: 'utf8' });
+    const r = spawnSync(
+      'unshare',
+      [
+        '-m',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        script,
+        'sh',
+        process.execPath,
+        CLI,
+        'doctor',
+        '--json',
+        '--only',
+        'binaries',
+        '--root',
+        o.root,
+        '--proc-root',
+        o.procRoot,
+        '--dev-root',
+        o.devRoot,
+        '--sys-root',
+        o.sysRoot,
+      ],
+      { encoding: 'utf8' },
+    );
     assert.equal(r.status, 1, r.stderr);
     const [binaries] = JSON.parse(r.stdout).checks;
     assert.equal(binaries.status, 'fail');
@@ -234,7 +266,10 @@ describe('doctor: host checks', function () {
     const before = fs.readFileSync(file);
     let { cdi } = await doctorOn(host, { only: ['cdi'] });
     assert.equal(cdi.status, 'fail');
-    assert.ok(cdi.evidence.problems.some((p) => p.includes(file) && p.includes('libcuda.so.550.54.15')), JSON.stringify(cdi.evidence.problems));
+    assert.ok(
+      cdi.evidence.problems.some((p) => p.includes(file) && p.includes('libcuda.so.550.54.15')),
+      JSON.stringify(cdi.evidence.problems),
+    );
     assert.match(cdi.fix, /nvc-ts cdi refresh/);
     assert.deepEqual(fs.readFileSync(file), before, 'doctor never changes a spec');
     fs.rmSync(file);

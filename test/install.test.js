@@ -77,7 +77,13 @@ describe('install (copy mode)', function () {
       const st = fs.lstatSync(path.join(dir, f.path));
       assert.equal(st.uid, 0);
       assert.equal(st.mode & 0o7000, 0, `${f.path} is not setuid`);
-      assert.equal(crypto.createHash('sha256').update(fs.readFileSync(path.join(dir, f.path))).digest('hex'), f.sha256);
+      assert.equal(
+        crypto
+          .createHash('sha256')
+          .update(fs.readFileSync(path.join(dir, f.path)))
+          .digest('hex'),
+        f.sha256,
+      );
     }
     // The image's ldconfig cache now resolves libcuda.so.1 to the installed driver.
     assert.equal(ldcacheEntries(path.join(dir, 'etc/ld.so.cache')).get('libcuda.so.1'), `/${LIBDIR}/libcuda.so.1`);
@@ -110,7 +116,10 @@ describe('install (copy mode)', function () {
     const before = tree(dir);
     await ctx.install(dir, { capabilities: ['utility'] });
     fs.appendFileSync(path.join(dir, LIBDIR, 'libnvidia-ml.so.580.159.04'), 'x');
-    await assert.rejects(uninstallDriver(dir), (e) => e instanceof NvcError && e.code === 'ERR_NVC_FILE_EXISTS' && /libnvidia-ml\.so\.580\.159\.04 \(changed\)/.test(e.message));
+    await assert.rejects(
+      uninstallDriver(dir),
+      (e) => e instanceof NvcError && e.code === 'ERR_NVC_FILE_EXISTS' && /libnvidia-ml\.so\.580\.159\.04 \(changed\)/.test(e.message),
+    );
     const r = spawnSync(process.execPath, [CLI, 'uninstall', '--from', dir, '--force'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(tree(dir), before);
@@ -163,7 +172,14 @@ describe('install (copy mode)', function () {
     try {
       const dir = rootfs();
       const before = tree(dir);
-      const item = (p) => ({ role: 'library', step: 'driver', path: p.slice(host.root.length), hostPath: p, device: null, soname: path.basename(p).replace(/\.0$/, '') });
+      const item = (p) => ({
+        role: 'library',
+        step: 'driver',
+        path: p.slice(host.root.length),
+        hostPath: p,
+        device: null,
+        soname: path.basename(p).replace(/\.0$/, ''),
+      });
       const r = await installDriver(dir, {
         container: await openContainer({ rootfs: dir }),
         selection: { items: [item(link), item(fifo)], gpus: [], capabilities: ['utility'], compat32: false },
@@ -175,8 +191,14 @@ describe('install (copy mode)', function () {
       });
       assert.equal(r.stamp.files.length, 0);
       assert.deepEqual(r.stamp.links, [], 'no link to a skipped library');
-      assert.ok(r.warnings.some((w) => w.includes('libnvc-escape.so.1.0 is a link to') && w.includes('outside the driver root')), r.warnings.join('\n'));
-      assert.ok(r.warnings.some((w) => w.includes('libnvc-fifo.so.1.0 is not a regular file')), r.warnings.join('\n'));
+      assert.ok(
+        r.warnings.some((w) => w.includes('libnvc-escape.so.1.0 is a link to') && w.includes('outside the driver root')),
+        r.warnings.join('\n'),
+      );
+      assert.ok(
+        r.warnings.some((w) => w.includes('libnvc-fifo.so.1.0 is not a regular file')),
+        r.warnings.join('\n'),
+      );
       await uninstallDriver(dir);
       assert.deepEqual(tree(dir), before);
     } finally {
@@ -189,7 +211,11 @@ describe('install (copy mode)', function () {
     const dir = rootfs();
     const before = tree(dir);
     const o = host.options;
-    const r = spawnSync(process.execPath, [CLI, 'install', '--into', dir, '--compute', '--dry-run', '--root', o.root, '--proc-root', o.procRoot, '--dev-root', o.devRoot, '--sys-root', o.sysRoot], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [CLI, 'install', '--into', dir, '--compute', '--dry-run', '--root', o.root, '--proc-root', o.procRoot, '--dev-root', o.devRoot, '--sys-root', o.sysRoot],
+      { encoding: 'utf8' },
+    );
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`/${LIBDIR}/libcuda\\.so\\.1 -> libcuda\\.so\\.580\\.159\\.04`));
     assert.deepEqual(tree(dir), before);
@@ -213,13 +239,19 @@ const HOSTILE = [
   ['usr -> ../../.. chain to the canary', (d) => relink(d, 'usr', `../../../../../../../..${CANARY}/usr`)],
   ['libdir -> /proc/self/root/<canary>', (d) => relink(d, LIBDIR, `/proc/self/root${CANARY}/${LIBDIR}`)],
   ['libdir -> /proc/1/root/<canary>', (d) => relink(d, LIBDIR, `/proc/1/root${CANARY}/${LIBDIR}`)],
-  ['library name -> a canary file (absolute)', (d) => fs.symlinkSync(`${CANARY}/${LIBDIR}/libcuda.so.580.159.04`, path.join(d, LIBDIR, 'libcuda.so.580.159.04'))],
+  [
+    'library name -> a canary file (absolute)',
+    (d) => fs.symlinkSync(`${CANARY}/${LIBDIR}/libcuda.so.580.159.04`, path.join(d, LIBDIR, 'libcuda.so.580.159.04')),
+  ],
   ['SONAME link name -> a canary file', (d) => fs.symlinkSync(`${CANARY}/file`, path.join(d, LIBDIR, 'libnvidia-ml.so.1'))],
   ['etc -> canary etc (the stamp and the cache)', (d) => relink(d, 'etc', `${CANARY}/etc`)],
   ['etc/nvc-ts -> canary', (d) => fs.symlinkSync(CANARY, path.join(d, 'etc/nvc-ts'))],
   ['lib -> canary (firmware)', (d) => fs.symlinkSync(`${CANARY}/lib`, path.join(d, 'lib'))],
   ['usr/bin -> /proc/self/cwd', (d) => relink(d, 'usr/bin', '/proc/self/cwd')],
-  ['libdir is a symlink loop', (d) => relink(d, LIBDIR, 'loop1') || fs.symlinkSync('loop2', path.join(d, 'usr/lib/loop1')) || fs.symlinkSync('loop1', path.join(d, 'usr/lib/loop2'))],
+  [
+    'libdir is a symlink loop',
+    (d) => relink(d, LIBDIR, 'loop1') || fs.symlinkSync('loop2', path.join(d, 'usr/lib/loop1')) || fs.symlinkSync('loop1', path.join(d, 'usr/lib/loop2')),
+  ],
   ['libdir is a FIFO', (d) => fs.rmSync(path.join(d, LIBDIR), { recursive: true }) || execFileSync('mkfifo', [path.join(d, LIBDIR)])],
   ['usr/lib is a file', (d) => fs.rmSync(path.join(d, 'usr/lib'), { recursive: true }) || fs.writeFileSync(path.join(d, 'usr/lib'), 'x')],
 ];
@@ -282,7 +314,12 @@ describe('install --modules: a guest kernel release', function () {
   const dirs = [];
   before(async function () {
     const { requireFeature } = require('./support/features');
-    requireFeature(this, 'depmod', spawnSync('sh', ['-c', 'command -v depmod || test -x /usr/sbin/depmod || test -x /sbin/depmod']).status === 0, "kmod's depmod (apt-get install kmod)");
+    requireFeature(
+      this,
+      'depmod',
+      spawnSync('sh', ['-c', 'command -v depmod || test -x /usr/sbin/depmod || test -x /sbin/depmod']).status === 0,
+      "kmod's depmod (apt-get install kmod)",
+    );
     host = await createSimulatedHost();
     ctx = await init(host.options);
   });
@@ -312,7 +349,10 @@ describe('install --modules: a guest kernel release', function () {
     assert.deepEqual(fs.readdirSync(extra).sort(), ['nvidia-drm.ko', 'nvidia-modeset.ko', 'nvidia-peermem.ko', 'nvidia-uvm.ko', 'nvidia.ko']);
     const dep = fs.readFileSync(path.join(dir, 'lib/modules', RELEASE, 'modules.dep'), 'utf8');
     assert.match(dep, /^extra\/nvidia-uvm\.ko: extra\/nvidia\.ko$/m);
-    assert.ok(r.stamp.files.some((f) => f.path === `/lib/modules/${RELEASE}/modules.dep`), 'the index is in the stamp');
+    assert.ok(
+      r.stamp.files.some((f) => f.path === `/lib/modules/${RELEASE}/modules.dep`),
+      'the index is in the stamp',
+    );
     const dry = spawnSync('depmod', ['-n', '-b', dir, RELEASE], { encoding: 'utf8', env: { PATH: '/usr/sbin:/sbin:/usr/bin:/bin' } });
     assert.equal(dry.status, 0, dry.stderr);
     assert.match(dry.stdout, /extra\/nvidia-modeset\.ko: extra\/nvidia\.ko/);
@@ -337,14 +377,18 @@ describe('install --modules: a guest kernel release', function () {
     assert.deepEqual(tree(dir), before);
   });
 
-  it("modules built for another release are refused, naming it, and the rootfs is left as it was", async () => {
+  it('modules built for another release are refused, naming it, and the rootfs is left as it was', async () => {
     await driverModules('6.1.0-41-guest');
     const dir = makeRootfs();
     dirs.push(dir);
     const before = tree(dir);
     await assert.rejects(
       ctx.install(dir, { capabilities: ['compute'], modules: RELEASE }),
-      (e) => e instanceof NvcError && e.code === 'ERR_NVC_KERNEL_MODULE' && /nvidia \(nvidia\.ko\) was built for 6\.1\.0-41-guest/.test(e.message) && e.message.includes(RELEASE),
+      (e) =>
+        e instanceof NvcError &&
+        e.code === 'ERR_NVC_KERNEL_MODULE' &&
+        /nvidia \(nvidia\.ko\) was built for 6\.1\.0-41-guest/.test(e.message) &&
+        e.message.includes(RELEASE),
     );
     assert.deepEqual(tree(dir), before);
   });

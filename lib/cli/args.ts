@@ -177,7 +177,9 @@ function globalOptions(values: OptionValues): GlobalOptions {
   const debug = stringOption(values, 'debug');
   // `-d 0 list`: with -d meaning --debug before the command, a device list here is a slip, not a file name.
   if (debug !== undefined && /^(\d+(,\d+)*|all|none|void)$/.test(debug) && !existsSync(debug)) {
-    throw new UsageError(`option --debug takes a log file, and '${debug}' looks like a device list (to give GPUs, use --device after the command; to log to a file of that name, write ./${debug})`);
+    throw new UsageError(
+      `option --debug takes a log file, and '${debug}' looks like a device list (to give GPUs, use --device after the command; to log to a file of that name, write ./${debug})`,
+    );
   }
   set('debugFile', debug);
   if (values['load-kmods'] === true) opts.loadKernelModules = true;
@@ -207,7 +209,10 @@ export function parseCommandLine(given: string[], caller?: CallerIds): Invocatio
     // Still honour --help/--version given before an unknown word.
     const globals = globalOptions(preValues);
     if (globals.help || globals.version || globals.usage) return { globals };
-    const guess = closest(name, COMMANDS.map((c) => c.spec.name));
+    const guess = closest(
+      name,
+      COMMANDS.map((c) => c.spec.name),
+    );
     throw new UsageError(`unknown command '${name}'${guess === undefined ? '' : ` (did you mean '${guess}'?)`}`);
   }
   const overlap = Object.keys(command.spec.options).filter((n) => n in GLOBAL_LONG_OPTIONS);

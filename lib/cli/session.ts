@@ -244,6 +244,16 @@ async function shutdown(ctx: Context | undefined, host: SimulatedHost | undefine
 /** One debug-log line per event: its kind, then its fields (long lists are cut). */
 export function describeEvent(e: NvcEvent): string {
   const { kind, ...rest } = e;
-  const fields = Object.entries(rest).map(([k, v]) => `${k}=${Array.isArray(v) ? `[${v.slice(0, 16).map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join(', ')}${v.length > 16 ? `, +${v.length - 16}` : ''}]` : String(v)}`);
+  const fields = Object.entries(rest).map(
+    ([k, v]) =>
+      `${k}=${
+        Array.isArray(v)
+          ? `[${v
+              .slice(0, 16)
+              .map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x)))
+              .join(', ')}${v.length > 16 ? `, +${v.length - 16}` : ''}]`
+          : String(v)
+      }`,
+  );
   return `${kind} ${fields.join(' ')}`;
 }

@@ -65,10 +65,32 @@ function withTimeout(check: Check, view: HostView): Promise<CheckResult> {
   const limit = view.timeoutMs * 2 + 1000;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<CheckResult>((resolve) => {
-    timer = setTimeout(() => resolve(result(check.id, 'fail', `the check did not finish within ${limit} ms: something it reads hangs`, {}, 'look for a FIFO or a hung filesystem in place of the files it reads; run with --only to isolate it.')), limit);
+    timer = setTimeout(
+      () =>
+        resolve(
+          result(
+            check.id,
+            'fail',
+            `the check did not finish within ${limit} ms: something it reads hangs`,
+            {},
+            'look for a FIFO or a hung filesystem in place of the files it reads; run with --only to isolate it.',
+          ),
+        ),
+      limit,
+    );
     timer.unref();
   });
-  const run = check.run(view).catch((e: unknown) => result(check.id, 'fail', `the check could not run: ${e instanceof Error ? e.message : String(e)}`, {}, 'see the message; run as root for the checks that read other users\' processes.'));
+  const run = check
+    .run(view)
+    .catch((e: unknown) =>
+      result(
+        check.id,
+        'fail',
+        `the check could not run: ${e instanceof Error ? e.message : String(e)}`,
+        {},
+        "see the message; run as root for the checks that read other users' processes.",
+      ),
+    );
   return Promise.race([run, timeout]).finally(() => clearTimeout(timer));
 }
 
@@ -76,11 +98,15 @@ function withTimeout(check: Check, view: HostView): Promise<CheckResult> {
 export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorReport> {
   const opts = parseWith(doctorOptionsSchema, options, 'doctor option', 'doctor options') as DoctorOptions;
   const view = new HostView(opts);
-  const inScope = DOCTOR_CHECKS.filter((c) => c.scope === 'host' || (c.scope === 'container' && opts.container !== undefined) || (c.scope === 'rootfs' && opts.rootfs !== undefined));
+  const inScope = DOCTOR_CHECKS.filter(
+    (c) => c.scope === 'host' || (c.scope === 'container' && opts.container !== undefined) || (c.scope === 'rootfs' && opts.rootfs !== undefined),
+  );
   const selected = opts.only ? DOCTOR_CHECKS.filter((c) => opts.only?.includes(c.id)) : inScope;
   for (const c of selected) {
-    if (c.scope === 'container' && opts.container === undefined) throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `check ${c.id} needs a container: pass its pid`, { field: 'container' });
-    if (c.scope === 'rootfs' && opts.rootfs === undefined) throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `check ${c.id} needs a root filesystem to check`, { field: 'rootfs' });
+    if (c.scope === 'container' && opts.container === undefined)
+      throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `check ${c.id} needs a container: pass its pid`, { field: 'container' });
+    if (c.scope === 'rootfs' && opts.rootfs === undefined)
+      throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `check ${c.id} needs a root filesystem to check`, { field: 'rootfs' });
   }
   const checks = await Promise.all(selected.map((c) => withTimeout(c, view)));
   return { schemaVersion: 1, checks };

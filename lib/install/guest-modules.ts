@@ -36,9 +36,13 @@ export async function guestModuleCopies(driverRoot: string, release: string, mod
     });
   }
   if (wrong.length > 0) {
-    throw new NvcError('ERR_NVC_KERNEL_MODULE', `the driver's modules in ${dir ?? dirs.join(', ')} do not match the guest kernel ${release}: ${wrong.join('; ')}`, {
-      hint: `build the driver's modules for ${release} (or install the driver package for that kernel) and point modulesDir at them`,
-    });
+    throw new NvcError(
+      'ERR_NVC_KERNEL_MODULE',
+      `the driver's modules in ${dir ?? dirs.join(', ')} do not match the guest kernel ${release}: ${wrong.join('; ')}`,
+      {
+        hint: `build the driver's modules for ${release} (or install the driver package for that kernel) and point modulesDir at them`,
+      },
+    );
   }
   return out;
 }
@@ -50,9 +54,13 @@ export function runDepmod(rootfs: string, release: string, timeoutMs = 60_000): 
       if (err === null) return resolve();
       const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
       reject(
-        new NvcError('ERR_NVC_KERNEL_MODULE', missing ? 'depmod is not installed on this host' : `depmod -b ${rootfs} ${release} failed: ${stderr.trim().split('\n').slice(-2).join(' ')}`, {
-          hint: missing ? 'install kmod (Debian/Ubuntu: apt-get install kmod), which provides depmod' : "check the guest's lib/modules tree",
-        }),
+        new NvcError(
+          'ERR_NVC_KERNEL_MODULE',
+          missing ? 'depmod is not installed on this host' : `depmod -b ${rootfs} ${release} failed: ${stderr.trim().split('\n').slice(-2).join(' ')}`,
+          {
+            hint: missing ? 'install kmod (Debian/Ubuntu: apt-get install kmod), which provides depmod' : "check the guest's lib/modules tree",
+          },
+        ),
       );
     });
   });

@@ -191,10 +191,14 @@ export async function installDriver(rootfs: string, inputs: InstallInputs): Prom
         const name = path.posix.basename(e.path);
         const existing = await fsp.lstat(dir.at(name)).catch(() => null);
         if (existing?.isDirectory()) {
-          throw new NvcError('ERR_NVC_FILE_EXISTS', `${e.path} in ${rootfs} is a directory, where the driver's ${e.kind === 'symlink' ? 'link' : 'file'} goes`, {
-            path: e.path,
-            hint: 'remove or rename that directory in the image, or install into another library directory (libsDir)',
-          });
+          throw new NvcError(
+            'ERR_NVC_FILE_EXISTS',
+            `${e.path} in ${rootfs} is a directory, where the driver's ${e.kind === 'symlink' ? 'link' : 'file'} goes`,
+            {
+              path: e.path,
+              hint: 'remove or rename that directory in the image, or install into another library directory (libsDir)',
+            },
+          );
         }
         if (existing !== null) {
           const backup = String(backups++);
@@ -261,10 +265,14 @@ export async function installDriver(rootfs: string, inputs: InstallInputs): Prom
       await tree.close();
       const followed = await fsp.realpath(path.join(rootfs, treeInside)).catch(() => 'a path that does not exist');
       if (followed !== path.join(await fsp.realpath(rootfs), resolvedInside)) {
-        throw new NvcError('ERR_NVC_PATH_ESCAPE', `${treeInside} in ${rootfs} leads, through the image's links, to ${followed}, not into the image: depmod is not run over it`, {
-          path: treeInside,
-          hint: "make the image's /lib (or /lib/modules) a relative link or a directory",
-        });
+        throw new NvcError(
+          'ERR_NVC_PATH_ESCAPE',
+          `${treeInside} in ${rootfs} leads, through the image's links, to ${followed}, not into the image: depmod is not run over it`,
+          {
+            path: treeInside,
+            hint: "make the image's /lib (or /lib/modules) a relative link or a directory",
+          },
+        );
       }
       const before = await listDirs(root, [treeInside]);
       // The index files the image had are kept for uninstall, as any file install replaces.
@@ -313,7 +321,9 @@ export async function installDriver(rootfs: string, inputs: InstallInputs): Prom
     }
     if (inputs.ldconfig !== null) {
       const cache = await withDir(root, '/etc', undefined, async (d) =>
-        (await fsp.lstat(d.at('ld.so.cache')).catch(() => null)) === null ? null : { size: (await fsp.lstat(d.at('ld.so.cache'))).size, sha256: await sha256File(d.at('ld.so.cache')) },
+        (await fsp.lstat(d.at('ld.so.cache')).catch(() => null)) === null
+          ? null
+          : { size: (await fsp.lstat(d.at('ld.so.cache'))).size, sha256: await sha256File(d.at('ld.so.cache')) },
       );
       if (cache !== null) files.push({ path: LDCACHE, ...cache });
     }
@@ -324,7 +334,10 @@ export async function installDriver(rootfs: string, inputs: InstallInputs): Prom
       capabilities: inputs.selection.capabilities,
       kernelRelease: inputs.guestModules?.release ?? null,
       files,
-      links: [...entries.filter((e): e is Extract<InstallEntry, { kind: 'symlink' }> => e.kind === 'symlink').map((e) => ({ path: e.path, target: e.target })), ...ldconfigLinks],
+      links: [
+        ...entries.filter((e): e is Extract<InstallEntry, { kind: 'symlink' }> => e.kind === 'symlink').map((e) => ({ path: e.path, target: e.target })),
+        ...ldconfigLinks,
+      ],
       createdDirs,
       replaced,
       ldcacheBackup,

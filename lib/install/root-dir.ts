@@ -80,7 +80,12 @@ export class RootDir {
       const top = stack.length - 1;
       for (let i = stack.length - 1; i >= 1; i--) if (!(keepTop && i === top)) await (stack[i] as { handle: fsp.FileHandle }).handle.close();
     };
-    const here = () => '/' + stack.slice(1).map((s) => s.name).join('/');
+    const here = () =>
+      '/' +
+      stack
+        .slice(1)
+        .map((s) => s.name)
+        .join('/');
     try {
       while (pending.length > 0) {
         const part = pending.shift() as string;

@@ -40,7 +40,8 @@ export async function readStamp(root: RootDir): Promise<DriverStamp> {
     }
     try {
       const st = await handle.stat();
-      if (!st.isFile() || st.size > MAX_STAMP) throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${DRIVER_STAMP_PATH} in ${root.root} is not a regular file of at most ${MAX_STAMP} bytes`);
+      if (!st.isFile() || st.size > MAX_STAMP)
+        throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${DRIVER_STAMP_PATH} in ${root.root} is not a regular file of at most ${MAX_STAMP} bytes`);
       return await handle.readFile('utf8');
     } finally {
       await handle.close();
@@ -55,7 +56,9 @@ export async function readStamp(root: RootDir): Promise<DriverStamp> {
   try {
     return driverStampSchema.parse(JSON.parse(text));
   } catch (e) {
-    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${DRIVER_STAMP_PATH} in ${root.root} is not a valid stamp: ${(e as Error).message.split('\n')[0]}`, { cause: e });
+    throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `${DRIVER_STAMP_PATH} in ${root.root} is not a valid stamp: ${(e as Error).message.split('\n')[0]}`, {
+      cause: e,
+    });
   }
 }
 
@@ -86,9 +89,13 @@ export async function uninstallDriver(rootfs: string, options: { force?: boolean
     const stamp = await readStamp(root);
     const changed = await changedFiles(root, stamp);
     if (changed.length > 0 && !options.force) {
-      throw new NvcError('ERR_NVC_FILE_EXISTS', `${changed.length} installed file(s) in ${rootfs} changed since installation: ${changed.slice(0, 10).join(', ')}${changed.length > 10 ? ', ...' : ''}`, {
-        hint: 'keep them by not uninstalling, or remove them anyway with `force`',
-      });
+      throw new NvcError(
+        'ERR_NVC_FILE_EXISTS',
+        `${changed.length} installed file(s) in ${rootfs} changed since installation: ${changed.slice(0, 10).join(', ')}${changed.length > 10 ? ', ...' : ''}`,
+        {
+          hint: 'keep them by not uninstalling, or remove them anyway with `force`',
+        },
+      );
     }
     const remove = async (p: string) => {
       const gone = await inDir(root, p, async (dir, name) => {
@@ -108,14 +115,14 @@ export async function uninstallDriver(rootfs: string, options: { force?: boolean
     // The ld.so.cache: back to the image's own, unless something rebuilt it since (then left, said).
     const cacheEntry = stamp.files.find((f) => f.path === LDCACHE);
     if (cacheEntry !== undefined) {
-      const current = await inDir(root, LDCACHE, async (dir, name) => ((await fsp.lstat(dir.at(name)).catch(() => null))?.isFile() ? sha256File(dir.at(name)) : null));
+      const current = await inDir(root, LDCACHE, async (dir, name) =>
+        (await fsp.lstat(dir.at(name)).catch(() => null))?.isFile() ? sha256File(dir.at(name)) : null,
+      );
       if (current !== cacheEntry.sha256 && !options.force) {
         out.warnings.push(`${LDCACHE} changed since installation and was left as it is: run the image's ldconfig to drop the driver's entries`);
       } else if (stamp.ldcacheBackup != null) {
         const b = stamp.ldcacheBackup;
-        await inDir(root, LDCACHE, (etc, name) =>
-          inDir(root, `${DRIVER_STAMP_REPLACED_DIR}/${b}`, (keep, kname) => fsp.rename(keep.at(kname), etc.at(name))),
-        );
+        await inDir(root, LDCACHE, (etc, name) => inDir(root, `${DRIVER_STAMP_REPLACED_DIR}/${b}`, (keep, kname) => fsp.rename(keep.at(kname), etc.at(name))));
         out.restored.push(LDCACHE);
       } else {
         await remove(LDCACHE);
@@ -129,7 +136,9 @@ export async function uninstallDriver(rootfs: string, options: { force?: boolean
       out.restored.push(l.path);
     }
     for (const r of stamp.replaced ?? []) {
-      await inDir(root, r.path, (dir, name) => inDir(root, `${DRIVER_STAMP_REPLACED_DIR}/${r.backup}`, (keep, kname) => fsp.rename(keep.at(kname), dir.at(name))));
+      await inDir(root, r.path, (dir, name) =>
+        inDir(root, `${DRIVER_STAMP_REPLACED_DIR}/${r.backup}`, (keep, kname) => fsp.rename(keep.at(kname), dir.at(name))),
+      );
       out.restored.push(r.path);
     }
     await remove(DRIVER_STAMP_PATH);

@@ -45,7 +45,6 @@ export interface KernelStateOptions {
   withKallsyms?: boolean;
 }
 
-
 /** <proc>/modules: "name size refcount deps state address", deps "a,b," or "-". */
 export function parseProcModules(text: string): Map<string, LoadedModule> {
   const out = new Map<string, LoadedModule>();

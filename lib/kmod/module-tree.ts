@@ -21,7 +21,6 @@ export interface ModuleTree {
   symbols: Map<string, string>;
 }
 
-
 /** Every *.ko[.xz|.zst|.gz] below dir (symbolic links to directories are not followed). */
 async function scanModules(dir: string, depth = 8): Promise<Map<string, string>> {
   const out = new Map<string, string>();

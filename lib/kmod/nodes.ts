@@ -65,7 +65,6 @@ export const nodeOptionsSchema = z
   .strict();
 export type NodeOptions = z.input<typeof nodeOptionsSchema>;
 
-
 /** "Character devices:" section of <proc>/devices: name -> major. */
 export function parseCharMajors(text: string): Map<string, number> {
   const out = new Map<string, number>();

@@ -82,7 +82,8 @@ export function lowerToInstallPlan(selection: Selection, layout: ContainerLayout
         break;
       }
       case 'binary':
-        if (item.hostPath !== undefined) add({ kind: 'copy', path: path.posix.join(layout.binsDir, path.posix.basename(item.path)), source: item.hostPath, item });
+        if (item.hostPath !== undefined)
+          add({ kind: 'copy', path: path.posix.join(layout.binsDir, path.posix.basename(item.path)), source: item.hostPath, item });
         break;
       case 'firmware':
       case 'xorg-module':
@@ -98,6 +99,7 @@ export function lowerToInstallPlan(selection: Selection, layout: ContainerLayout
     }
   }
   const custom = [...dirs].filter((d) => !isDefaultLibDir(d));
-  if (custom.length > 0) add({ kind: 'write', path: LD_SO_CONF_DROP_IN, data: `# Written by nvc-ts install: the driver's libraries.\n${custom.join('\n')}\n`, mode: 0o644 });
+  if (custom.length > 0)
+    add({ kind: 'write', path: LD_SO_CONF_DROP_IN, data: `# Written by nvc-ts install: the driver's libraries.\n${custom.join('\n')}\n`, mode: 0o644 });
   return { entries, ldconfigDirs: [...dirs], warnings };
 }

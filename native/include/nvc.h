@@ -117,7 +117,7 @@ struct nvc_device {
     unsigned node_major, node_minor;
     int mig_capable;
     int mig_enabled;
-    int persistence_mode; /* 1 on, 0 off, -1 unknown */
+    int persistence_mode;   /* 1 on, 0 off, -1 unknown */
     char mig_caps_path[96]; /* /proc/driver/nvidia/capabilities/gpu<minor> */
     struct nvc_mig_device *mig;
     size_t nmig;

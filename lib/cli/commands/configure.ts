@@ -99,7 +99,7 @@ export function parseConfigureFlags(values: OptionValues, positionals: string[])
   };
   const devices = list(values, 'device');
   // `--device ''` (an unset shell variable) must not quietly mean "no GPU".
-  if (devices.some((d) => d.trim() === '')) throw new UsageError("option --device needs GPUs (indices, UUIDs, bus ids or all); for no GPU, leave --device out");
+  if (devices.some((d) => d.trim() === '')) throw new UsageError('option --device needs GPUs (indices, UUIDs, bus ids or all); for no GPU, leave --device out');
   if (devices.length > 0) request.devices = devices;
   const migConfig = one('mig-config');
   if (migConfig !== undefined) request.migConfig = migConfig;

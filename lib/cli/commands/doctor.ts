@@ -73,7 +73,12 @@ export const doctorCommand: CommandSpec<DoctorFlags> = {
     const rootfs = typeof values['rootfs'] === 'string' ? values['rootfs'] : undefined;
     if (rootfs === '') throw new UsageError('option --rootfs needs a directory');
     const onlyValues = Array.isArray(values['only']) ? values['only'] : [];
-    const only = onlyValues.length ? onlyValues.flatMap((v) => String(v).split(',')).map((s) => s.trim()).filter(Boolean) : undefined;
+    const only = onlyValues.length
+      ? onlyValues
+          .flatMap((v) => String(v).split(','))
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : undefined;
     if (only !== undefined && only.length === 0) throw new UsageError('option --only needs check ids');
     return { json: values['json'] === true, container, rootfs: rootfs === undefined ? undefined : path.resolve(rootfs), only };
   },

@@ -18,7 +18,8 @@ export interface InstallFlags {
 
 function rootfsOf(values: OptionValues, option: string): string {
   const v = values[option];
-  if (typeof v !== 'string' || v === '') throw new UsageError(`option --${option} needs the root filesystem to ${option === 'into' ? 'install into' : 'uninstall from'}`);
+  if (typeof v !== 'string' || v === '')
+    throw new UsageError(`option --${option} needs the root filesystem to ${option === 'into' ? 'install into' : 'uninstall from'}`);
   const abs = path.resolve(v);
   if (abs === '/') throw new UsageError(`option --${option} must not be / (the host root)`);
   return abs;
@@ -35,13 +36,16 @@ export function formatInstall(r: InstallOutcome): string {
   const lines: string[] = [];
   if (!r.applied) {
     lines.push(`would install into ${r.rootfs}:`);
-    for (const e of r.plan.entries) lines.push(`  ${e.kind === 'symlink' ? `${e.path} -> ${e.target}` : e.kind === 'copy' ? `${e.path} <- ${e.source}` : `${e.path} (written)`}`);
+    for (const e of r.plan.entries)
+      lines.push(`  ${e.kind === 'symlink' ? `${e.path} -> ${e.target}` : e.kind === 'copy' ? `${e.path} <- ${e.source}` : `${e.path} (written)`}`);
     return `${lines.join('\n')}\n`;
   }
   const s = r.stamp;
   const files = s?.files.length ?? 0;
   const links = s?.links?.length ?? 0;
-  lines.push(`installed driver ${s?.driverVersion} (${(s?.capabilities ?? []).join(', ') || 'no capability'}) into ${r.rootfs}: ${files} files, ${links} links; stamp /etc/nvc-ts/driver.json`);
+  lines.push(
+    `installed driver ${s?.driverVersion} (${(s?.capabilities ?? []).join(', ') || 'no capability'}) into ${r.rootfs}: ${files} files, ${links} links; stamp /etc/nvc-ts/driver.json`,
+  );
   return `${lines.join('\n')}\n`;
 }
 
@@ -55,7 +59,7 @@ export const installCommand: CommandSpec<InstallFlags> = {
     '      --capabilities LIST  the same as a comma list (or all); default: none (firmware only)',
     '      --libs-dir DIR  --libs32-dir DIR  --bins-dir DIR   where files go (default: by the image layout)',
     '  -l, --ldconfig PATH      ldconfig to run: @/host/path or a path in the image',
-    '      --no-ldconfig        leave the image\'s ld.so.cache alone',
+    "      --no-ldconfig        leave the image's ld.so.cache alone",
     '      --no-gsp-firmware    no GSP firmware',
     "      --modules RELEASE    also the driver's kernel modules for a guest kernel (lib/modules/RELEASE/extra,",
     '                           vermagic checked, depmod run); --modules-dir DIR where they are',
@@ -83,7 +87,8 @@ export const installCommand: CommandSpec<InstallFlags> = {
     const rootfs = rootfsOf(values, 'into');
     const { capabilities, compat32 } = parseCapabilities(values);
     const ldconfig = typeof values['ldconfig'] === 'string' ? values['ldconfig'] : undefined;
-    if (ldconfig !== undefined && !/^@?\//.test(ldconfig)) throw new UsageError(`option --ldconfig needs an absolute path (@ for a host binary), not '${ldconfig}'`);
+    if (ldconfig !== undefined && !/^@?\//.test(ldconfig))
+      throw new UsageError(`option --ldconfig needs an absolute path (@ for a host binary), not '${ldconfig}'`);
     const libsDir = dirOption(values, 'libs-dir');
     const libs32Dir = dirOption(values, 'libs32-dir');
     const binsDir = dirOption(values, 'bins-dir');
@@ -110,7 +115,11 @@ export const installCommand: CommandSpec<InstallFlags> = {
   async run(session: CommandSession, flags: InstallFlags): Promise<void> {
     const ctx = await session.context();
     const result = await session.phase('container', () => ctx.install(flags.rootfs, flags.request));
-    session.write(flags.json ? `${JSON.stringify({ schemaVersion: 1, ...result, plan: { entries: result.plan.entries.map(({ ...e }) => ('item' in e ? { kind: e.kind, path: e.path, source: e.source } : e)) } }, null, 2)}\n` : formatInstall(result));
+    session.write(
+      flags.json
+        ? `${JSON.stringify({ schemaVersion: 1, ...result, plan: { entries: result.plan.entries.map(({ ...e }) => ('item' in e ? { kind: e.kind, path: e.path, source: e.source } : e)) } }, null, 2)}\n`
+        : formatInstall(result),
+    );
     for (const w of result.warnings) session.warn(w);
   },
 };

@@ -122,7 +122,8 @@ export function parseListFlags(values: OptionValues, tokens: OptionToken[]): Lis
     noGspFirmware: flag('no-gsp-firmware'),
     json: flag('json'),
   };
-  if (flags.devices?.some((d) => d.trim() === '')) throw new UsageError("option --device needs GPUs (indices, UUIDs, bus ids or all); for no GPU, leave --device out");
+  if (flags.devices?.some((d) => d.trim() === ''))
+    throw new UsageError('option --device needs GPUs (indices, UUIDs, bus ids or all); for no GPU, leave --device out');
   // Syntax errors in --mig-config/--mig-monitor do not depend on the host: report them before touching the driver.
   parseMigCapsSpec('mig-config', flags.migConfig ?? undefined);
   parseMigCapsSpec('mig-monitor', flags.migMonitor ?? undefined);
@@ -160,7 +161,7 @@ export const listCommand: CommandSpec<ListFlags> = {
     '      --no-persistenced   leave out the nvidia-persistenced socket',
     '      --no-fabricmanager  leave out the nvidia-fabricmanager socket',
     '      --no-gsp-firmware   leave out GSP firmware',
-    '      --no-cntlibs        accepted as nvidia-container-cli 1.17.4 took it (list never names an image\'s CUDA compat libraries)',
+    "      --no-cntlibs        accepted as nvidia-container-cli 1.17.4 took it (list never names an image's CUDA compat libraries)",
     '      --json              JSON output grouped by kind',
     '',
     'With no option (or only --imex-channel=IDS): --device=all --libraries --binaries --ipcs --firmwares --compat32.',

@@ -149,7 +149,8 @@ export const modulesCommand: CommandSpec<ModulesFlags> = {
       ...(flags.modules !== undefined && { modules: flags.modules }),
       params: flags.params,
     };
-    const out = (value: object, text: string): void => session.write(flags.json ? `${JSON.stringify({ schemaVersion: JSON_SCHEMA_VERSION, ...value }, null, 2)}\n` : text);
+    const out = (value: object, text: string): void =>
+      session.write(flags.json ? `${JSON.stringify({ schemaVersion: JSON_SCHEMA_VERSION, ...value }, null, 2)}\n` : text);
     switch (flags.action) {
       case 'plan': {
         const plan = await session.phase('kernel-modules', () => kmod.planKernelModules(options));

@@ -7,7 +7,8 @@ import { promises as fsp } from 'node:fs';
 import { result, worst, type Check } from '../check';
 import type { CheckStatus, EvidenceValue } from '../types';
 
-type Kind = { kind: 'elf' } | { kind: 'script'; interpreter: string; execs: string | null } | { kind: 'other' } | { kind: 'missing' } | { kind: 'not executable' };
+type Kind =
+  { kind: 'elf' } | { kind: 'script'; interpreter: string; execs: string | null } | { kind: 'other' } | { kind: 'missing' } | { kind: 'not executable' };
 
 async function executableKind(file: string): Promise<Kind> {
   let handle;
@@ -64,7 +65,9 @@ export const binariesCheck: Check = {
       const [p, k] = script;
       statuses.push('warn');
       findings.push(`${p} is a wrapper ${describe(k)}: mounted into a container it fails`);
-      fixes.push(`nvc-ts mounts the ELF binary from the driver's own bin directory instead${k.kind === 'script' && k.execs ? ` (${k.execs})` : ''}; other tools mount the script`);
+      fixes.push(
+        `nvc-ts mounts the ELF binary from the driver's own bin directory instead${k.kind === 'script' && k.execs ? ` (${k.execs})` : ''}; other tools mount the script`,
+      );
     } else {
       findings.push(`nvidia-smi: ${smi.map(([p, k]) => `${p} (${describe(k)})`).join(', ')}`);
     }
@@ -78,7 +81,7 @@ export const binariesCheck: Check = {
     if (ldconfigs.length === 0) {
       statuses.push('fail');
       findings.push('no runnable ldconfig in /sbin or /usr/sbin');
-      fixes.push('install libc-bin (ldconfig); configure needs it to update a container\'s ld.so.cache (or pass --no-ldconfig)');
+      fixes.push("install libc-bin (ldconfig); configure needs it to update a container's ld.so.cache (or pass --no-ldconfig)");
     } else {
       const real = ldconfigs.find(([, k]) => k.kind === 'elf');
       findings.push(real ? `ldconfig: ${real[0]} (ELF)` : `ldconfig: only scripts (${ldconfigs.map(([p]) => p).join(', ')})`);

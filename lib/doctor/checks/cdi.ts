@@ -16,7 +16,10 @@ export const cdiCheck: Check = {
   async run(view) {
     const dirs = view.options.cdiSpecDirs ?? DEFAULT_SPEC_DIRS.map((d) => view.inRoot(d));
     const reg = await loadRegistry(dirs);
-    const evidence: Record<string, EvidenceValue> = { 'spec directories': dirs, 'spec files': reg.specs.map((s) => `${s.file} (cdiVersion ${s.spec.cdiVersion})`) };
+    const evidence: Record<string, EvidenceValue> = {
+      'spec directories': dirs,
+      'spec files': reg.specs.map((s) => `${s.file} (cdiVersion ${s.spec.cdiVersion})`),
+    };
     if (reg.problems.length > 0) evidence['unreadable specs'] = reg.problems.map((p) => p.message);
     if (reg.specs.length === 0 && reg.problems.length === 0) {
       return result('cdi', 'skip', `no CDI spec in ${dirs.join(' or ')} (nothing to check; engines that use CDI need one: \`nvc-ts cdi generate\`)`, evidence);

@@ -49,12 +49,22 @@ export const cgroupsCheck: Check = {
     const uid = /^Uid:\s*\d+\s+(\d+)/m.exec(status)?.[1] ?? '?';
     const evidence: Record<string, EvidenceValue> = {
       layout,
-      [path.join(proc, 'self/mountinfo')]: mounts.map((m) => `${m.fsType} ${m.mountPoint}${m.fsType === 'cgroup' ? ` (${m.superOptions.filter((o) => !['rw', 'ro'].includes(o)).join(',')})` : ''}`),
+      [path.join(proc, 'self/mountinfo')]: mounts.map(
+        (m) => `${m.fsType} ${m.mountPoint}${m.fsType === 'cgroup' ? ` (${m.superOptions.filter((o) => !['rw', 'ro'].includes(o)).join(',')})` : ''}`,
+      ),
       'effective uid': uid,
       CapEff: `0x${capEff.toString(16)}`,
     };
-    if (layout === 'none') return result('cgroups', 'warn', 'no cgroup filesystem is mounted: device access cannot be confined', evidence, 'mount cgroup2 at /sys/fs/cgroup (systemd does this at boot).');
-    const notRootFix = 'run configure and the hook as root, or pass --no-cgroups and let the runtime own device rules (CDI puts the nodes in the OCI spec\'s linux.devices).';
+    if (layout === 'none')
+      return result(
+        'cgroups',
+        'warn',
+        'no cgroup filesystem is mounted: device access cannot be confined',
+        evidence,
+        'mount cgroup2 at /sys/fs/cgroup (systemd does this at boot).',
+      );
+    const notRootFix =
+      "run configure and the hook as root, or pass --no-cgroups and let the runtime own device rules (CDI puts the nodes in the OCI spec's linux.devices).";
     if (devicesV1) {
       const own = /^\d+:(?:[^:]*,)?devices(?:,[^:]*)?:(.*)$/m.exec(cgroupText)?.[1] ?? '/';
       const allow = path.join(devicesV1.mountPoint, own, 'devices.allow');
@@ -66,11 +76,19 @@ export const cgroupsCheck: Check = {
         writable = false;
       }
       evidence[allow] = writable ? 'writable' : 'not writable';
-      if (!writable) return result('cgroups', 'fail', `cgroup ${layout} (devices controller on v1): this user (uid ${uid}) cannot write ${allow}`, evidence, notRootFix);
+      if (!writable)
+        return result('cgroups', 'fail', `cgroup ${layout} (devices controller on v1): this user (uid ${uid}) cannot write ${allow}`, evidence, notRootFix);
       return result('cgroups', 'pass', `cgroup ${layout}: device rules go through the v1 devices controller, which this user can program`, evidence);
     }
     const capable = ((capEff >> CAP_SYS_ADMIN) & 1n) === 1n || ((capEff >> CAP_BPF) & 1n) === 1n;
-    if (!capable) return result('cgroups', 'fail', `cgroup v2: device rules need a BPF program, and this user (uid ${uid}) has neither CAP_SYS_ADMIN nor CAP_BPF`, evidence, notRootFix);
+    if (!capable)
+      return result(
+        'cgroups',
+        'fail',
+        `cgroup v2: device rules need a BPF program, and this user (uid ${uid}) has neither CAP_SYS_ADMIN nor CAP_BPF`,
+        evidence,
+        notRootFix,
+      );
     return result('cgroups', 'pass', 'cgroup v2: device rules go through a BPF program, which this user can attach', evidence);
   },
 };

@@ -44,7 +44,6 @@ function containerOf(view: HostView): { pid: number; root: string } {
   return { pid, root: path.join(PROC, String(pid), 'root') };
 }
 
-
 interface ContainerNode {
   name: string;
   major: number;
@@ -103,13 +102,25 @@ export const containerDevicesCheck: Check = {
       }
     }
     if (procsFiles.length === 0) {
-      return result('container-devices', 'warn', `container ${pid} shares the root cgroup: its device access is not confined`, evidence, 'run the container in its own cgroup (every OCI runtime does by default).');
+      return result(
+        'container-devices',
+        'warn',
+        `container ${pid} shares the root cgroup: its device access is not confined`,
+        evidence,
+        'run the container in its own cgroup (every OCI runtime does by default).',
+      );
     }
     let outcome: Record<string, string>;
     try {
       outcome = await probe(procsFiles, probeNodes, view.timeoutMs);
     } catch (e) {
-      return result('container-devices', 'fail', `could not probe the cgroup of container ${pid}: ${(e as Error).message}`, evidence, 'run doctor --container as root.');
+      return result(
+        'container-devices',
+        'fail',
+        `could not probe the cgroup of container ${pid}: ${(e as Error).message}`,
+        evidence,
+        'run doctor --container as root.',
+      );
     }
     const denied: string[] = [];
     for (const [host, verdict] of Object.entries(outcome)) {
@@ -121,13 +132,16 @@ export const containerDevicesCheck: Check = {
     const findings: string[] = [];
     if (denied.length) {
       statuses.push('fail');
-      findings.push(`the device cgroup denies ${denied.map((d) => `/dev/${d}`).join(', ')}${denied.includes('nvidia-uvm') ? ': CUDA fails with CUDA_ERROR_UNKNOWN while nvidia-smi works' : ''}`);
+      findings.push(
+        `the device cgroup denies ${denied.map((d) => `/dev/${d}`).join(', ')}${denied.includes('nvidia-uvm') ? ': CUDA fails with CUDA_ERROR_UNKNOWN while nvidia-smi works' : ''}`,
+      );
     }
     if (!inside.some((n) => n.name === 'nvidia-uvm')) {
       statuses.push('fail');
       findings.push('/dev/nvidia-uvm is not in the container: CUDA fails with CUDA_ERROR_UNKNOWN');
     }
-    if (statuses.length === 0) return result('container-devices', 'pass', `container ${pid}: ${probeNodes.length} NVIDIA nodes present and allowed by its device cgroup`, evidence);
+    if (statuses.length === 0)
+      return result('container-devices', 'pass', `container ${pid}: ${probeNodes.length} NVIDIA nodes present and allowed by its device cgroup`, evidence);
     return result(
       'container-devices',
       'fail',
@@ -177,7 +191,8 @@ export const containerDriverCheck: Check = {
       findings.push('the container sees ModifyDeviceFiles: 1, so the driver in it may try to create device nodes');
     }
     const { cache, found } = await cachedVersions(root);
-    evidence['/etc/ld.so.cache (container)'] = cache === null ? 'missing or unreadable' : Object.entries(found).map(([k, v]) => `${k} -> ${v ?? 'does not resolve'}`);
+    evidence['/etc/ld.so.cache (container)'] =
+      cache === null ? 'missing or unreadable' : Object.entries(found).map(([k, v]) => `${k} -> ${v ?? 'does not resolve'}`);
     const versions = new Set<string>();
     for (const soname of VERSION_SONAMES) {
       const file = found[soname];
@@ -194,7 +209,8 @@ export const containerDriverCheck: Check = {
       statuses.push('fail');
       findings.push(`the container's libraries are ${other.join(', ')} but the host kernel module is ${kernel}`);
     }
-    if (statuses.length === 0) return result('container-driver', 'pass', `container ${pid} loads the driver ${[...versions].join(', ')} of the host's kernel module`, evidence);
+    if (statuses.length === 0)
+      return result('container-driver', 'pass', `container ${pid} loads the driver ${[...versions].join(', ')} of the host's kernel module`, evidence);
     const status = statuses.includes('fail') ? 'fail' : 'warn';
     return result(
       'container-driver',

@@ -16,7 +16,8 @@ export const devCharCheck: Check = {
   async run(view) {
     const init = ((await readOptionalText(view.proc('1/comm')).catch(() => null)) ?? '').trim();
     const evidence: Record<string, EvidenceValue> = { [view.proc('1/comm')]: init || null };
-    if (init !== 'systemd') return result('dev-char', 'skip', `PID 1 is ${init ? `"${init}"` : 'unknown'}, not systemd: no daemon-reload can drop device rules`, evidence);
+    if (init !== 'systemd')
+      return result('dev-char', 'skip', `PID 1 is ${init ? `"${init}"` : 'unknown'}, not systemd: no daemon-reload can drop device rules`, evidence);
     const { nodes } = await expectedNodes(view);
     const missing: string[] = [];
     for (const node of nodes) {

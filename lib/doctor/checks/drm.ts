@@ -31,6 +31,12 @@ export const drmCheck: Check = {
       }
     }
     if (problems.length === 0) return result('drm', 'pass', `${count} DRM nodes for ${gpus.length} GPU(s) match sysfs`, evidence);
-    return result('drm', 'fail', problems.join('; '), evidence, 'let udev recreate the nodes (`udevadm trigger --subsystem-match=drm`), or reload nvidia_drm; CDI specs that name the old nodes must be regenerated.');
+    return result(
+      'drm',
+      'fail',
+      problems.join('; '),
+      evidence,
+      'let udev recreate the nodes (`udevadm trigger --subsystem-match=drm`), or reload nvidia_drm; CDI specs that name the old nodes must be regenerated.',
+    );
   },
 };

@@ -34,7 +34,9 @@ export const modulesCheck: Check = {
     }
     if (!modeset || !drm) {
       statuses.push('warn');
-      problems.push(`${[!modeset && 'nvidia_modeset', !drm && 'nvidia_drm'].filter(Boolean).join(' and ')} not loaded: no display and no /dev/dri render nodes for graphics or video`);
+      problems.push(
+        `${[!modeset && 'nvidia_modeset', !drm && 'nvidia_drm'].filter(Boolean).join(' and ')} not loaded: no display and no /dev/dri render nodes for graphics or video`,
+      );
       fixes.push('where containers need rendering, video or display, run `nvc-ts modules plan nvidia-drm` to see what loading it takes in this kernel');
     }
     if (drm) {

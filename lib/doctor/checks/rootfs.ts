@@ -48,7 +48,13 @@ export const rootfsDriverCheck: Check = {
       try {
         stamp = driverStampSchema.parse(JSON.parse(await readRegularText(stampFile, MAX_STAMP)));
       } catch (e) {
-        return result('rootfs-driver', 'fail', `${path.join(root, DRIVER_STAMP_PATH)} is not a valid stamp: ${(e as Error).message.split('\n')[0]}`, evidence, 'reinstall the driver into the image with `nvc-ts install --into`.');
+        return result(
+          'rootfs-driver',
+          'fail',
+          `${path.join(root, DRIVER_STAMP_PATH)} is not a valid stamp: ${(e as Error).message.split('\n')[0]}`,
+          evidence,
+          'reinstall the driver into the image with `nvc-ts install --into`.',
+        );
       }
       version = stamp.driverVersion;
       source = DRIVER_STAMP_PATH;
@@ -60,7 +66,10 @@ export const rootfsDriverCheck: Check = {
       }
     } else {
       const { found } = await cachedVersions(root);
-      const fromCache = Object.values(found).filter((f): f is string => typeof f === 'string').map((f) => versionOfFile(f)).filter((v): v is string => v !== null);
+      const fromCache = Object.values(found)
+        .filter((f): f is string => typeof f === 'string')
+        .map((f) => versionOfFile(f))
+        .filter((v): v is string => v !== null);
       evidence['/etc/ld.so.cache'] = Object.entries(found).map(([k, v]) => `${k} -> ${v ?? 'does not resolve'}`);
       const fromDirs = new Set<string>();
       for (const dir of LIB_DIRS) {
@@ -73,13 +82,20 @@ export const rootfsDriverCheck: Check = {
       }
       evidence['versioned libcuda/libnvidia-ml in library directories'] = [...fromDirs].sort();
       const all = [...new Set([...fromCache, ...fromDirs])].sort();
-      if (all.length === 0) return result('rootfs-driver', 'skip', `${root} carries no NVIDIA user-space driver (a container runtime mounts the host's at start)`, evidence);
+      if (all.length === 0)
+        return result('rootfs-driver', 'skip', `${root} carries no NVIDIA user-space driver (a container runtime mounts the host's at start)`, evidence);
       if (all.length > 1) findings.push(`several driver versions in the image: ${all.join(', ')}`);
       version = fromCache[0] ?? all[0] ?? null;
       source = fromCache.length ? 'its ld.so.cache' : 'its library file names';
     }
     if (kernel === null) {
-      return result('rootfs-driver', 'warn', `the image carries driver ${version} (from ${source}), but this host has no nvidia kernel module loaded to compare with`, evidence, 'run the check on the host that will run the image.');
+      return result(
+        'rootfs-driver',
+        'warn',
+        `the image carries driver ${version} (from ${source}), but this host has no nvidia kernel module loaded to compare with`,
+        evidence,
+        'run the check on the host that will run the image.',
+      );
     }
     if (version !== kernel) {
       return result(
@@ -90,7 +106,14 @@ export const rootfsDriverCheck: Check = {
         `install driver ${kernel} into the image (\`nvc-ts install --into ${root}\` on this host), or run the image where the kernel module is ${version}.`,
       );
     }
-    if (findings.length) return result('rootfs-driver', 'fail', `driver ${version} matches the kernel module, but ${findings.join('; ')}`, evidence, 'reinstall the driver into the image (`nvc-ts uninstall --from` then `nvc-ts install --into`).');
+    if (findings.length)
+      return result(
+        'rootfs-driver',
+        'fail',
+        `driver ${version} matches the kernel module, but ${findings.join('; ')}`,
+        evidence,
+        'reinstall the driver into the image (`nvc-ts uninstall --from` then `nvc-ts install --into`).',
+      );
     return result('rootfs-driver', 'pass', `the image's user-space driver ${version} (from ${source}) matches the kernel module`, evidence);
   },
 };

@@ -34,7 +34,7 @@ export const securityCheck: Check = {
     evidence[view.dev('dxg')] = dxg === null ? 'missing' : 'present';
     if (dxg !== null || /microsoft/i.test(kernelVersion)) {
       warnings.push('this is WSL2: GPUs are reached through /dev/dxg and libdxcore, not /dev/nvidia*');
-      fixes.push('use the NVIDIA Container Toolkit\'s WSL support; nvc-ts configures /dev/nvidia* hosts only');
+      fixes.push("use the NVIDIA Container Toolkit's WSL support; nvc-ts configures /dev/nvidia* hosts only");
     }
     if (warnings.length === 0) return result('security', 'pass', 'no security module or sandbox in the way of device access', evidence);
     return result('security', 'warn', warnings.join('; '), evidence, `${fixes.join('; ')}.`);

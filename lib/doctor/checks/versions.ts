@@ -16,7 +16,8 @@ export const versionsCheck: Check = {
     const versionFile = view.proc('driver/nvidia/version');
     const [kernel, libs, installed, nvml] = await Promise.all([view.kernelVersion(), view.cachedDriverLibraries(), view.installedVersions(), view.nvml()]);
     const evidence: Record<string, EvidenceValue> = { [versionFile]: kernel };
-    for (const lib of libs.filter((l) => VERSION_SONAMES.includes(l.soname))) evidence[`ld.so.cache ${lib.soname}${lib.flags === I386 ? ' (32-bit)' : ''}`] = lib.file ?? `${lib.cachePath} (does not resolve)`;
+    for (const lib of libs.filter((l) => VERSION_SONAMES.includes(l.soname)))
+      evidence[`ld.so.cache ${lib.soname}${lib.flags === I386 ? ' (32-bit)' : ''}`] = lib.file ?? `${lib.cachePath} (does not resolve)`;
     evidence.nvml = nvml.ok ? `${nvml.driver.version} (in ${nvml.ms} ms)` : `${nvml.error.code}: ${nvml.error.message}`;
     const userSpace = [...new Set(libs.filter((l) => VERSION_SONAMES.includes(l.soname) && l.version !== null).map((l) => l.version as string))].sort();
     const sideBySide = [...installed.keys()].sort();
@@ -38,7 +39,13 @@ export const versionsCheck: Check = {
     const reload = `reboot, or unload and reload the nvidia modules (\`nvc-ts modules unload\`, then \`nvc-ts modules load\`) once nothing holds /dev/nvidia*${holders.length ? ` (held now by ${holders.slice(0, 5).join('; ')})` : ''}.`;
     const other = userSpace.filter((v) => v !== kernel);
     if (other.length > 0) {
-      return result('versions', 'fail', `kernel module ${kernel} but user-space driver ${other.join(', ')}: NVML and CUDA will refuse to start`, evidence, `the driver was upgraded without reloading the kernel module: ${reload}`);
+      return result(
+        'versions',
+        'fail',
+        `kernel module ${kernel} but user-space driver ${other.join(', ')}: NVML and CUDA will refuse to start`,
+        evidence,
+        `the driver was upgraded without reloading the kernel module: ${reload}`,
+      );
     }
     if (!nvml.ok && nvml.error.code === 'ERR_NVC_VERSION_MISMATCH') {
       return result('versions', 'fail', `NVML reports a driver/library version mismatch (kernel module ${kernel})`, evidence, reload);
