@@ -28,7 +28,7 @@ import {
   type CallOptions,
 } from './schema';
 import { installDriver, type InstallOutcome } from './install/install';
-import { emit, type NvcLogger } from './events';
+import { emit, listening, type NvcLogger } from './events';
 import { containerPlanSchema } from './plan/plan-schema';
 import { guestModuleCopies, runDepmod } from './install/guest-modules';
 
@@ -204,6 +204,7 @@ export class Context implements AsyncDisposable {
   async #apply(container: Container, plan: ContainerPlan, call: CallGuard): Promise<ConfigureResult> {
     call.check();
     const result: ConfigureResult = { plan, applied: true, ...(await applyPlan(container, plan)) };
+    if (!listening(this.#logger)) return result;
     plan.edits.forEach((e, i) =>
       emit(this.#logger, {
         kind: 'edit',

@@ -24,6 +24,11 @@ export type NvcLogger = (event: NvcEvent) => void;
 
 const channel = diagnosticsChannel.channel(EVENT_CHANNEL);
 
+/** Whether anyone listens: events are not even built otherwise (configure is a hot path). */
+export function listening(logger: NvcLogger | undefined): boolean {
+  return logger !== undefined || channel.hasSubscribers;
+}
+
 /** Publish to the channel and to the context's logger; a logger that throws never breaks the call. */
 export function emit(logger: NvcLogger | undefined, event: NvcEvent): void {
   if (channel.hasSubscribers) channel.publish(event);

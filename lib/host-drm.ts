@@ -4,7 +4,8 @@
  * there (or, failing that, from the nodes under the dev root). Graphics, video and display
  * containers get the nodes of their GPUs only.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import { readTextOrUndefined } from './bounded-read';
 import * as path from 'node:path';
 import { pathExists } from './fs-probe';
 import type { Device } from './types';
@@ -48,12 +49,8 @@ export function drmByPathLink(sysBusId: string, kind: DrmNode['kind']): string {
 }
 
 async function readDevNumbers(file: string): Promise<{ major: number; minor: number } | null> {
-  try {
-    const m = /^(\d+):(\d+)\s*$/.exec(await readFile(file, 'utf8'));
-    return m === null ? null : { major: Number(m[1]), minor: Number(m[2]) };
-  } catch {
-    return null;
-  }
+  const m = /^(\d+):(\d+)\s*$/.exec((await readTextOrUndefined(file, 64)) ?? '');
+  return m === null ? null : { major: Number(m[1]), minor: Number(m[2]) };
 }
 
 async function statDevNumbers(node: string): Promise<{ major: number; minor: number } | null> {

@@ -6,11 +6,12 @@
  * them (ctx.host): the defaults live in one place, native/core/driver-client/context.c.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { HostPaths } from './native';
 import type { Device, DriverInfo } from './types';
 import { pathExists } from './fs-probe';
+// Non-blocking and bounded: a FIFO in place of a /proc file is absent, not a hung configure.
+import { readTextOrUndefined as readOptional } from './bounded-read';
 import { binaryNotes } from './host-binaries';
 import { readDrmFacts, type DrmFacts } from './host-drm';
 import { readGraphicsFacts, type GraphicsFacts } from './host-graphics';
@@ -57,14 +58,6 @@ export function parseMigMinors(text: string): MigMinor[] {
     if (match !== null) out.push({ gpuMinor: Number(match[1]), capMinor: Number(match[2]) });
   }
   return out;
-}
-
-async function readOptional(file: string): Promise<string | undefined> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch {
-    return undefined;
-  }
 }
 
 /** /dev/nvidia0 -> <devRoot>/nvidia0 */

@@ -6,7 +6,8 @@
  * share (the library is mounted into the container's own library directory): such a file is
  * given rewritten, naming the library by its SONAME so the container's loader finds it.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
+import { readTextOrUndefined } from './bounded-read';
 import * as path from 'node:path';
 import { resolveInRoot } from './root-resolve';
 import type { Capability, DriverFile, DriverInfo } from './types';
@@ -106,11 +107,8 @@ function rewriteOpenclIcd(text: string, libraries: DriverFile[]): string | undef
 async function readInRoot(root: string, inside: string): Promise<{ path: string; text: string } | null> {
   const r = await resolveInRoot(root, inside);
   if (r === null || r.kind !== 'file') return null;
-  try {
-    return { path: r.path, text: await readFile(root === '/' ? r.path : path.join(root, r.path), 'utf8') };
-  } catch {
-    return null;
-  }
+  const text = await readTextOrUndefined(root === '/' ? r.path : path.join(root, r.path), 1 << 20);
+  return text === undefined ? null : { path: r.path, text };
 }
 
 async function listInRoot(root: string, dir: string): Promise<string[]> {

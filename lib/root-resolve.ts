@@ -43,3 +43,9 @@ export async function resolveInRoot(root: string, inside: string): Promise<{ pat
   }
   return { path: done, kind: 'dir' };
 }
+
+/** The host path of `inside` within `root`, every link resolved inside the root; null when it does not exist. */
+export async function hostPathInRoot(root: string, inside: string): Promise<string | null> {
+  const r = await resolveInRoot(root, inside);
+  return r === null ? null : inRoot(root, r.path);
+}

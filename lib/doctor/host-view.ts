@@ -13,13 +13,10 @@ import { NvcError } from '../errors';
 import type { Device, DriverInfo } from '../types';
 import type { DoctorOptions } from './types';
 import { readOptionalText, readRegularText, UnreadableFile } from '../bounded-read';
-import { resolveInRoot } from './in-root';
-
-export interface LoadedModule {
-  name: string;
-  refcount: number;
-  usedBy: string[];
-}
+import { hostPathInRoot } from '../root-resolve';
+import { parseProcModules } from '../kmod/kernel-state';
+import { parseCharMajors, parseKeyValues } from '../kmod/nodes';
+import { processesHoldingNodes } from '../kmod/holders';
 
 export interface ProcGpu {
   /** As the proc directory names it, e.g. "0000:00:06.0". */
@@ -61,35 +58,9 @@ export function parseKernelModuleVersion(text: string): string | null {
   return word ?? null;
 }
 
-export function parseProcModules(text: string): Map<string, LoadedModule> {
-  const out = new Map<string, LoadedModule>();
-  for (const line of text.split('\n')) {
-    const [name, , refs, users] = line.trim().split(/\s+/);
-    if (!name || refs === undefined) continue;
-    out.set(name, { name, refcount: Number(refs), usedBy: users && users !== '-' ? users.split(',').filter(Boolean) : [] });
-  }
-  return out;
-}
-
-/** Character-device majors by name from /proc/devices (a name may appear once per major). */
-export function parseProcDevices(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line.startsWith('Block devices')) break;
-    const m = /^\s*(\d+)\s+(\S+)\s*$/.exec(line);
-    if (m && !out.has(m[2] as string)) out.set(m[2] as string, Number(m[1]));
-  }
-  return out;
-}
-
-export function parseKeyValues(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const i = line.indexOf(':');
-    if (i > 0) out.set(line.slice(0, i).trim(), line.slice(i + 1).trim());
-  }
-  return out;
-}
+// The /proc parsers are the module planner's and node maker's: one reading of each file format.
+export { parseProcModules } from '../kmod/kernel-state';
+export { parseCharMajors as parseProcDevices, parseKeyValues } from '../kmod/nodes';
 
 export function versionOfFile(file: string): string | null {
   return VERSIONED_DRIVER_FILE.exec(path.basename(file))?.[2] ?? null;
@@ -129,7 +100,7 @@ export class HostView {
     const text = await readOptionalText(this.proc('modules'));
     return text === null ? null : parseProcModules(text);
   });
-  readonly devices = memo(async () => parseProcDevices((await readOptionalText(this.proc('devices'))) ?? ''));
+  readonly devices = memo(async () => parseCharMajors((await readOptionalText(this.proc('devices'))) ?? ''));
   readonly params = memo(async () => parseKeyValues((await readOptionalText(this.proc('driver/nvidia/params'))) ?? ''));
 
   readonly gpus = memo(async (): Promise<ProcGpu[]> => {
@@ -192,7 +163,7 @@ export class HostView {
     });
     return Promise.all(
       wanted.map(async (r) => {
-        const host = await resolveInRoot(this.paths.root, r.value);
+        const host = await hostPathInRoot(this.paths.root, r.value);
         const file = host === null ? null : '/' + path.relative(this.paths.root, host);
         return { soname: r.key, flags: r.flags, cachePath: r.value, file, version: file === null ? null : versionOfFile(file) };
       }),
@@ -238,35 +209,10 @@ export class HostView {
     }
   });
 
-  /** Processes holding an NVIDIA device node open: "pid (comm): path", from <proc>/<pid>/fd. */
+  /** Processes holding an NVIDIA device node open, as "pid (comm): node" (the module unloader's reading). */
   readonly deviceHolders = memo(async (): Promise<string[]> => {
-    let pids: string[];
-    try {
-      pids = (await fsp.readdir(this.paths.procRoot)).filter((p) => /^\d+$/.test(p));
-    } catch {
-      return [];
-    }
-    const devPrefixes = ['/dev/nvidia', path.join(this.paths.devRoot, 'nvidia')];
-    const out: string[] = [];
-    await Promise.all(
-      pids.map(async (pid) => {
-        let fds: string[];
-        try {
-          fds = await fsp.readdir(this.proc(`${pid}/fd`));
-        } catch {
-          return;
-        }
-        const held = new Set<string>();
-        for (const fd of fds) {
-          const target = await fsp.readlink(this.proc(`${pid}/fd/${fd}`)).catch(() => '');
-          if (devPrefixes.some((p) => target.startsWith(p))) held.add(target);
-        }
-        if (held.size === 0) return;
-        const comm = ((await readOptionalText(this.proc(`${pid}/comm`), 256).catch(() => null)) ?? '?').trim();
-        for (const node of [...held].sort()) out.push(`${pid} (${comm}): ${node}`);
-      }),
-    );
-    return out.sort((a, b) => Number(a.split(' ')[0]) - Number(b.split(' ')[0]));
+    const holders = await processesHoldingNodes(this.paths.procRoot, this.paths.devRoot, ['nvidia', 'nvidia_uvm', 'nvidia_modeset']);
+    return holders.flatMap((h) => h.nodes.map((node) => `${h.pid} (${h.command || '?'}): ${node}`));
   });
 
   /** Commands of running processes with this name (from <proc>/<pid>/comm). */

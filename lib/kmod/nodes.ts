@@ -81,7 +81,7 @@ export function parseCharMajors(text: string): Map<string, number> {
 }
 
 /** "Key: value" lines (params, capability files, GPU information). */
-function fields(text: string): Map<string, string> {
+export function parseKeyValues(text: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const line of text.split('\n')) {
     const colon = line.indexOf(':');
@@ -119,7 +119,7 @@ function migMinorsName(capRel: string): string {
 /** The nodes the driver's proc files call for. */
 export async function wantedNodes(procRoot: string, sysRoot: string | undefined, opts: z.output<typeof nodeOptionsSchema>): Promise<WantedNode[]> {
   const majors = parseCharMajors((await readText(path.join(procRoot, 'devices'))) ?? '');
-  const params = fields((await readText(path.join(procRoot, 'driver/nvidia/params'))) ?? '');
+  const params = parseKeyValues((await readText(path.join(procRoot, 'driver/nvidia/params'))) ?? '');
   const uid = numberField(params, 'DeviceFileUID', 0);
   const gid = numberField(params, 'DeviceFileGID', 0);
   const mode = numberField(params, 'DeviceFileMode', 0o666) & 0o777;
@@ -131,7 +131,7 @@ export async function wantedNodes(procRoot: string, sysRoot: string | undefined,
     const gpusDir = path.join(procRoot, 'driver/nvidia/gpus');
     const minors: number[] = [];
     for (const bus of await fsp.readdir(gpusDir).catch(() => [] as string[])) {
-      const info = fields((await readText(path.join(gpusDir, bus, 'information'))) ?? '');
+      const info = parseKeyValues((await readText(path.join(gpusDir, bus, 'information'))) ?? '');
       const minor = info.get('Device Minor');
       if (minor !== undefined && /^\d+$/.test(minor)) minors.push(Number(minor));
     }
@@ -158,7 +158,7 @@ export async function wantedNodes(procRoot: string, sysRoot: string | undefined,
     }
     for (const rel of await walkFiles(capsDir)) {
       if (rel === 'fabric-imex-mgmt' && opts.fabricImexMgmt !== true) continue;
-      const cap = fields((await readText(path.join(capsDir, rel))) ?? '');
+      const cap = parseKeyValues((await readText(path.join(capsDir, rel))) ?? '');
       const minor = cap.has('DeviceFileMinor') ? numberField(cap, 'DeviceFileMinor', -1) : (migMinors.get(migMinorsName(rel)) ?? -1);
       if (minor < 0) continue;
       out.push(owned(`nvidia-caps/nvidia-cap${minor}`, caps, minor, numberField(cap, 'DeviceFileMode', 0o444) & 0o777, 0, 0));
@@ -225,7 +225,7 @@ export async function createDeviceNodes(
   const opts = parseWith(nodeOptionsSchema, options, 'device-node option', 'options');
   const devRoot = path.resolve(host.devRoot);
   const wanted = await wantedNodes(host.procRoot, host.sysRoot, opts);
-  const params = fields((await readText(path.join(host.procRoot, 'driver/nvidia/params'))) ?? '');
+  const params = parseKeyValues((await readText(path.join(host.procRoot, 'driver/nvidia/params'))) ?? '');
   const modify = opts.fixExisting !== false && numberField(params, 'ModifyDeviceFiles', 1) !== 0;
   const steps: Step[] = [];
   const errors: NvcError[] = [];

@@ -10,9 +10,10 @@ import * as path from 'node:path';
 import { result, type Check } from '../check';
 import { parseCgroupMounts } from './cgroups';
 import { parseLdCache } from '../../ldcache-reader';
-import { resolveInRoot } from '../in-root';
+import { hostPathInRoot } from '../../root-resolve';
 import { devMajor, devMinor, lstatOrNull, readOptionalText, readRegularText } from '../../bounded-read';
-import { parseKeyValues, versionOfFile, VERSION_SONAMES, type HostView } from '../host-view';
+import { versionOfFile, VERSION_SONAMES, type HostView } from '../host-view';
+import { parseKeyValues } from '../../kmod/nodes';
 import type { CheckStatus, EvidenceValue } from '../types';
 
 const PROBE = `
@@ -51,7 +52,7 @@ interface ContainerNode {
 }
 
 async function containerNodes(root: string): Promise<ContainerNode[]> {
-  const dev = await resolveInRoot(root, '/dev');
+  const dev = await hostPathInRoot(root, '/dev');
   if (dev === null) return [];
   const names = (await fsp.readdir(dev).catch(() => [] as string[])).filter((n) => /^nvidia/.test(n)).sort();
   const out: ContainerNode[] = [];
@@ -154,7 +155,7 @@ export const containerDevicesCheck: Check = {
 
 /** The versioned driver files that a root's ld.so.cache leads its version sonames to. */
 export async function cachedVersions(root: string): Promise<{ cache: string | null; found: Record<string, string | null> }> {
-  const cachePath = await resolveInRoot(root, '/etc/ld.so.cache');
+  const cachePath = await hostPathInRoot(root, '/etc/ld.so.cache');
   const found: Record<string, string | null> = {};
   if (cachePath === null) return { cache: null, found };
   let records;
@@ -166,7 +167,7 @@ export async function cachedVersions(root: string): Promise<{ cache: string | nu
   for (const soname of VERSION_SONAMES) {
     const entry = records.find((r) => r.key === soname);
     if (!entry) continue;
-    const host = await resolveInRoot(root, entry.value);
+    const host = await hostPathInRoot(root, entry.value);
     found[soname] = host === null ? null : '/' + path.relative(root, host);
   }
   return { cache: '/etc/ld.so.cache', found };
@@ -182,7 +183,7 @@ export const containerDriverCheck: Check = {
     evidence['host kernel module'] = kernel;
     const statuses: CheckStatus[] = [];
     const findings: string[] = [];
-    const paramsFile = await resolveInRoot(root, '/proc/driver/nvidia/params');
+    const paramsFile = await hostPathInRoot(root, '/proc/driver/nvidia/params');
     const params = paramsFile === null ? null : await readOptionalText(paramsFile).catch(() => null);
     const modify = params === null ? null : (parseKeyValues(params).get('ModifyDeviceFiles') ?? null);
     evidence['/proc/driver/nvidia/params (container)'] = params === null ? 'missing' : `ModifyDeviceFiles: ${modify}`;

@@ -9,7 +9,7 @@ import { sha256File } from '../../file-hash';
 import * as path from 'node:path';
 import { result, type Check } from '../check';
 import { DRIVER_STAMP_PATH, driverStampSchema } from '../../driver-stamp';
-import { resolveInRoot } from '../in-root';
+import { hostPathInRoot } from '../../root-resolve';
 import { readRegularText } from '../../bounded-read';
 import { versionOfFile } from '../host-view';
 import { cachedVersions } from './container';
@@ -23,7 +23,7 @@ async function changedFiles(root: string, files: Array<{ path: string; size: num
   for (const f of files) {
     // The image's own ldconfig rewrites its cache whenever it installs something: not a change to report.
     if (f.path === '/etc/ld.so.cache') continue;
-    const host = await resolveInRoot(root, f.path);
+    const host = await hostPathInRoot(root, f.path);
     const st = host === null ? null : await fsp.lstat(host).catch(() => null);
     if (host === null || st === null || !st.isFile()) changed.push(`${f.path} (missing)`);
     else if (st.size !== f.size) changed.push(`${f.path} (size ${st.size}, stamped ${f.size})`);
@@ -39,7 +39,7 @@ export const rootfsDriverCheck: Check = {
     const root = path.resolve(view.options.rootfs as string);
     const kernel = await view.kernelVersion();
     const evidence: Record<string, EvidenceValue> = { 'host kernel module': kernel };
-    const stampFile = await resolveInRoot(root, DRIVER_STAMP_PATH);
+    const stampFile = await hostPathInRoot(root, DRIVER_STAMP_PATH);
     let version: string | null = null;
     let source = '';
     const findings: string[] = [];
@@ -73,7 +73,7 @@ export const rootfsDriverCheck: Check = {
       evidence['/etc/ld.so.cache'] = Object.entries(found).map(([k, v]) => `${k} -> ${v ?? 'does not resolve'}`);
       const fromDirs = new Set<string>();
       for (const dir of LIB_DIRS) {
-        const host = await resolveInRoot(root, dir);
+        const host = await hostPathInRoot(root, dir);
         if (host === null) continue;
         for (const name of await fsp.readdir(host).catch(() => [] as string[])) {
           const v = /^lib(?:cuda|nvidia-ml)\.so\./.test(name) ? versionOfFile(name) : null;
