@@ -136,6 +136,19 @@ describe('install (copy mode)', function () {
     assert.deepEqual(tree(dir), before);
   });
 
+  it("a failure after the image's files were set aside puts them back: the rootfs is left as before", async () => {
+    // The image's libcuda.so.1 and ld.so.cache go aside into the staging directory before the
+    // stamp is written; a file where the stamp's directory goes fails that last step.
+    const dir = rootfs();
+    fs.writeFileSync(path.join(dir, 'etc/nvc-ts'), 'not a directory\n');
+    const before = tree(dir);
+    await assert.rejects(
+      ctx.install(dir, { capabilities: ['compute', 'utility'] }),
+      (e) => e instanceof NvcError && e.code === 'ERR_NVC_FILE_EXISTS' && e.message.includes('/etc/nvc-ts'),
+    );
+    assert.deepEqual(tree(dir), before);
+  });
+
   it('a driver library that is a link to a host file outside the driver root is never copied', async () => {
     const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'nvc-outside-'));
     dirs.push(outside);
