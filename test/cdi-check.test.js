@@ -202,7 +202,16 @@ describe('cdi refresh --watch: the driver fingerprint', function () {
   });
   const paths = () => ({ root: host.root, ldcache: host.ldcache, procRoot: host.procRoot, devRoot: host.devRoot, sysRoot: host.sysRoot });
   const changes = [
-    ['the driver version', () => fs.appendFileSync(path.join(host.procRoot, 'driver/nvidia/version'), 'x\n')],
+    [
+      'the driver version',
+      () => {
+        // Replaced, as a read-only procfs file can be rewritten only by root.
+        const file = path.join(host.procRoot, 'driver/nvidia/version');
+        const text = `${fs.readFileSync(file, 'utf8')}x\n`;
+        fs.rmSync(file);
+        fs.writeFileSync(file, text);
+      },
+    ],
     ['a module loaded', () => fs.mkdirSync(path.join(host.sysRoot, 'module/nvidia_drm'), { recursive: true })],
     ['a MIG instance', () => fs.mkdirSync(path.join(host.procRoot, 'driver/nvidia/capabilities/gpu1/mig/gi9/ci0'), { recursive: true })],
     ['the persistenced socket', () => fs.rmSync(path.join(host.root, 'run/nvidia-persistenced/socket'), { force: true })],

@@ -32,6 +32,7 @@ for (const mig of [true, false]) {
       const spec = defaultSimulatedHostSpec();
       if (!mig) for (const g of spec.gpus) if (g.mig === 'enabled') Object.assign(g, { mig: 'disabled', migDevices: [] });
       host = await createSimulatedHost(spec);
+      requireFeature(this, 'mknod', host.deviceNodesCreated, "a spec lists the host's device nodes, which the simulated host makes with mknod");
       ctx = await init(host.options);
     });
     after(async () => {

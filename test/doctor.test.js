@@ -12,7 +12,7 @@ const { NvcError } = require('../dist/index.js');
 const { writeLdCache, LDCACHE_FLAGS } = require('../dist/testing/index.js');
 const { healthyHost, procModules, mknod, write, ALL_MODULES } = require('./support/doctor-host');
 const { cgroupFor, cgroupMounts } = require('./support/cgroup');
-const { requireFeature } = require('./support/features');
+const { requireFeature, isRoot } = require('./support/features');
 const { waitFor } = require('./support/proc');
 
 const CLI = path.join(__dirname, '..', 'bin', 'nvc-ts.js');
@@ -31,6 +31,9 @@ function cli(args, opts = {}) {
 }
 
 describe('doctor: host checks', function () {
+  before(function () {
+    requireFeature(this, 'root', isRoot(), "the doctor's host has real device nodes (mknod)");
+  });
   let host;
   afterEach(async () => {
     if (host) await host.cleanup();
@@ -332,6 +335,9 @@ function driverRootfs(dir, version) {
 }
 
 describe('doctor --container: a running container against the host', function () {
+  before(function () {
+    requireFeature(this, 'root', isRoot(), 'containers need mount namespaces and cgroups; the host has real device nodes');
+  });
   let host;
   let rootfs;
   let child;
@@ -400,6 +406,9 @@ describe('doctor --container: a running container against the host', function ()
 });
 
 describe('doctor --rootfs: an image against the running kernel module', function () {
+  before(function () {
+    requireFeature(this, 'root', isRoot(), "the doctor's host has real device nodes (mknod)");
+  });
   let host;
   let dir;
   afterEach(async () => {

@@ -15,6 +15,7 @@ const { init, NvcError } = require('../dist/index.js');
 const { createSimulatedHost } = require('../dist/testing/index.js');
 const { execPath } = require('../dist/native.js');
 const { makeRootfs, startContainer, mountsUnder, snapshot } = require('./support/container.js');
+const { requireFeature, isRoot } = require('./support/features');
 
 // The errnos each call can meet on a real host, by the shim's name for the call.
 const ERRNOS = {
@@ -43,6 +44,9 @@ function errnoNumber(name) {
 }
 
 describe('fault injection: every executor call site x every errno it can meet', function () {
+  before(function () {
+    requireFeature(this, 'root', isRoot(), 'the executor enters mount namespaces');
+  });
   this.timeout(600000);
   let dir;
   let host;
@@ -73,6 +77,7 @@ describe('fault injection: every executor call site x every errno it can meet', 
     ctx = await init(host.options);
   });
   after(async () => {
+    if (dir === undefined) return; // skipped before anything was set up
     if (saved === undefined) delete process.env.NVC_TS_EXEC;
     else process.env.NVC_TS_EXEC = saved;
     await ctx?.shutdown();

@@ -4,6 +4,7 @@
 const assert = require('node:assert/strict');
 const { interpretContainerEnv } = require('../dist/hook-env.js');
 const { parseImexChannels, IMEX_CHANNELS_PER_REQUEST_MAX } = require('../dist/select.js');
+const { requireFeature, isRoot } = require('./support/features');
 
 const ids = (n, from = 0) => Array.from({ length: n }, (_, i) => String(from + i));
 
@@ -219,6 +220,9 @@ describe('hardening: hook inputs are regular files of bounded size (finding 6)',
 });
 
 describe("hardening: a driver library's own processes end with the driver service (finding 7)", function () {
+  before(function () {
+    requireFeature(this, 'root', isRoot(), 'the driver service puts what NVML starts in a pid namespace of its own, which needs root');
+  });
   this.timeout(60000);
   const fs = require('node:fs');
   const { init } = require('../dist/index.js');
@@ -284,6 +288,9 @@ describe("hardening: a driver library's own processes end with the driver servic
 });
 
 describe('hardening: a container pid is held by its start time until every helper has entered it (finding 8)', function () {
+  before(function () {
+    requireFeature(this, 'root', isRoot(), 'containers need mount namespaces');
+  });
   this.timeout(60000);
   const fs = require('node:fs');
   const { spawn } = require('node:child_process');
@@ -368,6 +375,9 @@ describe('hardening: a container pid is held by its start time until every helpe
 });
 
 describe("hardening: probes of a container's tree resolve inside its rootfs (finding 4)", function () {
+  before(function () {
+    requireFeature(this, 'root', isRoot(), 'containers need mount namespaces');
+  });
   this.timeout(60000);
   const fs = require('node:fs');
   const os = require('node:os');

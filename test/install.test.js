@@ -11,6 +11,7 @@ const { execFileSync, spawnSync } = require('node:child_process');
 const { init, NvcError, uninstallDriver, runDoctor } = require('../dist/index.js');
 const { createSimulatedHost } = require('../dist/testing/index.js');
 const { makeRootfs, ldcacheEntries } = require('./support/container');
+const { requireFeature, isRoot } = require('./support/features');
 
 const CLI = path.join(__dirname, '..', 'bin', 'nvc-ts.js');
 const LIBDIR = 'usr/lib/x86_64-linux-gnu';
@@ -41,6 +42,9 @@ function imageRootfs() {
 }
 
 describe('install (copy mode)', function () {
+  before(function () {
+    requireFeature(this, 'root', isRoot(), "install runs the image's ldconfig in the confined helper (namespaces)");
+  });
   this.timeout(120000);
   let host;
   let ctx;
@@ -50,8 +54,8 @@ describe('install (copy mode)', function () {
     ctx = await init(host.options);
   });
   after(async () => {
-    await ctx.shutdown();
-    await host.cleanup();
+    await ctx?.shutdown();
+    await host?.cleanup();
     for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   });
   const rootfs = (fn = imageRootfs) => {
@@ -320,13 +324,15 @@ describe('install: hostile image layouts never write outside the rootfs', functi
 });
 
 describe('install --modules: a guest kernel release', function () {
+  before(function () {
+    requireFeature(this, 'root', isRoot(), 'install runs ldconfig and depmod confined (namespaces)');
+  });
   this.timeout(120000);
   const RELEASE = '6.1.0-42-guest';
   let host;
   let ctx;
   const dirs = [];
   before(async function () {
-    const { requireFeature } = require('./support/features');
     requireFeature(
       this,
       'depmod',

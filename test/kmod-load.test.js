@@ -236,6 +236,9 @@ describe('kmod: which nodes belong to which module', function () {
 });
 
 describe('kmod: init({ loadKernelModules }) and -k/--load-kmods', function () {
+  before(function () {
+    requireFeature(this, 'root', isRoot(), "the simulated host's device nodes are made with mknod");
+  });
   this.timeout(60000);
 
   it('with nvidia and nvidia-uvm loaded and their nodes in place it makes no system call', async () => {

@@ -172,9 +172,12 @@ export async function execute(run: (session: CommandSession) => Promise<void>, i
   );
   try {
     if (globals.simulate) {
-      // The host is built in a directory of its own, watched from before the first file is written.
+      // The host is built in a directory of its own, watched from before it exists: a signal that
+      // comes between its creation and the handler's would otherwise leave it behind.
+      const watched: { dir?: string } = {};
+      removeOnSignal = removeOnSignalOf(watched);
       const parent = mkdtempSync(path.join(tmpdir(), 'nvc-sim-'));
-      removeOnSignal = removeOnSignalOf(parent);
+      watched.dir = parent;
       host = await session.phase('initialization', async (): Promise<SimulatedHost> => {
         const testing = await import('../testing');
         const built = await testing.createSimulatedHost(undefined, { dir: parent }).catch((e: unknown) => {
@@ -206,10 +209,10 @@ export async function execute(run: (session: CommandSession) => Promise<void>, i
  * Ctrl-C or a TERM during a --simulate run: the temporary host goes with the process (as 130/143,
  * the shell's codes), rather than staying behind in /tmp.
  */
-function removeOnSignalOf(dir: string): () => void {
+function removeOnSignalOf(watched: { dir?: string }): () => void {
   const onSignal = (signal: NodeJS.Signals) => {
     try {
-      rmSync(dir, { recursive: true, force: true });
+      if (watched.dir !== undefined) rmSync(watched.dir, { recursive: true, force: true });
     } finally {
       process.exit(signal === 'SIGINT' ? 130 : 143);
     }

@@ -16,6 +16,9 @@ export class Tree {
 
   async write(rel: string, data: string | Buffer, mode = 0o644): Promise<void> {
     await fsp.mkdir(path.dirname(this.abs(rel)), { recursive: true });
+    // Replaced rather than rewritten: a read-only file (as procfs has) is rewritten by root only,
+    // and fixtures are built by ordinary users too.
+    await fsp.rm(this.abs(rel), { force: true });
     await fsp.writeFile(this.abs(rel), data, { mode });
     await fsp.chmod(this.abs(rel), mode); // the umask must not change what tests check
   }
