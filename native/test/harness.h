@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define TEST_SKIP           77
 #define NVC_TEST_ABSENT_ENV "NVC_TEST_ABSENT"
@@ -42,6 +43,11 @@ static inline int nvc_test_absent_named(const char *feature)
 {
     const char *list = getenv(NVC_TEST_ABSENT_ENV);
     size_t flen = strlen(feature);
+
+    /* What an ordinary user cannot have is absent without being declared (as in the mocha
+     * suite): npm test as non-root runs what it can and names the rest. */
+    if (geteuid() != 0 && (strcmp(feature, "root") == 0 || strcmp(feature, "mknod") == 0 || strcmp(feature, "mountns") == 0))
+        return 1;
 
     while (list != NULL && *list) {
         const char *end = strchr(list, ',');
