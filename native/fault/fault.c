@@ -163,6 +163,7 @@ static int fault_at(const char *name, void *ra, int frame_type)
         return 0;
     if (__atomic_add_fetch(&seen, 1, __ATOMIC_SEQ_CST) != want_nth)
         return 0;
+    note("!fault", key); /* so that a test knows when (and that) the fault was met */
     if (want_mode == M_HANG) {
         for (;;)
             pause();
@@ -520,17 +521,17 @@ long syscall(long nr, ...)
     for (int i = 0; i < 6; i++)
         a[i] = va_arg(ap, long);
     va_end(ap);
-    const char *name = nr == SYS_open_tree               ? "sys_open_tree"
-                       : nr == SYS_move_mount            ? "sys_move_mount"
-                       : nr == SYS_mount_setattr         ? "sys_mount_setattr"
-                       : nr == SYS_fsopen                ? "sys_fsopen"
-                       : nr == SYS_fsconfig              ? "sys_fsconfig"
-                       : nr == SYS_fsmount               ? "sys_fsmount"
-                       : nr == SYS_openat2               ? "sys_openat2"
-                       : nr == SYS_bpf                   ? "sys_bpf"
-                       : nr == SYS_pidfd_open            ? "sys_pidfd_open"
-                       : nr == SYS_pidfd_send_signal     ? "sys_pidfd_send_signal"
-                                                         : NULL;
+    const char *name = nr == SYS_open_tree           ? "sys_open_tree"
+                       : nr == SYS_move_mount        ? "sys_move_mount"
+                       : nr == SYS_mount_setattr     ? "sys_mount_setattr"
+                       : nr == SYS_fsopen            ? "sys_fsopen"
+                       : nr == SYS_fsconfig          ? "sys_fsconfig"
+                       : nr == SYS_fsmount           ? "sys_fsmount"
+                       : nr == SYS_openat2           ? "sys_openat2"
+                       : nr == SYS_bpf               ? "sys_bpf"
+                       : nr == SYS_pidfd_open        ? "sys_pidfd_open"
+                       : nr == SYS_pidfd_send_signal ? "sys_pidfd_send_signal"
+                                                     : NULL;
     if (name != NULL && fault_at(name, __builtin_return_address(0), -1))
         return -1;
     return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
