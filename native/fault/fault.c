@@ -145,7 +145,7 @@ static int frame_type_of(const void *buf, size_t n)
 /* 1 when this call must be faulted (errno set for the errno mode). A call is chosen by its
  * name and its rank among the calls of that name, or, with NVC_FAULT_SITE, by its site and
  * its rank among that site's calls (a forked child's sites are its own, unlike its counts). */
-static int fault_at(const char *name, void *ra, int frame_type)
+static int fault_at(const char *name, void *ra, int frame_type, const char *tag)
 {
     char site[128] = "", key[160];
     int saved = errno;
@@ -154,7 +154,7 @@ static int fault_at(const char *name, void *ra, int frame_type)
         return 0;
     }
     if (frame_type >= 0)
-        snprintf(key, sizeof(key), "%s/type%d", site, frame_type);
+        snprintf(key, sizeof(key), "%s/%s%d", site, tag, frame_type);
     else
         snprintf(key, sizeof(key), "%s", site);
     note(name, key);
@@ -172,7 +172,7 @@ static int fault_at(const char *name, void *ra, int frame_type)
     return 1;
 }
 
-#define fault(name) fault_at(name, __builtin_return_address(0), -1)
+#define fault(name) fault_at(name, __builtin_return_address(0), -1, "")
 
 #define REAL(ret, name, ...)                                                                                           \
     static ret (*real)(__VA_ARGS__);                                                                                   \
@@ -255,15 +255,27 @@ DIR *fdopendir(int fd)
     return fault("fdopendir") ? NULL : real(fd);
 }
 
-/* A read error in the middle of a file: the stream's error flag is set, as glibc does. */
+/* A read error in the middle of a file: the stream's error flag is set, as glibc does.
+ * getline() is inlined to __getdelim() when optimising: all three are "getline". */
+#define GETDELIM(fn, ...)                                                                                              \
+    REAL(ssize_t, fn, char **, size_t *, int, FILE *);                                                                 \
+    if (fault("getline")) {                                                                                            \
+        f->_flags |= _IO_ERR_SEEN;                                                                                     \
+        return -1;                                                                                                     \
+    }                                                                                                                  \
+    return real(__VA_ARGS__)
+
 ssize_t getline(char **line, size_t *cap, FILE *f)
 {
-    REAL(ssize_t, "getline", char **, size_t *, FILE *);
-    if (fault("getline")) {
-        f->_flags |= _IO_ERR_SEEN;
-        return -1;
-    }
-    return real(line, cap, f);
+    GETDELIM("getdelim", line, cap, '\n', f);
+}
+ssize_t getdelim(char **line, size_t *cap, int delim, FILE *f)
+{
+    GETDELIM("getdelim", line, cap, delim, f);
+}
+ssize_t __getdelim(char **line, size_t *cap, int delim, FILE *f)
+{
+    GETDELIM("__getdelim", line, cap, delim, f);
 }
 
 /* What a faulted transmission passes on unfaulted. */
@@ -291,7 +303,7 @@ static ssize_t pass_on(const void *b, size_t len, void *p)
 ssize_t write(int fd, const void *buf, size_t n)
 {
     REAL(ssize_t, "write", int, const void *, size_t);
-    if (!fault_at("write", __builtin_return_address(0), frame_type_of(buf, n)))
+    if (!fault_at("write", __builtin_return_address(0), frame_type_of(buf, n), "type"))
         return real(fd, buf, n);
     if (want_mode == M_ERRNO)
         return -1;
@@ -302,7 +314,7 @@ ssize_t write(int fd, const void *buf, size_t n)
 ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
     REAL(ssize_t, "send", int, const void *, size_t, int);
-    if (!fault_at("send", __builtin_return_address(0), frame_type_of(buf, n)))
+    if (!fault_at("send", __builtin_return_address(0), frame_type_of(buf, n), "type"))
         return real(fd, buf, n, flags);
     if (want_mode == M_ERRNO)
         return -1;
@@ -315,7 +327,7 @@ ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
     REAL(ssize_t, "sendmsg", int, const struct msghdr *, int);
     const void *first = m->msg_iovlen > 0 ? m->msg_iov[0].iov_base : NULL;
     size_t first_len = m->msg_iovlen > 0 ? m->msg_iov[0].iov_len : 0;
-    if (!fault_at("sendmsg", __builtin_return_address(0), frame_type_of(first, first_len)))
+    if (!fault_at("sendmsg", __builtin_return_address(0), frame_type_of(first, first_len), "type"))
         return real(fd, m, flags);
     if (want_mode == M_ERRNO || m->msg_iovlen != 1)
         return -1;
@@ -532,7 +544,8 @@ long syscall(long nr, ...)
                        : nr == SYS_pidfd_open        ? "sys_pidfd_open"
                        : nr == SYS_pidfd_send_signal ? "sys_pidfd_send_signal"
                                                      : NULL;
-    if (name != NULL && fault_at(name, __builtin_return_address(0), -1))
+    /* One bpf() site serves every command: the command is part of the site. */
+    if (name != NULL && fault_at(name, __builtin_return_address(0), nr == SYS_bpf ? (int)a[0] : -1, "cmd"))
         return -1;
     return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
