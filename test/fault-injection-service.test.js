@@ -164,9 +164,22 @@ describe('fault injection: every driver-service call site x every fault it can m
     const fdsBefore = openFds().length;
     for (const c of cases) {
       const log = path.join(dir, 'case.log');
-      fs.rmSync(log, { force: true });
-      useWrapper({ ...c.env, NVC_FAULT_LOG: log });
-      const { steps, metAt } = await session(log, c.fault === 'hang' ? 500 : 10000);
+      let steps;
+      let metAt;
+      let settled;
+      // The pid-namespace init is a fork that runs on its own time: its calls may come after
+      // the session (then nothing may have failed), or not at all when the service ends
+      // first (the case is run again, three times at most).
+      for (let attempt = 0; attempt < 3; attempt++) {
+        fs.rmSync(log, { force: true });
+        useWrapper({ ...c.env, NVC_FAULT_LOG: log });
+        const ran = await session(log, c.fault === 'hang' ? 500 : 10000);
+        steps = ran.steps;
+        metAt = ran.metAt;
+        settled = await waitFor(() => childrenOf(process.pid).length === 0 && serviceProcesses(real).length === 0, 3000);
+        if (metAt === null && fs.readFileSync(log, 'utf8').includes('!fault ')) metAt = 'shutdown';
+        if (metAt !== null || !settled) break;
+      }
       const fail = (why) => failures.push(`${c.label}: ${why}`);
       if (metAt === null) {
         fail('the fault was never met (the site was not reached again)');
@@ -196,7 +209,7 @@ describe('fault injection: every driver-service call site x every fault it can m
         if (after?.value && after.value.version !== cleanDriver) fail('the next call answered differently');
         if (steps.shutdown?.error) fail(`shutdown failed: ${steps.shutdown.error.code} ${steps.shutdown.error.message}`);
       }
-      if (!(await waitFor(() => childrenOf(process.pid).length === 0 && serviceProcesses(real).length === 0, 3000))) {
+      if (!settled) {
         fail(`left behind: children ${childrenOf(process.pid).join(',')}, service processes ${serviceProcesses(real).join(',')}`);
       }
       if (process.env.NVC_FAULT_VERBOSE) console.log(`      ${c.label}: met in ${metAt}: ${steps[metAt]?.error?.code ?? 'ok'}`);
