@@ -2,6 +2,7 @@
 #include "nvml_api.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -397,5 +398,9 @@ int helper_send(int sock, struct nvc_wbuf *b)
         nvc_proto_fail(b, &e);
         n = nvc_wire_end(b);
     }
-    return send(sock, b->data, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -1;
+    ssize_t r;
+    /* One record: a signal can only interrupt it whole, so it is sent again whole. */
+    while ((r = send(sock, b->data, n, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    return r == (ssize_t)n ? 0 : -1;
 }

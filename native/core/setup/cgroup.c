@@ -92,6 +92,13 @@ static int read_pid_cgroup(const char *proc_root, pid_t pid, int want, int *vers
         }
         have[v] = 1;
     }
+    if (ferror(f)) { /* a read error is not the end of the file: a line may be missing */
+        int e = errno;
+        fclose(f);
+        free(line);
+        errno = e;
+        return nvc_error_sys(err, "read", file, "cannot read the cgroups of process %d", (int)pid);
+    }
     fclose(f);
     free(line);
 
@@ -219,6 +226,14 @@ static int find_mount(const char *proc_root, int version, const char *cgpath, in
     *count = 0;
     while (getline(&line, &cap, f) > 0)
         *count += mount_shows(line, version, cgpath, &mnt, &rest, &foreign);
+    /* A read error is not the end of the table: the mount that hides another may be missing. */
+    if (ferror(f)) {
+        int e = errno;
+        fclose(f);
+        free(line);
+        errno = e;
+        return nvc_error_sys(err, "read", file, "cannot read the mount table");
+    }
     rewind(f);
     while (skip < *count && !found && getline(&line, &cap, f) > 0) {
         if (!mount_shows(line, version, cgpath, &mnt, &rest, &foreign) || seen++ != *count - 1 - skip)
@@ -230,6 +245,13 @@ static int find_mount(const char *proc_root, int version, const char *cgpath, in
             return nvc_error_set(err, NVC_ERR_CGROUP, ENAMETOOLONG, "mountinfo", mnt, "cgroup path too long");
         }
         found = 1;
+    }
+    if (!found && ferror(f)) {
+        int e = errno;
+        fclose(f);
+        free(line);
+        errno = e;
+        return nvc_error_sys(err, "read", file, "cannot read the mount table");
     }
     fclose(f);
     free(line);

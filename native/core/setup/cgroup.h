@@ -39,8 +39,9 @@ int nvc_cgroup_version(const char *proc_root, pid_t pid, int *version, struct nv
  * else in its cgroup. n == 0 changes nothing. The cgroup directory is found from
  * <proc_root>/<pid>/cgroup and <proc_root>/self/mountinfo, so this must run in the host's
  * mount namespace (the one the runtime used to create the cgroup).
- * On failure nothing has been changed for v2; for v1 the rules written before the failing
- * one stay (an allow line can't be taken back without risking a rule the runtime wrote). */
+ * On failure nothing has been changed: v2 puts back the programs it replaced; v1 takes back
+ * the access bits its rules added to devices.list (cgroup_v1.c; not in an allow-all v1
+ * cgroup, whose exceptions the kernel does not list). */
 int nvc_cgroup_allow(const char *proc_root, pid_t pid, const struct nvc_device_rule *rules, size_t n,
                      struct nvc_error *err);
 

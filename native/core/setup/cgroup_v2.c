@@ -189,11 +189,22 @@ static int open_bpffs(struct nvc_error *err)
 {
     struct statfs sfs;
     int fd = open(nvc_cgroup_bpffs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0 && fstatfs(fd, &sfs) == 0 && (unsigned long)sfs.f_type == BPF_FS_MAGIC)
+    /* Only a missing directory or another file system means "none mounted"; any other
+     * failure (no fds, no memory, no permission) is reported as itself. */
+    if (fd < 0 && errno != ENOENT && errno != ENOTDIR)
+        return nvc_error_sys(err, "open", nvc_cgroup_bpffs, "cannot open the BPF file system");
+    if (fd >= 0 && fstatfs(fd, &sfs) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return nvc_error_sys(err, "fstatfs", nvc_cgroup_bpffs, "cannot check the BPF file system");
+    }
+    if (fd >= 0 && (unsigned long)sfs.f_type == BPF_FS_MAGIC)
         return fd;
+    int e = fd < 0 ? errno : 0;
     if (fd >= 0)
         close(fd);
-    return nvc_error_set(err, NVC_ERR_CGROUP, 0, "statfs", nvc_cgroup_bpffs, "no BPF file system is mounted at %s",
+    return nvc_error_set(err, NVC_ERR_CGROUP, e, "statfs", nvc_cgroup_bpffs, "no BPF file system is mounted at %s",
                          nvc_cgroup_bpffs);
 }
 
