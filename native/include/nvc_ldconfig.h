@@ -39,10 +39,20 @@ struct nvc_ldconfig_result {
 #define NVC_LDCONFIG_DEFAULT_TIMEOUT_MS 30000u
 #define NVC_LDCONFIG_MAX_DIRS           64
 
+/* The write budget of one run. ldconfig writes into a size- and inode-limited tmpfs over the
+ * rootfs (an overlay upper layer); only its expected results (the cache at /etc/ld.so.cache,
+ * symbolic links in directories the rootfs has) are then copied into the rootfs. A run that
+ * fills the tmpfs is an error and keeps nothing. A real cache is well under 1 MiB and an
+ * image needs at most a few thousand links. */
+#define NVC_LDCONFIG_BUDGET_BYTES  (16u << 20) /* all file data it writes */
+#define NVC_LDCONFIG_BUDGET_INODES 16384u      /* files, links and (copied-up) directories */
+#define NVC_LDCONFIG_FILE_MAX      (2u << 20)  /* one file (RLIMIT_FSIZE: SIGXFSZ past it) */
+
 /* Runs ldconfig as requested. Returns 0 (res says whether it ran) or -1 with err set:
  * NVC_ERR_INVALID_ARGUMENT for a bad request, NVC_ERR_LDCONFIG when ldconfig or its
  * confinement failed (the message names the binary, the exit status or signal, and the
- * tail of its output), NVC_ERR_SYSTEM when the helper could not be started. */
+ * tail of its output; step "budget" and errno EDQUOT when it wrote more than its write
+ * budget), NVC_ERR_SYSTEM when the helper could not be started. */
 int nvc_ldconfig_run(const char *helper_path, const struct nvc_ldconfig_request *req, struct nvc_ldconfig_result *res,
                      struct nvc_error *err);
 

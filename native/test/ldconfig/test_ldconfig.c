@@ -526,7 +526,7 @@ static const char *probe_value(const char *text, const char *key, char *out, siz
 static int check_probe(struct box *b, uid_t uid, gid_t gid, const char *argv0, const char *exe)
 {
     char path[PATH_MAX], v[512], want[PATH_MAX + 128];
-    CHECK(fx_path(path, sizeof(path), "%s/probe.out", b->rootfs) == 0);
+    CHECK(fx_path(path, sizeof(path), "%s/etc/ld.so.cache", b->rootfs) == 0);
     char *text = read_text(path);
     CHECK(text != NULL);
     fprintf(stderr, "# probe (%s, uid %ld):\n", argv0, (long)uid);
@@ -711,7 +711,7 @@ static int body_hostile_mounts(struct box *b)
         char path[PATH_MAX], types[512], sys[512], wrote[64];
         CHECK(run(b, bins[i], 0, 0, 0, &res, &err, &leak) == 0);
         CHECK(!leak && res.ran == 1);
-        CHECK(fx_path(path, sizeof(path), "%s/probe.out", b->rootfs) == 0);
+        CHECK(fx_path(path, sizeof(path), "%s/etc/ld.so.cache", b->rootfs) == 0);
         char *text = read_text(path);
         CHECK(text != NULL);
         unlink(path);
