@@ -46,7 +46,7 @@ struct nvc_ldconfig_result {
  * image needs at most a few thousand links. */
 #define NVC_LDCONFIG_BUDGET_BYTES  (16u << 20) /* all file data it writes */
 #define NVC_LDCONFIG_BUDGET_INODES 16384u      /* files, links and (copied-up) directories */
-#define NVC_LDCONFIG_FILE_MAX      (2u << 20)  /* one file (RLIMIT_FSIZE: SIGXFSZ past it) */
+#define NVC_LDCONFIG_FILE_MAX      (2u << 20)  /* one file (RLIMIT_FSIZE; EFBIG past it) */
 
 /* Runs ldconfig as requested. Returns 0 (res says whether it ran) or -1 with err set:
  * NVC_ERR_INVALID_ARGUMENT for a bad request, NVC_ERR_LDCONFIG when ldconfig or its

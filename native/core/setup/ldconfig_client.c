@@ -125,9 +125,7 @@ static int interpret(const struct nvc_ldconfig_request *req, const struct nvc_ld
         const char *abbrev = sigabbrev_np(rep->status);
         nvc_error_set(err, NVC_ERR_LDCONFIG, 0, "ldconfig", path, "ldconfig (%s) was killed by SIG%s (signal %d)%s",
                       bin, abbrev ? abbrev : "?", rep->status,
-                      rep->status == SIGKILL || rep->status == SIGXCPU ? " (limits: 10 s CPU, 2 GiB memory)"
-                      : rep->status == SIGXFSZ                         ? " (limit: 2 MiB per file)"
-                                                                       : "");
+                      rep->status == SIGKILL || rep->status == SIGXCPU ? " (limits: 10 s CPU, 2 GiB memory)" : "");
         break;
     }
     case NVC_LDCONFIG_OVER_BUDGET:
