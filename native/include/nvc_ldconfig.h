@@ -8,8 +8,9 @@
  * the container (so nothing in the container can reach the host file), then runs
  * ldconfig in a private copy of the container's mount namespace, pivoted into the
  * rootfs, with new pid/net/ipc/uts/cgroup namespaces, as the container owner with no
- * capabilities, no new privileges, tight rlimits and a syscall allow-list. Nothing it
- * mounts is visible in the host's or the container's mount namespace. */
+ * capabilities, no new privileges, tight rlimits and a syscall allow-list, writing into a
+ * budget (NVC_LDCONFIG_BUDGET_*) of which only the cache and links reach the rootfs. Nothing
+ * it mounts is visible in the host's or the container's mount namespace. */
 
 #include <stddef.h>
 #include <stdint.h>

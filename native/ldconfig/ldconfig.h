@@ -7,9 +7,11 @@
  *   client (the core)  --posix_spawn-->  supervisor (main.c: host namespaces, root)
  *   supervisor  --unshare(pid/net/ipc/uts/cgroup) + fork-->  confined child (confine.c),
  *   pid 1 of its new pid namespace, which enters the container's mount namespace, makes
- *   a private copy of it, pivots into the rootfs, drops everything and execs ldconfig.
- * The supervisor captures the child's output, enforces the deadline, reaps it and sends
- * the client one report. */
+ *   a private copy of it, puts the budget view over the rootfs (an overlay with a limited
+ *   tmpfs upper; budget_view.c), pivots into it, drops everything and execs ldconfig.
+ * The supervisor captures the child's output, enforces the deadline, reaps it, copies the
+ * expected results out of the budget view into the rootfs (budget_apply.c) and sends the
+ * client one report. */
 
 #include <stddef.h>
 #include <stdint.h>
