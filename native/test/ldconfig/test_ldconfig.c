@@ -918,6 +918,31 @@ static int test_budget_keeps_expected(void)
     return with_box(0, 1, body_budget_keeps_expected);
 }
 
+/* The image's /etc is a link inside the rootfs (etc -> usr/etc): the cache ldconfig wrote
+ * through it is found where /etc resolves in the rootfs and kept there. */
+static int body_etc_link_in_rootfs(struct box *b)
+{
+    struct nvc_ldconfig_result res;
+    struct nvc_error err;
+    int leak;
+    char etc[PATH_MAX], moved[PATH_MAX];
+    struct stat st;
+    CHECK(fx_path(etc, sizeof(etc), "%s/etc", b->rootfs) == 0);
+    CHECK(fx_path(moved, sizeof(moved), "%s/usr/etc", b->rootfs) == 0);
+    CHECK(rename(etc, moved) == 0 && symlink("usr/etc", etc) == 0);
+    CHECK(run(b, "/sbin/ldconfig", 0, 0, 0, &res, &err, &leak) == 0);
+    CHECK(!leak && res.ran == 1);
+    CHECK(lstat(etc, &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK(cache_resolves(b->rootfs));
+    CHECK(owned_by(b->rootfs, "usr/etc/ld.so.cache", 0, 0));
+    return 0;
+}
+
+static int test_etc_link_in_rootfs(void)
+{
+    return with_box(1, 1, body_etc_link_in_rootfs);
+}
+
 static int test_host_binary_errors(void)
 {
     return with_box(0, 1, body_host_binary_errors);
@@ -1002,6 +1027,7 @@ int main(void)
         TEST(test_budget_bytes),
         TEST(test_budget_links),
         TEST(test_budget_keeps_expected),
+        TEST(test_etc_link_in_rootfs),
     };
     if (geteuid() != 0)
         return suite_absent("root", "namespaces, mounts and chown");
