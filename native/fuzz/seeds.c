@@ -188,6 +188,12 @@ static void ldconfig_seeds(void)
     rep.output_cut = 1;
     n = nvc_ldconfig_report_encode(&rep, buf, sizeof(buf));
     seed("wire_ldconfig_report", "timeout", buf, n);
+
+    memset(&rep, 0, sizeof(rep));
+    rep.outcome = NVC_LDCONFIG_OVER_BUDGET;
+    nvc_error_set(&rep.error, NVC_ERR_LDCONFIG, 122, "budget", NULL, "wrote more than its budget");
+    n = nvc_ldconfig_report_encode(&rep, buf, sizeof(buf));
+    seed("wire_ldconfig_report", "over-budget", buf, n);
 }
 
 int main(int argc, char **argv)

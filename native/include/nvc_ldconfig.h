@@ -8,8 +8,9 @@
  * the container (so nothing in the container can reach the host file), then runs
  * ldconfig in a private copy of the container's mount namespace, pivoted into the
  * rootfs, with new pid/net/ipc/uts/cgroup namespaces, as the container owner with no
- * capabilities, no new privileges, tight rlimits and a syscall allow-list. Nothing it
- * mounts is visible in the host's or the container's mount namespace. */
+ * capabilities, no new privileges, tight rlimits and a syscall allow-list, writing into a
+ * budget (NVC_LDCONFIG_BUDGET_*) of which only the cache and links reach the rootfs. Nothing
+ * it mounts is visible in the host's or the container's mount namespace. */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -39,10 +40,20 @@ struct nvc_ldconfig_result {
 #define NVC_LDCONFIG_DEFAULT_TIMEOUT_MS 30000u
 #define NVC_LDCONFIG_MAX_DIRS           64
 
+/* The write budget of one run. ldconfig writes into a size- and inode-limited tmpfs over the
+ * rootfs (an overlay upper layer); only its expected results (the cache at /etc/ld.so.cache,
+ * symbolic links in directories the rootfs has) are then copied into the rootfs. A run that
+ * fills the tmpfs is an error and keeps nothing. A real cache is well under 1 MiB and an
+ * image needs at most a few thousand links. */
+#define NVC_LDCONFIG_BUDGET_BYTES  (16u << 20) /* all file data it writes */
+#define NVC_LDCONFIG_BUDGET_INODES 16384u      /* files, links and (copied-up) directories */
+#define NVC_LDCONFIG_FILE_MAX      (2u << 20)  /* one file (RLIMIT_FSIZE; EFBIG past it) */
+
 /* Runs ldconfig as requested. Returns 0 (res says whether it ran) or -1 with err set:
  * NVC_ERR_INVALID_ARGUMENT for a bad request, NVC_ERR_LDCONFIG when ldconfig or its
  * confinement failed (the message names the binary, the exit status or signal, and the
- * tail of its output), NVC_ERR_SYSTEM when the helper could not be started. */
+ * tail of its output; step "budget" and errno EDQUOT when it wrote more than its write
+ * budget), NVC_ERR_SYSTEM when the helper could not be started. */
 int nvc_ldconfig_run(const char *helper_path, const struct nvc_ldconfig_request *req, struct nvc_ldconfig_result *res,
                      struct nvc_error *err);
 

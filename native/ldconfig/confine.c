@@ -113,6 +113,31 @@ static void restrict_rootfs(const char *rootfs, int host_binary)
         SETUP_FAIL("mount", "cannot remount the rootfs bind %s nodev,nosuid", rootfs);
 }
 
+/* The write budget (budget_view.c): ldconfig writes into a limited tmpfs over the rootfs,
+ * and the supervisor keeps only the expected results. Where this kernel cannot build the
+ * view, the host's ldconfig (trusted code) writes into the rootfs as before; the image's
+ * does not run. */
+static void budget_view(const struct lc_args *a)
+{
+    int upper, real;
+    char why[256];
+    int r = lc_budget_view(a->rootfs, &upper, &real, why, sizeof(why));
+    if (r < 0 && a->host_binary)
+        r = 0;
+    if (r < 0)
+        SETUP_FAIL("budget",
+                   "%s, so the image's ldconfig cannot be given a write budget and is not run; use the host's "
+                   "(@/sbin/ldconfig.real or @/sbin/ldconfig)",
+                   why);
+    if (r > 0 && lc_budget_send(g_fds->budget, upper, real) < 0)
+        SETUP_FAIL("sendmsg", "cannot hand the budget view to the supervisor");
+    if (r > 0) {
+        close(upper);
+        close(real);
+    }
+    close(g_fds->budget);
+}
+
 /* Enter the container's mount namespace, make a private copy of it and pivot into the
  * rootfs there. Nothing here propagates back: the copy is made rprivate first. */
 static void enter_rootfs(const struct lc_args *a)
@@ -126,6 +151,7 @@ static void enter_rootfs(const struct lc_args *a)
     if (mount(a->rootfs, a->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
         SETUP_FAIL("mount", "cannot bind the rootfs %s on itself", a->rootfs);
     restrict_rootfs(a->rootfs, a->host_binary);
+    budget_view(a);
     if (chdir(a->rootfs) < 0)
         SETUP_FAIL("chdir", "cannot enter the rootfs %s", a->rootfs);
     if (a->no_pivot) {

@@ -7,9 +7,11 @@
  *   client (the core)  --posix_spawn-->  supervisor (main.c: host namespaces, root)
  *   supervisor  --unshare(pid/net/ipc/uts/cgroup) + fork-->  confined child (confine.c),
  *   pid 1 of its new pid namespace, which enters the container's mount namespace, makes
- *   a private copy of it, pivots into the rootfs, drops everything and execs ldconfig.
- * The supervisor captures the child's output, enforces the deadline, reaps it and sends
- * the client one report. */
+ *   a private copy of it, puts the budget view over the rootfs (an overlay with a limited
+ *   tmpfs upper; budget_view.c), pivots into it, drops everything and execs ldconfig.
+ * The supervisor captures the child's output, enforces the deadline, reaps it, copies the
+ * expected results out of the budget view into the rootfs (budget_apply.c) and sends the
+ * client one report. */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -39,7 +41,8 @@ struct lc_child_fds {
     int out;      /* write end of the output pipe: becomes stdout and stderr */
     int report;   /* write end of the child's error pipe (closed by a successful exec) */
     int lifeline; /* read end of a pipe only the supervisor writes to: hangs up when it dies */
-    int drop[4];  /* the supervisor's ends and its client socket: closed first; -1 = unused */
+    int budget;   /* socket: the budget view's upper layer and rootfs bind go to the supervisor */
+    int drop[5];  /* the supervisor's ends and its client socket: closed first; -1 = unused */
 };
 
 /* What the confined child writes to its error pipe when it gives up before exec. */
@@ -61,6 +64,41 @@ void lc_confined_child(const struct lc_args *a, const struct lc_child_fds *fds) 
  * (procfs, sysfs, ... found by filesystem type) and make every mount but the rootfs
  * read-only, then check the table. 0, or -1 with errno and why filled in. */
 int lc_confine_mounts(int host_binary, char *why, size_t whysz);
+
+/* One line of mountinfo (mounts.c). */
+struct lc_mount {
+    int id, parent; /* mount ids */
+    char *path;     /* unescaped mount point, absolute from the process root */
+    char *type;
+    int ro;    /* the per-mount read-only flag */
+    int depth; /* number of '/' in path, to work from the leaves up */
+};
+/* mounts.c: /proc/self/mountinfo read through a procfs of our own (malloc'd), or NULL with
+ * errno; lc_parse_mountinfo splits it (modified; the mounts point into it) into the mounts
+ * other than "/" and returns how many (*out malloc'd), or -1. */
+char *lc_read_mountinfo(void);
+int lc_parse_mountinfo(char *buf, struct lc_mount **out);
+
+/* budget_view.c, in the confined child before the pivot: mount the budget view over the
+ * rootfs bind (an overlay whose upper layer is a tmpfs of NVC_LDCONFIG_BUDGET_BYTES and
+ * NVC_LDCONFIG_BUDGET_INODES, the submounts cloned on top). Returns 1 with *upper (the upper
+ * directory) and *real (O_PATH, the rootfs bind below the overlay), 0 when the rootfs is
+ * read-only (nothing to budget), -1 with errno and why (nothing left mounted). */
+int lc_budget_view(const char *rootfs, int *upper, int *real, char *why, size_t whysz);
+/* The two fds over a unix socket, child to supervisor; receive returns 1 when they came. */
+int lc_budget_send(int sock, int upper, int real);
+int lc_budget_receive(int sock, int *upper, int *real);
+
+/* budget_apply.c, in the supervisor after ldconfig exited. */
+struct lc_budget_tally {
+    uint64_t entries, bytes; /* what was charged */
+    unsigned files, links, removed, ignored;
+};
+/* 1 when ldconfig filled the upper layer (blocks or inodes): it ran into the budget. */
+int lc_budget_exhausted(int upper);
+/* Copy the expected results (the cache, links, removed links) from the upper layer into the
+ * rootfs. 0, or -1 with errno and why (what was renamed into place before stays). */
+int lc_budget_apply(int upper, int real, struct lc_budget_tally *t, char *why, size_t whysz);
 
 /* seccomp.c: the allow-list every confined ldconfig runs under. 0 or -1 with errno. */
 int lc_install_seccomp(void);

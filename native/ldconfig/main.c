@@ -242,10 +242,45 @@ static int supervise(pid_t child, int out, unsigned timeout_ms, int *status)
     }
 }
 
+/* The budget view (budget_view.c): whatever ldconfig wrote is in the upper layer the child
+ * handed over; an ldconfig that filled it ran into the budget, and one that succeeded has its
+ * expected results copied into the rootfs. Nothing else of the layer is kept. */
+static void settle_budget(int sock)
+{
+    int upper, real;
+    if (!lc_budget_receive(sock, &upper, &real))
+        return; /* no view: a read-only rootfs, the host's ldconfig on an older kernel, or setup failed */
+    if (rep.outcome == NVC_LDCONFIG_EXITED || rep.outcome == NVC_LDCONFIG_SIGNALED ||
+        rep.outcome == NVC_LDCONFIG_TIMEOUT) {
+        if (lc_budget_exhausted(upper)) {
+            rep.outcome = NVC_LDCONFIG_OVER_BUDGET;
+            nvc_error_set(&rep.error, NVC_ERR_LDCONFIG, EDQUOT, "budget", NULL,
+                          "wrote more than its budget of %u MiB and %u files, links and directories; nothing it "
+                          "wrote was kept",
+                          NVC_LDCONFIG_BUDGET_BYTES >> 20, NVC_LDCONFIG_BUDGET_INODES);
+        } else if (rep.outcome == NVC_LDCONFIG_EXITED && rep.status == 0) {
+            struct lc_budget_tally t;
+            char why[256], note[160];
+            if (lc_budget_apply(upper, real, &t, why, sizeof(why)) < 0) {
+                rep.outcome = NVC_LDCONFIG_SETUP_FAILED;
+                nvc_error_set(&rep.error, NVC_ERR_LDCONFIG, errno, "apply", NULL,
+                              "cannot copy what ldconfig wrote into the rootfs: %s", why);
+            } else if (t.ignored > 0) {
+                int n = snprintf(note, sizeof(note),
+                                 "\nnvc-ts-ldconfig: dropped %u entries ldconfig wrote besides its cache and links\n",
+                                 t.ignored);
+                keep_output(note, (size_t)n);
+            }
+        }
+    }
+    close(upper);
+    close(real);
+}
+
 int main(int argc, char **argv)
 {
     struct lc_args a;
-    int outp[2], errp[2], life[2];
+    int outp[2], errp[2], life[2], budget[2];
     char why[512];
 
     signal(SIGPIPE, SIG_IGN);
@@ -264,6 +299,8 @@ int main(int argc, char **argv)
 
     if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(life, O_CLOEXEC) < 0)
         fail(errno, "pipe2", "cannot create pipes");
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, budget) < 0)
+        fail(errno, "socketpair", "cannot create the budget socket");
     /* New pid (for the child), net, ipc, uts and cgroup namespaces: ldconfig sees no
      * other process, no network, no host IPC objects (CVE-2024-0137). */
     if (unshare(CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP) < 0)
@@ -279,13 +316,15 @@ int main(int argc, char **argv)
             .out = outp[1],
             .report = errp[1],
             .lifeline = life[0],
-            .drop = {REPORT_FD, outp[0], errp[0], life[1]},
+            .budget = budget[1],
+            .drop = {REPORT_FD, outp[0], errp[0], life[1], budget[0]},
         };
         lc_confined_child(&a, &fds);
     }
     close(outp[1]);
     close(errp[1]);
     close(life[0]);
+    close(budget[1]);
     if (exe >= 0)
         close(exe);
     if (mntns >= 0)
@@ -313,6 +352,7 @@ int main(int argc, char **argv)
         rep.outcome = (uint32_t)ce.kind;
         nvc_error_set(&rep.error, NVC_ERR_LDCONFIG, ce.sys_errno, ce.step, NULL, "%s", ce.msg);
     }
+    settle_budget(budget[0]);
     send_report();
     return 0;
 }

@@ -40,13 +40,6 @@ static const char *const KERNEL_FS[] = {
 /* The most mountinfo we read: a container with thousands of mounts is still well below. */
 #define MOUNTINFO_MAX (8u << 20)
 
-struct lc_mount {
-    char *path; /* unescaped mount point, absolute in the pivoted tree */
-    char *type;
-    int ro;    /* the per-mount read-only flag */
-    int depth; /* number of '/' in path, to work from the leaves up */
-};
-
 static int is_kernel_fs(const char *type)
 {
     for (size_t i = 0; KERNEL_FS[i] != NULL; i++)
@@ -83,7 +76,7 @@ static int open_mountinfo(void)
     return fd;
 }
 
-static char *read_mountinfo(void)
+char *lc_read_mountinfo(void)
 {
     int fd = open_mountinfo();
     if (fd < 0)
@@ -137,8 +130,7 @@ static void unescape(char *s)
     *w = '\0';
 }
 
-/* Splits buf (modified) into the mounts other than "/"; returns how many, or -1. */
-static int parse(char *buf, struct lc_mount **out)
+int lc_parse_mountinfo(char *buf, struct lc_mount **out)
 {
     size_t n = 0, cap = 0;
     struct lc_mount *v = NULL;
@@ -172,6 +164,8 @@ static int parse(char *buf, struct lc_mount **out)
             v = bigger;
         }
         struct lc_mount *m = &v[n++];
+        m->id = atoi(field[0]);
+        m->parent = atoi(field[1]);
         m->path = field[4];
         m->type = type;
         m->ro = strncmp(field[5], "ro", 2) == 0 && (field[5][2] == ',' || field[5][2] == '\0');
@@ -234,7 +228,7 @@ static int check(struct lc_mount *m, int n, char *why, size_t whysz)
 int lc_confine_mounts(int host_binary, char *why, size_t whysz)
 {
     for (int pass = 0; pass < 2; pass++) {
-        char *buf = read_mountinfo();
+        char *buf = lc_read_mountinfo();
         if (buf == NULL) {
             /* Before Linux 5.2 there is no fsopen: the host's ldconfig (trusted code) keeps
              * the path-based covers; the image's does not run. */
@@ -246,7 +240,7 @@ int lc_confine_mounts(int host_binary, char *why, size_t whysz)
             return -1;
         }
         struct lc_mount *m = NULL;
-        int n = parse(buf, &m);
+        int n = lc_parse_mountinfo(buf, &m);
         if (n < 0) {
             int e = errno;
             free(buf);

@@ -4,6 +4,7 @@
  * The readers face helpers and, for the executor, a caller that may be hostile: every
  * refusal is exercised with input that fails exactly that check, and a read past the
  * end would find bytes to misread (the buffers are longer than the frames). */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,6 +293,14 @@ static int test_ldconfig_report(void)
     CHECK(got.outcome == NVC_LDCONFIG_SETUP_FAILED && got.status == 1 && got.output_cut == 1 && got.output_len == 3);
     CHECK(memcmp(got.output, "a\0b", 3) == 0 && got.error.code == NVC_ERR_LDCONFIG && got.error.sys_errno == 13);
     CHECK_STR(got.error.step, "pivot_root");
+
+    /* an over-budget report carries its error too */
+    rep.outcome = NVC_LDCONFIG_OVER_BUDGET;
+    nvc_error_set(&rep.error, NVC_ERR_LDCONFIG, EDQUOT, "budget", NULL, "wrote more than its budget");
+    n = nvc_ldconfig_report_encode(&rep, buf, sizeof(buf));
+    CHECK(n > 0 && nvc_ldconfig_report_decode(buf, n, &got, &why) == 0);
+    CHECK(got.outcome == NVC_LDCONFIG_OVER_BUDGET && got.error.sys_errno == EDQUOT);
+    CHECK_STR(got.error.step, "budget");
 
     /* the largest report fits its record */
     rep.output_len = NVC_LDCONFIG_OUTPUT_MAX;

@@ -128,6 +128,9 @@ static int interpret(const struct nvc_ldconfig_request *req, const struct nvc_ld
                       rep->status == SIGKILL || rep->status == SIGXCPU ? " (limits: 10 s CPU, 2 GiB memory)" : "");
         break;
     }
+    case NVC_LDCONFIG_OVER_BUDGET:
+        nvc_error_set(err, NVC_ERR_LDCONFIG, EDQUOT, "budget", path, "ldconfig (%s) %s", bin, rep->error.msg);
+        break;
     case NVC_LDCONFIG_TIMEOUT:
         nvc_error_set(err, NVC_ERR_LDCONFIG, ETIMEDOUT, "ldconfig", path,
                       "ldconfig (%s) did not finish within %d ms and was killed", bin, rep->status);

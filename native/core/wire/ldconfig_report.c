@@ -6,7 +6,8 @@
 
 static int has_error(uint32_t outcome)
 {
-    return outcome == NVC_LDCONFIG_MISSING || outcome == NVC_LDCONFIG_SETUP_FAILED;
+    return outcome == NVC_LDCONFIG_MISSING || outcome == NVC_LDCONFIG_SETUP_FAILED ||
+           outcome == NVC_LDCONFIG_OVER_BUDGET;
 }
 
 size_t nvc_ldconfig_report_encode(const struct nvc_ldconfig_report *rep, uint8_t *buf, size_t cap)
@@ -49,7 +50,7 @@ int nvc_ldconfig_report_decode(const uint8_t *rec, size_t n, struct nvc_ldconfig
         rep->output_len = (uint32_t)outlen;
     }
     uint8_t flagged = nvc_wire_get_u8(&r);
-    if (!r.bad && (rep->outcome < NVC_LDCONFIG_EXITED || rep->outcome > NVC_LDCONFIG_SETUP_FAILED))
+    if (!r.bad && (rep->outcome < NVC_LDCONFIG_EXITED || rep->outcome > NVC_LDCONFIG_OVER_BUDGET))
         r.bad = "unknown outcome";
     if (!r.bad && flagged != has_error(rep->outcome))
         r.bad = "an error where none belongs, or none where one does";

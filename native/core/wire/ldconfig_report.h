@@ -8,8 +8,8 @@
  *
  *   report = u32 outcome | i32 status | u32 output_cut | blob output | u8 has_error | error?
  *
- * The error (the wire layer's; code ERR_NVC_LDCONFIG) is there for the outcomes MISSING
- * and SETUP_FAILED, and only for them. */
+ * The error (the wire layer's; code ERR_NVC_LDCONFIG) is there for the outcomes MISSING,
+ * SETUP_FAILED and OVER_BUDGET, and only for them. */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -28,12 +28,13 @@ enum nvc_ldconfig_outcome {
     NVC_LDCONFIG_MISSING,      /* no such binary in the container; error.msg says what was looked for */
     NVC_LDCONFIG_TIMEOUT,      /* killed after the deadline; status = the timeout in ms */
     NVC_LDCONFIG_SETUP_FAILED, /* confinement or exec failed: error.step, error.sys_errno, error.msg */
+    NVC_LDCONFIG_OVER_BUDGET,  /* it wrote more than its write budget; nothing it wrote was kept: error.msg */
 };
 
 struct nvc_ldconfig_report {
     uint32_t outcome;
     int32_t status;
-    struct nvc_error error; /* MISSING and SETUP_FAILED only */
+    struct nvc_error error; /* MISSING, SETUP_FAILED and OVER_BUDGET only */
     uint32_t output_len;    /* bytes used in output: the last bytes ldconfig wrote to stdout/stderr */
     uint32_t output_cut;    /* 1 when earlier output was dropped */
     char output[NVC_LDCONFIG_OUTPUT_MAX];

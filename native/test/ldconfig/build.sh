@@ -14,6 +14,8 @@ mkdir -p "$out"
 
 # shellcheck disable=SC2086
 $cc $base -static -o "$out/probe" "$here/probe.c" # static: no sanitizers
+# shellcheck disable=SC2086
+$cc $base -static -o "$out/hog" "$here/hog.c" # the hostile ldconfig of the budget tests
 # error.c is another file's business; its -O3 truncation warning must not stop these tests.
 # shellcheck disable=SC2086
 $cc $flags -Wno-error=format-truncation -I"$native/include" -c -o "$out/error.o" "$native/core/util/error.c"
@@ -22,7 +24,7 @@ $cc $flags -I"$native/include" -I"$native/core/discovery" -I"$native/core/driver
     "$native/core/wire/ldconfig_report.c" "$native/core/wire/wire.c" "$out/error.o"
 # shellcheck disable=SC2086
 $cc $flags -I"$native/include" -I"$native/core/discovery" -I"$native/core/driver-client" -I"$native/core/wire" -I"$native/core/setup" -I"$native/core/util" \
-    -DNVC_LC_HELPER="\"$out/nvc-ts-ldconfig\"" -DNVC_LC_PROBE="\"$out/probe\"" \
+    -DNVC_LC_HELPER="\"$out/nvc-ts-ldconfig\"" -DNVC_LC_PROBE="\"$out/probe\"" -DNVC_LC_HOG="\"$out/hog\"" \
     -DNVC_TEST_CC="\"$cc\"" -DNVC_TEST_LDCONFIG="\"/sbin/ldconfig\"" \
     -o "$out/test_ldconfig" "$here/test_ldconfig.c" \
     "$native/core/setup/ldconfig_client.c" "$native/core/wire/ldconfig_report.c" "$native/core/wire/wire.c" \

@@ -1,7 +1,8 @@
 #define _GNU_SOURCE
 /* A stand-in "ldconfig" for the confinement tests, linked statically so it needs nothing
- * from the test rootfs. It records what it can see and do into /probe.out (in the
- * rootfs, after the pivot) and exits 0 when it got ldconfig's argv. It only looks:
+ * from the test rootfs. It records what it can see and do into /etc/ld.so.cache (in the
+ * rootfs, after the pivot: the one regular file the write budget keeps of what an ldconfig
+ * writes) and exits 0 when it got ldconfig's argv. It only looks:
  * every "forbidden" attempt is an open without a write, or a socket it closes. */
 
 #include <dirent.h>
@@ -85,7 +86,7 @@ int main(int argc, char **argv)
 {
     static const char *const ns[] = {"pid", "net", "ipc", "uts", "mnt", "cgroup"};
     char link[256];
-    int out = open("/probe.out", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int out = open("/etc/ld.so.cache", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (out < 0)
         return 10;
 

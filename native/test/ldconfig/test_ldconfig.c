@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <spawn.h>
@@ -32,6 +33,9 @@
 #endif
 #ifndef NVC_LC_PROBE
 #define NVC_LC_PROBE "/tmp/nvc-ldconfig-test/probe"
+#endif
+#ifndef NVC_LC_HOG
+#define NVC_LC_HOG "/tmp/nvc-ldconfig-test/hog"
 #endif
 
 extern char **environ;
@@ -277,6 +281,18 @@ static int owned_by(const char *rootfs, const char *rel, uid_t uid, gid_t gid)
     return 1;
 }
 
+static int is_link_to(const char *rootfs, const char *rel, const char *want)
+{
+    char p[PATH_MAX], got[PATH_MAX];
+    if (fx_path(p, sizeof(p), "%s/%s", rootfs, rel) < 0)
+        return 0;
+    ssize_t n = readlink(p, got, sizeof(got) - 1);
+    if (n < 0)
+        return 0;
+    got[n] = '\0';
+    return strcmp(got, want) == 0;
+}
+
 static int chown_tree(const char *path, uid_t uid, gid_t gid)
 {
     char u[48];
@@ -327,6 +343,9 @@ static int body_container_ldconfig(struct box *b)
     CHECK(res.ran == 1);
     CHECK(cache_resolves(b->rootfs));
     CHECK(owned_by(b->rootfs, "etc/ld.so.cache", 0, 0));
+    /* the SONAME link ldconfig made (in the budget view) reached the rootfs */
+    CHECK(is_link_to(b->rootfs, MULTIARCH_REL "/libfoo.so.1", "libfoo.so.1.0.0"));
+    CHECK(res.warning[0] == '\0'); /* nothing dropped: glibc's aux cache goes without a word */
     return 0;
 }
 
@@ -526,7 +545,7 @@ static const char *probe_value(const char *text, const char *key, char *out, siz
 static int check_probe(struct box *b, uid_t uid, gid_t gid, const char *argv0, const char *exe)
 {
     char path[PATH_MAX], v[512], want[PATH_MAX + 128];
-    CHECK(fx_path(path, sizeof(path), "%s/probe.out", b->rootfs) == 0);
+    CHECK(fx_path(path, sizeof(path), "%s/etc/ld.so.cache", b->rootfs) == 0);
     char *text = read_text(path);
     CHECK(text != NULL);
     fprintf(stderr, "# probe (%s, uid %ld):\n", argv0, (long)uid);
@@ -711,7 +730,7 @@ static int body_hostile_mounts(struct box *b)
         char path[PATH_MAX], types[512], sys[512], wrote[64];
         CHECK(run(b, bins[i], 0, 0, 0, &res, &err, &leak) == 0);
         CHECK(!leak && res.ran == 1);
-        CHECK(fx_path(path, sizeof(path), "%s/probe.out", b->rootfs) == 0);
+        CHECK(fx_path(path, sizeof(path), "%s/etc/ld.so.cache", b->rootfs) == 0);
         char *text = read_text(path);
         CHECK(text != NULL);
         unlink(path);
@@ -741,6 +760,187 @@ static int test_hostile_mounts(void)
     }
     box_close(&b);
     return rc;
+}
+
+/* ---- the write budget ---- */
+
+/* What a tree holds on its disk: allocated bytes of its files and its entries (inodes). */
+struct usage {
+    long long bytes;
+    long entries;
+};
+static struct usage g_usage;
+
+static int usage_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)path, (void)flag, (void)ftw;
+    g_usage.entries++;
+    g_usage.bytes += (long long)st->st_blocks * 512;
+    return 0;
+}
+
+static int tree_usage(const char *root, struct usage *u)
+{
+    memset(&g_usage, 0, sizeof(g_usage));
+    if (nftw(root, usage_entry, 32, FTW_PHYS) < 0)
+        return -1;
+    *u = g_usage;
+    return 0;
+}
+
+/* The hog (hog.c) as the image's ldconfig, in the given mode; it must fail (fails = 1) or
+ * succeed. Either way the rootfs must hold exactly what it held before: nothing the hog
+ * wrote reaches the disk. */
+static int hog_run(struct box *b, const char *mode, int fails, struct nvc_ldconfig_result *res, struct nvc_error *err)
+{
+    struct usage before, after;
+    int leak;
+    CHECK(copy_file(NVC_LC_HOG, b->rootfs, "sbin/ldconfig", 0755) == 0);
+    CHECK(fx_write_str(b->rootfs, "hog.mode", mode) == 0);
+    CHECK(tree_usage(b->rootfs, &before) == 0);
+    CHECK(run(b, "/sbin/ldconfig", 0, 0, 0, res, err, &leak) == (fails ? -1 : 0));
+    CHECK(!leak);
+    CHECK(!fails || err->code == NVC_ERR_LDCONFIG);
+    CHECK(tree_usage(b->rootfs, &after) == 0);
+    fprintf(stderr, "# rootfs before: %lld bytes, %ld entries; after: %lld bytes, %ld entries\n", before.bytes,
+            before.entries, after.bytes, after.entries);
+    CHECK(after.bytes == before.bytes && after.entries == before.entries);
+    return 0;
+}
+
+/* After a hog, the real ldconfig still does its work in the same container. */
+static int normal_run_after(struct box *b)
+{
+    struct nvc_ldconfig_result res;
+    struct nvc_error err;
+    int leak;
+    CHECK(put_real_ldconfig(b) == 0);
+    CHECK(run(b, "/sbin/ldconfig", 0, 0, 0, &res, &err, &leak) == 0);
+    CHECK(!leak && res.ran == 1);
+    CHECK(cache_resolves(b->rootfs));
+    CHECK(is_link_to(b->rootfs, MULTIARCH_REL "/libfoo.so.1", "libfoo.so.1.0.0"));
+    return 0;
+}
+
+/* One huge file: cut at the per-file limit (EFBIG: ldconfig is the init of its pid
+ * namespace, which SIGXFSZ does not kill), and not kept, being no cache. */
+static int body_budget_huge_file(struct box *b)
+{
+    struct nvc_ldconfig_result res;
+    struct nvc_error err;
+    CHECK(hog_run(b, "huge", 0, &res, &err) == 0);
+    CHECK(strstr(res.warning, "hog: huge stopped at 2097152 bytes: File too large") != NULL);
+    CHECK(strstr(res.warning, "dropped 1 entries") != NULL);
+    return normal_run_after(b);
+}
+
+static int test_budget_huge_file(void)
+{
+    return with_box(0, 1, body_budget_huge_file);
+}
+
+/* File after file of 1 MiB: ENOSPC at the byte budget, a typed error. */
+static int body_budget_bytes(struct box *b)
+{
+    struct nvc_ldconfig_result res;
+    struct nvc_error err;
+    CHECK(hog_run(b, "bytes", 1, &res, &err) == 0);
+    CHECK(err.sys_errno == EDQUOT && strcmp(err.step, "budget") == 0);
+    CHECK(strstr(err.msg, "budget of 16 MiB") != NULL && strstr(err.msg, "nothing it wrote was kept") != NULL);
+    CHECK(strstr(err.msg, "hog: bytes stopped after 1") != NULL); /* 1x MiB: at the budget, not before */
+    CHECK(strstr(err.msg, "No space left on device") != NULL);
+    return normal_run_after(b);
+}
+
+static int test_budget_bytes(void)
+{
+    return with_box(0, 1, body_budget_bytes);
+}
+
+/* Links by the ten thousand: ENOSPC at the inode budget, a typed error. */
+static int body_budget_links(struct box *b)
+{
+    struct nvc_ldconfig_result res;
+    struct nvc_error err;
+    CHECK(hog_run(b, "links", 1, &res, &err) == 0);
+    CHECK(err.sys_errno == EDQUOT && strcmp(err.step, "budget") == 0);
+    CHECK(strstr(err.msg, "16384 files, links and directories") != NULL);
+    CHECK(strstr(err.msg, "hog: links stopped after 163") != NULL); /* the budget less what the overlay holds */
+    CHECK(strstr(err.msg, "No space left on device") != NULL);
+    return normal_run_after(b);
+}
+
+static int test_budget_links(void)
+{
+    return with_box(0, 1, body_budget_links);
+}
+
+static int is_absent(const char *rootfs, const char *rel)
+{
+    char p[PATH_MAX];
+    struct stat st;
+    return fx_path(p, sizeof(p), "%s/%s", rootfs, rel) == 0 && lstat(p, &st) < 0 && errno == ENOENT;
+}
+
+/* Within the budget only ldconfig's expected results are kept: the cache and links in the
+ * image's directories, as the container owner; a stray file, a new directory and a library
+ * file are dropped, and the result says so. */
+static int body_budget_keeps_expected(struct box *b)
+{
+    struct nvc_ldconfig_result res;
+    struct nvc_error err;
+    int leak;
+    char cache[PATH_MAX];
+    CHECK(chown_tree(b->rootfs, 4321, 4322) == 0);
+    CHECK(copy_file(NVC_LC_HOG, b->rootfs, "sbin/ldconfig", 0755) == 0);
+    CHECK(fx_write_str(b->rootfs, "hog.mode", "extra") == 0);
+    CHECK(run(b, "/sbin/ldconfig", 4321, 4322, 0, &res, &err, &leak) == 0);
+    CHECK(!leak && res.ran == 1);
+    CHECK(strstr(res.warning, "hog: extra done (2 links)") != NULL);
+    CHECK(strstr(res.warning, "dropped 3 entries ldconfig wrote besides its cache and links") != NULL);
+    CHECK(fx_path(cache, sizeof(cache), "%s/etc/ld.so.cache", b->rootfs) == 0);
+    char *text = read_text(cache);
+    CHECK(text != NULL);
+    int same = strcmp(text, "hog cache\n") == 0;
+    free(text);
+    CHECK(same);
+    CHECK(owned_by(b->rootfs, "etc/ld.so.cache", 4321, 4322));
+    CHECK(is_link_to(b->rootfs, MULTIARCH_REL "/libhog-link.so", "libbar.so.2"));
+    CHECK(is_absent(b->rootfs, "etc/ld.so.cache~"));
+    CHECK(is_absent(b->rootfs, "stray"));
+    CHECK(is_absent(b->rootfs, "newdir"));
+    CHECK(is_absent(b->rootfs, MULTIARCH_REL "/libstray.so"));
+    return 0;
+}
+
+static int test_budget_keeps_expected(void)
+{
+    return with_box(0, 1, body_budget_keeps_expected);
+}
+
+/* The image's /etc is a link inside the rootfs (etc -> usr/etc): the cache ldconfig wrote
+ * through it is found where /etc resolves in the rootfs and kept there. */
+static int body_etc_link_in_rootfs(struct box *b)
+{
+    struct nvc_ldconfig_result res;
+    struct nvc_error err;
+    int leak;
+    char etc[PATH_MAX], moved[PATH_MAX];
+    struct stat st;
+    CHECK(fx_path(etc, sizeof(etc), "%s/etc", b->rootfs) == 0);
+    CHECK(fx_path(moved, sizeof(moved), "%s/usr/etc", b->rootfs) == 0);
+    CHECK(rename(etc, moved) == 0 && symlink("usr/etc", etc) == 0);
+    CHECK(run(b, "/sbin/ldconfig", 0, 0, 0, &res, &err, &leak) == 0);
+    CHECK(!leak && res.ran == 1);
+    CHECK(lstat(etc, &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK(cache_resolves(b->rootfs));
+    CHECK(owned_by(b->rootfs, "usr/etc/ld.so.cache", 0, 0));
+    return 0;
+}
+
+static int test_etc_link_in_rootfs(void)
+{
+    return with_box(1, 1, body_etc_link_in_rootfs);
 }
 
 static int test_host_binary_errors(void)
@@ -823,6 +1023,11 @@ int main(void)
         TEST(test_hostile_mounts),
         TEST(test_host_ldconfig_no_pivot),
         TEST(test_confinement_probe_no_pivot),
+        TEST(test_budget_huge_file),
+        TEST(test_budget_bytes),
+        TEST(test_budget_links),
+        TEST(test_budget_keeps_expected),
+        TEST(test_etc_link_in_rootfs),
     };
     if (geteuid() != 0)
         return suite_absent("root", "namespaces, mounts and chown");
