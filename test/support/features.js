@@ -29,7 +29,8 @@ function requireFeature(mochaContext, feature, present, what) {
     const t = mochaContext.test;
     const where = t.type === 'hook' ? t.parent.fullTitle() : t.fullTitle();
     allowedSkips.push({ feature, where });
-    process.stdout.write(`      skipped: ${feature} absent (NVC_TEST_ABSENT): ${where}\n`);
+    const why = PRIVILEGED_FEATURES.includes(feature) && !isRoot() ? `needs ${feature}, not running as root` : `${feature} absent (NVC_TEST_ABSENT)`;
+    process.stdout.write(`      skipped: ${why}: ${where}\n`);
     mochaContext.skip();
   }
   throw new Error(`this test needs ${feature}: ${what}. Install it (.ci/run does), or set NVC_TEST_ABSENT=${feature} on a machine that cannot have it`);

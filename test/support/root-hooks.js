@@ -62,7 +62,8 @@ exports.mochaHooks = {
         (t) => !privileged.has(t) && allowedSkips.some((s) => PRIVILEGED_FEATURES.includes(s.feature) && t.startsWith(s.where)),
       );
       const ran = announced.filter((t) => !pending.includes(t));
-      if (ran.length > 0) process.stdout.write(`  counted as needing root but run all the same (their declaration is conditional):\n    ${ran.join('\n    ')}\n`);
+      if (ran.length > 0)
+        process.stdout.write(`  counted as needing root but run all the same (their declaration is conditional):\n    ${ran.join('\n    ')}\n`);
       if (unannounced.length > 0) {
         throw new Error(
           `tests skipped for root that the count at the top missed (declare root with requireFeature(this, 'root', ...)):\n  ${unannounced.join('\n  ')}`,
