@@ -14,6 +14,7 @@ const { openContainer } = require('../dist/container.js');
 const { applyPlan } = require('../dist/apply.js');
 const { buildElfSharedObject } = require('../dist/testing/index.js');
 const { makeRootfs, startContainer } = require('./support/container');
+const { requireFeature, isRoot } = require('./support/features');
 
 const LIBDIR = '/usr/lib/x86_64-linux-gnu';
 
@@ -38,12 +39,13 @@ describe("ldconfig: a write budget for the image's ldconfig (issue 11, finding 5
   let rootfs;
   let init;
 
-  before(() => {
+  before(function () {
+    requireFeature(this, 'root', isRoot(), 'containers need mount namespaces; the confined ldconfig needs root');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nvc-budget-'));
     hog = path.join(dir, 'hog');
     execFileSync('cc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-static', '-o', hog, path.join(__dirname, '../native/test/ldconfig/hog.c')]);
   });
-  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
 
   beforeEach(async () => {
     rootfs = makeRootfs();
@@ -53,7 +55,7 @@ describe("ldconfig: a write budget for the image's ldconfig (issue 11, finding 5
   });
   afterEach(async () => {
     await init?.stop();
-    fs.rmSync(rootfs, { recursive: true, force: true });
+    if (rootfs) fs.rmSync(rootfs, { recursive: true, force: true });
   });
 
   /** ldconfig only: no edits, no cgroup rules. */
