@@ -8,6 +8,7 @@ import { CAPABILITIES, type Device, type DriverFile, type DriverInfo } from './t
 import { applyPlan, dropProcfsEditsIfNoDriver, planSteps, type ConfigureResult } from './apply';
 import { Container as ContainerClass, openContainer, type Container } from './container';
 import { readHostFacts, type HostFacts, type HostFactsNeeds } from './host-facts';
+import { HostFactsCache } from './host-facts-cache';
 import type { PlanStep } from './plan/items';
 import { generateCdiSpec, type CdiGenerateOptions, type GenerateDeps } from './cdi/generate';
 import type { CdiSpec } from './cdi/spec';
@@ -66,6 +67,8 @@ export class Context implements AsyncDisposable {
   #shutdown: Promise<void> | undefined;
 
   readonly #logger: NvcLogger | undefined;
+  /** What stays the same between containers, checked before each reuse (host-facts-cache.ts). */
+  readonly #factsCache = new HostFactsCache();
 
   /** @internal Contexts are made by init(). */
   constructor(token: typeof nativeHandle, handle: NativeContextHandle, logger?: NvcLogger) {
@@ -131,7 +134,7 @@ export class Context implements AsyncDisposable {
   async hostFacts(needs: HostFactsNeeds = { migMinors: false }): Promise<HostFacts> {
     const driver = await this.driverInfo();
     const devices = await this.deviceInfo();
-    return readHostFacts(this.host, driver, devices, needs);
+    return readHostFacts(this.host, driver, devices, needs, this.#factsCache);
   }
 
   /** The edit plan configure() would apply, without applying it. */
