@@ -7,10 +7,18 @@
  * A directory passed through keeps only device, inode and type: an entry added beside the one
  * looked up changes nothing the lookup saw (the entry it did look up is recorded on its own). A
  * directory whose entries were listed, and every other file, keep size and nanosecond times too.
+ *
+ * File times tick coarsely (a kernel clock tick, a second on some file systems): a file changed
+ * again within the tick it was read in, to the same size, would keep its identity. So an entry
+ * changed less than RACY_NS before it was examined is never taken as unchanged (a fresh lookup
+ * each time, until it has settled), as git does with racily clean files.
  */
 import { lstatSync, type BigIntStats } from 'node:fs';
 
 const ABSENT = '-';
+/** Never equal to an identity: what an entry too recently changed to be trusted records. */
+const RACY = '!racy';
+const RACY_NS = 2_000_000_000n;
 
 function identity(st: BigIntStats | undefined, full: boolean): string {
   if (st === undefined) return ABSENT;
@@ -28,6 +36,16 @@ function lstatOrUndefined(p: string): BigIntStats | undefined {
 
 export class PathWitness {
   readonly #seen = new Map<string, { id: string; full: boolean }>();
+  readonly #racyNs: bigint;
+
+  /** options.racyMs: the settling time (default 2000); tests of the other rules pass 0. */
+  constructor(options: { racyMs?: number } = {}) {
+    this.#racyNs = options.racyMs === undefined ? RACY_NS : BigInt(Math.round(options.racyMs * 1e6));
+  }
+
+  #changedRecently(st: BigIntStats | undefined): boolean {
+    return st !== undefined && this.#racyNs > 0n && BigInt(Date.now()) * 1_000_000n - st.ctimeNs < this.#racyNs;
+  }
 
   /** A host path examined with lstat, and what that lstat answered (undefined: it failed). */
   record(hostPath: string, st: BigIntStats | undefined): void {
@@ -41,8 +59,9 @@ export class PathWitness {
 
   #put(hostPath: string, st: BigIntStats | undefined, full: boolean): void {
     const before = this.#seen.get(hostPath);
+    const id = full && this.#changedRecently(st) ? RACY : identity(st, full);
     if (before === undefined) {
-      this.#seen.set(hostPath, { id: identity(st, full), full });
+      this.#seen.set(hostPath, { id, full });
       return;
     }
     // Two different answers for one path: it changed during the lookup, and the result is stale at once.
@@ -50,7 +69,7 @@ export class PathWitness {
       this.#seen.set(hostPath, { id: `${ABSENT}changed`, full: true });
       return;
     }
-    if (full && !before.full) this.#seen.set(hostPath, { id: identity(st, true), full: true });
+    if (full && !before.full) this.#seen.set(hostPath, { id, full: true });
   }
 
   get size(): number {

@@ -25,8 +25,9 @@ describe('host facts cache: PathWitness', function () {
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+  // Files here were just made: the settling time (tested on its own below) is left out.
   async function witnessOf(...inside) {
-    const w = new PathWitness();
+    const w = new PathWitness({ racyMs: 0 });
     for (const p of inside) await resolveInRoot(dir, p, w);
     return w;
   }
@@ -65,6 +66,15 @@ describe('host facts cache: PathWitness', function () {
     assert.equal(w.unchanged(), false);
   });
 
+  it('never takes a file changed within the settling time as unchanged (same size, same clock tick)', async function () {
+    const fresh = new PathWitness();
+    await resolveInRoot(dir, '/a/b/f', fresh);
+    assert.equal(fresh.unchanged(), false, 'just written: read again');
+    const old = new PathWitness({ racyMs: 0 });
+    await resolveInRoot(dir, '/a/b/f', old);
+    assert.equal(old.unchanged(), true);
+  });
+
   it('sees an entry added to a listed directory, not to one passed through', async function () {
     const w = await witnessOf('/a/b/f');
     fs.writeFileSync(path.join(dir, 'a/b/g'), '');
@@ -82,6 +92,8 @@ describe('host facts cache: the driver root facts', function () {
   after(async () => host?.cleanup());
 
   it('is read once and reused while nothing changed; a change or another driver means a fresh read', async function () {
+    // The host's files were just made: past the settling time, they are trusted.
+    await new Promise((resolve) => setTimeout(resolve, 2100));
     const ctx = await init(host.options);
     try {
       const driver = await ctx.driverInfo();
