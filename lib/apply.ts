@@ -21,7 +21,24 @@ export interface ConfigureResult {
   cgroupVersion: number | null;
   ldconfig: { ran: boolean; warning: string } | null;
   warnings: string[];
+  /** Where the time went, in milliseconds (the service's per-request metrics). */
+  timings?: ConfigureTimings;
 }
+
+/**
+ * A configure's time by part, each apart from the others: planning (host facts, selection,
+ * lowering), the helper processes less their work (the executor's start, source checks,
+ * namespace entry and result; the cgroup rules), the edits themselves as the executor timed
+ * them, and the confined ldconfig (start to report).
+ */
+export interface ConfigureTimings {
+  planMs: number;
+  helpersMs: number;
+  mountsMs: number;
+  ldconfigMs: number;
+}
+
+const since = (t: bigint): number => Number(process.hrtime.bigint() - t) / 1e6;
 
 const PROC_SUPER_MAGIC = 0x9fa0;
 
@@ -100,12 +117,38 @@ async function refuseIfConfigured(container: Container, plan: ContainerPlan, pro
   );
 }
 
-export async function applyPlan(container: Container, plan: ContainerPlan, procRoot = '/proc'): Promise<Omit<ConfigureResult, 'plan' | 'applied'>> {
+/** A call's limit, as the helpers see it: checked before each starts, and the time left as its own limit. */
+export interface ApplyBudget {
+  /** Throws once the call is abandoned (its signal fired or its time passed). */
+  check(): void;
+  /** Milliseconds left, undefined without a limit. */
+  remainingMs(): number | undefined;
+}
+
+/**
+ * A helper's limit from the budget: at least 1 ms (0 would mean the helper's default). Before the
+ * executor the budget is checked too (nothing changed yet); ldconfig, after the mounts, just gets
+ * what is left, and a timeout there is an ldconfig failure like any other.
+ */
+function helperLimit(budget: ApplyBudget | undefined, first: boolean): { timeoutMs?: number } {
+  if (first) budget?.check();
+  const left = budget?.remainingMs();
+  return left === undefined ? {} : { timeoutMs: Math.max(1, Math.ceil(left)) };
+}
+
+export async function applyPlan(
+  container: Container,
+  plan: ContainerPlan,
+  procRoot = '/proc',
+  budget?: ApplyBudget,
+): Promise<Omit<ConfigureResult, 'plan' | 'applied'>> {
   requireRoot('configuring a container');
   await refuseIfConfigured(container, plan, procRoot);
   const native = binding();
   let cgroupVersion: number | null = null;
+  const timings: ConfigureTimings = { planMs: 0, helpersMs: 0, mountsMs: 0, ldconfigMs: 0 };
   try {
+    let t = process.hrtime.bigint();
     if (plan.cgroupRules.length > 0 && container.pid) {
       const r = await native.cgroupAllow({
         procRoot,
@@ -117,7 +160,7 @@ export async function applyPlan(container: Container, plan: ContainerPlan, procR
     }
     // The executor takes the edits without their origins.
     const edits: NativeEdit[] = plan.edits.map(({ origin: _origin, ...e }) => e);
-    const { outcomes } = await native.applyPlan({
+    const { outcomes, editsMs } = await native.applyPlan({
       execPath: execPath(),
       pid: container.pid,
       pidStart: container.pidStart,
@@ -125,10 +168,16 @@ export async function applyPlan(container: Container, plan: ContainerPlan, procR
       uid: container.uid,
       gid: container.gid,
       edits,
+      // Past the limit the executor is stopped and rolls the plan back: no mount stays.
+      ...helperLimit(budget, true),
     });
+    const helpers = since(t);
+    timings.mountsMs = Math.min(editsMs ?? 0, helpers);
+    timings.helpersMs = helpers - timings.mountsMs;
     let ldconfig: ConfigureResult['ldconfig'] = null;
     const warnings = [...plan.warnings];
     if (plan.ldconfig) {
+      t = process.hrtime.bigint();
       ldconfig = await native.ldconfig({
         helperPath: ldconfigHelperPath(),
         pid: container.pid,
@@ -139,10 +188,12 @@ export async function applyPlan(container: Container, plan: ContainerPlan, procR
         uid: container.uid,
         gid: container.gid,
         ...(container.noPivot && { noPivot: true }),
+        ...helperLimit(budget, false),
       });
+      timings.ldconfigMs = since(t);
       if (!ldconfig.ran && ldconfig.warning) warnings.push(ldconfig.warning);
     }
-    return { outcomes, cgroupVersion, ldconfig, warnings };
+    return { outcomes, cgroupVersion, ldconfig, warnings, timings };
   } catch (e) {
     throw fromNative(e);
   }

@@ -8,6 +8,7 @@ import { CAPABILITIES, type Device, type DriverFile, type DriverInfo } from './t
 import { applyPlan, dropProcfsEditsIfNoDriver, planSteps, type ConfigureResult } from './apply';
 import { Container as ContainerClass, openContainer, type Container } from './container';
 import { readHostFacts, type HostFacts, type HostFactsNeeds } from './host-facts';
+import { HostFactsCache } from './host-facts-cache';
 import type { PlanStep } from './plan/items';
 import { generateCdiSpec, type CdiGenerateOptions, type GenerateDeps } from './cdi/generate';
 import type { CdiSpec } from './cdi/spec';
@@ -66,6 +67,8 @@ export class Context implements AsyncDisposable {
   #shutdown: Promise<void> | undefined;
 
   readonly #logger: NvcLogger | undefined;
+  /** What stays the same between containers, checked before each reuse (host-facts-cache.ts). */
+  readonly #factsCache = new HostFactsCache();
 
   /** @internal Contexts are made by init(). */
   constructor(token: typeof nativeHandle, handle: NativeContextHandle, logger?: NvcLogger) {
@@ -131,7 +134,7 @@ export class Context implements AsyncDisposable {
   async hostFacts(needs: HostFactsNeeds = { migMinors: false }): Promise<HostFacts> {
     const driver = await this.driverInfo();
     const devices = await this.deviceInfo();
-    return readHostFacts(this.host, driver, devices, needs);
+    return readHostFacts(this.host, driver, devices, needs, this.#factsCache);
   }
 
   /** The edit plan configure() would apply, without applying it. */
@@ -170,9 +173,13 @@ export class Context implements AsyncDisposable {
   async configure(container: Container, request: ConfigureRequestInput = {}, options: CallOptions = {}): Promise<ConfigureResult> {
     const call = callGuard(options, 'configure');
     try {
+      const started = process.hrtime.bigint();
       const plan = await call.race(this.plan(container, request));
+      const planMs = Number(process.hrtime.bigint() - started) / 1e6;
       if (request.dryRun) return { plan, applied: false, outcomes: [], cgroupVersion: null, ldconfig: null, warnings: plan.warnings };
-      return await this.#apply(container, plan, call);
+      const result = await this.#apply(container, plan, call);
+      if (result.timings !== undefined) result.timings.planMs = planMs;
+      return result;
     } catch (e) {
       if (e instanceof NvcError) emit(this.#logger, { kind: 'refused', rootfs: container.rootfs, code: e.code, message: e.message });
       throw e;
@@ -203,7 +210,7 @@ export class Context implements AsyncDisposable {
   /** The last point a call can be abandoned is before its changes start: the executor is all or nothing. */
   async #apply(container: Container, plan: ContainerPlan, call: CallGuard): Promise<ConfigureResult> {
     call.check();
-    const result: ConfigureResult = { plan, applied: true, ...(await applyPlan(container, plan)) };
+    const result: ConfigureResult = { plan, applied: true, ...(await applyPlan(container, plan, undefined, call)) };
     if (!listening(this.#logger)) return result;
     plan.edits.forEach((e, i) =>
       emit(this.#logger, {
@@ -398,6 +405,8 @@ export async function init(options: InitOptions = {}): Promise<Context> {
 interface CallGuard {
   /** Throws ERR_NVC_ABORTED once the signal fired or the time passed. */
   check(): void;
+  /** Milliseconds left before timeoutMs, undefined without one: the helpers' own limit. */
+  remainingMs(): number | undefined;
   /** The promise, or ERR_NVC_ABORTED as soon as the call is abandoned (the work itself goes on and is dropped). */
   race<T>(work: Promise<T>): Promise<T>;
   done(): void;
@@ -407,6 +416,7 @@ interface CallGuard {
 function callGuard(options: CallOptions, what: string): CallGuard {
   const o = parseWith(callOptionsSchema, options, 'call option', 'call options');
   const controller = new AbortController();
+  const deadline = o.timeoutMs === undefined ? undefined : performance.now() + o.timeoutMs;
   const timer =
     o.timeoutMs === undefined ? undefined : setTimeout(() => controller.abort(new Error(`${what} took longer than ${o.timeoutMs} ms`)), o.timeoutMs);
   timer?.unref();
@@ -418,12 +428,15 @@ function callGuard(options: CallOptions, what: string): CallGuard {
     const why = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason);
     return new NvcError('ERR_NVC_ABORTED', `${what} was abandoned before it changed anything: ${why}`, {
       cause: reason,
-      hint: 'the AbortSignal or timeoutMs of the call ended it; a configure already applying finishes (or rolls back) first',
+      hint: 'the AbortSignal or timeoutMs of the call ended it; a configure already applying is stopped at timeoutMs and rolls back',
     });
   };
   return {
     check() {
       if (controller.signal.aborted) throw aborted();
+    },
+    remainingMs() {
+      return deadline === undefined ? undefined : deadline - performance.now();
     },
     race<T>(work: Promise<T>): Promise<T> {
       if (controller.signal.aborted) return Promise.reject(aborted());

@@ -8,6 +8,7 @@ import { open } from 'node:fs/promises';
 import * as path from 'node:path';
 import { resolveInRoot } from './root-resolve';
 import type { DriverFile } from './types';
+import type { PathWitness } from './path-witness';
 
 /** The directories a hook's standard PATH names. */
 const STANDARD_BIN_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
@@ -27,14 +28,14 @@ async function startsWithElfMagic(file: string): Promise<boolean> {
   }
 }
 
-export async function binaryNotes(root: string, binaries: DriverFile[]): Promise<string[]> {
+export async function binaryNotes(root: string, binaries: DriverFile[], witness?: PathWitness): Promise<string[]> {
   const notes: string[] = [];
   for (const bin of binaries) {
     const name = path.posix.basename(bin.path);
     for (const dir of STANDARD_BIN_DIRS) {
       const candidate = path.posix.join(dir, name);
       if (candidate === bin.path) continue;
-      const r = await resolveInRoot(root, candidate);
+      const r = await resolveInRoot(root, candidate, witness);
       if (r === null || r.kind !== 'file' || r.path === bin.path) continue;
       if (await startsWithElfMagic(root === '/' ? r.path : path.join(root, r.path))) continue;
       notes.push(`${candidate} is not an ELF executable (a wrapper script?): passed over, the driver's ${bin.path} is given instead`);

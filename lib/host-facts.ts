@@ -12,9 +12,9 @@ import type { Device, DriverInfo } from './types';
 import { pathExists } from './fs-probe';
 // Non-blocking and bounded: a FIFO in place of a /proc file is absent, not a hung configure.
 import { readTextOrUndefined as readOptional } from './bounded-read';
-import { binaryNotes } from './host-binaries';
 import { readDrmFacts, type DrmFacts } from './host-drm';
-import { readGraphicsFacts, type GraphicsFacts } from './host-graphics';
+import type { GraphicsFacts } from './host-graphics';
+import { readDriverRootFacts, type HostFactsCache } from './host-facts-cache';
 
 /** One `gpu<minor>/... <capMinor>` line of <procRoot>/driver/nvidia-caps/mig-minors. */
 export interface MigMinor {
@@ -75,17 +75,26 @@ export function rootSource(root: string, inside: string): string {
   return root === '/' ? inside : path.join(root, inside);
 }
 
-/** The proc files and probes, for a driver and devices the driver service reported. */
-export async function readHostFacts(paths: HostPaths, driver: DriverInfo, devices: Device[], needs: HostFactsNeeds): Promise<HostFacts> {
+/**
+ * The proc files and probes, for a driver and devices the driver service reported. With a cache,
+ * the driver root's lookups are reused while nothing they examined changed; the proc files, DRM
+ * nodes and per-GPU directories (GPUs, MIG state) are read every time.
+ */
+export async function readHostFacts(
+  paths: HostPaths,
+  driver: DriverInfo,
+  devices: Device[],
+  needs: HostFactsNeeds,
+  cache?: HostFactsCache,
+): Promise<HostFacts> {
   const nv = path.join(paths.procRoot, 'driver/nvidia');
-  const [params, version, registry, migMinorsText, drm, graphics, notes] = await Promise.all([
+  const [params, version, registry, migMinorsText, drm, { graphics, notes }] = await Promise.all([
     readOptional(path.join(nv, 'params')),
     readOptional(path.join(nv, 'version')),
     readOptional(path.join(nv, 'registry')),
     needs.migMinors ? readOptional(path.join(paths.procRoot, MIG_MINORS_FILE)) : Promise.resolve(undefined),
     readDrmFacts(paths.sysRoot, paths.devRoot, devices),
-    readGraphicsFacts(paths.root, driver),
-    binaryNotes(paths.root, driver.binaries),
+    cache === undefined ? readDriverRootFacts(paths.root, driver) : cache.driverRootFacts(paths.root, driver),
   ]);
   const gpuProcDirs: Record<string, string | null> = {};
   await Promise.all(

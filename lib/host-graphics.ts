@@ -11,6 +11,7 @@ import { readTextOrUndefined } from './bounded-read';
 import * as path from 'node:path';
 import { resolveInRoot } from './root-resolve';
 import type { Capability, DriverFile, DriverInfo } from './types';
+import type { PathWitness } from './path-witness';
 
 export type GraphicsFileKind = 'egl-vendor' | 'egl-platform' | 'vulkan-icd' | 'vulkan-layer' | 'opencl-icd' | 'xorg-driver' | 'xorg-glx';
 
@@ -104,28 +105,30 @@ function rewriteOpenclIcd(text: string, libraries: DriverFile[]): string | undef
   return lines.map((l) => (l.trim().startsWith('/') ? containerLibraryName(l.trim(), libraries) : l)).join('\n');
 }
 
-async function readInRoot(root: string, inside: string): Promise<{ path: string; text: string } | null> {
-  const r = await resolveInRoot(root, inside);
+async function readInRoot(root: string, inside: string, witness?: PathWitness): Promise<{ path: string; text: string } | null> {
+  const r = await resolveInRoot(root, inside, witness);
   if (r === null || r.kind !== 'file') return null;
   const text = await readTextOrUndefined(root === '/' ? r.path : path.join(root, r.path), 1 << 20);
   return text === undefined ? null : { path: r.path, text };
 }
 
-async function listInRoot(root: string, dir: string): Promise<string[]> {
-  const r = await resolveInRoot(root, dir);
+async function listInRoot(root: string, dir: string, witness?: PathWitness): Promise<string[]> {
+  const r = await resolveInRoot(root, dir, witness);
   if (r === null || r.kind !== 'dir') return [];
   try {
-    return (await readdir(root === '/' ? r.path : path.join(root, r.path))).sort();
+    const dirPath = root === '/' ? r.path : path.join(root, r.path);
+    witness?.recordListing(dirPath);
+    return (await readdir(dirPath)).sort();
   } catch {
     return [];
   }
 }
 
 /** An EGL platform's library: where its file names it, else in the driver's library directories. */
-async function findPlatformLibrary(root: string, libraryPath: string, libDirs: string[]): Promise<DriverFile | null> {
+async function findPlatformLibrary(root: string, libraryPath: string, libDirs: string[], witness?: PathWitness): Promise<DriverFile | null> {
   const candidates = libraryPath.startsWith('/') ? [libraryPath] : libDirs.map((d) => path.posix.join(d, libraryPath));
   for (const c of candidates) {
-    const r = await resolveInRoot(root, c);
+    const r = await resolveInRoot(root, c, witness);
     if (r === null || r.kind !== 'file') continue;
     const soname = path.posix.basename(libraryPath);
     return { path: r.path, capabilities: ['graphics', 'display'], ...(soname !== path.posix.basename(r.path) && { soname }) };
@@ -133,7 +136,8 @@ async function findPlatformLibrary(root: string, libraryPath: string, libDirs: s
   return null;
 }
 
-export async function readGraphicsFacts(root: string, driver: Pick<DriverInfo, 'libraries'>): Promise<GraphicsFacts> {
+/** The graphics facts of a driver root; `witness`, when given, records every path examined (a cache's key). */
+export async function readGraphicsFacts(root: string, driver: Pick<DriverInfo, 'libraries'>, witness?: PathWitness): Promise<GraphicsFacts> {
   const libDirs = libraryDirs(driver);
   const shares = shareDirs(libDirs);
   const files: GraphicsFile[] = [];
@@ -143,7 +147,7 @@ export async function readGraphicsFacts(root: string, driver: Pick<DriverInfo, '
   // The first share directory that has a file gives it.
   const firstOf = async (rel: string): Promise<{ path: string; text: string } | null> => {
     for (const dir of shares) {
-      const found = await readInRoot(root, path.posix.join(dir, rel));
+      const found = await readInRoot(root, path.posix.join(dir, rel), witness);
       if (found !== null) return found;
     }
     return null;
@@ -161,13 +165,13 @@ export async function readGraphicsFacts(root: string, driver: Pick<DriverInfo, '
   // EGL external platforms: NVIDIA's JSONs of every share directory, the first of each name, with their library.
   const seen = new Set<string>();
   for (const dir of shares) {
-    for (const name of await listInRoot(root, path.posix.join(dir, EGL_PLATFORM_DIR))) {
+    for (const name of await listInRoot(root, path.posix.join(dir, EGL_PLATFORM_DIR), witness)) {
       if (!/nvidia.*\.json$/.test(name) || seen.has(name)) continue;
-      const found = await readInRoot(root, path.posix.join(dir, EGL_PLATFORM_DIR, name));
+      const found = await readInRoot(root, path.posix.join(dir, EGL_PLATFORM_DIR, name), witness);
       if (found === null) continue;
       const [libraryPath] = rewriteVendorJson(found.text, known)?.libraryPaths ?? [];
       if (libraryPath === undefined) continue;
-      const lib = await findPlatformLibrary(root, libraryPath, libDirs);
+      const lib = await findPlatformLibrary(root, libraryPath, libDirs, witness);
       if (lib === null) continue; // a platform without its library would only make EGL log errors
       seen.add(name);
       if (!libraries.some((l) => l.path === lib.path)) libraries.push(lib);
@@ -179,7 +183,7 @@ export async function readGraphicsFacts(root: string, driver: Pick<DriverInfo, '
   for (const spec of VULKAN_FILES) await addShareFile(spec);
 
   for (const dir of [...libDirs.map((d) => path.posix.join(d, '../etc')), '/etc']) {
-    const found = await readInRoot(root, path.posix.join(dir, OPENCL_ICD));
+    const found = await readInRoot(root, path.posix.join(dir, OPENCL_ICD), witness);
     if (found === null) continue;
     const data = rewriteOpenclIcd(found.text, known);
     files.push({ kind: 'opencl-icd', target: `/etc/${OPENCL_ICD}`, path: found.path, capabilities: ['compute'], ...(data !== undefined && { data }) });
@@ -193,7 +197,7 @@ export async function readGraphicsFacts(root: string, driver: Pick<DriverInfo, '
   ] as const) {
     const candidates = [...xorgDirs.map((d) => path.posix.join(d, sub)), ...libDirs.map((d) => path.posix.join(d, 'nvidia/xorg', path.posix.basename(sub)))];
     for (const c of candidates) {
-      const r = await resolveInRoot(root, c);
+      const r = await resolveInRoot(root, c, witness);
       if (r === null || r.kind !== 'file') continue;
       files.push({ kind, target: XORG_TARGETS[kind], path: r.path, capabilities: ['display'] });
       break;

@@ -15,7 +15,7 @@ export {
 export { CAPABILITIES, type Capability, type Device, type DeviceNode, type DriverFile, type DriverInfo, type MigDevice } from './types';
 export { selectDevices } from './select';
 export { Container, openContainer } from './container';
-export type { ConfigureResult } from './apply';
+export type { ConfigureResult, ConfigureTimings } from './apply';
 export type { HostFacts, HostFactsNeeds } from './host-facts';
 export type { DrmFacts, DrmNode } from './host-drm';
 export type { GraphicsFacts, GraphicsFile, GraphicsFileKind } from './host-graphics';

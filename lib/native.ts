@@ -76,7 +76,9 @@ export interface NativeBinding {
     uid: number;
     gid: number;
     edits: NativeEdit[];
-  }): Promise<{ outcomes: ('done' | 'skipped')[] }>;
+    /** The executor's limit (default 30 s): past it, it is stopped and rolls the plan back. */
+    timeoutMs?: number;
+  }): Promise<{ outcomes: ('done' | 'skipped')[]; /** The executor's own time on the edits, when it said. */ editsMs?: number }>;
   cgroupAllow(request: {
     procRoot?: string;
     pid: number;

@@ -4,6 +4,8 @@
  */
 import { lstat, readlink } from 'node:fs/promises';
 import * as path from 'node:path';
+import type { BigIntStats } from 'node:fs';
+import type { PathWitness } from './path-witness';
 
 const MAX_LINKS = 40;
 
@@ -13,7 +15,7 @@ const inRoot = (root: string, p: string): string => (root === '/' ? p : path.joi
  * The path inside the root that `inside` names once every symlink is followed, and what it is;
  * null when it does not exist (or loops).
  */
-export async function resolveInRoot(root: string, inside: string): Promise<{ path: string; kind: 'file' | 'dir' | 'other' } | null> {
+export async function resolveInRoot(root: string, inside: string, witness?: PathWitness): Promise<{ path: string; kind: 'file' | 'dir' | 'other' } | null> {
   let pending = path.posix.normalize(inside).split('/').filter(Boolean);
   let done = '/';
   let links = 0;
@@ -27,8 +29,11 @@ export async function resolveInRoot(root: string, inside: string): Promise<{ pat
     const next = path.posix.join(done, name);
     let st;
     try {
-      st = await lstat(inRoot(root, next));
+      // With a witness, the full identity (nanosecond times) of every entry examined is kept.
+      st = witness === undefined ? await lstat(inRoot(root, next)) : await lstat(inRoot(root, next), { bigint: true });
+      witness?.record(inRoot(root, next), st as BigIntStats | undefined);
     } catch {
+      witness?.record(inRoot(root, next), undefined);
       return null;
     }
     if (st.isSymbolicLink()) {

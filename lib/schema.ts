@@ -149,7 +149,11 @@ export function parseWith<T extends z.ZodTypeAny>(schema: T, value: unknown, pre
   return r.data as z.output<T>;
 }
 
-/** Per call: an AbortSignal and/or a time limit, checked before each stage; a stage in flight finishes (or rolls back) first. */
+/**
+ * Per call: an AbortSignal and/or a time limit, checked before each stage; a stage in flight
+ * finishes (or rolls back) first. The limit also bounds a configure's executor: still at work
+ * when the time is up, it is stopped and rolls back.
+ */
 export const callOptionsSchema = z
   .object({
     signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal, 'must be an AbortSignal').optional(),

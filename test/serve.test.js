@@ -265,6 +265,87 @@ describe('nvc-ts serve and the native client', function () {
     }
   });
 
+  it('logs where a configure through the service spent its time: planning, helpers, mounts, ldconfig', async () => {
+    const rootfs = makeRootfs();
+    const cnt = await startContainer();
+    const log = path.join(dir, 'service.log');
+    const before = fs.readFileSync(log, 'utf8').split('\n').length;
+    try {
+      const r = await run(CLIENT, [...globals, 'configure', '--pid', String(cnt.pid), '--device=0', '--compute', '--utility', rootfs], { env });
+      assert.equal(r.status, 0, String(r.stderr));
+      const lines = fs
+        .readFileSync(log, 'utf8')
+        .split('\n')
+        .slice(before - 1);
+      const done = lines.find((l) => /request #\d+: .*"configure".* exit 0/.test(l));
+      assert.ok(done, lines.join('\n'));
+      const id = / request #(\d+): /.exec(done)[1];
+      const metrics = lines.find((l) => l.includes(`request #${id}: metrics: `));
+      assert.ok(metrics, `no metrics line for request #${id}:\n${lines.join('\n')}`);
+      const m = /metrics: plan ([\d.]+) ms, helpers ([\d.]+) ms, mounts ([\d.]+) ms, ldconfig ([\d.]+) ms$/.exec(metrics);
+      assert.ok(m, metrics);
+      const [plan, helpers, mounts, ldconfig] = m.slice(1).map(Number);
+      // Each part was measured (the executor timed its own edits; ldconfig ran): none is left at zero.
+      for (const [name, v] of Object.entries({ plan, helpers, mounts, ldconfig })) assert.ok(Number.isFinite(v) && v > 0, `${name} ${v}: ${metrics}`);
+      // A request that configures nothing has no such line.
+      const info = await run(CLIENT, [...globals, 'info', '--csv'], { env });
+      assert.equal(info.status, 0);
+      const after = fs
+        .readFileSync(log, 'utf8')
+        .split('\n')
+        .slice(before - 1);
+      assert.equal(after.filter((l) => / metrics: /.test(l)).length, 1, after.join('\n'));
+    } finally {
+      await cnt.stop();
+      fs.rmSync(rootfs, { recursive: true, force: true });
+    }
+  });
+
+  it('bounds a whole request: a configure whose executor hangs ends with a timeout error at --request-timeout, leaving no mount', async () => {
+    // The executor's start hangs (as a namespace entry that blocks would) until the service stops it.
+    const mark = path.join(dir, 'hang-started');
+    const wrapper = path.join(dir, 'hang-exec.sh');
+    const realExec = path.join(path.dirname(CLIENT), 'nvc-ts-exec');
+    fs.writeFileSync(
+      wrapper,
+      `#!/bin/sh\ntrap 'kill $! 2>/dev/null; echo stopped > ${mark}.end; exit 143' TERM\ntouch ${mark}\nsleep 60 &\nwait $!\nexec ${realExec} "$@"\n`,
+      {
+        mode: 0o755,
+      },
+    );
+    const sock = path.join(dir, 'bound.sock');
+    const log = path.join(dir, 'bound.log');
+    const svc = await startService(globals, { socket: sock, env: { ...process.env, NVC_TS_EXEC: wrapper }, extra: ['--request-timeout', '2'], debugFile: log });
+    const rootfs = makeRootfs();
+    const cnt = await startContainer();
+    try {
+      const r = await run(CLIENT, [...globals, 'configure', '--pid', String(cnt.pid), '--device=0', '--compute', '--utility', '--no-ldconfig', rootfs], {
+        env: { ...process.env, NVC_TS_SOCKET: sock, NVC_TS_EXEC: wrapper },
+      });
+      assert.ok(fs.existsSync(mark), 'the executor was started');
+      assert.equal(r.status, 1, String(r.stderr));
+      assert.match(String(r.stderr), /did not finish within \d+ ms and was (stopped|killed)/);
+      assert.ok(await waitFor(() => fs.existsSync(`${mark}.end`), 10000), 'the hung executor was told to stop');
+      assert.equal(mountsUnder(cnt.pid, rootfs).size, 0, [...mountsUnder(cnt.pid, rootfs).keys()].join(', '));
+      assert.match(fs.readFileSync(log, 'utf8'), /request #\d+: .*"configure".* exit 1 in/);
+      // The service goes on answering.
+      const check = await node(['serve', '--check', '--socket', sock]);
+      assert.equal(check.status, 0, String(check.stderr));
+    } finally {
+      await svc.stop();
+      await cnt.stop();
+      fs.rmSync(rootfs, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a --request-timeout that is not a positive number of seconds', async () => {
+    for (const bad of ['0', '-1', 'soon', '1e9']) {
+      const r = await node([...globals, 'serve', '--socket', path.join(dir, 'never.sock'), '--request-timeout', bad]);
+      assert.equal(r.status, 2, `${bad}: ${r.stderr}`);
+      assert.match(String(r.stderr), /--request-timeout takes a number of seconds/);
+    }
+  });
+
   it('with no service, runs the Node CLI with the same argv (saying so only under --debug)', async () => {
     const gone = { ...process.env, NVC_TS_SOCKET: path.join(dir, 'no-such.sock') };
     const viaClient = await run(CLIENT, [...globals, 'info', '--csv'], { env: gone });

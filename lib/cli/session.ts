@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { Context, InitOptions } from '../index';
+import type { ConfigureTimings, Context, InitOptions } from '../index';
 import type { NvcEvent } from '../events';
 import { initOptionsSchema } from '../schema';
 import type { Device, DriverInfo } from '../types';
@@ -17,6 +17,11 @@ import type { CliIo, CommandSession, GlobalFlags, StdinInput } from './types';
 interface SimulatedHost {
   options: Partial<InitOptions>;
   cleanup(): Promise<void>;
+}
+
+/** `plan 2.1 ms, helpers 3.0 ms, mounts 0.4 ms, ldconfig 5.2 ms`: the service's metrics line says the same. */
+export function formatTimings(t: ConfigureTimings): string {
+  return `plan ${t.planMs.toFixed(2)} ms, helpers ${t.helpersMs.toFixed(2)} ms, mounts ${t.mountsMs.toFixed(2)} ms, ldconfig ${t.ldconfigMs.toFixed(2)} ms`;
 }
 
 class Session implements CommandSession {
@@ -103,6 +108,15 @@ class Session implements CommandSession {
 
   note(text: string): void {
     this.log.line(`note: ${text}`);
+  }
+
+  timeLeft(): number | undefined {
+    return this.io.deadline === undefined ? undefined : this.io.deadline - performance.now();
+  }
+
+  timings(t: ConfigureTimings): void {
+    this.log.line(`configure: ${formatTimings(t)}`);
+    this.io.onTimings?.(t);
   }
 
   stdin(): Promise<StdinInput> {

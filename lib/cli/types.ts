@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import type { ParseArgsConfig } from 'node:util';
 
-import type { Context, InitOptions } from '../index';
+import type { ConfigureTimings, Context, InitOptions } from '../index';
 import type { Device, DriverInfo } from '../types';
 import type { Phase } from './format-error';
 
@@ -20,6 +20,10 @@ export interface CliIo {
   caller?: { pid: number; uid: number; gid: number };
   /** Told each phase's duration (the service's per-request metrics). */
   onPhase?: (name: Phase, ms: number) => void;
+  /** When the run must be over (performance.now() time; the service's bound on a request): configure stops its helpers then. */
+  deadline?: number;
+  /** Told a configure's time by part (planning, helpers, mounts, ldconfig): the service logs it per request. */
+  onTimings?: (timings: ConfigureTimings) => void;
 }
 
 export interface StdinInput {
@@ -68,6 +72,10 @@ export interface CommandSession {
   hostOptions(): { root?: string; procRoot?: string; devRoot?: string; sysRoot?: string };
   /** One line in the debug log only (nothing when there is no --debug FILE). */
   note(text: string): void;
+  /** A configure's time by part: to the debug log, and to whoever runs the CLI (io.onTimings). */
+  timings?(timings: ConfigureTimings): void;
+  /** Milliseconds left before io.deadline, undefined without one. */
+  timeLeft?(): number | undefined;
   /** The input a command reads (hook: the OCI state). */
   stdin(): Promise<StdinInput>;
   /** Global options that are not init options but change what commands do. */

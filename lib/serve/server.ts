@@ -13,6 +13,8 @@ import { parseCommandLine } from '../cli/args';
 import { main } from '../cli/main';
 import type { CliIo, StdinInput } from '../cli/types';
 import type { ServiceContext } from './shared-context';
+import { formatTimings } from '../cli/session';
+import type { ConfigureTimings } from '../apply';
 import {
   FrameReader,
   FrameType,
@@ -29,6 +31,13 @@ import {
 /** The whole request must arrive within this; the hook's stdin within STDIN_TIMEOUT_MS of being asked for. */
 const REQUEST_TIMEOUT_MS = 10_000;
 const STDIN_TIMEOUT_MS = 15_000;
+/** The default bound on a whole request, from connection to answer (serve --request-timeout). */
+export const DEFAULT_RUN_TIMEOUT_MS = 60_000;
+/**
+ * A command still running this long after its bound (the executor is stopped at the bound and
+ * has this long to roll back) gets its client a timeout error anyway; its own end is only logged.
+ */
+const OVERRUN_GRACE_MS = 10_000;
 
 export interface ServerOptions {
   socket: string;
@@ -36,6 +45,8 @@ export interface ServerOptions {
   allowGids: number[];
   shared: ServiceContext;
   log: (line: string) => void;
+  /** The bound on a whole request (default DEFAULT_RUN_TIMEOUT_MS): a configure still working then is stopped and rolled back. */
+  requestTimeoutMs?: number;
   peerCredentials: (fd: number) => { pid: number; uid: number; gid: number };
 }
 
@@ -168,6 +179,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   async function handle(conn: net.Socket, id: number): Promise<void> {
     const t0 = process.hrtime.bigint();
     const ms = () => (Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1);
+    const limitMs = o.requestTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS;
+    const deadline = performance.now() + limitMs;
+    const left = () => Math.max(1, Math.floor(deadline - performance.now()));
     let gone = false;
     conn.on('error', () => (gone = true));
     conn.on('close', () => (gone = true));
@@ -237,7 +251,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     let first: Frame;
     let request: ReturnType<typeof decodeRequest>;
     try {
-      first = await next(REQUEST_TIMEOUT_MS, 'request');
+      first = await next(Math.min(REQUEST_TIMEOUT_MS, left()), 'request');
       if (first.type === FrameType.health) {
         const doc = { pid: process.pid, uptimeMs: Date.now() - stats.started, ...stats, driverVersion: await o.shared.driverVersion() };
         if (!gone) conn.end(encodeResult(0, Buffer.from(`${JSON.stringify(doc)}\n`), Buffer.alloc(0)));
@@ -274,27 +288,45 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       },
     });
     const phases: string[] = [];
+    let timings: ConfigureTimings | undefined;
     const io: CliIo = {
       stdout: sink(out),
       stderr: sink(err),
       sharedContext: o.shared,
       caller: { pid: peer.pid, uid: peer.uid, gid: peer.gid },
       onPhase: (name, t) => phases.push(`${name} ${t.toFixed(1)} ms`),
+      onTimings: (t) => (timings = t),
+      deadline,
       stdin: async (): Promise<StdinInput> => {
         if (gone) throw new NvcError('ERR_NVC_INVALID_ARGUMENT', 'the client went away before sending its stdin', { field: 'OCI state' });
         conn.write(encodeFrame(FrameType.needStdin));
-        const f = await next(STDIN_TIMEOUT_MS, 'stdin');
+        const f = await next(Math.min(STDIN_TIMEOUT_MS, left()), 'stdin');
         if (f.type !== FrameType.stdin)
           throw new NvcError('ERR_NVC_INVALID_ARGUMENT', `malformed request: expected stdin, got frame type ${f.type}`, { field: 'request' });
         const { isTTY, data } = decodeStdin(f.body);
         return { isTTY, stream: Readable.from([data]) };
       },
     };
-    const status = await requestCwd.run(request.cwd === '' ? '/' : request.cwd, () => main(request.argv, io));
+    const running = requestCwd.run(request.cwd === '' ? '/' : request.cwd, () => main(request.argv, io));
+    let overrun: NodeJS.Timeout | undefined;
+    const status = await Promise.race([
+      running,
+      new Promise<'overrun'>((resolve) => (overrun = setTimeout(() => resolve('overrun'), left() + OVERRUN_GRACE_MS))),
+    ]);
+    clearTimeout(overrun);
+    if (status === 'overrun') {
+      o.log(
+        `request #${id}: pid ${peer.pid} argv ${JSON.stringify(request.argv).slice(0, 300)}: still running ${ms()} ms after it began, over its limit of ${limitMs} ms`,
+      );
+      void running.then((s) => o.log(`request #${id}: ended after its limit, exit ${s} in ${ms()} ms`));
+      return fail(`the request did not finish within ${limitMs} ms (nvc-ts serve --request-timeout) and was given up`);
+    }
     o.log(
       `request #${id}: pid ${peer.pid} uid ${peer.uid} argv ${JSON.stringify(request.argv).slice(0, 300)} exit ${status} in ${ms()} ms` +
         ` (${phases.join(', ') || 'no phases'}; out ${size} bytes)${gone ? '; the client had gone: result dropped' : ''}`,
     );
+    // Where a configure's time went, for the operator: one line per configure, its fields always the same.
+    if (timings !== undefined) o.log(`request #${id}: metrics: ${formatTimings(timings)}`);
     if (gone) return;
     if (size > RESULT_MAX_BYTES - 64) return fail(`the output of the command is over ${RESULT_MAX_BYTES} bytes`);
     conn.end(encodeResult(status, Buffer.concat(out), Buffer.concat(err)));

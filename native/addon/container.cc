@@ -138,8 +138,12 @@ OwnedEdit ParseEdit(Napi::Object e) {
 class ApplyPlanJob : public LoopJob {
  public:
   ApplyPlanJob(Napi::Env env, std::string exec, uint32_t pid, uint64_t pidStart, std::string rootfs, uint32_t uid,
-               uint32_t gid, std::vector<OwnedEdit> edits)
-      : LoopJob(env, "nvc-ts:applyPlan"), exec_(std::move(exec)), rootfs_(std::move(rootfs)), edits_(std::move(edits)) {
+               uint32_t gid, std::vector<OwnedEdit> edits, uint32_t timeoutMs)
+      : LoopJob(env, "nvc-ts:applyPlan"),
+        exec_(std::move(exec)),
+        rootfs_(std::move(rootfs)),
+        edits_(std::move(edits)),
+        timeoutMs_(timeoutMs) {
     plan_.pid = static_cast<pid_t>(pid);
     plan_.pid_start = pidStart;
     plan_.uid = uid;
@@ -174,6 +178,7 @@ class ApplyPlanJob : public LoopJob {
     plan_.edits = view.data();
     plan_.nedits = view.size();
     job_ = nvc_plan_job_start(exec_.c_str(), &plan_, err);
+    nvc_plan_job_set_timeout(job_, timeoutMs_);
     plan_.edits = nullptr;
     edits_.clear();
     return job_ ? 0 : -1;
@@ -190,12 +195,14 @@ class ApplyPlanJob : public LoopJob {
     for (size_t i = 0; i < result_.nedits; i++)
       outcomes.Set(i, result_.outcomes[i] == NVC_OUTCOME_SKIPPED ? "skipped" : "done");
     o.Set("outcomes", outcomes);
+    if (result_.edits_us != NVC_PLAN_NO_TIME) o.Set("editsMs", result_.edits_us / 1000.0);
     return o;
   }
 
  private:
   std::string exec_, rootfs_;
   std::vector<OwnedEdit> edits_;
+  uint32_t timeoutMs_;
   nvc_plan plan_{};
   nvc_plan_job *job_ = nullptr;
   nvc_plan_result result_{};
@@ -319,7 +326,7 @@ Napi::Value ApplyPlan(const Napi::CallbackInfo &info) {
       owned.push_back(ParseEdit(e.As<Napi::Object>()));
     }
     return (new ApplyPlanJob(env, Str(o, "execPath"), U32(o, "pid", 0), U53(o, "pidStart"), Str(o, "rootfs"),
-                             U32(o, "uid", 0), U32(o, "gid", 0), std::move(owned)))
+                             U32(o, "uid", 0), U32(o, "gid", 0), std::move(owned), U32(o, "timeoutMs", 0)))
         ->Start();
   } catch (const ArgError &e) {
     return Reject(env, "applyPlan", e);

@@ -63,6 +63,7 @@ struct exec_ctx {
     size_t nguards, capguards;
     uint64_t *tmpfs_ids; /* mounts made by this plan's tmpfs edits: where writes may go */
     size_t ntmpfs;
+    uint32_t edits_us; /* time from the first edit to propagation restored, for the result */
 };
 
 extern volatile int exec_cancelled; /* set by SIGTERM/SIGINT/SIGHUP */

@@ -228,7 +228,8 @@ int main(int argc, char **argv)
     exec_sources_close(&ctx);
     /* Changes nobody hears about are undone: the caller either gets "done" or the
      * container is as it was. */
-    if (nvc_plan_encode_done(ctx.outcomes, n, &buf, &len) < 0 || send_full(EXEC_SOCKET_FD, buf, len) < 0) {
+    if (nvc_plan_encode_done_timed(ctx.outcomes, n, ctx.edits_us, &buf, &len) < 0 ||
+        send_full(EXEC_SOCKET_FD, buf, len) < 0) {
         nvc_error_set(&err, NVC_ERR_SERVICE_PROTOCOL, errno, "send", NULL, "cannot report the result");
         exec_rollback(&ctx, &err);
         rc = 2;

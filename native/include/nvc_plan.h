@@ -72,7 +72,11 @@ enum nvc_edit_outcome {
 struct nvc_plan_result {
     enum nvc_edit_outcome *outcomes; /* nedits entries, malloc'd */
     size_t nedits;
+    /* The executor's own time on the edits (entered, first edit to last), in microseconds;
+     * NVC_PLAN_NO_TIME when it did not say. The rest of its run is start and entry. */
+    uint32_t edits_us;
 };
+#define NVC_PLAN_NO_TIME UINT32_MAX
 
 /* Apply the plan in a fresh single-threaded helper process (nvc-ts-exec, at exec_path)
  * that enters the container's mount namespace. All or nothing: on failure every mount
@@ -92,6 +96,9 @@ void nvc_plan_result_free(struct nvc_plan_result *result);
  * (it rolls back) and reaped in the background. */
 struct nvc_plan_job;
 struct nvc_plan_job *nvc_plan_job_start(const char *exec_path, const struct nvc_plan *plan, struct nvc_error *err);
+/* Right after start: this job's limit instead of nvc_plan_apply_timeout_ms (a caller's own
+ * deadline, e.g. the service's bound on a whole request); 0 keeps the default. */
+void nvc_plan_job_set_timeout(struct nvc_plan_job *job, unsigned timeout_ms);
 int nvc_plan_job_step(struct nvc_plan_job *job, struct nvc_wait *w);
 int nvc_plan_job_finish(struct nvc_plan_job *job, struct nvc_plan_result *result, struct nvc_error *err);
 void nvc_plan_job_free(struct nvc_plan_job *job);

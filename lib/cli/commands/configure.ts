@@ -187,7 +187,12 @@ export async function runConfigure(session: CommandSession, flags: ConfigureFlag
       ...(session.flags.noPivot && { noPivot: true }),
     }),
   );
-  const result = await session.phase('mount', () => ctx.configure(container, flags.request));
+  // Under the service's bound on a request, what is left of it bounds the configure: planning is
+  // abandoned, or the executor stopped (rolling back), when it runs out.
+  const left = session.timeLeft?.();
+  const call = left === undefined ? {} : { timeoutMs: Math.max(1, Math.floor(left)) };
+  const result = await session.phase('mount', () => ctx.configure(container, flags.request, call));
+  if (result.timings !== undefined) session.timings?.(result.timings);
   if (flags.pid === undefined && result.applied && !flags.json) {
     session.warn(`no --pid: the mounts were made in this process's own mount namespace (${namespaceOf('self')}), under ${flags.rootfs}`);
   }

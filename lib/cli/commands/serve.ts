@@ -13,6 +13,19 @@ export interface ServeFlags {
   allowUids: number[];
   allowGids: number[];
   check: boolean;
+  /** --request-timeout, in milliseconds. */
+  requestTimeoutMs: number | undefined;
+}
+
+/** --request-timeout SECONDS: a positive number, at most a day. */
+function seconds(values: OptionValues, name: string): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const word = String(raw);
+  const n = Number(word);
+  if (!/^\d+(\.\d+)?$/.test(word) || !(n > 0) || n > 86400)
+    throw new UsageError(`option --${name} takes a number of seconds above 0 (at most 86400), not '${word}'`);
+  return Math.max(1, Math.round(n * 1000));
 }
 
 function ids(values: OptionValues, name: string): number[] {
@@ -56,25 +69,34 @@ export const serveCommand: CommandSpec<ServeFlags> = {
   name: 'serve',
   summary: 'Run the resident service the native client (nvc-ts-cli) talks to',
   usage: [
-    'nvc-ts serve [--socket PATH] [--allow-uid UID[,UID...]] [--allow-gid GID[,GID...]] [GLOBAL OPTIONS]',
+    'nvc-ts serve [--socket PATH] [--allow-uid UID[,UID...]] [--allow-gid GID[,GID...]] [--request-timeout SECONDS] [GLOBAL OPTIONS]',
     'nvc-ts serve --check [--socket PATH]',
     '',
     `  The socket (default ${DEFAULT_SOCKET}; clients read NVC_TS_SOCKET) is made 0600 and owned by root;`,
     '  with --allow-uid/--allow-gid it is 0666 and each connection is checked by its peer credentials.',
     "  Requests whose global options are the service's use its context; others get their own.",
     '  SIGHUP (or a change of the driver version file) starts a new context; SIGTERM/SIGINT stop.',
+    '  --request-timeout bounds each request from connection to answer (default 60): a configure still',
+    '  working then is stopped, rolls back and fails with a timeout error.',
   ],
   options: {
     socket: { type: 'string' },
     'allow-uid': { type: 'string', multiple: true },
     'allow-gid': { type: 'string', multiple: true },
     check: { type: 'boolean' },
+    'request-timeout': { type: 'string' },
   },
   parse(values: OptionValues): ServeFlags {
     const socket = typeof values['socket'] === 'string' ? values['socket'] : (process.env['NVC_TS_SOCKET'] ?? DEFAULT_SOCKET);
     if (!socket.startsWith('/')) throw new UsageError(`option --socket needs an absolute path, not '${socket}'`);
     if (Buffer.byteLength(socket) > 107) throw new UsageError(`option --socket: '${socket}' is longer than a unix socket path can be (107 bytes)`);
-    return { socket, allowUids: ids(values, 'allow-uid'), allowGids: ids(values, 'allow-gid'), check: values['check'] === true };
+    return {
+      socket,
+      allowUids: ids(values, 'allow-uid'),
+      allowGids: ids(values, 'allow-gid'),
+      check: values['check'] === true,
+      requestTimeoutMs: seconds(values, 'request-timeout'),
+    };
   },
   async run(session: CommandSession, flags: ServeFlags): Promise<void> {
     if (flags.check) {
@@ -95,6 +117,7 @@ export const serveCommand: CommandSpec<ServeFlags> = {
       allowGids: flags.allowGids,
       shared,
       log,
+      ...(flags.requestTimeoutMs !== undefined && { requestTimeoutMs: flags.requestTimeoutMs }),
       peerCredentials: (fd) => binding().peerCredentials(fd),
     });
     session.write(`nvc-ts serve: listening on ${flags.socket} (pid ${process.pid})\n`);

@@ -177,6 +177,14 @@ static void begin_ending(struct nvc_plan_job *j, int rd)
     nvc_child_end_begin(&j->c, &j->end, rd == 0 ? EXIT_WAIT_MS : 0, KILL_WAIT_MS);
 }
 
+void nvc_plan_job_set_timeout(struct nvc_plan_job *j, unsigned timeout_ms)
+{
+    if (j == NULL || timeout_ms == 0)
+        return;
+    j->timeout_ms = timeout_ms;
+    j->deadline = nvc_now_ms() + timeout_ms;
+}
+
 int nvc_plan_job_step(struct nvc_plan_job *j, struct nvc_wait *w)
 {
     for (;;) {
@@ -269,6 +277,7 @@ int nvc_plan_job_finish(struct nvc_plan_job *j, struct nvc_plan_result *result, 
 
     result->outcomes = NULL;
     result->nedits = 0;
+    result->edits_us = NVC_PLAN_NO_TIME;
     if (j->phase != OVER)
         return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "plan", NULL, "the executor has not finished");
     if (j->stopped) {

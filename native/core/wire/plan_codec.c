@@ -196,7 +196,8 @@ int nvc_plan_encode(const struct nvc_plan *plan, uint8_t **buf, size_t *len, str
     return 0;
 }
 
-int nvc_plan_encode_done(const enum nvc_edit_outcome *outcomes, size_t n, uint8_t **buf, size_t *len)
+static int encode_done(const enum nvc_edit_outcome *outcomes, size_t n, const uint32_t *edits_us, uint8_t **buf,
+                       size_t *len)
 {
     struct nvc_wbuf w;
 
@@ -204,11 +205,24 @@ int nvc_plan_encode_done(const enum nvc_edit_outcome *outcomes, size_t n, uint8_
     nvc_wire_put_u32(&w, (uint32_t)n);
     for (size_t i = 0; i < n; i++)
         nvc_wire_put_u8(&w, (uint8_t)outcomes[i]);
+    if (edits_us != NULL)
+        nvc_wire_put_u32(&w, *edits_us);
     if (w_finish(&w, buf, len) < 0) {
         errno = ENOMEM;
         return -1;
     }
     return 0;
+}
+
+int nvc_plan_encode_done(const enum nvc_edit_outcome *outcomes, size_t n, uint8_t **buf, size_t *len)
+{
+    return encode_done(outcomes, n, NULL, buf, len);
+}
+
+int nvc_plan_encode_done_timed(const enum nvc_edit_outcome *outcomes, size_t n, uint32_t edits_us, uint8_t **buf,
+                               size_t *len)
+{
+    return encode_done(outcomes, n, &edits_us, buf, len);
 }
 
 int nvc_plan_encode_error(const struct nvc_error *e, uint8_t **buf, size_t *len)
@@ -371,12 +385,19 @@ int nvc_plan_decode_result(uint16_t type, const uint8_t *body, size_t len, size_
     nvc_wire_reader(&r, body, len);
     if (type == NVC_FRAME_DONE) {
         uint32_t n = nvc_wire_get_u32(&r);
-        if (r.bad || n != nedits || r.len - r.off != n) {
+        /* The outcomes, then optionally the executor's time on the edits. */
+        if (r.bad || n != nedits || (r.len - r.off != n && r.len - r.off != (size_t)n + 4)) {
             *why = "the outcome list does not match the plan";
             return -1;
         }
         result->outcomes = NULL;
         result->nedits = n;
+        result->edits_us = NVC_PLAN_NO_TIME;
+        if (r.len - r.off == (size_t)n + 4) {
+            struct nvc_rbuf t;
+            nvc_wire_reader(&t, r.p + r.off + n, 4);
+            result->edits_us = nvc_wire_get_u32(&t);
+        }
         if (n == 0)
             return 0;
         result->outcomes = malloc(n * sizeof(*result->outcomes));

@@ -66,6 +66,9 @@ void nvc_plan_decoded_free(struct nvc_plan_decoded *d);
 
 /* Result frames, malloc'd. Return 0, or -1 with errno ENOMEM. */
 int nvc_plan_encode_done(const enum nvc_edit_outcome *outcomes, size_t n, uint8_t **buf, size_t *len);
+/* The same, with the executor's time on the edits after the outcomes (an optional u32). */
+int nvc_plan_encode_done_timed(const enum nvc_edit_outcome *outcomes, size_t n, uint32_t edits_us, uint8_t **buf,
+                               size_t *len);
 int nvc_plan_encode_error(const struct nvc_error *e, uint8_t **buf, size_t *len);
 
 /* Decodes a result body of the given frame type for a plan of nedits edits.
