@@ -41,7 +41,7 @@ static int cancelled(struct nvc_error *err)
 }
 
 /* Everything before the first change: failures here have nothing to undo. */
-static int prepare(struct exec_ctx *ctx, struct nvc_error *err)
+int exec_prepare(struct exec_ctx *ctx, struct nvc_error *err)
 {
     const struct nvc_plan *plan = ctx->plan;
     int nsfd = -1, rc = -1;
@@ -70,7 +70,7 @@ int exec_apply(struct exec_ctx *ctx, struct nvc_error *err)
 {
     const struct nvc_plan *plan = ctx->plan;
 
-    if (prepare(ctx, err) < 0)
+    if (exec_prepare(ctx, err) < 0)
         return -1;
     for (size_t i = 0; i < plan->nedits; i++) {
         const struct nvc_edit *e = &plan->edits[i];

@@ -51,6 +51,10 @@ struct exec_fdinfo {
  * kernel cannot tell, parent_fd (or -1) is compared instead. */
 int exec_fd_info(int fd, int parent_fd, struct exec_fdinfo *out);
 
+/* The never-reused mount id (statx STATX_MNT_ID_UNIQUE, Linux 6.8) of the mount holding
+ * fd. -1 where the kernel has none. */
+int exec_mnt_unique(int fd, uint64_t *id);
+
 /* "/proc/self/fd/<fd>" into buf (at least 32 bytes). */
 const char *exec_fd_path(char *buf, size_t n, int fd);
 

@@ -7,6 +7,185 @@
 
 #include "cgroup_internal.h"
 
+#include <stdlib.h>
+
+/* The devices.list of a cgroup: its exceptions ("c 195:* rwm"; "a *:* rwm" when it allows
+ * everything), read once before rules are written so that the rules that add something
+ * can be told from those already granted, and only those taken back by teardown. */
+struct v1_exception {
+    char type;        /* 'a', 'c', 'b' */
+    long major;       /* -1: '*' */
+    long minor;       /* -1: '*' */
+    unsigned access;  /* bits of ACC_* */
+};
+
+#define ACC_R 1u
+#define ACC_W 2u
+#define ACC_M 4u
+
+static unsigned access_bits(const char *a)
+{
+    unsigned b = 0;
+    for (; *a; a++)
+        b |= *a == 'r' ? ACC_R : *a == 'w' ? ACC_W : *a == 'm' ? ACC_M : 0;
+    return b;
+}
+
+static void access_text(unsigned b, char out[4])
+{
+    size_t k = 0;
+    if (b & ACC_R)
+        out[k++] = 'r';
+    if (b & ACC_W)
+        out[k++] = 'w';
+    if (b & ACC_M)
+        out[k++] = 'm';
+    out[k] = '\0';
+}
+
+static long number_or_star(const char *s)
+{
+    char *end = NULL;
+    long v;
+    if (strcmp(s, "*") == 0)
+        return -1;
+    v = strtol(s, &end, 10);
+    return end != s && *end == '\0' && v >= 0 ? v : -2;
+}
+
+/* Reads devices.list into a malloc'd array. */
+static int read_list(const struct nvc_cgroup_dir *dir, struct v1_exception **out, size_t *n, struct nvc_error *err)
+{
+    char path[sizeof(dir->path) + 16];
+    struct v1_exception *ex = NULL;
+    size_t cap = 0, len = 0;
+    char *line = NULL;
+    size_t lcap = 0;
+    FILE *f;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/devices.list", dir->path);
+    fd = openat(dir->fd, "devices.list", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return nvc_error_sys(err, "open", path, "cannot read the device rules of the container's cgroup");
+    f = fdopen(fd, "re");
+    if (f == NULL) {
+        close(fd);
+        return nvc_error_sys(err, "fdopen", path, "cannot read the device rules of the container's cgroup");
+    }
+    while (getline(&line, &lcap, f) > 0) {
+        char type, mm[64], acc[8], maj[32], min[32];
+        if (sscanf(line, "%c %63s %7s", &type, mm, acc) != 3 || sscanf(mm, "%31[^:]:%31s", maj, min) != 2)
+            continue;
+        if (len == cap) {
+            size_t want = cap ? cap * 2 : 16;
+            struct v1_exception *p = realloc(ex, want * sizeof(*p));
+            if (p == NULL) {
+                free(ex);
+                free(line);
+                fclose(f);
+                errno = ENOMEM;
+                return nvc_error_sys(err, "read", path, "cannot hold the device rules");
+            }
+            ex = p;
+            cap = want;
+        }
+        ex[len].type = type;
+        ex[len].major = number_or_star(maj);
+        ex[len].minor = number_or_star(min);
+        ex[len].access = access_bits(acc);
+        if (ex[len].major >= -1 && ex[len].minor >= -1)
+            len++;
+    }
+    free(line);
+    fclose(f);
+    *out = ex;
+    *n = len;
+    return 0;
+}
+
+/* The access bits of rule r to record as added: none when one exception grants them all
+ * already (the kernel matches one exception per access check), else those that the
+ * exception for exactly this device does not have yet (a deny must not take those away). */
+static unsigned missing_access(const struct v1_exception *ex, size_t n, const struct nvc_device_rule *r)
+{
+    unsigned want = access_bits(r->access), exact = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct v1_exception *e = &ex[i];
+        int type_ok = e->type == 'a' || e->type == r->type;
+        if (!type_ok || (e->major != -1 && e->major != (long)r->major) ||
+            (e->minor != -1 && e->minor != (long)r->minor))
+            continue;
+        if ((want & ~e->access) == 0)
+            return 0; /* granted already */
+        if (e->type == r->type && e->major == (long)r->major && e->minor == (long)r->minor)
+            exact |= e->access;
+    }
+    return want & ~exact;
+}
+
+int nvc_cgroup_v1_granted(const struct nvc_cgroup_dir *dir, const struct nvc_device_rule *rules, size_t n,
+                          char (*missing)[4], struct nvc_error *err)
+{
+    struct v1_exception *ex = NULL;
+    size_t nex = 0;
+
+    if (read_list(dir, &ex, &nex, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        access_text(missing_access(ex, nex, &rules[i]), missing[i]);
+    free(ex);
+    return 0;
+}
+
+int nvc_cgroup_v1_deny(const struct nvc_cgroup_dir *dir, const struct nvc_device_rule *rules, size_t n,
+                       int *present, struct nvc_error *err)
+{
+    char path[sizeof(dir->path) + 16];
+    struct v1_exception *ex = NULL;
+    size_t nex = 0;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/devices.deny", dir->path);
+    if (read_list(dir, &ex, &nex, err) < 0)
+        return -1;
+    fd = openat(dir->fd, "devices.deny", O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        free(ex);
+        if (errno == EACCES || errno == EPERM || errno == EROFS)
+            return nvc_cgroup_perm_error(err, errno, "open", path, "writing devices.deny");
+        return nvc_error_sys(err, "open", path, "cannot open devices.deny");
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned want = access_bits(rules[i].access), have = 0;
+        char line[64], acc[4];
+        int len;
+
+        /* Only what an exception for exactly this device still grants: a second teardown,
+         * or a rule someone already took back, writes nothing. */
+        for (size_t k = 0; k < nex; k++) {
+            if (ex[k].type == rules[i].type && ex[k].major == (long)rules[i].major &&
+                ex[k].minor == (long)rules[i].minor)
+                have |= ex[k].access;
+        }
+        present[i] = (want & have) != 0;
+        if (!present[i])
+            continue;
+        access_text(want & have, acc);
+        len = snprintf(line, sizeof(line), "%c %u:%u %s", rules[i].type, rules[i].major, rules[i].minor, acc);
+        if (write(fd, line, (size_t)len) != len) {
+            int e = errno;
+            free(ex);
+            close(fd);
+            errno = e;
+            return nvc_error_sys(err, "write", path, "the kernel refused \"%s\" in devices.deny", line);
+        }
+    }
+    free(ex);
+    close(fd);
+    return 0;
+}
+
 /* cgroup v1: the devices controller keeps an exception list per cgroup; each line written
  * to devices.allow adds one. The kernel takes one rule per write(), so one write per rule. */
 int nvc_cgroup_v1_allow(const struct nvc_cgroup_dir *dir, const struct nvc_device_rule *rules, size_t n,
