@@ -261,19 +261,6 @@ static void undo_entry_change(struct exec_ctx *ctx, const struct nvc_change *c, 
     close(dir);
 }
 
-/* A flags change on a mount the same configure made is undone by detaching that mount:
- * the index of that mount change, or -1. */
-static ssize_t own_mount_of(const struct nvc_teardown *req, size_t i)
-{
-    const struct nvc_change *f = &req->changes[i];
-    for (size_t k = 0; k < req->nchanges; k++) {
-        const struct nvc_change *m = &req->changes[k];
-        if (m->kind == NVC_CHANGE_MOUNT && m->mnt_id == f->mnt_id && m->mnt_unique == f->mnt_unique)
-            return (ssize_t)k;
-    }
-    return -1;
-}
-
 int exec_teardown(struct exec_ctx *ctx, const struct nvc_teardown *req, struct nvc_undo_report *reports,
                   struct nvc_error *err)
 {
@@ -292,21 +279,13 @@ int exec_teardown(struct exec_ctx *ctx, const struct nvc_teardown *req, struct n
         exec_test_delay(ctx);
         switch (c->kind) {
         case NVC_CHANGE_MOUNT: undo_mount_change(ctx, c, r); break;
-        case NVC_CHANGE_FLAGS:
-            if (own_mount_of(req, i) < 0)
-                undo_flags_change(ctx, c, r);
-            break; /* else: settled with its mount, below */
+        /* Also on a tmpfs of this configure: it was made read-only after its files were
+         * written, and they are removed before it is detached. */
+        case NVC_CHANGE_FLAGS: undo_flags_change(ctx, c, r); break;
         case NVC_CHANGE_FILE:
         case NVC_CHANGE_DIR:
         case NVC_CHANGE_SYMLINK: undo_entry_change(ctx, c, r); break;
         }
-    }
-    for (size_t i = 0; i < req->nchanges; i++) {
-        ssize_t m;
-        if (req->changes[i].kind != NVC_CHANGE_FLAGS || (m = own_mount_of(req, i)) < 0)
-            continue;
-        report(&reports[i], reports[m].status, "%s with its mount: %.200s",
-               reports[m].status == NVC_UNDO_DONE ? "undone" : "settled", reports[m].why);
     }
     if (guard_release_all(ctx, &e) < 0) {
         *err = e;

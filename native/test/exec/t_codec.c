@@ -60,7 +60,7 @@ int test_codec_roundtrip(void)
     enum nvc_edit_outcome o[3] = {NVC_OUTCOME_DONE, NVC_OUTCOME_SKIPPED, NVC_OUTCOME_DONE};
     struct nvc_plan_result res;
     struct nvc_error rep, orig;
-    CHECK(nvc_plan_encode_done(o, 3, &buf, &len) == 0);
+    CHECK(nvc_plan_encode_done(o, 3, NULL, 0, &buf, &len) == 0);
     CHECK(nvc_plan_frame_header(buf, &type, &body, &why) == 0 && type == NVC_FRAME_DONE);
     CHECK(nvc_plan_decode_result(type, buf + 12, body, 3, &res, &rep, &why) == 0);
     CHECK(res.nedits == 3 && res.outcomes[1] == NVC_OUTCOME_SKIPPED);

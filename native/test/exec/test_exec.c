@@ -663,6 +663,9 @@ static const struct test_case tests[] = {
     TEST(test_hostile_corpus),
     TEST(test_race_component_swap),
     TEST(test_race_placeholder_swap),
+    TEST(test_teardown_codec),
+    TEST(test_teardown_restores),
+    TEST(test_teardown_keeps_nonempty),
 };
 
 int main(int argc, char **argv)
