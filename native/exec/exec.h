@@ -40,7 +40,8 @@ struct undo {
     mode_t mode;           /* CREATED: its type, for the change report */
     unsigned added;        /* FLAGS: nvc_mount_flag bits that were added */
     unsigned long prev_ms; /* FLAGS: MS_* of the mount before (mount(2) fallback) */
-    const char *target;    /* container path, for messages */
+    const char *target;    /* container path, for messages (path when it could be copied) */
+    char *path;            /* a copy of the container path, for the change report; NULL: out of memory */
 };
 
 /* A shared mount turned private while this plan mounts below it (see guard.c). */

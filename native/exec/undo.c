@@ -46,7 +46,10 @@ static struct undo *push(struct exec_ctx *ctx, enum undo_kind kind, int fd, cons
     u->fd = fd;
     u->at_fd = -1;
     u->at_parent = -1;
-    u->target = target;
+    /* Copied: a missing parent's path lives in the resolver's stack buffer. Failing to copy
+     * fails only the change report (undo_report), never the recording. */
+    u->path = strdup(target);
+    u->target = u->path != NULL ? u->path : "(a path)";
     return u;
 }
 
@@ -141,6 +144,8 @@ static void close_entry(struct undo *u)
     if (u->at_parent >= 0)
         close(u->at_parent);
     u->fd = u->at_fd = u->at_parent = -1;
+    free(u->path);
+    u->path = NULL;
 }
 
 void exec_rollback(struct exec_ctx *ctx, struct nvc_error *err)
@@ -206,7 +211,7 @@ int undo_report(struct exec_ctx *ctx, struct nvc_change **changes, size_t *n, st
         const struct undo *u = &ctx->undo[i];
         struct exec_fdinfo info;
 
-        c[i].path = strdup(u->target);
+        c[i].path = u->path != NULL ? strdup(u->path) : NULL;
         if (c[i].path == NULL) {
             errno = ENOMEM;
             nvc_error_sys(err, "report", u->target, "cannot report the changes");

@@ -327,7 +327,7 @@ static int run_expect(const char *name, struct nvc_edit *e, size_t n, enum t_var
     }
     if (out_keep && ok == 0 && r.rc == 0) {
         out_keep->res = r.res;
-        r.res.outcomes = NULL;
+        memset(&r.res, 0, sizeof(r.res)); /* handed over: outcomes and changes */
     }
     t_run_end(&r);
     return ok;
