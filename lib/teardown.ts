@@ -17,9 +17,18 @@ const path = z
   .string()
   .min(2)
   .max(4095)
-  .refine((p) => p.startsWith('/') && !p.endsWith('/') && p.split('/').slice(1).every((c) => c !== '' && c !== '.' && c !== '..'), {
-    message: 'an absolute, normalised container path',
-  });
+  .refine(
+    (p) =>
+      p.startsWith('/') &&
+      !p.endsWith('/') &&
+      p
+        .split('/')
+        .slice(1)
+        .every((c) => c !== '' && c !== '.' && c !== '..'),
+    {
+      message: 'an absolute, normalised container path',
+    },
+  );
 
 /** One change configure made, in the order it was made. */
 export type ChangeRecord =
@@ -173,7 +182,8 @@ export async function teardownContainer(container: Container, input: unknown, pr
         const gone = new Set(removed.map(ruleText));
         for (const rule of rules) {
           const text = ruleText(rule);
-          if (version !== 1) steps.push({ kind: 'cgroup', what: text, status: 'kept', reason: `the container's devices are now governed by cgroup v${version}, not v1` });
+          if (version !== 1)
+            steps.push({ kind: 'cgroup', what: text, status: 'kept', reason: `the container's devices are now governed by cgroup v${version}, not v1` });
           else if (gone.has(text)) steps.push({ kind: 'cgroup', what: text, status: 'undone', reason: 'written to devices.deny' });
           else steps.push({ kind: 'cgroup', what: text, status: 'absent', reason: 'devices.list no longer grants it' });
         }

@@ -64,10 +64,22 @@ describe('teardown (mount namespaces, simulated host)', function () {
     const ch = result.changes;
     assert.deepEqual(ch.container, { pid: cnt.pid, pidStart: ct.pidStart, rootfs });
     assert.ok(ch.changes.some((c) => c.kind === 'mount' && c.path === '/dev/nvidia0' && /^\d+$/.test(c.mountId) && /^\d+$/.test(c.ino)));
-    assert.ok(ch.changes.some((c) => c.kind === 'file' && c.path === '/dev/nvidia0'), 'the placeholder of the device node');
-    assert.ok(ch.changes.some((c) => c.kind === 'directory'), 'directories made on the way');
-    assert.ok(ch.changes.some((c) => c.kind === 'symlink'), 'SONAME links');
-    assert.ok(ch.changes.some((c) => c.kind === 'flags' && c.path === '/proc/driver/nvidia' && c.flags.includes('ro')), 'the procfs seal');
+    assert.ok(
+      ch.changes.some((c) => c.kind === 'file' && c.path === '/dev/nvidia0'),
+      'the placeholder of the device node',
+    );
+    assert.ok(
+      ch.changes.some((c) => c.kind === 'directory'),
+      'directories made on the way',
+    );
+    assert.ok(
+      ch.changes.some((c) => c.kind === 'symlink'),
+      'SONAME links',
+    );
+    assert.ok(
+      ch.changes.some((c) => c.kind === 'flags' && c.path === '/proc/driver/nvidia' && c.flags.includes('ro')),
+      'the procfs seal',
+    );
     const sorted = (rules) => rules.map((r) => `${r.type} ${r.major}:${r.minor} ${r.access}`).sort();
     assert.equal(ch.cgroup.version, 1);
     assert.deepEqual(sorted(ch.cgroup.added), cnt.cgroup.allowed(), 'every rule added to the deny-all cgroup is recorded');
@@ -101,7 +113,10 @@ describe('teardown (mount namespaces, simulated host)', function () {
 
     const broken = JSON.parse(JSON.stringify(result.changes));
     broken.changes[0].path = '/usr/../../etc';
-    await assert.rejects(ctx.teardown(ct, broken), (e) => e instanceof NvcError && e.code === 'ERR_NVC_INVALID_ARGUMENT' && /changes\.changes\.0\.path/.test(e.field));
+    await assert.rejects(
+      ctx.teardown(ct, broken),
+      (e) => e instanceof NvcError && e.code === 'ERR_NVC_INVALID_ARGUMENT' && /changes\.changes\.0\.path/.test(e.field),
+    );
     const huge = JSON.parse(JSON.stringify(result.changes));
     huge.changes[0].ino = 12345678901234567890;
     await assert.rejects(ctx.teardown(ct, huge), (e) => e.code === 'ERR_NVC_INVALID_ARGUMENT');
@@ -187,7 +202,10 @@ describe('teardown (mount namespaces, simulated host)', function () {
     // The tree configure made under /lib moves to the host, the very inodes teardown recorded,
     // and /lib becomes an absolute link to it: followed from the host's root, teardown would
     // remove host files that match its record exactly.
-    inContainer(cnt.pid, `umount -R ${path.join(rootfs, 'lib/firmware')} 2>/dev/null; for m in $(grep -o ' ${rootfs}/lib/[^ ]*' /proc/self/mountinfo | sort -r); do umount $m; done; true`);
+    inContainer(
+      cnt.pid,
+      `umount -R ${path.join(rootfs, 'lib/firmware')} 2>/dev/null; for m in $(grep -o ' ${rootfs}/lib/[^ ]*' /proc/self/mountinfo | sort -r); do umount $m; done; true`,
+    );
     const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'nvc-outside-'));
     try {
       fs.renameSync(path.join(rootfs, 'lib'), path.join(outside, 'lib'));
@@ -205,7 +223,7 @@ describe('teardown (mount namespaces, simulated host)', function () {
     }
   });
 
-  it("the record of another container is refused, naming both; nothing changes", async () => {
+  it('the record of another container is refused, naming both; nothing changes', async () => {
     const other = await startContainer();
     const otherRootfs = makeRootfs();
     try {
@@ -272,9 +290,13 @@ describe('teardown (mount namespaces, simulated host)', function () {
     const globals = ['--root', o.root, '--ldcache', o.ldcache, '--proc-root', o.procRoot, '--dev-root', o.devRoot, '--sys-root', o.sysRoot];
     const mountsBefore = mountTable(cnt.pid);
     const configure = (extra = []) =>
-      spawnSync(process.execPath, [cli, ...globals, 'configure', '--pid', String(cnt.pid), '--device=0', '--compute', '--no-ldconfig', '--json', ...extra, rootfs], {
-        encoding: 'utf8',
-      });
+      spawnSync(
+        process.execPath,
+        [cli, ...globals, 'configure', '--pid', String(cnt.pid), '--device=0', '--compute', '--no-ldconfig', '--json', ...extra, rootfs],
+        {
+          encoding: 'utf8',
+        },
+      );
     const first = configure();
     assert.equal(first.status, 0, first.stderr);
     assert.ok(JSON.parse(first.stdout).changes.changes.length > 0);

@@ -38,7 +38,8 @@ async function readResult(session: CommandSession, file: string): Promise<unknow
   let text: Buffer;
   if (file === '-') {
     const input = await session.stdin();
-    if (input.isTTY) throw new UsageError('teardown reads the output of `configure --json` on stdin; stdin is a terminal here (pipe it in, or give --result FILE)');
+    if (input.isTTY)
+      throw new UsageError('teardown reads the output of `configure --json` on stdin; stdin is a terminal here (pipe it in, or give --result FILE)');
     text = await readBoundedStream(input.stream, RESULT_INPUT);
   } else {
     text = await readRegularFile(path.resolve(file), RESULT_INPUT);
