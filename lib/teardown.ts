@@ -34,8 +34,11 @@ const path = z
 export type ChangeRecord =
   /** A mount attached at `path` (a bind or a tmpfs): recognised by its mount ids and the dev/ino of its root. */
   | { kind: 'mount'; path: string; mountId: string; uniqueMountId: string; dev: string; ino: string }
-  /** An entry created (a placeholder to mount on, a written file, a symlink, a missing directory): recognised by dev/ino. */
-  | { kind: 'file' | 'directory' | 'symlink'; path: string; dev: string; ino: string }
+  /**
+   * An entry created (a placeholder to mount on, a written file, a symlink, a missing directory): recognised by
+   * dev/ino and its birth time in ns ("0" where the file system keeps none), which tells a reused inode number apart.
+   */
+  | { kind: 'file' | 'directory' | 'symlink'; path: string; dev: string; ino: string; btime: string }
   /** Mount flags added to a mount (the read-only seal of the driver's procfs). */
   | { kind: 'flags'; path: string; mountId: string; uniqueMountId: string; flags: MountFlag[] };
 
@@ -65,7 +68,7 @@ export interface ContainerChanges {
 
 const changeSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('mount'), path, mountId: u64, uniqueMountId: u64, dev: u64, ino: u64 }).strict(),
-  z.object({ kind: z.enum(['file', 'directory', 'symlink']), path, dev: u64, ino: u64 }).strict(),
+  z.object({ kind: z.enum(['file', 'directory', 'symlink']), path, dev: u64, ino: u64, btime: u64 }).strict(),
   z.object({ kind: z.literal('flags'), path, mountId: u64, uniqueMountId: u64, flags: z.array(z.enum(MOUNT_FLAGS)).min(1) }).strict(),
 ]);
 
@@ -176,7 +179,19 @@ export async function teardownContainer(container: Container, input: unknown, pr
       steps.push({ kind: c.kind, what: c.path, status: r.status, reason: r.why });
     }
     const rules = record.cgroup.added;
-    if (rules.length > 0 && container.pid) {
+    // A rule names a device, not a mount: while a mount configure made is replaced by another
+    // one (someone else's, or a later configure's), that one may need the device.
+    const replaced = steps.find((s) => s.kind === 'mount' && s.status === 'kept');
+    if (rules.length > 0 && container.pid && replaced !== undefined) {
+      for (const rule of rules) {
+        steps.push({
+          kind: 'cgroup',
+          what: ruleText(rule),
+          status: 'kept',
+          reason: `the mount at ${replaced.what} is not configure's any more and may use this device`,
+        });
+      }
+    } else if (rules.length > 0 && container.pid) {
       if (record.cgroup.version === 1) {
         const { version, removed } = await native.cgroupDeny({ procRoot, pid: container.pid, pidStart: container.pidStart, rules });
         const gone = new Set(removed.map(ruleText));

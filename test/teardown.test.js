@@ -142,8 +142,9 @@ describe('teardown (mount namespaces, simulated host)', function () {
     const stale = await ctx.teardown(ct, first);
     assert.ok(mountsUnder(cnt.pid, rootfs).has('/dev/nvidia0'), "a stale record leaves the second configure's mounts alone");
     assert.deepEqual(
-      stale.steps.filter((s) => s.kind === 'mount' && s.status === 'undone'),
+      stale.steps.filter((s) => s.status === 'undone'),
       [],
+      'nothing of the second configure is taken for the first one (mount ids are never reused, inodes are told apart by birth time)',
     );
     const td = await ctx.teardown(ct, second);
     assert.deepEqual(stepsOf(td, 'kept'), []);
@@ -162,9 +163,12 @@ describe('teardown (mount namespaces, simulated host)', function () {
     assert.equal(td.complete, false);
     const kept = stepsOf(td, 'kept');
     assert.deepEqual(
-      kept.map((s) => `${s.kind} ${s.what}`),
+      kept.filter((s) => s.kind !== 'cgroup').map((s) => `${s.kind} ${s.what}`),
       ['mount /dev/nvidia0', 'file /dev/nvidia0'],
     );
+    // The device rules stay while a mount there is someone else's.
+    assert.ok(kept.some((s) => s.kind === 'cgroup' && /not configure's any more/.test(s.reason)));
+    assert.notDeepEqual(cnt.cgroup.allowed(), []);
     assert.match(kept[0].reason, /not the one configure made/);
     assert.deepEqual(mountsUnder(cnt.pid, rootfs).get('/dev/nvidia0'), theirs, 'their mount stays');
     assert.deepEqual([...mountsUnder(cnt.pid, rootfs).keys()], ['/dev/nvidia0'], 'every other mount is gone');

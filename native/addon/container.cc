@@ -153,6 +153,8 @@ Napi::Object ChangeToJs(Napi::Env env, const nvc_change &c) {
     o.Set("dev", std::to_string(c.dev));
     o.Set("ino", std::to_string(c.ino));
   }
+  if (c.kind == NVC_CHANGE_FILE || c.kind == NVC_CHANGE_DIR || c.kind == NVC_CHANGE_SYMLINK)
+    o.Set("btime", std::to_string(c.btime));
   if (c.kind == NVC_CHANGE_FLAGS) {
     Napi::Array flags = Napi::Array::New(env);
     for (const Named &n : kMountFlags)
@@ -178,7 +180,7 @@ uint64_t U64String(Napi::Object o, const char *key) {
 struct OwnedChange {
   nvc_change_kind kind;
   std::string path;
-  uint64_t mntId = 0, mntUnique = 0, dev = 0, ino = 0;
+  uint64_t mntId = 0, mntUnique = 0, dev = 0, ino = 0, btime = 0;
   unsigned flags = 0;
 };
 
@@ -195,6 +197,7 @@ OwnedChange ParseChange(Napi::Object o) {
   c.mntUnique = U64String(o, "uniqueMountId");
   c.dev = U64String(o, "dev");
   c.ino = U64String(o, "ino");
+  c.btime = U64String(o, "btime");
   c.flags = Flags(o);
   return c;
 }
@@ -224,6 +227,7 @@ class TeardownJob : public LoopJob {
       view[i].mnt_unique = o.mntUnique;
       view[i].dev = o.dev;
       view[i].ino = o.ino;
+      view[i].btime = o.btime;
       view[i].flags = o.flags;
     }
     req_.rootfs = rootfs_.c_str();

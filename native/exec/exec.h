@@ -6,6 +6,7 @@
  * this state is plain and owned by main. */
 
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "nvc_error.h"
@@ -38,6 +39,7 @@ struct undo {
     ino_t ino;
     int is_dir;
     mode_t mode;           /* CREATED: its type, for the change report */
+    uint64_t btime;        /* CREATED: birth time in ns (0: unknown), tells a reused inode number apart */
     unsigned added;        /* FLAGS: nvc_mount_flag bits that were added */
     unsigned long prev_ms; /* FLAGS: MS_* of the mount before (mount(2) fallback) */
     const char *target;    /* container path, for messages (path when it could be copied) */
@@ -100,7 +102,9 @@ int exec_chown_fd(struct exec_ctx *ctx, int fd, const char *target, struct nvc_e
 /* Makes room for n more undo entries, so that recording what was just done cannot fail. */
 int undo_reserve(struct exec_ctx *ctx, size_t n, struct nvc_error *err);
 /* The push functions take ownership of the fds they are given; room must be reserved. */
-void undo_push_created(struct exec_ctx *ctx, int parent_fd, const char *name, dev_t dev, ino_t ino, mode_t mode,
+/* entry_fd and st: the entry just created (kept only as its identity: dev, ino, type and
+ * birth time). */
+void undo_push_created(struct exec_ctx *ctx, int parent_fd, const char *name, int entry_fd, const struct stat *st,
                        const char *target);
 void undo_push_mount(struct exec_ctx *ctx, int mnt_fd, int at_fd, int at_parent, const char *target);
 void undo_push_flags(struct exec_ctx *ctx, int mnt_fd, unsigned added, unsigned long prev_ms, const char *target);

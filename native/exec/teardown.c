@@ -242,7 +242,8 @@ static void undo_entry_change(struct exec_ctx *ctx, const struct nvc_change *c, 
             report(r, NVC_UNDO_ABSENT, "%s is gone", c->path);
         else
             report(r, NVC_UNDO_KEPT, "cannot inspect %s: %s", c->path, strerror(errno));
-    } else if ((uint64_t)st.st_dev != c->dev || (uint64_t)st.st_ino != c->ino || !kind_matches(c->kind, st.st_mode)) {
+    } else if ((uint64_t)st.st_dev != c->dev || (uint64_t)st.st_ino != c->ino || !kind_matches(c->kind, st.st_mode) ||
+               (c->btime != 0 && exec_btime(dir, name, 0) != c->btime)) {
         report(r, NVC_UNDO_KEPT, "%s is no longer what configure created (replaced, or covered by a mount); left alone",
                c->path);
     } else if (unlinkat(dir, name, c->kind == NVC_CHANGE_DIR ? AT_REMOVEDIR : 0) < 0) {

@@ -53,15 +53,16 @@ static struct undo *push(struct exec_ctx *ctx, enum undo_kind kind, int fd, cons
     return u;
 }
 
-void undo_push_created(struct exec_ctx *ctx, int parent_fd, const char *name, dev_t dev, ino_t ino, mode_t mode,
+void undo_push_created(struct exec_ctx *ctx, int parent_fd, const char *name, int entry_fd, const struct stat *st,
                        const char *target)
 {
     struct undo *u = push(ctx, UNDO_CREATED, parent_fd, target);
     snprintf(u->name, sizeof(u->name), "%s", name);
-    u->dev = dev;
-    u->ino = ino;
-    u->is_dir = S_ISDIR(mode);
-    u->mode = mode;
+    u->dev = st->st_dev;
+    u->ino = st->st_ino;
+    u->is_dir = S_ISDIR(st->st_mode);
+    u->mode = st->st_mode;
+    u->btime = exec_btime(entry_fd, "", AT_EMPTY_PATH);
 }
 
 void undo_push_mount(struct exec_ctx *ctx, int mnt_fd, int at_fd, int at_parent, const char *target)
@@ -221,6 +222,7 @@ int undo_report(struct exec_ctx *ctx, struct nvc_change **changes, size_t *n, st
             c[i].kind = created_kind(u->mode);
             c[i].dev = (uint64_t)u->dev;
             c[i].ino = (uint64_t)u->ino;
+            c[i].btime = u->btime;
             continue;
         }
         /* A mount: its identity as teardown will see it, through the fd on its root. */

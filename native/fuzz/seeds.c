@@ -144,7 +144,7 @@ static void plan_seeds(void)
     enum nvc_edit_outcome outcomes[3] = {NVC_OUTCOME_DONE, NVC_OUTCOME_SKIPPED, NVC_OUTCOME_DONE};
     struct nvc_change changes[4] = {
         {.kind = NVC_CHANGE_DIR, .path = "/usr/lib64", .dev = 2049, .ino = 77},
-        {.kind = NVC_CHANGE_FILE, .path = "/usr/lib64/libcuda.so.1", .dev = 2049, .ino = 78},
+        {.kind = NVC_CHANGE_FILE, .path = "/usr/lib64/libcuda.so.1", .dev = 2049, .ino = 78, .btime = 1764000000123456789ull},
         {.kind = NVC_CHANGE_MOUNT, .path = "/usr/lib64/libcuda.so.1", .mnt_id = 512, .mnt_unique = 1ull << 32 | 9,
          .dev = 2050, .ino = 1234},
         {.kind = NVC_CHANGE_FLAGS, .path = "/proc/driver/nvidia", .mnt_id = 513, .flags = NVC_MNT_RDONLY},

@@ -86,6 +86,7 @@ struct nvc_change {
     uint64_t mnt_id;     /* MOUNT, FLAGS: the mount's id as mountinfo shows it */
     uint64_t mnt_unique; /* MOUNT, FLAGS: STATX_MNT_ID_UNIQUE (never reused) where the kernel has it, else 0 */
     uint64_t dev, ino;   /* MOUNT: root of the mount; FILE/DIR/SYMLINK: the entry */
+    uint64_t btime;      /* FILE/DIR/SYMLINK: birth time in ns (a reused inode number has another); 0: unknown */
     unsigned flags;      /* FLAGS: the nvc_mount_flag bits that were added */
 };
 

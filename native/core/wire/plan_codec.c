@@ -213,6 +213,7 @@ static void put_changes(struct nvc_wbuf *w, const struct nvc_change *changes, si
         put_u64(w, c->mnt_unique);
         put_u64(w, c->dev);
         put_u64(w, c->ino);
+        put_u64(w, c->btime);
         nvc_wire_put_u32(w, c->flags);
     }
 }
@@ -399,9 +400,9 @@ static uint64_t get_u64(struct nvc_rbuf *r)
     return hi << 32 | nvc_wire_get_u32(r);
 }
 
-/* 1 + 4 + 32 + 4: a change with an empty path; a count the body cannot hold is refused
+/* 1 + 4 + 40 + 4: a change with an empty path; a count the body cannot hold is refused
  * before anything is allocated for it. */
-#define CHANGE_MIN_BYTES 41
+#define CHANGE_MIN_BYTES 49
 
 void nvc_changes_free(struct nvc_change *changes, size_t n)
 {
@@ -447,6 +448,7 @@ static int get_changes(struct nvc_rbuf *r, struct nvc_change **out, size_t *nout
         c[i].mnt_unique = get_u64(r);
         c[i].dev = get_u64(r);
         c[i].ino = get_u64(r);
+        c[i].btime = get_u64(r);
         c[i].flags = nvc_wire_get_u32(r);
     }
     if (r->bad) {

@@ -10,7 +10,8 @@
  *   edit   = u32 kind | str target | ostr source | ostr link | oblob data | u32 mode |
  *            u32 flags | u32 source_kind | u32 major | u32 minor
  *   done   = u32 nedits | u8 outcome* | u32 nchanges | change*
- *   change = u8 kind | str path | u64 mnt_id | u64 mnt_unique | u64 dev | u64 ino | u32 flags
+ *   change = u8 kind | str path | u64 mnt_id | u64 mnt_unique | u64 dev | u64 ino | u64 btime |
+ *            u32 flags
  *            (u64 = u32 high | u32 low)
  *   error  = the wire layer's error
  *

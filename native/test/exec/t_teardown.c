@@ -134,7 +134,7 @@ int test_teardown_keeps_nonempty(void)
 int test_teardown_codec(void)
 {
     struct nvc_change c[3] = {
-        {.kind = NVC_CHANGE_DIR, .path = "/usr/lib64", .dev = 1, .ino = 2},
+        {.kind = NVC_CHANGE_DIR, .path = "/usr/lib64", .dev = 1, .ino = 2, .btime = 1764000000000000001ull},
         {.kind = NVC_CHANGE_MOUNT, .path = "/usr/lib64/x", .mnt_id = 77, .mnt_unique = 0x1234567890ull, .dev = 3,
          .ino = 0xfffffffffull},
         {.kind = NVC_CHANGE_FLAGS, .path = "/proc/driver/nvidia", .mnt_id = 78, .flags = NVC_MNT_RDONLY},
@@ -158,7 +158,7 @@ int test_teardown_codec(void)
     CHECK(nvc_plan_decode_result(type, buf + 12, body, 1, &pr, &reported, &why) == 0);
     CHECK(pr.nchanges == 3 && strcmp(pr.changes[1].path, "/usr/lib64/x") == 0 &&
           pr.changes[1].mnt_unique == 0x1234567890ull && pr.changes[1].ino == 0xfffffffffull &&
-          pr.changes[2].flags == NVC_MNT_RDONLY);
+          pr.changes[2].flags == NVC_MNT_RDONLY && pr.changes[0].btime == 1764000000000000001ull);
     nvc_plan_result_free(&pr);
     for (size_t cut = 0; cut < body; cut++)
         CHECK(nvc_plan_decode_result(type, buf + 12, cut, 1, &pr, &reported, &why) < 0);
