@@ -129,6 +129,22 @@ describe('teardown (mount namespaces, simulated host)', function () {
     void stored;
   });
 
+  it('undoes an applyPlan of an edited plan, and a step of the step-by-step API', async () => {
+    const mountsBefore = mountTable(cnt.pid);
+    const treeBefore = snapshot(rootfs);
+    const ct = await ctx.container({ pid: cnt.pid, rootfs });
+    const plan = await ctx.plan(ct, REQUEST);
+    const edited = { ...plan, edits: plan.edits.filter((e) => !e.target.startsWith('/usr/bin/')) };
+    const applied = await ctx.applyPlan(ct, edited);
+    assert.ok(applied.changes.changes.every((c) => !c.path.startsWith('/usr/bin/')));
+    assert.equal((await ctx.teardown(ct, applied)).complete, true);
+    const step = await ctx.driverMount(ct, { capabilities: ['utility'] });
+    assert.ok(step.changes.changes.length > 0);
+    assert.equal((await ctx.teardown(ct, step)).complete, true);
+    assert.equal(mountTable(cnt.pid), mountsBefore);
+    assert.deepEqual(snapshot(rootfs), treeBefore);
+  });
+
   it('configure, teardown, configure again: the second configure succeeds, and its own teardown too', async () => {
     const mountsBefore = mountTable(cnt.pid);
     const treeBefore = snapshot(rootfs);
