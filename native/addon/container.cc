@@ -206,7 +206,10 @@ class TeardownJob : public LoopJob {
  public:
   TeardownJob(Napi::Env env, std::string exec, uint32_t pid, uint64_t pidStart, std::string rootfs,
               std::vector<OwnedChange> changes)
-      : LoopJob(env, "nvc-ts:teardown"), exec_(std::move(exec)), rootfs_(std::move(rootfs)), owned_(std::move(changes)) {
+      : LoopJob(env, "nvc-ts:teardown"),
+        exec_(std::move(exec)),
+        rootfs_(std::move(rootfs)),
+        owned_(std::move(changes)) {
     req_.pid = static_cast<pid_t>(pid);
     req_.pid_start = pidStart;
   }
@@ -354,15 +357,15 @@ class CgroupWorker : public PromiseWorker {
     if (deny_) {
       if (version_ != 1) return 0;  // the caller says what v2 cannot take back
       std::vector<int> present(rules_.size(), 0);
-      if (nvc_cgroup_deny_v1(procRoot_.c_str(), static_cast<pid_t>(pid_), rules_.data(), rules_.size(),
-                             present.data(), err) < 0)
+      if (nvc_cgroup_deny_v1(procRoot_.c_str(), static_cast<pid_t>(pid_), rules_.data(), rules_.size(), present.data(),
+                             err) < 0)
         return -1;
       for (size_t i = 0; i < rules_.size(); i++)
         if (present[i]) snprintf(added_[i].data(), 4, "%s", rules_[i].access);
       return SameProcess(err);
     }
     if (nvc_cgroup_allow_report(procRoot_.c_str(), static_cast<pid_t>(pid_), version_, rules_.data(), rules_.size(),
-                                reinterpret_cast<char (*)[4]>(added_.data()), err) < 0)
+                                reinterpret_cast<char(*)[4]>(added_.data()), err) < 0)
       return -1;
     return SameProcess(err);
   }

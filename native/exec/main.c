@@ -210,8 +210,7 @@ static int run_teardown(struct exec_ctx *ctx, const uint8_t *body, uint32_t blen
         send_error(err);
         goto out;
     }
-    if (nvc_teardown_encode_undone(reports, d.req.nchanges, &buf, &len) < 0 ||
-        send_full(EXEC_SOCKET_FD, buf, len) < 0)
+    if (nvc_teardown_encode_undone(reports, d.req.nchanges, &buf, &len) < 0 || send_full(EXEC_SOCKET_FD, buf, len) < 0)
         goto out;
     rc = 0;
 out:

@@ -144,8 +144,8 @@ static int guard_parent(struct exec_ctx *ctx, const struct nvc_change *c, uint64
         goto out;
     }
     if (exec_fd_info(dir, -1, &pinfo) < 0 || pinfo.mnt_id != parent) {
-        report(r, NVC_UNDO_KEPT, "%s lies on a shared mount that cannot be reached to keep the unmount in the container",
-               c->path);
+        report(r, NVC_UNDO_KEPT,
+               "%s lies on a shared mount that cannot be reached to keep the unmount in the container", c->path);
     } else if (guard_mount_point(ctx, dir, -1, c->path, &e) < 0) {
         report(r, NVC_UNDO_KEPT, "cannot unmount %s safely: %.180s", c->path, e.msg);
     } else {
@@ -250,8 +250,7 @@ static void undo_entry_change(struct exec_ctx *ctx, const struct nvc_change *c, 
         if (errno == ENOENT)
             report(r, NVC_UNDO_ABSENT, "%s is gone", c->path);
         else if (errno == ENOTEMPTY || errno == EEXIST)
-            report(r, NVC_UNDO_KEPT, "%s is not empty (something was put there since configure); left alone",
-                   c->path);
+            report(r, NVC_UNDO_KEPT, "%s is not empty (something was put there since configure); left alone", c->path);
         else if (errno == EBUSY)
             report(r, NVC_UNDO_KEPT, "%s is a mount point; left alone", c->path);
         else

@@ -144,13 +144,21 @@ static void plan_seeds(void)
     enum nvc_edit_outcome outcomes[3] = {NVC_OUTCOME_DONE, NVC_OUTCOME_SKIPPED, NVC_OUTCOME_DONE};
     struct nvc_change changes[4] = {
         {.kind = NVC_CHANGE_DIR, .path = "/usr/lib64", .dev = 2049, .ino = 77},
-        {.kind = NVC_CHANGE_FILE, .path = "/usr/lib64/libcuda.so.1", .dev = 2049, .ino = 78, .btime = 1764000000123456789ull},
-        {.kind = NVC_CHANGE_MOUNT, .path = "/usr/lib64/libcuda.so.1", .mnt_id = 512, .mnt_unique = 1ull << 32 | 9,
-         .dev = 2050, .ino = 1234},
+        {.kind = NVC_CHANGE_FILE,
+         .path = "/usr/lib64/libcuda.so.1",
+         .dev = 2049,
+         .ino = 78,
+         .btime = 1764000000123456789ull},
+        {.kind = NVC_CHANGE_MOUNT,
+         .path = "/usr/lib64/libcuda.so.1",
+         .mnt_id = 512,
+         .mnt_unique = 1ull << 32 | 9,
+         .dev = 2050,
+         .ino = 1234},
         {.kind = NVC_CHANGE_FLAGS, .path = "/proc/driver/nvidia", .mnt_id = 513, .flags = NVC_MNT_RDONLY},
     };
-    struct nvc_teardown td = {.pid = 4242, .pid_start = 123456, .rootfs = "/run/c/rootfs", .changes = changes,
-                              .nchanges = 4};
+    struct nvc_teardown td = {
+        .pid = 4242, .pid_start = 123456, .rootfs = "/run/c/rootfs", .changes = changes, .nchanges = 4};
     if (nvc_teardown_encode(&td, &buf, &len, &e) == 0) {
         seed("wire_teardown", "four-changes", buf, len);
         free(buf);

@@ -13,10 +13,10 @@
  * everything), read once before rules are written so that the rules that add something
  * can be told from those already granted, and only those taken back by teardown. */
 struct v1_exception {
-    char type;        /* 'a', 'c', 'b' */
-    long major;       /* -1: '*' */
-    long minor;       /* -1: '*' */
-    unsigned access;  /* bits of ACC_* */
+    char type;       /* 'a', 'c', 'b' */
+    long major;      /* -1: '*' */
+    long minor;      /* -1: '*' */
+    unsigned access; /* bits of ACC_* */
 };
 
 #define ACC_R 1u
@@ -138,8 +138,8 @@ int nvc_cgroup_v1_granted(const struct nvc_cgroup_dir *dir, const struct nvc_dev
     return 0;
 }
 
-int nvc_cgroup_v1_deny(const struct nvc_cgroup_dir *dir, const struct nvc_device_rule *rules, size_t n,
-                       int *present, struct nvc_error *err)
+int nvc_cgroup_v1_deny(const struct nvc_cgroup_dir *dir, const struct nvc_device_rule *rules, size_t n, int *present,
+                       struct nvc_error *err)
 {
     char path[sizeof(dir->path) + 16];
     struct v1_exception *ex = NULL;

@@ -302,8 +302,9 @@ int nvc_plan_frame_header(const uint8_t *hdr, uint16_t *type, uint32_t *body_len
         *why = "unknown frame type";
         return -1;
     }
-    /* Results are small: the reader's buffer for them is NVC_PLAN_MAX_RESULT. */
-    if (h.type != NVC_FRAME_PLAN && h.type != NVC_FRAME_TEARDOWN && h.len > NVC_PLAN_MAX_RESULT - NVC_PLAN_FRAME_HEADER) {
+    /* Answers are bounded by the reader's buffer for them, NVC_PLAN_MAX_RESULT. */
+    if (h.type != NVC_FRAME_PLAN && h.type != NVC_FRAME_TEARDOWN &&
+        h.len > NVC_PLAN_MAX_RESULT - NVC_PLAN_FRAME_HEADER) {
         *why = "frame larger than allowed";
         return -1;
     }
@@ -464,8 +465,8 @@ static int get_changes(struct nvc_rbuf *r, struct nvc_change **out, size_t *nout
 int nvc_changes_check(const struct nvc_change *changes, size_t n, struct nvc_error *err)
 {
     if (n > NVC_PLAN_MAX_CHANGES)
-        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "teardown", NULL, "%zu changes, more than the %u allowed",
-                             n, NVC_PLAN_MAX_CHANGES);
+        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "teardown", NULL,
+                             "%zu changes, more than the %u allowed", n, NVC_PLAN_MAX_CHANGES);
     if (n > 0 && changes == NULL)
         return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "teardown", NULL, "changes missing");
     for (size_t i = 0; i < n; i++) {

@@ -32,7 +32,7 @@
 #include "nvc_plan.h"
 #include "wire.h"
 
-#define NVC_PLAN_MAGIC        0x5043564eu /* "NVCP" */
+#define NVC_PLAN_MAGIC 0x5043564eu /* "NVCP" */
 /* 3: done carries the change list; teardown and undone frames. */
 #define NVC_PLAN_WIRE_VERSION 3
 #define NVC_PLAN_FRAME_HEADER NVC_WIRE_HEADER_SIZE

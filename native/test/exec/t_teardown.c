@@ -16,11 +16,8 @@
 
 static struct nvc_teardown request_of(const struct t_run *r)
 {
-    struct nvc_teardown td = {.pid = r->c.pid,
-                              .pid_start = 0,
-                              .rootfs = r->rootfs,
-                              .changes = r->res.changes,
-                              .nchanges = r->res.nchanges};
+    struct nvc_teardown td = {
+        .pid = r->c.pid, .pid_start = 0, .rootfs = r->rootfs, .changes = r->res.changes, .nchanges = r->res.nchanges};
     return td;
 }
 
@@ -80,7 +77,8 @@ int test_teardown_restores(void)
             ok = -1;
         }
         /* Again: everything is gone already, nothing is touched. */
-        if (ok == 0 && (nvc_teardown(r.exec, &td, &res, &err) < 0 || count_status(&res, NVC_UNDO_ABSENT) != td.nchanges)) {
+        if (ok == 0 &&
+            (nvc_teardown(r.exec, &td, &res, &err) < 0 || count_status(&res, NVC_UNDO_ABSENT) != td.nchanges)) {
             fprintf(stderr, "# the second teardown was not a no-op\n");
             ok = -1;
         }
@@ -135,7 +133,11 @@ int test_teardown_codec(void)
 {
     struct nvc_change c[3] = {
         {.kind = NVC_CHANGE_DIR, .path = "/usr/lib64", .dev = 1, .ino = 2, .btime = 1764000000000000001ull},
-        {.kind = NVC_CHANGE_MOUNT, .path = "/usr/lib64/x", .mnt_id = 77, .mnt_unique = 0x1234567890ull, .dev = 3,
+        {.kind = NVC_CHANGE_MOUNT,
+         .path = "/usr/lib64/x",
+         .mnt_id = 77,
+         .mnt_unique = 0x1234567890ull,
+         .dev = 3,
          .ino = 0xfffffffffull},
         {.kind = NVC_CHANGE_FLAGS, .path = "/proc/driver/nvidia", .mnt_id = 78, .flags = NVC_MNT_RDONLY},
     };
@@ -168,8 +170,8 @@ int test_teardown_codec(void)
     CHECK(nvc_teardown_encode(&td, &buf, &len, &err) == 0);
     CHECK(nvc_plan_frame_header(buf, &type, &body, &why) == 0 && type == NVC_FRAME_TEARDOWN);
     CHECK(nvc_teardown_decode(buf + 12, body, &d, &err) == 0);
-    CHECK(d.req.pid == 10 && d.req.pid_start == 1ull << 40 && strcmp(d.req.rootfs, "/r") == 0 &&
-          d.req.nchanges == 3 && d.changes[0].kind == NVC_CHANGE_DIR && d.changes[1].mnt_id == 77);
+    CHECK(d.req.pid == 10 && d.req.pid_start == 1ull << 40 && strcmp(d.req.rootfs, "/r") == 0 && d.req.nchanges == 3 &&
+          d.changes[0].kind == NVC_CHANGE_DIR && d.changes[1].mnt_id == 77);
     nvc_teardown_decoded_free(&d);
     for (size_t cut = 0; cut < body; cut++) {
         uint8_t *copy = malloc(cut ? cut : 1);
@@ -199,7 +201,7 @@ int test_teardown_codec(void)
     CHECK(tr.nchanges == 3 && tr.reports[2].status == NVC_UNDO_KEPT && strcmp(tr.reports[0].why, "unmounted") == 0);
     nvc_teardown_result_free(&tr);
     CHECK(nvc_teardown_decode_result(type, buf + 12, body, 2, &tr, &reported, &why) < 0); /* count mismatch */
-    buf[12 + 4] = 7;                                                                        /* unknown status */
+    buf[12 + 4] = 7;                                                                      /* unknown status */
     CHECK(nvc_teardown_decode_result(type, buf + 12, body, 3, &tr, &reported, &why) < 0);
     free(buf);
     return 0;
