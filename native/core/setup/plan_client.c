@@ -45,7 +45,8 @@ struct nvc_plan_job {
     size_t nedits;
     int teardown;    /* 1: a teardown request, whose answer is UNDONE */
     size_t nchanges; /* teardown: changes sent */
-    uint8_t *rbuf;
+    uint8_t *rbuf; /* grows as the answer comes, up to NVC_PLAN_MAX_RESULT */
+    size_t rcap;
     size_t got;
     int64_t deadline;
     int stopped; /* past the deadline, SIGTERM sent */
@@ -89,7 +90,9 @@ void nvc_plan_job_free(struct nvc_plan_job *j)
 /* Takes the encoded request (or NULL when encoding failed: err is set). */
 static struct nvc_plan_job *job_start(const char *exec_path, struct nvc_plan_job *j, struct nvc_error *err)
 {
-    j->rbuf = malloc(NVC_PLAN_MAX_RESULT);
+    /* Most answers are a few KiB; a long change list grows it (read_some). */
+    j->rcap = 64 * 1024;
+    j->rbuf = malloc(j->rcap);
     if (j->rbuf == NULL) {
         errno = ENOMEM;
         nvc_error_sys(err, "malloc", NULL, "cannot start the container executor");
@@ -178,6 +181,14 @@ static int read_some(struct nvc_plan_job *j)
 {
     for (;;) {
         ssize_t n;
+        if (j->got == j->rcap && j->rcap < NVC_PLAN_MAX_RESULT) {
+            size_t want = j->rcap * 2 < NVC_PLAN_MAX_RESULT ? j->rcap * 2 : NVC_PLAN_MAX_RESULT;
+            uint8_t *p = realloc(j->rbuf, want);
+            if (p == NULL)
+                return -1;
+            j->rbuf = p;
+            j->rcap = want;
+        }
         if (j->got == NVC_PLAN_MAX_RESULT) {
             uint8_t extra;
             n = recv(j->c.sock, &extra, 1, MSG_DONTWAIT);
@@ -189,7 +200,7 @@ static int read_some(struct nvc_plan_job *j)
                 return 1;
             return -1;
         }
-        n = recv(j->c.sock, j->rbuf + j->got, NVC_PLAN_MAX_RESULT - j->got, MSG_DONTWAIT);
+        n = recv(j->c.sock, j->rbuf + j->got, j->rcap - j->got, MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN)
