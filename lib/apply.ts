@@ -12,6 +12,7 @@ import { binding, execPath, ldconfigHelperPath, type NativeEdit } from './native
 import { fromNative } from './native-errors';
 import { PROC_DIR, type PlanStep } from './plan/items';
 import type { ContainerPlan } from './plan/mount-plan';
+import type { ContainerChanges } from './teardown';
 
 export interface ConfigureResult {
   plan: ContainerPlan;
@@ -23,6 +24,12 @@ export interface ConfigureResult {
   warnings: string[];
   /** Where the time went, in milliseconds (the service's per-request metrics). */
   timings?: ConfigureTimings;
+  /**
+   * What was changed, for {@link Context.teardown}: every mount and entry made (with the
+   * identities that recognise them later) and the device cgroup rules added. Plain JSON, to
+   * be stored as it is between configure and teardown. null for a dry run.
+   */
+  changes: ContainerChanges | null;
 }
 
 /**
@@ -112,7 +119,7 @@ async function refuseIfConfigured(container: Container, plan: ContainerPlan, pro
     `${container.rootfs} is already configured in ${container.pid ? `the mount namespace of process ${container.pid}` : "this process's mount namespace"}: ${taken.target} is a mount point there`,
     {
       path: path.join(container.rootfs, taken.target),
-      hint: 'configure a container once, before it starts; to give it other GPUs, start a new one (or a fresh rootfs)',
+      hint: 'configure a container once, before it starts, or tear the first configure down first (ctx.teardown with its result, `nvc-ts teardown`); to give it other GPUs, start a new one (or a fresh rootfs)',
     },
   );
 }
@@ -147,6 +154,7 @@ export async function applyPlan(
   const native = binding();
   let cgroupVersion: number | null = null;
   const timings: ConfigureTimings = { planMs: 0, helpersMs: 0, mountsMs: 0, ldconfigMs: 0 };
+  let added: ContainerChanges['cgroup']['added'] = [];
   try {
     let t = process.hrtime.bigint();
     if (plan.cgroupRules.length > 0 && container.pid) {
@@ -157,10 +165,11 @@ export async function applyPlan(
         rules: plan.cgroupRules.map(({ type, major, minor, access: a }) => ({ type, major, minor, access: a })),
       });
       cgroupVersion = r.version;
+      added = r.added;
     }
     // The executor takes the edits without their origins.
     const edits: NativeEdit[] = plan.edits.map(({ origin: _origin, ...e }) => e);
-    const { outcomes, editsMs } = await native.applyPlan({
+    const { outcomes, editsMs, changes } = await native.applyPlan({
       execPath: execPath(),
       pid: container.pid,
       pidStart: container.pidStart,
@@ -193,7 +202,13 @@ export async function applyPlan(
       timings.ldconfigMs = since(t);
       if (!ldconfig.ran && ldconfig.warning) warnings.push(ldconfig.warning);
     }
-    return { outcomes, cgroupVersion, ldconfig, warnings, timings };
+    const record: ContainerChanges = {
+      version: 1,
+      container: { pid: container.pid, pidStart: container.pidStart, rootfs: container.rootfs },
+      changes,
+      cgroup: { version: cgroupVersion, added },
+    };
+    return { outcomes, cgroupVersion, ldconfig, warnings, timings, changes: record };
   } catch (e) {
     throw fromNative(e);
   }

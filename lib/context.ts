@@ -32,6 +32,7 @@ import { installDriver, type InstallOutcome } from './install/install';
 import { emit, listening, type NvcLogger } from './events';
 import { containerPlanSchema } from './plan/plan-schema';
 import { guestModuleCopies, runDepmod } from './install/guest-modules';
+import { teardownContainer, type TeardownInput, type TeardownResult } from './teardown';
 
 function toFiles(files: RawDriverFile[]): DriverFile[] {
   return files.map((f) => ({
@@ -176,7 +177,7 @@ export class Context implements AsyncDisposable {
       const started = process.hrtime.bigint();
       const plan = await call.race(this.plan(container, request));
       const planMs = Number(process.hrtime.bigint() - started) / 1e6;
-      if (request.dryRun) return { plan, applied: false, outcomes: [], cgroupVersion: null, ldconfig: null, warnings: plan.warnings };
+      if (request.dryRun) return { plan, applied: false, outcomes: [], cgroupVersion: null, ldconfig: null, warnings: plan.warnings, changes: null };
       const result = await this.#apply(container, plan, call);
       if (result.timings !== undefined) result.timings.planMs = planMs;
       return result;
@@ -202,6 +203,37 @@ export class Context implements AsyncDisposable {
     } catch (e) {
       if (e instanceof NvcError) emit(this.#logger, { kind: 'refused', rootfs: container.rootfs, code: e.code, message: e.message });
       throw e;
+    } finally {
+      call.done();
+    }
+  }
+
+  /**
+   * Undo a configure (or applyPlan): `result` is what it returned, or its `changes`, as it
+   * was or after a JSON round trip. In the container's mount namespace, in reverse order, each
+   * mount is detached and each created entry removed only if it is still what configure made
+   * (anything replaced, covered or filled since is kept and reported, not an error); then the
+   * cgroup v1 device rules configure added are denied again (v2: reported as kept). The
+   * container's ld.so.cache is not restored. A second teardown changes nothing and succeeds;
+   * afterwards the container can be configured again. The record of another container is
+   * refused with ERR_NVC_WRONG_CONTAINER.
+   */
+  async teardown(container: Container, result: TeardownInput, options: CallOptions = {}): Promise<TeardownResult> {
+    this.#checkOpen();
+    checkContainer(container);
+    const call = callGuard(options, 'teardown');
+    try {
+      call.check();
+      // Abandoned midway, the executor still finishes; teardown is idempotent, so running it again completes it.
+      return await call.race(teardownContainer(container, result)).catch((e: unknown) => {
+        if (e instanceof NvcError && e.code === 'ERR_NVC_ABORTED') {
+          throw new NvcError('ERR_NVC_ABORTED', e.message.replace('before it changed anything', 'while the executor was undoing changes'), {
+            cause: e.cause,
+            hint: 'the teardown goes on in the background; run it again with the same result to finish it and see what was done',
+          });
+        }
+        throw e;
+      });
     } finally {
       call.done();
     }

@@ -21,6 +21,8 @@ export const NVC_ERROR_CODES = [
   'ERR_NVC_ABORTED',
   /** configure on a rootfs whose targets are already mounted in that namespace. */
   'ERR_NVC_ALREADY_CONFIGURED',
+  /** teardown with the record of another container's configure (another pid, start time or rootfs). */
+  'ERR_NVC_WRONG_CONTAINER',
   'ERR_NVC_NATIVE_MISSING',
   'ERR_NVC_INVALID_REQUIREMENT',
   'ERR_NVC_REQUIREMENT_UNSATISFIED',

@@ -16,6 +16,15 @@ export { CAPABILITIES, type Capability, type Device, type DeviceNode, type Drive
 export { selectDevices } from './select';
 export { Container, openContainer } from './container';
 export type { ConfigureResult, ConfigureTimings } from './apply';
+export {
+  containerChangesSchema,
+  type ContainerChanges,
+  type ChangeRecord,
+  type AddedDeviceRule,
+  type TeardownResult,
+  type TeardownStep,
+  type TeardownInput,
+} from './teardown';
 export type { HostFacts, HostFactsNeeds } from './host-facts';
 export type { DrmFacts, DrmNode } from './host-drm';
 export type { GraphicsFacts, GraphicsFile, GraphicsFileKind } from './host-graphics';

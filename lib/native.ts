@@ -7,6 +7,7 @@
 import * as path from 'node:path';
 import { existsSync } from 'node:fs';
 import type { Edit } from './plan/mount-plan';
+import type { AddedDeviceRule, ChangeRecord } from './teardown';
 import type { Device } from './types';
 import { NvcError } from './errors';
 
@@ -78,13 +79,29 @@ export interface NativeBinding {
     edits: NativeEdit[];
     /** The executor's limit (default 30 s): past it, it is stopped and rolls the plan back. */
     timeoutMs?: number;
-  }): Promise<{ outcomes: ('done' | 'skipped')[]; /** The executor's own time on the edits, when it said. */ editsMs?: number }>;
+  }): Promise<{ outcomes: ('done' | 'skipped')[]; /** The executor's own time on the edits, when it said. */ editsMs?: number; changes: ChangeRecord[] }>;
+  /** Undo changes applyPlan reported, in the container's mount namespace (native/exec/teardown.c); one report per change. */
+  teardown(request: {
+    execPath: string;
+    pid: number;
+    pidStart?: number;
+    rootfs: string;
+    changes: ChangeRecord[];
+  }): Promise<{ status: 'undone' | 'absent' | 'kept'; why: string }[]>;
+  /** added: each rule as far as it granted access the cgroup did not grant before (v1: from devices.list; v2: all of it). */
   cgroupAllow(request: {
     procRoot?: string;
     pid: number;
     pidStart?: number;
     rules: { type: 'c' | 'b'; major: number; minor: number; access: string }[];
-  }): Promise<{ version: number }>;
+  }): Promise<{ version: number; added: AddedDeviceRule[] }>;
+  /** v1 only (version says which governs now): devices.deny for the access each rule still has; removed: those that had some. */
+  cgroupDeny(request: {
+    procRoot?: string;
+    pid: number;
+    pidStart?: number;
+    rules: AddedDeviceRule[];
+  }): Promise<{ version: number; removed: AddedDeviceRule[] }>;
   /** Paths of a container's tree as the executor will see them: in its mount namespace, resolved inside the rootfs. */
   probeContainer(request: {
     pid: number;

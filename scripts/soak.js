@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 'use strict';
-// Soak (issue 11): N configure-and-teardown cycles on a simulated host, each into a fresh
-// fixture container (a process in its own mount namespace and device cgroup, an empty
-// rootfs), while the event loop keeps other calls in flight on the same context and worker
-// threads open, use and close contexts of their own.
-//   npm run soak -- --cycles N [--workers W] [--no-cgroups]
+// Soak (issue 11): N cycles of configure then ctx.teardown on a simulated host, on the same
+// fixture container (a process in its own mount namespace and device cgroup, an empty rootfs)
+// with a fresh one every --fresh-every cycles, while the event loop keeps other calls in
+// flight on the same context and worker threads open, use and close contexts of their own.
+// After each teardown the container's mount table must be exactly what it was before its
+// first configure (nothing left under the rootfs), and its device cgroup empty again.
+//   npm run soak -- --cycles N [--workers W] [--fresh-every K] [--no-cgroups]
 // Fds, child processes, mounts and RSS are taken after a warm-up and at the end (workers
 // stopped, every call settled) and must not grow (RSS within a margin: V8's heap and the
 // allocator do not give every page back); descendant processes are watched all along and a
@@ -25,12 +27,15 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '2' },
     'no-cgroups': { type: 'boolean', default: false },
     'rss-margin-mib': { type: 'string', default: '48' },
+    'fresh-every': { type: 'string', default: '10' },
   },
 });
 const cycles = Number(values.cycles);
 const workers = Number(values.workers);
 if (!Number.isInteger(cycles) || cycles < 1) throw new Error('--cycles takes a whole number, at least 1');
 if (!Number.isInteger(workers) || workers < 0) throw new Error('--workers takes a whole number');
+const freshEvery = Number(values['fresh-every']);
+if (!Number.isInteger(freshEvery) || freshEvery < 1) throw new Error('--fresh-every takes a whole number, at least 1');
 const WARMUP = Math.min(5, cycles);
 // A zombie is normal for the moment between a child's exit and its parent's wait: one still
 // there this long after it was first seen was never reaped.
@@ -71,21 +76,51 @@ async function main() {
   const pool = [];
   const timer = setInterval(watchZombies, 100);
   let sideCalls = 0;
+  // The container of the moment, its mount table before any configure, and its cycle count.
+  let current = null;
+  const teardownFailures = [];
+  let teardowns = 0;
+  const retire = async () => {
+    if (current === null) return;
+    await current.c.stop();
+    fs.rmSync(current.rootfs, { recursive: true, force: true });
+    current = null;
+  };
   try {
     const cycle = async () => {
-      const rootfs = makeRootfs();
-      const c = await startContainer(values['no-cgroups'] ? { cgroup: null } : {});
-      try {
-        const container = await ctx.container({ pid: c.pid, rootfs });
-        // Calls from the event loop in flight while configure runs, on the same context.
-        const side = Promise.all([ctx.deviceInfo(), ctx.driverInfo(), ctx.plan(container, request)]);
-        await ctx.configure(container, request);
-        await side;
-        sideCalls += 3;
-      } finally {
-        await c.stop();
-        fs.rmSync(rootfs, { recursive: true, force: true });
+      if (current === null || current.cycles >= freshEvery) {
+        await retire();
+        const rootfs = makeRootfs();
+        const c = await startContainer(values['no-cgroups'] ? { cgroup: null } : {});
+        current = { c, rootfs, cycles: 0, container: await ctx.container({ pid: c.pid, rootfs }), mounts: fs.readFileSync(`/proc/${c.pid}/mountinfo`, 'utf8') };
       }
+      const { c, rootfs, container } = current;
+      current.cycles++;
+      // Calls from the event loop in flight while configure runs, on the same context.
+      const side = Promise.all([ctx.deviceInfo(), ctx.driverInfo(), ctx.plan(container, request)]);
+      const result = await ctx.configure(container, request);
+      await side;
+      sideCalls += 3;
+      // Through JSON, as a runtime keeps it between its hooks.
+      const td = await ctx.teardown(container, JSON.parse(JSON.stringify(result.changes)));
+      teardowns++;
+      const left = fs
+        .readFileSync(`/proc/${c.pid}/mountinfo`, 'utf8')
+        .split('\n')
+        .filter((l) => l.split(' ')[4]?.startsWith(`${rootfs}/`));
+      const problems = [];
+      if (!td.complete)
+        problems.push(
+          `kept: ${td.steps
+            .filter((x) => x.status === 'kept')
+            .map((x) => `${x.kind} ${x.what}: ${x.reason}`)
+            .join('; ')}`,
+        );
+      if (left.length > 0) problems.push(`${left.length} mounts left under the rootfs`);
+      else if (fs.readFileSync(`/proc/${c.pid}/mountinfo`, 'utf8') !== current.mounts) problems.push('the mount table differs from before configure');
+      if (c.cgroup && c.cgroup.version === 1 && c.cgroup.allowed().length > 0) problems.push(`devices.list still allows ${c.cgroup.allowed().join(', ')}`);
+      if (problems.length > 0 && teardownFailures.length < 10) teardownFailures.push(`cycle on pid ${c.pid}: ${problems.join('; ')}`);
+      else if (problems.length > 0) teardownFailures.push('...');
       watchZombies();
     };
 
@@ -117,6 +152,8 @@ async function main() {
         await w.terminate();
       }
       pool.length = 0;
+      // Containers do not outlive a phase: the snapshots count the context's own resources.
+      await retire();
       return calls;
     };
 
@@ -133,7 +170,7 @@ async function main() {
     console.log(show('after ', after));
     const seconds = (Date.now() - started) / 1000;
     console.log(
-      `${cycles} cycles in ${seconds.toFixed(1)} s, ${sideCalls} concurrent event-loop calls, ${workerCalls} worker-thread calls in ${workers} workers`,
+      `${cycles} cycles (configure + teardown, a fresh container every ${freshEvery}) in ${seconds.toFixed(1)} s, ${teardowns} teardowns, ${sideCalls} concurrent event-loop calls, ${workerCalls} worker-thread calls in ${workers} workers`,
     );
 
     const problems = [];
@@ -143,16 +180,20 @@ async function main() {
     const margin = Number(values['rss-margin-mib']) * MIB;
     if (after.rss > before.rss + margin)
       problems.push(`RSS grew by ${((after.rss - before.rss) / MIB).toFixed(1)} MiB (margin ${values['rss-margin-mib']} MiB)`);
+    if (teardownFailures.length) problems.push(`${teardownFailures.length} teardowns left something: ${teardownFailures.join(' | ')}`);
     if (zombieFailures.length) problems.push(`zombies left unreaped: ${zombieFailures.join(', ')}`);
     if (after.zombies.length) problems.push(`zombies at the end: ${after.zombies.map((z) => `${z.pid}:${z.comm}`).join(', ')}`);
     if (problems.length) {
       console.error(`soak FAILED: ${problems.join('; ')}`);
       process.exitCode = 1;
     } else {
-      console.log('soak passed: no growth in fds, processes or mounts, RSS within the margin, no zombie');
+      console.log(
+        'soak passed: every teardown left the container as before configure; no growth in fds, processes or mounts, RSS within the margin, no zombie',
+      );
     }
   } finally {
     clearInterval(timer);
+    await retire().catch(() => {});
     for (const { w } of pool) await w.terminate();
     await ctx.shutdown();
     await host.cleanup();

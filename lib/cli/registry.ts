@@ -2,6 +2,7 @@
 import { infoCommand } from './commands/info';
 import { listCommand } from './commands/list';
 import { configureCommand } from './commands/configure';
+import { teardownCommand } from './commands/teardown';
 import { hookCommand } from './commands/hook';
 import { doctorCommand } from './commands/doctor';
 import { installCommand, uninstallCommand } from './commands/install';
@@ -32,6 +33,7 @@ export const COMMANDS: BoundCommand[] = [
   bind(infoCommand),
   bind(listCommand),
   bind(configureCommand),
+  bind(teardownCommand),
   bind(hookCommand),
   bind(doctorCommand),
   bind(installCommand),

@@ -4,6 +4,9 @@
 // watches (loop_job.h): no pool thread waits for them.
 #include <napi.h>
 
+#include <array>
+#include <cerrno>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -135,6 +138,134 @@ OwnedEdit ParseEdit(Napi::Object e) {
   return out;
 }
 
+// 64-bit ids travel as decimal strings: JSON and JavaScript numbers cannot hold them all.
+const char *const kChangeKinds[] = {"", "mount", "file", "directory", "symlink", "flags"};
+
+Napi::Object ChangeToJs(Napi::Env env, const nvc_change &c) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("kind", kChangeKinds[c.kind]);
+  o.Set("path", c.path);
+  if (c.kind == NVC_CHANGE_MOUNT || c.kind == NVC_CHANGE_FLAGS) {
+    o.Set("mountId", std::to_string(c.mnt_id));
+    o.Set("uniqueMountId", std::to_string(c.mnt_unique));
+  }
+  if (c.kind != NVC_CHANGE_FLAGS) {
+    o.Set("dev", std::to_string(c.dev));
+    o.Set("ino", std::to_string(c.ino));
+  }
+  if (c.kind == NVC_CHANGE_FILE || c.kind == NVC_CHANGE_DIR || c.kind == NVC_CHANGE_SYMLINK)
+    o.Set("btime", std::to_string(c.btime));
+  if (c.kind == NVC_CHANGE_FLAGS) {
+    Napi::Array flags = Napi::Array::New(env);
+    for (const Named &n : kMountFlags)
+      if (c.flags & n.value) flags.Set(flags.Length(), n.name);
+    o.Set("flags", flags);
+  }
+  return o;
+}
+
+uint64_t U64String(Napi::Object o, const char *key) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return 0;
+  if (!v.IsString()) throw ArgError{std::string(key) + " must be a decimal string"};
+  std::string s = v.As<Napi::String>().Utf8Value();
+  if (s.empty() || s.size() > 20 || s.find_first_not_of("0123456789") != std::string::npos)
+    throw ArgError{std::string(key) + " must be a decimal string"};
+  errno = 0;
+  unsigned long long n = strtoull(s.c_str(), nullptr, 10);
+  if (errno == ERANGE) throw ArgError{std::string(key) + " is out of range"};
+  return n;
+}
+
+struct OwnedChange {
+  nvc_change_kind kind;
+  std::string path;
+  uint64_t mntId = 0, mntUnique = 0, dev = 0, ino = 0, btime = 0;
+  unsigned flags = 0;
+};
+
+OwnedChange ParseChange(Napi::Object o) {
+  OwnedChange c;
+  std::string kind = Str(o, "kind");
+  unsigned k = 0;
+  for (unsigned i = 1; i < sizeof(kChangeKinds) / sizeof(kChangeKinds[0]); i++)
+    if (kind == kChangeKinds[i]) k = i;
+  if (k == 0) throw ArgError{"unknown change kind " + kind};
+  c.kind = static_cast<nvc_change_kind>(k);
+  c.path = Str(o, "path");
+  c.mntId = U64String(o, "mountId");
+  c.mntUnique = U64String(o, "uniqueMountId");
+  c.dev = U64String(o, "dev");
+  c.ino = U64String(o, "ino");
+  c.btime = U64String(o, "btime");
+  c.flags = Flags(o);
+  return c;
+}
+
+class TeardownJob : public LoopJob {
+ public:
+  TeardownJob(Napi::Env env, std::string exec, uint32_t pid, uint64_t pidStart, std::string rootfs,
+              std::vector<OwnedChange> changes)
+      : LoopJob(env, "nvc-ts:teardown"),
+        exec_(std::move(exec)),
+        rootfs_(std::move(rootfs)),
+        owned_(std::move(changes)) {
+    req_.pid = static_cast<pid_t>(pid);
+    req_.pid_start = pidStart;
+  }
+  ~TeardownJob() override {
+    nvc_plan_job_free(job_);
+    nvc_teardown_result_free(&result_);
+  }
+
+ protected:
+  int Begin(nvc_error *err) override {
+    std::vector<nvc_change> view(owned_.size());
+    for (size_t i = 0; i < owned_.size(); i++) {
+      const OwnedChange &o = owned_[i];
+      view[i] = nvc_change{};
+      view[i].kind = o.kind;
+      view[i].path = const_cast<char *>(o.path.c_str());  // read only: encoded below
+      view[i].mnt_id = o.mntId;
+      view[i].mnt_unique = o.mntUnique;
+      view[i].dev = o.dev;
+      view[i].ino = o.ino;
+      view[i].btime = o.btime;
+      view[i].flags = o.flags;
+    }
+    req_.rootfs = rootfs_.c_str();
+    req_.changes = view.data();
+    req_.nchanges = view.size();
+    job_ = nvc_teardown_job_start(exec_.c_str(), &req_, err);
+    req_.changes = nullptr;
+    return job_ ? 0 : -1;
+  }
+  int Step(nvc_wait *w) override { return nvc_plan_job_step(job_, w); }
+  int Finish(nvc_error *err) override { return nvc_teardown_job_finish(job_, &result_, err); }
+  void Abandon() override {
+    nvc_plan_job_free(job_);
+    job_ = nullptr;
+  }
+  Napi::Value Result(Napi::Env env) override {
+    static const char *const kStatus[] = {"", "undone", "absent", "kept"};
+    Napi::Array out = Napi::Array::New(env, result_.nchanges);
+    for (size_t i = 0; i < result_.nchanges; i++) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("status", kStatus[result_.reports[i].status]);
+      o.Set("why", result_.reports[i].why);
+      out.Set(i, o);
+    }
+    return out;
+  }
+
+ private:
+  std::string exec_, rootfs_;
+  std::vector<OwnedChange> owned_;
+  struct nvc_teardown req_ {};
+  nvc_plan_job *job_ = nullptr;
+  nvc_teardown_result result_{};
+};
+
 class ApplyPlanJob : public LoopJob {
  public:
   ApplyPlanJob(Napi::Env env, std::string exec, uint32_t pid, uint64_t pidStart, std::string rootfs, uint32_t uid,
@@ -196,6 +327,9 @@ class ApplyPlanJob : public LoopJob {
       outcomes.Set(i, result_.outcomes[i] == NVC_OUTCOME_SKIPPED ? "skipped" : "done");
     o.Set("outcomes", outcomes);
     if (result_.edits_us != NVC_PLAN_NO_TIME) o.Set("editsMs", result_.edits_us / 1000.0);
+    Napi::Array changes = Napi::Array::New(env, result_.nchanges);
+    for (size_t i = 0; i < result_.nchanges; i++) changes.Set(i, ChangeToJs(env, result_.changes[i]));
+    o.Set("changes", changes);
     return o;
   }
 
@@ -226,8 +360,19 @@ class CgroupWorker : public PromiseWorker {
     // caller opened (pidref.h), before the read and after it.
     if (SameProcess(err) < 0) return -1;
     if (nvc_cgroup_version(procRoot_.c_str(), static_cast<pid_t>(pid_), &version_, err) < 0) return -1;
-    if (nvc_cgroup_allow_version(procRoot_.c_str(), static_cast<pid_t>(pid_), version_, rules_.data(), rules_.size(),
-                                 err) < 0)
+    added_.assign(rules_.size(), {0, 0, 0, 0});
+    if (deny_) {
+      if (version_ != 1) return 0;  // the caller says what v2 cannot take back
+      std::vector<int> present(rules_.size(), 0);
+      if (nvc_cgroup_deny_v1(procRoot_.c_str(), static_cast<pid_t>(pid_), rules_.data(), rules_.size(), present.data(),
+                             err) < 0)
+        return -1;
+      for (size_t i = 0; i < rules_.size(); i++)
+        if (present[i]) snprintf(added_[i].data(), 4, "%s", rules_[i].access);
+      return SameProcess(err);
+    }
+    if (nvc_cgroup_allow_report(procRoot_.c_str(), static_cast<pid_t>(pid_), version_, rules_.data(), rules_.size(),
+                                reinterpret_cast<char(*)[4]>(added_.data()), err) < 0)
       return -1;
     return SameProcess(err);
   }
@@ -238,13 +383,29 @@ class CgroupWorker : public PromiseWorker {
     return nvc_error_set(err, NVC_ERR_NAMESPACE, ESRCH, "stat", nullptr,
                          "the container process %u exited and its pid now names another process (or none)", pid_);
   }
+  // allow: the rules as far as they added access; deny: the rules as far as they were still there.
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
     o.Set("version", version_);
+    Napi::Array changed = Napi::Array::New(env);
+    for (size_t i = 0; i < added_.size(); i++) {
+      if (added_[i][0] == '\0') continue;
+      Napi::Object r = Napi::Object::New(env);
+      r.Set("type", std::string(1, rules_[i].type));
+      r.Set("major", rules_[i].major);
+      r.Set("minor", rules_[i].minor);
+      r.Set("access", std::string(added_[i].data()));
+      changed.Set(changed.Length(), r);
+    }
+    o.Set(deny_ ? "removed" : "added", changed);
     return o;
   }
 
+ public:
+  bool deny_ = false;
+
  private:
+  std::vector<std::array<char, 4>> added_;
   std::string procRoot_;
   uint32_t pid_;
   uint64_t pidStart_;
@@ -333,7 +494,7 @@ Napi::Value ApplyPlan(const Napi::CallbackInfo &info) {
   }
 }
 
-Napi::Value CgroupAllow(const Napi::CallbackInfo &info) {
+Napi::Value CgroupRules(const Napi::CallbackInfo &info, bool deny) {
   Napi::Env env = info.Env();
   try {
     if (!info[0].IsObject()) throw ArgError{"request must be an object"};
@@ -357,11 +518,39 @@ Napi::Value CgroupAllow(const Napi::CallbackInfo &info) {
       out.push_back(rule);
     }
     std::string procRoot = Str(o, "procRoot", false);
-    return (new CgroupWorker(env, procRoot.empty() ? "/proc" : procRoot, U32(o, "pid", 0, true), U53(o, "pidStart"),
-                             std::move(access), std::move(out)))
+    auto *w = new CgroupWorker(env, procRoot.empty() ? "/proc" : procRoot, U32(o, "pid", 0, true), U53(o, "pidStart"),
+                               std::move(access), std::move(out));
+    w->deny_ = deny;
+    return w->Start();
+  } catch (const ArgError &e) {
+    return Reject(env, deny ? "cgroupDeny" : "cgroupAllow", e);
+  }
+}
+
+Napi::Value CgroupAllow(const Napi::CallbackInfo &info) { return CgroupRules(info, false); }
+// cgroupDeny({ procRoot, pid, pidStart, rules }): v1 only; takes back what cgroupAllow reported as added.
+Napi::Value CgroupDeny(const Napi::CallbackInfo &info) { return CgroupRules(info, true); }
+
+// teardown({ execPath, pid, pidStart, rootfs, changes }): per change { status, why }.
+Napi::Value Teardown(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  try {
+    if (!info[0].IsObject()) throw ArgError{"request must be an object"};
+    Napi::Object o = info[0].As<Napi::Object>();
+    Napi::Value cv = o.Get("changes");
+    if (!cv.IsArray()) throw ArgError{"changes must be an array"};
+    Napi::Array arr = cv.As<Napi::Array>();
+    std::vector<OwnedChange> owned;
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      Napi::Value c = arr[i];
+      if (!c.IsObject()) throw ArgError{"every change must be an object"};
+      owned.push_back(ParseChange(c.As<Napi::Object>()));
+    }
+    return (new TeardownJob(env, Str(o, "execPath"), U32(o, "pid", 0), U53(o, "pidStart"), Str(o, "rootfs"),
+                            std::move(owned)))
         ->Start();
   } catch (const ArgError &e) {
-    return Reject(env, "cgroupAllow", e);
+    return Reject(env, "teardown", e);
   }
 }
 
@@ -486,6 +675,8 @@ Napi::Object RegisterContainerFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("vocabulary", Napi::Function::New<Vocabulary>(env, "vocabulary"));
   exports.Set("applyPlan", Napi::Function::New<ApplyPlan>(env, "applyPlan"));
   exports.Set("cgroupAllow", Napi::Function::New<CgroupAllow>(env, "cgroupAllow"));
+  exports.Set("cgroupDeny", Napi::Function::New<CgroupDeny>(env, "cgroupDeny"));
+  exports.Set("teardown", Napi::Function::New<Teardown>(env, "teardown"));
   exports.Set("ldconfig", Napi::Function::New<RunLdconfig>(env, "ldconfig"));
   exports.Set("probeContainer", Napi::Function::New<ProbeContainer>(env, "probeContainer"));
   return exports;

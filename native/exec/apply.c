@@ -43,7 +43,7 @@ static int cancelled(struct nvc_error *err)
 }
 
 /* Everything before the first change: failures here have nothing to undo. */
-static int prepare(struct exec_ctx *ctx, struct nvc_error *err)
+int exec_prepare(struct exec_ctx *ctx, struct nvc_error *err)
 {
     const struct nvc_plan *plan = ctx->plan;
     int nsfd = -1, rc = -1;
@@ -81,7 +81,7 @@ int exec_apply(struct exec_ctx *ctx, struct nvc_error *err)
     const struct nvc_plan *plan = ctx->plan;
     uint64_t started, took;
 
-    if (prepare(ctx, err) < 0)
+    if (exec_prepare(ctx, err) < 0)
         return -1;
     /* The edits' own time, reported with the result: the rest of the executor's run is its
      * start, the source checks and the namespace entry (the service's metrics split them). */

@@ -89,7 +89,7 @@ int exec_edit_write(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
         close(fd);
         return -1;
     }
-    undo_push_created(ctx, pdup, name, st.st_dev, st.st_ino, 0, e->target);
+    undo_push_created(ctx, pdup, name, fd, &st, e->target);
     /* Owner before mode: chown clears set-id bits, and the mode is what the plan says. */
     if (write_all(fd, e->data, e->data_len) < 0) {
         nvc_error_sys(err, "write", e->target, "cannot write %s", e->target);
@@ -165,7 +165,7 @@ int exec_edit_symlink(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
         goto fail_dup;
     }
     close(parent);
-    undo_push_created(ctx, pdup, name, st.st_dev, st.st_ino, 0, e->target);
+    undo_push_created(ctx, pdup, name, fd, &st, e->target);
     if (exec_chown_fd(ctx, fd, e->target, err) < 0 || exec_check_in_root(ctx, fd, e->target, err) < 0) {
         close(fd);
         return -1;

@@ -73,7 +73,7 @@ static int create_file(struct exec_ctx *ctx, int parent, const char *name, const
         unlinkat(parent, name, 0);
         return -1;
     }
-    undo_push_created(ctx, pdup, name, st.st_dev, st.st_ino, 0, target);
+    undo_push_created(ctx, pdup, name, fd, &st, target);
     if (exec_chown_fd(ctx, fd, target, err) < 0 || exec_check_in_root(ctx, fd, target, err) < 0) {
         close(fd);
         return -1;

@@ -6,6 +6,7 @@
  * this state is plain and owned by main. */
 
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "nvc_error.h"
@@ -37,9 +38,12 @@ struct undo {
     dev_t dev;      /* CREATED: identity, so that a replaced entry is left alone */
     ino_t ino;
     int is_dir;
+    mode_t mode;           /* CREATED: its type, for the change report */
+    uint64_t btime;        /* CREATED: birth time in ns (0: unknown), tells a reused inode number apart */
     unsigned added;        /* FLAGS: nvc_mount_flag bits that were added */
     unsigned long prev_ms; /* FLAGS: MS_* of the mount before (mount(2) fallback) */
-    const char *target;    /* container path, for messages */
+    const char *target;    /* container path, for messages (path when it could be copied) */
+    char *path;            /* a copy of the container path, for the change report; NULL: out of memory */
 };
 
 /* A shared mount turned private while this plan mounts below it (see guard.c). */
@@ -99,7 +103,9 @@ int exec_chown_fd(struct exec_ctx *ctx, int fd, const char *target, struct nvc_e
 /* Makes room for n more undo entries, so that recording what was just done cannot fail. */
 int undo_reserve(struct exec_ctx *ctx, size_t n, struct nvc_error *err);
 /* The push functions take ownership of the fds they are given; room must be reserved. */
-void undo_push_created(struct exec_ctx *ctx, int parent_fd, const char *name, dev_t dev, ino_t ino, int is_dir,
+/* entry_fd and st: the entry just created (kept only as its identity: dev, ino, type and
+ * birth time). */
+void undo_push_created(struct exec_ctx *ctx, int parent_fd, const char *name, int entry_fd, const struct stat *st,
                        const char *target);
 void undo_push_mount(struct exec_ctx *ctx, int mnt_fd, int at_fd, int at_parent, const char *target);
 void undo_push_flags(struct exec_ctx *ctx, int mnt_fd, unsigned added, unsigned long prev_ms, const char *target);
@@ -108,6 +114,9 @@ void undo_push_flags(struct exec_ctx *ctx, int mnt_fd, unsigned added, unsigned 
 void exec_rollback(struct exec_ctx *ctx, struct nvc_error *err);
 /* After success: forget the log (the changes stay). */
 void undo_forget(struct exec_ctx *ctx);
+/* After success, before undo_forget: the log as the change list the result reports
+ * (malloc'd, paths too). -1 with err when it cannot be built. */
+int undo_report(struct exec_ctx *ctx, struct nvc_change **changes, size_t *n, struct nvc_error *err);
 
 /* ---- guard.c ---- */
 /* Before attaching a mount on at_fd (whose directory is at_parent): if the mount that
@@ -126,7 +135,17 @@ int exec_edit_remount(struct exec_ctx *ctx, size_t i, struct nvc_error *err);
 int exec_edit_write(struct exec_ctx *ctx, size_t i, struct nvc_error *err);
 int exec_edit_symlink(struct exec_ctx *ctx, size_t i, struct nvc_error *err);
 
+/* ---- teardown.c ---- */
+/* Enter the container's namespace and undo the changes of req in reverse order, each only
+ * if still what was recorded; reports[i] says what happened to change i. -1 with err
+ * only when the container cannot be entered. */
+int exec_teardown(struct exec_ctx *ctx, const struct nvc_teardown *req, struct nvc_undo_report *reports,
+                  struct nvc_error *err);
+
 /* ---- apply.c ---- */
+/* Everything before the first change: open and enter the namespace, pin the sources, open
+ * the rootfs. */
+int exec_prepare(struct exec_ctx *ctx, struct nvc_error *err);
 /* Enter, apply every edit in order, restore propagation. On failure everything is
  * rolled back before this returns -1. */
 int exec_apply(struct exec_ctx *ctx, struct nvc_error *err);

@@ -136,32 +136,29 @@ static int send_error(const struct nvc_error *err)
     return rc;
 }
 
-static int read_plan(struct nvc_plan_decoded *d, struct nvc_error *err)
+/* One request frame: a plan, or a teardown. *type says which; body is malloc'd. */
+static int read_request(uint16_t *type, uint8_t **body, uint32_t *len, struct nvc_error *err)
 {
     uint8_t hdr[NVC_PLAN_FRAME_HEADER];
-    uint16_t type;
-    uint32_t len;
     const char *why = NULL;
-    uint8_t *body;
-    int rc;
 
+    *body = NULL;
     if (read_full(EXEC_SOCKET_FD, hdr, sizeof(hdr)) < 0)
         return nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, errno, "read", NULL, "no plan received");
-    if (nvc_plan_frame_header(hdr, &type, &len, &why) < 0 || type != NVC_FRAME_PLAN)
+    if (nvc_plan_frame_header(hdr, type, len, &why) < 0 || (*type != NVC_FRAME_PLAN && *type != NVC_FRAME_TEARDOWN))
         return nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, 0, "read", NULL, "malformed plan frame: %s",
                              why ? why : "not a plan");
-    body = malloc(len ? len : 1);
-    if (body == NULL) {
+    *body = malloc(*len ? *len : 1);
+    if (*body == NULL) {
         errno = ENOMEM;
         return nvc_error_sys(err, "read", NULL, "cannot receive the plan");
     }
-    if (read_full(EXEC_SOCKET_FD, body, len) < 0) {
-        free(body);
+    if (read_full(EXEC_SOCKET_FD, *body, *len) < 0) {
+        free(*body);
+        *body = NULL;
         return nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, errno, "read", NULL, "truncated plan");
     }
-    rc = nvc_plan_decode(body, len, d, err);
-    free(body);
-    return rc;
+    return 0;
 }
 
 static int raise_fd_limit(size_t nedits, struct nvc_error *err)
@@ -182,13 +179,58 @@ static int raise_fd_limit(size_t nedits, struct nvc_error *err)
     return 0;
 }
 
+/* A teardown: no plan, no sources; the request names the container, the changes say
+ * what to undo, the answer says what became of each. */
+static int run_teardown(struct exec_ctx *ctx, const uint8_t *body, uint32_t blen, struct nvc_error *err)
+{
+    struct nvc_teardown_decoded d;
+    struct nvc_plan plan;
+    struct nvc_undo_report *reports = NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = 1;
+
+    if (nvc_teardown_decode(body, blen, &d, err) < 0) {
+        send_error(err);
+        return 1;
+    }
+    memset(&plan, 0, sizeof(plan));
+    plan.pid = d.req.pid;
+    plan.pid_start = d.req.pid_start;
+    plan.rootfs = d.req.rootfs;
+    ctx->plan = &plan;
+    reports = calloc(d.req.nchanges ? d.req.nchanges : 1, sizeof(*reports));
+    if (reports == NULL) {
+        errno = ENOMEM;
+        nvc_error_sys(err, "teardown", NULL, "cannot hold the teardown");
+        send_error(err);
+        goto out;
+    }
+    if (raise_fd_limit(0, err) < 0 || exec_teardown(ctx, &d.req, reports, err) < 0) {
+        send_error(err);
+        goto out;
+    }
+    if (nvc_teardown_encode_undone(reports, d.req.nchanges, &buf, &len) < 0 || send_full(EXEC_SOCKET_FD, buf, len) < 0)
+        goto out;
+    rc = 0;
+out:
+    free(buf);
+    free(reports);
+    nvc_teardown_decoded_free(&d);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static struct exec_ctx ctx;
     struct nvc_plan_decoded d;
+    struct nvc_change *changes = NULL;
+    size_t nchanges = 0;
     struct nvc_error err;
     struct options o;
-    uint8_t *buf = NULL;
+    uint8_t *buf = NULL, *body = NULL;
+    uint16_t type = 0;
+    uint32_t blen = 0;
     size_t len = 0, n;
     int rc = 0;
 
@@ -199,15 +241,29 @@ int main(int argc, char **argv)
     if (reset_process_state() < 0)
         return 2; /* no socket at fd 3: nobody to report to */
     nvc_error_clear(&err);
-    if (read_plan(&d, &err) < 0) {
+    memset(&d, 0, sizeof(d));
+    if (read_request(&type, &body, &blen, &err) < 0) {
         send_error(&err);
         return 1;
     }
-    n = d.plan.nedits;
-    ctx.plan = &d.plan;
     ctx.rootfd = -1;
     ctx.delay_us = o.delay_us;
     ctx.legacy = exec_no_mount_api;
+    if (type == NVC_FRAME_TEARDOWN) {
+        rc = run_teardown(&ctx, body, blen, &err);
+        free(body);
+        free(ctx.guards);
+        return rc;
+    }
+    rc = nvc_plan_decode(body, blen, &d, &err);
+    free(body);
+    if (rc < 0) {
+        send_error(&err);
+        return 1;
+    }
+    rc = 0;
+    n = d.plan.nedits;
+    ctx.plan = &d.plan;
     ctx.sources = calloc(n ? n : 1, sizeof(*ctx.sources));
     ctx.outcomes = calloc(n ? n : 1, sizeof(*ctx.outcomes));
     ctx.tmpfs_ids = calloc(n ? n : 1, sizeof(*ctx.tmpfs_ids));
@@ -226,9 +282,15 @@ int main(int argc, char **argv)
         goto out;
     }
     exec_sources_close(&ctx);
-    /* Changes nobody hears about are undone: the caller either gets "done" or the
-     * container is as it was. */
-    if (nvc_plan_encode_done_timed(ctx.outcomes, n, ctx.edits_us, &buf, &len) < 0 ||
+    /* Changes nobody hears about are undone: the caller either gets "done" with the list of
+     * what changed (what a teardown needs), or the container is as it was. */
+    if (undo_report(&ctx, &changes, &nchanges, &err) < 0) {
+        exec_rollback(&ctx, &err);
+        send_error(&err);
+        rc = 1;
+        goto out;
+    }
+    if (nvc_plan_encode_done(ctx.outcomes, n, ctx.edits_us, changes, nchanges, &buf, &len) < 0 ||
         send_full(EXEC_SOCKET_FD, buf, len) < 0) {
         nvc_error_set(&err, NVC_ERR_SERVICE_PROTOCOL, errno, "send", NULL, "cannot report the result");
         exec_rollback(&ctx, &err);
@@ -240,9 +302,12 @@ out:
     /* Freed although the process ends here: a sanitizer or valgrind run then shows any
      * real leak on its own (found by npm run test:asan's LeakSanitizer). */
     free(buf);
+    nvc_changes_free(changes, nchanges);
     free(ctx.sources);
     free(ctx.outcomes);
     free(ctx.tmpfs_ids);
+    free(ctx.undo);
+    free(ctx.guards);
     nvc_plan_decoded_free(&d);
     return rc;
 }

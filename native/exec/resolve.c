@@ -62,7 +62,7 @@ int exec_mkdir_at(struct exec_ctx *ctx, int parent, const char *name, unsigned m
         unlinkat(parent, name, AT_REMOVEDIR);
         return nvc_error_sys(err, "dup", target, "cannot keep a handle for undoing %s", target);
     }
-    undo_push_created(ctx, pdup, name, st.st_dev, st.st_ino, 1, target);
+    undo_push_created(ctx, pdup, name, fd, &st, target);
     if (exec_chown_fd(ctx, fd, target, err) < 0 || exec_check_in_root(ctx, fd, target, err) < 0) {
         close(fd);
         return -1;

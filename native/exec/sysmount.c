@@ -62,6 +62,8 @@ struct exec_statx {
 };
 #define EXEC_STATX_MNT_ID          0x1000u
 #define EXEC_STATX_ATTR_MOUNT_ROOT 0x2000u
+#define EXEC_STATX_MNT_ID_UNIQUE   0x4000u
+#define EXEC_STATX_BTIME           0x0800u
 
 struct exec_mount_attr {
     uint64_t attr_set, attr_clr, propagation, userns_fd;
@@ -298,5 +300,39 @@ int exec_fd_info(int fd, int parent_fd, struct exec_fdinfo *out)
             return -1;
         out->mount_root = pid != out->mnt_id;
     }
+    return 0;
+}
+
+int exec_mnt_unique(int fd, uint64_t *id)
+{
+#ifdef SYS_statx
+    struct exec_statx sx;
+    memset(&sx, 0, sizeof(sx));
+    if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, EXEC_STATX_MNT_ID_UNIQUE, &sx) == 0 &&
+        (sx.mask & EXEC_STATX_MNT_ID_UNIQUE)) {
+        *id = sx.mnt_id;
+        return 0;
+    }
+#else
+    (void)fd;
+#endif
+    *id = 0;
+    errno = ENOSYS;
+    return -1;
+}
+
+uint64_t exec_btime(int dirfd, const char *name, int flags)
+{
+#ifdef SYS_statx
+    struct exec_statx sx;
+    memset(&sx, 0, sizeof(sx));
+    if (syscall(SYS_statx, dirfd, name, flags | AT_SYMLINK_NOFOLLOW, EXEC_STATX_BTIME, &sx) == 0 &&
+        (sx.mask & EXEC_STATX_BTIME) && sx.btime.sec > 0)
+        return (uint64_t)sx.btime.sec * 1000000000u + sx.btime.nsec;
+#else
+    (void)dirfd;
+    (void)name;
+    (void)flags;
+#endif
     return 0;
 }

@@ -51,6 +51,14 @@ struct exec_fdinfo {
  * kernel cannot tell, parent_fd (or -1) is compared instead. */
 int exec_fd_info(int fd, int parent_fd, struct exec_fdinfo *out);
 
+/* The never-reused mount id (statx STATX_MNT_ID_UNIQUE, Linux 6.8) of the mount holding
+ * fd. -1 where the kernel has none. */
+int exec_mnt_unique(int fd, uint64_t *id);
+
+/* The birth time (statx STATX_BTIME) of name in dirfd, not following a final symlink, in
+ * nanoseconds; 0 where the file system or kernel does not say. */
+uint64_t exec_btime(int dirfd, const char *name, int flags);
+
 /* "/proc/self/fd/<fd>" into buf (at least 32 bytes). */
 const char *exec_fd_path(char *buf, size_t n, int fd);
 

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "plan_codec.h"
 #include "sysmount.h"
 
 int undo_reserve(struct exec_ctx *ctx, size_t n, struct nvc_error *err)
@@ -45,18 +46,23 @@ static struct undo *push(struct exec_ctx *ctx, enum undo_kind kind, int fd, cons
     u->fd = fd;
     u->at_fd = -1;
     u->at_parent = -1;
-    u->target = target;
+    /* Copied: a missing parent's path lives in the resolver's stack buffer. Failing to copy
+     * fails only the change report (undo_report), never the recording. */
+    u->path = strdup(target);
+    u->target = u->path != NULL ? u->path : "(a path)";
     return u;
 }
 
-void undo_push_created(struct exec_ctx *ctx, int parent_fd, const char *name, dev_t dev, ino_t ino, int is_dir,
+void undo_push_created(struct exec_ctx *ctx, int parent_fd, const char *name, int entry_fd, const struct stat *st,
                        const char *target)
 {
     struct undo *u = push(ctx, UNDO_CREATED, parent_fd, target);
     snprintf(u->name, sizeof(u->name), "%s", name);
-    u->dev = dev;
-    u->ino = ino;
-    u->is_dir = is_dir;
+    u->dev = st->st_dev;
+    u->ino = st->st_ino;
+    u->is_dir = S_ISDIR(st->st_mode);
+    u->mode = st->st_mode;
+    u->btime = exec_btime(entry_fd, "", AT_EMPTY_PATH);
 }
 
 void undo_push_mount(struct exec_ctx *ctx, int mnt_fd, int at_fd, int at_parent, const char *target)
@@ -139,6 +145,8 @@ static void close_entry(struct undo *u)
     if (u->at_parent >= 0)
         close(u->at_parent);
     u->fd = u->at_fd = u->at_parent = -1;
+    free(u->path);
+    u->path = NULL;
 }
 
 void exec_rollback(struct exec_ctx *ctx, struct nvc_error *err)
@@ -179,4 +187,64 @@ void undo_forget(struct exec_ctx *ctx)
     for (size_t i = 0; i < ctx->nundo; i++)
         close_entry(&ctx->undo[i]);
     ctx->nundo = 0;
+}
+
+static enum nvc_change_kind created_kind(mode_t m)
+{
+    if (S_ISDIR(m))
+        return NVC_CHANGE_DIR;
+    if (S_ISLNK(m))
+        return NVC_CHANGE_SYMLINK;
+    return NVC_CHANGE_FILE;
+}
+
+int undo_report(struct exec_ctx *ctx, struct nvc_change **changes, size_t *n, struct nvc_error *err)
+{
+    struct nvc_change *c = calloc(ctx->nundo ? ctx->nundo : 1, sizeof(*c));
+
+    *changes = NULL;
+    *n = 0;
+    if (c == NULL) {
+        errno = ENOMEM;
+        return nvc_error_sys(err, "report", NULL, "cannot report the changes");
+    }
+    for (size_t i = 0; i < ctx->nundo; i++) {
+        const struct undo *u = &ctx->undo[i];
+        struct exec_fdinfo info;
+
+        c[i].path = u->path != NULL ? strdup(u->path) : NULL;
+        if (c[i].path == NULL) {
+            errno = ENOMEM;
+            nvc_error_sys(err, "report", u->target, "cannot report the changes");
+            goto fail;
+        }
+        if (u->kind == UNDO_CREATED) {
+            c[i].kind = created_kind(u->mode);
+            c[i].dev = (uint64_t)u->dev;
+            c[i].ino = (uint64_t)u->ino;
+            c[i].btime = u->btime;
+            continue;
+        }
+        /* A mount: its identity as teardown will see it, through the fd on its root. */
+        if (exec_fd_info(u->fd, -1, &info) < 0) {
+            nvc_error_sys(err, "statx", u->target, "cannot identify the mount at %s for the change report", u->target);
+            goto fail;
+        }
+        c[i].kind = u->kind == UNDO_MOUNT ? NVC_CHANGE_MOUNT : NVC_CHANGE_FLAGS;
+        c[i].mnt_id = info.mnt_id;
+        if (exec_mnt_unique(u->fd, &c[i].mnt_unique) < 0)
+            c[i].mnt_unique = 0;
+        if (u->kind == UNDO_MOUNT) {
+            c[i].dev = (uint64_t)info.dev;
+            c[i].ino = (uint64_t)info.ino;
+        } else {
+            c[i].flags = u->added;
+        }
+    }
+    *changes = c;
+    *n = ctx->nundo;
+    return 0;
+fail:
+    nvc_changes_free(c, ctx->nundo);
+    return -1;
 }

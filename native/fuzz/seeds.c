@@ -142,7 +142,43 @@ static void plan_seeds(void)
     }
 
     enum nvc_edit_outcome outcomes[3] = {NVC_OUTCOME_DONE, NVC_OUTCOME_SKIPPED, NVC_OUTCOME_DONE};
-    if (nvc_plan_encode_done(outcomes, 3, &buf, &len) == 0) {
+    struct nvc_change changes[4] = {
+        {.kind = NVC_CHANGE_DIR, .path = "/usr/lib64", .dev = 2049, .ino = 77},
+        {.kind = NVC_CHANGE_FILE,
+         .path = "/usr/lib64/libcuda.so.1",
+         .dev = 2049,
+         .ino = 78,
+         .btime = 1764000000123456789ull},
+        {.kind = NVC_CHANGE_MOUNT,
+         .path = "/usr/lib64/libcuda.so.1",
+         .mnt_id = 512,
+         .mnt_unique = 1ull << 32 | 9,
+         .dev = 2050,
+         .ino = 1234},
+        {.kind = NVC_CHANGE_FLAGS, .path = "/proc/driver/nvidia", .mnt_id = 513, .flags = NVC_MNT_RDONLY},
+    };
+    struct nvc_teardown td = {
+        .pid = 4242, .pid_start = 123456, .rootfs = "/run/c/rootfs", .changes = changes, .nchanges = 4};
+    if (nvc_teardown_encode(&td, &buf, &len, &e) == 0) {
+        seed("wire_teardown", "four-changes", buf, len);
+        free(buf);
+    }
+    td.nchanges = 0;
+    if (nvc_teardown_encode(&td, &buf, &len, &e) == 0) {
+        seed("wire_teardown", "empty", buf, len);
+        free(buf);
+    }
+    struct nvc_undo_report reports[2] = {{NVC_UNDO_DONE, "unmounted"}, {NVC_UNDO_KEPT, "replaced; left alone"}};
+    if (nvc_teardown_encode_undone(reports, 2, &buf, &len) == 0) {
+        uint8_t *s = malloc(len - NVC_PLAN_FRAME_HEADER + 2);
+        s[0] = 0x80 | NVC_FRAME_UNDONE; /* the target reads 0x80 as "a teardown's answer" */
+        s[1] = 2;
+        memcpy(s + 2, buf + NVC_PLAN_FRAME_HEADER, len - NVC_PLAN_FRAME_HEADER);
+        seed("wire_plan_result", "undone", s, len - NVC_PLAN_FRAME_HEADER + 2);
+        free(s);
+        free(buf);
+    }
+    if (nvc_plan_encode_done(outcomes, 3, 1234, changes, 4, &buf, &len) == 0) {
         /* the target reads: type, nedits, then the body */
         uint8_t *s = malloc(len - NVC_PLAN_FRAME_HEADER + 2);
         s[0] = NVC_FRAME_DONE;

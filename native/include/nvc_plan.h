@@ -69,12 +69,61 @@ enum nvc_edit_outcome {
     NVC_OUTCOME_SKIPPED = 2, /* an identical symlink was already there */
 };
 
+/* One change a plan made that teardown may undo, in the order it was made. Entries and
+ * mounts are recognised later by identity, never by path alone: a path may by then name
+ * something else. */
+enum nvc_change_kind {
+    NVC_CHANGE_MOUNT = 1,   /* a mount attached at path (bind or tmpfs) */
+    NVC_CHANGE_FILE = 2,    /* a regular file created (bind placeholder, write) */
+    NVC_CHANGE_DIR = 3,     /* a directory created (placeholder or a missing parent) */
+    NVC_CHANGE_SYMLINK = 4, /* a symlink created */
+    NVC_CHANGE_FLAGS = 5,   /* mount flags added to an existing mount (remount) */
+};
+
+struct nvc_change {
+    enum nvc_change_kind kind;
+    char *path;          /* container path (as the plan named it) */
+    uint64_t mnt_id;     /* MOUNT, FLAGS: the mount's id as mountinfo shows it */
+    uint64_t mnt_unique; /* MOUNT, FLAGS: STATX_MNT_ID_UNIQUE (never reused) where the kernel has it, else 0 */
+    uint64_t dev, ino;   /* MOUNT: root of the mount; FILE/DIR/SYMLINK: the entry */
+    uint64_t btime;      /* FILE/DIR/SYMLINK: birth time in ns (a reused inode number has another); 0: unknown */
+    unsigned flags;      /* FLAGS: the nvc_mount_flag bits that were added */
+};
+
 struct nvc_plan_result {
     enum nvc_edit_outcome *outcomes; /* nedits entries, malloc'd */
     size_t nedits;
     /* The executor's own time on the edits (entered, first edit to last), in microseconds;
      * NVC_PLAN_NO_TIME when it did not say. The rest of its run is start and entry. */
     uint32_t edits_us;
+    struct nvc_change *changes; /* what was changed, in order; malloc'd, paths too */
+    size_t nchanges;
+};
+
+/* What teardown did with one change. */
+enum nvc_undo_status {
+    NVC_UNDO_DONE = 1,   /* undone */
+    NVC_UNDO_ABSENT = 2, /* already gone (a second teardown, or removed by someone else) */
+    NVC_UNDO_KEPT = 3,   /* left in place: changed by someone else, not empty, or not undoable; why says */
+};
+
+struct nvc_undo_report {
+    enum nvc_undo_status status;
+    char why[240];
+};
+
+/* A teardown request: the changes of one configure, for the same container. */
+struct nvc_teardown {
+    pid_t pid;
+    uint64_t pid_start;
+    const char *rootfs;
+    const struct nvc_change *changes;
+    size_t nchanges;
+};
+
+struct nvc_teardown_result {
+    struct nvc_undo_report *reports; /* nchanges entries, in the request's order; malloc'd */
+    size_t nchanges;
 };
 #define NVC_PLAN_NO_TIME UINT32_MAX
 
@@ -102,5 +151,17 @@ void nvc_plan_job_set_timeout(struct nvc_plan_job *job, unsigned timeout_ms);
 int nvc_plan_job_step(struct nvc_plan_job *job, struct nvc_wait *w);
 int nvc_plan_job_finish(struct nvc_plan_job *job, struct nvc_plan_result *result, struct nvc_error *err);
 void nvc_plan_job_free(struct nvc_plan_job *job);
+
+/* Teardown: the same executor and exchange with a TEARDOWN request. In the container's
+ * mount namespace, in reverse order, each mount is detached only if the mount at its path
+ * is still the one recorded and has no mounts below it that were not recorded, each entry
+ * removed only if it is still the same inode (a directory only when empty). Paths are
+ * resolved inside the rootfs. A change found changed is reported KEPT, not an error. */
+struct nvc_plan_job *nvc_teardown_job_start(const char *exec_path, const struct nvc_teardown *req,
+                                            struct nvc_error *err);
+int nvc_teardown_job_finish(struct nvc_plan_job *job, struct nvc_teardown_result *result, struct nvc_error *err);
+int nvc_teardown(const char *exec_path, const struct nvc_teardown *req, struct nvc_teardown_result *result,
+                 struct nvc_error *err);
+void nvc_teardown_result_free(struct nvc_teardown_result *result);
 
 #endif

@@ -355,21 +355,14 @@ static int check_rules(const struct nvc_device_rule *rules, size_t n, struct nvc
     return 0;
 }
 
-int nvc_cgroup_allow_version(const char *proc_root, pid_t pid, int version, const struct nvc_device_rule *rules,
-                             size_t n, struct nvc_error *err)
+/* The device cgroup directory of process pid in hierarchy `version`. */
+static int open_pid_cgroup(const char *proc_root, pid_t pid, int version, struct nvc_cgroup_dir *dir,
+                           struct nvc_error *err)
 {
     char cgpath[4096], mnt[4096], below[4096];
-    struct nvc_cgroup_dir dir;
     struct nvc_error later;
-    int v, rc;
+    int v;
 
-    if (!proc_root || pid <= 0 || (version != 1 && version != 2))
-        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, EINVAL, "cgroup", NULL,
-                             "a proc root, a pid > 0 and cgroup version 1 or 2 are needed");
-    if (check_rules(rules, n, err) < 0)
-        return -1;
-    if (n == 0)
-        return 0;
     if (read_pid_cgroup(proc_root, pid, version, &v, cgpath, sizeof(cgpath), err) < 0)
         return -1;
     /* The newest mount that shows the cgroup first; an older one only where the newer
@@ -379,12 +372,64 @@ int nvc_cgroup_allow_version(const char *proc_root, pid_t pid, int version, cons
         if (find_mount(proc_root, version, cgpath, skip, &count, mnt, sizeof(mnt), below, sizeof(below),
                        skip == 0 ? err : &later) < 0)
             return -1;
-        if (open_cgroup_dir(version, mnt, below, &dir, skip == 0 ? err : &later) == 0)
-            break;
+        if (open_cgroup_dir(version, mnt, below, dir, skip == 0 ? err : &later) == 0)
+            return 0;
         if (skip + 1 >= count)
             return -1;
     }
-    rc = version == 1 ? nvc_cgroup_v1_allow(&dir, rules, n, err) : nvc_cgroup_v2_allow(&dir, rules, n, err);
+}
+
+int nvc_cgroup_allow_version(const char *proc_root, pid_t pid, int version, const struct nvc_device_rule *rules,
+                             size_t n, struct nvc_error *err)
+{
+    return nvc_cgroup_allow_report(proc_root, pid, version, rules, n, NULL, err);
+}
+
+int nvc_cgroup_allow_report(const char *proc_root, pid_t pid, int version, const struct nvc_device_rule *rules,
+                            size_t n, char (*added)[4], struct nvc_error *err)
+{
+    struct nvc_cgroup_dir dir;
+    int rc;
+
+    if (!proc_root || pid <= 0 || (version != 1 && version != 2))
+        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, EINVAL, "cgroup", NULL,
+                             "a proc root, a pid > 0 and cgroup version 1 or 2 are needed");
+    if (check_rules(rules, n, err) < 0)
+        return -1;
+    if (n == 0)
+        return 0;
+    if (open_pid_cgroup(proc_root, pid, version, &dir, err) < 0)
+        return -1;
+    if (version == 1) {
+        rc = added != NULL ? nvc_cgroup_v1_granted(&dir, rules, n, added, err) : 0;
+        if (rc == 0)
+            rc = nvc_cgroup_v1_allow(&dir, rules, n, err);
+    } else {
+        rc = nvc_cgroup_v2_allow(&dir, rules, n, err);
+        /* A v2 program is replaced, not stacked: what it adds is not separable later. */
+        for (size_t i = 0; added != NULL && rc == 0 && i < n; i++)
+            snprintf(added[i], sizeof(added[i]), "%s", rules[i].access);
+    }
+    close(dir.fd);
+    return rc;
+}
+
+int nvc_cgroup_deny_v1(const char *proc_root, pid_t pid, const struct nvc_device_rule *rules, size_t n, int *present,
+                       struct nvc_error *err)
+{
+    struct nvc_cgroup_dir dir;
+    int rc;
+
+    if (!proc_root || pid <= 0 || (n > 0 && present == NULL))
+        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, EINVAL, "cgroup", NULL,
+                             "a proc root, a pid > 0 and an output are needed");
+    if (check_rules(rules, n, err) < 0)
+        return -1;
+    if (n == 0)
+        return 0;
+    if (open_pid_cgroup(proc_root, pid, 1, &dir, err) < 0)
+        return -1;
+    rc = nvc_cgroup_v1_deny(&dir, rules, n, present, err);
     close(dir.fd);
     return rc;
 }

@@ -51,4 +51,17 @@ int nvc_cgroup_allow(const char *proc_root, pid_t pid, const struct nvc_device_r
 int nvc_cgroup_allow_version(const char *proc_root, pid_t pid, int version, const struct nvc_device_rule *rules,
                              size_t n, struct nvc_error *err);
 
+/* As nvc_cgroup_allow_version, and says what each rule added: added[i] receives the access
+ * letters of rule i that the cgroup did not grant before ("" when it did). For v1 that is
+ * read from devices.list before writing; for v2 it is every rule's access (the program is
+ * replaced, and what it adds cannot be taken back separately). added may be NULL. */
+int nvc_cgroup_allow_report(const char *proc_root, pid_t pid, int version, const struct nvc_device_rule *rules,
+                            size_t n, char (*added)[4], struct nvc_error *err);
+
+/* Teardown of v1 rules: through devices.deny, each rule's access that an exception for
+ * exactly that device still grants (so a second call writes nothing); present[i] says
+ * whether rule i had any. */
+int nvc_cgroup_deny_v1(const char *proc_root, pid_t pid, const struct nvc_device_rule *rules, size_t n, int *present,
+                       struct nvc_error *err);
+
 #endif

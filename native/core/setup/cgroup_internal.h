@@ -18,6 +18,14 @@ struct nvc_cgroup_dir {
 /* The two back ends. The rules have been validated; dir is closed by the caller. */
 int nvc_cgroup_v1_allow(const struct nvc_cgroup_dir *dir, const struct nvc_device_rule *rules, size_t n,
                         struct nvc_error *err);
+/* v1: for each rule, the access letters no exception of devices.list grants yet (into
+ * missing[i], "" when granted already). */
+int nvc_cgroup_v1_granted(const struct nvc_cgroup_dir *dir, const struct nvc_device_rule *rules, size_t n,
+                          char (*missing)[4], struct nvc_error *err);
+/* v1: take back each rule through devices.deny, only the access an exception for exactly
+ * that device still grants; present[i] says whether there was any. */
+int nvc_cgroup_v1_deny(const struct nvc_cgroup_dir *dir, const struct nvc_device_rule *rules, size_t n, int *present,
+                       struct nvc_error *err);
 int nvc_cgroup_v2_allow(const struct nvc_cgroup_dir *dir, const struct nvc_device_rule *rules, size_t n,
                         struct nvc_error *err);
 

@@ -43,7 +43,10 @@ struct nvc_plan_job {
     uint8_t *plan;
     size_t planlen, sent;
     size_t nedits;
-    uint8_t *rbuf;
+    int teardown;    /* 1: a teardown request, whose answer is UNDONE */
+    size_t nchanges; /* teardown: changes sent */
+    uint8_t *rbuf; /* grows as the answer comes, up to NVC_PLAN_MAX_RESULT */
+    size_t rcap;
     size_t got;
     int64_t deadline;
     int stopped; /* past the deadline, SIGTERM sent */
@@ -84,28 +87,15 @@ void nvc_plan_job_free(struct nvc_plan_job *j)
     free(j);
 }
 
-struct nvc_plan_job *nvc_plan_job_start(const char *exec_path, const struct nvc_plan *plan, struct nvc_error *err)
+/* Takes the encoded request (or NULL when encoding failed: err is set). */
+static struct nvc_plan_job *job_start(const char *exec_path, struct nvc_plan_job *j, struct nvc_error *err)
 {
-    struct nvc_plan_job *j;
-
-    if (exec_path == NULL) {
-        nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "plan", NULL, "missing executor path or result");
-        return NULL;
-    }
-    j = calloc(1, sizeof(*j));
-    if (j == NULL) {
-        errno = ENOMEM;
-        nvc_error_sys(err, "malloc", NULL, "cannot apply the plan");
-        return NULL;
-    }
-    nvc_child_reset(&j->c);
-    if (nvc_plan_encode(plan, &j->plan, &j->planlen, err) < 0)
-        goto fail;
-    j->nedits = plan->nedits;
-    j->rbuf = malloc(NVC_PLAN_MAX_RESULT);
+    /* Most answers are a few KiB; a long change list grows it (read_some). */
+    j->rcap = 64 * 1024;
+    j->rbuf = malloc(j->rcap);
     if (j->rbuf == NULL) {
         errno = ENOMEM;
-        nvc_error_sys(err, "malloc", NULL, "cannot apply the plan");
+        nvc_error_sys(err, "malloc", NULL, "cannot start the container executor");
         goto fail;
     }
     if (start(&j->c, exec_path, err) < 0)
@@ -117,6 +107,54 @@ struct nvc_plan_job *nvc_plan_job_start(const char *exec_path, const struct nvc_
 fail:
     nvc_plan_job_free(j);
     return NULL;
+}
+
+static struct nvc_plan_job *job_new(const char *exec_path, struct nvc_error *err)
+{
+    struct nvc_plan_job *j;
+
+    if (exec_path == NULL) {
+        nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "plan", NULL, "missing executor path or result");
+        return NULL;
+    }
+    j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        errno = ENOMEM;
+        nvc_error_sys(err, "malloc", NULL, "cannot start the container executor");
+        return NULL;
+    }
+    nvc_child_reset(&j->c);
+    return j;
+}
+
+struct nvc_plan_job *nvc_plan_job_start(const char *exec_path, const struct nvc_plan *plan, struct nvc_error *err)
+{
+    struct nvc_plan_job *j = job_new(exec_path, err);
+
+    if (j == NULL)
+        return NULL;
+    if (nvc_plan_encode(plan, &j->plan, &j->planlen, err) < 0) {
+        nvc_plan_job_free(j);
+        return NULL;
+    }
+    j->nedits = plan->nedits;
+    return job_start(exec_path, j, err);
+}
+
+struct nvc_plan_job *nvc_teardown_job_start(const char *exec_path, const struct nvc_teardown *req,
+                                            struct nvc_error *err)
+{
+    struct nvc_plan_job *j = job_new(exec_path, err);
+
+    if (j == NULL)
+        return NULL;
+    if (nvc_teardown_encode(req, &j->plan, &j->planlen, err) < 0) {
+        nvc_plan_job_free(j);
+        return NULL;
+    }
+    j->teardown = 1;
+    j->nchanges = req->nchanges;
+    return job_start(exec_path, j, err);
 }
 
 /* As much of the plan as the socket takes now. 0 all sent, 1 more to send, -1 the
@@ -143,6 +181,14 @@ static int read_some(struct nvc_plan_job *j)
 {
     for (;;) {
         ssize_t n;
+        if (j->got == j->rcap && j->rcap < NVC_PLAN_MAX_RESULT) {
+            size_t want = j->rcap * 2 < NVC_PLAN_MAX_RESULT ? j->rcap * 2 : NVC_PLAN_MAX_RESULT;
+            uint8_t *p = realloc(j->rbuf, want);
+            if (p == NULL)
+                return -1;
+            j->rbuf = p;
+            j->rcap = want;
+        }
         if (j->got == NVC_PLAN_MAX_RESULT) {
             uint8_t extra;
             n = recv(j->c.sock, &extra, 1, MSG_DONTWAIT);
@@ -154,7 +200,7 @@ static int read_some(struct nvc_plan_job *j)
                 return 1;
             return -1;
         }
-        n = recv(j->c.sock, j->rbuf + j->got, NVC_PLAN_MAX_RESULT - j->got, MSG_DONTWAIT);
+        n = recv(j->c.sock, j->rbuf + j->got, j->rcap - j->got, MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN)
@@ -247,10 +293,17 @@ static const char *describe_status(int status, char *buf, size_t n)
     return buf;
 }
 
+/* The decoded answer of either request. */
+union job_result {
+    struct nvc_plan_result plan;
+    struct nvc_teardown_result teardown;
+};
+
 /* Interprets what was read. 0 success, -1 with err. */
-static int parse_result(const uint8_t *buf, size_t got, size_t nedits, struct nvc_plan_result *result,
-                        struct nvc_error *err)
+static int parse_result(const struct nvc_plan_job *j, union job_result *result, struct nvc_error *err)
 {
+    const uint8_t *buf = j->rbuf;
+    size_t got = j->got;
     uint16_t type;
     uint32_t body;
     const char *why = NULL;
@@ -259,31 +312,34 @@ static int parse_result(const uint8_t *buf, size_t got, size_t nedits, struct nv
     if (got < NVC_PLAN_FRAME_HEADER)
         return nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, 0, "read", NULL,
                              "malformed reply from the container executor: truncated");
-    if (nvc_plan_frame_header(buf, &type, &body, &why) < 0 || type == NVC_FRAME_PLAN ||
+    if (nvc_plan_frame_header(buf, &type, &body, &why) < 0 || type == NVC_FRAME_PLAN || type == NVC_FRAME_TEARDOWN ||
         (size_t)body != got - NVC_PLAN_FRAME_HEADER)
         return nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, 0, "read", NULL,
                              "malformed reply from the container executor: %s", why ? why : "bad frame");
-    r = nvc_plan_decode_result(type, buf + NVC_PLAN_FRAME_HEADER, body, nedits, result, err, &why);
+    if (j->teardown)
+        r = nvc_teardown_decode_result(type, buf + NVC_PLAN_FRAME_HEADER, body, j->nchanges, &result->teardown, err,
+                                       &why);
+    else if (type == NVC_FRAME_UNDONE)
+        r = -1, why = "unexpected frame type";
+    else
+        r = nvc_plan_decode_result(type, buf + NVC_PLAN_FRAME_HEADER, body, j->nedits, &result->plan, err, &why);
     if (r < 0)
         return nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, 0, "read", NULL,
                              "malformed reply from the container executor: %s", why);
     return r == 0 ? 0 : -1;
 }
 
-int nvc_plan_job_finish(struct nvc_plan_job *j, struct nvc_plan_result *result, struct nvc_error *err)
+static int job_finish(struct nvc_plan_job *j, union job_result *result, struct nvc_error *err)
 {
     int status = j->end.status;
     char how[64];
 
-    result->outcomes = NULL;
-    result->nedits = 0;
-    result->edits_us = NVC_PLAN_NO_TIME;
     if (j->phase != OVER)
         return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "plan", NULL, "the executor has not finished");
     if (j->stopped) {
         if (j->rd == 0 && j->got > 0) {
             struct nvc_error reported;
-            if (parse_result(j->rbuf, j->got, j->nedits, result, &reported) == 0)
+            if (parse_result(j, result, &reported) == 0)
                 return 0; /* it finished just as it was told to stop */
             if (reported.code != NVC_ERR_SERVICE_PROTOCOL)
                 /* It stopped and rolled back, or says what it could not undo. */
@@ -294,8 +350,10 @@ int nvc_plan_job_finish(struct nvc_plan_job *j, struct nvc_plan_result *result, 
                                      j->timeout_ms, reported.msg);
         }
         return nvc_error_set(err, NVC_ERR_SERVICE_TIMEOUT, ETIMEDOUT, "apply", NULL,
-                             "the container executor did not finish within %u ms and was killed; the container may "
-                             "be half configured and should be discarded",
+                             j->teardown ? "the container executor did not finish the teardown within %u ms and was "
+                                           "killed; the teardown may be partial (run it again)"
+                                         : "the container executor did not finish within %u ms and was killed; the "
+                                           "container may be half configured and should be discarded",
                              j->timeout_ms);
     }
     if (j->rd < 0)
@@ -303,9 +361,69 @@ int nvc_plan_job_finish(struct nvc_plan_job *j, struct nvc_plan_result *result, 
                              "malformed reply from the container executor: too long or unreadable");
     if (j->got == 0)
         return nvc_error_set(err, NVC_ERR_SERVICE_CRASHED, 0, "apply", NULL,
-                             "the container executor %s without reporting; the container may be half configured",
-                             describe_status(status, how, sizeof(how)));
-    return parse_result(j->rbuf, j->got, j->nedits, result, err);
+                             "the container executor %s without reporting; the container may be half %s",
+                             describe_status(status, how, sizeof(how)), j->teardown ? "torn down" : "configured");
+    return parse_result(j, result, err);
+}
+
+int nvc_plan_job_finish(struct nvc_plan_job *j, struct nvc_plan_result *result, struct nvc_error *err)
+{
+    union job_result r;
+    int rc;
+
+    memset(result, 0, sizeof(*result));
+    result->edits_us = NVC_PLAN_NO_TIME;
+    if (j->teardown)
+        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "plan", NULL, "this job is a teardown");
+    memset(&r, 0, sizeof(r));
+    rc = job_finish(j, &r, err);
+    if (rc == 0)
+        *result = r.plan;
+    return rc;
+}
+
+int nvc_teardown_job_finish(struct nvc_plan_job *j, struct nvc_teardown_result *result, struct nvc_error *err)
+{
+    union job_result r;
+    int rc;
+
+    memset(result, 0, sizeof(*result));
+    if (!j->teardown)
+        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "teardown", NULL, "this job applies a plan");
+    memset(&r, 0, sizeof(r));
+    rc = job_finish(j, &r, err);
+    if (rc == 0)
+        *result = r.teardown;
+    return rc;
+}
+
+int nvc_teardown(const char *exec_path, const struct nvc_teardown *req, struct nvc_teardown_result *result,
+                 struct nvc_error *err)
+{
+    struct nvc_plan_job *j;
+    struct nvc_wait w;
+    int rc;
+
+    if (result == NULL)
+        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "teardown", NULL, "missing result");
+    memset(result, 0, sizeof(*result));
+    j = nvc_teardown_job_start(exec_path, req, err);
+    if (j == NULL)
+        return -1;
+    while (!nvc_plan_job_step(j, &w))
+        nvc_wait_block(&w);
+    rc = nvc_teardown_job_finish(j, result, err);
+    nvc_plan_job_free(j);
+    return rc;
+}
+
+void nvc_teardown_result_free(struct nvc_teardown_result *result)
+{
+    if (result == NULL)
+        return;
+    free(result->reports);
+    result->reports = NULL;
+    result->nchanges = 0;
 }
 
 int nvc_plan_apply(const char *exec_path, const struct nvc_plan *plan, struct nvc_plan_result *result,
@@ -315,10 +433,8 @@ int nvc_plan_apply(const char *exec_path, const struct nvc_plan *plan, struct nv
     struct nvc_wait w;
     int rc;
 
-    if (result != NULL) {
-        result->outcomes = NULL;
-        result->nedits = 0;
-    }
+    if (result != NULL)
+        memset(result, 0, sizeof(*result));
     if (exec_path == NULL || result == NULL)
         return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "plan", NULL, "missing executor path or result");
     j = nvc_plan_job_start(exec_path, plan, err);
@@ -336,6 +452,6 @@ void nvc_plan_result_free(struct nvc_plan_result *result)
     if (result == NULL)
         return;
     free(result->outcomes);
-    result->outcomes = NULL;
-    result->nedits = 0;
+    nvc_changes_free(result->changes, result->nchanges);
+    memset(result, 0, sizeof(*result));
 }

@@ -196,8 +196,39 @@ int nvc_plan_encode(const struct nvc_plan *plan, uint8_t **buf, size_t *len, str
     return 0;
 }
 
-static int encode_done(const enum nvc_edit_outcome *outcomes, size_t n, const uint32_t *edits_us, uint8_t **buf,
-                       size_t *len)
+static void put_u64(struct nvc_wbuf *w, uint64_t v)
+{
+    nvc_wire_put_u32(w, (uint32_t)(v >> 32));
+    nvc_wire_put_u32(w, (uint32_t)v);
+}
+
+static void put_changes(struct nvc_wbuf *w, const struct nvc_change *changes, size_t n)
+{
+    nvc_wire_put_u32(w, (uint32_t)n);
+    for (size_t i = 0; i < n && w->overflow == NVC_WIRE_OK; i++) {
+        const struct nvc_change *c = &changes[i];
+        nvc_wire_put_u8(w, (uint8_t)c->kind);
+        nvc_wire_put_str(w, c->path);
+        put_u64(w, c->mnt_id);
+        put_u64(w, c->mnt_unique);
+        put_u64(w, c->dev);
+        put_u64(w, c->ino);
+        put_u64(w, c->btime);
+        nvc_wire_put_u32(w, c->flags);
+    }
+}
+
+/* 0, or -1 with errno: ENOMEM, or E2BIG when the frame would exceed its maximum. */
+static int finish_result(struct nvc_wbuf *w, uint8_t **buf, size_t *len)
+{
+    if (w_finish(w, buf, len) == 0)
+        return 0;
+    errno = w->overflow == NVC_WIRE_TOO_LARGE ? E2BIG : ENOMEM;
+    return -1;
+}
+
+int nvc_plan_encode_done(const enum nvc_edit_outcome *outcomes, size_t n, uint32_t edits_us,
+                         const struct nvc_change *changes, size_t nchanges, uint8_t **buf, size_t *len)
 {
     struct nvc_wbuf w;
 
@@ -205,24 +236,9 @@ static int encode_done(const enum nvc_edit_outcome *outcomes, size_t n, const ui
     nvc_wire_put_u32(&w, (uint32_t)n);
     for (size_t i = 0; i < n; i++)
         nvc_wire_put_u8(&w, (uint8_t)outcomes[i]);
-    if (edits_us != NULL)
-        nvc_wire_put_u32(&w, *edits_us);
-    if (w_finish(&w, buf, len) < 0) {
-        errno = ENOMEM;
-        return -1;
-    }
-    return 0;
-}
-
-int nvc_plan_encode_done(const enum nvc_edit_outcome *outcomes, size_t n, uint8_t **buf, size_t *len)
-{
-    return encode_done(outcomes, n, NULL, buf, len);
-}
-
-int nvc_plan_encode_done_timed(const enum nvc_edit_outcome *outcomes, size_t n, uint32_t edits_us, uint8_t **buf,
-                               size_t *len)
-{
-    return encode_done(outcomes, n, &edits_us, buf, len);
+    nvc_wire_put_u32(&w, edits_us);
+    put_changes(&w, changes, nchanges);
+    return finish_result(&w, buf, len);
 }
 
 int nvc_plan_encode_error(const struct nvc_error *e, uint8_t **buf, size_t *len)
@@ -283,12 +299,13 @@ int nvc_plan_frame_header(const uint8_t *hdr, uint16_t *type, uint32_t *body_len
     *body_len = h.len;
     if (rc < 0)
         return -1;
-    if (h.type < NVC_FRAME_PLAN || h.type > NVC_FRAME_ERROR) {
+    if (h.type < NVC_FRAME_PLAN || h.type > NVC_FRAME_UNDONE) {
         *why = "unknown frame type";
         return -1;
     }
-    /* Results are small: the reader's buffer for them is NVC_PLAN_MAX_RESULT. */
-    if (h.type != NVC_FRAME_PLAN && h.len > NVC_PLAN_MAX_RESULT - NVC_PLAN_FRAME_HEADER) {
+    /* Answers are bounded by the reader's buffer for them, NVC_PLAN_MAX_RESULT. */
+    if (h.type != NVC_FRAME_PLAN && h.type != NVC_FRAME_TEARDOWN &&
+        h.len > NVC_PLAN_MAX_RESULT - NVC_PLAN_FRAME_HEADER) {
         *why = "frame larger than allowed";
         return -1;
     }
@@ -377,6 +394,238 @@ int nvc_plan_decode(const uint8_t *body, size_t len, struct nvc_plan_decoded *ou
     return 0;
 }
 
+/* ---- change lists and teardown ----------------------------------------------------- */
+
+static uint64_t get_u64(struct nvc_rbuf *r)
+{
+    uint64_t hi = nvc_wire_get_u32(r);
+    return hi << 32 | nvc_wire_get_u32(r);
+}
+
+/* 1 + 4 + 40 + 4: a change with an empty path; a count the body cannot hold is refused
+ * before anything is allocated for it. */
+#define CHANGE_MIN_BYTES 49
+
+void nvc_changes_free(struct nvc_change *changes, size_t n)
+{
+    if (changes == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(changes[i].path);
+    free(changes);
+}
+
+/* The change list at r into a malloc'd array (paths malloc'd). 0, or -1 with *why and
+ * nothing to free. */
+static int get_changes(struct nvc_rbuf *r, struct nvc_change **out, size_t *nout, const char **why)
+{
+    uint32_t n = nvc_wire_get_u32(r);
+    struct nvc_change *c = NULL;
+
+    *out = NULL;
+    *nout = 0;
+    if (!r->bad && n > NVC_PLAN_MAX_CHANGES)
+        r->bad = "too many changes";
+    if (!r->bad && (size_t)n * CHANGE_MIN_BYTES > r->len - r->off)
+        r->bad = "change count larger than the frame";
+    if (!r->bad && n > 0) {
+        c = calloc(n, sizeof(*c));
+        if (c == NULL) {
+            *why = "out of memory";
+            return -1;
+        }
+    }
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        size_t len = 0;
+        const uint8_t *p;
+
+        c[i].kind = (enum nvc_change_kind)nvc_wire_get_u8(r);
+        p = nvc_wire_get_field(r, PATH_MAX - 1, NVC_WIRE_TEXT, &len);
+        if (p != NULL) {
+            c[i].path = strndup((const char *)p, len);
+            if (c[i].path == NULL && !r->bad)
+                r->bad = "out of memory";
+        }
+        c[i].mnt_id = get_u64(r);
+        c[i].mnt_unique = get_u64(r);
+        c[i].dev = get_u64(r);
+        c[i].ino = get_u64(r);
+        c[i].btime = get_u64(r);
+        c[i].flags = nvc_wire_get_u32(r);
+    }
+    if (r->bad) {
+        nvc_changes_free(c, n);
+        *why = r->bad;
+        return -1;
+    }
+    *out = c;
+    *nout = n;
+    return 0;
+}
+
+int nvc_changes_check(const struct nvc_change *changes, size_t n, struct nvc_error *err)
+{
+    if (n > NVC_PLAN_MAX_CHANGES)
+        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "teardown", NULL,
+                             "%zu changes, more than the %u allowed", n, NVC_PLAN_MAX_CHANGES);
+    if (n > 0 && changes == NULL)
+        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "teardown", NULL, "changes missing");
+    for (size_t i = 0; i < n; i++) {
+        const struct nvc_change *c = &changes[i];
+        const char *why = target_problem(c->path);
+        if (c->kind < NVC_CHANGE_MOUNT || c->kind > NVC_CHANGE_FLAGS)
+            return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "teardown", c->path, "change %zu: unknown kind %d",
+                                 i, (int)c->kind);
+        if (why != NULL)
+            return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "teardown", c->path, "change %zu: the path %s", i,
+                                 why);
+        if (c->kind == NVC_CHANGE_FLAGS ? (c->flags == 0 || (c->flags & ~((1u << NVC_MNT_BIT_END_) - 1)))
+                                        : c->flags != 0)
+            return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "teardown", c->path,
+                                 "change %zu: flags are only for a flags change, and must be known", i);
+    }
+    return 0;
+}
+
+static int check_teardown(const struct nvc_teardown *req, struct nvc_error *err)
+{
+    if (req == NULL)
+        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "teardown", NULL, "no teardown request");
+    if (req->pid < 0)
+        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "teardown", NULL, "invalid pid %ld", (long)req->pid);
+    if (req->rootfs == NULL || req->rootfs[0] != '/' || strlen(req->rootfs) >= PATH_MAX)
+        return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "teardown", req->rootfs,
+                             "the rootfs must be an absolute path shorter than PATH_MAX");
+    return nvc_changes_check(req->changes, req->nchanges, err);
+}
+
+int nvc_teardown_encode(const struct nvc_teardown *req, uint8_t **buf, size_t *len, struct nvc_error *err)
+{
+    struct nvc_wbuf w;
+
+    if (check_teardown(req, err) < 0)
+        return -1;
+    w_start(&w, NVC_FRAME_TEARDOWN, NVC_PLAN_MAX_BYTES);
+    nvc_wire_put_i32(&w, (int32_t)req->pid);
+    put_u64(&w, req->pid_start);
+    nvc_wire_put_str(&w, req->rootfs);
+    put_changes(&w, req->changes, req->nchanges);
+    if (w_finish(&w, buf, len) < 0) {
+        if (w.overflow == NVC_WIRE_TOO_LARGE)
+            return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "teardown", NULL,
+                                 "the encoded teardown exceeds %u bytes", NVC_PLAN_MAX_BYTES);
+        errno = ENOMEM;
+        return nvc_error_sys(err, "teardown", NULL, "cannot encode the teardown");
+    }
+    return 0;
+}
+
+void nvc_teardown_decoded_free(struct nvc_teardown_decoded *d)
+{
+    nvc_changes_free(d->changes, d->req.nchanges);
+    free(d->rootfs);
+    memset(d, 0, sizeof(*d));
+}
+
+int nvc_teardown_decode(const uint8_t *body, size_t len, struct nvc_teardown_decoded *out, struct nvc_error *err)
+{
+    struct nvc_rbuf r;
+    const char *why = NULL;
+    char *rootfs;
+
+    memset(out, 0, sizeof(*out));
+    rootfs = malloc(PATH_MAX);
+    if (rootfs == NULL) {
+        errno = ENOMEM;
+        return nvc_error_sys(err, "teardown", NULL, "cannot decode the teardown");
+    }
+    nvc_wire_reader(&r, body, len);
+    out->req.pid = (pid_t)nvc_wire_get_i32(&r);
+    out->req.pid_start = get_u64(&r);
+    nvc_wire_get_str(&r, rootfs, PATH_MAX);
+    out->rootfs = rootfs;
+    if (r.bad || get_changes(&r, &out->changes, &out->req.nchanges, &why) < 0) {
+        why = r.bad ? r.bad : why;
+        nvc_teardown_decoded_free(out);
+        return nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, 0, "teardown", NULL, "malformed teardown: %s", why);
+    }
+    if (!nvc_wire_done(&r)) {
+        nvc_teardown_decoded_free(out);
+        return nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, 0, "teardown", NULL,
+                             "malformed teardown: bytes left over after the last change");
+    }
+    out->req.rootfs = out->rootfs;
+    out->req.changes = out->changes;
+    if (check_teardown(&out->req, err) < 0) {
+        nvc_teardown_decoded_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+int nvc_teardown_encode_undone(const struct nvc_undo_report *reports, size_t n, uint8_t **buf, size_t *len)
+{
+    struct nvc_wbuf w;
+
+    w_start(&w, NVC_FRAME_UNDONE, NVC_PLAN_MAX_RESULT);
+    nvc_wire_put_u32(&w, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        nvc_wire_put_u8(&w, (uint8_t)reports[i].status);
+        nvc_wire_put_str(&w, reports[i].why);
+    }
+    return finish_result(&w, buf, len);
+}
+
+int nvc_teardown_decode_result(uint16_t type, const uint8_t *body, size_t len, size_t nchanges,
+                               struct nvc_teardown_result *result, struct nvc_error *reported, const char **why)
+{
+    struct nvc_rbuf r;
+
+    result->reports = NULL;
+    result->nchanges = 0;
+    nvc_wire_reader(&r, body, len);
+    if (type == NVC_FRAME_UNDONE) {
+        uint32_t n = nvc_wire_get_u32(&r);
+        struct nvc_undo_report *rep;
+
+        /* u8 + an empty str: 5 bytes each at least. */
+        if (r.bad || n != nchanges || (size_t)n * 5 > r.len - r.off) {
+            *why = "the teardown report does not match the request";
+            return -1;
+        }
+        rep = calloc(n ? n : 1, sizeof(*rep));
+        if (rep == NULL) {
+            *why = "out of memory";
+            return -1;
+        }
+        for (uint32_t i = 0; i < n && !r.bad; i++) {
+            uint8_t st = nvc_wire_get_u8(&r);
+            if (!r.bad && (st < NVC_UNDO_DONE || st > NVC_UNDO_KEPT))
+                r.bad = "unknown teardown status";
+            rep[i].status = (enum nvc_undo_status)st;
+            nvc_wire_get_str(&r, rep[i].why, sizeof(rep[i].why));
+        }
+        if (!nvc_wire_done(&r)) {
+            *why = r.bad ? r.bad : "bytes left over in the teardown report";
+            free(rep);
+            return -1;
+        }
+        result->reports = rep;
+        result->nchanges = n;
+        return 0;
+    }
+    if (type == NVC_FRAME_ERROR) {
+        nvc_wire_get_error(&r, reported);
+        if (!nvc_wire_done(&r)) {
+            *why = r.bad ? r.bad : "bytes left over in the error";
+            return -1;
+        }
+        return 1;
+    }
+    *why = "unexpected frame type";
+    return -1;
+}
+
 int nvc_plan_decode_result(uint16_t type, const uint8_t *body, size_t len, size_t nedits,
                            struct nvc_plan_result *result, struct nvc_error *reported, const char **why)
 {
@@ -385,37 +634,49 @@ int nvc_plan_decode_result(uint16_t type, const uint8_t *body, size_t len, size_
     nvc_wire_reader(&r, body, len);
     if (type == NVC_FRAME_DONE) {
         uint32_t n = nvc_wire_get_u32(&r);
-        /* The outcomes, then optionally the executor's time on the edits. */
-        if (r.bad || n != nedits || (r.len - r.off != n && r.len - r.off != (size_t)n + 4)) {
+        const uint8_t *o;
+        struct nvc_error ignored;
+
+        result->outcomes = NULL;
+        result->nedits = 0;
+        result->changes = NULL;
+        result->nchanges = 0;
+        result->edits_us = NVC_PLAN_NO_TIME;
+        if (r.bad || n != nedits || r.len - r.off < n) {
             *why = "the outcome list does not match the plan";
             return -1;
         }
-        result->outcomes = NULL;
-        result->nedits = n;
-        result->edits_us = NVC_PLAN_NO_TIME;
-        if (r.len - r.off == (size_t)n + 4) {
-            struct nvc_rbuf t;
-            nvc_wire_reader(&t, r.p + r.off + n, 4);
-            result->edits_us = nvc_wire_get_u32(&t);
-        }
-        if (n == 0)
-            return 0;
-        result->outcomes = malloc(n * sizeof(*result->outcomes));
-        if (result->outcomes == NULL) {
-            *why = "out of memory";
-            return -1;
-        }
+        o = nvc_wire_get_raw(&r, n);
         for (uint32_t i = 0; i < n; i++) {
-            uint8_t o = r.p[r.off + i];
-            if (o != NVC_OUTCOME_DONE && o != NVC_OUTCOME_SKIPPED) {
-                free(result->outcomes);
-                result->outcomes = NULL;
-                result->nedits = 0;
+            if (o[i] != NVC_OUTCOME_DONE && o[i] != NVC_OUTCOME_SKIPPED) {
                 *why = "unknown outcome";
                 return -1;
             }
-            result->outcomes[i] = (enum nvc_edit_outcome)o;
         }
+        /* The executor's own time on the edits, then what it changed. */
+        result->edits_us = nvc_wire_get_u32(&r);
+        if (get_changes(&r, &result->changes, &result->nchanges, why) < 0)
+            return -1;
+        if (!nvc_wire_done(&r) || nvc_changes_check(result->changes, result->nchanges, &ignored) < 0) {
+            *why = r.bad ? r.bad : r.off != r.len ? "bytes left over after the change list" : "an invalid change";
+            nvc_changes_free(result->changes, result->nchanges);
+            result->changes = NULL;
+            result->nchanges = 0;
+            return -1;
+        }
+        if (n > 0) {
+            result->outcomes = malloc(n * sizeof(*result->outcomes));
+            if (result->outcomes == NULL) {
+                nvc_changes_free(result->changes, result->nchanges);
+                result->changes = NULL;
+                result->nchanges = 0;
+                *why = "out of memory";
+                return -1;
+            }
+        }
+        for (uint32_t i = 0; i < n; i++)
+            result->outcomes[i] = (enum nvc_edit_outcome)o[i];
+        result->nedits = n;
         return 0;
     }
     if (type == NVC_FRAME_ERROR) {

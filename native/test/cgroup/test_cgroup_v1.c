@@ -91,6 +91,61 @@ static int test_v1_allow(void)
     return r;
 }
 
+/* Teardown's half: allow reports only what was not granted before; deny takes back exactly
+ * that, keeps what was there before, and a second deny writes nothing. */
+static int body_report_deny(struct box *b)
+{
+    /* c 1:5 r granted before; configure asks for rw (adds w), c 1:3 rw (adds both), c 1:7 r
+     * is covered by a wildcard granted before (adds nothing). */
+    const struct nvc_device_rule rules[] = {{'c', 1, 5, "rw"}, {'c', 1, 3, "rw"}, {'c', 1, 7, "r"}};
+    struct nvc_device_rule added[3];
+    char got[3][4];
+    int present[3] = {0, 0, 0};
+    size_t nadded = 0;
+    struct nvc_error err;
+
+    CHECK(cgt_write(b->cg, "devices.allow", "c 1:5 r") == 0);
+    CHECK(cgt_write(b->cg, "devices.allow", "c 1:* r") == 0);
+    CHECK(nvc_cgroup_allow_report("/proc", b->probe.pid, 1, rules, 3, got, &err) == 0);
+    /* c 1:5: its own exception has r, so only w is new; c 1:3: the wildcard grants r, but a
+     * deny of the new exception "c 1:3 rw" leaves the wildcard alone, so rw is recorded. */
+    CHECK(strcmp(got[0], "w") == 0);
+    CHECK(strcmp(got[1], "rw") == 0);
+    CHECK(strcmp(got[2], "") == 0);
+    CHECK(cgt_probe_open(&b->probe, nodes.zero, O_RDWR) == 0);
+    for (size_t i = 0; i < 3; i++) {
+        if (got[i][0] == '\0')
+            continue;
+        added[nadded] = rules[i];
+        added[nadded].access = got[i];
+        nadded++;
+    }
+    CHECK(nvc_cgroup_deny_v1("/proc", b->probe.pid, added, nadded, present, &err) == 0);
+    CHECK(present[0] == 1 && present[1] == 1);
+    /* what configure added is gone; what was there before stays */
+    CHECK(cgt_probe_open(&b->probe, nodes.zero, O_RDWR) == EPERM);
+    CHECK(cgt_probe_open(&b->probe, nodes.zero, O_RDONLY) == 0);
+    CHECK(cgt_probe_open(&b->probe, nodes.null_, O_WRONLY) == EPERM);
+    CHECK(cgt_probe_open(&b->probe, nodes.null_, O_RDONLY) == 0);
+    /* again: nothing left to take back */
+    CHECK(nvc_cgroup_deny_v1("/proc", b->probe.pid, added, nadded, present, &err) == 0);
+    CHECK(present[0] == 0 && present[1] == 0);
+    CHECK(cgt_probe_open(&b->probe, nodes.zero, O_RDONLY) == 0);
+    return 0;
+}
+
+static int test_v1_report_and_deny(void)
+{
+    struct box b;
+    int r = -1;
+    if (!v1root[0])
+        return test_absent("cgroup1", "a v1 devices hierarchy to test in");
+    if (box_open(&b, v1root) == 0)
+        r = body_report_deny(&b);
+    box_close(&b);
+    return r;
+}
+
 /* As root, EPERM means the parent does not grant the device: say so. */
 static int test_v1_parent_denies(void)
 {
@@ -148,6 +203,7 @@ int main(void)
 {
     static const struct test_case tests[] = {
         TEST(test_v1_allow),
+        TEST(test_v1_report_and_deny),
         TEST(test_v1_parent_denies),
         TEST(test_v1_rootless_error),
     };

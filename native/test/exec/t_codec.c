@@ -60,7 +60,7 @@ int test_codec_roundtrip(void)
     enum nvc_edit_outcome o[3] = {NVC_OUTCOME_DONE, NVC_OUTCOME_SKIPPED, NVC_OUTCOME_DONE};
     struct nvc_plan_result res;
     struct nvc_error rep, orig;
-    CHECK(nvc_plan_encode_done(o, 3, &buf, &len) == 0);
+    CHECK(nvc_plan_encode_done(o, 3, NVC_PLAN_NO_TIME, NULL, 0, &buf, &len) == 0);
     CHECK(nvc_plan_frame_header(buf, &type, &body, &why) == 0 && type == NVC_FRAME_DONE);
     CHECK(nvc_plan_decode_result(type, buf + 12, body, 3, &res, &rep, &why) == 0);
     CHECK(res.nedits == 3 && res.outcomes[1] == NVC_OUTCOME_SKIPPED);
@@ -68,13 +68,13 @@ int test_codec_roundtrip(void)
     nvc_plan_result_free(&res);
     CHECK(nvc_plan_decode_result(type, buf + 12, body, 4, &res, &rep, &why) < 0); /* count mismatch */
     free(buf);
-    /* the executor's time on the edits rides after the outcomes */
-    CHECK(nvc_plan_encode_done_timed(o, 3, 1234, &buf, &len) == 0);
-    CHECK(nvc_plan_frame_header(buf, &type, &body, &why) == 0 && type == NVC_FRAME_DONE && body == 4 + 3 + 4);
+    /* the executor's time on the edits rides after the outcomes, before the changes */
+    CHECK(nvc_plan_encode_done(o, 3, 1234, NULL, 0, &buf, &len) == 0);
+    CHECK(nvc_plan_frame_header(buf, &type, &body, &why) == 0 && type == NVC_FRAME_DONE && body == 4 + 3 + 4 + 4);
     CHECK(nvc_plan_decode_result(type, buf + 12, body, 3, &res, &rep, &why) == 0);
     CHECK(res.nedits == 3 && res.outcomes[2] == NVC_OUTCOME_DONE && res.edits_us == 1234);
     nvc_plan_result_free(&res);
-    CHECK(nvc_plan_decode_result(type, buf + 12, body - 1, 3, &res, &rep, &why) < 0); /* a cut time */
+    CHECK(nvc_plan_decode_result(type, buf + 12, body - 1, 3, &res, &rep, &why) < 0); /* cut short */
     free(buf);
     nvc_error_set(&orig, NVC_ERR_FILE_EXISTS, 17, "open", "/usr/lib/x", "x exists and is a directory");
     CHECK(nvc_plan_encode_error(&orig, &buf, &len) == 0);

@@ -327,7 +327,7 @@ static int run_expect(const char *name, struct nvc_edit *e, size_t n, enum t_var
     }
     if (out_keep && ok == 0 && r.rc == 0) {
         out_keep->res = r.res;
-        r.res.outcomes = NULL;
+        memset(&r.res, 0, sizeof(r.res)); /* handed over: outcomes and changes */
     }
     t_run_end(&r);
     return ok;
@@ -663,6 +663,9 @@ static const struct test_case tests[] = {
     TEST(test_hostile_corpus),
     TEST(test_race_component_swap),
     TEST(test_race_placeholder_swap),
+    TEST(test_teardown_codec),
+    TEST(test_teardown_restores),
+    TEST(test_teardown_keeps_nonempty),
 };
 
 int main(int argc, char **argv)

@@ -8,6 +8,11 @@ int test_codec_roundtrip(void);
 int test_codec_checks(void);
 int test_codec_truncation_and_mutation(void);
 
+/* t_teardown.c */
+int test_teardown_restores(void);
+int test_teardown_keeps_nonempty(void);
+int test_teardown_codec(void);
+
 /* t_hostile.c */
 int test_hostile_corpus(void);
 int test_race_component_swap(void);
