@@ -173,8 +173,12 @@ export async function execute(run: (session: CommandSession) => Promise<void>, i
   try {
     if (globals.simulate) {
       // The host is built in a directory of its own, watched from before the first file is written.
+      // The handlers first: a signal between mkdtemp and them would leave the directory behind
+      // (seen under npm run test:asan, whose slower start widens that window).
+      let made: string | undefined;
+      removeOnSignal = removeOnSignalOf(() => made);
       const parent = mkdtempSync(path.join(tmpdir(), 'nvc-sim-'));
-      removeOnSignal = removeOnSignalOf(parent);
+      made = parent;
       host = await session.phase('initialization', async (): Promise<SimulatedHost> => {
         const testing = await import('../testing');
         const built = await testing.createSimulatedHost(undefined, { dir: parent }).catch((e: unknown) => {
@@ -206,10 +210,11 @@ export async function execute(run: (session: CommandSession) => Promise<void>, i
  * Ctrl-C or a TERM during a --simulate run: the temporary host goes with the process (as 130/143,
  * the shell's codes), rather than staying behind in /tmp.
  */
-function removeOnSignalOf(dir: string): () => void {
+function removeOnSignalOf(dir: () => string | undefined): () => void {
   const onSignal = (signal: NodeJS.Signals) => {
     try {
-      rmSync(dir, { recursive: true, force: true });
+      const made = dir();
+      if (made !== undefined) rmSync(made, { recursive: true, force: true });
     } finally {
       process.exit(signal === 'SIGINT' ? 130 : 143);
     }

@@ -353,8 +353,10 @@ export async function installDriver(rootfs: string, inputs: InstallInputs): Prom
     tx.commit();
     return { rootfs, plan: checked, applied: true, stamp, warnings };
   } catch (e) {
-    if (staging) await staging.close().catch(() => undefined);
+    // The rollback moves the backups back out of the staging directory through its descriptor:
+    // closed only after it (closed first, every undo of a replaced file named /proc/self/fd/-1).
     const left = await tx.rollback();
+    if (staging) await staging.close().catch(() => undefined);
     if (left.length > 0) {
       throw new NvcError('ERR_NVC_ROLLBACK_INCOMPLETE', `install into ${rootfs} failed and could not be fully undone: ${left.join('; ')}`, { cause: e });
     }
