@@ -12,49 +12,19 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/build-asan"
 mkdir -p "$out"
-for f in binding.gyp native deps node_modules package.json; do
+# bin/: nvc-ts-cli runs the Node CLI at ../../bin/nvc-ts.js from its own directory.
+for f in binding.gyp native deps node_modules package.json bin; do
   ln -sfn "$root/$f" "$out/$f"
 done
 
 logs="$out/logs"
 
-# The helpers start with an empty environment (child.c, on purpose) and stderr on
-# /dev/null, so their sanitizer options are linked in: reports go to files under logs/.
-# LeakSanitizer cannot work in the confined ldconfig helper (its own pid namespace,
-# seccomp): leaks are checked in the driver service and the executor, and by valgrind.
-cat >"$out/sanitizer-defaults.c" <<EOF
-#include <sys/syscall.h>
-#include <unistd.h>
-const char *__asan_default_options(void);
-const char *__ubsan_default_options(void);
-/* Called before libc is set up: only a raw system call and plain loops. */
-static int is_ldconfig_helper(void)
-{
-    static const char name[] = "nvc-ts-ldconfig";
-    char exe[4096];
-    long n = syscall(SYS_readlink, "/proc/self/exe", exe, sizeof(exe) - 1);
-    for (long i = 0; n > 0 && i + (long)sizeof(name) - 1 <= n; i++) {
-        long j = 0;
-        while (name[j] != '\\0' && exe[i + j] == name[j])
-            j++;
-        if (name[j] == '\\0')
-            return 1;
-    }
-    return 0;
-}
-const char *__asan_default_options(void)
-{
-    return is_ldconfig_helper() ? "detect_leaks=0:halt_on_error=1:log_path=$logs/asan:log_exe_name=1"
-                                : "detect_leaks=1:halt_on_error=1:log_path=$logs/asan:log_exe_name=1";
-}
-const char *__ubsan_default_options(void)
-{
-    return "print_stacktrace=1:halt_on_error=1:log_path=$logs/ubsan:log_exe_name=1";
-}
-EOF
+# The helpers' own sanitizer options (they start with an empty environment) are linked in:
+# scripts/sanitizer-defaults.c says which and why.
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
 if [ "${NVC_ASAN_SKIP_BUILD:-}" != 1 ]; then
-  gcc -std=gnu11 -fPIC -c "$out/sanitizer-defaults.c" -o "$out/sanitizer-defaults.o"
+  gcc -std=gnu11 -fPIC -Wall -Wextra -Werror -DNVC_SAN_LOGS="\"$logs\"" -c "$root/scripts/sanitizer-defaults.c" \
+    -o "$out/sanitizer-defaults.o"
   (cd "$out" && CFLAGS="$san" CXXFLAGS="$san" LDFLAGS="-fsanitize=address,undefined $out/sanitizer-defaults.o" \
     npm run --silent build:native >"$out/build.log" 2>&1) || {
     tail -40 "$out/build.log"
@@ -64,6 +34,23 @@ if [ "${NVC_ASAN_SKIP_BUILD:-}" != 1 ]; then
 fi
 (cd "$root" && npm run --silent build:ts)
 
+# Every helper, the addon and the mock NVML are the sanitized ones, and each helper carries the
+# options above (a helper built without them would report nowhere, or not at all).
+rel="$out/build/Release"
+for f in nvc_ts.node libnvc-mock-nvml.so nvc-ts-driver nvc-ts-exec nvc-ts-ldconfig nvc-ts-cli nvc-ts-cdi-hook; do
+  needed=$(readelf -d "$rel/$f" 2>/dev/null | grep NEEDED || true)
+  case "$needed" in *libasan.so*) ;; *) echo "test:asan: $rel/$f is not linked with ASan" >&2; exit 1 ;; esac
+  case "$needed" in *libubsan.so*) ;; *) echo "test:asan: $rel/$f is not linked with UBSan" >&2; exit 1 ;; esac
+  case "$f" in
+    nvc-ts-*)
+      nm -D --defined-only "$rel/$f" | grep -q " __asan_default_options$" || {
+        echo "test:asan: $rel/$f lacks the linked-in sanitizer options" >&2
+        exit 1
+      }
+      ;;
+  esac
+done
+
 rm -rf "$logs"
 mkdir -p "$logs"
 asan=$(gcc -print-file-name=libasan.so)
@@ -72,10 +59,14 @@ ubsan=$(gcc -print-file-name=libubsan.so)
 status=0
 (
   cd "$root"
-  NVC_TS_PREBUILD="$out" \
+  # NVC_TEST_SANITIZED: the few tests that start processes outside this environment (runc
+  # hooks, wrappers with their own LD_PRELOAD, programs not ours) read it through
+  # test/support/sanitizer.js.
+  NVC_TEST_SANITIZED=1 \
+    NVC_TS_PREBUILD="$out" \
     LD_PRELOAD="$asan:$ubsan" \
-    ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:log_path=$logs/asan:log_exe_name=1:handle_segv=0" \
-    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$logs/ubsan:log_exe_name=1" \
+    ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1:log_path=$logs/asan:log_exe_name=1:handle_segv=0" \
+    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:abort_on_error=1:log_path=$logs/ubsan:log_exe_name=1" \
     sh -c 'if [ "$#" -gt 0 ]; then
       exec npx mocha --no-package -r test/support/root-hooks.js --timeout 180000 "$@"
     fi
@@ -84,13 +75,15 @@ status=0
     exec npx mocha --timeout 180000 --exclude test/package.test.js' asan-mocha "$@"
 ) || status=$?
 
-reports=$(grep -l -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$logs"/* 2>/dev/null || true)
+# Any file there is a report: an error, a leak, or a sanitizer that could not do its work
+# (LeakSanitizer's "fatal error") in node or any helper.
+reports=$(find "$logs" -type f -size +0 | sort)
 if [ -n "$reports" ]; then
   for r in $reports; do
     echo "---- $r"
     head -60 "$r"
   done
-  echo "test:asan: sanitizer reports in $logs" >&2
+  echo "test:asan: $(echo "$reports" | wc -l) sanitizer report(s) in $logs" >&2
   exit 1
 fi
 if [ "$status" -ne 0 ]; then

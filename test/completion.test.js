@@ -9,6 +9,8 @@ const { spawnSync } = require('node:child_process');
 const { COMMANDS } = require('../dist/cli/registry.js');
 const { GLOBAL_OPTIONS } = require('../dist/cli/args.js');
 const { requireFeature } = require('./support/features');
+// man runs groff, not ours: under test:asan it gets no sanitizer runtime (see support/sanitizer.js).
+const { withoutSanitizer } = require('./support/sanitizer');
 
 const CLI = path.join(__dirname, '..', 'bin', 'nvc-ts.js');
 const out = (what) => {
@@ -62,7 +64,10 @@ describe('completion and man page', function () {
     const file = path.join(os.tmpdir(), `nvc-ts-${process.pid}.1`);
     fs.writeFileSync(file, out('man'));
     try {
-      const r = spawnSync('man', ['--warnings', '-l', file], { encoding: 'utf8', env: { ...process.env, MANWIDTH: '100', MANPAGER: 'cat', PAGER: 'cat' } });
+      const r = spawnSync('man', ['--warnings', '-l', file], {
+        encoding: 'utf8',
+        env: { ...withoutSanitizer(), MANWIDTH: '100', MANPAGER: 'cat', PAGER: 'cat' },
+      });
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stderr.trim(), '', 'no groff warnings');
       for (const c of COMMANDS) assert.match(r.stdout, new RegExp(`^\\s+${c.spec.name}$`, 'm'), c.spec.name);

@@ -16,6 +16,7 @@ const { createSimulatedHost } = require('../dist/testing/index.js');
 const { execPath } = require('../dist/native.js');
 const { makeRootfs, startContainer, mountsUnder, snapshot } = require('./support/container.js');
 const { requireFeature, isRoot } = require('./support/features');
+const { sanitizerPreload } = require('./support/sanitizer');
 
 // The errnos each call can meet on a real host, by the shim's name for the call.
 const ERRNOS = {
@@ -91,7 +92,9 @@ describe('fault injection: every executor call site x every errno it can meet', 
     const vars = Object.entries(env)
       .map(([k, v]) => `${k}='${v}'`)
       .join(' ');
-    fs.writeFileSync(file, `#!/bin/sh\nexec env LD_PRELOAD='${shim}' ${vars} '${realExec}' "$@"\n`, { mode: 0o755 });
+    // Under test:asan the executor is sanitized: its runtime must come first in the preload list.
+    const preload = [...sanitizerPreload(), shim].join(':');
+    fs.writeFileSync(file, `#!/bin/sh\nexec env LD_PRELOAD='${preload}' ${vars} '${realExec}' "$@"\n`, { mode: 0o755 });
     return file;
   }
 

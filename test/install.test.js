@@ -12,6 +12,7 @@ const { init, NvcError, uninstallDriver, runDoctor } = require('../dist/index.js
 const { createSimulatedHost } = require('../dist/testing/index.js');
 const { makeRootfs, ldcacheEntries } = require('./support/container');
 const { requireFeature, isRoot } = require('./support/features');
+const { staticBusybox } = require('./support/cdi');
 
 const CLI = path.join(__dirname, '..', 'bin', 'nvc-ts.js');
 const LIBDIR = 'usr/lib/x86_64-linux-gnu';
@@ -222,6 +223,26 @@ describe('install (copy mode)', function () {
       fs.rmSync(link);
       fs.rmSync(fifo);
     }
+  });
+
+  it('a failing ldconfig: the files install replaced (the image cache, its libcuda.so.1) are put back', async () => {
+    // The rollback moves the backups back through the staging directory's descriptor, which must
+    // still be open then (found under npm run test:asan, where a sanitizer report failed ldconfig).
+    const busybox = staticBusybox();
+    if (!busybox) throw new Error('a static busybox is needed (apt-get install busybox-static): .ci/run installs it');
+    const dir = rootfs();
+    fs.mkdirSync(path.join(dir, 'bin'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'sbin'), { recursive: true });
+    fs.copyFileSync(busybox, path.join(dir, 'bin/busybox'));
+    fs.chmodSync(path.join(dir, 'bin/busybox'), 0o755);
+    fs.symlinkSync('busybox', path.join(dir, 'bin/sh'));
+    fs.writeFileSync(path.join(dir, 'sbin/ldconfig'), '#!/bin/sh\necho "ldconfig: cannot write the cache" >&2\nexit 1\n', { mode: 0o755 });
+    const before = tree(dir);
+    await assert.rejects(
+      ctx.install(dir, { capabilities: ['compute', 'utility'], ldconfig: '/sbin/ldconfig' }),
+      (e) => e instanceof NvcError && e.code === 'ERR_NVC_LDCONFIG' && /exit status 1/.test(e.message),
+    );
+    assert.deepEqual(tree(dir), before, 'the failed install left the rootfs as it was');
   });
 
   it('--dry-run writes nothing; the CLI prints what it would write', async () => {

@@ -12,6 +12,7 @@ const { execFileSync, spawnSync } = require('node:child_process');
 const { createSimulatedHost } = require('../dist/testing/index.js');
 const { requireFeature, isRoot } = require('./support/features');
 const { cgroupMounts } = require('./support/cgroup');
+const { sanitizerEnv } = require('./support/sanitizer');
 
 const BIN = path.resolve(__dirname, '../bin/nvc-ts.js');
 
@@ -90,7 +91,8 @@ describe('runc with nvc-ts hook', function () {
         {
           path: process.execPath,
           args: ['node', BIN, 'hook', '--root', o.root, '--ldcache', o.ldcache, '--proc-root', o.procRoot, '--dev-root', o.devRoot, '--sys-root', o.sysRoot],
-          env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+          // runc gives the hook only this env: under test:asan, also what loads the sanitized build.
+          env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...sanitizerEnv()],
         },
       ],
     };

@@ -8,6 +8,7 @@ const path = require('node:path');
 const { execFileSync, spawn, spawnSync } = require('node:child_process');
 const { createSimulatedHost } = require('../dist/testing/index.js');
 const { requireFeature, isRoot } = require('./support/features');
+const { sanitizerEnv } = require('./support/sanitizer');
 
 const ROOT = path.resolve(__dirname, '..');
 const BIN = path.join(ROOT, 'bin/nvc-ts.js');
@@ -100,7 +101,9 @@ describe('runc: 50 parallel starts through the native hook and the service', fun
           {
             path: CLIENT,
             args: ['nvc-ts-cli', 'hook', ...globals],
-            env: [`PATH=${hookPath}`, `NVC_TS_SOCKET=${socket}`],
+            // Under test:asan also the service's NVC_TS_PREBUILD (a client whose NVC_TS_* differ is
+            // left to the Node CLI) and the runtimes that Node CLI would need.
+            env: [`PATH=${hookPath}`, `NVC_TS_SOCKET=${socket}`, ...sanitizerEnv()],
           },
         ],
       };
