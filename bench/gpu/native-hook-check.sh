@@ -15,7 +15,7 @@ echo "client: $client"
 export NVC_TS_SOCKET=$work/nvc-ts.sock
 # The service runs requests whose environment is its own: give it the PATH runtimes give hooks.
 HOOK_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-PATH=$HOOK_PATH "$(command -v node)" bin/nvc-ts.js serve --socket "$NVC_TS_SOCKET" > "$work/serve.log" 2>&1 &
+PATH=$HOOK_PATH "$(command -v node)" bin/nvc-ts.js --debug "$work/serve-debug.log" serve --socket "$NVC_TS_SOCKET" > "$work/serve.log" 2>&1 &
 serve=$!
 for i in $(seq 1 50); do [ -S "$NVC_TS_SOCKET" ] && break; sleep 0.1; done
 node bin/nvc-ts.js serve --check --socket "$NVC_TS_SOCKET"; echo "serve --check rc=$?"
@@ -61,7 +61,19 @@ for i in $(seq 1 10); do
 done
 med=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 5p)
 echo "  nvc-ts-cli configure: median $((med / 1000)).$(( (med % 1000) / 100 )) ms (us: $(printf '%s\n' "${times[@]}" | sort -n | tr '\n' ' '))"
+echo "=== configure --json, then teardown: the container's mount table as before"
+r=$work/td; mkdir -p "$r"/{etc,proc,dev,sys,tmp,usr/lib/x86_64-linux-gnu,usr/bin}; echo 12 > "$r/etc/debian_version"
+unshare -m --propagation private sleep 60 & p=$!; sleep 0.05
+before=$(wc -l < /proc/$p/mountinfo); (cd "$r" && find . | sort) > "$work/td.before"
+PATH=$HOOK_PATH "$client" configure --json --pid "$p" --device=$GPU --compute --utility --no-cgroups --ldconfig=@/sbin/ldconfig.real "$r" > "$work/td.json"; echo "  configure rc=$?"
+echo "  mounts: $before before, $(wc -l < /proc/$p/mountinfo) configured"
+node bin/nvc-ts.js teardown --pid "$p" --result "$work/td.json" "$r"; echo "  teardown rc=$?"
+echo "  mounts after teardown: $(wc -l < /proc/$p/mountinfo); entries left in the rootfs that were not there before:"
+(cd "$r" && find . | sort) | comm -13 "$work/td.before" - | sed 's/^/    /'
+kill $p
+echo "=== the service's metrics lines"
+grep -h -m3 "metrics" "$work/serve.log" "$work/serve-debug.log"
 kill $serve; wait $serve 2>/dev/null
 
 echo "=== npm run bench -- --real --quick (the suite on this driver)"
-node bench/suite.js --real --quick 2>&1 | grep -v "^$"
+node bench/suite.js --real --quick --json > "${OUT:-/tmp}/bench-real.json" 2>&1; node bench/suite.js --real --quick 2>&1 | grep -v "^$"
