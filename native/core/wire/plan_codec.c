@@ -576,6 +576,22 @@ int nvc_teardown_encode_undone(const struct nvc_undo_report *reports, size_t n, 
     return finish_result(&w, buf, len);
 }
 
+/* The end of both result decoders: an ERROR frame (1, with what the executor reported) or
+ * a frame of a type that does not answer the request (-1). */
+static int decode_error_frame(uint16_t type, struct nvc_rbuf *r, struct nvc_error *reported, const char **why)
+{
+    if (type != NVC_FRAME_ERROR) {
+        *why = "unexpected frame type";
+        return -1;
+    }
+    nvc_wire_get_error(r, reported);
+    if (!nvc_wire_done(r)) {
+        *why = r->bad ? r->bad : "bytes left over in the error";
+        return -1;
+    }
+    return 1;
+}
+
 int nvc_teardown_decode_result(uint16_t type, const uint8_t *body, size_t len, size_t nchanges,
                                struct nvc_teardown_result *result, struct nvc_error *reported, const char **why)
 {
@@ -614,16 +630,7 @@ int nvc_teardown_decode_result(uint16_t type, const uint8_t *body, size_t len, s
         result->nchanges = n;
         return 0;
     }
-    if (type == NVC_FRAME_ERROR) {
-        nvc_wire_get_error(&r, reported);
-        if (!nvc_wire_done(&r)) {
-            *why = r.bad ? r.bad : "bytes left over in the error";
-            return -1;
-        }
-        return 1;
-    }
-    *why = "unexpected frame type";
-    return -1;
+    return decode_error_frame(type, &r, reported, why);
 }
 
 int nvc_plan_decode_result(uint16_t type, const uint8_t *body, size_t len, size_t nedits,
@@ -679,14 +686,5 @@ int nvc_plan_decode_result(uint16_t type, const uint8_t *body, size_t len, size_
         result->nedits = n;
         return 0;
     }
-    if (type == NVC_FRAME_ERROR) {
-        nvc_wire_get_error(&r, reported);
-        if (!nvc_wire_done(&r)) {
-            *why = r.bad ? r.bad : "bytes left over in the error";
-            return -1;
-        }
-        return 1;
-    }
-    *why = "unexpected frame type";
-    return -1;
+    return decode_error_frame(type, &r, reported, why);
 }
