@@ -29,6 +29,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <link.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -323,6 +324,25 @@ int open(const char *path, int flags, ...)
     return fault("open") ? -1 : real(path, flags, mode);
 }
 
+/* The names a program built with _FILE_OFFSET_BITS=64 or _FORTIFY_SOURCE links against:
+ * without them its calls go straight to libc and the shim never sees them. */
+int open64(const char *path, int flags, ...) __attribute__((alias("open")));
+int openat64(int dfd, const char *path, int flags, ...) __attribute__((alias("openat")));
+
+int __open_2(const char *path, int flags)
+{
+    REAL(int, "open", const char *, int, mode_t);
+    return fault("open") ? -1 : real(path, flags, 0);
+}
+int __open64_2(const char *path, int flags) __attribute__((alias("__open_2")));
+
+int __openat_2(int dfd, const char *path, int flags)
+{
+    REAL(int, "openat", int, const char *, int, mode_t);
+    return fault("openat") ? -1 : real(dfd, path, flags, 0);
+}
+int __openat64_2(int dfd, const char *path, int flags) __attribute__((alias("__openat_2")));
+
 FILE *fopen(const char *path, const char *m)
 {
     REAL(FILE *, "fopen", const char *, const char *);
@@ -452,6 +472,14 @@ ssize_t pread(int fd, void *buf, size_t n, off_t off)
     REAL(ssize_t, "pread", int, void *, size_t, off_t);
     return fault("pread") ? -1 : real(fd, buf, n, off);
 }
+ssize_t pread64(int fd, void *buf, size_t n, off_t off) __attribute__((alias("pread")));
+
+/* A wait for a helper's socket or pidfd: EINTR when a signal comes, ENOMEM. */
+int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+    REAL(int, "poll", struct pollfd *, nfds_t, int);
+    return fault("poll") ? -1 : real(fds, n, timeout);
+}
 
 int close(int fd)
 {
@@ -470,16 +498,31 @@ int fstatfs(int fd, struct statfs *s)
     REAL(int, "fstatfs", int, struct statfs *);
     return fault("fstatfs") ? -1 : real(fd, s);
 }
+int fstatfs64(int fd, struct statfs64 *s)
+{
+    REAL(int, "fstatfs64", int, struct statfs64 *);
+    return fault("fstatfs") ? -1 : real(fd, s);
+}
 
 int fstat(int fd, struct stat *s)
 {
     REAL(int, "fstat", int, struct stat *);
     return fault("fstat") ? -1 : real(fd, s);
 }
+int fstat64(int fd, struct stat64 *s)
+{
+    REAL(int, "fstat64", int, struct stat64 *);
+    return fault("fstat") ? -1 : real(fd, s);
+}
 
 int fstatat(int dfd, const char *path, struct stat *s, int flags)
 {
     REAL(int, "fstatat", int, const char *, struct stat *, int);
+    return fault("fstatat") ? -1 : real(dfd, path, s, flags);
+}
+int fstatat64(int dfd, const char *path, struct stat64 *s, int flags)
+{
+    REAL(int, "fstatat64", int, const char *, struct stat64 *, int);
     return fault("fstatat") ? -1 : real(dfd, path, s, flags);
 }
 
@@ -528,6 +571,7 @@ int fcntl(int fd, int cmd, ...)
     va_end(ap);
     return fault("fcntl") ? -1 : real(fd, cmd, arg);
 }
+int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
 
 /* posix_spawn reports an error as its result, not in errno. */
 int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,

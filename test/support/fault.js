@@ -50,15 +50,17 @@ function errnoNumber(name) {
 
 /**
  * The faults to inject: for each site, each fault its call can meet (errno names, or modes:
- * short, die, garbage, hang), at the first call of the site; with NVC_FAULT_FULL=1 at every
- * call of the site. { call, site, nth, fault, env } each, env being the shim's variables.
+ * short, die, garbage, hang), at the first call of the site (at each of its calls where the
+ * site is met at most allCallsUpTo times: a site shared by every helper's spawn or teardown
+ * meets each helper once); with NVC_FAULT_FULL=1 at every call of the site.
+ * { call, site, nth, fault, env } each, env being the shim's variables.
  */
-function faultCases(sites, faultsOf) {
+function faultCases(sites, faultsOf, { allCallsUpTo = 1 } = {}) {
   const full = process.env.NVC_FAULT_FULL === '1';
   const cases = [];
   for (const { call, site, count } of sites) {
     for (const fault of faultsOf(call, site) ?? []) {
-      for (let nth = 1; nth <= (full ? count : 1); nth++) {
+      for (let nth = 1; nth <= (full || count <= allCallsUpTo ? count : 1); nth++) {
         const mode = ['short', 'die', 'garbage', 'hang'].includes(fault) ? fault : 'errno';
         const env = { NVC_FAULT_CALL: call, NVC_FAULT_SITE: site, NVC_FAULT_NTH: String(nth), NVC_FAULT_MODE: mode };
         env.NVC_FAULT_ERRNO = mode === 'errno' && fault !== 'fail' ? String(errnoNumber(fault)) : '0';

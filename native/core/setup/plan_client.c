@@ -46,8 +46,9 @@ struct nvc_plan_job {
     uint8_t *rbuf;
     size_t got;
     int64_t deadline;
-    int stopped; /* past the deadline, SIGTERM sent */
-    int rd;      /* how reading ended: 0 EOF, 1 deadline, -1 too long or unreadable */
+    int stopped;    /* past the deadline, SIGTERM sent */
+    int rd;         /* how reading ended: 0 EOF, 1 deadline, -1 too long or unreadable */
+    int send_errno; /* why the plan could not all be sent, 0 if it was */
     struct nvc_child_end end;
     unsigned timeout_ms; /* nvc_plan_apply_timeout_ms when started */
 };
@@ -63,7 +64,8 @@ static int start(struct nvc_child *c, const char *exec_path, struct nvc_error *e
                              "cannot start the container executor %s: %s", exec_path, strerror(rc));
     if (rc < 0)
         return -1;
-    if (fcntl(c->sock, F_SETFL, fcntl(c->sock, F_GETFL) | O_NONBLOCK) < 0)
+    int fl = fcntl(c->sock, F_GETFL);
+    if (fl < 0 || fcntl(c->sock, F_SETFL, fl | O_NONBLOCK) < 0)
         return nvc_error_sys(err, "fcntl", NULL, "cannot prepare the executor socket");
     return 0;
 }
@@ -129,8 +131,14 @@ static int send_some(struct nvc_plan_job *j)
             continue;
         if (n < 0 && errno == EAGAIN)
             return 1;
-        if (n <= 0)
+        if (n <= 0) {
+            /* The executor may still be waiting for the rest (ENOBUFS, ENOMEM...): our end is
+             * shut so that it reads a truncated plan, refuses it and ends, instead of both
+             * sides waiting until the deadline (fault-injection-client: send ENOBUFS). */
+            j->send_errno = n < 0 ? errno : EIO;
+            shutdown(j->c.sock, SHUT_WR);
             return -1;
+        }
         j->sent += (size_t)n;
     }
     shutdown(j->c.sock, SHUT_WR);
@@ -288,6 +296,16 @@ int nvc_plan_job_finish(struct nvc_plan_job *j, struct nvc_plan_result *result, 
                              "the container executor did not finish within %u ms and was killed; the container may "
                              "be half configured and should be discarded",
                              j->timeout_ms);
+    }
+    if (j->send_errno != 0 && !j->stopped) {
+        /* Whatever the executor made of a truncated plan, the cause is the failed write; it
+         * applied nothing (the plan is read whole before any change). */
+        struct nvc_error reported;
+        if (j->got > 0 && parse_result(j->rbuf, j->got, j->nedits, result, &reported) == 0)
+            return 0;
+        nvc_plan_result_free(result);
+        errno = j->send_errno;
+        return nvc_error_sys(err, "send", NULL, "cannot send the plan to the container executor");
     }
     if (j->rd < 0)
         return nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, 0, "read", NULL,
