@@ -63,11 +63,26 @@ static int armed = 1;
 
 static long (*real_syscall)(long, ...);
 
+/* A second fault, met only after the first was injected: the error paths that run after a
+ * first failure (rollback, undo, cleanup) fail in their turn.
+ *   NVC_FAULT_CALL2=umount2 NVC_FAULT_SITE2=exe+0x1234 NVC_FAULT_NTH2=1 NVC_FAULT_ERRNO2=16
+ * The log marks it "!fault2". */
+static const char *want2;
+static const char *want_site2;
+static int want_errno2;
+static long want_nth2 = 1;
+static long seen2;
+static int first_fired;
+
 __attribute__((constructor)) static void setup(void)
 {
     const char *m = getenv("NVC_FAULT_MODE");
     want = getenv("NVC_FAULT_CALL");
     want_site = getenv("NVC_FAULT_SITE");
+    want2 = getenv("NVC_FAULT_CALL2");
+    want_site2 = getenv("NVC_FAULT_SITE2");
+    want_errno2 = getenv("NVC_FAULT_ERRNO2") ? atoi(getenv("NVC_FAULT_ERRNO2")) : 0;
+    want_nth2 = getenv("NVC_FAULT_NTH2") ? atol(getenv("NVC_FAULT_NTH2")) : 1;
     want_errno = getenv("NVC_FAULT_ERRNO") ? atoi(getenv("NVC_FAULT_ERRNO")) : 0;
     want_nth = getenv("NVC_FAULT_NTH") ? atol(getenv("NVC_FAULT_NTH")) : 1;
     log_path = getenv("NVC_FAULT_LOG");
@@ -241,11 +256,19 @@ static int fault_at(const char *name, void *ra, int frame_type, const char *tag)
         snprintf(key, sizeof(key), "%s", site);
     note(name, key);
     errno = saved;
+    if (want2 != NULL && __atomic_load_n(&first_fired, __ATOMIC_SEQ_CST) && strcmp(want2, name) == 0 &&
+        (want_site2 == NULL || strcmp(want_site2, key) == 0) &&
+        __atomic_add_fetch(&seen2, 1, __ATOMIC_SEQ_CST) == want_nth2) {
+        note("!fault2", key);
+        errno = want_errno2;
+        return 1;
+    }
     if (want == NULL || strcmp(want, name) != 0 || (want_site != NULL && strcmp(want_site, key) != 0))
         return 0;
     if (__atomic_add_fetch(&seen, 1, __ATOMIC_SEQ_CST) != want_nth)
         return 0;
     note("!fault", key); /* so that a test knows when (and that) the fault was met */
+    __atomic_store_n(&first_fired, 1, __ATOMIC_SEQ_CST);
     if (want_mode == M_HANG) {
         for (;;)
             pause();

@@ -42,6 +42,25 @@ function readSites(log) {
   return [...sites.values()];
 }
 
+/**
+ * The sites met after the first fault in a log written with NVC_FAULT_SITES=1: the error
+ * paths (rollback, undo, cleanup) that the fault led to, as readSites gives them.
+ */
+function sitesAfterFault(log) {
+  const text = fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '';
+  const lines = text.split('\n');
+  const at = lines.findIndex((l) => l.startsWith('!fault '));
+  if (at < 0) return [];
+  const sites = new Map();
+  for (const line of lines.slice(at + 1).filter((l) => l && !l.startsWith('!'))) {
+    const [call, site] = line.split(' ');
+    const key = `${call} ${site}`;
+    if (!sites.has(key)) sites.set(key, { call, site, count: 0 });
+    sites.get(key).count++;
+  }
+  return [...sites.values()];
+}
+
 function errnoNumber(name) {
   const n = os.constants.errno[name];
   assert.ok(Number.isInteger(n), name);
@@ -71,4 +90,4 @@ function faultCases(sites, faultsOf, { allCallsUpTo = 1 } = {}) {
   return cases;
 }
 
-module.exports = { buildShim, readSites, faultCases, errnoNumber };
+module.exports = { buildShim, readSites, sitesAfterFault, faultCases, errnoNumber };
