@@ -5,6 +5,7 @@
  * native/exec. The executor is single-threaded and applies one plan, then exits, so
  * this state is plain and owned by main. */
 
+#include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -39,7 +40,10 @@ struct undo {
     int is_dir;
     unsigned added;        /* FLAGS: nvc_mount_flag bits that were added */
     unsigned long prev_ms; /* FLAGS: MS_* of the mount before (mount(2) fallback) */
-    const char *target;    /* container path, for messages */
+    /* Container path, for messages: a copy, since a caller may name an intermediate directory
+     * from a buffer of its own (fault-injection-rollback: mkdirat fails, the rollback's
+     * message about an earlier directory showed freed stack). */
+    char target[PATH_MAX];
 };
 
 /* A shared mount turned private while this plan mounts below it (see guard.c). */

@@ -45,7 +45,7 @@ static struct undo *push(struct exec_ctx *ctx, enum undo_kind kind, int fd, cons
     u->fd = fd;
     u->at_fd = -1;
     u->at_parent = -1;
-    u->target = target;
+    snprintf(u->target, sizeof(u->target), "%s", target ? target : "");
     return u;
 }
 
