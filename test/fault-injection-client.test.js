@@ -5,10 +5,10 @@
 // process of its own (test/support/fault-client-program.js) under the fault shim limited to
 // the addon (NVC_FAULT_MODULE=nvc_ts.node: Node's and libuv's calls are left alone). A
 // clean run records every call site; then each site meets each fault its call can meet, at
-// its first call (at each of its calls where a site is met at most three times: the spawn
-// and teardown of each helper; NVC_FAULT_FULL=1: at every call). The session is init,
-// driverInfo, deviceInfo, configure on a fixture container, the next call, shutdown, a call
-// after shutdown. Each case must: meet its fault; end the step under way with the typed
+// its first call (NVC_FAULT_HELPERS=1: also at each call of a site met at most three times,
+// the spawn and teardown shared by every helper; NVC_FAULT_FULL=1: at every call). The
+// session is init, driverInfo, deviceInfo, configure on a fixture container, the next call,
+// shutdown, a call after shutdown. Each case must: meet its fault; end the step under way with the typed
 // error this fault calls for, or work around it with the clean run's answers; never crash
 // or hang Node; leave no child, zombie or helper process, no fd, and, where configure
 // failed, no mount and no change in the container; answer the next call (or say clearly
@@ -235,7 +235,9 @@ describe('fault injection: every call site of the addon in Node x every fault it
     const cases = faultCases(
       sites.filter((s) => !only || only.includes(s.call)),
       (call) => FAULTS[call],
-      { allCallsUpTo: 3 },
+      // The sites shared by every helper (spawn, socket, teardown) meet each helper once:
+      // with NVC_FAULT_HELPERS=1, each of those calls (about twice the cases).
+      { allCallsUpTo: process.env.NVC_FAULT_HELPERS === '1' ? 3 : 1 },
     ).map((c) => ({ ...c, fn: fns.get(c.site) ?? '', label: `${c.label} (${fns.get(c.site) || '?'})` }));
 
     const failures = [];
@@ -311,7 +313,7 @@ describe('fault injection: every call site of the addon in Node x every fault it
         check(c, await runCase(`case${w}`, c.env));
       }
     };
-    await Promise.all([0, 1, 2].map(worker));
+    await Promise.all([0, 1, 2, 3].map(worker));
     const stray = helperProcesses(exes);
     assert.deepEqual(stray, [], 'helper processes left running');
     console.log(`      ${cases.length} cases over ${sites.length} sites; outcomes: ${JSON.stringify([...codes])}`);
