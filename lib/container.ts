@@ -93,6 +93,16 @@ export async function openContainer(options: ContainerOptions): Promise<Containe
     if (e instanceof NvcError && e.code === 'ERR_NVC_NATIVE_MISSING') throw e;
     const err = e as NodeJS.ErrnoException & { errno?: string };
     const errno = typeof err.errno === 'string' ? err.errno : err.code;
+    // Only a process or rootfs that is not there is the caller's mistake; EMFILE, EIO, ENOMEM
+    // while looking are this host's trouble, said as such (fault-injection-client).
+    if (errno !== undefined && !['ENOENT', 'ESRCH', 'ENOTDIR'].includes(errno)) {
+      if (e instanceof NvcError) throw e;
+      throw new NvcError('ERR_NVC_SYSTEM', `cannot inspect ${pid ? `container process ${pid} and ` : ''}its rootfs ${shorten(o.rootfs, 256)}: ${err.message}`, {
+        errno,
+        path: err.path ?? o.rootfs,
+        cause: e,
+      });
+    }
     throw new NvcError(
       'ERR_NVC_INVALID_ARGUMENT',
       pid ? `container process ${pid} or its rootfs ${shorten(o.rootfs, 256)} is not there` : `rootfs ${shorten(o.rootfs, 256)} is not there`,

@@ -17,7 +17,7 @@ const path = require('node:path');
 const { execFileSync, spawnSync } = require('node:child_process');
 const { requireFeature, isRoot } = require('./support/features');
 const { cgroupMounts } = require('./support/cgroup');
-const { buildShim, readSites, faultCases } = require('./support/fault');
+const { buildShim, readSites, sitesAfterFault, faultCases, errnoNumber } = require('./support/fault');
 
 const NATIVE = path.join(__dirname, '../native');
 const FAULTS = {
@@ -124,10 +124,20 @@ describe('fault injection: every device-cgroup call site x every errno it can me
       const cases = faultCases(sites, (call) => FAULTS[call]);
       const failures = [];
       const codes = new Map();
+      // The error paths each first fault led to (take-back writes, restores): site -> the
+      // first faults that reach it.
+      const rollbackSites = new Map();
       for (const c of cases) {
         const log = path.join(dir, 'case.log');
         fs.rmSync(log, { force: true });
         const r = run(mode, { ...c.env, NVC_FAULT_LOG: log });
+        if (r.rc !== 0) {
+          for (const s of sitesAfterFault(log).filter((x) => FAULTS[x.call] !== undefined)) {
+            const key = `${s.call} ${s.site}`;
+            if (!rollbackSites.has(key)) rollbackSites.set(key, { ...s, firsts: [] });
+            rollbackSites.get(key).firsts.push(c);
+          }
+        }
         const fail = (why) => failures.push(`${c.label}: ${why} (${JSON.stringify(r)})`);
         if (!fs.readFileSync(log, 'utf8').includes('!fault ')) fail('the fault was never met');
         const outcome = r.rc === 0 ? 'ok' : r.code;
@@ -143,6 +153,51 @@ describe('fault injection: every device-cgroup call site x every errno it can me
         if (r.pinsAfter !== r.pinsBefore) fail(`pins left: ${r.pinsBefore} -> ${r.pinsAfter}`);
       }
       console.log(`      ${mode}: ${cases.length} cases over ${sites.length} sites; outcomes: ${JSON.stringify([...codes])}`);
+
+      // Second faults: each site of an error path, with each errno its call can meet, after
+      // a first fault that reaches it (every such first fault with NVC_FAULT_FULL=1). The
+      // call must fail, never succeed; a cgroup left changed must come with
+      // ERR_NVC_ROLLBACK_INCOMPLETE saying what could not be taken back, and that code only
+      // when something was left.
+      const full = process.env.NVC_FAULT_FULL === '1';
+      const codes2 = new Map();
+      let cases2 = 0;
+      for (const rb of rollbackSites.values()) {
+        for (const first of full ? rb.firsts : rb.firsts.slice(0, 1)) {
+          for (const errno of FAULTS[rb.call]) {
+            cases2++;
+            const label = `${first.label}, then ${rb.call} at ${rb.site}: ${errno}`;
+            const log = path.join(dir, 'case2.log');
+            fs.rmSync(log, { force: true });
+            const r = run(mode, {
+              ...first.env,
+              NVC_FAULT_LOG: log,
+              NVC_FAULT_CALL2: rb.call,
+              NVC_FAULT_SITE2: rb.site,
+              NVC_FAULT_NTH2: '1',
+              NVC_FAULT_ERRNO2: String(errnoNumber(errno)),
+            });
+            const fail = (why) => failures.push(`${label}: ${why} (${JSON.stringify(r)})`);
+            if (!fs.readFileSync(log, 'utf8').includes('!fault2 ')) {
+              // The first fault's error path may take another turn when its own first call
+              // fails differently; the site was met after this first fault, once.
+              fail('the second fault was never met');
+              continue;
+            }
+            codes2.set(r.rc === 0 ? 'ok' : r.code, (codes2.get(r.rc === 0 ? 'ok' : r.code) ?? 0) + 1);
+            if (r.rc === 0) {
+              fail('succeeded after a failure');
+              continue;
+            }
+            const left = r.after !== r.before || r.pinsAfter !== r.pinsBefore;
+            if (/[^\x20-\x7e]/.test(r.message)) fail('unreadable bytes in the message');
+            if (left && r.code !== 'ERR_NVC_ROLLBACK_INCOMPLETE') fail(`the cgroup was left changed with ${r.code}`);
+            if (r.code === 'ERR_NVC_ROLLBACK_INCOMPLETE' && !left) fail('ROLLBACK_INCOMPLETE, but the cgroup is as it was');
+            if (!left && !TYPED.includes(r.code)) fail(`untyped or unexpected code ${r.code}`);
+          }
+        }
+      }
+      console.log(`      ${mode}: ${cases2} second-fault cases over ${rollbackSites.size} error-path sites; outcomes: ${JSON.stringify([...codes2])}`);
       assert.deepEqual(failures, []);
     });
   }

@@ -37,6 +37,9 @@ const FAULTS = {
   setresgid: ['EPERM', 'ENOMEM'],
   setresuid: ['EPERM', 'EAGAIN', 'ENOMEM'],
   close: ['EINTR', 'EIO'],
+  open: ['EMFILE', 'ENFILE'], // /dev/null for stdio
+  fcntl: ['EBADF'], // close-on-exec on the service socket
+  poll: ['EINTR', 'ENOMEM'], // the namespace init's wait for the service's end
 };
 
 // The codes a fault may end a step with; 'ok': it is worked around (the answers are the clean
@@ -61,7 +64,11 @@ function allowed({ call, site, fault }) {
     case 'unshare':
     case 'sys_pidfd_open':
     case 'close':
-      return ['ok']; // the pid namespace is a second line of defence (driver/main.c)
+    case 'open': // stdio to /dev/null: without it, stdio stays the client's /dev/null
+    case 'poll': // the namespace init polls again a second later
+      return ['ok'];
+    case 'fcntl': // set-up fails before the service can say why: its exit status is the report
+      return ['ERR_NVC_SERVICE_CRASHED', 'ERR_NVC_SERVICE_START']; // the pid namespace is a second line of defence (driver/main.c)
     case 'prctl':
     case 'chdir':
       return ['ok', 'ERR_NVC_SERVICE_START']; // the namespace init's own calls, or confinement's

@@ -86,15 +86,15 @@ static int undo_created(const struct undo *u, char *why, size_t n)
     if (fstatat(u->fd, u->name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
         if (errno == ENOENT)
             return 0; /* already gone */
-        snprintf(why, n, "cannot check %s before removing it: %s", u->target, strerror(errno));
+        snprintf(why, n, "cannot check %.400s before removing it: %s", u->target, strerror(errno));
         return -1;
     }
     if (st.st_dev != u->dev || st.st_ino != u->ino) {
-        snprintf(why, n, "%s was replaced by something else; left alone", u->target);
+        snprintf(why, n, "%.400s was replaced by something else; left alone", u->target);
         return -1;
     }
     if (unlinkat(u->fd, u->name, u->is_dir ? AT_REMOVEDIR : 0) < 0) {
-        snprintf(why, n, "cannot remove %s: %s", u->target, strerror(errno));
+        snprintf(why, n, "cannot remove %.400s: %s", u->target, strerror(errno));
         return -1;
     }
     return 0;
@@ -108,13 +108,13 @@ static int undo_mount(struct exec_ctx *ctx, const struct undo *u, char *why, siz
     /* Unmounting below a shared mount propagates too (it can take peers' mounts at the
      * same place with it): guard the parent as when mounting. */
     if (guard_mount_point(ctx, u->at_fd, u->at_parent, u->target, &e) < 0) {
-        snprintf(why, n, "cannot unmount %s safely: %.400s", u->target, e.msg);
+        snprintf(why, n, "cannot unmount %.300s safely: %.250s", u->target, e.msg);
         return -1;
     }
     /* The fd is the mount's own root: the magic link names exactly this mount, even if
      * something else was mounted on top of it since. */
     if (umount2(exec_fd_path(path, sizeof(path), u->fd), MNT_DETACH) < 0) {
-        snprintf(why, n, "cannot unmount %s: %s", u->target, strerror(errno));
+        snprintf(why, n, "cannot unmount %.400s: %s", u->target, strerror(errno));
         return -1;
     }
     return 0;
@@ -130,7 +130,7 @@ static int undo_flags(const struct exec_ctx *ctx, const struct undo *u, char *wh
     else
         r = sys_mount_setattr(u->fd, "", AT_EMPTY_PATH, 0, exec_flags_to_attr(u->added), 0);
     if (r < 0) {
-        snprintf(why, n, "cannot restore the flags of %s: %s", u->target, strerror(errno));
+        snprintf(why, n, "cannot restore the flags of %.400s: %s", u->target, strerror(errno));
         return -1;
     }
     return 0;

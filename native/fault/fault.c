@@ -14,7 +14,8 @@
  *       errno (fail with NVC_FAULT_ERRNO); for send/sendmsg/write: short (pass on the first half
  *       and return that count), die (pass on the first half, then _exit: a peer that closes
  *       mid-message), garbage (pass on the record with its first 4 bytes inverted); hang
- *       (sleep for good before the call: a stuck peer)
+ *       (sleep for good before the call: a stuck peer); for recv/read: short (at most half of
+ *       the length asked for)
  *   NVC_FAULT_ARMED=0                                         start disarmed: a test program
  *       arms the window that matters with nvc_fault_arm() (dlsym), leaving its set-up alone
  * The helpers start with an empty environment (child.c): a wrapper script named by
@@ -28,6 +29,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <link.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -58,15 +60,29 @@ static const char *module;
 static int log_sites;
 static long seen;
 static int armed = 1;
-static uintptr_t exe_base;
 
 static long (*real_syscall)(long, ...);
+
+/* A second fault, met only after the first was injected: the error paths that run after a
+ * first failure (rollback, undo, cleanup) fail in their turn.
+ *   NVC_FAULT_CALL2=umount2 NVC_FAULT_SITE2=exe+0x1234 NVC_FAULT_NTH2=1 NVC_FAULT_ERRNO2=16
+ * The log marks it "!fault2". */
+static const char *want2;
+static const char *want_site2;
+static int want_errno2;
+static long want_nth2 = 1;
+static long seen2;
+static int first_fired;
 
 __attribute__((constructor)) static void setup(void)
 {
     const char *m = getenv("NVC_FAULT_MODE");
     want = getenv("NVC_FAULT_CALL");
     want_site = getenv("NVC_FAULT_SITE");
+    want2 = getenv("NVC_FAULT_CALL2");
+    want_site2 = getenv("NVC_FAULT_SITE2");
+    want_errno2 = getenv("NVC_FAULT_ERRNO2") ? atoi(getenv("NVC_FAULT_ERRNO2")) : 0;
+    want_nth2 = getenv("NVC_FAULT_NTH2") ? atol(getenv("NVC_FAULT_NTH2")) : 1;
     want_errno = getenv("NVC_FAULT_ERRNO") ? atoi(getenv("NVC_FAULT_ERRNO")) : 0;
     want_nth = getenv("NVC_FAULT_NTH") ? atol(getenv("NVC_FAULT_NTH")) : 1;
     log_path = getenv("NVC_FAULT_LOG");
@@ -79,9 +95,6 @@ __attribute__((constructor)) static void setup(void)
                     : strcmp(m, "garbage") == 0 ? M_GARBAGE
                     : strcmp(m, "hang") == 0    ? M_HANG
                                                 : M_ERRNO;
-    Dl_info info;
-    if (dladdr((void *)getauxval(AT_PHDR), &info) != 0)
-        exe_base = (uintptr_t)info.dli_fbase;
     real_syscall = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
 }
 
@@ -91,20 +104,104 @@ void nvc_fault_arm(int on)
     __atomic_store_n(&armed, on, __ATOMIC_SEQ_CST);
 }
 
+/* Where a caller lies: its object's load base, name and whether it is the main program.
+ * dladdr() would also look for the nearest symbol, a linear scan of the object's symbol
+ * table: inside Node (a hundred thousand symbols), with the shim on every read and write
+ * of the process, that made a run take seconds instead of milliseconds. The executable
+ * segments of the objects met are cached instead; a miss walks the loaded objects once
+ * (dl_iterate_phdr, no symbols). An object is never unloaded in the programs the shim
+ * runs under (Node keeps its addons), so an entry never goes stale. */
+struct object {
+    uintptr_t start, end, base;
+    int is_exe;
+    char name[96];
+};
+
+#define MAX_OBJECTS 256
+static struct object objects[MAX_OBJECTS];
+static int objects_published; /* entries [0, n) are complete and never change */
+static int objects_lock;      /* a spin lock around adding: no pthread in a preload */
+
+static const struct object *cached(uintptr_t ra)
+{
+    int n = __atomic_load_n(&objects_published, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < n; i++)
+        if (ra >= objects[i].start && ra < objects[i].end)
+            return &objects[i];
+    return NULL;
+}
+
+struct lookup {
+    uintptr_t ra;
+    struct object found;
+    int ok;
+};
+
+static int find_object(struct dl_phdr_info *info, size_t size, void *p)
+{
+    struct lookup *l = p;
+    (void)size;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+            continue;
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+        if (l->ra < start || l->ra >= start + ph->p_memsz)
+            continue;
+        l->found.start = start;
+        l->found.end = start + ph->p_memsz;
+        l->found.base = info->dlpi_addr;
+        l->found.is_exe = (uintptr_t)info->dlpi_phdr == (uintptr_t)getauxval(AT_PHDR);
+        /* The end of a long path: the file name is what NVC_FAULT_MODULE and sites use. */
+        const char *name = info->dlpi_name ? info->dlpi_name : "";
+        size_t len = strlen(name);
+        snprintf(l->found.name, sizeof(l->found.name), "%s",
+                 len >= sizeof(l->found.name) ? name + len - (sizeof(l->found.name) - 1) : name);
+        l->ok = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static const struct object *object_of(uintptr_t ra)
+{
+    const struct object *o = cached(ra);
+    if (o != NULL)
+        return o;
+    struct lookup l = {ra, {0}, 0};
+    dl_iterate_phdr(find_object, &l);
+    if (!l.ok)
+        return NULL; /* the vDSO, or code not in any object */
+    while (__atomic_exchange_n(&objects_lock, 1, __ATOMIC_ACQUIRE))
+        ;
+    o = cached(ra); /* another thread may have added it meanwhile */
+    if (o == NULL && objects_published < MAX_OBJECTS) {
+        objects[objects_published] = l.found;
+        o = &objects[objects_published];
+        __atomic_store_n(&objects_published, objects_published + 1, __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&objects_lock, 0, __ATOMIC_RELEASE);
+    if (o == NULL) { /* the table is full: answer from the walk, uncached */
+        static __thread struct object spare;
+        spare = l.found;
+        o = &spare;
+    }
+    return o;
+}
+
 /* Whether the caller at `ra` is one the test looks at; its site in *site. */
 static int ours(void *ra, char *site, size_t n)
 {
-    Dl_info info;
     if (module == NULL && !log_sites && want_site == NULL)
         return 1;
-    if (dladdr(ra, &info) == 0 || info.dli_fname == NULL)
+    const struct object *o = object_of((uintptr_t)ra);
+    if (o == NULL)
         return module == NULL;
-    const char *base = strrchr(info.dli_fname, '/');
-    base = base ? base + 1 : info.dli_fname;
-    int is_exe = (uintptr_t)info.dli_fbase == exe_base;
-    if (module != NULL && !(strcmp(module, "exe") == 0 ? is_exe : strstr(info.dli_fname, module) != NULL))
+    const char *base = strrchr(o->name, '/');
+    base = base ? base + 1 : o->name;
+    if (module != NULL && !(strcmp(module, "exe") == 0 ? o->is_exe : strstr(o->name, module) != NULL))
         return 0;
-    snprintf(site, n, "%s+0x%lx", is_exe ? "exe" : base, (unsigned long)((uintptr_t)ra - (uintptr_t)info.dli_fbase));
+    snprintf(site, n, "%s+0x%lx", o->is_exe ? "exe" : base, (unsigned long)((uintptr_t)ra - o->base));
     return 1;
 }
 
@@ -159,11 +256,19 @@ static int fault_at(const char *name, void *ra, int frame_type, const char *tag)
         snprintf(key, sizeof(key), "%s", site);
     note(name, key);
     errno = saved;
+    if (want2 != NULL && __atomic_load_n(&first_fired, __ATOMIC_SEQ_CST) && strcmp(want2, name) == 0 &&
+        (want_site2 == NULL || strcmp(want_site2, key) == 0) &&
+        __atomic_add_fetch(&seen2, 1, __ATOMIC_SEQ_CST) == want_nth2) {
+        note("!fault2", key);
+        errno = want_errno2;
+        return 1;
+    }
     if (want == NULL || strcmp(want, name) != 0 || (want_site != NULL && strcmp(want_site, key) != 0))
         return 0;
     if (__atomic_add_fetch(&seen, 1, __ATOMIC_SEQ_CST) != want_nth)
         return 0;
     note("!fault", key); /* so that a test knows when (and that) the fault was met */
+    __atomic_store_n(&first_fired, 1, __ATOMIC_SEQ_CST);
     if (want_mode == M_HANG) {
         for (;;)
             pause();
@@ -241,6 +346,25 @@ int open(const char *path, int flags, ...)
     va_end(ap);
     return fault("open") ? -1 : real(path, flags, mode);
 }
+
+/* The names a program built with _FILE_OFFSET_BITS=64 or _FORTIFY_SOURCE links against:
+ * without them its calls go straight to libc and the shim never sees them. */
+int open64(const char *path, int flags, ...) __attribute__((alias("open")));
+int openat64(int dfd, const char *path, int flags, ...) __attribute__((alias("openat")));
+
+int __open_2(const char *path, int flags)
+{
+    REAL(int, "open", const char *, int, mode_t);
+    return fault("open") ? -1 : real(path, flags, 0);
+}
+int __open64_2(const char *path, int flags) __attribute__((alias("__open_2")));
+
+int __openat_2(int dfd, const char *path, int flags)
+{
+    REAL(int, "openat", int, const char *, int, mode_t);
+    return fault("openat") ? -1 : real(dfd, path, flags, 0);
+}
+int __openat64_2(int dfd, const char *path, int flags) __attribute__((alias("__openat_2")));
 
 FILE *fopen(const char *path, const char *m)
 {
@@ -335,10 +459,21 @@ ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
     return misbehave(first, first_len, pass_on, &c);
 }
 
+/* A short read (mode short) takes at most half of what was asked for: on a stream the rest
+ * waits for the next read, on a datagram or seqpacket socket the rest of the record is lost,
+ * as when a peer sends a truncated record (MSG_TRUNC is dropped: it would report the whole
+ * length). */
+static size_t short_len(size_t n)
+{
+    return n > 1 ? n / 2 : n;
+}
+
 ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
     REAL(ssize_t, "recv", int, void *, size_t, int);
-    return fault("recv") ? -1 : real(fd, buf, n, flags);
+    if (!fault("recv"))
+        return real(fd, buf, n, flags);
+    return want_mode == M_SHORT ? real(fd, buf, short_len(n), flags & ~MSG_TRUNC) : -1;
 }
 
 ssize_t recvmsg(int fd, struct msghdr *m, int flags)
@@ -350,13 +485,23 @@ ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 ssize_t read(int fd, void *buf, size_t n)
 {
     REAL(ssize_t, "read", int, void *, size_t);
-    return fault("read") ? -1 : real(fd, buf, n);
+    if (!fault("read"))
+        return real(fd, buf, n);
+    return want_mode == M_SHORT ? real(fd, buf, short_len(n)) : -1;
 }
 
 ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
     REAL(ssize_t, "pread", int, void *, size_t, off_t);
     return fault("pread") ? -1 : real(fd, buf, n, off);
+}
+ssize_t pread64(int fd, void *buf, size_t n, off_t off) __attribute__((alias("pread")));
+
+/* A wait for a helper's socket or pidfd: EINTR when a signal comes, ENOMEM. */
+int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+    REAL(int, "poll", struct pollfd *, nfds_t, int);
+    return fault("poll") ? -1 : real(fds, n, timeout);
 }
 
 int close(int fd)
@@ -376,16 +521,31 @@ int fstatfs(int fd, struct statfs *s)
     REAL(int, "fstatfs", int, struct statfs *);
     return fault("fstatfs") ? -1 : real(fd, s);
 }
+int fstatfs64(int fd, struct statfs64 *s)
+{
+    REAL(int, "fstatfs64", int, struct statfs64 *);
+    return fault("fstatfs") ? -1 : real(fd, s);
+}
 
 int fstat(int fd, struct stat *s)
 {
     REAL(int, "fstat", int, struct stat *);
     return fault("fstat") ? -1 : real(fd, s);
 }
+int fstat64(int fd, struct stat64 *s)
+{
+    REAL(int, "fstat64", int, struct stat64 *);
+    return fault("fstat") ? -1 : real(fd, s);
+}
 
 int fstatat(int dfd, const char *path, struct stat *s, int flags)
 {
     REAL(int, "fstatat", int, const char *, struct stat *, int);
+    return fault("fstatat") ? -1 : real(dfd, path, s, flags);
+}
+int fstatat64(int dfd, const char *path, struct stat64 *s, int flags)
+{
+    REAL(int, "fstatat64", int, const char *, struct stat64 *, int);
     return fault("fstatat") ? -1 : real(dfd, path, s, flags);
 }
 
@@ -434,6 +594,7 @@ int fcntl(int fd, int cmd, ...)
     va_end(ap);
     return fault("fcntl") ? -1 : real(fd, cmd, arg);
 }
+int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
 
 /* posix_spawn reports an error as its result, not in errno. */
 int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,

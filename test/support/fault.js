@@ -42,6 +42,25 @@ function readSites(log) {
   return [...sites.values()];
 }
 
+/**
+ * The sites met after the first fault in a log written with NVC_FAULT_SITES=1: the error
+ * paths (rollback, undo, cleanup) that the fault led to, as readSites gives them.
+ */
+function sitesAfterFault(log) {
+  const text = fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '';
+  const lines = text.split('\n');
+  const at = lines.findIndex((l) => l.startsWith('!fault '));
+  if (at < 0) return [];
+  const sites = new Map();
+  for (const line of lines.slice(at + 1).filter((l) => l && !l.startsWith('!'))) {
+    const [call, site] = line.split(' ');
+    const key = `${call} ${site}`;
+    if (!sites.has(key)) sites.set(key, { call, site, count: 0 });
+    sites.get(key).count++;
+  }
+  return [...sites.values()];
+}
+
 function errnoNumber(name) {
   const n = os.constants.errno[name];
   assert.ok(Number.isInteger(n), name);
@@ -50,15 +69,17 @@ function errnoNumber(name) {
 
 /**
  * The faults to inject: for each site, each fault its call can meet (errno names, or modes:
- * short, die, garbage, hang), at the first call of the site; with NVC_FAULT_FULL=1 at every
- * call of the site. { call, site, nth, fault, env } each, env being the shim's variables.
+ * short, die, garbage, hang), at the first call of the site (at each of its calls where the
+ * site is met at most allCallsUpTo times: a site shared by every helper's spawn or teardown
+ * meets each helper once); with NVC_FAULT_FULL=1 at every call of the site.
+ * { call, site, nth, fault, env } each, env being the shim's variables.
  */
-function faultCases(sites, faultsOf) {
+function faultCases(sites, faultsOf, { allCallsUpTo = 1 } = {}) {
   const full = process.env.NVC_FAULT_FULL === '1';
   const cases = [];
   for (const { call, site, count } of sites) {
     for (const fault of faultsOf(call, site) ?? []) {
-      for (let nth = 1; nth <= (full ? count : 1); nth++) {
+      for (let nth = 1; nth <= (full || count <= allCallsUpTo ? count : 1); nth++) {
         const mode = ['short', 'die', 'garbage', 'hang'].includes(fault) ? fault : 'errno';
         const env = { NVC_FAULT_CALL: call, NVC_FAULT_SITE: site, NVC_FAULT_NTH: String(nth), NVC_FAULT_MODE: mode };
         env.NVC_FAULT_ERRNO = mode === 'errno' && fault !== 'fail' ? String(errnoNumber(fault)) : '0';
@@ -69,4 +90,4 @@ function faultCases(sites, faultsOf) {
   return cases;
 }
 
-module.exports = { buildShim, readSites, faultCases, errnoNumber };
+module.exports = { buildShim, readSites, sitesAfterFault, faultCases, errnoNumber };

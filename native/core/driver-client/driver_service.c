@@ -336,14 +336,37 @@ static void send_request(struct nvc_service *svc, uint16_t op, const uint32_t *a
     if (arg != NULL)
         nvc_wire_put_u32(&req, *arg);
     size_t n = nvc_wire_end(&req);
-    /* Never blocks in practice: one small request at a time into an idle socket. */
-    if (send(svc->child.sock, req.data, n, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)n)
+    /* Never blocks in practice: one small request at a time into an idle socket. A signal
+     * that lands first is no failure (fault-injection-client: send EINTR). */
+    ssize_t sent;
+    do
+        sent = send(svc->child.sock, req.data, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (sent < 0 && errno == EINTR);
+    if (sent == (ssize_t)n)
         return;
-    if (errno == EPIPE || errno == ECONNRESET) {
+    if (sent < 0 && (errno == EPIPE || errno == ECONNRESET)) {
         hung_up(svc);
         return;
     }
+    if (sent >= 0) {
+        /* Part of a record went out: the service reads a truncated request, and the next
+         * exchange could take its answer for another's. The channel is lost: the service is
+         * ended, and the next call is told that it is not running. */
+        nvc_error_set(&svc->err, NVC_ERR_SERVICE_PROTOCOL, EIO, "send", NULL,
+                      "writing to the driver service: %zd of %zu bytes of the %s request went out; the service "
+                      "was stopped",
+                      sent, n, what);
+        fail_and_kill(svc);
+        return;
+    }
+    /* Nothing went out: the service never saw the request, and stays usable; but a stop
+     * must end it all the same, or it outlives its context (fault-injection-client: send
+     * of the shutdown request, ENOBUFS). */
     nvc_error_sys(&svc->err, "send", NULL, "writing to the driver service");
+    if (svc->stopping) {
+        fail_and_kill(svc);
+        return;
+    }
     svc->failed = 1;
     svc->phase = NVC_SVC_OVER;
 }

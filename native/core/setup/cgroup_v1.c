@@ -310,7 +310,11 @@ int nvc_cgroup_v1_allow(const struct nvc_cgroup_dir *dir, const struct nvc_devic
             errno = e;
             nvc_error_sys(err, "write", path, "the kernel refused the device rule \"%s\"", line);
         }
-        fail_undo(dir, rules, i + 1, ex, nex, err); /* the failing rule too: a short write may have applied */
+        /* The failing rule too where a short write may have applied part of it; a write
+         * that failed outright applied nothing, and taking back what was never given could
+         * only fail (fault-injection-cgroup: a first rule refused, then the take-back
+         * refused too, reported a rollback that had nothing to undo). */
+        fail_undo(dir, rules, w >= 0 ? i + 1 : i, ex, nex, err);
         goto out;
     }
     /* A failed close after every rule went in is reported: so the rules are taken back. */

@@ -403,13 +403,21 @@ int nvc_cgroup_v2_allow(const struct nvc_cgroup_dir *dir, const struct nvc_devic
             size_t l = strlen(err->msg);
             snprintf(err->msg + l, sizeof(err->msg) - l, "; putting device program %u back failed too: %s", ids[i],
                      e2.msg);
-            slots[i].pin[0] = '\0'; /* our program stays attached: it still needs its array */
+            err->code = NVC_ERR_ROLLBACK; /* the cgroup is in neither state: the code says so */
+            slots[i].pin[0] = '\0';       /* our program stays attached: it still needs its array */
         }
     }
 out:
     for (uint32_t i = 0; i < built; i++) {
-        if (rc < 0 && slots[i].pin[0])
-            unlink(slots[i].pin);
+        /* A pin that cannot be removed is left in the runtime's BPF file system: the
+         * failure says so, as a rollback that could not finish (fault-injection-cgroup:
+         * attach refused, then unlink refused). */
+        if (rc < 0 && slots[i].pin[0] && unlink(slots[i].pin) < 0 && errno != ENOENT) {
+            size_t l = strlen(err->msg);
+            snprintf(err->msg + l, sizeof(err->msg) - l, "; and the pin %s of its map could not be removed: %s",
+                     slots[i].pin, strerror(errno));
+            err->code = NVC_ERR_ROLLBACK;
+        }
         close(slots[i].new_fd);
         close(slots[i].old_fd);
     }

@@ -183,9 +183,14 @@ static int spawn_helper(struct nvc_child *c, const char *helper_path, const stru
      * (LD_PRELOAD, ...) reaches a root process that is about to enter a container
      * (CVE-2025-23266). Its stdio goes to /dev/null. */
     int rc = nvc_child_spawn(c, helper_path, (char *const *)argv, SOCK_SEQPACKET, 1, "ldconfig helper's", err);
+    /* ldconfig runs after the mounts, which stay when it fails (lib/apply.ts): every failure
+     * of this step is ERR_NVC_LDCONFIG, so that a caller can tell "mounted, but the ld.so
+     * cache is stale" from a configure that was rolled back (fault-injection-client). */
     if (rc > 0)
-        return nvc_error_set(err, NVC_ERR_SYSTEM, rc, "posix_spawn", helper_path,
-                             "cannot start the ldconfig helper nvc-ts-ldconfig");
+        return nvc_error_set(err, NVC_ERR_LDCONFIG, rc, "posix_spawn", helper_path,
+                             "cannot start the ldconfig helper nvc-ts-ldconfig: %s", strerror(rc));
+    if (rc < 0)
+        err->code = NVC_ERR_LDCONFIG; /* the socket: its errno and words are kept */
     return rc;
 }
 

@@ -49,8 +49,10 @@ struct nvc_plan_job {
     size_t rcap;
     size_t got;
     int64_t deadline;
-    int stopped; /* past the deadline, SIGTERM sent */
-    int rd;      /* how reading ended: 0 EOF, 1 deadline, -1 too long or unreadable */
+    int stopped;    /* past the deadline, SIGTERM sent */
+    int rd;         /* how reading ended: 0 EOF, 1 deadline, -1 too long or unreadable */
+    int send_errno; /* why the plan could not all be sent, 0 if it was */
+    int read_errno; /* why the report could not be read (the executor was then stopped), or 0 */
     struct nvc_child_end end;
     unsigned timeout_ms; /* nvc_plan_apply_timeout_ms when started */
 };
@@ -66,7 +68,8 @@ static int start(struct nvc_child *c, const char *exec_path, struct nvc_error *e
                              "cannot start the container executor %s: %s", exec_path, strerror(rc));
     if (rc < 0)
         return -1;
-    if (fcntl(c->sock, F_SETFL, fcntl(c->sock, F_GETFL) | O_NONBLOCK) < 0)
+    int fl = fcntl(c->sock, F_GETFL);
+    if (fl < 0 || fcntl(c->sock, F_SETFL, fl | O_NONBLOCK) < 0)
         return nvc_error_sys(err, "fcntl", NULL, "cannot prepare the executor socket");
     return 0;
 }
@@ -167,8 +170,14 @@ static int send_some(struct nvc_plan_job *j)
             continue;
         if (n < 0 && errno == EAGAIN)
             return 1;
-        if (n <= 0)
+        if (n <= 0) {
+            /* The executor may still be waiting for the rest (ENOBUFS, ENOMEM...): our end is
+             * shut so that it reads a truncated plan, refuses it and ends, instead of both
+             * sides waiting until the deadline (fault-injection-client: send ENOBUFS). */
+            j->send_errno = n < 0 ? errno : EIO;
+            shutdown(j->c.sock, SHUT_WR);
             return -1;
+        }
         j->sent += (size_t)n;
     }
     shutdown(j->c.sock, SHUT_WR);
@@ -207,12 +216,24 @@ static int read_some(struct nvc_plan_job *j)
             return 1;
         if (n < 0 && errno == ECONNRESET)
             return 0;
-        if (n < 0)
-            return -1;
+        if (n < 0) {
+            j->read_errno = errno;
+            return 2;
+        }
         if (n == 0)
             return 0;
         j->got += (size_t)n;
     }
+}
+
+/* Past the deadline, or the report could not be read: the executor is asked to stop, which
+ * rolls the plan back and reports; reading goes on for a while. */
+static void ask_to_stop(struct nvc_plan_job *j)
+{
+    j->stopped = 1;
+    kill(j->c.pid, SIGTERM);
+    j->phase = READING;
+    j->deadline = nvc_now_ms() + STOP_GRACE_MS;
 }
 
 static void begin_ending(struct nvc_plan_job *j, int rd)
@@ -248,8 +269,15 @@ int nvc_plan_job_step(struct nvc_plan_job *j, struct nvc_wait *w)
         }
         case READING: {
             int r = read_some(j);
+            if (r == 2 && !j->stopped) {
+                /* Killing it now would leave the container half configured (fault-injection-
+                 * client: recv ENOMEM): it is asked to stop and roll back instead, and its
+                 * report is read again. */
+                ask_to_stop(j);
+                continue;
+            }
             if (r != 1) {
-                begin_ending(j, r);
+                begin_ending(j, r == 2 ? -1 : r);
                 continue;
             }
             if (nvc_now_ms() >= j->deadline)
@@ -266,11 +294,7 @@ int nvc_plan_job_step(struct nvc_plan_job *j, struct nvc_wait *w)
         }
         /* Past the deadline while sending or reading. */
         if (!j->stopped) {
-            /* Ask it to stop, which rolls the plan back and reports; keep reading. */
-            j->stopped = 1;
-            kill(j->c.pid, SIGTERM);
-            j->phase = READING;
-            j->deadline = nvc_now_ms() + STOP_GRACE_MS;
+            ask_to_stop(j);
             continue;
         }
         begin_ending(j, 1);
@@ -336,6 +360,22 @@ static int job_finish(struct nvc_plan_job *j, union job_result *result, struct n
 
     if (j->phase != OVER)
         return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, 0, "plan", NULL, "the executor has not finished");
+    if (j->stopped && j->read_errno != 0) {
+        if (j->rd == 0 && j->got > 0) {
+            struct nvc_error reported;
+            if (parse_result(j, result, &reported) == 0)
+                return 0; /* it finished before it was told to stop */
+            if (reported.code != NVC_ERR_SERVICE_PROTOCOL)
+                return nvc_error_set(err, reported.code == NVC_ERR_ROLLBACK ? NVC_ERR_ROLLBACK : NVC_ERR_SYSTEM,
+                                     j->read_errno, reported.step, reported.path,
+                                     "cannot read the container executor's report (%s); it was stopped: %.800s",
+                                     strerror(j->read_errno), reported.msg);
+        }
+        return nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, j->read_errno, "recv", NULL,
+                             "cannot read the container executor's report (%s); it was stopped, and the container "
+                             "may be half configured and should be discarded",
+                             strerror(j->read_errno));
+    }
     if (j->stopped) {
         if (j->rd == 0 && j->got > 0) {
             struct nvc_error reported;
@@ -355,6 +395,15 @@ static int job_finish(struct nvc_plan_job *j, union job_result *result, struct n
                                          : "the container executor did not finish within %u ms and was killed; the "
                                            "container may be half configured and should be discarded",
                              j->timeout_ms);
+    }
+    if (j->send_errno != 0 && !j->stopped) {
+        /* Whatever the executor made of a truncated plan, the cause is the failed write; it
+         * applied nothing (the plan is read whole before any change). */
+        struct nvc_error reported;
+        if (j->got > 0 && parse_result(j, result, &reported) == 0)
+            return 0;
+        errno = j->send_errno;
+        return nvc_error_sys(err, "send", NULL, "cannot send the plan to the container executor");
     }
     if (j->rd < 0)
         return nvc_error_set(err, NVC_ERR_SERVICE_PROTOCOL, 0, "read", NULL,

@@ -40,7 +40,8 @@ struct open_how {
 /* Bound on the text still to resolve: each followed link can add up to PATH_MAX. */
 #define WALK_TEXT_MAX (16 * PATH_MAX)
 
-/* openat2 retries: it answers EAGAIN when a rename raced a `..` lookup. */
+/* openat2 retries: it answers EAGAIN when a rename raced a `..` lookup, EINTR when a signal
+ * came while it waited (on a FIFO or a network filesystem). */
 #define OPENAT2_RETRIES 32
 
 int nvc_path_force_fallback;
@@ -424,7 +425,7 @@ static int open_openat2(int rootfd, const char *path, int flags)
         long fd = sys_openat2(rootfd, path, &how);
         if (fd >= 0)
             return (int)fd;
-        if (errno != EAGAIN)
+        if (errno != EAGAIN && errno != EINTR)
             break;
     }
     return -1;
@@ -606,7 +607,13 @@ int nvc_path_reopen(int opath_fd, int flags, const char *path_for_errors, struct
     fd = open(link, (flags & ~(O_CREAT | O_PATH | O_NOFOLLOW)) | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
         return nvc_error_sys(err, "open", shown, "cannot reopen %s through %s", shown, link);
-    if (fstat(fd, &after) < 0 || after.st_dev != before.st_dev || after.st_ino != before.st_ino) {
+    if (fstat(fd, &after) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return nvc_error_sys(err, "fstat", shown, "cannot stat %s", shown);
+    }
+    if (after.st_dev != before.st_dev || after.st_ino != before.st_ino) {
         close(fd);
         errno = ESTALE;
         return nvc_error_sys(err, "open", shown, "%s changed while being reopened", shown);

@@ -18,7 +18,10 @@ int nvc_pid_start_time(const char *proc, pid_t pid, uint64_t *start)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    ssize_t n;
+    do
+        n = read(fd, buf, sizeof(buf) - 1);
+    while (n < 0 && errno == EINTR);
     int e = errno;
     close(fd);
     if (n <= 0) {
@@ -55,9 +58,14 @@ static int same_start(pid_t pid, uint64_t expected, struct nvc_error *err)
     uint64_t now;
     if (expected == 0)
         return 0;
-    if (nvc_pid_start_time("/proc", pid, &now) < 0)
+    if (nvc_pid_start_time("/proc", pid, &now) < 0) {
+        /* Only ENOENT/ESRCH say that it is gone: EMFILE or EIO say nothing about it. */
+        if (errno != ENOENT && errno != ESRCH)
+            return nvc_error_sys(err, "stat", NULL, "cannot read the start time of the container process %ld",
+                                 (long)pid);
         return nvc_error_set(err, NVC_ERR_NAMESPACE, errno, "stat", NULL, "the container process %ld is gone",
                              (long)pid);
+    }
     if (now != expected)
         return nvc_error_set(err, NVC_ERR_NAMESPACE, ESRCH, "stat", NULL,
                              "the container process %ld exited and its pid now names another process (started at "
@@ -77,7 +85,9 @@ int nvc_pid_open(pid_t pid, uint64_t expected_start, const char *entry, int flag
 {
     char path[64];
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (pidfd < 0 && errno != ENOSYS)
+    /* Only ESRCH says that it is not running; without a pidfd otherwise (ENOSYS before Linux
+     * 5.3, EMFILE, ENOMEM), the start time is checked after the open instead. */
+    if (pidfd < 0 && errno == ESRCH)
         return nvc_error_set(err, NVC_ERR_NAMESPACE, errno, "pidfd_open", NULL,
                              "the container process %ld is not running", (long)pid);
     if (same_start(pid, expected_start, err) < 0)
@@ -91,7 +101,16 @@ int nvc_pid_open(pid_t pid, uint64_t expected_start, const char *entry, int flag
     }
     if (pidfd >= 0) {
         struct pollfd p = {.fd = pidfd, .events = POLLIN};
-        if (poll(&p, 1, 0) != 0) {
+        int r;
+        do
+            r = poll(&p, 1, 0);
+        while (r < 0 && errno == EINTR);
+        if (r < 0) {
+            nvc_error_sys(err, "poll", NULL, "cannot tell whether the container process %ld is running", (long)pid);
+            close(*fd);
+            goto fail;
+        }
+        if (r != 0) {
             nvc_error_set(err, NVC_ERR_NAMESPACE, ESRCH, "pidfd_open", NULL,
                           "the container process %ld exited while its %s was opened", (long)pid, entry);
             close(*fd);
