@@ -45,7 +45,7 @@ struct nvc_plan_job {
     size_t nedits;
     int teardown;    /* 1: a teardown request, whose answer is UNDONE */
     size_t nchanges; /* teardown: changes sent */
-    uint8_t *rbuf; /* grows as the answer comes, up to NVC_PLAN_MAX_RESULT */
+    uint8_t *rbuf;   /* grows as the answer comes, up to NVC_PLAN_MAX_RESULT */
     size_t rcap;
     size_t got;
     int64_t deadline;
@@ -396,7 +396,10 @@ static int job_finish(struct nvc_plan_job *j, union job_result *result, struct n
                                            "container may be half configured and should be discarded",
                              j->timeout_ms);
     }
-    if (j->send_errno != 0 && !j->stopped) {
+    /* A peer that closed before taking the plan (EPIPE, ECONNRESET) and said nothing: its
+     * exit status tells more than the failed write, and is reported below. */
+    if (j->send_errno != 0 && !j->stopped &&
+        !(j->got == 0 && (j->send_errno == EPIPE || j->send_errno == ECONNRESET))) {
         /* Whatever the executor made of a truncated plan, the cause is the failed write; it
          * applied nothing (the plan is read whole before any change). */
         struct nvc_error reported;
