@@ -38,14 +38,35 @@ function descendants(root = process.pid) {
   return out;
 }
 
+// Pseudo file systems that the kernel mounts by itself when something on the machine touches
+// them (perf or a tracer mounting tracefs): not ours, and not a leak of ours.
+const KERNEL_AUTOMOUNTS = new Set(['tracefs', 'debugfs', 'binfmt_misc', 'configfs', 'securityfs']);
+
+/** Our namespace's mounts as "mount point (fs type)", the kernel's own automounts left out. */
+function mountList() {
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const f = line.split(' ');
+      const fstype = f[f.indexOf('-') + 1];
+      return { point: f[4], fstype };
+    })
+    .filter((m) => !KERNEL_AUTOMOUNTS.has(m.fstype))
+    .map((m) => `${m.point} (${m.fstype})`);
+}
+
 function snapshot() {
   const procs = descendants();
+  const mounts = mountList();
   return {
     fds: fs.readdirSync('/proc/self/fd').length,
     children: procs.filter((p) => p.ppid === process.pid).length,
     descendants: procs.length,
     zombies: procs.filter((p) => p.state === 'Z'),
-    mounts: fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).length,
+    mounts: mounts.length,
+    mountList: mounts,
     rss: process.memoryUsage().rss,
   };
 }
