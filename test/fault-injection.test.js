@@ -1,11 +1,17 @@
 'use strict';
 // Fault injection under the executor (issue 11): configure once with the executor under a
-// shim that records each system call it makes (native/fault/fault.c, LD_PRELOAD through a
-// wrapper named by NVC_TS_EXEC), then once per call site (the Nth call of each wrapper) and
-// per errno that call can meet, with that one call failing. Each run must either succeed
-// (the executor retried or worked around the failure) with the same mounts as the clean run,
-// or fail with an NvcError naming the errno, with nothing left in the container: no mount
-// below the rootfs, the rootfs tree as it was.
+// shim that records each call site of its own code (native/fault/fault.c, LD_PRELOAD through
+// a wrapper named by NVC_TS_EXEC; a site is the caller's offset in the executable), then
+// once per site, per errno that call can meet, and per call of that site, with that one
+// call failing. Every call the shim wraps and the clean run meets must be in the table:
+// a new call site cannot go unfaulted unnoticed. The calls that change the container or
+// carry the plan (the mount API, openat2, mkdirat, symlinkat, the chowns, setns, the
+// plan's read, the file writes) fail at every call of each site; the others (opens,
+// stats, fcntl, close, poll, the mountinfo reader...) at the first call of each site, at
+// every call with NVC_FAULT_FULL=1. Each run must either succeed (the executor retried or
+// worked around the failure) with the same mounts as the clean run, or fail with an
+// NvcError naming the errno, with nothing left in the container: no mount below the
+// rootfs, the rootfs tree as it was; and no executor process may outlive the call.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -17,9 +23,12 @@ const { execPath } = require('../dist/native.js');
 const { makeRootfs, startContainer, mountsUnder, snapshot } = require('./support/container.js');
 const { requireFeature, isRoot } = require('./support/features');
 const { sanitizerPreload } = require('./support/sanitizer');
+const { buildShim, readSites, errnoNumber } = require('./support/fault');
+const { waitFor } = require('./support/proc');
 
 // The errnos each call can meet on a real host, by the shim's name for the call.
 const ERRNOS = {
+  // Faulted at every call of each site.
   sys_openat2: ['EMFILE', 'ENOMEM', 'EACCES', 'ELOOP', 'EINTR'],
   sys_open_tree: ['EMFILE', 'ENOMEM', 'EPERM'],
   sys_move_mount: ['EPERM', 'ENOMEM', 'ENOSPC'],
@@ -35,20 +44,68 @@ const ERRNOS = {
   setns: ['EPERM', 'ENOMEM'],
   read: ['EINTR', 'EIO'],
   write: ['ENOSPC', 'EINTR', 'EIO'],
+  // Faulted at the first call of each site (every call with NVC_FAULT_FULL=1).
+  open: ['EMFILE', 'ENFILE', 'ENOMEM', 'EACCES', 'EINTR'], // stdio, /proc/<pid>, the sources, the rootfs
+  openat: ['EMFILE', 'ENFILE', 'ENOMEM', 'EACCES', 'EINTR'], // a path just made, a mount point
+  fstat: ['EIO', 'ENOMEM'],
+  fstatat: ['EIO', 'ENOMEM'],
+  fstatfs: ['EIO', 'ENOMEM'],
+  fcntl: ['EMFILE', 'EINVAL'], // F_DUPFD_CLOEXEC: out of fds, or past RLIMIT_NOFILE
+  close: ['EIO', 'EINTR'],
+  poll: ['EINTR', 'ENOMEM'], // the pidfd's check that the container's init is alive
+  prctl: ['EINVAL', 'EPERM'],
+  sys_pidfd_open: ['EMFILE', 'ENOMEM', 'ENOSYS'],
+  fopen: ['EMFILE', 'ENFILE', 'ENOMEM', 'EACCES'], // mountinfo
+  getline: ['EIO', 'ENOMEM'],
+  send: ['EPIPE', 'ECONNRESET', 'ENOBUFS', 'EINTR'], // the report to the client
+  // Only on error paths (the rollback): fault-injection-rollback.test.js fails them there.
+  umount2: ['EBUSY', 'ENOMEM'],
+  unlinkat: ['EBUSY', 'EROFS', 'EACCES'],
 };
-const REQUEST = { devices: '0', capabilities: ['compute', 'utility'], noCgroups: true, noLdconfig: true };
+const EVERY_CALL = new Set([
+  'sys_openat2',
+  'sys_open_tree',
+  'sys_move_mount',
+  'sys_mount_setattr',
+  'sys_fsopen',
+  'sys_fsconfig',
+  'sys_fsmount',
+  'mount',
+  'mkdirat',
+  'symlinkat',
+  'fchownat',
+  'fchown',
+  'setns',
+  'read',
+  'write',
+]);
+// Where the executor cannot report the error, by the function at the site: its exit status is
+// the report (ERR_NVC_SERVICE_CRASHED, "exited ... without reporting"), and the container must
+// still be as it was.
+const UNREPORTED = {
+  main: 'the socket at fd 3 cannot be made close-on-exec: there is no socket to report on (before the plan is read)',
+  send_full: 'the report itself is lost: the executor rolls back what it did and exits',
+};
+const bareName = (fn) => fn.replace(/\..*$/, ''); // send_full.constprop.0
 
-function errnoNumber(name) {
-  const n = os.constants.errno[name];
-  assert.ok(Number.isInteger(n), name);
-  return n;
+// The function of the executable at each site (addr2line; '' where it cannot say).
+function functionsOf(sites, exe) {
+  const addrs = sites.map((s) => s.site.replace(/^[^+]*\+/, '').replace(/\/.*$/, ''));
+  try {
+    const out = execFileSync('addr2line', ['-f', '-e', exe, ...addrs], { encoding: 'utf8' }).split('\n');
+    return new Map(sites.map((s, i) => [s.site, s.site.startsWith('exe+') && out[2 * i] !== '??' ? bareName(out[2 * i]) : '']));
+  } catch {
+    return new Map();
+  }
 }
+
+const REQUEST = { devices: '0', capabilities: ['compute', 'utility'], noCgroups: true, noLdconfig: true };
 
 describe('fault injection: every executor call site x every errno it can meet', function () {
   before(function () {
     requireFeature(this, 'root', isRoot(), 'the executor enters mount namespaces');
   });
-  this.timeout(600000);
+  this.timeout(1200000);
   let dir;
   let host;
   let ctx;
@@ -58,22 +115,9 @@ describe('fault injection: every executor call site x every errno it can meet', 
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nvc-fault-'));
-    shim = path.join(dir, 'libnvc-fault.so');
-    execFileSync('cc', [
-      '-std=gnu11',
-      '-Wall',
-      '-Wextra',
-      '-Werror',
-      '-shared',
-      '-fPIC',
-      '-O1',
-      '-o',
-      shim,
-      path.join(__dirname, '../native/fault/fault.c'),
-      '-ldl',
-    ]);
+    shim = buildShim(dir);
     saved = process.env.NVC_TS_EXEC;
-    realExec = execPath(); // before any override: the wrappers exec the real binary
+    realExec = fs.realpathSync(execPath()); // before any override: the wrappers exec the real binary
     host = await createSimulatedHost();
     ctx = await init(host.options);
   });
@@ -87,93 +131,126 @@ describe('fault injection: every executor call site x every errno it can meet', 
   });
 
   // The executor runs with an empty environment: the wrapper gives it the shim and the fault.
-  function wrapper(name, env) {
-    const file = path.join(dir, name);
-    const vars = Object.entries(env)
+  // Only the executable's own calls are seen and counted by site; under test:asan the
+  // sanitizer's interceptors stand between it and the shim, and the caller the shim sees is
+  // the interceptor: there every caller counts (the interceptor's sites stand for the
+  // executable's).
+  function useWrapper(env) {
+    const file = path.join(dir, 'exec.sh');
+    const preload = [...sanitizerPreload(), shim].join(':');
+    const module = sanitizerPreload().length ? {} : { NVC_FAULT_MODULE: 'exe' };
+    const vars = Object.entries({ ...module, NVC_FAULT_SITES: '1', ...env })
       .map(([k, v]) => `${k}='${v}'`)
       .join(' ');
-    // Under test:asan the executor is sanitized: its runtime must come first in the preload list.
-    const preload = [...sanitizerPreload(), shim].join(':');
     fs.writeFileSync(file, `#!/bin/sh\nexec env LD_PRELOAD='${preload}' ${vars} '${realExec}' "$@"\n`, { mode: 0o755 });
-    return file;
+    process.env.NVC_TS_EXEC = file;
   }
 
-  async function configureIn(c, rootfs) {
-    const container = await ctx.container({ pid: c.pid, rootfs });
-    return ctx.configure(container, REQUEST);
+  // Executors of this build still alive anywhere (a fork reparented away from us counts).
+  function executors() {
+    const out = [];
+    for (const d of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        if (fs.readlinkSync(`/proc/${d}/exe`) === realExec) out.push(Number(d));
+      } catch {
+        // gone, or not ours to read
+      }
+    }
+    return out;
+  }
+
+  // One configure on a fresh container under the given shim variables: its error, what it
+  // left, whether the fault was met, whether every executor is gone.
+  async function configureOnce(env) {
+    const log = path.join(dir, 'calls.log');
+    fs.rmSync(log, { force: true });
+    useWrapper({ ...env, NVC_FAULT_LOG: log });
+    const rootfs = makeRootfs(dir);
+    const before = snapshot(rootfs);
+    const c = await startContainer({ cgroup: null });
+    try {
+      let error = null;
+      try {
+        const container = await ctx.container({ pid: c.pid, rootfs });
+        await ctx.configure(container, REQUEST);
+      } catch (e) {
+        error = e;
+      }
+      const mounts = [...mountsUnder(c.pid, rootfs).keys()].sort();
+      const after = snapshot(rootfs);
+      const added = after.filter((l) => !before.includes(l));
+      const settled = await waitFor(() => executors().length === 0, 3000);
+      const met = fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes('!fault ');
+      return { error, mounts, changed: JSON.stringify(after) !== JSON.stringify(before), added, log, met, settled };
+    } finally {
+      await c.stop();
+      fs.rmSync(rootfs, { recursive: true, force: true });
+    }
   }
 
   it('covers the matrix: each failure is typed and rolled back, or worked around', async () => {
-    const log = path.join(dir, 'calls.log');
-    process.env.NVC_TS_EXEC = wrapper('count.sh', { NVC_FAULT_LOG: log });
-    let cleanMounts;
-    {
-      const rootfs = makeRootfs();
-      const c = await startContainer({ cgroup: null });
-      try {
-        await configureIn(c, rootfs);
-        cleanMounts = [...mountsUnder(c.pid, rootfs).keys()].sort();
-      } finally {
-        await c.stop();
-        fs.rmSync(rootfs, { recursive: true, force: true });
-      }
-    }
+    const t0 = Date.now();
+    const clean = await configureOnce({});
+    assert.equal(clean.error, null, `clean run: ${clean.error && clean.error.stack}`);
+    assert.ok(clean.settled, 'the clean run left an executor');
+    const cleanMounts = clean.mounts;
     assert.ok(cleanMounts.length > 0, 'the clean run mounted something');
-    const counts = new Map();
-    for (const name of fs.readFileSync(log, 'utf8').split('\n').filter(Boolean)) counts.set(name, (counts.get(name) ?? 0) + 1);
-    for (const name of ['sys_openat2', 'sys_open_tree', 'sys_move_mount', 'mkdirat', 'setns']) {
-      assert.ok(counts.get(name) > 0, `the executor made no ${name} call: the shim does not see it (counts: ${JSON.stringify([...counts])})`);
+    const sites = readSites(clean.log);
+    for (const call of ['sys_openat2', 'sys_open_tree', 'sys_move_mount', 'mkdirat', 'setns', 'openat', 'fstat', 'close']) {
+      assert.ok(
+        sites.some((s) => s.call === call),
+        `the executor made no ${call} call the shim saw: ${JSON.stringify(sites)}`,
+      );
     }
+    const unlisted = sites.filter((s) => ERRNOS[s.call] === undefined);
+    assert.deepEqual(unlisted, [], 'a call the shim wraps but the matrix does not list');
 
-    const failures = [];
-    const outcomes = { typed: 0, workedAround: 0 };
-    const codes = new Map();
+    const full = process.env.NVC_FAULT_FULL === '1';
     const only = process.env.NVC_FAULT_ONLY ? process.env.NVC_FAULT_ONLY.split(',') : null;
-    for (const [call, n] of counts) {
+    const fns = functionsOf(sites, realExec);
+    const cases = [];
+    for (const { call, site, count } of sites) {
       if (only && !only.includes(call)) continue;
-      const errnos = ERRNOS[call];
-      if (errnos === undefined) continue;
-      for (const errno of errnos) {
-        for (let nth = 1; nth <= n; nth++) {
-          const label = `${call} #${nth} ${errno}`;
-          process.env.NVC_TS_EXEC = wrapper('fault.sh', { NVC_FAULT_CALL: call, NVC_FAULT_ERRNO: errnoNumber(errno), NVC_FAULT_NTH: nth });
-          const rootfs = makeRootfs();
-          const before = snapshot(rootfs);
-          const c = await startContainer({ cgroup: null });
-          try {
-            let error = null;
-            const t0 = Date.now();
-            try {
-              await configureIn(c, rootfs);
-            } catch (e) {
-              error = e;
-            }
-            if (process.env.NVC_FAULT_VERBOSE) console.log(`      ${label}: ${error ? error.code : 'ok'} ${Date.now() - t0} ms`);
-            const mounts = [...mountsUnder(c.pid, rootfs).keys()].sort();
-            if (error === null) {
-              outcomes.workedAround++;
-              if (JSON.stringify(mounts) !== JSON.stringify(cleanMounts)) failures.push(`${label}: succeeded with other mounts than the clean run`);
-              continue;
-            }
-            outcomes.typed++;
-            codes.set(error.code, (codes.get(error.code) ?? 0) + 1);
-            if (!(error instanceof NvcError)) failures.push(`${label}: not an NvcError: ${error.stack}`);
-            else if (error.errno !== errno && !error.message.includes(errno)) failures.push(`${label}: ${error.code} does not name ${errno}: ${error.message}`);
-            if (mounts.length) failures.push(`${label}: mounts left: ${mounts.join(', ')}`);
-            const after = snapshot(rootfs);
-            if (JSON.stringify(after) !== JSON.stringify(before)) {
-              const added = after.filter((l) => !before.includes(l));
-              failures.push(`${label}: rootfs changed: ${added.slice(0, 5).join('; ')}`);
-            }
-          } finally {
-            await c.stop();
-            fs.rmSync(rootfs, { recursive: true, force: true });
-          }
+      for (const errno of ERRNOS[call]) {
+        for (let nth = 1; nth <= (full || EVERY_CALL.has(call) ? count : 1); nth++) {
+          cases.push({
+            label: `${call} at ${site} (${fns.get(site) || '?'}) #${nth}: ${errno}`,
+            errno,
+            unreported: UNREPORTED[fns.get(site)] !== undefined,
+            env: { NVC_FAULT_CALL: call, NVC_FAULT_SITE: site, NVC_FAULT_NTH: String(nth), NVC_FAULT_ERRNO: String(errnoNumber(errno)) },
+          });
         }
       }
     }
-    process.env.NVC_TS_EXEC = realExec;
-    console.log(`      ${outcomes.typed} typed failures, ${outcomes.workedAround} worked around; codes: ${JSON.stringify([...codes])}`);
+
+    const failures = [];
+    const outcomes = { typed: 0, workedAround: 0, unreported: 0 };
+    const codes = new Map();
+    for (const c of cases) {
+      const fail = (why) => failures.push(`${c.label}: ${why}`);
+      const ran = await configureOnce(c.env);
+      const { error, mounts } = ran;
+      if (process.env.NVC_FAULT_VERBOSE) console.log(`      ${c.label}: ${error ? `${error.code} ${error.message.slice(0, 160)}` : 'ok'}`);
+      if (!ran.met) fail('the fault was never met');
+      if (!ran.settled) fail(`executor processes left: ${executors().join(',')}`);
+      if (error === null) {
+        outcomes.workedAround++;
+        if (JSON.stringify(mounts) !== JSON.stringify(cleanMounts)) fail('succeeded with other mounts than the clean run');
+        continue;
+      }
+      outcomes.typed++;
+      codes.set(error.code, (codes.get(error.code) ?? 0) + 1);
+      if (!(error instanceof NvcError)) fail(`not an NvcError: ${error.stack}`);
+      else if (c.unreported && error.code === 'ERR_NVC_SERVICE_CRASHED' && /without reporting/.test(error.message)) outcomes.unreported++;
+      else if (error.errno !== c.errno && !error.message.includes(c.errno)) fail(`${error.code} does not name ${c.errno}: ${error.message}`);
+      if (mounts.length) fail(`mounts left: ${mounts.slice(0, 5).join(', ')}`);
+      if (ran.changed) fail(`rootfs changed: ${ran.added.slice(0, 5).join('; ')}`);
+    }
+    console.log(
+      `      ${cases.length} cases over ${sites.length} sites in ${Math.round((Date.now() - t0) / 1000)} s: ${outcomes.typed} typed failures (${outcomes.unreported} told by the exit status), ${outcomes.workedAround} worked around; codes: ${JSON.stringify([...codes])}`,
+    );
+    if (failures.length) console.log(failures.map((f) => `      FAILED ${f}`).join('\n'));
     assert.deepEqual(failures, []);
   });
 });

@@ -116,7 +116,7 @@ int exec_edit_symlink(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
     char have[PATH_MAX];
     struct stat st;
     ssize_t n;
-    int parent, fd, pdup;
+    int parent, fd, pdup, seen;
 
     parent = exec_open_parent(ctx, e->target, &name, err);
     if (parent < 0)
@@ -158,10 +158,16 @@ int exec_edit_symlink(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
     }
     /* The link's own fd: chown through it changes the link, never its target. */
     fd = openat(parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISLNK(st.st_mode)) {
+    seen = fd >= 0 && fstat(fd, &st) == 0;
+    if (!seen || !S_ISLNK(st.st_mode)) {
         nvc_error_sys(err, "openat", e->target, "the symlink %s changed right after it was created", e->target);
         if (fd >= 0)
             close(fd);
+        /* Unseen, the link is ours and not in the undo log yet: not left behind (unlinkat
+         * without AT_REMOVEDIR never removes a directory that took its name). What is seen
+         * in its place and is no link is not ours: left alone. */
+        if (!seen)
+            unlinkat(parent, name, 0);
         goto fail_dup;
     }
     close(parent);

@@ -59,8 +59,13 @@ static int scan(visit_fn fn, void *arg, struct mi_entry *scratch)
         if (parse(line, scratch) == 0)
             r = fn(scratch, arg);
     }
+    /* A read error is not the end of the table: taken for it, a mount would be "not found". */
+    if (r == 0 && ferror(f))
+        r = -1;
+    int e = errno;
     free(line);
     fclose(f);
+    errno = e;
     return r < 0 ? -1 : r;
 }
 

@@ -53,6 +53,9 @@ int exec_mkdir_at(struct exec_ctx *ctx, int parent, const char *name, unsigned m
         int e = errno;
         if (fd >= 0)
             close(fd);
+        /* Not left behind: it is not in the undo log yet (AT_REMOVEDIR: only while empty,
+         * so nothing with content that may have taken its name goes). */
+        unlinkat(parent, name, AT_REMOVEDIR);
         errno = e;
         return nvc_error_sys(err, "openat", target, "directory %s changed right after it was created", target);
     }
