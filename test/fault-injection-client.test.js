@@ -64,21 +64,17 @@ const OPTIONAL = new Set([
   'nvc_pid_open', // no pidfd (pidfd_open fails): the start time is checked instead
 ]);
 
-// KNOWN GAPS, not fixed yet: discovery takes any failure to look at a candidate file (fstat,
-// pread of its ELF header, open of a device node) for "not there", and goes on without it.
-// Such a fault must still end in success or a typed error, and a configure that succeeds
-// may only leave things out, never add any; but that it leaves them out silently (an EMFILE
-// costs a container its /dev/nvidia-uvm) is a bug to fix in discovery.
-const DEGRADES = new Set([
-  'nvc_path_fd_in_root',
-  'load_phdrs',
-  'read_at',
-  'find_in_dir',
-  'scan_dir',
-  'nvc_drv_devices',
-  'nvc_container_probe',
-  'nvc_path_open_in_root', // a $PATH entry that cannot be opened is skipped, as a shell does
+// Where a failed lookup is skipped on purpose, by the function that makes it and the faults
+// it skips: the driver's binaries are searched along a $PATH, and an entry that cannot be
+// searched, or a candidate that may not be read to check its ELF header (EACCES), is passed
+// over as a shell passes over it; any other failure (EMFILE, ENOMEM, EIO) is an error.
+// Everywhere else a failure to look at a file that may be there (fstat, pread of its ELF
+// header, open of the device directory) is a typed error naming it, never "not there".
+const DEGRADES = new Map([
+  ['nvc_path_open_in_root', ['EACCES']],
+  ['nvc_path_reopen', ['EACCES']],
 ]);
+const degrades = ({ fn, fault }) => DEGRADES.get(bareName(fn))?.includes(fault) ?? false;
 const bareName = (fn) => fn.replace(/\..*$/, ''); // find_in_dir.constprop.0
 
 // The codes a fault may end a session's first failing step with ('ok': worked around).
@@ -116,7 +112,7 @@ function allowed({ call, fault, fn }, metAt) {
       // The container's /proc entries: the namespace step fails, naming the errno.
       if (bareName(fn) === 'nvc_pid_open') return ['ERR_NVC_NAMESPACE', 'ERR_NVC_SYSTEM', 'ERR_NVC_NO_MEMORY'];
       const codes = ['ERR_NVC_SYSTEM', 'ERR_NVC_NO_MEMORY', 'ERR_NVC_DRIVER_NOT_FOUND', 'ERR_NVC_LDCACHE_INVALID', 'ERR_NVC_PERMISSION', ...ldconfig];
-      return OPTIONAL.has(bareName(fn)) || DEGRADES.has(bareName(fn)) ? ['ok', ...codes] : codes;
+      return OPTIONAL.has(bareName(fn)) || degrades({ fn, fault }) ? ['ok', ...codes] : codes;
     }
   }
 }
@@ -274,7 +270,7 @@ describe('fault injection: every call site of the addon in Node x every fault it
       // configure: done as in the clean run, or undone entirely.
       if (r.steps.configure?.value && JSON.stringify(ran.mounts) !== JSON.stringify(clean.mounts)) {
         const extra = ran.mounts.filter((m) => !clean.mounts.includes(m));
-        if (!DEGRADES.has(bareName(c.fn)) || extra.length) fail(`configure succeeded with other mounts: ${few(ran.mounts)}`);
+        if (!degrades(c) || extra.length) fail(`configure succeeded with other mounts: ${few(ran.mounts)}`);
       }
       // ldconfig runs after the mounts, which stay when it fails (lib/apply.ts): complete,
       // and said so by ERR_NVC_LDCONFIG. Any other failure of configure leaves nothing.

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "discovery.h"
+#include "fault_points.h"
 #include "fixture.h"
 #include "harness.h"
 
@@ -469,6 +470,102 @@ static int test_bad_inputs(void)
     return 0;
 }
 
+/* Discovery with call on files ending in suffix failing with e (pread with 0: the file
+ * ends early): it must fail with NVC_ERR_SYSTEM (or NO_MEMORY), e (EIO for an early end),
+ * step and a path naming that file (ending in shown: the name it was looked up by, when
+ * that is a link to it); nothing left allocated. The fault must have been met. */
+static int fails_as(const char *call, const char *suffix, int e, const char *step, const char *shown)
+{
+    struct nvc_driver_info info;
+    struct nvc_error err;
+    unsigned hits;
+    int r;
+
+    memset(&info, 0, sizeof(info));
+    fx_path(info.nvrm_version, sizeof(info.nvrm_version), VER);
+    fp_arm(call, suffix, e);
+    r = nvc_discover_driver(&host, &info, &err);
+    hits = fp_disarm();
+    if (r == 0)
+        nvc_driver_info_release(&info);
+    if (hits == 0 || r == 0 || err.code != (e == ENOMEM ? NVC_ERR_NO_MEMORY : NVC_ERR_SYSTEM) ||
+        err.sys_errno != (e == 0 ? EIO : e) || strcmp(err.step, step) != 0 || !fp_ends_with(err.path, shown) ||
+        info.libs != NULL || info.devs != NULL) {
+        fprintf(stderr, "# %s on *%s (%s): %d hits, discovery %s: code %s, errno %d, step %s, path %s: %s\n", call,
+                suffix, strerror(e), hits, r == 0 ? "succeeded" : "failed", nvc_errcode_string(err.code), err.sys_errno,
+                err.step, err.path, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* A file that may be there and cannot be looked at is an error naming it, never taken for
+ * "not there" (issue 11): one EIO or EMFILE must not cost a container its libcuda soname,
+ * its nvidia-smi, a firmware image or /dev/nvidia-uvm. */
+static int fails_with(const char *call, const char *suffix, int e, const char *step)
+{
+    return fails_as(call, suffix, e, step, suffix);
+}
+
+static int test_read_failures(void)
+{
+    int r = 0;
+
+    if (!have_tools)
+        return absent_tools();
+    /* A library's ELF headers: EIO, and the file ending before the size fstat gave. */
+    r |= fails_with("pread", "/libcuda.so." VER, EIO, "read");
+    r |= fails_with("pread", "/libcuda.so." VER, 0, "read");
+    /* Met first where libcuda.so.1 is resolved to it: named by the link. */
+    r |= fails_as("fstat", "/libcuda.so." VER, EIO, "fstat", "/libcuda.so.1");
+    /* The TLS library whose ABI tag decides between two builds. */
+    r |= fails_with("pread", "/tls/libnvidia-tls.so." VER, EIO, "read");
+    /* A binary's ELF magic, its type. */
+    r |= fails_with("pread", "/usr/local/nvidia/bin/nvidia-smi", EIO, "read");
+    r |= fails_with("fstat", "/usr/local/nvidia/bin/nvidia-smi", ENOMEM, "fstat");
+    /* An IPC socket's link count (nvc_path_fd_in_root: removed while resolved?). */
+    r |= fails_with("fstat", "/run/nvidia-persistenced/socket", EIO, "fstat");
+    /* A firmware image. */
+    r |= fails_with("fstat", "/gsp_ga10x.bin", EIO, "fstat");
+    /* A device node, with or without the node there (mknod): its absence is an answer,
+     * a failure to look is not. */
+    r |= fails_with("fstatat", "nvidia-uvm", EACCES, "fstatat");
+    r |= fails_with("fstatat", "nvidiactl", ENOMEM, "fstatat");
+    return r;
+}
+
+/* Absence stays an answer: no dev root at all, or a file in its place, lists the fixed
+ * nodes as absent and nothing else; a directory where a binary or a firmware image is
+ * looked for is passed over (build_rest puts one of each). */
+static int test_absent_is_not_an_error(void)
+{
+    struct nvc_host saved = host;
+    struct nvc_error err;
+    struct nvc_driver_info *info;
+    const char *roots[] = {"no-such-dev", "proc/devices"};
+    int r = 0;
+
+    if (!have_tools)
+        return absent_tools();
+    for (size_t i = 0; i < 2; i++) {
+        fx_path(host.dev_root, sizeof(host.dev_root), "%s/%s", T, roots[i]);
+        info = discover(&err);
+        host = saved;
+        CHECK(info != NULL);
+        r |= info->ndevs == 2 && !strcmp(info->devs[0].path, "/dev/nvidiactl") && !info->devs[0].exists &&
+                     !strcmp(info->devs[1].path, "/dev/nvidia-modeset") && !info->devs[1].exists
+                 ? 0
+                 : -1;
+        /* nvidia-persistenced: a directory in /usr/local/nvidia/bin, the ELF in /usr/bin. */
+        for (size_t j = 0; j < info->nbins; j++)
+            r |= strcmp(info->bins[j].path, "/usr/local/nvidia/bin/nvidia-persistenced") == 0 ? -1 : 0;
+        for (size_t j = 0; j < info->nfirmware; j++)
+            r |= strstr(info->firmware[j].path, "gsp_dir.bin") != NULL ? -1 : 0;
+        nvc_driver_info_free(info);
+    }
+    return r;
+}
+
 static void teardown(void)
 {
     if (!T[0])
@@ -482,8 +579,11 @@ static void teardown(void)
 int main(void)
 {
     static const struct test_case tests[] = {
-        TEST(test_find_nvml), TEST(test_find_nvml_errors), TEST(test_libraries), TEST(test_binaries_and_ipcs),
-        TEST(test_firmware),  TEST(test_devices),          TEST(test_cap_minor), TEST(test_bad_inputs),
+        TEST(test_find_nvml),     TEST(test_find_nvml_errors),
+        TEST(test_libraries),     TEST(test_binaries_and_ipcs),
+        TEST(test_firmware),      TEST(test_devices),
+        TEST(test_cap_minor),     TEST(test_bad_inputs),
+        TEST(test_read_failures), TEST(test_absent_is_not_an_error),
     };
     return RUN_FIXTURE_TESTS(setup, teardown, tests);
 }

@@ -28,11 +28,15 @@ static const struct {
     {"nvidia-cuda-mps-server", NVC_CAP_COMPUTE},
 };
 
-/* Whether the regular file behind an O_PATH fd starts with the ELF magic. Some hosts put
- * shell wrappers named like the driver's binaries first on PATH (/usr/bin/nvidia-smi
- * exec'ing /usr/local/nvidia/bin/nvidia-smi); mounted into a container such a wrapper
- * only fails, so only a real executable is taken. Unreadable counts as not ELF. */
-static int is_elf(int opath_fd, const char *path)
+/* Whether the regular file behind an O_PATH fd starts with the ELF magic: 1 or 0, -1 with
+ * err filled when it cannot be read. Some hosts put shell wrappers named like the driver's
+ * binaries first on PATH (/usr/bin/nvidia-smi exec'ing /usr/local/nvidia/bin/nvidia-smi);
+ * mounted into a container such a wrapper only fails, so only a real executable is taken.
+ * A file we may not read (EACCES, EPERM: root squashed on a network filesystem) is passed
+ * over as a shell passes over a PATH entry it may not execute; one that went away since
+ * the lookup is not there. Anything else (EMFILE, ENOMEM, EIO) is an error: taking it for
+ * "not ELF" would drop a binary the host has. */
+static int is_elf(int opath_fd, const char *path, struct nvc_error *err)
 {
     static const unsigned char magic[4] = {0x7f, 'E', 'L', 'F'};
     unsigned char head[4];
@@ -40,12 +44,22 @@ static int is_elf(int opath_fd, const char *path)
     ssize_t n;
     int fd = nvc_path_reopen(opath_fd, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, path, &tmp);
 
-    if (fd < 0)
-        return 0;
+    if (fd < 0) {
+        if (tmp.sys_errno == EACCES || tmp.sys_errno == EPERM || tmp.sys_errno == ENOENT)
+            return 0;
+        *err = tmp;
+        return -1;
+    }
     do
         n = pread(fd, head, sizeof(head), 0);
     while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        nvc_error_sys(err, "read", path, "cannot read the ELF header of %s", path);
+        close(fd);
+        return -1;
+    }
     close(fd);
+    /* Fewer bytes than the magic: a file that short is no executable. */
     return n == (ssize_t)sizeof(head) && memcmp(head, magic, sizeof(magic)) == 0;
 }
 
@@ -69,10 +83,16 @@ static int find_in_dir(int rootfd, const struct nvc_host *host, const char *dir,
         *err = tmp;
         return -1;
     }
-    /* A directory or socket of that name, or a script, is not the binary: keep searching. */
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !is_elf(fd, cand)) {
+    if (fstat(fd, &st) < 0) {
+        nvc_error_sys(err, "fstat", cand, "cannot stat %s", cand);
         close(fd);
-        return 0;
+        return -1;
+    }
+    /* A directory or socket of that name, or a script, is not the binary: keep searching. */
+    r = S_ISREG(st.st_mode) ? is_elf(fd, cand, err) : 0;
+    if (r <= 0) {
+        close(fd);
+        return r;
     }
     r = nvc_path_fd_in_root(rootfd, host->root, fd, cand, real, realsz, &tmp);
     close(fd);

@@ -20,10 +20,23 @@
 #define MINOR_KEY       "DeviceFileMinor:"
 
 /* A character device under dev_root, not followed if it is a symlink: a node that only
- * points elsewhere is not the node the driver created. */
-static int char_dev_at(int devfd, const char *name, struct stat *st)
+ * points elsewhere is not the node the driver created. 1 when it is one (st filled), 0 when
+ * nothing is there (ENOENT) or something else is, -1 with err filled when it could not be
+ * looked at (EACCES, ENOMEM, EIO...): a node the host has must not go missing from a
+ * container because of a transient failure. */
+static int char_dev_at(int devfd, const char *dev_root, const char *name, struct stat *st, struct nvc_error *err)
 {
-    return devfd >= 0 && fstatat(devfd, name, st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISCHR(st->st_mode);
+    char shown[PATH_MAX];
+
+    if (devfd < 0)
+        return 0;
+    if (fstatat(devfd, name, st, AT_SYMLINK_NOFOLLOW) == 0)
+        return S_ISCHR(st->st_mode);
+    if (errno == ENOENT)
+        return 0;
+    if (nvc_path_join(shown, sizeof(shown), dev_root, name) < 0)
+        snprintf(shown, sizeof(shown), "%s", name);
+    return nvc_error_sys(err, "fstatat", shown, "cannot look at the device node %s", shown);
 }
 
 static void add_dev(struct nvc_driver_info *info, const char *path, unsigned major, unsigned minor, int exists)
@@ -35,30 +48,54 @@ static void add_dev(struct nvc_driver_info *info, const char *path, unsigned maj
     d->exists = exists;
 }
 
+/* The dev root as an O_PATH fd; -2 when there is none (a host without a /dev: every node
+ * is absent), -1 with err filled when it could not be opened. */
+static int open_dev_root(const char *dev_root, struct nvc_error *err)
+{
+    int fd;
+
+    do
+        fd = open(dev_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd >= 0)
+        return fd;
+    if (errno == ENOENT || errno == ENOTDIR)
+        return -2;
+    return nvc_error_sys(err, "open", dev_root, "cannot open the device directory %s", dev_root);
+}
+
 /* nvidiactl and modeset have fixed numbers and are listed even when absent (the
  * reference synthesises them); the uvm nodes get a dynamic major, so only a node that
  * is there can be listed. */
 static int device_nodes(const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_error *err)
 {
-    int devfd = open(host->dev_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    struct stat st;
+    static const char *const names[] = {"nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset"};
+    struct stat st[4];
+    int is[4];
+    int devfd = open_dev_root(host->dev_root, err);
+    int r = 0;
 
-    info->devs = calloc(4, sizeof(*info->devs));
-    if (info->devs == NULL) {
-        if (devfd >= 0)
-            close(devfd);
-        return nvc_error_sys(err, "discover", NULL, "cannot allocate the device node list");
+    if (devfd == -1)
+        return -1;
+    for (size_t i = 0; i < 4 && r == 0; i++) {
+        is[i] = char_dev_at(devfd, host->dev_root, names[i], &st[i], err);
+        r = is[i] < 0 ? -1 : 0;
     }
-    add_dev(info, "/dev/nvidiactl", NVC_NVIDIA_MAJOR, NVIDIACTL_MINOR,
-            char_dev_at(devfd, "nvidiactl", &st) && st.st_rdev == makedev(NVC_NVIDIA_MAJOR, NVIDIACTL_MINOR));
-    if (char_dev_at(devfd, "nvidia-uvm", &st))
-        add_dev(info, "/dev/nvidia-uvm", major(st.st_rdev), minor(st.st_rdev), 1);
-    if (char_dev_at(devfd, "nvidia-uvm-tools", &st))
-        add_dev(info, "/dev/nvidia-uvm-tools", major(st.st_rdev), minor(st.st_rdev), 1);
-    add_dev(info, "/dev/nvidia-modeset", NVC_NVIDIA_MAJOR, MODESET_MINOR,
-            char_dev_at(devfd, "nvidia-modeset", &st) && st.st_rdev == makedev(NVC_NVIDIA_MAJOR, MODESET_MINOR));
     if (devfd >= 0)
         close(devfd);
+    if (r < 0)
+        return -1;
+    info->devs = calloc(4, sizeof(*info->devs));
+    if (info->devs == NULL)
+        return nvc_error_sys(err, "discover", NULL, "cannot allocate the device node list");
+    add_dev(info, "/dev/nvidiactl", NVC_NVIDIA_MAJOR, NVIDIACTL_MINOR,
+            is[0] && st[0].st_rdev == makedev(NVC_NVIDIA_MAJOR, NVIDIACTL_MINOR));
+    if (is[1])
+        add_dev(info, "/dev/nvidia-uvm", major(st[1].st_rdev), minor(st[1].st_rdev), 1);
+    if (is[2])
+        add_dev(info, "/dev/nvidia-uvm-tools", major(st[2].st_rdev), minor(st[2].st_rdev), 1);
+    add_dev(info, "/dev/nvidia-modeset", NVC_NVIDIA_MAJOR, MODESET_MINOR,
+            is[3] && st[3].st_rdev == makedev(NVC_NVIDIA_MAJOR, MODESET_MINOR));
     return 0;
 }
 

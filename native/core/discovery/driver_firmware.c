@@ -50,13 +50,15 @@ static int list_images(int dirfd, const char *shown, char ***out, size_t *nout, 
     DIR *d = fdopendir(dirfd);
     char **names = NULL;
     size_t n = 0;
-    struct dirent *de;
+    struct dirent *de = NULL;
 
     if (d == NULL) {
         close(dirfd);
         return nvc_error_sys(err, "opendir", shown, "cannot list %s", shown);
     }
-    while ((de = readdir(d)) != NULL && n < FW_MAX_FILES) {
+    /* readdir says "end" and "failed" both with NULL; errno tells them apart. A listing cut
+     * short by EIO would drop the images after it. */
+    while (n < FW_MAX_FILES && (errno = 0, de = readdir(d)) != NULL) {
         char **grown;
         if (!is_gsp_image(de->d_name))
             continue;
@@ -70,6 +72,13 @@ static int list_images(int dirfd, const char *shown, char ***out, size_t *nout, 
         }
         names = grown;
         n++;
+    }
+    if (de == NULL && errno != 0) {
+        int e = errno;
+        free_names(names, n);
+        closedir(d);
+        errno = e;
+        return nvc_error_sys(err, "readdir", shown, "cannot list %s", shown);
     }
     closedir(d);
     if (n > 0)
@@ -99,7 +108,12 @@ static int add_image(struct fw_state *s, const char *path, struct nvc_error *err
     fd = nvc_path_open_in_root(s->rootfd, path, O_PATH, &tmp);
     if (fd < 0)
         goto lookup_failed;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) < 0) {
+        nvc_error_sys(err, "fstat", path, "cannot stat %s", path);
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
         close(fd);
         return 0;
     }

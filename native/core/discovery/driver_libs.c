@@ -83,46 +83,71 @@ static int has_version_suffix(const char *path, const char *version)
     return bl > vl + 1 && base[bl - vl - 1] == '.' && strcmp(base + bl - vl, version) == 0;
 }
 
-/* A read-only fd of the regular file real in the root, or -1. Only a regular file is
- * opened for reading: nothing that could block or be woken. */
-static int open_lib(int rootfd, const char *real)
+/* A read-only fd of the regular file real in the root; NVC_PATH_NOT_REGULAR for one that
+ * is gone (a lookup that finds nothing, nvc_drv_lookup_missing) or is not a regular file;
+ * -1 with err filled when it could not be opened (EMFILE, ENOMEM, EIO...). Only a regular
+ * file is opened for reading: nothing that could block or be woken. */
+static int open_lib(int rootfd, const char *real, struct nvc_error *err)
 {
     struct nvc_error e;
     int fd = nvc_path_open_regular_in_root(rootfd, real, real, &e);
 
-    return fd < 0 ? -1 : fd;
+    if (fd >= 0 || fd == NVC_PATH_NOT_REGULAR)
+        return fd;
+    if (nvc_drv_lookup_missing(&e))
+        return NVC_PATH_NOT_REGULAR;
+    *err = e;
+    return -1;
+}
+
+/* An ELF reader's failure: a file that is not a well-formed ELF is an answer (0), one that
+ * could not be read is the caller's error (-1, err filled). */
+static int elf_failure(const struct nvc_error *e, struct nvc_error *err)
+{
+    if (e->code == NVC_ERR_INVALID_ARGUMENT)
+        return 0;
+    *err = *e;
+    return -1;
 }
 
 /* Older drivers shipped two libnvidia-tls builds for two TLS ABIs; only the one tagged
- * Linux 2.3.99 works with current glibc. Anything unreadable simply does not qualify. */
-static int tls_abi_ok(int rootfd, const char *real)
+ * Linux 2.3.99 works with current glibc. 1 when it qualifies, 0 when not (no such tag,
+ * not an ELF, gone), -1 when it could not be read. */
+static int tls_abi_ok(int rootfd, const char *real, struct nvc_error *err)
 {
     struct nvc_error e;
-    int fd = open_lib(rootfd, real);
+    int fd = open_lib(rootfd, real, err);
     int r;
 
-    if (fd < 0)
+    if (fd == NVC_PATH_NOT_REGULAR)
         return 0;
+    if (fd < 0)
+        return -1;
     r = nvc_elf_abi_tag_is(fd, real, NVC_ELF_ABI_OS_LINUX, 2, 3, 99, &e);
     close(fd);
-    return r == 1;
+    return r < 0 ? elf_failure(&e, err) : r;
 }
 
-/* The soname of a selected library, when it can be read and is usable as the name of
- * a link next to it (a plain file name); NULL otherwise, which is not an error. -1 only
- * when memory runs out. */
+/* The soname of a selected library, when the library has one usable as the name of a
+ * link next to it (a plain file name); NULL otherwise, which is not an error. -1 when the
+ * library could not be read (it exists: EIO or EMFILE must not cost it its link) or memory
+ * runs out. */
 static int lib_soname(int rootfd, const char *real, char **soname, struct nvc_error *err)
 {
     char buf[NAME_MAX + 1];
     struct nvc_error e;
-    int fd = open_lib(rootfd, real);
+    int fd = open_lib(rootfd, real, err);
     int r;
 
     *soname = NULL;
-    if (fd < 0)
+    if (fd == NVC_PATH_NOT_REGULAR)
         return 0;
+    if (fd < 0)
+        return -1;
     r = nvc_elf_read_soname(fd, real, buf, sizeof(buf), &e);
     close(fd);
+    if (r < 0)
+        return elf_failure(&e, err);
     if (r != 1 || buf[0] == '\0' || strchr(buf, '/') != NULL || strcmp(buf, ".") == 0 || strcmp(buf, "..") == 0)
         return 0;
     *soname = strdup(buf);
@@ -161,8 +186,13 @@ static int select_libs(int rootfd, const struct nvc_host *host, const struct nvc
         }
         if (already_selected(sel, real) || !has_version_suffix(real, version))
             continue;
-        if (strcmp(lib_prefixes[p].prefix, TLS_PREFIX) == 0 && !tls_abi_ok(rootfd, real))
-            continue;
+        if (strcmp(lib_prefixes[p].prefix, TLS_PREFIX) == 0) {
+            int ok = tls_abi_ok(rootfd, real, err);
+            if (ok < 0)
+                return -1;
+            if (ok == 0)
+                continue;
+        }
         copy = strdup(real);
         if (copy == NULL)
             return nvc_error_sys(err, "discover", real, "cannot copy a library path");

@@ -36,8 +36,9 @@ static int bad_elf(struct nvc_error *err, const char *name, const char *what)
                          what);
 }
 
-/* Read exactly len bytes at off; a short read means the file is shorter than its
- * headers claim. */
+/* Read exactly len bytes at off. Every caller has checked the range against the size
+ * fstat gave, so an end of file here means the library shrank while being read (or the
+ * read went wrong): a system error on a file that exists, never "not an ELF file". */
 static int read_at(int fd, void *buf, size_t len, uint64_t off, const char *name, struct nvc_error *err)
 {
     size_t got = 0;
@@ -48,8 +49,11 @@ static int read_at(int fd, void *buf, size_t len, uint64_t off, const char *name
             continue;
         if (r < 0)
             return nvc_error_sys(err, "read", name, "cannot read %s", name);
-        if (r == 0)
-            return bad_elf(err, name, "truncated");
+        if (r == 0) {
+            errno = EIO;
+            return nvc_error_sys(err, "read", name, "%s ended at byte %llu, before the size it had a moment ago", name,
+                                 (unsigned long long)(off + got));
+        }
         got += (size_t)r;
     }
     return 0;

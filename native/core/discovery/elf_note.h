@@ -23,8 +23,10 @@ struct nvc_elf_abi_tag {
 
 /* Look through the PT_NOTE segments of the ELF file open as fd. Returns 1 and fills
  * *tag when an ABI tag is present, 0 when the file is a valid ELF without one, -1 with
- * err filled when fd cannot be read or is not a well-formed ELF of this byte order
- * (NVC_ERR_INVALID_ARGUMENT, sys_errno ENOEXEC). name only feeds messages. */
+ * err filled: NVC_ERR_INVALID_ARGUMENT (sys_errno ENOEXEC) when it is not a well-formed
+ * ELF of this byte order, NVC_ERR_SYSTEM / NVC_ERR_NO_MEMORY with the errno when it could
+ * not be read (EIO, a file that shrank while being read: EIO too). Callers may take the
+ * first for "not a library", never the second. name only feeds messages. */
 int nvc_elf_read_abi_tag(int fd, const char *name, struct nvc_elf_abi_tag *tag, struct nvc_error *err);
 
 /* 1 when the file's ABI tag is exactly {os, major.minor.patch}, 0 when it differs or

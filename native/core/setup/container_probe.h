@@ -27,7 +27,9 @@ struct nvc_probe_item {
 
 /* pid 0: the rootfs is a path of our own mount namespace. Otherwise pid (and pid_start,
  * when not 0) name the container's process, checked as pidref.h does. -1 with err when
- * the rootfs cannot be opened; a path that does not resolve is an answer, not an error. */
+ * the rootfs cannot be opened; a path that does not resolve (ENOENT, ENOTDIR, ELOOP,
+ * ENAMETOOLONG, EACCES, a link out of the rootfs) is an answer, not an error; any other
+ * failure to look (EMFILE, ENOMEM, EIO...) is an error naming the path. */
 int nvc_container_probe(pid_t pid, uint64_t pid_start, const char *rootfs, struct nvc_probe_item *items, size_t n,
                         struct nvc_error *err);
 

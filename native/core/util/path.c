@@ -574,8 +574,11 @@ int nvc_path_fd_in_root(int rootfd, const char *root_host_path, int fd, const ch
         return nvc_error_sys(err, "readlink", root_host_path, "cannot read the path of the root directory");
     if (fd_host_path(fd, p, sizeof(p)) < 0)
         return nvc_error_sys(err, "readlink", shown, "cannot read the real path of %s", shown);
-    /* Unlinked since it was opened: readlink would append " (deleted)". */
-    if (fstat(fd, &st) == 0 && st.st_nlink == 0) {
+    /* Unlinked since it was opened: readlink would append " (deleted)". A failed fstat
+     * (EIO, ENOMEM) leaves that unknown: an error, not a pass. */
+    if (fstat(fd, &st) < 0)
+        return nvc_error_sys(err, "fstat", shown, "cannot stat %s", shown);
+    if (st.st_nlink == 0) {
         errno = ENOENT;
         return nvc_error_sys(err, "fstat", shown, "%s was removed while being resolved", shown);
     }
@@ -604,7 +607,9 @@ int nvc_path_reopen(int opath_fd, int flags, const char *path_for_errors, struct
     if (fstat(opath_fd, &before) < 0)
         return nvc_error_sys(err, "fstat", shown, "cannot stat %s", shown);
     snprintf(link, sizeof(link), "/proc/self/fd/%d", opath_fd);
-    fd = open(link, (flags & ~(O_CREAT | O_PATH | O_NOFOLLOW)) | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    do
+        fd = open(link, (flags & ~(O_CREAT | O_PATH | O_NOFOLLOW)) | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
     if (fd < 0)
         return nvc_error_sys(err, "open", shown, "cannot reopen %s through %s", shown, link);
     if (fstat(fd, &after) < 0) {
