@@ -59,6 +59,11 @@ int exec_mnt_unique(int fd, uint64_t *id);
  * nanoseconds; 0 where the file system or kernel does not say. */
 uint64_t exec_btime(int dirfd, const char *name, int flags);
 
+/* 1 when the mount holding fd (the one with the non-unique id mnt_id) is shared, 0 when
+ * not, through statmount(2) (Linux 6.8), its mount point copied into where (for
+ * messages); -1 where that cannot say (the caller reads /proc/self/mountinfo instead). */
+int exec_mount_shared(int fd, uint64_t mnt_id, char *where, size_t wn);
+
 /* "/proc/self/fd/<fd>" into buf (at least 32 bytes). */
 const char *exec_fd_path(char *buf, size_t n, int fd);
 
