@@ -112,14 +112,16 @@ static int push_guard(struct exec_ctx *ctx, uint64_t id, int root_fd, int saved_
     return 0;
 }
 
-int guard_mount_point(struct exec_ctx *ctx, int at_fd, int at_parent, const char *target, struct nvc_error *err)
+int guard_mount_point(struct exec_ctx *ctx, int at_fd, int at_parent, const char *target, struct exec_fdinfo *info,
+                      struct nvc_error *err)
 {
-    struct exec_fdinfo at;
+    struct exec_fdinfo at, *at_info = info ? info : &at;
     char where[256] = "?";
     int shared, root, saved;
 
-    if (exec_fd_info(at_fd, at_parent, &at) < 0)
+    if (exec_fd_info(at_fd, at_parent, at_info) < 0)
         return nvc_error_sys(err, "statx", target, "cannot find the mount holding %s", target);
+    at = *at_info;
     for (size_t i = 0; i < ctx->nguards; i++) {
         if (ctx->guards[i].mnt_id == at.mnt_id)
             return 0;
