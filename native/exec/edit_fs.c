@@ -47,6 +47,7 @@ int exec_edit_write(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
     const struct nvc_edit *e = &ctx->plan->edits[i];
     const char *name = NULL;
     struct stat st;
+    uint64_t btime;
     uint64_t id = 0;
     int parent, fd, pdup, inside;
 
@@ -82,14 +83,14 @@ int exec_edit_write(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
         errno = en;
         return nvc_error_sys(err, "openat", e->target, "cannot create %s", e->target);
     }
-    if (fstat(fd, &st) < 0) {
+    if (exec_stat_new(fd, &st, &btime) < 0) {
         nvc_error_sys(err, "fstat", e->target, "cannot record %s for undoing", e->target);
         unlinkat(pdup, name, 0);
         close(pdup);
         close(fd);
         return -1;
     }
-    undo_push_created(ctx, pdup, name, fd, &st, e->target);
+    undo_push_created(ctx, pdup, name, &st, btime, e->target);
     /* Owner before mode: chown clears set-id bits, and the mode is what the plan says. */
     if (write_all(fd, e->data, e->data_len) < 0) {
         nvc_error_sys(err, "write", e->target, "cannot write %s", e->target);
@@ -115,6 +116,7 @@ int exec_edit_symlink(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
     const char *name = NULL;
     char have[PATH_MAX];
     struct stat st;
+    uint64_t btime;
     ssize_t n;
     int parent, fd, pdup, seen;
 
@@ -158,7 +160,7 @@ int exec_edit_symlink(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
     }
     /* The link's own fd: chown through it changes the link, never its target. */
     fd = openat(parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-    seen = fd >= 0 && fstat(fd, &st) == 0;
+    seen = fd >= 0 && exec_stat_new(fd, &st, &btime) == 0;
     if (!seen || !S_ISLNK(st.st_mode)) {
         nvc_error_sys(err, "openat", e->target, "the symlink %s changed right after it was created", e->target);
         if (fd >= 0)
@@ -171,8 +173,8 @@ int exec_edit_symlink(struct exec_ctx *ctx, size_t i, struct nvc_error *err)
         goto fail_dup;
     }
     close(parent);
-    undo_push_created(ctx, pdup, name, fd, &st, e->target);
-    if (exec_chown_fd(ctx, fd, e->target, err) < 0 || exec_check_in_root(ctx, fd, e->target, err) < 0) {
+    undo_push_created(ctx, pdup, name, &st, btime, e->target);
+    if (exec_chown_fd(ctx, fd, &st, e->target, err) < 0 || exec_check_in_root(ctx, fd, e->target, err) < 0) {
         close(fd);
         return -1;
     }

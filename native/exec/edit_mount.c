@@ -53,6 +53,7 @@ static int check_existing(int fd, const char *target, int want_dir, mode_t src_t
 static int create_file(struct exec_ctx *ctx, int parent, const char *name, const char *target, struct nvc_error *err)
 {
     struct stat st;
+    uint64_t btime;
     int fd, pdup;
 
     if (undo_reserve(ctx, 1, err) < 0)
@@ -65,7 +66,7 @@ static int create_file(struct exec_ctx *ctx, int parent, const char *name, const
         return nvc_error_sys(err, "openat", target, "cannot create the mount point %s", target);
     }
     pdup = fcntl(parent, F_DUPFD_CLOEXEC, 0);
-    if (pdup < 0 || fstat(fd, &st) < 0) {
+    if (pdup < 0 || exec_stat_new(fd, &st, &btime) < 0) {
         nvc_error_sys(err, "fstat", target, "cannot record %s for undoing", target);
         if (pdup >= 0)
             close(pdup);
@@ -73,8 +74,8 @@ static int create_file(struct exec_ctx *ctx, int parent, const char *name, const
         unlinkat(parent, name, 0);
         return -1;
     }
-    undo_push_created(ctx, pdup, name, fd, &st, target);
-    if (exec_chown_fd(ctx, fd, target, err) < 0 || exec_check_in_root(ctx, fd, target, err) < 0) {
+    undo_push_created(ctx, pdup, name, &st, btime, target);
+    if (exec_chown_fd(ctx, fd, &st, target, err) < 0 || exec_check_in_root(ctx, fd, target, err) < 0) {
         close(fd);
         return -1;
     }
@@ -217,10 +218,8 @@ static int mp_prepare(struct exec_ctx *ctx, const char *target, int want_dir, mo
     if (mp->at < 0)
         return -1;
     exec_test_delay(ctx);
-    if (guard_mount_point(ctx, mp->at, mp->parent, target, err) < 0)
+    if (guard_mount_point(ctx, mp->at, mp->parent, target, &info, err) < 0)
         return -1;
-    if (exec_fd_info(mp->at, mp->parent, &info) < 0)
-        return nvc_error_sys(err, "statx", target, "cannot inspect %s", target);
     mp->under_id = info.mnt_id;
     /* Handles the undo log keeps: rollback guards the same mount point again. */
     mp->at_dup = fcntl(mp->at, F_DUPFD_CLOEXEC, 0);
@@ -243,6 +242,7 @@ static void unidentified_mount(const char *target, struct nvc_error *err)
 static int mp_attached(struct exec_ctx *ctx, struct mount_point *mp, int mnt_fd, const char *target,
                        struct nvc_error *err)
 {
+    exec_forget_dirs_under(ctx, target);
     undo_push_mount(ctx, mnt_fd, mp->at_dup, mp->parent_dup, target);
     mp->at_dup = mp->parent_dup = -1;
     return exec_check_in_root(ctx, mnt_fd, target, err);

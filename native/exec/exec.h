@@ -5,12 +5,15 @@
  * native/exec. The executor is single-threaded and applies one plan, then exits, so
  * this state is plain and owned by main. */
 
+#include <limits.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
 #include "nvc_error.h"
 #include "nvc_plan.h"
+
+struct exec_fdinfo; /* sysmount.h */
 
 #define EXEC_SOCKET_FD 3
 
@@ -54,9 +57,14 @@ struct exec_guard {
     char where[256];
 };
 
+#define EXEC_DIR_CACHE 8
+
 struct exec_ctx {
     const struct nvc_plan *plan;
-    int rootfd;                  /* O_PATH on the rootfs, opened inside the container namespace */
+    int rootfd; /* O_PATH on the rootfs, opened inside the container namespace */
+    /* The kernel's name for rootfd when last asked (see exec_check_in_root); empty: unknown. */
+    char root_path[PATH_MAX];
+    size_t root_len;
     int legacy;                  /* 1: mount(2) through /proc/self/fd instead of the fd-based API */
     unsigned delay_us;           /* test hook: widen race windows */
     struct exec_source *sources; /* one per edit; meaningful for binds */
@@ -65,6 +73,12 @@ struct exec_ctx {
     size_t nundo, capundo;
     struct exec_guard *guards;
     size_t nguards, capguards;
+    /* Parent directories already resolved in this plan (see exec_open_parent). */
+    struct exec_dir_cache {
+        char path[PATH_MAX]; /* container path, "" when the slot is free */
+        int fd;
+    } dirs[EXEC_DIR_CACHE];
+    size_t next_dir;
     uint64_t *tmpfs_ids; /* mounts made by this plan's tmpfs edits: where writes may go */
     size_t ntmpfs;
     uint32_t edits_us; /* time from the first edit to propagation restored, for the result */
@@ -91,21 +105,25 @@ void exec_sources_close(struct exec_ctx *ctx);
  * the way (0755, plan owner). Returns an O_PATH fd checked to be under the rootfs;
  * *name points into target. */
 int exec_open_parent(struct exec_ctx *ctx, const char *target, const char **name, struct nvc_error *err);
+/* A mount was attached at target: directories at or below it resolve differently now. */
+void exec_forget_dirs_under(struct exec_ctx *ctx, const char *target);
 /* Creates directory name in parent (mode, plan owner), records it for rollback, and
  * returns an O_PATH fd on it. Returns -2 (err untouched) when name already exists. */
 int exec_mkdir_at(struct exec_ctx *ctx, int parent, const char *name, unsigned mode, const char *target,
                   struct nvc_error *err);
 /* Fails with NVC_ERR_PATH_ESCAPE unless fd lies under the rootfs. */
 int exec_check_in_root(struct exec_ctx *ctx, int fd, const char *target, struct nvc_error *err);
-int exec_chown_fd(struct exec_ctx *ctx, int fd, const char *target, struct nvc_error *err);
+/* Gives the entry fd (just created, st from exec_stat_new) to the plan's owner; nothing to
+ * do when it already has that owner (created by root for root, the common case). */
+int exec_chown_fd(struct exec_ctx *ctx, int fd, const struct stat *st, const char *target, struct nvc_error *err);
 
 /* ---- undo.c ---- */
 /* Makes room for n more undo entries, so that recording what was just done cannot fail. */
 int undo_reserve(struct exec_ctx *ctx, size_t n, struct nvc_error *err);
 /* The push functions take ownership of the fds they are given; room must be reserved. */
-/* entry_fd and st: the entry just created (kept only as its identity: dev, ino, type and
- * birth time). */
-void undo_push_created(struct exec_ctx *ctx, int parent_fd, const char *name, int entry_fd, const struct stat *st,
+/* st and btime: the entry just created, from exec_stat_new (kept only as its identity:
+ * dev, ino, type and birth time). */
+void undo_push_created(struct exec_ctx *ctx, int parent_fd, const char *name, const struct stat *st, uint64_t btime,
                        const char *target);
 void undo_push_mount(struct exec_ctx *ctx, int mnt_fd, int at_fd, int at_parent, const char *target);
 void undo_push_flags(struct exec_ctx *ctx, int mnt_fd, unsigned added, unsigned long prev_ms, const char *target);
@@ -121,8 +139,10 @@ int undo_report(struct exec_ctx *ctx, struct nvc_change **changes, size_t *n, st
 /* ---- guard.c ---- */
 /* Before attaching a mount on at_fd (whose directory is at_parent): if the mount that
  * holds at_fd is shared, make it private for the duration of the plan so that nothing
- * propagates out of the container's namespace. */
-int guard_mount_point(struct exec_ctx *ctx, int at_fd, int at_parent, const char *target, struct nvc_error *err);
+ * propagates out of the container's namespace. info (NULL: not wanted) receives what
+ * was found of at_fd. */
+int guard_mount_point(struct exec_ctx *ctx, int at_fd, int at_parent, const char *target, struct exec_fdinfo *info,
+                      struct nvc_error *err);
 /* Rejoin the peer groups of every guarded mount. Returns -1 with err on the first failure. */
 int guard_release_all(struct exec_ctx *ctx, struct nvc_error *err);
 

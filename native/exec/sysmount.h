@@ -7,6 +7,7 @@
  * as if it lacked them. Plus the few facts about an fd that the executor needs. */
 
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /* Test hook (--test-no-mount-api): every new-API call fails with ENOSYS. */
@@ -58,6 +59,15 @@ int exec_mnt_unique(int fd, uint64_t *id);
 /* The birth time (statx STATX_BTIME) of name in dirfd, not following a final symlink, in
  * nanoseconds; 0 where the file system or kernel does not say. */
 uint64_t exec_btime(int dirfd, const char *name, int flags);
+
+/* What the undo log keeps of an entry just created (type, dev, ino, owner, nlink in st;
+ * birth time as exec_btime gives it), in one statx where the kernel has it. */
+int exec_stat_new(int fd, struct stat *st, uint64_t *btime);
+
+/* 1 when the mount holding fd (the one with the non-unique id mnt_id) is shared, 0 when
+ * not, through statmount(2) (Linux 6.8), its mount point copied into where (for
+ * messages); -1 where that cannot say (the caller reads /proc/self/mountinfo instead). */
+int exec_mount_shared(int fd, uint64_t mnt_id, char *where, size_t wn);
 
 /* "/proc/self/fd/<fd>" into buf (at least 32 bytes). */
 const char *exec_fd_path(char *buf, size_t n, int fd);

@@ -146,7 +146,7 @@ static int guard_parent(struct exec_ctx *ctx, const struct nvc_change *c, uint64
     if (exec_fd_info(dir, -1, &pinfo) < 0 || pinfo.mnt_id != parent) {
         report(r, NVC_UNDO_KEPT,
                "%s lies on a shared mount that cannot be reached to keep the unmount in the container", c->path);
-    } else if (guard_mount_point(ctx, dir, -1, c->path, &e) < 0) {
+    } else if (guard_mount_point(ctx, dir, -1, c->path, NULL, &e) < 0) {
         report(r, NVC_UNDO_KEPT, "cannot unmount %s safely: %.180s", c->path, e.msg);
     } else {
         rc = 0;

@@ -53,7 +53,7 @@ static struct undo *push(struct exec_ctx *ctx, enum undo_kind kind, int fd, cons
     return u;
 }
 
-void undo_push_created(struct exec_ctx *ctx, int parent_fd, const char *name, int entry_fd, const struct stat *st,
+void undo_push_created(struct exec_ctx *ctx, int parent_fd, const char *name, const struct stat *st, uint64_t btime,
                        const char *target)
 {
     struct undo *u = push(ctx, UNDO_CREATED, parent_fd, target);
@@ -62,7 +62,7 @@ void undo_push_created(struct exec_ctx *ctx, int parent_fd, const char *name, in
     u->ino = st->st_ino;
     u->is_dir = S_ISDIR(st->st_mode);
     u->mode = st->st_mode;
-    u->btime = exec_btime(entry_fd, "", AT_EMPTY_PATH);
+    u->btime = btime;
 }
 
 void undo_push_mount(struct exec_ctx *ctx, int mnt_fd, int at_fd, int at_parent, const char *target)
@@ -107,7 +107,7 @@ static int undo_mount(struct exec_ctx *ctx, const struct undo *u, char *why, siz
 
     /* Unmounting below a shared mount propagates too (it can take peers' mounts at the
      * same place with it): guard the parent as when mounting. */
-    if (guard_mount_point(ctx, u->at_fd, u->at_parent, u->target, &e) < 0) {
+    if (guard_mount_point(ctx, u->at_fd, u->at_parent, u->target, NULL, &e) < 0) {
         snprintf(why, n, "cannot unmount %.300s safely: %.250s", u->target, e.msg);
         return -1;
     }

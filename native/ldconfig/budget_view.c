@@ -50,7 +50,7 @@ struct view {
     const char *rootfs;
     int real;         /* O_PATH: the rootfs bind itself */
     int upper;        /* the tmpfs's upper directory */
-    int t_attached;   /* the tmpfs sits on the rootfs path (only while the overlay is made) */
+    int t_attached;   /* the tmpfs sits on the rootfs path (under the overlay once that is there) */
     int ovl_attached; /* the overlay sits on the rootfs path */
 };
 
@@ -274,12 +274,11 @@ int lc_budget_view(const char *rootfs, int *upper, int *real, char *why, size_t 
     ovl = make_overlay(&v, troot, why, whysz);
     if (ovl < 0)
         goto bad;
-    /* The overlay holds its own clones of both layers: the tmpfs leaves the path. */
-    if (umount2(rootfs, MNT_DETACH) < 0) {
-        fail(why, whysz, "cannot detach the budget tmpfs from %s", rootfs);
-        goto bad;
-    }
-    v.t_attached = 0;
+    /* The overlay holds its own clones of both layers, so the tmpfs could leave the path,
+     * but an unmount waits for an RCU grace period (milliseconds on a busy host): it
+     * stays, under the overlay, and leaves with the old root at the pivot (or stays
+     * below the chroot with the rootfs bind under --no-pivot). Nothing resolves into it:
+     * the overlay covers it, and the supervisor holds the upper directory by fd. */
     if (syscall(SYS_move_mount, ovl, "", AT_FDCWD, rootfs, LC_MOVE_MOUNT_F_EMPTY_PATH) < 0) {
         fail(why, whysz, "cannot attach the overlay at %s", rootfs);
         goto bad;
