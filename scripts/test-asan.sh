@@ -62,7 +62,12 @@ status=0
   # NVC_TEST_SANITIZED: the few tests that start processes outside this environment (runc
   # hooks, wrappers with their own LD_PRELOAD, programs not ours) read it through
   # test/support/sanitizer.js.
+  # fault-shim: the fault matrices preload their own libc shim; with the sanitizer runtimes
+  # (which interpose the same calls) in front of it the executor dies before its first
+  # report, so those matrices run in the ordinary suite only (declared absent here, and
+  # listed as skipped).
   NVC_TEST_SANITIZED=1 \
+    NVC_TEST_ABSENT="${NVC_TEST_ABSENT:+$NVC_TEST_ABSENT,}fault-shim" \
     NVC_TS_PREBUILD="$out" \
     LD_PRELOAD="$asan:$ubsan" \
     ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1:log_path=$logs/asan:log_exe_name=1:handle_segv=0" \

@@ -49,6 +49,12 @@ const SECOND = {
 describe('fault injection: a second fault in the executor rollback that a first fault starts', function () {
   before(function () {
     requireFeature(this, 'root', isRoot(), 'the executor enters mount namespaces and mounts');
+    requireFeature(
+      this,
+      'fault-shim',
+      process.env.NVC_TEST_SANITIZED !== '1',
+      'the fault shim works without the sanitizer runtimes in front of it (npm test runs it)',
+    );
   });
   this.timeout(900000);
   let dir;

@@ -103,6 +103,12 @@ describe('fault injection: every driver-service call site x every fault it can m
 
   before(async function () {
     requireFeature(this, 'root', isRoot(), "the matrix is the service's path as root (its own pid namespace and chroot)");
+    requireFeature(
+      this,
+      'fault-shim',
+      process.env.NVC_TEST_SANITIZED !== '1',
+      'the fault shim works without the sanitizer runtimes in front of it (npm test runs it)',
+    );
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nvc-fault-svc-'));
     shim = buildShim(dir);
     saved = process.env.NVC_TS_DRIVER;

@@ -104,6 +104,12 @@ const REQUEST = { devices: '0', capabilities: ['compute', 'utility'], noCgroups:
 describe('fault injection: every executor call site x every errno it can meet', function () {
   before(function () {
     requireFeature(this, 'root', isRoot(), 'the executor enters mount namespaces');
+    requireFeature(
+      this,
+      'fault-shim',
+      process.env.NVC_TEST_SANITIZED !== '1',
+      'the fault shim works without the sanitizer runtimes in front of it (npm test runs it)',
+    );
   });
   this.timeout(1200000);
   let dir;
