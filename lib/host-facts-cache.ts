@@ -33,7 +33,7 @@ export class HostFactsCache {
   async driverRootFacts(root: string, driver: Pick<DriverInfo, 'libraries' | 'binaries'>): Promise<DriverRootFacts> {
     const key = keyOf(root, driver);
     const entry = this.#entry;
-    if (entry !== undefined && entry.key === key && entry.witness.unchanged()) {
+    if (entry !== undefined && entry.key === key && (await entry.witness.unchanged())) {
       this.stats.reuses++;
       // A copy: plans carry these objects to callers, who may edit them.
       return structuredClone(entry.facts);

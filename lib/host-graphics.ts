@@ -117,7 +117,7 @@ async function listInRoot(root: string, dir: string, witness?: PathWitness): Pro
   if (r === null || r.kind !== 'dir') return [];
   try {
     const dirPath = root === '/' ? r.path : path.join(root, r.path);
-    witness?.recordListing(dirPath);
+    await witness?.recordListing(dirPath);
     return (await readdir(dirPath)).sort();
   } catch {
     return [];

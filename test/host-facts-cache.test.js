@@ -35,7 +35,7 @@ describe('host facts cache: PathWitness', function () {
   it('records every component examined, and stays unchanged when nothing changed', async function () {
     const w = await witnessOf('/a/b/f', '/a/missing');
     assert.equal(w.size, 4, 'a, a/b, a/b/f and a/missing');
-    assert.equal(w.unchanged(), true);
+    assert.equal(await w.unchanged(), true);
   });
 
   it('sees a file rewritten in place with content of the same size', async function () {
@@ -43,16 +43,16 @@ describe('host facts cache: PathWitness', function () {
     const before = fs.statSync(path.join(dir, 'a/b/f'), { bigint: true }).mtimeNs;
     // Same size; wait out a coarse clock so the times differ.
     while (fs.statSync(path.join(dir, 'a/b/f'), { bigint: true }).mtimeNs === before) fs.writeFileSync(path.join(dir, 'a/b/f'), 'two');
-    assert.equal(w.unchanged(), false);
+    assert.equal(await w.unchanged(), false);
   });
 
   it('sees an entry created where the lookup found none, and one removed', async function () {
     const w = await witnessOf('/a/missing');
     fs.writeFileSync(path.join(dir, 'a/missing'), '');
-    assert.equal(w.unchanged(), false);
+    assert.equal(await w.unchanged(), false);
     const w2 = await witnessOf('/a/b/f');
     fs.rmSync(path.join(dir, 'a/b/f'));
-    assert.equal(w2.unchanged(), false);
+    assert.equal(await w2.unchanged(), false);
   });
 
   it('sees a directory replaced by a link, and a link retargeted', async function () {
@@ -60,29 +60,29 @@ describe('host facts cache: PathWitness', function () {
     const w = await witnessOf('/a/l/f');
     fs.mkdirSync(path.join(dir, 'a/c'));
     fs.writeFileSync(path.join(dir, 'a/c/f'), 'one');
-    assert.equal(w.unchanged(), true, 'an entry added beside the path looked up changes nothing it saw');
+    assert.equal(await w.unchanged(), true, 'an entry added beside the path looked up changes nothing it saw');
     fs.rmSync(path.join(dir, 'a/l'));
     fs.symlinkSync('c', path.join(dir, 'a/l'));
-    assert.equal(w.unchanged(), false);
+    assert.equal(await w.unchanged(), false);
   });
 
   it('never takes a file changed within the settling time as unchanged (same size, same clock tick)', async function () {
     const fresh = new PathWitness();
     await resolveInRoot(dir, '/a/b/f', fresh);
-    assert.equal(fresh.unchanged(), false, 'just written: read again');
+    assert.equal(await fresh.unchanged(), false, 'just written: read again');
     const old = new PathWitness({ racyMs: 0 });
     await resolveInRoot(dir, '/a/b/f', old);
-    assert.equal(old.unchanged(), true);
+    assert.equal(await old.unchanged(), true);
   });
 
   it('sees an entry added to a listed directory, not to one passed through', async function () {
     const w = await witnessOf('/a/b/f');
     fs.writeFileSync(path.join(dir, 'a/b/g'), '');
-    assert.equal(w.unchanged(), true);
-    w.recordListing(path.join(dir, 'a/b'));
-    assert.equal(w.unchanged(), true);
+    assert.equal(await w.unchanged(), true);
+    await w.recordListing(path.join(dir, 'a/b'));
+    assert.equal(await w.unchanged(), true);
     fs.writeFileSync(path.join(dir, 'a/b/h'), '');
-    assert.equal(w.unchanged(), false);
+    assert.equal(await w.unchanged(), false);
   });
 });
 
