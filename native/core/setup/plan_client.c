@@ -396,10 +396,10 @@ static int job_finish(struct nvc_plan_job *j, union job_result *result, struct n
                                            "container may be half configured and should be discarded",
                              j->timeout_ms);
     }
-    /* A peer that closed before taking the plan (EPIPE, ECONNRESET) and said nothing: its
-     * exit status tells more than the failed write, and is reported below. */
-    if (j->send_errno != 0 && !j->stopped &&
-        !(j->got == 0 && (j->send_errno == EPIPE || j->send_errno == ECONNRESET))) {
+    /* A peer that closed before taking the whole plan (EPIPE, ECONNRESET) did so for a reason
+     * of its own: what it reported, or else its exit status, is the cause, and is read below.
+     * Any other failed write is ours, and the cause. */
+    if (j->send_errno != 0 && !j->stopped && j->send_errno != EPIPE && j->send_errno != ECONNRESET) {
         /* Whatever the executor made of a truncated plan, the cause is the failed write; it
          * applied nothing (the plan is read whole before any change). */
         struct nvc_error reported;
