@@ -95,32 +95,6 @@ static void temp_name(struct walk *w, char *out, size_t n)
     snprintf(out, n, ".nvc-ldconfig.%ld.%u", (long)getpid(), w->serial++);
 }
 
-static int copy_bytes(int dst, int src, off_t size)
-{
-    char buf[65536];
-    off_t done = 0;
-    while (done < size) {
-        ssize_t n = read(src, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n == 0)
-                errno = EIO;
-            return -1;
-        }
-        for (ssize_t off = 0; off < n;) {
-            ssize_t m = write(dst, buf + off, (size_t)(n - off));
-            if (m < 0 && errno == EINTR)
-                continue;
-            if (m < 0)
-                return -1;
-            off += m;
-        }
-        done += n;
-    }
-    return 0;
-}
-
 /* The cache file: copied whole under a temporary name, then renamed over the old one. */
 static int put_cache(struct walk *w, int udir, int rdir, const char *name, const struct stat *st)
 {
@@ -147,7 +121,7 @@ static int put_cache(struct walk *w, int udir, int rdir, const char *name, const
         return -1;
     }
     int rc = 0;
-    if (copy_bytes(dst, src, st->st_size) < 0 || fchown(dst, st->st_uid, st->st_gid) < 0 ||
+    if (lc_copy_file(dst, src, st->st_size) < 0 || fchown(dst, st->st_uid, st->st_gid) < 0 ||
         fchmod(dst, st->st_mode & 0777) < 0 || fsync(dst) < 0 || renameat(rdir, tmp, rdir, name) < 0) {
         rc = fail(w, "cannot write %s into the rootfs", name);
         int e = errno;

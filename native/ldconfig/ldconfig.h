@@ -57,6 +57,10 @@ struct lc_child_error {
  * Returns the fd, or -1 with why (and errno) filled in. */
 int lc_seal_host_binary(const char *path, char *why, size_t whysz);
 
+/* Copies size bytes of src, read from its start, to dst (sendfile where the two allow it);
+ * 0, or -1 with errno (EIO: src ended early). */
+int lc_copy_file(int dst, int src, off_t size);
+
 /* confine.c: never returns. */
 void lc_confined_child(const struct lc_args *a, const struct lc_child_fds *fds) __attribute__((noreturn));
 

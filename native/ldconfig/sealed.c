@@ -29,7 +29,7 @@ static int fail(char *why, size_t whysz, const char *fmt, const char *path)
     return -1;
 }
 
-static int copy_all(int dst, int src, off_t size)
+int lc_copy_file(int dst, int src, off_t size)
 {
     off_t done = 0;
     while (done < size) {
@@ -106,7 +106,7 @@ int lc_seal_host_binary(const char *path, char *why, size_t whysz)
         fail(why, whysz, "cannot create a memfd for the host ldconfig %s", path);
         goto bad_src;
     }
-    if (copy_all(fd, src, st.st_size) < 0) {
+    if (lc_copy_file(fd, src, st.st_size) < 0) {
         fail(why, whysz, "cannot copy the host ldconfig %s into a memfd", path);
         goto bad_fd;
     }

@@ -78,7 +78,7 @@ static int find_in_dir(int rootfd, const struct nvc_host *host, const char *dir,
         return 0;
     fd = nvc_path_open_in_root(rootfd, cand, O_PATH, &tmp);
     if (fd < 0) {
-        if (nvc_drv_lookup_missing(&tmp))
+        if (nvc_path_lookup_missing(&tmp))
             return 0;
         *err = tmp;
         return -1;
@@ -97,7 +97,7 @@ static int find_in_dir(int rootfd, const struct nvc_host *host, const char *dir,
     r = nvc_path_fd_in_root(rootfd, host->root, fd, cand, real, realsz, &tmp);
     close(fd);
     if (r < 0) {
-        if (nvc_drv_lookup_missing(&tmp))
+        if (nvc_path_lookup_missing(&tmp))
             return 0;
         *err = tmp;
         return -1;
@@ -185,7 +185,7 @@ int nvc_drv_ipcs(int rootfd, const struct nvc_host *host, struct nvc_driver_info
         /* Stored resolved: /var/run -> /run gives /run/nvidia-persistenced/socket,
          * the path the container will see it at. */
         if (nvc_path_resolve_in_root(rootfd, host->root, ipcs[i].path, real, sizeof(real), &tmp) < 0) {
-            if (nvc_drv_lookup_missing(&tmp))
+            if (nvc_path_lookup_missing(&tmp))
                 continue;
             *err = tmp;
             return -1;

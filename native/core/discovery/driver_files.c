@@ -50,22 +50,6 @@ int nvc_drv_open_root(const struct nvc_host *host, struct nvc_error *err)
     return fd;
 }
 
-int nvc_drv_lookup_missing(const struct nvc_error *e)
-{
-    if (e->code == NVC_ERR_PATH_ESCAPE)
-        return 1;
-    if (e->code != NVC_ERR_SYSTEM)
-        return 0;
-    switch (e->sys_errno) {
-    case ENOENT:
-    case ENOTDIR:
-    case ELOOP:
-    case ENAMETOOLONG:
-    case EACCES: return 1;
-    default: return 0;
-    }
-}
-
 ssize_t nvc_drv_read_text(const char *host_path, char *buf, size_t bufsz)
 {
     size_t got = 0;

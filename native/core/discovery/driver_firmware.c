@@ -134,7 +134,7 @@ static int add_image(struct fw_state *s, const char *path, struct nvc_error *err
     return nvc_drv_add_file(&s->info->firmware, &s->info->nfirmware, path, NVC_CAP_ALL, err);
 
 lookup_failed:
-    if (nvc_drv_lookup_missing(&tmp))
+    if (nvc_path_lookup_missing(&tmp))
         return 0;
     *err = tmp;
     return -1;
@@ -153,7 +153,7 @@ static int scan_dir(struct fw_state *s, const char *base, struct nvc_error *err)
         return 0;
     fd = nvc_path_open_in_root(s->rootfd, dir, O_RDONLY | O_DIRECTORY, &tmp);
     if (fd < 0) {
-        if (nvc_drv_lookup_missing(&tmp))
+        if (nvc_path_lookup_missing(&tmp))
             return 0;
         *err = tmp;
         return -1;

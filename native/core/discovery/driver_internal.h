@@ -18,9 +18,6 @@ void nvc_drv_free_files(struct nvc_file *arr, size_t n);
 /* O_PATH fd of the driver root. */
 int nvc_drv_open_root(const struct nvc_host *host, struct nvc_error *err);
 
-/* Whether an in-root lookup failed only because the thing is not there (or cannot be
- * reached): such candidates are skipped, anything else is a real error. */
-int nvc_drv_lookup_missing(const struct nvc_error *e);
 
 /* Read a small text file of the host (/proc, /sys) into buf, NUL-terminated, at most
  * bufsz - 1 bytes. Returns its length, or -1 with errno. */

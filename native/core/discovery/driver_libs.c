@@ -84,7 +84,7 @@ static int has_version_suffix(const char *path, const char *version)
 }
 
 /* A read-only fd of the regular file real in the root; NVC_PATH_NOT_REGULAR for one that
- * is gone (a lookup that finds nothing, nvc_drv_lookup_missing) or is not a regular file;
+ * is gone (a lookup that finds nothing, nvc_path_lookup_missing) or is not a regular file;
  * -1 with err filled when it could not be opened (EMFILE, ENOMEM, EIO...). Only a regular
  * file is opened for reading: nothing that could block or be woken. */
 static int open_lib(int rootfd, const char *real, struct nvc_error *err)
@@ -94,7 +94,7 @@ static int open_lib(int rootfd, const char *real, struct nvc_error *err)
 
     if (fd >= 0 || fd == NVC_PATH_NOT_REGULAR)
         return fd;
-    if (nvc_drv_lookup_missing(&e))
+    if (nvc_path_lookup_missing(&e))
         return NVC_PATH_NOT_REGULAR;
     *err = e;
     return -1;
@@ -179,7 +179,7 @@ static int select_libs(int rootfd, const struct nvc_host *host, const struct nvc
         if (!nvc_ldcache_entry_usable(e, want32) || (p = match_prefix(e->key)) < 0)
             continue;
         if (nvc_path_resolve_in_root(rootfd, host->root, e->value, real, sizeof(real), &tmp) < 0) {
-            if (nvc_drv_lookup_missing(&tmp))
+            if (nvc_path_lookup_missing(&tmp))
                 continue;
             *err = tmp;
             return -1;
@@ -261,7 +261,7 @@ int nvc_find_nvml(const struct nvc_host *host, char *out, size_t outsz, struct n
         if (!nvc_ldcache_entry_usable(e, 0) || strcmp(e->key, NVML_SONAME) != 0)
             continue;
         if (nvc_path_resolve_in_root(rootfd, host->root, e->value, real, sizeof(real), &tmp) < 0) {
-            if (nvc_drv_lookup_missing(&tmp))
+            if (nvc_path_lookup_missing(&tmp))
                 continue;
             *err = tmp;
             found = -1;

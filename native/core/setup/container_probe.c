@@ -34,27 +34,6 @@ static int open_rootfs(pid_t pid, uint64_t pid_start, const char *rootfs, struct
     return fd;
 }
 
-/* A lookup that failed because the path leads nowhere in this tree: nothing there
- * (ENOENT), a file where a directory was needed (ENOTDIR), a link loop or too many links
- * (ELOOP), a name too long to exist (ENAMETOOLONG), a directory we may not search (EACCES:
- * the executor, also root, meets the same), a link out of the rootfs (the resolver's
- * PATH_ESCAPE). That is the answer "absent"; EMFILE, ENOMEM, EIO... are errors. */
-static int does_not_resolve(const struct nvc_error *e)
-{
-    if (e->code == NVC_ERR_PATH_ESCAPE)
-        return 1;
-    if (e->code != NVC_ERR_SYSTEM)
-        return 0;
-    switch (e->sys_errno) {
-    case ENOENT:
-    case ENOTDIR:
-    case ELOOP:
-    case ENAMETOOLONG:
-    case EACCES: return 1;
-    default: return 0;
-    }
-}
-
 int nvc_container_probe(pid_t pid, uint64_t pid_start, const char *rootfs, struct nvc_probe_item *items, size_t n,
                         struct nvc_error *err)
 {
@@ -74,7 +53,7 @@ int nvc_container_probe(pid_t pid, uint64_t pid_start, const char *rootfs, struc
         it->fs_type = 0;
         int fd = nvc_path_open_in_root(rootfd, it->path, O_PATH | (it->follow ? 0 : O_NOFOLLOW), &e);
         if (fd < 0) {
-            if (!does_not_resolve(&e)) {
+            if (!nvc_path_lookup_missing(&e)) {
                 *err = e;
                 close(rootfd);
                 return -1;

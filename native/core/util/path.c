@@ -681,3 +681,19 @@ int nvc_path_join(char *out, size_t outsz, const char *root, const char *path)
     }
     return 0;
 }
+
+int nvc_path_lookup_missing(const struct nvc_error *e)
+{
+    if (e->code == NVC_ERR_PATH_ESCAPE)
+        return 1;
+    if (e->code != NVC_ERR_SYSTEM)
+        return 0;
+    switch (e->sys_errno) {
+    case ENOENT:
+    case ENOTDIR:
+    case ELOOP:
+    case ENAMETOOLONG:
+    case EACCES: return 1;
+    default: return 0;
+    }
+}

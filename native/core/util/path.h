@@ -52,6 +52,13 @@ extern void (*nvc_path_test_before_reopen)(int dirfd, const char *name);
  * trusting the result; nvc_path_resolve_in_root does so itself. */
 int nvc_path_open_in_root(int rootfd, const char *path, int flags, struct nvc_error *err);
 
+/* Whether an nvc_path_open_in_root error means only that the path leads nowhere in this
+ * tree: nothing there (ENOENT), a file where a directory was needed (ENOTDIR), a link loop or too many links
+ * (ELOOP), a name too long to exist (ENAMETOOLONG), a directory we may not search (EACCES:
+ * the executor, also root, meets the same), a link out of the rootfs (the resolver's
+ * PATH_ESCAPE). That is the answer "absent"; EMFILE, ENOMEM, EIO... are errors. */
+int nvc_path_lookup_missing(const struct nvc_error *e);
+
 /* Open for reading the file that an O_PATH fd (from nvc_path_open_in_root) stands for,
  * through /proc/self/fd, after the caller has checked its type with fstat. Opening a
  * hostile tree's path directly could block on a FIFO or wake a device; this reopens
