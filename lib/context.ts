@@ -133,8 +133,8 @@ export class Context implements AsyncDisposable {
    * information, the driver's proc files and device-node probes.
    */
   async hostFacts(needs: HostFactsNeeds = { migMinors: false }): Promise<HostFacts> {
-    const driver = await this.driverInfo();
-    const devices = await this.deviceInfo();
+    // Both go to the driver service in turn, but the driver's discovery (on a pool thread) overlaps the GPU queries.
+    const [driver, devices] = await Promise.all([this.driverInfo(), this.deviceInfo()]);
     return readHostFacts(this.host, driver, devices, needs, this.#factsCache);
   }
 
@@ -143,6 +143,11 @@ export class Context implements AsyncDisposable {
     checkContainer(container);
     const r = parseWith(configureRequestSchema, request, 'configure option');
     const wantsMigMinors = r.migConfig !== undefined || r.migMonitor !== undefined;
+    // The image's compat libraries are looked for while the host facts are read; the answer is
+    // used only if the request turns out to include compute.
+    const compatDirs = r.cudaCompatMode === 'disabled' ? null : findCudaCompatDirs(container);
+    // Handled here so that a plan failing first leaves no unhandled rejection; awaited below, it still throws.
+    compatDirs?.catch(() => undefined);
     const facts = await this.hostFacts({ migMinors: wantsMigMinors });
     const resolved = resolveRequest(facts, r);
     const selection = selectItems(facts, resolved);
@@ -163,7 +168,12 @@ export class Context implements AsyncDisposable {
     const compat =
       r.cudaCompatMode === 'disabled' || !resolved.capabilities.includes('compute')
         ? plan
-        : applyCudaCompat(plan, container.layout.libsDir, decideCudaCompat(await findCudaCompatDirs(container), facts.driver.version), r.cudaCompatMode);
+        : applyCudaCompat(
+            plan,
+            container.layout.libsDir,
+            decideCudaCompat(await (compatDirs ?? findCudaCompatDirs(container)), facts.driver.version),
+            r.cudaCompatMode,
+          );
     return dropProcfsEditsIfNoDriver(container, compat);
   }
 

@@ -88,16 +88,8 @@ export async function readHostFacts(
   cache?: HostFactsCache,
 ): Promise<HostFacts> {
   const nv = path.join(paths.procRoot, 'driver/nvidia');
-  const [params, version, registry, migMinorsText, drm, { graphics, notes }] = await Promise.all([
-    readOptional(path.join(nv, 'params')),
-    readOptional(path.join(nv, 'version')),
-    readOptional(path.join(nv, 'registry')),
-    needs.migMinors ? readOptional(path.join(paths.procRoot, MIG_MINORS_FILE)) : Promise.resolve(undefined),
-    readDrmFacts(paths.sysRoot, paths.devRoot, devices),
-    cache === undefined ? readDriverRootFacts(paths.root, driver) : cache.driverRootFacts(paths.root, driver),
-  ]);
   const gpuProcDirs: Record<string, string | null> = {};
-  await Promise.all(
+  const findGpuProcDirs = Promise.all(
     devices.map(async (d) => {
       // The driver names the directory with an 8- or a 4-digit PCI domain, depending on its version.
       for (const name of [d.busId, d.busId.slice(4)]) {
@@ -109,6 +101,15 @@ export async function readHostFacts(
       gpuProcDirs[d.busId] = null;
     }),
   );
+  const [params, version, registry, migMinorsText, drm, { graphics, notes }] = await Promise.all([
+    readOptional(path.join(nv, 'params')),
+    readOptional(path.join(nv, 'version')),
+    readOptional(path.join(nv, 'registry')),
+    needs.migMinors ? readOptional(path.join(paths.procRoot, MIG_MINORS_FILE)) : Promise.resolve(undefined),
+    readDrmFacts(paths.sysRoot, paths.devRoot, devices),
+    cache === undefined ? readDriverRootFacts(paths.root, driver) : cache.driverRootFacts(paths.root, driver),
+    findGpuProcDirs,
+  ]);
   const procFiles: HostFacts['procFiles'] = {};
   if (params !== undefined) procFiles.params = params;
   if (version !== undefined) procFiles.version = version;

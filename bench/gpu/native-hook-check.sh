@@ -37,6 +37,8 @@ c.process.env.push(`NVIDIA_VISIBLE_DEVICES=${gpu}`,"NVIDIA_DRIVER_CAPABILITIES=c
 const env=["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",`NVC_TS_SOCKET=${sock}`,`NVC_TS_NODE=${node}`];
 if (hook==="native") c.hooks={prestart:[{path:client,args:["nvidia-container-cli","hook","--ldconfig","@/sbin/ldconfig.real"],env}]};
 if (hook==="node") c.hooks={prestart:[{path:node,args:["node",cli,"hook","--ldconfig","@/sbin/ldconfig.real"],env}]};
+if (hook==="noop") c.hooks={prestart:[{path:"/bin/true",args:["true"]}]};
+if (hook==="mounts") c.hooks={prestart:[{path:process.env.MOUNT_HOOK,args:["mount-hook",process.env.MOUNTS,"/etc/hostname"]}]};
 fs.writeFileSync(file,JSON.stringify(c,null,2));' "$bundle/config.json" "$args" "$hook" "$GPU" "$(command -v node)" "$PWD/bin/nvc-ts.js" "$client" "$NVC_TS_SOCKET"
 }
 
@@ -71,6 +73,14 @@ node bin/nvc-ts.js teardown --pid "$p" --result "$work/td.json" "$r"; echo "  te
 echo "  mounts after teardown: $(wc -l < /proc/$p/mountinfo); entries left in the rootfs that were not there before:"
 (cd "$r" && find . | sort) | comm -13 "$work/td.before" - | sed 's/^/    /'
 kill $p
+# As many mounts as that configure made (its change record).
+mounts=$(node -e 'let n=0;const walk=(v)=>{if(Array.isArray(v))v.forEach(walk);else if(v&&typeof v==="object"){if(v.kind==="mount")n++;Object.values(v).forEach(walk);}};walk(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")));console.log(n)' "$work/td.json")
+echo "=== the floor of a mounting hook: runc start with a no-op hook, and with a C hook making only $mounts read-only bind mounts"
+gcc -O2 -o "$work/mount-hook" bench/gpu/mount-hook.c || exit 1
+for kind in noop mounts; do
+  MOUNT_HOOK=$work/mount-hook MOUNTS=$mounts make_bundle "$work/$kind" '["/bin/true"]' "$kind"
+  time_starts "$work" "$kind"
+done
 echo "=== the service's metrics lines"
 grep -h -m3 "metrics" "$work/serve.log" "$work/serve-debug.log"
 kill $serve; wait $serve 2>/dev/null

@@ -95,7 +95,10 @@ static void temp_name(struct walk *w, char *out, size_t n)
     snprintf(out, n, ".nvc-ldconfig.%ld.%u", (long)getpid(), w->serial++);
 }
 
-/* The cache file: copied whole under a temporary name, then renamed over the old one. */
+/* The cache file: copied whole under a temporary name, then renamed over the old one. Not
+ * fsync'd: that cost a millisecond or more per container on a disk, and a cache torn by a crash
+ * is refused by the loader (it checks the header and the sizes) or lacks entries, until the
+ * next configure writes it again. */
 static int put_cache(struct walk *w, int udir, int rdir, const char *name, const struct stat *st)
 {
     char tmp[64];
@@ -122,7 +125,7 @@ static int put_cache(struct walk *w, int udir, int rdir, const char *name, const
     }
     int rc = 0;
     if (lc_copy_file(dst, src, st->st_size) < 0 || fchown(dst, st->st_uid, st->st_gid) < 0 ||
-        fchmod(dst, st->st_mode & 0777) < 0 || fsync(dst) < 0 || renameat(rdir, tmp, rdir, name) < 0) {
+        fchmod(dst, st->st_mode & 0777) < 0 || renameat(rdir, tmp, rdir, name) < 0) {
         rc = fail(w, "cannot write %s into the rootfs", name);
         int e = errno;
         unlinkat(rdir, tmp, 0);
