@@ -322,8 +322,9 @@ void nvc_witness_walk(struct nvc_witness *w, const char *root, const char *path,
             w->spoiled = 1;
             return;
         }
+        /* host ends with the component (comp pointed into rest, which has moved on since). */
         cur[curlen] = '/';
-        memcpy(cur + curlen + 1, comp, clen);
+        memcpy(cur + curlen + 1, host + rootlen + curlen + 1, clen);
         cur[curlen + 1 + clen] = '\0';
     }
 }
