@@ -40,11 +40,15 @@ struct entry {
     int full;     /* size and times count (a file, a listed directory) */
     int unstable; /* changed too recently, or changed while being looked at: never the same */
     struct identity id;
+    char *target; /* a link's, as read when recorded: later walks through it reuse it */
 };
 
 struct nvc_witness {
     struct entry *entries;
     size_t n, cap;
+    /* Open addressing over entries by path: discovery looks at the same directories and links
+     * hundreds of times (every library, every binary candidate). Slot = index + 1, 0 = free. */
+    size_t *slots, nslots;
     long long settle_ns;
     int spoiled;
 };
@@ -61,9 +65,12 @@ void nvc_witness_free(struct nvc_witness *w)
 {
     if (w == NULL)
         return;
-    for (size_t i = 0; i < w->n; i++)
+    for (size_t i = 0; i < w->n; i++) {
         free(w->entries[i].path);
+        free(w->entries[i].target);
+    }
     free(w->entries);
+    free(w->slots);
     free(w);
 }
 
@@ -164,13 +171,61 @@ static int recent(const struct nvc_witness *w, const struct identity *id)
     return age < w->settle_ns;
 }
 
-static void put(struct nvc_witness *w, const char *path, enum kind kind, int full, const struct identity *id)
+static size_t hash_path(const char *path, enum kind kind)
 {
-    struct entry *e = NULL;
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)kind;
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return (size_t)h;
+}
 
-    for (size_t i = 0; i < w->n && e == NULL; i++)
-        if (w->entries[i].kind == kind && strcmp(w->entries[i].path, path) == 0)
-            e = &w->entries[i];
+static struct entry *find(const struct nvc_witness *w, const char *path, enum kind kind)
+{
+    if (w->nslots == 0)
+        return NULL;
+    for (size_t i = hash_path(path, kind) & (w->nslots - 1);; i = (i + 1) & (w->nslots - 1)) {
+        size_t slot = w->slots[i];
+        if (slot == 0)
+            return NULL;
+        if (w->entries[slot - 1].kind == kind && strcmp(w->entries[slot - 1].path, path) == 0)
+            return &w->entries[slot - 1];
+    }
+}
+
+/* Room for one more entry, the slots kept at most half full; -1 when out of memory. */
+static int grow(struct nvc_witness *w)
+{
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 64;
+        struct entry *grown = realloc(w->entries, cap * sizeof(*grown));
+        if (grown == NULL)
+            return -1;
+        w->entries = grown;
+        w->cap = cap;
+    }
+    if ((w->n + 1) * 2 > w->nslots) {
+        size_t nslots = w->nslots ? w->nslots * 2 : 256;
+        size_t *slots = calloc(nslots, sizeof(*slots));
+        if (slots == NULL)
+            return -1;
+        for (size_t k = 0; k < w->n; k++) {
+            size_t i = hash_path(w->entries[k].path, w->entries[k].kind) & (nslots - 1);
+            while (slots[i] != 0)
+                i = (i + 1) & (nslots - 1);
+            slots[i] = k + 1;
+        }
+        free(w->slots);
+        w->slots = slots;
+        w->nslots = nslots;
+    }
+    return 0;
+}
+
+static struct entry *put(struct nvc_witness *w, const char *path, enum kind kind, int full, const struct identity *id)
+{
+    struct entry *e = find(w, path, kind);
+    size_t i;
+
     if (e != NULL) {
         /* Two answers for one path: it changed while the lookup ran. */
         if (!same(&e->id, id, kind, e->full && full))
@@ -181,27 +236,24 @@ static void put(struct nvc_witness *w, const char *path, enum kind kind, int ful
             if (kind == BY_LSTAT && recent(w, id))
                 e->unstable = 1;
         }
-        return;
+        return e;
     }
-    if (w->n == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 64;
-        struct entry *grown = realloc(w->entries, cap * sizeof(*grown));
-        if (grown == NULL) {
-            w->spoiled = 1;
-            return;
-        }
-        w->entries = grown;
-        w->cap = cap;
+    if (grow(w) < 0) {
+        w->spoiled = 1;
+        return NULL;
     }
     e = &w->entries[w->n];
     *e = (struct entry){.kind = kind, .full = full, .id = *id};
     e->path = strdup(path);
     if (e->path == NULL) {
         w->spoiled = 1;
-        return;
+        return NULL;
     }
     e->unstable = id->outcome == FAILED || (kind == BY_LSTAT && full && recent(w, id));
-    w->n++;
+    for (i = hash_path(path, kind) & (w->nslots - 1); w->slots[i] != 0; i = (i + 1) & (w->nslots - 1))
+        ;
+    w->slots[i] = ++w->n;
+    return e;
 }
 
 void nvc_witness_path(struct nvc_witness *w, const char *host_path, int listed)
@@ -258,7 +310,9 @@ void nvc_witness_walk(struct nvc_witness *w, const char *root, const char *path,
         char *p = rest, *comp, *slash;
         size_t clen, curlen = strlen(cur);
         struct identity id;
+        struct entry *e;
         struct stat st;
+        mode_t mode;
         int last;
 
         while (*p == '/')
@@ -292,31 +346,40 @@ void nvc_witness_walk(struct nvc_witness *w, const char *root, const char *path,
         host[rootlen + curlen] = '/';
         memcpy(host + rootlen + curlen + 1, comp, clen);
         host[rootlen + curlen + 1 + clen] = '\0';
-        look_lstat(host, &id, &st);
-        put(w, host, BY_LSTAT, id.outcome == SEEN && (!S_ISDIR(st.st_mode) || (last && listed)), &id);
-        if (id.outcome != SEEN)
-            return;
-        memmove(rest, p, strlen(p) + 1);
-        if (S_ISLNK(st.st_mode)) {
-            ssize_t tl;
-            if (++links > MAX_LINKS)
+        /* Met before in this lookup: what it was then (recorded before any use of it). */
+        e = find(w, host, BY_LSTAT);
+        if (e == NULL) {
+            look_lstat(host, &id, &st);
+            e = put(w, host, BY_LSTAT, id.outcome == SEEN && (!S_ISDIR(st.st_mode) || (last && listed)), &id);
+            if (e == NULL)
                 return;
-            tl = readlink(host, target, sizeof(target) - 1);
-            if (tl < 0 || (size_t)tl >= sizeof(target) - 1) {
-                /* Whatever it points at was not recorded: never trust this witness. */
-                w->spoiled = 1;
-                return;
+            if (id.outcome == SEEN && S_ISLNK(st.st_mode)) {
+                ssize_t tl = readlink(host, target, sizeof(target) - 1);
+                if (tl < 0 || (size_t)tl >= sizeof(target) - 1 ||
+                    (target[tl] = '\0', e->target = strdup(target)) == NULL) {
+                    /* Whatever it points at was not recorded: never trust this witness. */
+                    w->spoiled = 1;
+                    return;
+                }
             }
-            target[tl] = '\0';
-            if (target[0] == '/')
+        } else if (last && listed && !e->full)
+            put(w, host, BY_LSTAT, 1, &e->id);
+        if (e->id.outcome != SEEN)
+            return;
+        mode = e->id.mode;
+        memmove(rest, p, strlen(p) + 1);
+        if (S_ISLNK(mode)) {
+            if (++links > MAX_LINKS || e->target == NULL)
+                return;
+            if (e->target[0] == '/')
                 cur[0] = '\0';
-            if (prepend(rest, sizeof(rest), target, (size_t)tl) < 0) {
+            if (prepend(rest, sizeof(rest), e->target, strlen(e->target)) < 0) {
                 w->spoiled = 1;
                 return;
             }
             continue;
         }
-        if (!S_ISDIR(st.st_mode) && !last)
+        if (!S_ISDIR(mode) && !last)
             return; /* ENOTDIR: the lookup ends here, and so does what it saw */
         if (curlen + 1 + clen + 1 > sizeof(cur)) {
             w->spoiled = 1;
