@@ -83,6 +83,14 @@ export class Context implements AsyncDisposable {
     return this.#native.pid;
   }
 
+  /**
+   * How driverInfo() calls got the driver's files: `reads` discovered them afresh, `reuses` took the
+   * last discovery again because NVML reported the same versions and nothing it examined had changed.
+   */
+  get driverInfoStats(): { reads: number; reuses: number } {
+    return this.#native.driverInfoStats ?? { reads: 0, reuses: 0 };
+  }
+
   get closed(): boolean {
     return this.#shutdown !== undefined;
   }

@@ -61,6 +61,8 @@ export interface NativeContextHandle {
   deviceInfo(): Promise<Device[]>;
   shutdown(): Promise<void>;
   readonly pid: number | null;
+  /** How driverInfo calls got their files: discovered afresh, or the last discovery reused (nothing it examined had changed). */
+  readonly driverInfoStats: { reads: number; reuses: number } | null;
 }
 
 /** An edit as the executor takes it: the plan's edit without its origin. */

@@ -62,6 +62,11 @@ const OPTIONAL = new Set([
   'nvc_drv_read_text', // optional /proc files: capabilities' minors, /proc/devices majors
   'nvc_read_cap_minor',
   'nvc_pid_open', // no pidfd (pidfd_open fails): the start time is checked instead
+  // The witness of a kept driver discovery (native/core/util/witness.c): what it cannot look
+  // at counts as changed (a fresh discovery next time), never as an error.
+  'look_content',
+  'look_lstat',
+  'nvc_witness_walk',
 ]);
 
 // Where a failed lookup is skipped on purpose, by the function that makes it and the faults

@@ -158,7 +158,8 @@ class NativeContext : public Napi::ObjectWrap<NativeContext> {
         env, "NativeContext",
         {InstanceMethod<&NativeContext::DriverInfo>("driverInfo"),
          InstanceMethod<&NativeContext::DeviceInfo>("deviceInfo"), InstanceMethod<&NativeContext::Shutdown>("shutdown"),
-         InstanceAccessor<&NativeContext::Pid>("pid"), InstanceAccessor<&NativeContext::Host>("host")});
+         InstanceAccessor<&NativeContext::Pid>("pid"), InstanceAccessor<&NativeContext::Host>("host"),
+         InstanceAccessor<&NativeContext::DriverInfoStats>("driverInfoStats")});
   }
 
   explicit NativeContext(const Napi::CallbackInfo &info) : Napi::ObjectWrap<NativeContext>(info) {
@@ -187,6 +188,18 @@ class NativeContext : public Napi::ObjectWrap<NativeContext> {
     if (!slot_) return env.Null();
     return HostPathsToJs(env, nvc_context_host(slot_->ctx));
   }
+  // How driver-info calls got their files: discovered afresh (reads) or the last discovery
+  // reused (reuses), for tests and diagnostics.
+  Napi::Value DriverInfoStats(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!slot_) return env.Null();
+    nvc_driver_info_stats stats;
+    nvc_context_driver_info_stats(slot_->ctx, &stats);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("reads", Napi::Number::New(env, static_cast<double>(stats.reads)));
+    o.Set("reuses", Napi::Number::New(env, static_cast<double>(stats.reuses)));
+    return o;
+  }
   std::shared_ptr<Slot> slot_;
 };
 
@@ -198,6 +211,7 @@ struct InitArgs {
   bool hasPathEnv = false, hasMpsPipeDir = false;
   long uid = -1, gid = -1;
   unsigned timeoutMs = 0;
+  long discoverySettleMs = 0;  // 0: the core's default
 
   // A config viewing these strings (valid while this object lives).
   void Fill(nvc_config *cfg) const {
@@ -210,6 +224,7 @@ struct InitArgs {
     cfg->uid = uid;
     cfg->gid = gid;
     cfg->timeout_ms = timeoutMs;
+    cfg->discovery_settle_ms = discoverySettleMs;
   }
 };
 
@@ -333,6 +348,13 @@ Napi::Value Init(const Napi::CallbackInfo &info) {
   if (const char *v = getenv("CUDA_MPS_PIPE_DIRECTORY")) {
     args.mpsPipeDir = v;
     args.hasMpsPipeDir = true;
+  }
+  // Tests only: hosts they have just built are all within the settling time of a kept driver
+  // discovery (nvc_config.discovery_settle_ms); "0" there means none, unset the default.
+  if (const char *v = getenv("NVC_TS_TEST_DISCOVERY_SETTLE_MS")) {
+    char *end = nullptr;
+    long ms = strtol(v, &end, 10);
+    if (end != v && *end == '\0' && ms >= 0) args.discoverySettleMs = ms == 0 ? -1 : ms;
   }
   return (new InitWorker(env, std::move(args)))->Start();
 }

@@ -29,6 +29,10 @@ struct nvc_config {
     const char *mps_pipe_dir; /* $CUDA_MPS_PIPE_DIRECTORY [/tmp/nvidia-mps] */
     long uid, gid;            /* identity of the driver service [overflowuid/gid when root, own otherwise] */
     unsigned timeout_ms;      /* per call to the driver service [10000] */
+    /* How long, in ms, a file must have been left alone before a kept driver discovery trusts
+     * its times (driver-client/context.c, util/witness.h) [0 = the default, 2000]; tests of
+     * hosts they have just built pass a negative value: no settling time. */
+    long discovery_settle_ms;
 };
 
 /* The same, with every default filled in; owned by the context. */
@@ -45,6 +49,7 @@ struct nvc_host {
     uid_t uid;
     gid_t gid;
     unsigned timeout_ms;
+    unsigned discovery_settle_ms;
 };
 
 /* Capability bits: which container capabilities select a file. */
@@ -155,6 +160,13 @@ pid_t nvc_service_pid(const struct nvc_context *ctx);
 const struct nvc_host *nvc_context_host(const struct nvc_context *ctx);
 
 int nvc_driver_info_new(struct nvc_context *ctx, struct nvc_driver_info **out, struct nvc_error *err);
+/* How the context's driver-info calls got their files: read = discovered afresh, reused = the
+ * last discovery copied, because NVML reported the same versions and nothing discovery
+ * examined had changed. */
+struct nvc_driver_info_stats {
+    unsigned long long reads, reuses;
+};
+void nvc_context_driver_info_stats(struct nvc_context *ctx, struct nvc_driver_info_stats *out);
 void nvc_driver_info_free(struct nvc_driver_info *info);
 int nvc_device_info_new(struct nvc_context *ctx, struct nvc_device_info **out, struct nvc_error *err);
 void nvc_device_info_free(struct nvc_device_info *info);

@@ -20,6 +20,16 @@ int nvc_find_nvml(const struct nvc_host *host, char *out, size_t outsz, struct n
  * the arrays are NULL. */
 int nvc_discover_driver(const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_error *err);
 
+/* The same, recording into w (NULL: nothing) every host path discovery examined, so that
+ * nvc_witness_unchanged(w) later tells whether a rerun would find the same (driver-client/
+ * context.c keeps the result while it does). */
+struct nvc_witness;
+int nvc_discover_driver_witnessed(const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_witness *w,
+                                  struct nvc_error *err);
+
+/* A deep copy of src (malloc'd, for nvc_driver_info_free); NULL with err filled when out of memory. */
+struct nvc_driver_info *nvc_driver_info_copy(const struct nvc_driver_info *src, struct nvc_error *err);
+
 /* Free the arrays of info and zero them, leaving the struct itself. */
 void nvc_driver_info_release(struct nvc_driver_info *info);
 

@@ -66,7 +66,7 @@ static int is_elf(int opath_fd, const char *path, struct nvc_error *err)
 /* Look for name in one directory of the search path. Returns 1 and the real path when
  * an ELF regular file is there, 0 when not, -1 on a real error. */
 static int find_in_dir(int rootfd, const struct nvc_host *host, const char *dir, size_t dirlen, const char *name,
-                       char *real, size_t realsz, struct nvc_error *err)
+                       char *real, size_t realsz, struct nvc_witness *w, struct nvc_error *err)
 {
     char cand[PATH_MAX];
     struct nvc_error tmp;
@@ -76,6 +76,9 @@ static int find_in_dir(int rootfd, const struct nvc_host *host, const char *dir,
     n = snprintf(cand, sizeof(cand), "%.*s/%s", (int)dirlen, dir, name);
     if (n < 0 || (size_t)n >= sizeof(cand))
         return 0;
+    /* Absent here is recorded too: the binary appearing in an earlier directory of the
+     * search path changes the answer. */
+    nvc_witness_walk(w, host->root, cand, 0);
     fd = nvc_path_open_in_root(rootfd, cand, O_PATH, &tmp);
     if (fd < 0) {
         if (nvc_path_lookup_missing(&tmp))
@@ -111,7 +114,7 @@ static int find_in_dir(int rootfd, const struct nvc_host *host, const char *dir,
  * and relative PATH entries are skipped: they would mean "the current directory", which
  * has no meaning inside the root. */
 static int find_bin(int rootfd, const struct nvc_host *host, const struct nvc_driver_info *info, const char *name,
-                    char *real, size_t realsz, struct nvc_error *err)
+                    char *real, size_t realsz, struct nvc_witness *w, struct nvc_error *err)
 {
     const char *p = host->bin_path;
 
@@ -120,7 +123,7 @@ static int find_bin(int rootfd, const struct nvc_host *host, const struct nvc_dr
         size_t len = (size_t)(end - p);
 
         if (len > 0 && p[0] == '/') {
-            int r = find_in_dir(rootfd, host, p, len, name, real, realsz, err);
+            int r = find_in_dir(rootfd, host, p, len, name, real, realsz, w, err);
             if (r != 0)
                 return r;
         }
@@ -145,18 +148,19 @@ static int find_bin(int rootfd, const struct nvc_host *host, const struct nvc_dr
         n = snprintf(dir, sizeof(dir), "%.*s/../bin", (int)(slash - lib), lib);
         if (n < 0 || (size_t)n >= sizeof(dir))
             continue;
-        r = find_in_dir(rootfd, host, dir, (size_t)n, name, real, realsz, err);
+        r = find_in_dir(rootfd, host, dir, (size_t)n, name, real, realsz, w, err);
         if (r != 0)
             return r;
     }
     return 0;
 }
 
-int nvc_drv_binaries(int rootfd, const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_error *err)
+int nvc_drv_binaries(int rootfd, const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_witness *w,
+                     struct nvc_error *err)
 {
     for (size_t i = 0; i < sizeof(driver_bins) / sizeof(driver_bins[0]); i++) {
         char real[PATH_MAX];
-        int r = find_bin(rootfd, host, info, driver_bins[i].name, real, sizeof(real), err);
+        int r = find_bin(rootfd, host, info, driver_bins[i].name, real, sizeof(real), w, err);
 
         if (r < 0)
             return -1;
@@ -166,7 +170,8 @@ int nvc_drv_binaries(int rootfd, const struct nvc_host *host, struct nvc_driver_
     return 0;
 }
 
-int nvc_drv_ipcs(int rootfd, const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_error *err)
+int nvc_drv_ipcs(int rootfd, const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_witness *w,
+                 struct nvc_error *err)
 {
     const char *mps = host->mps_pipe_dir;
     const struct {
@@ -184,6 +189,7 @@ int nvc_drv_ipcs(int rootfd, const struct nvc_host *host, struct nvc_driver_info
 
         /* Stored resolved: /var/run -> /run gives /run/nvidia-persistenced/socket,
          * the path the container will see it at. */
+        nvc_witness_walk(w, host->root, ipcs[i].path, 0);
         if (nvc_path_resolve_in_root(rootfd, host->root, ipcs[i].path, real, sizeof(real), &tmp) < 0) {
             if (nvc_path_lookup_missing(&tmp))
                 continue;

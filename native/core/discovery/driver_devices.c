@@ -24,12 +24,15 @@
  * nothing is there (ENOENT) or something else is, -1 with err filled when it could not be
  * looked at (EACCES, ENOMEM, EIO...): a node the host has must not go missing from a
  * container because of a transient failure. */
-static int char_dev_at(int devfd, const char *dev_root, const char *name, struct stat *st, struct nvc_error *err)
+static int char_dev_at(int devfd, const char *dev_root, const char *name, struct stat *st, struct nvc_witness *w,
+                       struct nvc_error *err)
 {
     char shown[PATH_MAX];
 
     if (devfd < 0)
         return 0;
+    /* The node created, removed or replaced later changes the witness. */
+    nvc_witness_walk(w, dev_root, name, 0);
     if (fstatat(devfd, name, st, AT_SYMLINK_NOFOLLOW) == 0)
         return S_ISCHR(st->st_mode);
     if (errno == ENOENT)
@@ -67,18 +70,21 @@ static int open_dev_root(const char *dev_root, struct nvc_error *err)
 /* nvidiactl and modeset have fixed numbers and are listed even when absent (the
  * reference synthesises them); the uvm nodes get a dynamic major, so only a node that
  * is there can be listed. */
-static int device_nodes(const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_error *err)
+static int device_nodes(const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_witness *w,
+                        struct nvc_error *err)
 {
     static const char *const names[] = {"nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset"};
     struct stat st[4];
     int is[4];
-    int devfd = open_dev_root(host->dev_root, err);
-    int r = 0;
+    int devfd, r = 0;
+
+    nvc_witness_walk(w, "/", host->dev_root, 0);
+    devfd = open_dev_root(host->dev_root, err);
 
     if (devfd == -1)
         return -1;
     for (size_t i = 0; i < 4 && r == 0; i++) {
-        is[i] = char_dev_at(devfd, host->dev_root, names[i], &st[i], err);
+        is[i] = char_dev_at(devfd, host->dev_root, names[i], &st[i], w, err);
         r = is[i] < 0 ? -1 : 0;
     }
     if (devfd >= 0)
@@ -171,7 +177,8 @@ static int proc_path_ok(const char *p)
     return 1;
 }
 
-int nvc_read_cap_minor(const struct nvc_host *host, const char *proc_path)
+/* procfs: recorded by content (a directory reads as EISDIR, which is recorded as such). */
+static int cap_minor(const struct nvc_host *host, const char *proc_path, struct nvc_witness *w)
 {
     char file[PATH_MAX];
     struct stat st;
@@ -180,28 +187,38 @@ int nvc_read_cap_minor(const struct nvc_host *host, const char *proc_path)
         return -1;
     if (nvc_path_join(file, sizeof(file), host->proc_root, proc_path[5] ? proc_path + 5 : "/") < 0)
         return -1;
+    nvc_witness_content(w, file);
     if (stat(file, &st) == 0 && S_ISDIR(st.st_mode)) {
         size_t n = strlen(file);
         if (n + sizeof("/access") > sizeof(file))
             return -1;
         memcpy(file + n, "/access", sizeof("/access"));
+        nvc_witness_content(w, file);
     }
     return read_minor_file(file);
 }
 
-int nvc_drv_devices(const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_error *err)
+int nvc_read_cap_minor(const struct nvc_host *host, const char *proc_path)
+{
+    return cap_minor(host, proc_path, NULL);
+}
+
+int nvc_drv_devices(const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_witness *w,
+                    struct nvc_error *err)
 {
     char path[PATH_MAX];
     char text[PROC_TEXT_MAX];
 
-    if (device_nodes(host, info, err) < 0)
+    if (device_nodes(host, info, w, err) < 0)
         return -1;
-    if (nvc_path_join(path, sizeof(path), host->proc_root, "/devices") == 0 &&
-        nvc_drv_read_text(path, text, sizeof(text)) >= 0) {
-        info->nvcaps_major = char_major(text, "nvidia-caps");
-        info->imex_major = char_major(text, "nvidia-caps-imex-channels");
+    if (nvc_path_join(path, sizeof(path), host->proc_root, "/devices") == 0) {
+        nvc_witness_content(w, path);
+        if (nvc_drv_read_text(path, text, sizeof(text)) >= 0) {
+            info->nvcaps_major = char_major(text, "nvidia-caps");
+            info->imex_major = char_major(text, "nvidia-caps-imex-channels");
+        }
     }
-    info->mig_config_minor = nvc_read_cap_minor(host, "/proc/driver/nvidia/capabilities/mig/config");
-    info->mig_monitor_minor = nvc_read_cap_minor(host, "/proc/driver/nvidia/capabilities/mig/monitor");
+    info->mig_config_minor = cap_minor(host, "/proc/driver/nvidia/capabilities/mig/config", w);
+    info->mig_monitor_minor = cap_minor(host, "/proc/driver/nvidia/capabilities/mig/monitor", w);
     return 0;
 }

@@ -114,7 +114,73 @@ void nvc_driver_info_free(struct nvc_driver_info *info)
     free(info);
 }
 
+static int copy_files(struct nvc_file **dst, const struct nvc_file *src, size_t n, struct nvc_error *err)
+{
+    *dst = NULL;
+    if (n == 0)
+        return 0;
+    *dst = calloc(n, sizeof(**dst));
+    if (*dst == NULL)
+        return nvc_error_sys(err, "discover", NULL, "cannot copy the driver info");
+    for (size_t i = 0; i < n; i++) {
+        (*dst)[i].caps = src[i].caps;
+        if (((*dst)[i].path = strdup(src[i].path)) == NULL ||
+            (src[i].soname != NULL && ((*dst)[i].soname = strdup(src[i].soname)) == NULL))
+            return nvc_error_sys(err, "discover", src[i].path, "cannot copy the driver info");
+    }
+    return 0;
+}
+
+struct nvc_driver_info *nvc_driver_info_copy(const struct nvc_driver_info *src, struct nvc_error *err)
+{
+    struct nvc_driver_info *dst = calloc(1, sizeof(*dst));
+
+    if (dst == NULL) {
+        nvc_error_sys(err, "discover", NULL, "cannot copy the driver info");
+        return NULL;
+    }
+    /* The scalars and version strings; every array is replaced below. */
+    *dst = *src;
+    dst->libs = dst->libs32 = dst->bins = dst->ipcs = dst->firmware = NULL;
+    dst->devs = NULL;
+    /* Each count set only once its array is whole, so that a failure frees what there is. */
+    dst->nlibs = dst->nlibs32 = dst->nbins = dst->nipcs = dst->nfirmware = dst->ndevs = 0;
+#define COPY(field, count)                                                                                             \
+    do {                                                                                                               \
+        int r_ = copy_files(&dst->field, src->field, src->count, err);                                                 \
+        dst->count = dst->field ? src->count : 0; /* entries not reached are NULL: free takes them */                  \
+        if (r_ < 0)                                                                                                    \
+            goto fail;                                                                                                 \
+    } while (0)
+    COPY(libs, nlibs);
+    COPY(libs32, nlibs32);
+    COPY(bins, nbins);
+    COPY(ipcs, nipcs);
+    COPY(firmware, nfirmware);
+#undef COPY
+    if (src->ndevs > 0) {
+        dst->devs = malloc(src->ndevs * sizeof(*dst->devs));
+        if (dst->devs == NULL) {
+            nvc_error_sys(err, "discover", NULL, "cannot copy the driver info");
+            goto fail;
+        }
+        memcpy(dst->devs, src->devs, src->ndevs * sizeof(*dst->devs));
+        dst->ndevs = src->ndevs;
+    }
+    return dst;
+
+fail:
+    nvc_driver_info_free(dst);
+    return NULL;
+}
+
 int nvc_discover_driver(const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_error *err)
+{
+    return nvc_discover_driver_witnessed(host, info, NULL, err);
+}
+
+int nvc_discover_driver_witnessed(const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_witness *w,
+                                  struct nvc_error *err)
 {
     int rootfd;
 
@@ -128,13 +194,14 @@ int nvc_discover_driver(const struct nvc_host *host, struct nvc_driver_info *inf
     if (!version_ok(info->nvrm_version))
         return nvc_error_set(err, NVC_ERR_INVALID_ARGUMENT, EINVAL, "discover", NULL, "invalid driver version \"%s\"",
                              info->nvrm_version);
+    nvc_witness_walk(w, "/", host->root, 0);
     rootfd = nvc_drv_open_root(host, err);
     if (rootfd < 0)
         return -1;
     /* The reference's order: libraries, binaries, firmware, device nodes, IPC. */
-    if (nvc_drv_libraries(rootfd, host, info, err) < 0 || nvc_drv_binaries(rootfd, host, info, err) < 0 ||
-        nvc_drv_firmware(rootfd, host, info, err) < 0 || nvc_drv_devices(host, info, err) < 0 ||
-        nvc_drv_ipcs(rootfd, host, info, err) < 0) {
+    if (nvc_drv_libraries(rootfd, host, info, w, err) < 0 || nvc_drv_binaries(rootfd, host, info, w, err) < 0 ||
+        nvc_drv_firmware(rootfd, host, info, w, err) < 0 || nvc_drv_devices(host, info, w, err) < 0 ||
+        nvc_drv_ipcs(rootfd, host, info, w, err) < 0) {
         close(rootfd);
         nvc_driver_info_release(info);
         return -1;

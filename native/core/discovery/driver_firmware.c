@@ -22,6 +22,7 @@ struct fw_state {
     int rootfd;
     const struct nvc_host *host;
     struct nvc_driver_info *info;
+    struct nvc_witness *w;
     char **reals; /* real paths already listed, so one file reached twice counts once */
     size_t nreals;
 };
@@ -105,6 +106,7 @@ static int add_image(struct fw_state *s, const char *path, struct nvc_error *err
     char **grown;
     int fd, r;
 
+    nvc_witness_walk(s->w, s->host->root, path, 0);
     fd = nvc_path_open_in_root(s->rootfd, path, O_PATH, &tmp);
     if (fd < 0)
         goto lookup_failed;
@@ -151,6 +153,8 @@ static int scan_dir(struct fw_state *s, const char *base, struct nvc_error *err)
     len = snprintf(dir, sizeof(dir), "%s/nvidia/%s", base, s->info->nvrm_version);
     if (len < 0 || (size_t)len >= sizeof(dir))
         return 0;
+    /* Listed: an image added or removed there changes the directory's times. */
+    nvc_witness_walk(s->w, s->host->root, dir, 1);
     fd = nvc_path_open_in_root(s->rootfd, dir, O_RDONLY | O_DIRECTORY, &tmp);
     if (fd < 0) {
         if (nvc_path_lookup_missing(&tmp))
@@ -172,14 +176,16 @@ static int scan_dir(struct fw_state *s, const char *base, struct nvc_error *err)
 
 /* The kernel's extra firmware directory (firmware_class.path), without trailing
  * whitespace or slashes; "" when unset, unreadable or not absolute. */
-static void custom_dir(const struct nvc_host *host, char *out, size_t outsz)
+static void custom_dir(const struct nvc_host *host, char *out, size_t outsz, struct nvc_witness *w)
 {
     char param[PATH_MAX];
     size_t n;
 
     out[0] = '\0';
-    if (nvc_path_join(param, sizeof(param), host->sys_root, FW_CLASS_PARAM) < 0 ||
-        nvc_drv_read_text(param, out, outsz) < 0)
+    if (nvc_path_join(param, sizeof(param), host->sys_root, FW_CLASS_PARAM) < 0)
+        return;
+    nvc_witness_content(w, param);
+    if (nvc_drv_read_text(param, out, outsz) < 0)
         return;
     n = strlen(out);
     while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' ' || out[n - 1] == '\t' || out[n - 1] == '/'))
@@ -188,13 +194,14 @@ static void custom_dir(const struct nvc_host *host, char *out, size_t outsz)
         out[0] = '\0';
 }
 
-int nvc_drv_firmware(int rootfd, const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_error *err)
+int nvc_drv_firmware(int rootfd, const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_witness *w,
+                     struct nvc_error *err)
 {
-    struct fw_state s = {.rootfd = rootfd, .host = host, .info = info};
+    struct fw_state s = {.rootfd = rootfd, .host = host, .info = info, .w = w};
     char custom[PATH_MAX];
     int r = 0;
 
-    custom_dir(host, custom, sizeof(custom));
+    custom_dir(host, custom, sizeof(custom), w);
     if (custom[0] != '\0')
         r = scan_dir(&s, custom, err);
     if (r == 0 && strcmp(custom, FW_DEFAULT_DIR) != 0)

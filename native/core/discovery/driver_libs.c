@@ -167,7 +167,7 @@ static int already_selected(char *const *sel, const char *real)
 /* One pass over the cache for one word size; sel[i] ends up holding the last
  * acceptable real path for prefix i, in cache order. */
 static int select_libs(int rootfd, const struct nvc_host *host, const struct nvc_ldcache *c, int want32,
-                       const char *version, char **sel, struct nvc_error *err)
+                       const char *version, char **sel, struct nvc_witness *w, struct nvc_error *err)
 {
     for (size_t i = 0; i < c->nentries; i++) {
         const struct nvc_ldcache_entry *e = &c->entries[i];
@@ -178,6 +178,9 @@ static int select_libs(int rootfd, const struct nvc_host *host, const struct nvc
 
         if (!nvc_ldcache_entry_usable(e, want32) || (p = match_prefix(e->key)) < 0)
             continue;
+        /* Every link and directory on the way, the file itself (its ELF notes are read) or
+         * its absence. */
+        nvc_witness_walk(w, host->root, e->value, 0);
         if (nvc_path_resolve_in_root(rootfd, host->root, e->value, real, sizeof(real), &tmp) < 0) {
             if (nvc_path_lookup_missing(&tmp))
                 continue;
@@ -203,10 +206,11 @@ static int select_libs(int rootfd, const struct nvc_host *host, const struct nvc
 }
 
 static int find_libs(int rootfd, const struct nvc_host *host, const struct nvc_ldcache *c, int want32,
-                     const char *version, struct nvc_file **out, size_t *nout, struct nvc_error *err)
+                     const char *version, struct nvc_file **out, size_t *nout, struct nvc_witness *w,
+                     struct nvc_error *err)
 {
     char *sel[NPREFIXES] = {0};
-    int r = select_libs(rootfd, host, c, want32, version, sel, err);
+    int r = select_libs(rootfd, host, c, want32, version, sel, w, err);
 
     for (size_t i = 0; i < NPREFIXES; i++) {
         if (r == 0 && sel[i] != NULL)
@@ -218,16 +222,18 @@ static int find_libs(int rootfd, const struct nvc_host *host, const struct nvc_l
     return r;
 }
 
-int nvc_drv_libraries(int rootfd, const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_error *err)
+int nvc_drv_libraries(int rootfd, const struct nvc_host *host, struct nvc_driver_info *info, struct nvc_witness *w,
+                      struct nvc_error *err)
 {
     struct nvc_ldcache c;
     int r;
 
+    nvc_witness_walk(w, host->root, host->ldcache, 0);
     if (nvc_ldcache_load(rootfd, host->root, host->ldcache, &c, err) < 0)
         return -1;
-    r = find_libs(rootfd, host, &c, 0, info->nvrm_version, &info->libs, &info->nlibs, err);
+    r = find_libs(rootfd, host, &c, 0, info->nvrm_version, &info->libs, &info->nlibs, w, err);
     if (r == 0)
-        r = find_libs(rootfd, host, &c, 1, info->nvrm_version, &info->libs32, &info->nlibs32, err);
+        r = find_libs(rootfd, host, &c, 1, info->nvrm_version, &info->libs32, &info->nlibs32, w, err);
     nvc_ldcache_free(&c);
     return r;
 }

@@ -11,12 +11,14 @@
 #include "child.h"
 #include "device_info.h"
 #include "discovery.h"
+#include "driver_cache.h"
 #include "nvc.h"
 #include "driver_service.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define MAX_TIMEOUT_MS     (24u * 3600 * 1000)
 #define MAX_DEVICES        1024
+#define DEFAULT_SETTLE_MS  2000u /* lib/path-witness.ts's RACY_NS */
 #define STANDARD_BIN_DIRS  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 struct nvc_context {
@@ -30,6 +32,10 @@ struct nvc_context {
     int busy;
     int closed;
     int started; /* an NVC_CALL_START was made: a second one is a misuse */
+    /* The last driver discovery, handed out again while NVML reports the same versions and
+     * nothing discovery examined has changed. It has its own lock: calls are finished on pool
+     * threads, and the next call may be finished while the last one still is. */
+    struct nvc_driver_cache cache;
 };
 
 const char *nvc_version(void)
@@ -126,6 +132,12 @@ int nvc_host_resolve(const struct nvc_config *cfg, struct nvc_host *host, struct
     else
         host->gid = getegid() == 0 ? (gid_t)read_overflow_id("/proc/sys/kernel/overflowgid") : getegid();
     host->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
+    if (cfg->discovery_settle_ms < 0)
+        host->discovery_settle_ms = 0;
+    else if (cfg->discovery_settle_ms == 0 || cfg->discovery_settle_ms > (long)MAX_TIMEOUT_MS)
+        host->discovery_settle_ms = cfg->discovery_settle_ms == 0 ? DEFAULT_SETTLE_MS : MAX_TIMEOUT_MS;
+    else
+        host->discovery_settle_ms = (unsigned)cfg->discovery_settle_ms;
     if (host->timeout_ms > MAX_TIMEOUT_MS) /* poll() takes an int */
         host->timeout_ms = MAX_TIMEOUT_MS;
     return 0;
@@ -170,11 +182,13 @@ struct nvc_context *nvc_context_new(const struct nvc_config *cfg, struct nvc_err
     }
     pthread_mutex_init(&ctx->lock, NULL);
     pthread_cond_init(&ctx->idle, NULL);
+    nvc_driver_cache_init(&ctx->cache);
     return ctx;
 }
 
 static void context_destroy(struct nvc_context *ctx)
 {
+    nvc_driver_cache_destroy(&ctx->cache);
     pthread_cond_destroy(&ctx->idle);
     pthread_mutex_destroy(&ctx->lock);
     free(ctx);
@@ -363,6 +377,11 @@ static void explain_mismatch(const struct nvc_host *host, struct nvc_error *err)
                    kernel, lib ? lib + 1 : host->nvml_path);
 }
 
+void nvc_context_driver_info_stats(struct nvc_context *ctx, struct nvc_driver_info_stats *out)
+{
+    nvc_driver_cache_stats(&ctx->cache, out);
+}
+
 int nvc_call_finish(struct nvc_call *call, struct nvc_error *err)
 {
     const struct nvc_host *host = &call->ctx->host;
@@ -378,16 +397,9 @@ int nvc_call_finish(struct nvc_call *call, struct nvc_error *err)
         return -1;
     }
     if (call->kind == NVC_CALL_DRIVER_INFO && call->driver == NULL) {
-        struct nvc_driver_info *info = calloc(1, sizeof(*info));
-        if (info == NULL)
-            return nvc_error_sys(err, "calloc", NULL, "driver info");
-        snprintf(info->nvrm_version, sizeof(info->nvrm_version), "%s", call->version);
-        nvc_format_cuda_version(call->cuda, info->cuda_version, sizeof(info->cuda_version));
-        if (nvc_discover_driver(host, info, err) < 0) {
-            nvc_driver_info_free(info);
+        call->driver = nvc_driver_cache_get(&call->ctx->cache, host, call->version, call->cuda, err);
+        if (call->driver == NULL)
             return -1;
-        }
-        call->driver = info;
     }
     if (call->kind == NVC_CALL_DEVICE_INFO)
         for (size_t i = 0; i < call->devices->ndevs; i++)
