@@ -12,7 +12,7 @@
   "targets": [
     {
       "target_name": "nvc_ts",
-      "sources": ["native/addon/addon.cc", "native/addon/container.cc", "native/addon/kmod.cc", "native/addon/peercred.cc", "<@(nvc_core_discovery)", "<@(nvc_core_driver_client)", "<@(nvc_core_wire)", "<@(nvc_core_setup)", "<@(nvc_core_util)"],
+      "sources": ["native/addon/addon.cc", "native/addon/container.cc", "native/addon/kmod.cc", "native/addon/peercred.cc", "native/addon/lstat_batch.cc", "<@(nvc_core_discovery)", "<@(nvc_core_driver_client)", "<@(nvc_core_wire)", "<@(nvc_core_setup)", "<@(nvc_core_util)"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden"],

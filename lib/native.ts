@@ -143,6 +143,17 @@ export interface NativeBinding {
   symlink(request: { target: string; path: string }): Promise<void>;
   /** SO_PEERCRED of a connected unix socket. */
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
+  /** lstat of each path on one pool thread; null where it failed. Numbers past 2^53 as decimal strings. */
+  lstatIdentities(paths: string[]): Promise<Array<NativeLstat | null>>;
+}
+
+export interface NativeLstat {
+  dev: string;
+  ino: string;
+  mode: number;
+  size: string;
+  mtimeNs: string;
+  ctimeNs: string;
 }
 
 interface NodeGypBuild {

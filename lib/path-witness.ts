@@ -14,14 +14,18 @@
  * each time, until it has settled), as git does with racily clean files.
  */
 import { promises as fsp, type BigIntStats } from 'node:fs';
+import { binding, type NativeLstat } from './native';
 
 const ABSENT = '-';
 /** Never equal to an identity: what an entry too recently changed to be trusted records. */
 const RACY = '!racy';
 const RACY_NS = 2_000_000_000n;
 
-function identity(st: BigIntStats | undefined, full: boolean): string {
-  if (st === undefined) return ABSENT;
+/** What an lstat answered: through node:fs while looking up, or the addon's batch when checking. */
+type Identity = Pick<BigIntStats, 'dev' | 'ino' | 'mode' | 'size' | 'mtimeNs' | 'ctimeNs'> | NativeLstat;
+
+function identity(st: Identity | undefined | null, full: boolean): string {
+  if (st === undefined || st === null) return ABSENT;
   const id = `${st.dev}:${st.ino}:${st.mode}`;
   return full ? `${id}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : id;
 }
@@ -78,11 +82,13 @@ export class PathWitness {
 
   /**
    * Whether every recorded path is as it was: one lstat per path one lookup examined (tens of
-   * them), all at once, off the event loop, far cheaper than the lookup itself.
+   * them), all on one pool thread, off the event loop, far cheaper than the lookup itself. A
+   * path that cannot be examined now (absent, or any error) counts as absent: a change, unless
+   * it was absent before.
    */
   async unchanged(): Promise<boolean> {
     const seen = [...this.#seen];
-    const now = await Promise.all(seen.map(([p]) => lstatOrUndefined(p)));
+    const now = await binding().lstatIdentities(seen.map(([p]) => p));
     return seen.every(([, { id, full }], i) => identity(now[i], full) === id);
   }
 }

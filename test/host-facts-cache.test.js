@@ -16,6 +16,42 @@ const GRAPHICS = { devices: '0', capabilities: ['graphics', 'utility'], noCgroup
 const ICD = 'usr/share/vulkan/icd.d/nvidia_icd.json';
 const ICD_TARGET = '/usr/share/vulkan/icd.d/nvidia_icd.json';
 
+describe("host facts cache: the addon's batched lstat", function () {
+  it('answers what fs.lstat answers, path by path, and null where lstat fails', async () => {
+    const { binding } = require('../dist/native.js');
+    const dir = fs.mkdtempSync('/tmp/nvc-lstat-');
+    try {
+      fs.writeFileSync(path.join(dir, 'f'), 'twelve bytes');
+      fs.mkdirSync(path.join(dir, 'd'));
+      fs.symlinkSync('nowhere', path.join(dir, 'l'));
+      const names = ['f', 'd', 'l', 'absent', 'f/not-a-dir'];
+      const got = await binding().lstatIdentities([...names.map((n) => path.join(dir, n)), '/dev/null']);
+      const want = [...names.map((n) => path.join(dir, n)), '/dev/null'].map((p) => {
+        try {
+          const st = fs.lstatSync(p, { bigint: true });
+          return {
+            dev: String(st.dev),
+            ino: String(st.ino),
+            mode: Number(st.mode),
+            size: String(st.size),
+            mtimeNs: String(st.mtimeNs),
+            ctimeNs: String(st.ctimeNs),
+          };
+        } catch {
+          return null;
+        }
+      });
+      assert.deepEqual(got, want);
+      assert.equal(got[3], null);
+      assert.equal(got[4], null);
+      assert.equal(got[2].mode & 0o170000, 0o120000, 'a symlink is examined, not followed');
+      assert.throws(() => binding().lstatIdentities(['ok', 7]), /array of strings/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('host facts cache: PathWitness', function () {
   let dir;
   beforeEach(() => {

@@ -403,6 +403,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   nvc_addon::RegisterContainerFunctions(env, exports);
   nvc_addon::RegisterKmodFunctions(env, exports);
   nvc_addon::RegisterPeerCredFunctions(env, exports);
+  nvc_addon::RegisterLstatFunctions(env, exports);
   return exports;
 }
 

@@ -65,6 +65,7 @@ class PromiseWorker : public Napi::AsyncWorker {
 Napi::Object RegisterContainerFunctions(Napi::Env env, Napi::Object exports);
 Napi::Object RegisterKmodFunctions(Napi::Env env, Napi::Object exports);
 Napi::Object RegisterPeerCredFunctions(Napi::Env env, Napi::Object exports);
+Napi::Object RegisterLstatFunctions(Napi::Env env, Napi::Object exports);
 
 }  // namespace nvc_addon
 
