@@ -12,17 +12,19 @@ min_rootfs() {
   cp -L /lib64/ld-linux-x86-64.so.2 "$r/lib64/"
 }
 
-# time_starts WORK KIND: 7 runs of the bundle WORK/KIND (each from a fresh copy: hooks and CDI
-# edits leave a configured rootfs behind), runc run to exit; prints the median and every sample.
+# time_starts WORK KIND: RUNS (default 7) runs of the bundle WORK/KIND (each from a fresh copy:
+# hooks and CDI edits leave a configured rootfs behind), runc run to exit; prints the median, the
+# minimum and every sample.
 time_starts() {
-  local work=$1 kind=$2 i s e rc med
+  local work=$1 kind=$2 i s e rc med min
   local times=()
-  for i in 1 2 3 4 5 6 7; do
+  for i in $(seq 1 "${RUNS:-7}"); do
     rm -rf "$work/run"; cp -a "$work/$kind" "$work/run"
     s=$(date +%s%N); runc run --bundle "$work/run" "nvc-t-$kind-$i" >/dev/null 2>&1; rc=$?; e=$(date +%s%N)
     times+=($(( (e - s) / 1000 )))
     [ $rc -eq 0 ] || echo "  $kind run $i rc=$rc"
   done
-  med=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 4p)
-  echo "  $kind: median $((med / 1000)).$(( (med % 1000) / 100 )) ms (us: $(printf '%s\n' "${times[@]}" | sort -n | tr '\n' ' '))"
+  med=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (${RUNS:-7} + 1) / 2 ))p")
+  min=$(printf '%s\n' "${times[@]}" | sort -n | head -1)
+  echo "  $kind: median $((med / 1000)).$(( (med % 1000) / 100 )) ms, min $((min / 1000)).$(( (min % 1000) / 100 )) ms (us: $(printf '%s\n' "${times[@]}" | sort -n | tr '\n' ' '))"
 }

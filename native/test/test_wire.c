@@ -354,7 +354,9 @@ static int test_ldconfig_report(void)
         nvc_wire_put_u32(&w, NVC_LDCONFIG_EXITED);
         nvc_wire_put_i32(&w, 0);
         nvc_wire_put_u32(&w, 0);
-        nvc_wire_put_blob(&w, buf + 1000, NVC_LDCONFIG_OUTPUT_MAX + 1);
+        /* Its own source: the frame is written into buf, and a copy within one buffer may not overlap. */
+        static uint8_t output[NVC_LDCONFIG_OUTPUT_MAX + 1];
+        nvc_wire_put_blob(&w, output, sizeof(output));
         nvc_wire_put_u8(&w, 0);
         n = nvc_wire_end(&w);
         CHECK(nvc_ldconfig_report_decode(buf, n, &got, &why) == -1 && strstr(why, "longer"));
