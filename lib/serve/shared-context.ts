@@ -81,9 +81,12 @@ export class ServiceContext implements SharedContext {
 
   async acquire(): Promise<{ context: Context; release(): void }> {
     if (this.#closed) throw new Error('the service is stopping');
-    const stamp = await this.#stamp();
+    const seen = this.#current;
+    // Two small reads of /proc, at once: the driver's version and whether the driver service lives.
+    const [stamp, seenStopped] = await Promise.all([this.#stamp(), seen?.started !== undefined ? driverServiceGone(seen.started) : false]);
     let gen = this.#current;
-    const stopped = gen?.started !== undefined && (await driverServiceGone(gen.started));
+    // Replaced by another request meanwhile: a generation that new is taken as running.
+    const stopped = gen === seen && seenStopped;
     if (gen === undefined || gen.stamp !== stamp || stopped) {
       if (gen !== undefined) {
         this.log(

@@ -5,6 +5,7 @@
 import { readlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ConfigureResult } from '../../apply';
+import { openContainer } from '../../container';
 import type { ContainerPlan, Edit } from '../../plan/mount-plan';
 import type { ConfigureRequestInput } from '../../schema';
 import { CUDA_COMPAT_MODES, type CudaCompatMode } from '../../plan/cuda-compat';
@@ -177,16 +178,18 @@ async function createImexChannelNodes(session: CommandSession, request: Configur
 
 /** Shared by `configure` and `hook`: open the container, configure it, report. */
 export async function runConfigure(session: CommandSession, flags: ConfigureFlags): Promise<void> {
+  // The container is looked at while the context is acquired (it needs none); a failure there is
+  // reported in its own phase, after the context's.
+  const opening = openContainer({
+    rootfs: flags.rootfs,
+    ...(flags.pid !== undefined && { pid: flags.pid }),
+    ...(flags.ldconfig !== undefined && { ldconfig: flags.ldconfig }),
+    ...(session.flags.noPivot && { noPivot: true }),
+  });
+  opening.catch(() => undefined);
   const ctx = await session.context();
   await session.phase('initialization', () => createImexChannelNodes(session, flags.request));
-  const container = await session.phase('container', () =>
-    ctx.container({
-      rootfs: flags.rootfs,
-      ...(flags.pid !== undefined && { pid: flags.pid }),
-      ...(flags.ldconfig !== undefined && { ldconfig: flags.ldconfig }),
-      ...(session.flags.noPivot && { noPivot: true }),
-    }),
-  );
+  const container = await session.phase('container', () => opening);
   // Under the service's bound on a request, what is left of it bounds the configure: planning is
   // abandoned, or the executor stopped (rolling back), when it runs out.
   const left = session.timeLeft?.();
