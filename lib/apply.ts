@@ -133,12 +133,12 @@ export interface ApplyBudget {
 }
 
 /**
- * A helper's limit from the budget: at least 1 ms (0 would mean the helper's default). Before the
- * executor the budget is checked too (nothing changed yet); ldconfig, after the mounts, just gets
- * what is left, and a timeout there is an ldconfig failure like any other.
+ * The helpers' limit from the budget: at least 1 ms (0 would mean the helpers' default). The budget
+ * is checked first (nothing changed yet); ldconfig, after the mounts, gets what is left of the
+ * limit, and a timeout there is an ldconfig failure like any other.
  */
-function helperLimit(budget: ApplyBudget | undefined, first: boolean): { timeoutMs?: number } {
-  if (first) budget?.check();
+function helperLimit(budget: ApplyBudget | undefined): { timeoutMs?: number } {
+  budget?.check();
   const left = budget?.remainingMs();
   return left === undefined ? {} : { timeoutMs: Math.max(1, Math.ceil(left)) };
 }
@@ -156,7 +156,7 @@ export async function applyPlan(
   const timings: ConfigureTimings = { planMs: 0, helpersMs: 0, mountsMs: 0, ldconfigMs: 0 };
   let added: ContainerChanges['cgroup']['added'] = [];
   try {
-    let t = process.hrtime.bigint();
+    const t = process.hrtime.bigint();
     if (plan.cgroupRules.length > 0 && container.pid) {
       const r = await native.cgroupAllow({
         procRoot,
@@ -167,9 +167,10 @@ export async function applyPlan(
       cgroupVersion = r.version;
       added = r.added;
     }
-    // The executor takes the edits without their origins.
+    // The executor takes the edits without their origins. ldconfig comes in the same call: its
+    // helper starts with the executor and is let go once the edits are in.
     const edits: NativeEdit[] = plan.edits.map(({ origin: _origin, ...e }) => e);
-    const { outcomes, editsMs, changes } = await native.applyPlan({
+    const applied = await native.applyPlan({
       execPath: execPath(),
       pid: container.pid,
       pidStart: container.pidStart,
@@ -178,30 +179,25 @@ export async function applyPlan(
       gid: container.gid,
       edits,
       // Past the limit the executor is stopped and rolls the plan back: no mount stays.
-      ...helperLimit(budget, true),
+      // ldconfig, after the mounts, gets what is left of it.
+      ...helperLimit(budget),
+      ...(plan.ldconfig && {
+        ldconfig: {
+          helperPath: ldconfigHelperPath(),
+          ldconfig: plan.ldconfig.path,
+          dirs: plan.ldconfig.dirs,
+          ...(container.noPivot && { noPivot: true }),
+        },
+      }),
     });
-    const helpers = since(t);
+    const { outcomes, editsMs, changes } = applied;
+    timings.ldconfigMs = applied.ldconfigMs ?? 0;
+    const helpers = since(t) - timings.ldconfigMs;
     timings.mountsMs = Math.min(editsMs ?? 0, helpers);
     timings.helpersMs = helpers - timings.mountsMs;
-    let ldconfig: ConfigureResult['ldconfig'] = null;
+    const ldconfig: ConfigureResult['ldconfig'] = applied.ldconfig ?? null;
     const warnings = [...plan.warnings];
-    if (plan.ldconfig) {
-      t = process.hrtime.bigint();
-      ldconfig = await native.ldconfig({
-        helperPath: ldconfigHelperPath(),
-        pid: container.pid,
-        pidStart: container.pidStart,
-        rootfs: container.rootfs,
-        ldconfig: plan.ldconfig.path,
-        dirs: plan.ldconfig.dirs,
-        uid: container.uid,
-        gid: container.gid,
-        ...(container.noPivot && { noPivot: true }),
-        ...helperLimit(budget, false),
-      });
-      timings.ldconfigMs = since(t);
-      if (!ldconfig.ran && ldconfig.warning) warnings.push(ldconfig.warning);
-    }
+    if (ldconfig && !ldconfig.ran && ldconfig.warning) warnings.push(ldconfig.warning);
     const record: ContainerChanges = {
       version: 1,
       container: { pid: container.pid, pidStart: container.pidStart, rootfs: container.rootfs },

@@ -79,9 +79,25 @@ export interface NativeBinding {
     uid: number;
     gid: number;
     edits: NativeEdit[];
-    /** The executor's limit (default 30 s): past it, it is stopped and rolls the plan back. */
+    /** The executor's limit (default 30 s): past it, it is stopped and rolls the plan back. With ldconfig, both share it. */
     timeoutMs?: number;
-  }): Promise<{ outcomes: ('done' | 'skipped')[]; /** The executor's own time on the edits, when it said. */ editsMs?: number; changes: ChangeRecord[] }>;
+    /**
+     * ldconfig to run once the edits are in: its helper is started with the executor and waits,
+     * so that its start costs no time after the mounts. Not run when the edits fail; when it
+     * fails, the call rejects with its error (ERR_NVC_LDCONFIG) and the edits stay.
+     */
+    ldconfig?: { helperPath: string; ldconfig: string; dirs: string[]; noPivot?: boolean };
+  }): Promise<{
+    outcomes: ('done' | 'skipped')[];
+    /** The executor's own time on the edits, when it said. */
+    editsMs?: number;
+    changes: ChangeRecord[];
+    /** From the start to the executor's end. */
+    applyMs: number;
+    /** With ldconfig: its result, and the time from the go to its report. */
+    ldconfig?: { ran: boolean; warning: string };
+    ldconfigMs?: number;
+  }>;
   /** Undo changes applyPlan reported, in the container's mount namespace (native/exec/teardown.c); one report per change. */
   teardown(request: {
     execPath: string;

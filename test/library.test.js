@@ -104,6 +104,39 @@ describe('library: events, editable plans, abandoned calls', function () {
     }
   });
 
+  it('ldconfig waits for the edits: when they fail it never runs, and its helper (started with the executor) is gone', async () => {
+    const helpers = () =>
+      fs.readdirSync('/proc').filter((p) => {
+        try {
+          return /^\d+$/.test(p) && fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'nvc-ts-ldconfig';
+        } catch {
+          return false;
+        }
+      });
+    const ctx = await init(host.options);
+    try {
+      const { c, rootfs } = await fresh();
+      const container = await ctx.container({ pid: c.pid, rootfs });
+      const plan = await ctx.plan(container, REQUEST);
+      assert.ok(plan.ldconfig !== null, 'the plan runs ldconfig');
+      const before = mountsUnder(c.pid, rootfs);
+      // The last edit binds a source that is not there: the executor fails there and rolls back.
+      plan.edits.push({ ...plan.edits.find((e) => e.kind === 'bind' && e.sourceKind === 'file'), source: `${rootfs}.absent`, target: '/usr/bin/nvc-absent' });
+      await assert.rejects(ctx.applyPlan(container, plan), (e) => e instanceof NvcError && e.code !== 'ERR_NVC_LDCONFIG');
+      assert.ok(!fs.existsSync(`${rootfs}/etc/ld.so.cache`), 'ldconfig did not run');
+      assert.deepEqual([...mountsUnder(c.pid, rootfs).keys()], [...before.keys()], 'the edits were rolled back');
+      for (let i = 0; i < 200 && helpers().length > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(helpers(), [], 'no ldconfig helper is left');
+      // The same plan without the bad edit: ldconfig runs after the edits, as before.
+      plan.edits.pop();
+      const r = await ctx.applyPlan(container, plan);
+      assert.equal(r.ldconfig.ran, true);
+      assert.ok(fs.existsSync(`${rootfs}/etc/ld.so.cache`));
+    } finally {
+      await ctx.shutdown();
+    }
+  });
+
   it('applyPlan() refuses an edited plan outside the vocabulary, naming the field, and applies nothing', async () => {
     const ctx = await init(host.options);
     try {

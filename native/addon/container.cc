@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <array>
+#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <memory>
@@ -266,22 +267,33 @@ class TeardownJob : public LoopJob {
   nvc_teardown_result result_{};
 };
 
+// The ldconfig that follows a plan (applyPlan's `ldconfig`): its helper is started with the
+// executor and waits, prepared, until the edits are done.
+struct LdconfigAfter {
+  std::string helper, ldconfig;
+  std::vector<std::string> dirs;
+  bool noPivot = false;
+};
+
 class ApplyPlanJob : public LoopJob {
  public:
   ApplyPlanJob(Napi::Env env, std::string exec, uint32_t pid, uint64_t pidStart, std::string rootfs, uint32_t uid,
-               uint32_t gid, std::vector<OwnedEdit> edits, uint32_t timeoutMs)
+               uint32_t gid, std::vector<OwnedEdit> edits, uint32_t timeoutMs, std::unique_ptr<LdconfigAfter> ld)
       : LoopJob(env, "nvc-ts:applyPlan"),
         exec_(std::move(exec)),
         rootfs_(std::move(rootfs)),
         edits_(std::move(edits)),
-        timeoutMs_(timeoutMs) {
+        timeoutMs_(timeoutMs),
+        ld_(std::move(ld)) {
     plan_.pid = static_cast<pid_t>(pid);
     plan_.pid_start = pidStart;
     plan_.uid = uid;
     plan_.gid = gid;
+    nvc_error_clear(&ldErr_);
   }
   ~ApplyPlanJob() override {
     nvc_plan_job_free(job_);
+    nvc_ldconfig_job_free(ldJob_);
     nvc_plan_result_free(&result_);
   }
 
@@ -308,20 +320,71 @@ class ApplyPlanJob : public LoopJob {
     plan_.rootfs = rootfs_.c_str();
     plan_.edits = view.data();
     plan_.nedits = view.size();
+    started_ = Clock::now();
     job_ = nvc_plan_job_start(exec_.c_str(), &plan_, err);
     nvc_plan_job_set_timeout(job_, timeoutMs_);
     plan_.edits = nullptr;
     edits_.clear();
-    return job_ ? 0 : -1;
+    if (job_ == nullptr) return -1;
+    if (ld_) StartLdconfig();
+    return 0;
   }
-  int Step(nvc_wait *w) override { return nvc_plan_job_step(job_, w); }
-  int Finish(nvc_error *err) override { return nvc_plan_job_finish(job_, &result_, err); }
+  // The executor first; once its edits are in, the waiting ldconfig helper is let go. A helper
+  // that could not be started is reported after the edits, as an ldconfig failure: the mounts
+  // stay, as they do when ldconfig itself fails.
+  int Step(nvc_wait *w) override {
+    if (!planOver_) {
+      if (!nvc_plan_job_step(job_, w)) return 0;
+      planOver_ = true;
+      planFailed_ = nvc_plan_job_finish(job_, &result_, &planErr_) < 0;
+      applyMs_ = MsSince(started_);
+      if (planFailed_ || !ld_) return 1;
+      if (ldJob_ == nullptr) return 1;  // ldErr_ says why it never started
+      ldStarted_ = Clock::now();
+      uint32_t left = 0;
+      if (timeoutMs_ > 0) {
+        double rest = timeoutMs_ - applyMs_;
+        left = static_cast<uint32_t>(rest < 1 ? 1 : rest);
+      }
+      if (nvc_ldconfig_job_release(ldJob_, left, &ldErr_) < 0) {
+        nvc_ldconfig_job_free(ldJob_);
+        ldJob_ = nullptr;
+        return 1;
+      }
+    }
+    if (!nvc_ldconfig_job_step(ldJob_, w)) return 0;
+    return 1;
+  }
+  int Finish(nvc_error *err) override {
+    if (planFailed_) {
+      *err = planErr_;
+      return -1;
+    }
+    if (!ld_) return 0;
+    if (ldJob_ == nullptr) {
+      *err = ldErr_;
+      return -1;
+    }
+    int rc = nvc_ldconfig_job_finish(ldJob_, &ldResult_, err);
+    ldconfigMs_ = MsSince(ldStarted_);
+    return rc;
+  }
   void Abandon() override {
     nvc_plan_job_free(job_);
     job_ = nullptr;
+    nvc_ldconfig_job_free(ldJob_);
+    ldJob_ = nullptr;
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
+    o.Set("applyMs", applyMs_);
+    if (ld_) {
+      Napi::Object l = Napi::Object::New(env);
+      l.Set("ran", ldResult_.ran != 0);
+      l.Set("warning", ldResult_.warning);
+      o.Set("ldconfig", l);
+      o.Set("ldconfigMs", ldconfigMs_);
+    }
     Napi::Array outcomes = Napi::Array::New(env, result_.nedits);
     for (size_t i = 0; i < result_.nedits; i++)
       outcomes.Set(i, result_.outcomes[i] == NVC_OUTCOME_SKIPPED ? "skipped" : "done");
@@ -334,12 +397,43 @@ class ApplyPlanJob : public LoopJob {
   }
 
  private:
+  // Spawned gated: its wait for the edits costs nothing, its start is off the critical path.
+  void StartLdconfig() {
+    std::vector<const char *> dirs;
+    for (const auto &d : ld_->dirs) dirs.push_back(d.c_str());
+    nvc_ldconfig_request req{};
+    req.pid = plan_.pid;
+    req.pid_start = plan_.pid_start;
+    req.rootfs = rootfs_.c_str();
+    req.ldconfig = ld_->ldconfig.c_str();
+    req.dirs = dirs.data();
+    req.ndirs = dirs.size();
+    req.uid = plan_.uid;
+    req.gid = plan_.gid;
+    req.timeout_ms = timeoutMs_;
+    req.no_pivot = ld_->noPivot ? 1 : 0;
+    req.gated = 1;
+    ldJob_ = nvc_ldconfig_job_start(ld_->helper.c_str(), &req, &ldErr_);
+  }
+
   std::string exec_, rootfs_;
   std::vector<OwnedEdit> edits_;
   uint32_t timeoutMs_;
+  std::unique_ptr<LdconfigAfter> ld_;
   nvc_plan plan_{};
   nvc_plan_job *job_ = nullptr;
   nvc_plan_result result_{};
+  nvc_error planErr_;
+  bool planOver_ = false, planFailed_ = false;
+  nvc_ldconfig_job *ldJob_ = nullptr;
+  nvc_error ldErr_;
+  nvc_ldconfig_result ldResult_{};
+  using Clock = std::chrono::steady_clock;
+  static double MsSince(Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+  }
+  Clock::time_point started_, ldStarted_;
+  double applyMs_ = 0, ldconfigMs_ = 0;
 };
 
 class CgroupWorker : public PromiseWorker {
@@ -467,6 +561,22 @@ class LdconfigJob : public LoopJob {
   nvc_ldconfig_result res_{};
 };
 
+// An ldconfig request's library directories.
+std::vector<std::string> Dirs(const Napi::Object &o) {
+  Napi::Value dirsValue = o.Get("dirs");
+  if (!dirsValue.IsArray()) throw ArgError{"dirs must be an array"};
+  Napi::Array dirsArray = dirsValue.As<Napi::Array>();
+  std::vector<std::string> dirs;
+  for (uint32_t i = 0; i < dirsArray.Length(); i++) {
+    Napi::Value d = dirsArray[i];
+    if (!d.IsString()) throw ArgError{"dirs must hold strings"};
+    std::string dir = d.As<Napi::String>().Utf8Value();
+    if (dir.find('\0') != std::string::npos) throw ArgError{"dirs must not contain NUL bytes"};
+    dirs.push_back(std::move(dir));
+  }
+  return dirs;
+}
+
 Napi::Value Reject(Napi::Env env, const std::string &what, const ArgError &e) {
   Napi::TypeError::New(env, what + ": " + e.message).ThrowAsJavaScriptException();
   return env.Undefined();
@@ -486,8 +596,20 @@ Napi::Value ApplyPlan(const Napi::CallbackInfo &info) {
       if (!e.IsObject()) throw ArgError{"every edit must be an object"};
       owned.push_back(ParseEdit(e.As<Napi::Object>()));
     }
+    std::unique_ptr<LdconfigAfter> ld;
+    Napi::Value lv = o.Get("ldconfig");
+    if (!lv.IsUndefined() && !lv.IsNull()) {
+      if (!lv.IsObject()) throw ArgError{"ldconfig must be an object"};
+      Napi::Object l = lv.As<Napi::Object>();
+      ld = std::make_unique<LdconfigAfter>();
+      ld->helper = Str(l, "helperPath");
+      ld->ldconfig = Str(l, "ldconfig");
+      ld->dirs = Dirs(l);
+      ld->noPivot = l.Get("noPivot").IsBoolean() && l.Get("noPivot").As<Napi::Boolean>().Value();
+    }
     return (new ApplyPlanJob(env, Str(o, "execPath"), U32(o, "pid", 0), U53(o, "pidStart"), Str(o, "rootfs"),
-                             U32(o, "uid", 0), U32(o, "gid", 0), std::move(owned), U32(o, "timeoutMs", 0)))
+                             U32(o, "uid", 0), U32(o, "gid", 0), std::move(owned), U32(o, "timeoutMs", 0),
+                             std::move(ld)))
         ->Start();
   } catch (const ArgError &e) {
     return Reject(env, "applyPlan", e);
@@ -559,17 +681,7 @@ Napi::Value RunLdconfig(const Napi::CallbackInfo &info) {
   try {
     if (!info[0].IsObject()) throw ArgError{"request must be an object"};
     Napi::Object o = info[0].As<Napi::Object>();
-    Napi::Value dirsValue = o.Get("dirs");
-    if (!dirsValue.IsArray()) throw ArgError{"dirs must be an array"};
-    Napi::Array dirsArray = dirsValue.As<Napi::Array>();
-    std::vector<std::string> dirs;
-    for (uint32_t i = 0; i < dirsArray.Length(); i++) {
-      Napi::Value d = dirsArray[i];
-      if (!d.IsString()) throw ArgError{"dirs must hold strings"};
-      std::string dir = d.As<Napi::String>().Utf8Value();
-      if (dir.find('\0') != std::string::npos) throw ArgError{"dirs must not contain NUL bytes"};
-      dirs.push_back(std::move(dir));
-    }
+    std::vector<std::string> dirs = Dirs(o);
     return (new LdconfigJob(env, Str(o, "helperPath"), U32(o, "pid", 0), U53(o, "pidStart"), Str(o, "rootfs"),
                             Str(o, "ldconfig"), std::move(dirs), U32(o, "uid", 0), U32(o, "gid", 0),
                             U32(o, "timeoutMs", 0),

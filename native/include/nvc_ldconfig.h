@@ -30,6 +30,7 @@ struct nvc_ldconfig_request {
     gid_t gid;
     unsigned timeout_ms; /* 0: NVC_LDCONFIG_DEFAULT_TIMEOUT_MS */
     int no_pivot;        /* 1: enter the rootfs by MS_MOVE + chroot (a ramfs root cannot be pivoted) */
+    int gated;           /* 1: the helper prepares, then waits for nvc_ldconfig_job_release (job API only) */
 };
 
 struct nvc_ldconfig_result {
@@ -69,5 +70,13 @@ struct nvc_ldconfig_job *nvc_ldconfig_job_start(const char *helper_path, const s
 int nvc_ldconfig_job_step(struct nvc_ldconfig_job *job, struct nvc_wait *w);
 int nvc_ldconfig_job_finish(struct nvc_ldconfig_job *job, struct nvc_ldconfig_result *res, struct nvc_error *err);
 void nvc_ldconfig_job_free(struct nvc_ldconfig_job *job);
+
+/* A gated job (req->gated) is started before the container is ready: the helper does what
+ * needs no container (its start, the sealed copy of a host binary, the namespace handles,
+ * its own namespaces) and waits. release lets it run, within timeout_ms from now (0: the
+ * request's); only then may the job be stepped. Freed unreleased, the helper is killed
+ * before it touched the container. Returns 0, or -1 with err (NVC_ERR_LDCONFIG) when the
+ * helper could not be told (it is then gone: stepping reports how it ended). */
+int nvc_ldconfig_job_release(struct nvc_ldconfig_job *job, unsigned timeout_ms, struct nvc_error *err);
 
 #endif

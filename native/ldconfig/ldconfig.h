@@ -32,7 +32,13 @@ struct lc_args {
     gid_t gid;
     unsigned timeout_ms;
     int no_pivot; /* MS_MOVE + chroot instead of pivot_root (nvidia-container-cli --no-pivot) */
+    int gated;    /* wait for the client's go (and its time limit) before touching the container */
 };
+
+/* The go a gated helper waits for on its report socket: this byte, then the time limit in
+ * milliseconds (u32, host order: both ends are on one machine); 0 keeps --timeout-ms. */
+#define LC_GATE_GO   'G'
+#define LC_GATE_SIZE 5
 
 /* Descriptors the confined child inherits. All are O_CLOEXEC: none survives exec. */
 struct lc_child_fds {

@@ -117,6 +117,10 @@ static void parse_args(int argc, char **argv, struct lc_args *a)
             long flag = -1;
             bad = parse_id(v, 1, &flag);
             a->no_pivot = flag == 1;
+        } else if (!strcmp(k, "--gate")) {
+            long flag = -1;
+            bad = parse_id(v, 1, &flag);
+            a->gated = flag == 1;
         } else
             bad = 1;
         if (bad)
@@ -153,6 +157,25 @@ static int open_mntns(const struct lc_args *a)
     if (nvc_pid_ns_open(a->pid, a->pid_start, "mnt", &fd, &e) < 0)
         fail(e.sys_errno, e.step, "%s", e.msg);
     return fd;
+}
+
+/* A gated helper, prepared, waits here for the client's go, which may bring a shorter time
+ * limit. A client that hangs up instead (the container's mounts failed, or it gave up) gets
+ * no report: nothing of the container was touched. */
+static void wait_for_gate(struct lc_args *a)
+{
+    uint8_t go[LC_GATE_SIZE + 1];
+    ssize_t n;
+    while ((n = recv(REPORT_FD, go, sizeof(go), 0)) < 0 && errno == EINTR)
+        ;
+    if (n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE)))
+        exit(0);
+    if (n != LC_GATE_SIZE || go[0] != LC_GATE_GO)
+        fail(n < 0 ? errno : EPROTO, "gate", "expected the client's go, got %zd bytes", n);
+    uint32_t limit;
+    memcpy(&limit, go + 1, sizeof(limit));
+    if (limit > 0 && limit <= INT_MAX)
+        a->timeout_ms = limit;
 }
 
 /* Keep the last NVC_LDCONFIG_OUTPUT_MAX bytes ldconfig wrote. */
@@ -305,6 +328,8 @@ int main(int argc, char **argv)
      * other process, no network, no host IPC objects (CVE-2024-0137). */
     if (unshare(CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP) < 0)
         fail(errno, "unshare", "cannot create namespaces for ldconfig");
+    if (a.gated)
+        wait_for_gate(&a);
 
     pid_t child = fork();
     if (child < 0)

@@ -175,6 +175,8 @@ static int spawn_helper(struct nvc_child *c, const char *helper_path, const stru
     argv[n++] = "--timeout-ms", argv[n++] = stimeout;
     if (req->no_pivot)
         argv[n++] = "--no-pivot", argv[n++] = "1";
+    if (req->gated)
+        argv[n++] = "--gate", argv[n++] = "1";
     argv[n++] = "--";
     for (size_t i = 0; i < req->ndirs; i++)
         argv[n++] = req->dirs[i];
@@ -259,6 +261,25 @@ struct nvc_ldconfig_job *nvc_ldconfig_job_start(const char *helper_path, const s
     return j;
 }
 
+int nvc_ldconfig_job_release(struct nvc_ldconfig_job *j, unsigned timeout_ms, struct nvc_error *err)
+{
+    /* The helper's wire (native/ldconfig/ldconfig.h): 'G', then the limit in host order. */
+    uint8_t go[5] = {'G'};
+    uint32_t limit = timeout_ms;
+    memcpy(go + 1, &limit, sizeof(limit));
+    if (timeout_ms > 0)
+        j->timeout_ms = timeout_ms;
+    /* The backstop counts from now: the wait before the go was the mounts', not ldconfig's. */
+    j->deadline = nvc_now_ms() + j->timeout_ms + BACKSTOP_GRACE_MS;
+    ssize_t n;
+    while ((n = send(j->c.sock, go, sizeof(go), MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR)
+        ;
+    if (n == (ssize_t)sizeof(go))
+        return 0;
+    return nvc_error_set(err, NVC_ERR_LDCONFIG, n < 0 ? errno : EIO, "send", j->helper_path,
+                         "cannot tell the ldconfig helper to go on: %s", n < 0 ? strerror(errno) : "short send");
+}
+
 /* The one report, if it is there. 1 got it, 0 the helper hung up without one (or sent
  * something else), -1 nothing yet. */
 static int receive_report(struct nvc_ldconfig_job *j)
@@ -334,6 +355,8 @@ int nvc_ldconfig_run(const char *helper_path, const struct nvc_ldconfig_request 
 
     if (res == NULL)
         return bad_request(err, "request", "no request or result");
+    if (req != NULL && req->gated)
+        return bad_request(err, "gated", "a gated run is released through the job API");
     j = nvc_ldconfig_job_start(helper_path, req, err);
     if (j == NULL)
         return -1;

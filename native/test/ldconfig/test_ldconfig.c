@@ -981,6 +981,110 @@ static int test_bad_requests(void)
     return 0;
 }
 
+/* How many nvc-ts-ldconfig processes are alive (their comm, which holds the whole name). */
+static int helpers_alive(void)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        char p[300], comm[32] = "";
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        snprintf(p, sizeof(p), "/proc/%s/comm", e->d_name);
+        FILE *f = fopen(p, "r");
+        if (f == NULL)
+            continue;
+        if (fgets(comm, sizeof(comm), f) != NULL && strncmp(comm, "nvc-ts-ldconfig", 15) == 0)
+            n++;
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+static int no_helper_within(int ms)
+{
+    for (int waited = 0; waited <= ms; waited += 10) {
+        if (helpers_alive() == 0)
+            return 1;
+        usleep(10000);
+    }
+    return 0;
+}
+
+static int cache_exists(const char *rootfs)
+{
+    char p[PATH_MAX];
+    return fx_path(p, sizeof(p), "%s/etc/ld.so.cache", rootfs) == 0 && access(p, F_OK) == 0;
+}
+
+/* A gated helper (started with the executor, let go after the edits): freed before its go, it
+ * is gone without having touched the container; let go, it runs as an ungated one does. The
+ * synchronous runner refuses a gated request (nothing would ever let it go). */
+static int body_gated(struct box *b)
+{
+    static const char *const dirs[] = {EXTRA_DIR};
+    struct nvc_ldconfig_request req = {
+        .pid = b->cpid,
+        .rootfs = b->rootfs,
+        .ldconfig = "@/sbin/ldconfig",
+        .dirs = dirs,
+        .ndirs = 1,
+        .uid = 0,
+        .gid = 0,
+        .no_pivot = g_no_pivot,
+        .gated = 1,
+    };
+    struct nvc_ldconfig_result res;
+    struct nvc_error err;
+    struct nvc_wait w;
+    char cpath[64];
+    snprintf(cpath, sizeof(cpath), "/proc/%ld/mountinfo", (long)b->cpid);
+    char *before = read_text(cpath);
+    CHECK(before != NULL);
+    CHECK(no_helper_within(2000));
+
+    struct nvc_ldconfig_job *j = nvc_ldconfig_job_start(NVC_LC_HELPER, &req, &err);
+    CHECK(j != NULL);
+    usleep(200000); /* long enough to have run ldconfig, were it not waiting */
+    CHECK(helpers_alive() == 1);
+    CHECK(!cache_exists(b->rootfs));
+    nvc_ldconfig_job_free(j);
+    CHECK(no_helper_within(2000));
+    CHECK(!cache_exists(b->rootfs));
+    char *after = read_text(cpath);
+    int same = after != NULL && strcmp(before, after) == 0;
+    free(after);
+    CHECK(same);
+
+    j = nvc_ldconfig_job_start(NVC_LC_HELPER, &req, &err);
+    CHECK(j != NULL);
+    CHECK(nvc_ldconfig_job_release(j, 10000, &err) == 0);
+    while (!nvc_ldconfig_job_step(j, &w))
+        nvc_wait_block(&w);
+    int rc = nvc_ldconfig_job_finish(j, &res, &err);
+    nvc_ldconfig_job_free(j);
+    CHECK(rc == 0 && res.ran == 1);
+    CHECK(cache_resolves(b->rootfs));
+    CHECK(no_helper_within(2000));
+    after = read_text(cpath);
+    same = after != NULL && strcmp(before, after) == 0;
+    free(after);
+    free(before);
+    CHECK(same);
+
+    CHECK(nvc_ldconfig_run(NVC_LC_HELPER, &req, &res, &err) == -1 && err.code == NVC_ERR_INVALID_ARGUMENT);
+    return 0;
+}
+
+static int test_gated(void)
+{
+    return with_box(0, 1, body_gated);
+}
+
 /* nvc_child_kill must kill: a child that ignores its socket closing (sleep does) is gone,
  * by SIGKILL, within the wait, and reaped. The helpers all exit when their socket closes,
  * so no other test would notice a kill that sends nothing. */
@@ -1022,6 +1126,7 @@ int main(void)
         TEST(test_hostile_etc_symlink),
         TEST(test_host_binary_errors),
         TEST(test_child_kill),
+        TEST(test_gated),
         TEST(test_hostile_mounts),
         TEST(test_host_ldconfig_no_pivot),
         TEST(test_confinement_probe_no_pivot),
