@@ -9,12 +9,7 @@ GPU=${GPU:-0}
 RUNS=${RUNS:-10}
 work=${WORK:-/tmp/nvc-hook-phases}
 rm -rf "$work"; mkdir -p "$work"
-client=$(node bin/nvc-ts.js paths --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).cli))')
-export NVC_TS_SOCKET=$work/nvc-ts.sock
-HOOK_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-PATH=$HOOK_PATH "$(command -v node)" bin/nvc-ts.js serve --socket "$NVC_TS_SOCKET" > "$work/serve.log" 2>&1 &
-serve=$!
-for i in $(seq 1 50); do [ -S "$NVC_TS_SOCKET" ] && break; sleep 0.1; done
+start_service "$work"
 cat > "$work/wrap" <<WRAP
 #!/bin/sh
 echo "hook-start \$(date +%s%N)" >> "$work/stamps"

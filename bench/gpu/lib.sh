@@ -28,3 +28,18 @@ time_starts() {
   min=$(printf '%s\n' "${times[@]}" | sort -n | head -1)
   echo "  $kind: median $((med / 1000)).$(( (med % 1000) / 100 )) ms, min $((min / 1000)).$(( (min % 1000) / 100 )) ms (us: $(printf '%s\n' "${times[@]}" | sort -n | tr '\n' ' '))"
 }
+
+# start_service WORK [GLOBAL OPTIONS...]: `nvc-ts [OPTIONS] serve` in the background on
+# WORK/nvc-ts.sock, with the PATH runtimes give their hooks (the service answers clients of its
+# own environment), waiting until its socket is there. Sets client (the package's native client),
+# NVC_TS_SOCKET (exported), HOOK_PATH and serve (the service's pid).
+start_service() {
+  local work=$1 i
+  shift
+  client=$(node bin/nvc-ts.js paths --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).cli))')
+  export NVC_TS_SOCKET=$work/nvc-ts.sock
+  HOOK_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+  PATH=$HOOK_PATH "$(command -v node)" bin/nvc-ts.js "$@" serve --socket "$NVC_TS_SOCKET" > "$work/serve.log" 2>&1 &
+  serve=$!
+  for i in $(seq 1 50); do [ -S "$NVC_TS_SOCKET" ] && break; sleep 0.1; done
+}

@@ -10,14 +10,8 @@ GPU=${GPU:-0}
 work=${WORK:-/tmp/nvc-native}
 rm -rf "$work"; mkdir -p "$work"
 /usr/local/cuda/bin/nvcc -O2 -cudart static -o "$work/cudacheck" .gpu/cudacheck.cu || exit 1
-client=$(node bin/nvc-ts.js paths --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).cli))')
+start_service "$work" --debug "$work/serve-debug.log"
 echo "client: $client"
-export NVC_TS_SOCKET=$work/nvc-ts.sock
-# The service runs requests whose environment is its own: give it the PATH runtimes give hooks.
-HOOK_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-PATH=$HOOK_PATH "$(command -v node)" bin/nvc-ts.js --debug "$work/serve-debug.log" serve --socket "$NVC_TS_SOCKET" > "$work/serve.log" 2>&1 &
-serve=$!
-for i in $(seq 1 50); do [ -S "$NVC_TS_SOCKET" ] && break; sleep 0.1; done
 node bin/nvc-ts.js serve --check --socket "$NVC_TS_SOCKET"; echo "serve --check rc=$?"
 echo "=== nvidia-container-cli argv through the client: info"
 "$client" info | head -4

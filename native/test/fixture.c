@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "fixture.h"
+#include "nvc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -366,5 +367,18 @@ int fx_make_ldcache(const char *root, const char *const dirs[])
             return -1;
         }
     }
+    return 0;
+}
+
+int fx_host(struct nvc_host *host, const char *root, const char *tmp, const char *bin_path)
+{
+    memset(host, 0, sizeof(*host));
+    if (fx_path(host->root, sizeof(host->root), "%s", root) < 0 ||
+        fx_path(host->ldcache, sizeof(host->ldcache), "/etc/ld.so.cache") < 0 ||
+        fx_path(host->proc_root, sizeof(host->proc_root), "%s/proc", tmp) < 0 ||
+        fx_path(host->dev_root, sizeof(host->dev_root), "%s/dev", tmp) < 0 ||
+        fx_path(host->sys_root, sizeof(host->sys_root), "%s/sys", tmp) < 0 ||
+        fx_path(host->bin_path, sizeof(host->bin_path), "%s", bin_path) < 0)
+        return -1;
     return 0;
 }

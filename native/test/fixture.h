@@ -38,4 +38,9 @@ int fx_can_m32(void);
 /* Write root/etc/ld.so.conf listing dirs (NULL-terminated) and run `ldconfig -r root`. */
 int fx_make_ldcache(const char *root, const char *const dirs[]);
 
+/* The host paths of a fixture host (a struct nvc_host, zeroed first): the driver root with
+ * its /etc/ld.so.cache, proc, dev and sys under tmp, and the binaries' search path. */
+struct nvc_host;
+int fx_host(struct nvc_host *host, const char *root, const char *tmp, const char *bin_path);
+
 #endif

@@ -167,12 +167,8 @@ static int setup(void)
         return -1;
     if (build_rest() < 0)
         return -1;
-    fx_path(host.root, sizeof(host.root), "%s", R);
-    fx_path(host.ldcache, sizeof(host.ldcache), "/etc/ld.so.cache");
-    fx_path(host.proc_root, sizeof(host.proc_root), "%s/proc", T);
-    fx_path(host.dev_root, sizeof(host.dev_root), "%s/dev", T);
-    fx_path(host.sys_root, sizeof(host.sys_root), "%s/sys", T);
-    fx_path(host.bin_path, sizeof(host.bin_path), "/usr/local/nvidia/bin::relative/dir:/usr/bin:/sbin");
+    if (fx_host(&host, R, T, "/usr/local/nvidia/bin::relative/dir:/usr/bin:/sbin") < 0)
+        return -1;
     return 0;
 }
 

@@ -50,12 +50,8 @@ static int setup(void)
         fx_write_str(T, "proc/devices", "Character devices:\n195 nvidia\n241 nvidia-caps\n\nBlock devices:\n") < 0 ||
         fx_mkdirs(T, "dev") < 0 || fx_mkdirs(T, "sys") < 0)
         return -1;
-    fx_path(host.root, sizeof(host.root), "%s", R);
-    fx_path(host.ldcache, sizeof(host.ldcache), "/etc/ld.so.cache");
-    fx_path(host.proc_root, sizeof(host.proc_root), "%s/proc", T);
-    fx_path(host.dev_root, sizeof(host.dev_root), "%s/dev", T);
-    fx_path(host.sys_root, sizeof(host.sys_root), "%s/sys", T);
-    fx_path(host.bin_path, sizeof(host.bin_path), "/usr/local/bin:/opt/bin");
+    if (fx_host(&host, R, T, "/usr/local/bin:/opt/bin") < 0)
+        return -1;
     host.discovery_settle_ms = SETTLE;
     nvc_driver_cache_init(&cache);
     return 0;
