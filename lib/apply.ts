@@ -124,7 +124,7 @@ async function refuseIfConfigured(container: Container, plan: ContainerPlan, pro
   );
 }
 
-/** A call's limit, as the helpers see it: checked before each starts, and the time left as its own limit. */
+/** A call's limit, as the helpers see it: checked before they start, and the time left as their own limit. */
 export interface ApplyBudget {
   /** Throws once the call is abandoned (its signal fired or its time passed). */
   check(): void;

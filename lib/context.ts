@@ -390,6 +390,7 @@ export class Context implements AsyncDisposable {
     });
   }
 
+  /** The container's configured ldconfig over dirs, as a plan of no edits. */
   async #ldconfigIn(container: Container, dirs: string[]): Promise<{ ran: boolean; warning: string }> {
     const plan: ContainerPlan = { edits: [], cgroupRules: [], ldconfig: { path: container.ldconfig, dirs }, warnings: [], notes: [] };
     const r = await applyPlan(container, plan);
@@ -399,10 +400,7 @@ export class Context implements AsyncDisposable {
   /** ldcache update: run the container's configured ldconfig over its library directories. */
   async ldcacheUpdate(container: Container, request: Pick<ConfigureRequestInput, 'compat32'> = {}): Promise<{ ran: boolean; warning: string }> {
     checkContainer(container);
-    const dirs = [container.layout.libsDir, ...(request.compat32 ? [container.layout.libs32Dir] : [])];
-    const plan: ContainerPlan = { edits: [], cgroupRules: [], ldconfig: { path: container.ldconfig, dirs }, warnings: [], notes: [] };
-    const r = await applyPlan(container, plan);
-    return r.ldconfig ?? { ran: false, warning: '' };
+    return this.#ldconfigIn(container, [container.layout.libsDir, ...(request.compat32 ? [container.layout.libs32Dir] : [])]);
   }
 
   /**

@@ -92,8 +92,6 @@ export interface NativeBinding {
     /** The executor's own time on the edits, when it said. */
     editsMs?: number;
     changes: ChangeRecord[];
-    /** From the start to the executor's end. */
-    applyMs: number;
     /** With ldconfig: its result, and the time from the go to its report. */
     ldconfig?: { ran: boolean; warning: string };
     ldconfigMs?: number;

@@ -267,18 +267,46 @@ class TeardownJob : public LoopJob {
   nvc_teardown_result result_{};
 };
 
-// The ldconfig that follows a plan (applyPlan's `ldconfig`): its helper is started with the
-// executor and waits, prepared, until the edits are done.
-struct LdconfigAfter {
+// What an ldconfig run is given besides the container (ldconfig()'s request, or applyPlan's
+// `ldconfig`, whose helper starts with the executor and waits, prepared, for the edits).
+struct LdconfigSpec {
   std::string helper, ldconfig;
   std::vector<std::string> dirs;
   bool noPivot = false;
 };
 
+// Starts the helper for spec on the container (the request travels as its argv: the views
+// need live only for this call).
+nvc_ldconfig_job *StartLdconfigJob(const LdconfigSpec &spec, pid_t pid, uint64_t pidStart, const std::string &rootfs,
+                                   uid_t uid, gid_t gid, uint32_t timeoutMs, bool gated, nvc_error *err) {
+  std::vector<const char *> dirs;
+  for (const auto &d : spec.dirs) dirs.push_back(d.c_str());
+  nvc_ldconfig_request req{};
+  req.pid = pid;
+  req.pid_start = pidStart;
+  req.rootfs = rootfs.c_str();
+  req.ldconfig = spec.ldconfig.c_str();
+  req.dirs = dirs.data();
+  req.ndirs = dirs.size();
+  req.uid = uid;
+  req.gid = gid;
+  req.timeout_ms = timeoutMs;
+  req.no_pivot = spec.noPivot ? 1 : 0;
+  req.gated = gated ? 1 : 0;
+  return nvc_ldconfig_job_start(spec.helper.c_str(), &req, err);
+}
+
+Napi::Object LdconfigResultToJs(Napi::Env env, const nvc_ldconfig_result &res) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ran", res.ran != 0);
+  o.Set("warning", res.warning);
+  return o;
+}
+
 class ApplyPlanJob : public LoopJob {
  public:
   ApplyPlanJob(Napi::Env env, std::string exec, uint32_t pid, uint64_t pidStart, std::string rootfs, uint32_t uid,
-               uint32_t gid, std::vector<OwnedEdit> edits, uint32_t timeoutMs, std::unique_ptr<LdconfigAfter> ld)
+               uint32_t gid, std::vector<OwnedEdit> edits, uint32_t timeoutMs, std::unique_ptr<LdconfigSpec> ld)
       : LoopJob(env, "nvc-ts:applyPlan"),
         exec_(std::move(exec)),
         rootfs_(std::move(rootfs)),
@@ -326,7 +354,10 @@ class ApplyPlanJob : public LoopJob {
     plan_.edits = nullptr;
     edits_.clear();
     if (job_ == nullptr) return -1;
-    if (ld_) StartLdconfig();
+    // Spawned gated: its wait for the edits costs nothing, its start is off the critical path.
+    if (ld_)
+      ldJob_ =
+          StartLdconfigJob(*ld_, plan_.pid, plan_.pid_start, rootfs_, plan_.uid, plan_.gid, timeoutMs_, true, &ldErr_);
     return 0;
   }
   // The executor first; once its edits are in, the waiting ldconfig helper is let go. A helper
@@ -337,15 +368,14 @@ class ApplyPlanJob : public LoopJob {
       if (!nvc_plan_job_step(job_, w)) return 0;
       planOver_ = true;
       planFailed_ = nvc_plan_job_finish(job_, &result_, &planErr_) < 0;
-      applyMs_ = MsSince(started_);
       if (planFailed_ || !ld_) return 1;
       if (ldJob_ == nullptr) return 1;  // ldErr_ says why it never started
-      ldStarted_ = Clock::now();
       uint32_t left = 0;
       if (timeoutMs_ > 0) {
-        double rest = timeoutMs_ - applyMs_;
+        double rest = timeoutMs_ - MsSince(started_);
         left = static_cast<uint32_t>(rest < 1 ? 1 : rest);
       }
+      ldStarted_ = Clock::now();
       if (nvc_ldconfig_job_release(ldJob_, left, &ldErr_) < 0) {
         nvc_ldconfig_job_free(ldJob_);
         ldJob_ = nullptr;
@@ -377,12 +407,8 @@ class ApplyPlanJob : public LoopJob {
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
-    o.Set("applyMs", applyMs_);
     if (ld_) {
-      Napi::Object l = Napi::Object::New(env);
-      l.Set("ran", ldResult_.ran != 0);
-      l.Set("warning", ldResult_.warning);
-      o.Set("ldconfig", l);
+      o.Set("ldconfig", LdconfigResultToJs(env, ldResult_));
       o.Set("ldconfigMs", ldconfigMs_);
     }
     Napi::Array outcomes = Napi::Array::New(env, result_.nedits);
@@ -397,29 +423,10 @@ class ApplyPlanJob : public LoopJob {
   }
 
  private:
-  // Spawned gated: its wait for the edits costs nothing, its start is off the critical path.
-  void StartLdconfig() {
-    std::vector<const char *> dirs;
-    for (const auto &d : ld_->dirs) dirs.push_back(d.c_str());
-    nvc_ldconfig_request req{};
-    req.pid = plan_.pid;
-    req.pid_start = plan_.pid_start;
-    req.rootfs = rootfs_.c_str();
-    req.ldconfig = ld_->ldconfig.c_str();
-    req.dirs = dirs.data();
-    req.ndirs = dirs.size();
-    req.uid = plan_.uid;
-    req.gid = plan_.gid;
-    req.timeout_ms = timeoutMs_;
-    req.no_pivot = ld_->noPivot ? 1 : 0;
-    req.gated = 1;
-    ldJob_ = nvc_ldconfig_job_start(ld_->helper.c_str(), &req, &ldErr_);
-  }
-
   std::string exec_, rootfs_;
   std::vector<OwnedEdit> edits_;
   uint32_t timeoutMs_;
-  std::unique_ptr<LdconfigAfter> ld_;
+  std::unique_ptr<LdconfigSpec> ld_;
   nvc_plan plan_{};
   nvc_plan_job *job_ = nullptr;
   nvc_plan_result result_{};
@@ -433,7 +440,7 @@ class ApplyPlanJob : public LoopJob {
     return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
   }
   Clock::time_point started_, ldStarted_;
-  double applyMs_ = 0, ldconfigMs_ = 0;
+  double ldconfigMs_ = 0;
 };
 
 class CgroupWorker : public PromiseWorker {
@@ -510,34 +517,21 @@ class CgroupWorker : public PromiseWorker {
 
 class LdconfigJob : public LoopJob {
  public:
-  LdconfigJob(Napi::Env env, std::string helper, uint32_t pid, uint64_t pidStart, std::string rootfs,
-              std::string ldconfig, std::vector<std::string> dirs, uint32_t uid, uint32_t gid, uint32_t timeoutMs,
-              bool noPivot)
+  LdconfigJob(Napi::Env env, LdconfigSpec spec, uint32_t pid, uint64_t pidStart, std::string rootfs, uint32_t uid,
+              uint32_t gid, uint32_t timeoutMs)
       : LoopJob(env, "nvc-ts:ldconfig"),
-        helper_(std::move(helper)),
+        spec_(std::move(spec)),
         rootfs_(std::move(rootfs)),
-        ldconfig_(std::move(ldconfig)),
-        dirs_(std::move(dirs)) {
-    req_.pid = static_cast<pid_t>(pid);
-    req_.pid_start = pidStart;
-    req_.uid = uid;
-    req_.gid = gid;
-    req_.timeout_ms = timeoutMs;
-    req_.no_pivot = noPivot ? 1 : 0;
-  }
+        pid_(pid),
+        pidStart_(pidStart),
+        uid_(uid),
+        gid_(gid),
+        timeoutMs_(timeoutMs) {}
   ~LdconfigJob() override { nvc_ldconfig_job_free(job_); }
 
  protected:
-  // The request travels as the helper's argv: the views need live only for this call.
   int Begin(nvc_error *err) override {
-    std::vector<const char *> dirs;
-    for (const auto &d : dirs_) dirs.push_back(d.c_str());
-    req_.rootfs = rootfs_.c_str();
-    req_.ldconfig = ldconfig_.c_str();
-    req_.dirs = dirs.data();
-    req_.ndirs = dirs.size();
-    job_ = nvc_ldconfig_job_start(helper_.c_str(), &req_, err);
-    req_.dirs = nullptr;
+    job_ = StartLdconfigJob(spec_, static_cast<pid_t>(pid_), pidStart_, rootfs_, uid_, gid_, timeoutMs_, false, err);
     return job_ ? 0 : -1;
   }
   int Step(nvc_wait *w) override { return nvc_ldconfig_job_step(job_, w); }
@@ -546,35 +540,35 @@ class LdconfigJob : public LoopJob {
     nvc_ldconfig_job_free(job_);
     job_ = nullptr;
   }
-  Napi::Value Result(Napi::Env env) override {
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("ran", res_.ran != 0);
-    o.Set("warning", res_.warning);
-    return o;
-  }
+  Napi::Value Result(Napi::Env env) override { return LdconfigResultToJs(env, res_); }
 
  private:
-  std::string helper_, rootfs_, ldconfig_;
-  std::vector<std::string> dirs_;
-  nvc_ldconfig_request req_{};
+  LdconfigSpec spec_;
+  std::string rootfs_;
+  uint32_t pid_;
+  uint64_t pidStart_;
+  uint32_t uid_, gid_, timeoutMs_;
   nvc_ldconfig_job *job_ = nullptr;
   nvc_ldconfig_result res_{};
 };
 
-// An ldconfig request's library directories.
-std::vector<std::string> Dirs(const Napi::Object &o) {
+// helperPath, ldconfig, dirs and noPivot of an ldconfig request.
+LdconfigSpec ParseLdconfigSpec(const Napi::Object &o) {
+  LdconfigSpec spec;
+  spec.helper = Str(o, "helperPath");
+  spec.ldconfig = Str(o, "ldconfig");
   Napi::Value dirsValue = o.Get("dirs");
   if (!dirsValue.IsArray()) throw ArgError{"dirs must be an array"};
   Napi::Array dirsArray = dirsValue.As<Napi::Array>();
-  std::vector<std::string> dirs;
   for (uint32_t i = 0; i < dirsArray.Length(); i++) {
     Napi::Value d = dirsArray[i];
     if (!d.IsString()) throw ArgError{"dirs must hold strings"};
     std::string dir = d.As<Napi::String>().Utf8Value();
     if (dir.find('\0') != std::string::npos) throw ArgError{"dirs must not contain NUL bytes"};
-    dirs.push_back(std::move(dir));
+    spec.dirs.push_back(std::move(dir));
   }
-  return dirs;
+  spec.noPivot = o.Get("noPivot").IsBoolean() && o.Get("noPivot").As<Napi::Boolean>().Value();
+  return spec;
 }
 
 Napi::Value Reject(Napi::Env env, const std::string &what, const ArgError &e) {
@@ -596,16 +590,11 @@ Napi::Value ApplyPlan(const Napi::CallbackInfo &info) {
       if (!e.IsObject()) throw ArgError{"every edit must be an object"};
       owned.push_back(ParseEdit(e.As<Napi::Object>()));
     }
-    std::unique_ptr<LdconfigAfter> ld;
+    std::unique_ptr<LdconfigSpec> ld;
     Napi::Value lv = o.Get("ldconfig");
     if (!lv.IsUndefined() && !lv.IsNull()) {
       if (!lv.IsObject()) throw ArgError{"ldconfig must be an object"};
-      Napi::Object l = lv.As<Napi::Object>();
-      ld = std::make_unique<LdconfigAfter>();
-      ld->helper = Str(l, "helperPath");
-      ld->ldconfig = Str(l, "ldconfig");
-      ld->dirs = Dirs(l);
-      ld->noPivot = l.Get("noPivot").IsBoolean() && l.Get("noPivot").As<Napi::Boolean>().Value();
+      ld = std::make_unique<LdconfigSpec>(ParseLdconfigSpec(lv.As<Napi::Object>()));
     }
     return (new ApplyPlanJob(env, Str(o, "execPath"), U32(o, "pid", 0), U53(o, "pidStart"), Str(o, "rootfs"),
                              U32(o, "uid", 0), U32(o, "gid", 0), std::move(owned), U32(o, "timeoutMs", 0),
@@ -681,11 +670,8 @@ Napi::Value RunLdconfig(const Napi::CallbackInfo &info) {
   try {
     if (!info[0].IsObject()) throw ArgError{"request must be an object"};
     Napi::Object o = info[0].As<Napi::Object>();
-    std::vector<std::string> dirs = Dirs(o);
-    return (new LdconfigJob(env, Str(o, "helperPath"), U32(o, "pid", 0), U53(o, "pidStart"), Str(o, "rootfs"),
-                            Str(o, "ldconfig"), std::move(dirs), U32(o, "uid", 0), U32(o, "gid", 0),
-                            U32(o, "timeoutMs", 0),
-                            o.Get("noPivot").IsBoolean() && o.Get("noPivot").As<Napi::Boolean>().Value()))
+    return (new LdconfigJob(env, ParseLdconfigSpec(o), U32(o, "pid", 0), U53(o, "pidStart"), Str(o, "rootfs"),
+                            U32(o, "uid", 0), U32(o, "gid", 0), U32(o, "timeoutMs", 0)))
         ->Start();
   } catch (const ArgError &e) {
     return Reject(env, "ldconfig", e);

@@ -40,8 +40,7 @@ struct undo {
     char name[256]; /* CREATED: name in the parent (NAME_MAX + 1: recording never allocates) */
     dev_t dev;      /* CREATED: identity, so that a replaced entry is left alone */
     ino_t ino;
-    int is_dir;
-    mode_t mode;           /* CREATED: its type, for the change report */
+    mode_t mode;           /* CREATED: its type (a directory is removed as one; the change report) */
     uint64_t btime;        /* CREATED: birth time in ns (0: unknown), tells a reused inode number apart */
     unsigned added;        /* FLAGS: nvc_mount_flag bits that were added */
     unsigned long prev_ms; /* FLAGS: MS_* of the mount before (mount(2) fallback) */

@@ -344,6 +344,15 @@ int exec_mnt_unique(int fd, uint64_t *id)
     return -1;
 }
 
+#ifdef SYS_statx
+/* The birth time in ns, or 0 where the filesystem does not keep one. */
+static uint64_t btime_of(const struct exec_statx *sx)
+{
+    return (sx->mask & EXEC_STATX_BTIME) && sx->btime.sec > 0 ? (uint64_t)sx->btime.sec * 1000000000u + sx->btime.nsec
+                                                              : 0;
+}
+#endif
+
 int exec_stat_new(int fd, struct stat *st, uint64_t *btime)
 {
 #ifdef SYS_statx
@@ -360,8 +369,7 @@ int exec_stat_new(int fd, struct stat *st, uint64_t *btime)
         st->st_nlink = sx.nlink;
         st->st_uid = sx.uid;
         st->st_gid = sx.gid;
-        *btime =
-            (sx.mask & EXEC_STATX_BTIME) && sx.btime.sec > 0 ? (uint64_t)sx.btime.sec * 1000000000u + sx.btime.nsec : 0;
+        *btime = btime_of(&sx);
         return 0;
     }
 #endif
@@ -376,9 +384,8 @@ uint64_t exec_btime(int dirfd, const char *name, int flags)
 #ifdef SYS_statx
     struct exec_statx sx;
     memset(&sx, 0, sizeof(sx));
-    if (syscall(SYS_statx, dirfd, name, flags | AT_SYMLINK_NOFOLLOW, EXEC_STATX_BTIME, &sx) == 0 &&
-        (sx.mask & EXEC_STATX_BTIME) && sx.btime.sec > 0)
-        return (uint64_t)sx.btime.sec * 1000000000u + sx.btime.nsec;
+    if (syscall(SYS_statx, dirfd, name, flags | AT_SYMLINK_NOFOLLOW, EXEC_STATX_BTIME, &sx) == 0)
+        return btime_of(&sx);
 #else
     (void)dirfd;
     (void)name;

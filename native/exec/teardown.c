@@ -88,12 +88,8 @@ static int find_mount(struct exec_ctx *ctx, const struct nvc_change *c, int *fd,
         close(*fd);
         return 0;
     }
-    if (c->mnt_unique != 0 && (exec_mnt_unique(*fd, &unique) < 0 || unique != c->mnt_unique)) {
-        report(r, NVC_UNDO_KEPT, "the mount at %s is not the one configure made (replaced or covered); left alone",
-               c->path);
-        goto out;
-    }
-    if (info->mnt_id != c->mnt_id || (c->kind == NVC_CHANGE_MOUNT && (info->dev != c->dev || info->ino != c->ino))) {
+    if ((c->mnt_unique != 0 && (exec_mnt_unique(*fd, &unique) < 0 || unique != c->mnt_unique)) ||
+        info->mnt_id != c->mnt_id || (c->kind == NVC_CHANGE_MOUNT && (info->dev != c->dev || info->ino != c->ino))) {
         report(r, NVC_UNDO_KEPT, "the mount at %s is not the one configure made (replaced or covered); left alone",
                c->path);
         goto out;

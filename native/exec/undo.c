@@ -60,7 +60,6 @@ void undo_push_created(struct exec_ctx *ctx, int parent_fd, const char *name, co
     snprintf(u->name, sizeof(u->name), "%s", name);
     u->dev = st->st_dev;
     u->ino = st->st_ino;
-    u->is_dir = S_ISDIR(st->st_mode);
     u->mode = st->st_mode;
     u->btime = btime;
 }
@@ -93,7 +92,7 @@ static int undo_created(const struct undo *u, char *why, size_t n)
         snprintf(why, n, "%.400s was replaced by something else; left alone", u->target);
         return -1;
     }
-    if (unlinkat(u->fd, u->name, u->is_dir ? AT_REMOVEDIR : 0) < 0) {
+    if (unlinkat(u->fd, u->name, S_ISDIR(u->mode) ? AT_REMOVEDIR : 0) < 0) {
         snprintf(why, n, "cannot remove %.400s: %s", u->target, strerror(errno));
         return -1;
     }

@@ -164,8 +164,7 @@ int nvc_plan_encode(const struct nvc_plan *plan, uint8_t **buf, size_t *len, str
         return -1;
     w_start(&w, NVC_FRAME_PLAN, NVC_PLAN_MAX_BYTES);
     nvc_wire_put_u32(&w, (uint32_t)plan->pid);
-    nvc_wire_put_u32(&w, (uint32_t)(plan->pid_start >> 32));
-    nvc_wire_put_u32(&w, (uint32_t)plan->pid_start);
+    nvc_wire_put_u64(&w, plan->pid_start);
     nvc_wire_put_str(&w, plan->rootfs);
     nvc_wire_put_u32(&w, (uint32_t)plan->uid);
     nvc_wire_put_u32(&w, (uint32_t)plan->gid);
@@ -196,12 +195,6 @@ int nvc_plan_encode(const struct nvc_plan *plan, uint8_t **buf, size_t *len, str
     return 0;
 }
 
-static void put_u64(struct nvc_wbuf *w, uint64_t v)
-{
-    nvc_wire_put_u32(w, (uint32_t)(v >> 32));
-    nvc_wire_put_u32(w, (uint32_t)v);
-}
-
 static void put_changes(struct nvc_wbuf *w, const struct nvc_change *changes, size_t n)
 {
     nvc_wire_put_u32(w, (uint32_t)n);
@@ -209,11 +202,11 @@ static void put_changes(struct nvc_wbuf *w, const struct nvc_change *changes, si
         const struct nvc_change *c = &changes[i];
         nvc_wire_put_u8(w, (uint8_t)c->kind);
         nvc_wire_put_str(w, c->path);
-        put_u64(w, c->mnt_id);
-        put_u64(w, c->mnt_unique);
-        put_u64(w, c->dev);
-        put_u64(w, c->ino);
-        put_u64(w, c->btime);
+        nvc_wire_put_u64(w, c->mnt_id);
+        nvc_wire_put_u64(w, c->mnt_unique);
+        nvc_wire_put_u64(w, c->dev);
+        nvc_wire_put_u64(w, c->ino);
+        nvc_wire_put_u64(w, c->btime);
         nvc_wire_put_u32(w, c->flags);
     }
 }
@@ -339,8 +332,7 @@ int nvc_plan_decode(const uint8_t *body, size_t len, struct nvc_plan_decoded *ou
     }
     out->arena = a.p;
     out->plan.pid = (pid_t)nvc_wire_get_i32(&r);
-    out->plan.pid_start = (uint64_t)nvc_wire_get_u32(&r) << 32;
-    out->plan.pid_start |= nvc_wire_get_u32(&r);
+    out->plan.pid_start = nvc_wire_get_u64(&r);
     out->plan.rootfs = r_text(&r, &a, PATH_MAX - 1, 0);
     out->plan.uid = (uid_t)nvc_wire_get_u32(&r);
     out->plan.gid = (gid_t)nvc_wire_get_u32(&r);
@@ -396,12 +388,6 @@ int nvc_plan_decode(const uint8_t *body, size_t len, struct nvc_plan_decoded *ou
 
 /* ---- change lists and teardown ----------------------------------------------------- */
 
-static uint64_t get_u64(struct nvc_rbuf *r)
-{
-    uint64_t hi = nvc_wire_get_u32(r);
-    return hi << 32 | nvc_wire_get_u32(r);
-}
-
 /* 1 + 4 + 40 + 4: a change with an empty path; a count the body cannot hold is refused
  * before anything is allocated for it. */
 #define CHANGE_MIN_BYTES 49
@@ -446,11 +432,11 @@ static int get_changes(struct nvc_rbuf *r, struct nvc_change **out, size_t *nout
             if (c[i].path == NULL && !r->bad)
                 r->bad = "out of memory";
         }
-        c[i].mnt_id = get_u64(r);
-        c[i].mnt_unique = get_u64(r);
-        c[i].dev = get_u64(r);
-        c[i].ino = get_u64(r);
-        c[i].btime = get_u64(r);
+        c[i].mnt_id = nvc_wire_get_u64(r);
+        c[i].mnt_unique = nvc_wire_get_u64(r);
+        c[i].dev = nvc_wire_get_u64(r);
+        c[i].ino = nvc_wire_get_u64(r);
+        c[i].btime = nvc_wire_get_u64(r);
         c[i].flags = nvc_wire_get_u32(r);
     }
     if (r->bad) {
@@ -507,7 +493,7 @@ int nvc_teardown_encode(const struct nvc_teardown *req, uint8_t **buf, size_t *l
         return -1;
     w_start(&w, NVC_FRAME_TEARDOWN, NVC_PLAN_MAX_BYTES);
     nvc_wire_put_i32(&w, (int32_t)req->pid);
-    put_u64(&w, req->pid_start);
+    nvc_wire_put_u64(&w, req->pid_start);
     nvc_wire_put_str(&w, req->rootfs);
     put_changes(&w, req->changes, req->nchanges);
     if (w_finish(&w, buf, len) < 0) {
@@ -541,7 +527,7 @@ int nvc_teardown_decode(const uint8_t *body, size_t len, struct nvc_teardown_dec
     }
     nvc_wire_reader(&r, body, len);
     out->req.pid = (pid_t)nvc_wire_get_i32(&r);
-    out->req.pid_start = get_u64(&r);
+    out->req.pid_start = nvc_wire_get_u64(&r);
     nvc_wire_get_str(&r, rootfs, PATH_MAX);
     out->rootfs = rootfs;
     if (r.bad || get_changes(&r, &out->changes, &out->req.nchanges, &why) < 0) {

@@ -146,6 +146,12 @@ void nvc_wire_put_i32(struct nvc_wbuf *w, int32_t v)
     nvc_wire_put_u32(w, (uint32_t)v);
 }
 
+void nvc_wire_put_u64(struct nvc_wbuf *w, uint64_t v)
+{
+    nvc_wire_put_u32(w, (uint32_t)(v >> 32));
+    nvc_wire_put_u32(w, (uint32_t)v);
+}
+
 void nvc_wire_put_blob(struct nvc_wbuf *w, const void *d, size_t n)
 {
     /* A length of 0xffffffff would read back as "absent". */
@@ -265,6 +271,12 @@ uint32_t nvc_wire_get_u32(struct nvc_rbuf *r)
 int32_t nvc_wire_get_i32(struct nvc_rbuf *r)
 {
     return (int32_t)nvc_wire_get_u32(r);
+}
+
+uint64_t nvc_wire_get_u64(struct nvc_rbuf *r)
+{
+    uint64_t hi = nvc_wire_get_u32(r);
+    return hi << 32 | nvc_wire_get_u32(r);
 }
 
 const uint8_t *nvc_wire_get_field(struct nvc_rbuf *r, size_t max, int flags, size_t *n)

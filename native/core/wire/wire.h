@@ -6,6 +6,7 @@
  *
  *   frame  = u32 magic | u16 version | u16 type | u32 body length | body
  *   u8/u16/u32/i32      little-endian, whatever the host
+ *   u64    = u32 high half | u32 low half
  *   str    = u32 length | bytes          (no NUL inside; the reader gives the bound)
  *   blob   = u32 length | bytes          (any bytes)
  *   ostr/oblob = str/blob, or u32 0xffffffff for "absent"
@@ -69,6 +70,7 @@ void nvc_wire_put_u8(struct nvc_wbuf *w, uint8_t v);
 void nvc_wire_put_u16(struct nvc_wbuf *w, uint16_t v);
 void nvc_wire_put_u32(struct nvc_wbuf *w, uint32_t v);
 void nvc_wire_put_i32(struct nvc_wbuf *w, int32_t v);
+void nvc_wire_put_u64(struct nvc_wbuf *w, uint64_t v);
 void nvc_wire_put_raw(struct nvc_wbuf *w, const void *d, size_t n); /* no length prefix */
 void nvc_wire_put_blob(struct nvc_wbuf *w, const void *d, size_t n);
 void nvc_wire_put_str(struct nvc_wbuf *w, const char *s);
@@ -99,6 +101,7 @@ int nvc_wire_open(const uint8_t *rec, size_t n, uint32_t magic, uint16_t version
 uint8_t nvc_wire_get_u8(struct nvc_rbuf *r);
 uint32_t nvc_wire_get_u32(struct nvc_rbuf *r);
 int32_t nvc_wire_get_i32(struct nvc_rbuf *r);
+uint64_t nvc_wire_get_u64(struct nvc_rbuf *r);
 /* n raw bytes, or NULL (and r bad) when fewer are left. */
 const uint8_t *nvc_wire_get_raw(struct nvc_rbuf *r, size_t n);
 
