@@ -11,15 +11,10 @@
 // something was indeed left; no executor may outlive the call.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const { init, NvcError } = require('../dist/index.js');
-const { createSimulatedHost } = require('../dist/testing/index.js');
-const { execPath } = require('../dist/native.js');
-const { makeRootfs, startContainer, mountsUnder, snapshot } = require('./support/container.js');
+const { NvcError } = require('../dist/index.js');
 const { requireFeature, isRoot } = require('./support/features');
-const { buildShim, readSites, sitesAfterFault, errnoNumber } = require('./support/fault');
-const { childrenOf, waitFor } = require('./support/proc');
+const { readSites, sitesAfterFault, errnoNumber } = require('./support/fault');
+const { ExecutorFaultBench } = require('./support/fault-exec');
 
 const REQUEST = { devices: '0', capabilities: ['compute', 'utility'], noCgroups: true, noLdconfig: true };
 
@@ -57,76 +52,11 @@ describe('fault injection: a second fault in the executor rollback that a first 
     );
   });
   this.timeout(900000);
-  let dir;
-  let shim;
-  let host;
-  let ctx;
-  let saved;
-  let realExec;
-
-  before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nvc-fault-rb-'));
-    shim = buildShim(dir);
-    saved = process.env.NVC_TS_EXEC;
-    realExec = fs.realpathSync(execPath());
-    host = await createSimulatedHost();
-    ctx = await init(host.options);
-  });
-  after(async () => {
-    if (dir === undefined) return;
-    if (saved === undefined) delete process.env.NVC_TS_EXEC;
-    else process.env.NVC_TS_EXEC = saved;
-    await ctx?.shutdown();
-    await host?.cleanup();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-
-  function useWrapper(env) {
-    const file = path.join(dir, 'exec.sh');
-    const vars = Object.entries({ NVC_FAULT_MODULE: 'exe', NVC_FAULT_SITES: '1', ...env })
-      .map(([k, v]) => `${k}='${v}'`)
-      .join(' ');
-    fs.writeFileSync(file, `#!/bin/sh\nexec env LD_PRELOAD='${shim}' ${vars} '${realExec}' "$@"\n`, { mode: 0o755 });
-    process.env.NVC_TS_EXEC = file;
-  }
-
-  // Executors still around (this context's driver service is a child too, and stays).
-  function executors() {
-    return childrenOf(process.pid).filter((pid) => {
-      try {
-        return fs.readlinkSync(`/proc/${pid}/exe`) === realExec;
-      } catch {
-        return false;
-      }
-    });
-  }
-
-  // One configure under the given shim variables: its error, what it left, its log.
-  async function configureOnce(env) {
-    const log = path.join(dir, 'calls.log');
-    fs.rmSync(log, { force: true });
-    useWrapper({ ...env, NVC_FAULT_LOG: log });
-    const rootfs = makeRootfs(dir);
-    const before = snapshot(rootfs);
-    const c = await startContainer({ cgroup: null });
-    try {
-      let error = null;
-      try {
-        const container = await ctx.container({ pid: c.pid, rootfs });
-        await ctx.configure(container, REQUEST);
-      } catch (e) {
-        error = e;
-      }
-      const mounts = [...mountsUnder(c.pid, rootfs).keys()].sort();
-      const after = snapshot(rootfs);
-      const added = after.filter((l) => !before.includes(l)).map((l) => l.split(' ')[0]);
-      const settled = await waitFor(() => executors().length === 0, 3000);
-      return { error, mounts, changed: JSON.stringify(after) !== JSON.stringify(before), added, log, settled };
-    } finally {
-      await c.stop();
-      fs.rmSync(rootfs, { recursive: true, force: true });
-    }
-  }
+  const bench = new ExecutorFaultBench(REQUEST);
+  const configureOnce = (env) => bench.configureOnce(env);
+  const executors = () => bench.executors();
+  before(() => bench.open('nvc-fault-rb-'));
+  after(() => bench.close());
 
   it('covers the matrix: every rollback site x its faults ends typed, and names what it left', async () => {
     const full = process.env.NVC_FAULT_FULL === '1';

@@ -13,18 +13,11 @@
 // NvcError naming the errno, with nothing left in the container: no mount below the
 // rootfs, the rootfs tree as it was; and no executor process may outlive the call.
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
 const { execFileSync } = require('node:child_process');
-const { init, NvcError } = require('../dist/index.js');
-const { createSimulatedHost } = require('../dist/testing/index.js');
-const { execPath } = require('../dist/native.js');
-const { makeRootfs, startContainer, mountsUnder, snapshot } = require('./support/container.js');
+const { NvcError } = require('../dist/index.js');
 const { requireFeature, isRoot } = require('./support/features');
-const { sanitizerPreload } = require('./support/sanitizer');
-const { buildShim, readSites, errnoNumber } = require('./support/fault');
-const { waitFor } = require('./support/proc');
+const { readSites, errnoNumber } = require('./support/fault');
+const { ExecutorFaultBench } = require('./support/fault-exec');
 
 // The errnos each call can meet on a real host, by the shim's name for the call.
 const ERRNOS = {
@@ -112,88 +105,11 @@ describe('fault injection: every executor call site x every errno it can meet', 
     );
   });
   this.timeout(1200000);
-  let dir;
-  let host;
-  let ctx;
-  let shim;
-  let saved;
-  let realExec;
-
-  before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nvc-fault-'));
-    shim = buildShim(dir);
-    saved = process.env.NVC_TS_EXEC;
-    realExec = fs.realpathSync(execPath()); // before any override: the wrappers exec the real binary
-    host = await createSimulatedHost();
-    ctx = await init(host.options);
-  });
-  after(async () => {
-    if (dir === undefined) return; // skipped before anything was set up
-    if (saved === undefined) delete process.env.NVC_TS_EXEC;
-    else process.env.NVC_TS_EXEC = saved;
-    await ctx?.shutdown();
-    await host?.cleanup();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-
-  // The executor runs with an empty environment: the wrapper gives it the shim and the fault.
-  // Only the executable's own calls are seen and counted by site; under test:asan the
-  // sanitizer's interceptors stand between it and the shim, and the caller the shim sees is
-  // the interceptor: there every caller counts (the interceptor's sites stand for the
-  // executable's).
-  function useWrapper(env) {
-    const file = path.join(dir, 'exec.sh');
-    const preload = [...sanitizerPreload(), shim].join(':');
-    const module = sanitizerPreload().length ? {} : { NVC_FAULT_MODULE: 'exe' };
-    const vars = Object.entries({ ...module, NVC_FAULT_SITES: '1', ...env })
-      .map(([k, v]) => `${k}='${v}'`)
-      .join(' ');
-    fs.writeFileSync(file, `#!/bin/sh\nexec env LD_PRELOAD='${preload}' ${vars} '${realExec}' "$@"\n`, { mode: 0o755 });
-    process.env.NVC_TS_EXEC = file;
-  }
-
-  // Executors of this build still alive anywhere (a fork reparented away from us counts).
-  function executors() {
-    const out = [];
-    for (const d of fs.readdirSync('/proc')) {
-      if (!/^\d+$/.test(d)) continue;
-      try {
-        if (fs.readlinkSync(`/proc/${d}/exe`) === realExec) out.push(Number(d));
-      } catch {
-        // gone, or not ours to read
-      }
-    }
-    return out;
-  }
-
-  // One configure on a fresh container under the given shim variables: its error, what it
-  // left, whether the fault was met, whether every executor is gone.
-  async function configureOnce(env) {
-    const log = path.join(dir, 'calls.log');
-    fs.rmSync(log, { force: true });
-    useWrapper({ ...env, NVC_FAULT_LOG: log });
-    const rootfs = makeRootfs(dir);
-    const before = snapshot(rootfs);
-    const c = await startContainer({ cgroup: null });
-    try {
-      let error = null;
-      try {
-        const container = await ctx.container({ pid: c.pid, rootfs });
-        await ctx.configure(container, REQUEST);
-      } catch (e) {
-        error = e;
-      }
-      const mounts = [...mountsUnder(c.pid, rootfs).keys()].sort();
-      const after = snapshot(rootfs);
-      const added = after.filter((l) => !before.includes(l));
-      const settled = await waitFor(() => executors().length === 0, 3000);
-      const met = fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes('!fault ');
-      return { error, mounts, changed: JSON.stringify(after) !== JSON.stringify(before), added, log, met, settled };
-    } finally {
-      await c.stop();
-      fs.rmSync(rootfs, { recursive: true, force: true });
-    }
-  }
+  const bench = new ExecutorFaultBench(REQUEST);
+  const configureOnce = (env) => bench.configureOnce(env);
+  const executors = () => bench.executors();
+  before(() => bench.open('nvc-fault-'));
+  after(() => bench.close());
 
   it('covers the matrix: each failure is typed and rolled back, or worked around', async () => {
     const t0 = Date.now();
@@ -214,7 +130,7 @@ describe('fault injection: every executor call site x every errno it can meet', 
 
     const full = process.env.NVC_FAULT_FULL === '1';
     const only = process.env.NVC_FAULT_ONLY ? process.env.NVC_FAULT_ONLY.split(',') : null;
-    const fns = functionsOf(sites, realExec);
+    const fns = functionsOf(sites, bench.realExec);
     const cases = [];
     for (const { call, site, count } of sites) {
       if (only && !only.includes(call)) continue;
